@@ -1,0 +1,56 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ManagedProcess, readyOrStop } from './process.ts';
+import { freePort, isListening } from './ports.ts';
+import { waitFor } from './wait.ts';
+import { istiodBinary } from './install.ts';
+
+export interface IstiodServer {
+  /** Proxy-facing xDS (plaintext), where a sidecar would connect. */
+  grpcPort: number;
+  httpPort: number;
+  monitoringPort: number;
+  proc: ManagedProcess;
+  /** GET a debug endpoint on the monitoring port, e.g. `/debug/configz`. */
+  debug(pathname: string): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/**
+ * istiod (pilot-discovery) without Kubernetes, reading config only from `configSource` (xds://host:port), as in
+ * shared/PROTOCOL.md "Running istiod locally". Start the config source first: istiod exits if it is down at start.
+ */
+export async function startIstiod(runDir: string, configSource: string, opts: { readyTimeoutMs?: number; extraMesh?: string } = {}): Promise<IstiodServer> {
+  const [grpcPort, httpPort, monitoringPort, ctrlzPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const dir = path.join(runDir, 'istiod');
+  fs.mkdirSync(dir, { recursive: true });
+  const mesh = path.join(dir, 'mesh.yaml');
+  fs.writeFileSync(mesh, `configSources:\n- address: ${configSource}\n${opts.extraMesh ?? ''}`);
+  const proc = new ManagedProcess({
+    name: 'istiod',
+    command: istiodBinary(),
+    args: ['discovery', '--registries=', `--meshConfig=${mesh}`,
+      `--grpcAddr=127.0.0.1:${grpcPort}`, `--httpAddr=127.0.0.1:${httpPort}`, `--monitoringAddr=127.0.0.1:${monitoringPort}`,
+      '--secureGRPCAddr=', '--httpsAddr=', `--ctrlz_port=${ctrlzPort}`, '--ctrlz_address=127.0.0.1'],
+    cwd: dir,
+    env: { POD_NAMESPACE: 'istio-system', POD_NAME: 'istiod-local', ENABLE_CA_SERVER: 'false', PILOT_ENABLE_CONFIG_DISTRIBUTION_TRACKING: 'false' },
+    logDir: runDir,
+  });
+  // Readiness: istiod opens its xDS port only once every config type has had an answer and its caches synced
+  // ("All caches have been synced up ... marking server ready", then "starting gRPC discovery service"). Its /ready
+  // endpoint cannot be used on the 1.30 line without Kubernetes: the injector and validation readiness flags are only
+  // ever set when a kube client exists, so it answers 503 forever.
+  await readyOrStop(proc, () => waitFor(async () => {
+    proc.assertRunning();
+    return isListening(grpcPort);
+  }, { what: `istiod xDS port :${grpcPort} (config source ${configSource}; log ${proc.logFile})`, timeoutMs: opts.readyTimeoutMs ?? 60_000, intervalMs: 100 }));
+  return {
+    grpcPort, httpPort, monitoringPort, proc,
+    async debug(pathname: string) {
+      const res = await fetch(`http://127.0.0.1:${monitoringPort}${pathname}`);
+      if (!res.ok) throw new Error(`istiod ${pathname}: HTTP ${res.status}`);
+      return res.json();
+    },
+    stop: () => proc.stop(),
+  };
+}

@@ -1,0 +1,21 @@
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Installed servers are cached outside the work tree, keyed by version (shared/INFRA.md). */
+export const cacheDir = process.env.MESHBRIDGE_CACHE ?? path.join(os.homedir(), '.cache', 'meshbridge');
+
+export const versions = {
+  kafka: process.env.MESHBRIDGE_KAFKA_VERSION ?? '3.9.1',
+  istio: process.env.MESHBRIDGE_ISTIO_VERSION ?? '1.30-b01690e6',
+};
+
+/** A fresh directory for one run's data and per-server logs. Kept after the run for debugging. */
+export function makeRunDir(label: string): string {
+  const base = process.env.MESHBRIDGE_RUN_DIR ?? path.join(projectRoot, '.meshbridge', 'runs');
+  fs.mkdirSync(base, { recursive: true });
+  return fs.mkdtempSync(path.join(base, `${label}-${new Date().toISOString().replace(/[:.]/g, '')}-`));
+}

@@ -1,0 +1,33 @@
+import { Redis } from 'ioredis';
+import { ManagedProcess, readyOrStop } from './process.ts';
+import { freePort } from './ports.ts';
+import { waitFor } from './wait.ts';
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  proc: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+export async function startRedis(runDir: string, opts: { port?: number; name?: string; appendonly?: boolean } = {}): Promise<RedisServer> {
+  const port = opts.port ?? (await freePort());
+  const proc = new ManagedProcess({
+    name: opts.name ?? 'redis',
+    command: 'redis-server',
+    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', opts.appendonly ? 'yes' : 'no', '--dir', runDir],
+    logDir: runDir,
+  });
+  const url = `redis://127.0.0.1:${port}`;
+  await readyOrStop(proc, () => waitFor(async () => {
+    proc.assertRunning();
+    const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await c.connect();
+      return (await c.ping()) === 'PONG';
+    } finally {
+      c.disconnect();
+    }
+  }, { what: `redis on :${port}`, timeoutMs: 15_000 }));
+  return { port, url, proc, stop: () => proc.stop() };
+}

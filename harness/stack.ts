@@ -1,0 +1,97 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import YAML from 'yaml';
+import { ensureInstalled, type Server } from './install.ts';
+import { startKafka, type KafkaServer } from './kafka.ts';
+import { startRedis, type RedisServer } from './redis.ts';
+import { startZooKeeper, type ZooKeeperServer } from './zookeeper.ts';
+import { startIstiod, type IstiodServer } from './istiod.ts';
+import { ManagedProcess } from './process.ts';
+import { freePort, isListening } from './ports.ts';
+import { projectRoot } from './paths.ts';
+import { waitFor } from './wait.ts';
+
+export interface Servers { kafka: KafkaServer; redis: RedisServer; zookeeper: ZooKeeperServer; runDir: string; stop(): Promise<void> }
+
+/** Installs (if missing) and starts Kafka, Redis and ZooKeeper on free loopback ports, in parallel. */
+export async function startServers(runDir: string, opts: { istiod?: boolean } = {}): Promise<Servers> {
+  const needed: Server[] = ['redis', 'zookeeper', 'kafka', ...(opts.istiod ? ['istiod' as const] : [])];
+  ensureInstalled(needed);
+  const started = await Promise.allSettled([startKafka(runDir), startRedis(runDir), startZooKeeper(runDir)]);
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    // Stop what did start: a failed start leaks no servers.
+    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const [kafka, redis, zookeeper] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [KafkaServer, RedisServer, ZooKeeperServer];
+  return {
+    kafka, redis, zookeeper, runDir,
+    async stop() { await Promise.all([kafka.stop(), redis.stop(), zookeeper.stop()]); },
+  };
+}
+
+export type Role = 'collector' | 'projector' | 'gateway';
+
+export interface Pipeline {
+  configFile: string;
+  config: Record<string, any>;
+  ports: { gatewayGrpc: number; collectorHttp: number; projectorHttp: number; gatewayHttp: number };
+  procs: Partial<Record<Role, ManagedProcess>>;
+  start(role: Role, opts?: { name?: string; env?: NodeJS.ProcessEnv }): Promise<ManagedProcess>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Writes a config with a unique topic and Redis prefix (suites share one set of servers) and starts meshbridge roles
+ * as real child processes of the `meshbridge` executable.
+ */
+export async function pipeline(servers: Servers, overrides: { sources?: unknown[]; kafka?: Record<string, unknown>; gateway?: Record<string, unknown> } = {}): Promise<Pipeline> {
+  const id = crypto.randomBytes(4).toString('hex');
+  const ports = { gatewayGrpc: await freePort(), collectorHttp: await freePort(), projectorHttp: await freePort(), gatewayHttp: await freePort() };
+  const config = {
+    kafka: { brokers: servers.kafka.brokers, topic: `meshbridge.events.${id}`, deadLetterTopic: `meshbridge.dlq.${id}`, partitions: 3, ...overrides.kafka },
+    redis: { url: servers.redis.url, prefix: `mb-${id}` },
+    sources: overrides.sources ?? [{ id: 'zk1', kind: 'zookeeper-dubbo', connect: servers.zookeeper.connectString, root: `/dubbo-${id}`, sessionTimeoutMs: 4000 }],
+    collector: { httpPort: ports.collectorHttp },
+    projector: { httpPort: ports.projectorHttp, groupId: `projector-${id}` },
+    gateway: { grpcHost: '127.0.0.1', grpcPort: ports.gatewayGrpc, httpPort: ports.gatewayHttp, debounceMs: 20, ...overrides.gateway },
+  };
+  const configFile = path.join(servers.runDir, `meshbridge-${id}.yaml`);
+  fs.writeFileSync(configFile, YAML.stringify(config));
+  const procs: Pipeline['procs'] = {};
+  const httpPort = (role: Role) => (role === 'collector' ? ports.collectorHttp : role === 'projector' ? ports.projectorHttp : ports.gatewayHttp);
+  return {
+    configFile, config, ports, procs,
+    async start(role, opts = {}) {
+      const proc = new ManagedProcess({
+        name: opts.name ?? `${role}-${id}`,
+        command: process.execPath,
+        args: [path.join(projectRoot, 'bin', 'meshbridge.js'), role, '--config', configFile],
+        env: { MESHBRIDGE_LOG_LEVEL: 'debug', ...opts.env },
+        logDir: servers.runDir,
+      });
+      procs[role] = proc;
+      const port = Number(opts.env?.[`MESHBRIDGE_${role.toUpperCase()}_HTTP_PORT`] ?? httpPort(role));
+      await waitFor(async () => {
+        proc.assertRunning();
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+        if (!res.ok) return false;
+        if (role === 'gateway') return isListening(Number(opts.env?.MESHBRIDGE_GATEWAY_GRPC_PORT ?? ports.gatewayGrpc));
+        return true;
+      }, { what: `meshbridge ${role} (log ${proc.logFile})`, timeoutMs: 60_000, intervalMs: 100 });
+      return proc;
+    },
+    async stop() { await Promise.all(Object.values(procs).map((p) => p!.stop())); },
+  };
+}
+
+export async function startIstiodFor(servers: Servers, gatewayGrpcPort: number, opts: { readyTimeoutMs?: number } = {}): Promise<IstiodServer> {
+  return startIstiod(servers.runDir, `xds://127.0.0.1:${gatewayGrpcPort}`, opts);
+}
+
+export async function getJson(url: string): Promise<any> {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.json() };
+}

@@ -1,0 +1,108 @@
+import * as grpc from '@grpc/grpc-js';
+import { DiscoveryRequest, DiscoveryResponse, EnvoyCluster, EnvoyClusterLoadAssignment, protobuf } from '../schemas/proto.ts';
+
+const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+export const CLUSTER_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+export const CLA_TYPE = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+
+export interface DecodedResponse { versionInfo: string; typeUrl: string; nonce: string; resources: { typeUrl: string; value: Uint8Array }[] }
+
+/** A minimal ADS client (state of the world) with raw protobuf framing: tests speak to istiod and to our gateway. */
+export class XdsClient {
+  private readonly client: grpc.Client;
+  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private readonly waiters: { typeUrl: string; resolve: (r: DecodedResponse) => void; reject: (e: Error) => void }[] = [];
+  readonly received: DecodedResponse[] = [];
+  closedWith: Error | undefined;
+
+  constructor(address: string, private readonly node: { id: string; metadata?: Record<string, string> }) {
+    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+  }
+
+  open(): this {
+    this.call = this.client.makeBidiStreamRequest(ADS, (b: Buffer) => b, (b: Buffer) => b);
+    this.call.on('data', (b: Buffer) => {
+      const r = DiscoveryResponse.toObject(DiscoveryResponse.decode(b), { defaults: true }) as { version_info: string; type_url: string; nonce: string; resources: { type_url: string; value: Uint8Array }[] };
+      const d: DecodedResponse = { versionInfo: r.version_info, typeUrl: r.type_url, nonce: r.nonce, resources: r.resources.map((a) => ({ typeUrl: a.type_url, value: a.value })) };
+      this.received.push(d);
+      const i = this.waiters.findIndex((w) => w.typeUrl === d.typeUrl);
+      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(d);
+    });
+    this.call.on('error', (e) => {
+      this.closedWith = e;
+      for (const w of this.waiters.splice(0)) w.reject(e);
+    });
+    return this;
+  }
+
+  send(req: { typeUrl: string; versionInfo?: string; nonce?: string; resourceNames?: string[]; withNode?: boolean }): void {
+    const fields = Object.fromEntries(Object.entries(this.node.metadata ?? {}).map(([k, v]) => [k, { stringValue: v }]));
+    const msg = DiscoveryRequest.fromObject({
+      type_url: req.typeUrl,
+      version_info: req.versionInfo ?? '',
+      response_nonce: req.nonce ?? '',
+      resource_names: req.resourceNames ?? [],
+      ...(req.withNode === false ? {} : { node: { id: this.node.id, metadata: { fields } } }),
+    });
+    this.call!.write(Buffer.from(DiscoveryRequest.encode(msg).finish()));
+  }
+
+  /** The next response of a type (registered before sending, so it cannot be missed). */
+  next(typeUrl: string, timeoutMs = 15_000): Promise<DecodedResponse> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no ${typeUrl} response within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({ typeUrl, resolve: (r) => { clearTimeout(t); resolve(r); }, reject: (e) => { clearTimeout(t); reject(e); } });
+    });
+  }
+
+  async request(typeUrl: string, resourceNames: string[] = [], timeoutMs?: number): Promise<DecodedResponse> {
+    const p = this.next(typeUrl, timeoutMs);
+    this.send({ typeUrl, resourceNames });
+    return p;
+  }
+
+  ack(r: DecodedResponse): void {
+    this.send({ typeUrl: r.typeUrl, versionInfo: r.versionInfo, nonce: r.nonce });
+  }
+
+  close(): void {
+    this.call?.cancel();
+    this.client.close();
+  }
+}
+
+export interface ProxyView {
+  clusters: string[];
+  endpoints: Record<string, { address: string; port: number }[]>;
+}
+
+/**
+ * What istiod hands a sidecar: CDS, then EDS for the `outbound|` clusters matching `filter`. Uses a throw-away
+ * stream per call so every look is fresh.
+ */
+export async function proxyView(istiodGrpc: string, filter: (cluster: string) => boolean = () => true): Promise<ProxyView> {
+  const c = new XdsClient(istiodGrpc, { id: 'sidecar~10.0.0.1~probe.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } }).open();
+  try {
+    const cds = await c.request(CLUSTER_TYPE);
+    const clusters = cds.resources.map((r) => (EnvoyCluster.decode(r.value) as unknown as { name: string }).name).sort();
+    const wanted = clusters.filter((n) => n.startsWith('outbound|') && filter(n));
+    const endpoints: ProxyView['endpoints'] = {};
+    if (wanted.length > 0) {
+      c.ack(cds);
+      const eds = await c.request(CLA_TYPE, wanted);
+      for (const r of eds.resources) {
+        const cla = EnvoyClusterLoadAssignment.toObject(EnvoyClusterLoadAssignment.decode(r.value), { defaults: true }) as {
+          cluster_name: string; endpoints: { lb_endpoints: { endpoint?: { address?: { socket_address?: { address: string; port_value: number } } } }[] }[];
+        };
+        endpoints[cla.cluster_name] = cla.endpoints.flatMap((l) => l.lb_endpoints).map((e) => ({
+          address: e.endpoint?.address?.socket_address?.address ?? '', port: e.endpoint?.address?.socket_address?.port_value ?? 0,
+        })).sort((a, b) => (a.address < b.address ? -1 : 1));
+      }
+    }
+    return { clusters, endpoints };
+  } finally {
+    c.close();
+  }
+}
+
+export { protobuf };

@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { ManagedProcess, readyOrStop } from './process.ts';
+import { freePort } from './ports.ts';
+import { waitFor } from './wait.ts';
+
+export interface ZooKeeperServer {
+  port: number;
+  connectString: string;
+  proc: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+/** ZooKeeper 3.8 from Debian's package, run standalone with our own zoo.cfg (not the package's init scripts). */
+export async function startZooKeeper(runDir: string, opts: { port?: number } = {}): Promise<ZooKeeperServer> {
+  const port = opts.port ?? (await freePort());
+  const dir = path.join(runDir, 'zookeeper');
+  fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+  const cfg = path.join(dir, 'zoo.cfg');
+  fs.writeFileSync(cfg, [
+    'tickTime=500', // short ticks let session-expiry tests run in seconds (min session timeout = 2 ticks)
+    `dataDir=${path.join(dir, 'data')}`,
+    `clientPort=${port}`,
+    'clientPortAddress=127.0.0.1',
+    'maxClientCnxns=0',
+    'admin.enableServer=false',
+    '4lw.commands.whitelist=ruok,srvr,stat,cons',
+    '',
+  ].join('\n'));
+  fs.writeFileSync(path.join(dir, 'log4j.properties'), 'log4j.rootLogger=INFO, C\nlog4j.appender.C=org.apache.log4j.ConsoleAppender\nlog4j.appender.C.layout=org.apache.log4j.PatternLayout\nlog4j.appender.C.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n\n');
+  const proc = new ManagedProcess({
+    name: 'zookeeper',
+    command: 'java',
+    args: ['-Xmx256m', `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`, '-cp', '/usr/share/java/zookeeper.jar',
+      'org.apache.zookeeper.server.ZooKeeperServerMain', cfg],
+    logDir: runDir,
+  });
+  await readyOrStop(proc, () => waitFor(async () => {
+    proc.assertRunning();
+    return (await fourLetter(port, 'ruok')) === 'imok';
+  }, { what: `zookeeper on :${port}`, timeoutMs: 30_000, intervalMs: 200 }));
+  return { port, connectString: `127.0.0.1:${port}`, proc, stop: () => proc.stop() };
+}
+
+function fourLetter(port: number, cmd: string): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host: '127.0.0.1' }, () => sock.write(cmd));
+    let out = '';
+    sock.on('data', (d) => (out += d.toString()));
+    sock.on('end', () => resolve(out.trim()));
+    sock.on('error', () => resolve(''));
+  });
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Installs the real servers meshbridge's local stack and tests run against, on a machine without Docker.
+# Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
+# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] (default: all)
+set -euo pipefail
+
+CACHE="${MESHBRIDGE_CACHE:-$HOME/.cache/meshbridge}"
+KAFKA_VERSION="${MESHBRIDGE_KAFKA_VERSION:-3.9.1}"
+# istio tags are not semver; the Go module proxy serves them by pseudo-version (shared/PROTOCOL.md). The proxy this
+# project's machines reach holds only some istio commits (1.28.0 answers 403), and of those only this one has every
+# dependency on the proxy too: istio master of 2026-04-23 (istio/api v1.30.0-alpha.1), i.e. the 1.30 line.
+ISTIO_VERSION="${MESHBRIDGE_ISTIO_VERSION:-1.30-b01690e6}"
+ISTIO_PSEUDO="${MESHBRIDGE_ISTIO_PSEUDO:-v0.0.0-20260423205519-b01690e6db7d}"
+
+log() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_redis() {
+  apt_install redis-server
+  # Debian starts a system instance on :6379; we run our own on free ports, so stop it to save memory.
+  (as_root service redis-server stop >/dev/null 2>&1 || true)
+  log "redis: $(redis-server --version | cut -d' ' -f3)"
+}
+
+install_zookeeper() {
+  apt_install default-jre-headless zookeeper
+  log "zookeeper: $(ls /usr/share/java/zookeeper-3*.jar 2>/dev/null | head -1)"
+}
+
+install_kafka() {
+  local dir="$CACHE/kafka/$KAFKA_VERSION"
+  if [ -f "$dir/.complete" ]; then log "kafka $KAFKA_VERSION: cached at $dir"; return 0; fi
+  log "kafka $KAFKA_VERSION: resolving jars from Maven Central into $dir"
+  rm -rf "$dir" && mkdir -p "$dir/libs"
+  local pom; pom=$(mktemp -d)
+  cat >"$pom/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>meshbridge</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-storage</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+POM
+  mvn -q -B -f "$pom/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir/libs" \
+    -Dmdep.useRepositoryLayout=false
+  rm -rf "$pom"
+  touch "$dir/.complete"
+  log "kafka $KAFKA_VERSION: $(ls "$dir/libs" | wc -l) jars"
+}
+
+install_istiod() {
+  local dir="$CACHE/istiod/$ISTIO_VERSION"
+  if [ -x "$dir/pilot-discovery" ]; then log "istiod $ISTIO_VERSION: cached at $dir"; return 0; fi
+  log "istiod $ISTIO_VERSION: building pilot-discovery from the Go module proxy (cold: 10-20 min on 2 cores)"
+  mkdir -p "$dir"
+  # Progress: go prints each package it builds with -v; show a count every 30 s rather than a wall of names.
+  local out; out=$(mktemp)
+  # `go install pkg@version` fails here twice over: it first probes istio.io/istio/pilot/cmd/pilot-discovery as a module
+  # of its own, which this proxy answers with 403 (not 404), and the sum database does not know istio's pre-release
+  # dependency pseudo-versions. So: download the istio module alone and build inside a copy of it, where istio's own
+  # go.sum verifies every dependency (exactly how istio's CI builds it).
+  # The 1.30 line dereferences a nil multicluster controller when istiod runs without Kubernetes
+  # (serviceentry.newController); scripts/patches/ holds the minimal nil guard, the only change to upstream code.
+  local src="$CACHE/istiod/src-$ISTIO_VERSION"
+  local patches; patches="$(cd "$(dirname "$0")" && pwd)/patches"
+  ( mod=$(GOFLAGS=-mod=mod go mod download -json "istio.io/istio@$ISTIO_PSEUDO" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') \
+      && [ -n "$mod" ] && rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src" && cd "$src" \
+      && for p in "$patches"/istiod-*.patch; do patch -s -p1 <"$p" || exit 1; done \
+      && GOFLAGS=-mod=readonly go build -v -trimpath -o "$dir/pilot-discovery.tmp" ./pilot/cmd/pilot-discovery >"$out" 2>&1 \
+      && mv "$dir/pilot-discovery.tmp" "$dir/pilot-discovery" ) &
+  local pid=$!
+  while kill -0 $pid 2>/dev/null; do
+    sleep 30
+    kill -0 $pid 2>/dev/null && log "istiod $ISTIO_VERSION: still building ($(wc -l <"$out") packages done)"
+  done
+  if ! wait $pid; then tail -30 "$out" >&2; rm -f "$out"; log "istiod build failed"; return 1; fi
+  rm -f "$out"
+  log "istiod $ISTIO_VERSION: built $dir/pilot-discovery"
+}
+
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod)
+for t in "${targets[@]}"; do
+  case "$t" in
+    redis|zookeeper|kafka|istiod) "install_$t" ;;
+    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod)" >&2; exit 2 ;;
+  esac
+done
