@@ -1,0 +1,85 @@
+import crypto from 'node:crypto';
+import { McpResource, ServiceEntry, WorkloadEntry } from './proto.ts';
+import { MCP_RESOURCE_TYPE, SERVICE_ENTRY_BODY_TYPE, WORKLOAD_ENTRY_BODY_TYPE, type ServedKind } from './type-urls.ts';
+
+export interface ResourceMeta {
+  /** "namespace/name" — exactly one slash. */
+  name: string;
+  /** Stable for the life of the object: among ServiceEntries of one host the oldest wins (istio#30683). */
+  createTimeMs: number;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface EncodedResource {
+  name: string;
+  kind: ServedKind;
+  /** Content hash of the body: istiod updates an object only when metadata.version changes. */
+  version: string;
+  /** The complete `Any{type_url: ...mcp.v1alpha1.Resource, value}` element of DiscoveryResponse.resources. */
+  any: Buffer;
+}
+
+const BODY = {
+  ServiceEntry: { type: ServiceEntry, url: SERVICE_ENTRY_BODY_TYPE },
+  WorkloadEntry: { type: WorkloadEntry, url: WORKLOAD_ENTRY_BODY_TYPE },
+} as const;
+
+/** protobufjs writes map entries in insertion order; sorting keys makes the bytes a pure function of the content. */
+function sorted(rec: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(rec).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+export function contentHash(bytes: Uint8Array): string {
+  return crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+}
+
+/**
+ * Encodes one istio object into the MCP envelope istiod expects. `body` must already be canonical (sorted lists and
+ * maps): the builder guarantees that, so equal content gives equal bytes on every replica and every replay.
+ */
+export function encodeResource(kind: ServedKind, meta: ResourceMeta, body: object): EncodedResource {
+  const { type, url } = BODY[kind];
+  const bodyBytes = type.encode(type.fromObject(body)).finish();
+  const version = contentHash(Buffer.concat([bodyBytes, Buffer.from(JSON.stringify([sorted(meta.labels), sorted(meta.annotations)]))]));
+  const seconds = Math.floor(meta.createTimeMs / 1000);
+  const resource = McpResource.encode(McpResource.fromObject({
+    metadata: {
+      name: meta.name,
+      create_time: { seconds, nanos: (meta.createTimeMs - seconds * 1000) * 1_000_000 },
+      version,
+      labels: sorted(meta.labels),
+      annotations: sorted(meta.annotations),
+    },
+    body: { type_url: url, value: bodyBytes },
+  })).finish();
+  const any = Buffer.from(anyEncode(MCP_RESOURCE_TYPE, resource));
+  return { name: meta.name, kind, version, any };
+}
+
+/** google.protobuf.Any{type_url=1, value=2}. */
+function anyEncode(typeUrl: string, value: Uint8Array): Uint8Array {
+  const Any = McpResource.root.lookupType('google.protobuf.Any');
+  return Any.encode({ type_url: typeUrl, value }).finish();
+}
+
+/** Inverse of encodeResource, for tests, debug views and `replay` output. */
+export function decodeResource(any: Uint8Array): { name: string; version: string; createTimeMs: number; labels: Record<string, string>; annotations: Record<string, string>; bodyType: string; body: Record<string, unknown> } {
+  const Any = McpResource.root.lookupType('google.protobuf.Any');
+  const outer = Any.decode(any) as unknown as { type_url: string; value: Uint8Array };
+  const res = McpResource.toObject(McpResource.decode(outer.value), { longs: Number, defaults: false }) as {
+    metadata: { name: string; version: string; create_time?: { seconds?: number; nanos?: number }; labels?: Record<string, string>; annotations?: Record<string, string> };
+    body: { type_url: string; value: Uint8Array };
+  };
+  const kind: ServedKind = res.body.type_url === SERVICE_ENTRY_BODY_TYPE ? 'ServiceEntry' : 'WorkloadEntry';
+  const type = BODY[kind].type;
+  return {
+    name: res.metadata.name,
+    version: res.metadata.version,
+    createTimeMs: (res.metadata.create_time?.seconds ?? 0) * 1000 + Math.floor((res.metadata.create_time?.nanos ?? 0) / 1e6),
+    labels: res.metadata.labels ?? {},
+    annotations: res.metadata.annotations ?? {},
+    bodyType: res.body.type_url,
+    body: type.toObject(type.decode(res.body.value), { enums: String, defaults: false }),
+  };
+}
