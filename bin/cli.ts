@@ -1,0 +1,45 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../services/shared/config.ts';
+import { MeshbridgeError } from '../services/shared/errors.ts';
+
+const USAGE = `meshbridge — registry services into an Istio mesh over MCP-over-xDS
+
+usage: meshbridge <command> [--config file.yaml]
+
+roles (long-running; configuration from --config / MESHBRIDGE_CONFIG and MESHBRIDGE_* environment):
+  collector     watch the configured registries, publish change events to Kafka
+  projector     fold events into versioned ServiceEntry snapshots in Redis
+  gateway       serve the snapshot to istiod (configSources: xds://host:port)
+
+tools:
+  up            install and start a complete local stack (Kafka, Redis, ZooKeeper, istiod, the three roles),
+                register a demo Dubbo provider, and show what istiod holds. Ctrl-C stops everything.
+`;
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: false });
+  if (!command || command === 'help' || values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const configFile = typeof values.config === 'string' ? values.config : undefined;
+  switch (command) {
+    case 'collector': return (await import('../services/collector/main.ts')).runCollector(loadConfig(configFile));
+    case 'projector': return (await import('../services/projector/main.ts')).runProjector(loadConfig(configFile));
+    case 'gateway': return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
+    case 'up': return (await import('../harness/up.ts')).up();
+    default:
+      process.stderr.write(`meshbridge: unknown command "${command}"\n\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+main().catch((e: unknown) => {
+  if (e instanceof MeshbridgeError) {
+    process.stderr.write(`meshbridge: ${e.message}\n`);
+    process.exit(e.code === 'CONFIG_INVALID' ? 78 : 1); // 78 = EX_CONFIG
+  }
+  process.stderr.write(`meshbridge: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The `meshbridge` executable. Runs the TypeScript sources through tsx's loader (no build step needed to run);
+// `npm run build` emits plain JavaScript to dist/ for images that prefer it.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./cli.ts');

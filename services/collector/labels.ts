@@ -1,0 +1,59 @@
+import crypto from 'node:crypto';
+import type { DataIssue } from '../../schemas/registry-event.ts';
+
+// Kubernetes label syntax, which istiod enforces on endpoint labels (shared/PROTOCOL.md, validation).
+const NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+export function isValidLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf('/');
+  const name = slash < 0 ? key : key.slice(slash + 1);
+  const prefix = slash < 0 ? undefined : key.slice(0, slash);
+  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !PREFIX.test(prefix))) return false;
+  return name.length > 0 && name.length <= 63 && NAME.test(name);
+}
+
+export function isValidLabelValue(value: string): boolean {
+  return value.length <= 63 && VALUE.test(value);
+}
+
+/**
+ * Rewrites a value into label syntax: invalid characters become '-', ends trimmed to alphanumerics, and values longer
+ * than 63 keep a prefix plus a short hash so distinct values stay distinct. Returns undefined when nothing is left.
+ */
+export function sanitiseLabelValue(value: string): string | undefined {
+  let v = value.replace(/[^-A-Za-z0-9_.]/g, '-').replace(/^[^A-Za-z0-9]+/, '').replace(/[^A-Za-z0-9]+$/, '');
+  if (v.length > 63) {
+    const h = crypto.createHash('sha256').update(value).digest('hex').slice(0, 8);
+    v = `${v.slice(0, 54).replace(/[^A-Za-z0-9]+$/, '')}-${h}`;
+  }
+  return v.length > 0 || value.length === 0 ? v : undefined;
+}
+
+/**
+ * Keeps what istiod accepts, rewrites what can be made valid and drops the rest, reporting each change as a
+ * DataIssue — one bad registry label must never drop the whole service in istiod.
+ */
+export function sanitiseLabels(input: Record<string, string>, where: string): { labels: Record<string, string>; issues: DataIssue[] } {
+  const labels: Record<string, string> = {};
+  const issues: DataIssue[] = [];
+  for (const [key, value] of Object.entries(input)) {
+    if (!isValidLabelKey(key)) {
+      issues.push({ field: `${where}.labels`, value: key.slice(0, 128), reason: 'label key is not a Kubernetes label key', action: 'dropped' });
+      continue;
+    }
+    if (isValidLabelValue(value)) {
+      labels[key] = value;
+      continue;
+    }
+    const fixed = sanitiseLabelValue(value);
+    if (fixed === undefined) {
+      issues.push({ field: `${where}.labels.${key}`, value: value.slice(0, 128), reason: 'label value has no valid characters', action: 'dropped' });
+    } else {
+      labels[key] = fixed;
+      issues.push({ field: `${where}.labels.${key}`, value: value.slice(0, 128), reason: 'label value is not valid Kubernetes label syntax', action: `rewritten to "${fixed}"` });
+    }
+  }
+  return { labels, issues };
+}

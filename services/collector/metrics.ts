@@ -1,0 +1,18 @@
+import { prom } from '../shared/metrics.ts';
+import type { Registry } from 'prom-client';
+
+export function collectorMetrics(registry: Registry) {
+  const r = { registers: [registry] };
+  return {
+    watchEvents: new prom.Counter({ name: 'meshbridge_collector_watch_events_total', help: 'Registry watch notifications', labelNames: ['source', 'kind'], ...r }),
+    published: new prom.Counter({ name: 'meshbridge_collector_events_published_total', help: 'Events appended to Kafka', labelNames: ['source', 'kind'], ...r }),
+    publishSeconds: new prom.Histogram({ name: 'meshbridge_collector_publish_seconds', help: 'Kafka append latency', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], ...r }),
+    resyncSeconds: new prom.Histogram({ name: 'meshbridge_collector_resync_seconds', help: 'Full resync duration', labelNames: ['source'], buckets: [0.01, 0.1, 1, 5, 30, 120], ...r }),
+    resyncs: new prom.Counter({ name: 'meshbridge_collector_resyncs_total', help: 'Full resyncs', labelNames: ['source', 'reason'], ...r }),
+    instances: new prom.Gauge({ name: 'meshbridge_collector_instances', help: 'Instances last published per service', labelNames: ['source', 'service'], ...r }),
+    rejectedData: new prom.Counter({ name: 'meshbridge_collector_rejected_data_total', help: 'Registry data dropped or rewritten by normalisation', labelNames: ['source', 'field'], ...r }),
+    sessionState: new prom.Gauge({ name: 'meshbridge_collector_registry_connected', help: '1 when connected to the registry', labelNames: ['source'], ...r }),
+    errors: new prom.Counter({ name: 'meshbridge_collector_errors_total', help: 'Errors while reading the registry or publishing', labelNames: ['source', 'stage'], ...r }),
+  };
+}
+export type CollectorMetrics = ReturnType<typeof collectorMetrics>;

@@ -1,0 +1,111 @@
+import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
+import type { SourceConfig } from '../shared/config.ts';
+import { parseDubboProviderUrl, type DubboProvider } from './dubbo-url.ts';
+import { sanitiseLabels } from './labels.ts';
+import { dnsLabel, renderHost } from './naming.ts';
+
+/** The normalised, istio-valid state of one registry service, ready to become an event. */
+export interface ServiceState {
+  namespace: string;
+  host: string;
+  registryService: string;
+  ports: ServicePortSpec[];
+  instances: InstanceSpec[];
+  issues: DataIssue[];
+}
+
+/** Registry URL params carried as endpoint labels (Dubbo name -> label key). */
+const LABEL_PARAMS: Record<string, string> = {
+  application: 'app',
+  version: 'version',
+  group: 'dubbo.apache.org/group',
+  release: 'dubbo.apache.org/release',
+};
+
+export const SOURCE_LABEL = 'meshbridge.io/source';
+
+function excluded(p: DubboProvider, src: SourceConfig): string | undefined {
+  if ((p.params.side ?? 'provider') !== 'provider') return `side=${p.params.side}`;
+  if (!src.includeDisabled && (p.params.enabled === 'false' || p.params.disabled === 'true')) return 'disabled';
+  if (!src.includeZeroWeight && p.params.weight !== undefined && Number(p.params.weight) === 0) return 'weight=0';
+  return undefined;
+}
+
+/**
+ * Folds the provider znodes of one Dubbo interface into the service's complete, istio-valid state. Every URL that is
+ * malformed or unusable becomes a DataIssue; it never affects the valid providers.
+ */
+export function normaliseDubboService(src: SourceConfig, iface: string, children: string[]): ServiceState {
+  const issues: DataIssue[] = [];
+  const providers: DubboProvider[] = [];
+  for (const child of children) {
+    const parsed = parseDubboProviderUrl(child);
+    if (!parsed.ok) {
+      issues.push({ field: `providers.${parsed.error.field}`, value: parsed.error.znode.slice(0, 256), reason: parsed.error.reason, action: 'provider skipped' });
+      continue;
+    }
+    const why = excluded(parsed.value, src);
+    if (why === undefined) providers.push(parsed.value);
+  }
+  const groupOf = (p: DubboProvider) => p.params.group;
+  const versionOf = (p: DubboProvider) => p.params.version;
+  const first = providers[0];
+  const host = renderHost(src.hostTemplate, {
+    interface: iface, group: first && groupOf(first), version: first && versionOf(first), source: src.id,
+  }) || renderHost('{interface}', { interface: iface });
+
+  // One service port per protocol. Dubbo's own protocols are not istio protocols (istiod rejects DUBBO): TCP.
+  const byProtocol = new Map<string, number[]>();
+  for (const p of providers) {
+    const list = byProtocol.get(p.protocol) ?? [];
+    list.push(p.port);
+    byProtocol.set(p.protocol, list);
+  }
+  const ports: ServicePortSpec[] = [...byProtocol.entries()]
+    .map(([protocol, nums]) => ({
+      name: `tcp-${dnsLabel(protocol).slice(0, 58) || 'dubbo'}`,
+      number: byProtocol.size === 1 && src.servicePort ? src.servicePort : Math.min(...nums),
+      protocol: 'TCP',
+    }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  // Two protocols that happened to get one number would be rejected as duplicate port numbers: keep the first.
+  const seen = new Set<number>();
+  for (const p of [...ports]) {
+    if (seen.has(p.number)) {
+      issues.push({ field: 'ports', value: `${p.name}:${p.number}`, reason: 'two protocols on the same service port number', action: 'port dropped' });
+      ports.splice(ports.indexOf(p), 1);
+    }
+    seen.add(p.number);
+  }
+  const portName = new Map(ports.map((p) => [p.name, p]));
+
+  const instances = new Map<string, InstanceSpec>();
+  for (const p of providers) {
+    const name = `tcp-${dnsLabel(p.protocol).slice(0, 58) || 'dubbo'}`;
+    if (!portName.has(name)) continue;
+    const rawLabels: Record<string, string> = {};
+    for (const [param, label] of Object.entries(LABEL_PARAMS)) {
+      const v = p.params[param];
+      if (v !== undefined && v !== '') rawLabels[label] = v;
+    }
+    const { labels, issues: labelIssues } = sanitiseLabels(rawLabels, `provider ${p.host}:${p.port}`);
+    issues.push(...labelIssues);
+    labels[SOURCE_LABEL] = src.id;
+    const weight = p.params.weight !== undefined && /^\d+$/.test(p.params.weight) ? Math.min(Number(p.params.weight), 2 ** 31 - 1) : 0;
+    // One endpoint per address and set of ports; the same process serving two protocols merges into one endpoint.
+    const key = `${p.host}|${p.port}|${p.protocol}`;
+    const existing = [...instances.values()].find((i) => i.address === p.host && i.ports[name] === undefined);
+    if (existing && existing.weight === weight) {
+      existing.ports[name] = p.port;
+      continue;
+    }
+    if (!instances.has(key)) instances.set(key, { address: p.host, ports: { [name]: p.port }, labels, weight, locality: '' });
+  }
+  const sortedInstances = [...instances.values()].sort((a, b) => cmp(instanceKey(a), instanceKey(b)));
+  return { namespace: src.namespace, host, registryService: iface, ports, instances: sortedInstances, issues };
+}
+
+function instanceKey(i: InstanceSpec): string {
+  return `${i.address}|${Object.entries(i.ports).sort().map(([k, v]) => `${k}=${v}`).join(',')}`;
+}
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

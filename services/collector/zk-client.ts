@@ -1,0 +1,51 @@
+import zookeeper from 'node-zookeeper-client';
+import type { Exception, Stat } from 'node-zookeeper-client';
+
+export type ZkClient = ReturnType<typeof zookeeper.createClient>;
+export { zookeeper };
+
+/** Promise wrappers over node-zookeeper-client, with one-shot watches. NO_NODE is an answer (undefined), not an error. */
+export function getChildren(client: ZkClient, path: string, watch?: () => void): Promise<{ children: string[]; stat: Stat } | undefined> {
+  return new Promise((resolve, reject) => {
+    const cb = (e: Error | Exception | null, children: string[], stat: Stat) => {
+      if (e) {
+        if ((e as { getCode?: () => number }).getCode?.() === zookeeper.Exception.NO_NODE) resolve(undefined);
+        else reject(e);
+      } else resolve({ children, stat });
+    };
+    if (watch) client.getChildren(path, () => watch(), cb);
+    else client.getChildren(path, cb);
+  });
+}
+
+/** Sets a one-shot watch for the creation of `path` (used when an interface has no providers node yet). */
+export function watchExists(client: ZkClient, path: string, watch: () => void): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    client.exists(path, () => watch(), (e, stat) => (e ? reject(e) : resolve(Boolean(stat))));
+  });
+}
+
+/** A ZooKeeper zxid (8-byte big-endian) as a number: the registry's ordering token. */
+export const zxid = (b: Buffer): number => Number(b.readBigInt64BE(0));
+
+/** Creates a znode and its parents (tests, demo provider). */
+export function mkdirp(client: ZkClient, path: string): Promise<void> {
+  return new Promise((resolve, reject) => client.mkdirp(path, (e) => (e ? reject(e) : resolve())));
+}
+
+export function create(client: ZkClient, path: string, mode: number = zookeeper.CreateMode.EPHEMERAL): Promise<void> {
+  return new Promise((resolve, reject) => client.create(path, mode, (e) => (e ? reject(e) : resolve())));
+}
+
+export function remove(client: ZkClient, path: string): Promise<void> {
+  return new Promise((resolve, reject) => client.remove(path, (e) => (e ? reject(e) : resolve())));
+}
+
+export function connect(connectString: string, sessionTimeout: number): Promise<ZkClient> {
+  const client = zookeeper.createClient(connectString, { sessionTimeout, spinDelay: 500, retries: 1000 });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { client.close(); reject(new Error(`cannot reach ZooKeeper at ${connectString} within 15 s`)); }, 15_000);
+    client.once('connected', () => { clearTimeout(timer); resolve(client); });
+    client.connect();
+  });
+}

@@ -1,0 +1,188 @@
+import crypto from 'node:crypto';
+import type { SourceConfig } from '../shared/config.ts';
+import type { Logger } from '../shared/log.ts';
+import { normaliseDubboService } from './normalise-dubbo.ts';
+import type { Publisher } from './publisher.ts';
+import type { CollectorMetrics } from './metrics.ts';
+import { connect, getChildren, watchExists, zxid, type ZkClient } from './zk-client.ts';
+
+/**
+ * Watches a Dubbo registry in ZooKeeper (interface-level: <root>/<interface>/providers/<url>) and publishes each
+ * interface's complete state. Watches drive updates, coalesced per interface; a full resync runs at start, after
+ * every reconnect (watches may have been lost), after session expiry (with a new session) and periodically.
+ */
+export class ZooKeeperDubboSource {
+  private client: ZkClient | undefined;
+  private generation = '';
+  private readonly pending = new Map<string, NodeJS.Timeout>();
+  /** interface -> mesh key it was last published under (to publish removals). */
+  private readonly known = new Map<string, { namespace: string; host: string }>();
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private resyncing: Promise<void> | undefined;
+  private stopped = false;
+  connected = false;
+  firstResyncDone = false;
+
+  constructor(
+    private readonly src: SourceConfig,
+    private readonly publisher: Publisher,
+    private readonly log: Logger,
+    private readonly metrics: CollectorMetrics,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.open();
+    this.resyncTimer = setInterval(() => void this.resync('periodic'), this.src.resyncIntervalMs);
+    await this.resync('start');
+  }
+
+  private async open(): Promise<void> {
+    const client = await connect(this.src.connect, this.src.sessionTimeoutMs);
+    this.client = client;
+    this.connected = true;
+    this.metrics.sessionState.set({ source: this.src.id }, 1);
+    this.log.info({ source: this.src.id, connect: this.src.connect, root: this.src.root }, 'connected to ZooKeeper');
+    client.on('state', (state) => {
+      if (this.stopped || client !== this.client) return;
+      const name = String(state);
+      this.log.info({ source: this.src.id, state: name }, 'ZooKeeper session state');
+      if (name.startsWith('DISCONNECTED')) {
+        this.connected = false;
+        this.metrics.sessionState.set({ source: this.src.id }, 0);
+      } else if (name.startsWith('SYNC_CONNECTED')) {
+        this.connected = true;
+        this.metrics.sessionState.set({ source: this.src.id }, 1);
+        void this.resync('reconnect');
+      } else if (name.startsWith('EXPIRED')) {
+        // An expired session's watches are gone for good: start a new session, then resync from scratch.
+        this.connected = false;
+        this.metrics.sessionState.set({ source: this.src.id }, 0);
+        client.close();
+        void this.reopen();
+      }
+    });
+  }
+
+  private async reopen(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.open();
+        await this.resync('session-expired');
+        return;
+      } catch (e) {
+        this.metrics.errors.inc({ source: this.src.id, stage: 'connect' });
+        this.log.error({ source: this.src.id, err: (e as Error).message }, 'reconnecting to ZooKeeper failed; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  /** Full resync: read every interface, publish what changed, then the end marker (deletes what vanished). */
+  resync(reason: string): Promise<void> {
+    if (this.resyncing) return this.resyncing;
+    this.resyncing = (async () => {
+      const start = performance.now();
+      const generation = crypto.randomUUID();
+      this.generation = generation;
+      try {
+        const ifaces = await this.listInterfaces();
+        if (ifaces === undefined) {
+          this.log.warn({ source: this.src.id, root: this.src.root }, 'registry root does not exist yet; treating as empty');
+        }
+        const observed: string[] = [];
+        for (const iface of ifaces ?? []) {
+          const key = await this.readInterface(iface, generation);
+          if (key) observed.push(key);
+        }
+        await this.publisher.publishResyncEnd(generation, observed);
+        for (const [iface, id] of [...this.known]) if (!observed.includes(`${id.namespace}/${id.host}`)) this.known.delete(iface);
+        this.firstResyncDone = true;
+        this.metrics.resyncs.inc({ source: this.src.id, reason });
+        this.metrics.resyncSeconds.observe({ source: this.src.id }, (performance.now() - start) / 1000);
+        this.log.info({ source: this.src.id, reason, services: observed.length, ms: Math.round(performance.now() - start) }, 'full resync done');
+      } catch (e) {
+        this.metrics.errors.inc({ source: this.src.id, stage: 'resync' });
+        this.log.error({ source: this.src.id, reason, err: (e as Error).message }, 'full resync failed; will retry');
+        if (!this.stopped) setTimeout(() => void this.resync('retry'), 2000).unref();
+      } finally {
+        this.resyncing = undefined;
+      }
+    })();
+    return this.resyncing;
+  }
+
+  private async listInterfaces(): Promise<string[] | undefined> {
+    const client = this.client!;
+    const res = await getChildren(client, this.src.root, () => this.onRootChange());
+    if (!res) {
+      await watchExists(client, this.src.root, () => this.onRootChange());
+      return undefined;
+    }
+    return res.children.sort();
+  }
+
+  private onRootChange(): void {
+    if (this.stopped) return;
+    this.metrics.watchEvents.inc({ source: this.src.id, kind: 'interfaces' });
+    void (async () => {
+      try {
+        const ifaces = new Set((await this.listInterfaces()) ?? []);
+        for (const iface of ifaces) if (!this.known.has(iface)) this.schedule(iface);
+        for (const iface of this.known.keys()) if (!ifaces.has(iface)) this.schedule(iface);
+      } catch (e) {
+        this.metrics.errors.inc({ source: this.src.id, stage: 'watch' });
+        this.log.warn({ source: this.src.id, err: (e as Error).message }, 'reading interfaces failed; the next resync heals it');
+      }
+    })();
+  }
+
+  /** Coalesces bursts of changes to one interface into one read (tens of ms). */
+  private schedule(iface: string): void {
+    if (this.pending.has(iface) || this.stopped) return;
+    this.pending.set(iface, setTimeout(() => {
+      this.pending.delete(iface);
+      this.readInterface(iface, this.generation).catch((e) => {
+        this.metrics.errors.inc({ source: this.src.id, stage: 'read' });
+        this.log.warn({ source: this.src.id, service: iface, err: (e as Error).message }, 'reading providers failed; the next resync heals it');
+      });
+    }, this.src.coalesceMs));
+  }
+
+  /** Reads one interface's providers (re-arming the watch) and publishes its state. Returns its mesh key if present. */
+  private async readInterface(iface: string, generation: string): Promise<string | undefined> {
+    const client = this.client!;
+    const path = `${this.src.root}/${iface}/providers`;
+    const watch = () => {
+      this.metrics.watchEvents.inc({ source: this.src.id, kind: 'providers' });
+      this.schedule(iface);
+    };
+    const res = await getChildren(client, path, watch);
+    if (!res) {
+      // Interface node without providers (consumers only, or being deleted): not a service, or no longer one.
+      const exists = await watchExists(client, path, watch);
+      if (exists) return this.readInterface(iface, generation);
+      const prev = this.known.get(iface);
+      if (prev) {
+        this.known.delete(iface);
+        await this.publisher.publishRemoval(prev.namespace, prev.host, iface, null, generation);
+      }
+      return undefined;
+    }
+    const state = normaliseDubboService(this.src, iface, res.children);
+    const prev = this.known.get(iface);
+    if (prev && (prev.host !== state.host || prev.namespace !== state.namespace)) {
+      await this.publisher.publishRemoval(prev.namespace, prev.host, iface, zxid(res.stat.pzxid), generation);
+    }
+    this.known.set(iface, { namespace: state.namespace, host: state.host });
+    await this.publisher.publishState(state, zxid(res.stat.pzxid), generation, { path, children: res.children });
+    return `${state.namespace}/${state.host}`;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resyncTimer);
+    for (const t of this.pending.values()) clearTimeout(t);
+    await this.resyncing?.catch(() => undefined);
+    this.client?.close();
+  }
+}

@@ -1,0 +1,94 @@
+import type { RegistryEvent } from '../../schemas/registry-event.ts';
+import { serviceKey, type PartitionState, type ServiceFold, type SourceContribution } from './fold-state.ts';
+
+export type IgnoreReason = 'stale-epoch' | 'older-order-token' | 'empty-identity';
+
+export interface Evolution {
+  /** Service keys whose folded state changed (to be rebuilt, or removed when absent from the state). */
+  changed: string[];
+  ignored?: IgnoreReason;
+  /** RESYNC_END applied for this source. */
+  resyncedSource?: string;
+}
+
+/**
+ * The projection: applies one event to a partition's state, in place, and reports what changed. A pure function of
+ * (state, event) — no clock, no I/O — so replaying the same events gives the same state, and applying an event twice
+ * changes nothing the second time.
+ */
+export function evolve(state: PartitionState, event: RegistryEvent): Evolution {
+  const known = state.epochs.get(event.sourceId) ?? -Infinity;
+  if (event.epoch < known) return { changed: [], ignored: 'stale-epoch' };
+  if (event.epoch > known) state.epochs.set(event.sourceId, event.epoch);
+
+  switch (event.kind) {
+    case 'SERVICE_STATE':
+      return applyState(state, event);
+    case 'SERVICE_REMOVED':
+      return applyRemoval(state, event);
+    case 'RESYNC_END':
+      return applyResyncEnd(state, event);
+  }
+}
+
+function applyState(state: PartitionState, e: RegistryEvent): Evolution {
+  if (!e.namespace || !e.host) return { changed: [], ignored: 'empty-identity' };
+  const key = serviceKey(e.namespace, e.host);
+  const svc = state.services.get(key);
+  const prev = svc?.sources[e.sourceId];
+  if (prev && isOlder(e.orderToken, prev.orderToken)) return { changed: [], ignored: 'older-order-token' };
+  const next: SourceContribution = {
+    sourceKind: e.sourceKind,
+    registryService: e.registryService,
+    // Service-level fields stay stable under churn: when the last instance leaves, keep the ports it had, so the
+    // ServiceEntry only loses endpoints (an incremental EDS update in istiod, not a full push).
+    ports: e.ports.length === 0 && prev ? prev.ports : e.ports,
+    instances: e.instances,
+    orderToken: e.orderToken ?? prev?.orderToken ?? null,
+    epoch: e.epoch,
+    eventId: e.eventId,
+    observedAt: e.observedAt,
+  };
+  if (prev && sameContent(prev, next)) {
+    // Record the newer token/epoch without reporting a change: nothing istiod sees moved.
+    svc!.sources[e.sourceId] = { ...prev, orderToken: next.orderToken, epoch: next.epoch };
+    return { changed: [] };
+  }
+  const fold: ServiceFold = svc ?? { namespace: e.namespace, host: e.host, createTimeMs: e.observedAt, sources: {} };
+  fold.sources[e.sourceId] = next;
+  state.services.set(key, fold);
+  return { changed: [key] };
+}
+
+function applyRemoval(state: PartitionState, e: RegistryEvent): Evolution {
+  const key = serviceKey(e.namespace, e.host);
+  const svc = state.services.get(key);
+  const prev = svc?.sources[e.sourceId];
+  if (!svc || !prev) return { changed: [] };
+  if (isOlder(e.orderToken, prev.orderToken)) return { changed: [], ignored: 'older-order-token' };
+  delete svc.sources[e.sourceId];
+  if (Object.keys(svc.sources).length === 0) state.services.delete(key);
+  return { changed: [key] };
+}
+
+/** Removes the source's services in this partition that the resync did not observe (deletes missed while down). */
+function applyResyncEnd(state: PartitionState, e: RegistryEvent): Evolution {
+  const observed = new Set(e.resyncServices);
+  const changed: string[] = [];
+  for (const [key, svc] of state.services) {
+    if (svc.sources[e.sourceId] && !observed.has(key)) {
+      delete svc.sources[e.sourceId];
+      if (Object.keys(svc.sources).length === 0) state.services.delete(key);
+      changed.push(key);
+    }
+  }
+  return { changed, resyncedSource: e.sourceId };
+}
+
+function isOlder(token: number | null, than: number | null): boolean {
+  return token !== null && than !== null && token < than;
+}
+
+function sameContent(a: SourceContribution, b: SourceContribution): boolean {
+  return a.registryService === b.registryService && JSON.stringify([a.ports, a.instances]) === JSON.stringify([b.ports, b.instances]);
+}

@@ -1,0 +1,67 @@
+import type { RegistryEvent } from '../../schemas/registry-event.ts';
+import { encodeResource } from '../../schemas/mcp-envelope.ts';
+import { evolve, type IgnoreReason } from './evolve.ts';
+import type { PartitionState, ServiceFold } from './fold-state.ts';
+import { buildServiceEntry } from './build-service-entry.ts';
+import { resourceField } from './redis-store.ts';
+
+export interface BatchEffects {
+  serviceUpserts: Map<string, ServiceFold>;
+  serviceDeletes: string[];
+  resourceUpserts: Map<string, Buffer>;
+  resourceDeletes: string[];
+  epochs: Map<string, number>;
+  resyncedSources: string[];
+  applied: number;
+  ignored: Partial<Record<IgnoreReason, number>>;
+  /** ServiceEntries that failed istiod's rules: not published; the previous valid version stays. */
+  rejected: { key: string; problems: string[] }[];
+  notes: { key: string; notes: string[] }[];
+}
+
+/**
+ * Folds a whole batch into the partition state (in place) and computes what to write, coalesced by service: a
+ * service touched by many events in the batch is rebuilt and written once.
+ */
+export function foldBatch(state: PartitionState, events: RegistryEvent[]): BatchEffects {
+  const changed = new Set<string>();
+  const fx: BatchEffects = {
+    serviceUpserts: new Map(), serviceDeletes: [], resourceUpserts: new Map(), resourceDeletes: [],
+    epochs: new Map(), resyncedSources: [], applied: 0, ignored: {}, rejected: [], notes: [],
+  };
+  const epochsBefore = new Map(state.epochs);
+  for (const e of events) {
+    const r = evolve(state, e);
+    if (r.ignored) {
+      fx.ignored[r.ignored] = (fx.ignored[r.ignored] ?? 0) + 1;
+      continue;
+    }
+    fx.applied++;
+    for (const k of r.changed) changed.add(k);
+    if (r.resyncedSource && !fx.resyncedSources.includes(r.resyncedSource)) fx.resyncedSources.push(r.resyncedSource);
+  }
+  for (const [s, e] of state.epochs) if (epochsBefore.get(s) !== e) fx.epochs.set(s, e);
+  for (const key of [...changed].sort()) {
+    const svc = state.services.get(key);
+    const field = resourceField('ServiceEntry', key);
+    if (!svc) {
+      fx.serviceDeletes.push(key);
+      fx.resourceDeletes.push(field);
+      continue;
+    }
+    fx.serviceUpserts.set(key, svc);
+    if (Object.values(svc.sources).every((c) => c.ports.length === 0)) {
+      // Known to the registry but never had an instance (e.g. a Dubbo interface with consumers only): no service.
+      fx.resourceDeletes.push(field);
+      continue;
+    }
+    const built = buildServiceEntry(svc);
+    if (!built.ok) {
+      fx.rejected.push({ key, problems: built.problems });
+      continue;
+    }
+    if (built.value.notes.length > 0) fx.notes.push({ key, notes: built.value.notes });
+    fx.resourceUpserts.set(field, encodeResource('ServiceEntry', built.value.meta, built.value.body).any);
+  }
+  return fx;
+}

@@ -1,0 +1,223 @@
+import * as grpc from '@grpc/grpc-js';
+import { DiscoveryRequest } from '../../schemas/proto.ts';
+import type { Logger } from '../shared/log.ts';
+import type { ServedKind } from '../../schemas/type-urls.ts';
+import type { Snapshot } from './snapshot.ts';
+import { StreamState } from './stream-state.ts';
+import { encodeResponseBody, ResponseBodyCache, withNonce } from './response-encoder.ts';
+import type { GatewayMetrics } from './metrics.ts';
+
+interface DecodedRequest {
+  version_info?: string;
+  node?: { id?: string; metadata?: { fields?: Record<string, { stringValue?: string }> } };
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+/** What the server needs from the snapshot side: the current snapshot and change notifications. */
+export interface SnapshotSource {
+  readonly current: Snapshot | undefined;
+  on(event: 'snapshot', cb: (s: Snapshot) => void): unknown;
+}
+
+export interface ConnectedIstiod {
+  streamId: string;
+  nodeId: string;
+  revision: string;
+  istioVersion: string;
+  peer: string;
+  connectedAt: string;
+  types: Record<string, { lastVersion?: string; acked?: string; awaitingAck: boolean }>;
+}
+
+const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+export const adsServiceDefinition: grpc.ServiceDefinition = {
+  StreamAggregatedResources: {
+    path: `${ADS}/StreamAggregatedResources`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (r: unknown) => Buffer.from(DiscoveryRequest.encode(DiscoveryRequest.fromObject(r as object)).finish()),
+    requestDeserialize: (b: Buffer) => DiscoveryRequest.toObject(DiscoveryRequest.decode(b), { defaults: false }),
+    // Responses are assembled from pre-encoded bytes: serialisation is the identity.
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  },
+  DeltaAggregatedResources: {
+    path: `${ADS}/DeltaAggregatedResources`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  },
+};
+
+type Call = grpc.ServerDuplexStream<DecodedRequest, Buffer>;
+
+class Stream {
+  readonly state: StreamState;
+  info: ConnectedIstiod;
+  blocked = false;
+
+  constructor(readonly call: Call, id: string) {
+    this.state = new StreamState(id);
+    this.info = { streamId: id, nodeId: '', revision: '', istioVersion: '', peer: call.getPeer(), connectedAt: new Date().toISOString(), types: {} };
+  }
+}
+
+/**
+ * The istiod-facing ADS server (state of the world). The snapshot side and the transport meet only through
+ * SnapshotSource; each response body is encoded once per snapshot and type and shared by all streams.
+ */
+export class AdsServer {
+  private readonly server = new grpc.Server({
+    'grpc.max_send_message_length': -1,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  private readonly streams = new Map<string, Stream>();
+  private readonly bodies = new ResponseBodyCache();
+  private seq = 0;
+  private debounce: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly source: SnapshotSource,
+    private readonly log: Logger,
+    private readonly metrics: GatewayMetrics,
+    private readonly debounceMs: number,
+  ) {
+    this.server.addService(adsServiceDefinition, {
+      StreamAggregatedResources: (call: Call) => this.onStream(call),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'meshbridge serves state-of-the-world ADS only (istiod has no delta MCP client)' });
+      },
+    });
+    source.on('snapshot', () => this.schedulePush());
+  }
+
+  async listen(host: string, port: number, creds = grpc.ServerCredentials.createInsecure()): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(`${host}:${port}`, creds, (e, bound) => (e ? reject(e) : resolve(bound)));
+    });
+  }
+
+  connected(): ConnectedIstiod[] {
+    return [...this.streams.values()].map((s) => {
+      const types: ConnectedIstiod['types'] = {};
+      for (const [t, st] of s.state.types) types[t] = { lastVersion: st.lastVersion, acked: st.acked, awaitingAck: st.awaitingAck };
+      return { ...s.info, types };
+    });
+  }
+
+  private onStream(call: Call): void {
+    const s = new Stream(call, `s${++this.seq}`);
+    this.streams.set(s.state.streamId, s);
+    this.metrics.streams.inc();
+    this.log.info({ stream: s.state.streamId, peer: s.info.peer }, 'istiod stream opened');
+    call.on('data', (req: DecodedRequest) => this.onRequest(s, req));
+    call.on('drain', () => { s.blocked = false; this.pushStream(s); });
+    const close = (why: string) => {
+      if (!this.streams.delete(s.state.streamId)) return;
+      this.metrics.streams.dec();
+      this.log.info({ stream: s.state.streamId, node: s.info.nodeId, why }, 'istiod stream closed');
+    };
+    call.on('end', () => { close('client ended'); call.end(); });
+    call.on('error', (e) => close(e.message));
+    call.on('cancelled', () => close('cancelled'));
+  }
+
+  private onRequest(s: Stream, req: DecodedRequest): void {
+    if (req.node?.id) {
+      const md = req.node.metadata?.fields ?? {};
+      s.info.nodeId = req.node.id;
+      s.info.revision = md.ISTIO_REVISION?.stringValue ?? '';
+      s.info.istioVersion = md.ISTIO_VERSION?.stringValue ?? '';
+    }
+    const typeUrl = req.type_url ?? '';
+    const d = s.state.onRequest({
+      typeUrl,
+      responseNonce: req.response_nonce ?? '',
+      versionInfo: req.version_info ?? '',
+      ...(req.error_detail?.message ? { errorMessage: req.error_detail.message } : {}),
+    });
+    switch (d.kind) {
+      case 'subscribe':
+        this.log.debug({ stream: s.state.streamId, typeUrl }, 'subscribed');
+        break;
+      case 'ack':
+        this.metrics.acks.inc();
+        this.observeAck(s, typeUrl, d.version);
+        break;
+      case 'nack':
+        this.metrics.nacks.inc();
+        this.log.warn({ stream: s.state.streamId, node: s.info.nodeId, typeUrl, version: d.version, error: d.message }, 'istiod rejected a response');
+        break;
+      case 'stale':
+        return;
+    }
+    this.pushStream(s);
+  }
+
+  private observeAck(s: Stream, typeUrl: string, version: string): void {
+    const sentAt = this.sentAt.get(`${s.state.streamId}|${typeUrl}`);
+    if (sentAt !== undefined && version !== '') this.metrics.ackSeconds.observe((performance.now() - sentAt) / 1000);
+  }
+  private readonly sentAt = new Map<string, number>();
+
+  private schedulePush(): void {
+    if (this.debounce) return;
+    // Coalesce bursts of snapshot changes into one push (istiod debounces again on its side).
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      for (const s of this.streams.values()) this.pushStream(s);
+    }, this.debounceMs);
+  }
+
+  /** Sends every type this stream is owed, newest state only. Skipped while the stream's buffer is full. */
+  private pushStream(s: Stream): void {
+    if (s.blocked) return;
+    const snap = this.source.current;
+    const view = snap && { complete: snap.complete, changedAt: (k: ServedKind) => snap.kinds[k].changedAt };
+    for (const [typeUrl, t] of s.state.types) {
+      if (!s.state.shouldSend(typeUrl, view)) continue;
+      const start = performance.now();
+      let body: Buffer;
+      let changedAt: number | undefined;
+      let count = 0;
+      if (t.served && snap) {
+        const kind = snap.kinds[t.served];
+        changedAt = kind.changedAt;
+        count = kind.items.length;
+        body = this.bodies.get(snap.version, typeUrl, () => encodeResponseBody(String(snap.version), typeUrl, kind.items));
+      } else {
+        // Unserved types and MeshConfig: one empty answer, so istiod's initial sync completes.
+        body = encodeResponseBody(String(snap?.version ?? 0), typeUrl, []);
+      }
+      const version = String(t.served && snap ? snap.version : snap?.version ?? 0);
+      const nonce = s.state.sent(typeUrl, version, changedAt);
+      const msg = withNonce(body, nonce);
+      this.sentAt.set(`${s.state.streamId}|${typeUrl}`, performance.now());
+      const ok = s.call.write(msg);
+      this.metrics.pushes.inc({ type: t.served ?? 'other' });
+      this.metrics.pushBytes.inc(msg.length);
+      this.metrics.pushSeconds.observe((performance.now() - start) / 1000);
+      if (t.served) this.log.info({ stream: s.state.streamId, node: s.info.nodeId, typeUrl, version, resources: count, bytes: msg.length }, 'pushed');
+      if (!ok) {
+        s.blocked = true; // back-pressure: resume on 'drain' with whatever is newest then
+        return;
+      }
+    }
+  }
+
+  /** Graceful: stop accepting streams, then end the open ones so istiods reconnect to another replica. */
+  async shutdown(graceMs = 5_000): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => { this.server.forceShutdown(); resolve(); }, graceMs);
+      for (const s of this.streams.values()) s.call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'gateway shutting down' });
+      this.server.tryShutdown(() => { clearTimeout(t); resolve(); });
+    });
+  }
+}

@@ -1,0 +1,19 @@
+import { prom } from '../shared/metrics.ts';
+import type { Registry } from 'prom-client';
+
+export function gatewayMetrics(registry: Registry) {
+  const r = { registers: [registry] };
+  return {
+    streams: new prom.Gauge({ name: 'meshbridge_gateway_streams', help: 'Connected istiod ADS streams', ...r }),
+    pushes: new prom.Counter({ name: 'meshbridge_gateway_pushes_total', help: 'DiscoveryResponses sent', labelNames: ['type'], ...r }),
+    pushBytes: new prom.Counter({ name: 'meshbridge_gateway_push_bytes_total', help: 'Bytes of DiscoveryResponses sent', ...r }),
+    pushSeconds: new prom.Histogram({ name: 'meshbridge_gateway_push_seconds', help: 'Server time to assemble and write one response', buckets: [0.0001, 0.001, 0.005, 0.02, 0.05, 0.2], ...r }),
+    ackSeconds: new prom.Histogram({ name: 'meshbridge_gateway_ack_seconds', help: 'Time from a response to its ACK', buckets: [0.001, 0.01, 0.1, 0.5, 2, 10], ...r }),
+    acks: new prom.Counter({ name: 'meshbridge_gateway_acks_total', help: 'ACKs received', ...r }),
+    nacks: new prom.Counter({ name: 'meshbridge_gateway_nacks_total', help: 'Requests carrying error_detail', ...r }),
+    snapshotVersion: new prom.Gauge({ name: 'meshbridge_gateway_snapshot_version', help: 'Snapshot version served', ...r }),
+    redisLag: new prom.Gauge({ name: 'meshbridge_gateway_versions_behind_redis', help: 'Versions between Redis head and the served snapshot', ...r }),
+    resources: new prom.Gauge({ name: 'meshbridge_gateway_resources', help: 'Resources in the served snapshot', ...r }),
+  };
+}
+export type GatewayMetrics = ReturnType<typeof gatewayMetrics>;
