@@ -1,12 +1,15 @@
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
 import { serviceKey, type PartitionState, type ServiceFold, type SourceContribution } from './fold-state.ts';
+import { validateServiceEntry } from './validate-istio.ts';
 
-export type IgnoreReason = 'stale-epoch' | 'older-order-token' | 'empty-identity';
+export type IgnoreReason = 'stale-epoch' | 'older-order-token' | 'empty-identity' | 'invalid';
 
 export interface Evolution {
   /** Service keys whose folded state changed (to be rebuilt, or removed when absent from the state). */
   changed: string[];
   ignored?: IgnoreReason;
+  /** Why an event was ignored as invalid (istiod's rules), for logs and the dead-letter topic. */
+  problems?: string[];
   /** RESYNC_END applied for this source. */
   resyncedSource?: string;
 }
@@ -37,6 +40,10 @@ function applyState(state: PartitionState, e: RegistryEvent): Evolution {
   const svc = state.services.get(key);
   const prev = svc?.sources[e.sourceId];
   if (prev && isOlder(e.orderToken, prev.orderToken)) return { changed: [], ignored: 'older-order-token' };
+  // Validity is decided per event, so the state only ever holds contributions istiod accepts: the previous valid
+  // state stays, and the result does not depend on how events were batched (replays are byte-identical).
+  const problems = validateContribution(e);
+  if (problems.length > 0) return { changed: [], ignored: 'invalid', problems };
   const next: SourceContribution = {
     sourceKind: e.sourceKind,
     registryService: e.registryService,
@@ -91,4 +98,15 @@ function isOlder(token: number | null, than: number | null): boolean {
 
 function sameContent(a: SourceContribution, b: SourceContribution): boolean {
   return a.registryService === b.registryService && JSON.stringify([a.ports, a.instances]) === JSON.stringify([b.ports, b.instances]);
+}
+
+/** istiod's rules applied to what this one event says (its own ports and instances). */
+export function validateContribution(e: RegistryEvent): string[] {
+  return validateServiceEntry({
+    hosts: [e.host],
+    ports: e.ports.length > 0 ? e.ports : [{ number: 1, protocol: 'TCP', name: 'placeholder' }],
+    location: 1,
+    resolution: 1,
+    endpoints: e.instances.map((i) => ({ address: i.address, ports: e.ports.length > 0 ? i.ports : {}, labels: i.labels })),
+  });
 }

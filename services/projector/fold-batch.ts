@@ -14,8 +14,8 @@ export interface BatchEffects {
   resyncedSources: string[];
   applied: number;
   ignored: Partial<Record<IgnoreReason, number>>;
-  /** ServiceEntries that failed istiod's rules: not published; the previous valid version stays. */
-  rejected: { key: string; problems: string[] }[];
+  /** Events or ServiceEntries that failed istiod's rules: not applied / not published; the previous valid version stays. */
+  rejected: { key: string; problems: string[]; eventId?: string }[];
   notes: { key: string; notes: string[] }[];
 }
 
@@ -34,6 +34,7 @@ export function foldBatch(state: PartitionState, events: RegistryEvent[]): Batch
     const r = evolve(state, e);
     if (r.ignored) {
       fx.ignored[r.ignored] = (fx.ignored[r.ignored] ?? 0) + 1;
+      if (r.problems) fx.rejected.push({ key: `${e.namespace}/${e.host}`, problems: r.problems, eventId: e.eventId });
       continue;
     }
     fx.applied++;
