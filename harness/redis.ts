@@ -22,6 +22,7 @@ export async function startRedis(runDir: string, opts: { port?: number; name?: s
   await readyOrStop(proc, () => waitFor(async () => {
     proc.assertRunning();
     const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined); // not up yet: the probe's own rejection says so
     try {
       await c.connect();
       return (await c.ping()) === 'PONG';

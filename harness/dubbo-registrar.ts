@@ -1,0 +1,45 @@
+import { formatDubboProviderUrl } from '../services/collector/dubbo-url.ts';
+import { connect, create, mkdirp, remove, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+
+/** Registers providers in ZooKeeper the way Apache Dubbo 2.7/3 does (interface-level registry). */
+export class DubboRegistrar {
+  private constructor(private readonly client: ZkClient, private readonly root: string) {}
+
+  static async open(connectString: string, root: string): Promise<DubboRegistrar> {
+    return new DubboRegistrar(await connect(connectString, 30_000), root);
+  }
+
+  /** Dubbo's own URL for a provider: protocol://ip:port/interface?params (params as Dubbo 2.7.x writes them). */
+  static providerUrl(iface: string, ip: string, port: number, extra: Record<string, string> = {}) {
+    return formatDubboProviderUrl({
+      protocol: 'dubbo', host: ip, port, path: iface,
+      params: {
+        anyhost: 'true', application: 'demo-provider', deprecated: 'false', dubbo: '2.0.2', dynamic: 'true', generic: 'false',
+        interface: iface, methods: 'sayHello,sayHelloAsync', pid: '4242', release: '2.7.23', side: 'provider', timestamp: '1700000000000',
+        ...extra,
+      },
+    });
+  }
+
+  /** Creates the persistent parents and the ephemeral provider node, as Dubbo's ZookeeperRegistry does. */
+  async register(iface: string, ip: string, port: number, extra: Record<string, string> = {}): Promise<string> {
+    const dir = `${this.root}/${iface}/providers`;
+    await mkdirp(this.client, dir);
+    const path = `${dir}/${DubboRegistrar.providerUrl(iface, ip, port, extra)}`;
+    await create(this.client, path, zookeeper.CreateMode.EPHEMERAL);
+    return path;
+  }
+
+  /** Writes a raw child name (malformed-data tests). */
+  async registerRaw(iface: string, child: string): Promise<string> {
+    const dir = `${this.root}/${iface}/providers`;
+    await mkdirp(this.client, dir);
+    const path = `${dir}/${child}`;
+    await create(this.client, path, zookeeper.CreateMode.EPHEMERAL);
+    return path;
+  }
+
+  unregister(path: string): Promise<void> { return remove(this.client, path); }
+
+  close(): void { this.client.close(); }
+}
