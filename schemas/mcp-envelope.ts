@@ -34,13 +34,22 @@ export function contentHash(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 }
 
+/** Object keys sorted at every depth (arrays keep their order: list order is meaningful and set by the builder). */
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+  }
+  return v;
+}
+
 /**
- * Encodes one istio object into the MCP envelope istiod expects. `body` must already be canonical (sorted lists and
- * maps): the builder guarantees that, so equal content gives equal bytes on every replica and every replay.
+ * Encodes one istio object into the MCP envelope istiod expects. Maps are written in sorted key order whatever the
+ * caller's insertion order, so equal content gives equal bytes on every replica and every replay.
  */
 export function encodeResource(kind: ServedKind, meta: ResourceMeta, body: object): EncodedResource {
   const { type, url } = BODY[kind];
-  const bodyBytes = type.encode(type.fromObject(body)).finish();
+  const bodyBytes = type.encode(type.fromObject(canonical(body) as object)).finish();
   const version = contentHash(Buffer.concat([bodyBytes, Buffer.from(JSON.stringify([sorted(meta.labels), sorted(meta.annotations)]))]));
   const seconds = Math.floor(meta.createTimeMs / 1000);
   const resource = McpResource.encode(McpResource.fromObject({
