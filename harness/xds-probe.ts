@@ -15,8 +15,8 @@ export class XdsClient {
   readonly received: DecodedResponse[] = [];
   closedWith: Error | undefined;
 
-  constructor(address: string, private readonly node: { id: string; metadata?: Record<string, string> }) {
-    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+  constructor(address: string, private readonly node: { id: string; metadata?: Record<string, string> }, opts: { credentials?: grpc.ChannelCredentials; channelOptions?: grpc.ChannelOptions } = {}) {
+    this.client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, ...opts.channelOptions });
   }
 
   open(): this {

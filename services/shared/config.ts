@@ -62,7 +62,12 @@ export const configSchema = z.object({
     httpHost: z.string().default('127.0.0.1'),
     httpPort: z.number().int().min(0).max(65535).default(9103),
     debounceMs: z.number().int().min(0).max(10_000).default(50),
-  }).default({ grpcHost: '0.0.0.0', grpcPort: 15020, httpHost: '127.0.0.1', httpPort: 9103, debounceMs: 50 }),
+    /** Namespaces served to istiods (empty: all); `revisions` overrides it per ISTIO_REVISION (services/xds-gateway/view.ts). */
+    namespaces: z.array(hostname.max(63)).default([]),
+    revisions: z.record(z.string(), z.array(hostname.max(63))).default({}),
+    /** Server certificate (istiod ≥1.26 configSources[].tlsSettings mode SIMPLE); plaintext when absent. */
+    tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+  }).default({ grpcHost: '0.0.0.0', grpcPort: 15020, httpHost: '127.0.0.1', httpPort: 9103, debounceMs: 50, namespaces: [], revisions: {} }),
 });
 
 export type Config = z.infer<typeof configSchema>;

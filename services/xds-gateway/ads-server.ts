@@ -1,11 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { DiscoveryRequest } from '../../schemas/proto.ts';
 import type { Logger } from '../shared/log.ts';
-import type { ServedKind } from '../../schemas/type-urls.ts';
 import type { Snapshot } from './snapshot.ts';
 import { StreamState } from './stream-state.ts';
 import { encodeResponseBody, ResponseBodyCache, withNonce } from './response-encoder.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { ALL, select, viewFor, type View, type ViewConfig } from './view.ts';
 
 interface DecodedRequest {
   version_info?: string;
@@ -26,9 +26,16 @@ export interface ConnectedIstiod {
   nodeId: string;
   revision: string;
   istioVersion: string;
+  /** Namespaces this istiod is served ('*' = all). */
+  view: string;
   peer: string;
   connectedAt: string;
   types: Record<string, { lastVersion?: string; acked?: string; awaitingAck: boolean }>;
+}
+
+export interface AdsServerOptions {
+  debounceMs: number;
+  view?: ViewConfig;
 }
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -57,45 +64,59 @@ export const adsServiceDefinition: grpc.ServiceDefinition = {
 
 type Call = grpc.ServerDuplexStream<DecodedRequest, Buffer>;
 
+/** Ends a server stream with a status (grpc-js turns an 'error' event on a server stream into its trailers). */
+function endWith(call: grpc.ServerDuplexStream<unknown, unknown>, code: grpc.status, details: string): void {
+  call.emit('error', { code, details });
+}
+
 class Stream {
   readonly state: StreamState;
-  info: ConnectedIstiod;
+  info: Omit<ConnectedIstiod, 'types'>;
   blocked = false;
+  /** Fixed by the stream's first node: a view change on a live stream would look like deletions to istiod. */
+  view: View | undefined;
 
   constructor(readonly call: Call, id: string) {
     this.state = new StreamState(id);
-    this.info = { streamId: id, nodeId: '', revision: '', istioVersion: '', peer: call.getPeer(), connectedAt: new Date().toISOString(), types: {} };
+    this.info = { streamId: id, nodeId: '', revision: '', istioVersion: '', view: '', peer: call.getPeer(), connectedAt: new Date().toISOString() };
   }
 }
 
 /**
  * The istiod-facing ADS server (state of the world). The snapshot side and the transport meet only through
- * SnapshotSource; each response body is encoded once per snapshot and type and shared by all streams.
+ * SnapshotSource; each response body is encoded once per snapshot, type and view and shared by all streams.
  */
 export class AdsServer {
   private readonly server = new grpc.Server({
     'grpc.max_send_message_length': -1,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    // istiod pings every 30 s on an open stream, without waiting for data: never answer those with GOAWAY.
     'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   });
   private readonly streams = new Map<string, Stream>();
   private readonly bodies = new ResponseBodyCache();
+  private readonly sentAt = new Map<string, number>();
+  private readonly viewConfig: ViewConfig;
   private seq = 0;
   private debounce: NodeJS.Timeout | undefined;
+  private draining = false;
 
   constructor(
     private readonly source: SnapshotSource,
     private readonly log: Logger,
     private readonly metrics: GatewayMetrics,
-    private readonly debounceMs: number,
+    private readonly opts: AdsServerOptions,
   ) {
+    this.viewConfig = opts.view ?? { namespaces: [], revisions: {} };
     this.server.addService(adsServiceDefinition, {
       StreamAggregatedResources: (call: Call) => this.onStream(call),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'meshbridge serves state-of-the-world ADS only (istiod has no delta MCP client)' });
+        endWith(call, grpc.status.UNIMPLEMENTED, 'meshbridge serves state-of-the-world ADS only (istiod has no delta MCP client)');
       },
     });
     source.on('snapshot', () => this.schedulePush());
+    metrics.probes.maxAckedLag = () => this.maxAckedLag();
   }
 
   async listen(host: string, port: number, creds = grpc.ServerCredentials.createInsecure()): Promise<number> {
@@ -103,6 +124,8 @@ export class AdsServer {
       this.server.bindAsync(`${host}:${port}`, creds, (e, bound) => (e ? reject(e) : resolve(bound)));
     });
   }
+
+  get isDraining(): boolean { return this.draining; }
 
   connected(): ConnectedIstiod[] {
     return [...this.streams.values()].map((s) => {
@@ -112,7 +135,20 @@ export class AdsServer {
     });
   }
 
+  private maxAckedLag(): number {
+    const v = this.source.current?.version ?? 0;
+    let lag = 0;
+    for (const s of this.streams.values()) {
+      for (const t of s.state.types.values()) if (t.served) lag = Math.max(lag, v - Number(t.acked ?? 0));
+    }
+    return lag;
+  }
+
   private onStream(call: Call): void {
+    if (this.draining) {
+      endWith(call, grpc.status.UNAVAILABLE, 'gateway shutting down');
+      return;
+    }
     const s = new Stream(call, `s${++this.seq}`);
     this.streams.set(s.state.streamId, s);
     this.metrics.streams.inc();
@@ -121,20 +157,24 @@ export class AdsServer {
     call.on('drain', () => { s.blocked = false; this.pushStream(s); });
     const close = (why: string) => {
       if (!this.streams.delete(s.state.streamId)) return;
+      for (const t of s.state.types.keys()) this.sentAt.delete(`${s.state.streamId}|${t}`);
       this.metrics.streams.dec();
       this.log.info({ stream: s.state.streamId, node: s.info.nodeId, why }, 'istiod stream closed');
     };
     call.on('end', () => { close('client ended'); call.end(); });
     call.on('error', (e) => close(e.message));
     call.on('cancelled', () => close('cancelled'));
+    call.on('close', () => close('closed'));
   }
 
   private onRequest(s: Stream, req: DecodedRequest): void {
-    if (req.node?.id) {
+    if (req.node?.id && !s.view) {
       const md = req.node.metadata?.fields ?? {};
       s.info.nodeId = req.node.id;
       s.info.revision = md.ISTIO_REVISION?.stringValue ?? '';
       s.info.istioVersion = md.ISTIO_VERSION?.stringValue ?? '';
+      s.view = viewFor(this.viewConfig, s.info.revision);
+      s.info.view = s.view.key;
     }
     const typeUrl = req.type_url ?? '';
     const d = s.state.onRequest({
@@ -165,7 +205,6 @@ export class AdsServer {
     const sentAt = this.sentAt.get(`${s.state.streamId}|${typeUrl}`);
     if (sentAt !== undefined && version !== '') this.metrics.ackSeconds.observe((performance.now() - sentAt) / 1000);
   }
-  private readonly sentAt = new Map<string, number>();
 
   private schedulePush(): void {
     if (this.debounce) return;
@@ -173,38 +212,49 @@ export class AdsServer {
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
       for (const s of this.streams.values()) this.pushStream(s);
-    }, this.debounceMs);
+    }, this.opts.debounceMs);
   }
 
-  /** Sends every type this stream is owed, newest state only. Skipped while the stream's buffer is full. */
+  /**
+   * Sends every type this stream is owed, newest state only. Skipped while the stream's buffer is full (resumed on
+   * 'drain'), and per type while the previous response awaits its ACK: a slow istiod gets the newest version when it
+   * can take it, never a queue of stale ones.
+   */
   private pushStream(s: Stream): void {
-    if (s.blocked) return;
+    if (s.blocked || this.draining) return;
     const snap = this.source.current;
-    const view = snap && { complete: snap.complete, changedAt: (k: ServedKind) => snap.kinds[k].changedAt };
+    const view = s.view ?? ALL;
+    const gate = snap && { complete: snap.complete, changedAt: (k: 'ServiceEntry' | 'WorkloadEntry') => snap.kinds[k].changedAt };
     for (const [typeUrl, t] of s.state.types) {
-      if (!s.state.shouldSend(typeUrl, view)) continue;
+      if (!s.state.shouldSend(typeUrl, gate)) continue;
       const start = performance.now();
+      const version = String(snap?.version ?? 0);
       let body: Buffer;
       let changedAt: number | undefined;
       let count = 0;
+      const followUp = t.sentChangedAt !== undefined;
       if (t.served && snap) {
         const kind = snap.kinds[t.served];
         changedAt = kind.changedAt;
-        count = kind.items.length;
-        body = this.bodies.get(snap.version, typeUrl, () => encodeResponseBody(String(snap.version), typeUrl, kind.items));
+        body = this.bodies.get(snap.version, `${typeUrl}|${view.key}`, () => {
+          const items = select(view, kind.names, kind.items);
+          count = items.length;
+          return encodeResponseBody(version, typeUrl, items);
+        });
       } else {
         // Unserved types and MeshConfig: one empty answer, so istiod's initial sync completes.
-        body = encodeResponseBody(String(snap?.version ?? 0), typeUrl, []);
+        body = encodeResponseBody(version, typeUrl, []);
       }
-      const version = String(t.served && snap ? snap.version : snap?.version ?? 0);
       const nonce = s.state.sent(typeUrl, version, changedAt);
       const msg = withNonce(body, nonce);
-      this.sentAt.set(`${s.state.streamId}|${typeUrl}`, performance.now());
       const ok = s.call.write(msg);
+      const now = performance.now();
+      this.sentAt.set(`${s.state.streamId}|${typeUrl}`, now);
       this.metrics.pushes.inc({ type: t.served ?? 'other' });
       this.metrics.pushBytes.inc(msg.length);
-      this.metrics.pushSeconds.observe((performance.now() - start) / 1000);
-      if (t.served) this.log.info({ stream: s.state.streamId, node: s.info.nodeId, typeUrl, version, resources: count, bytes: msg.length }, 'pushed');
+      this.metrics.pushSeconds.observe((now - start) / 1000);
+      if (t.served && snap && followUp) this.metrics.changeToPushSeconds.observe((now - snap.readAt) / 1000);
+      if (t.served) this.log.info({ stream: s.state.streamId, node: s.info.nodeId, typeUrl, version, resources: count || undefined, bytes: msg.length }, 'pushed');
       if (!ok) {
         s.blocked = true; // back-pressure: resume on 'drain' with whatever is newest then
         return;
@@ -212,11 +262,17 @@ export class AdsServer {
     }
   }
 
-  /** Graceful: stop accepting streams, then end the open ones so istiods reconnect to another replica. */
+  /**
+   * Graceful: refuse new streams, end the open ones with UNAVAILABLE (istiod retries at once, through its address, to
+   * another replica — keeping its config meanwhile), then close the listener. Streams that cannot take their trailers
+   * within `graceMs` (a stuck peer) are cut.
+   */
   async shutdown(graceMs = 5_000): Promise<void> {
+    this.draining = true;
+    if (this.debounce) clearTimeout(this.debounce);
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => { this.server.forceShutdown(); resolve(); }, graceMs);
-      for (const s of this.streams.values()) s.call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'gateway shutting down' });
+      for (const s of this.streams.values()) endWith(s.call, grpc.status.UNAVAILABLE, 'gateway shutting down');
       this.server.tryShutdown(() => { clearTimeout(t); resolve(); });
     });
   }

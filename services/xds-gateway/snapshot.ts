@@ -12,24 +12,65 @@ export interface Snapshot {
   readonly complete: boolean;
   readonly resources: ReadonlyMap<string, Buffer>;
   /** Per kind: the version at which that kind's set last changed, and its resources in name order. */
-  readonly kinds: Readonly<Record<ServedKind, { readonly changedAt: number; readonly items: readonly Buffer[]; readonly names: readonly string[] }>>;
+  readonly kinds: Readonly<Record<ServedKind, KindList>>;
+  /** performance.now() when this state was read from Redis (change → push latency). */
+  readonly readAt: number;
+}
+
+export interface KindList {
+  readonly changedAt: number;
+  /** "namespace/name", sorted (code-unit order, the same on every replica). */
+  readonly names: readonly string[];
+  readonly items: readonly Buffer[];
 }
 
 const KINDS: ServedKind[] = ['ServiceEntry', 'WorkloadEntry'];
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function fullList(kind: ServedKind, version: number, resources: ReadonlyMap<string, Buffer>): KindList {
+  const fields: string[] = [];
+  for (const field of resources.keys()) if (field.startsWith(`${kind}|`)) fields.push(field);
+  fields.sort(cmp);
+  return { changedAt: version, names: fields.map((f) => f.slice(kind.length + 1)), items: fields.map((f) => resources.get(f)!) };
+}
+
+/**
+ * Applies a change of a few names to a sorted list in one linear merge — no re-sort of the whole kind per change
+ * (with 10,000 services a full sort per change record dominated the change → push latency).
+ */
+function patchList(prev: KindList, kind: ServedKind, version: number, resources: ReadonlyMap<string, Buffer>, touched: Set<string>): KindList {
+  const added = [...touched].filter((n) => resources.has(`${kind}|${n}`)).sort(cmp);
+  const names: string[] = [];
+  const items: Buffer[] = [];
+  let j = 0;
+  for (let i = 0; i < prev.names.length; i++) {
+    const n = prev.names[i]!;
+    while (j < added.length && added[j]! < n) { names.push(added[j]!); items.push(resources.get(`${kind}|${added[j]}`)!); j++; }
+    if (touched.has(n)) continue; // removed, or re-added from `added` in order
+    names.push(n);
+    items.push(prev.items[i]!);
+  }
+  for (; j < added.length; j++) { names.push(added[j]!); items.push(resources.get(`${kind}|${added[j]}`)!); }
+  return { changedAt: version, names, items };
+}
 
 export function buildSnapshot(version: number, lineage: string, complete: boolean, resources: ReadonlyMap<string, Buffer>, prev?: Snapshot, touchedFields?: Iterable<string>): Snapshot {
-  const touchedKinds = new Set<ServedKind>();
-  if (prev && touchedFields) for (const f of touchedFields) touchedKinds.add(parseResourceField(f).kind);
-  const kinds = {} as Record<ServedKind, Snapshot['kinds'][ServedKind]>;
-  for (const kind of KINDS) {
-    if (prev && touchedFields && !touchedKinds.has(kind) && prev.complete === complete) {
-      kinds[kind] = prev.kinds[kind];
-      continue;
+  const touched = new Map<ServedKind, Set<string>>();
+  if (prev && touchedFields) {
+    for (const f of touchedFields) {
+      const { kind, name } = parseResourceField(f);
+      if (!touched.has(kind)) touched.set(kind, new Set());
+      touched.get(kind)!.add(name);
     }
-    const names: string[] = [];
-    for (const field of resources.keys()) if (field.startsWith(`${kind}|`)) names.push(field);
-    names.sort();
-    kinds[kind] = { changedAt: version, names: names.map((f) => f.slice(kind.length + 1)), items: names.map((f) => resources.get(f)!) };
   }
-  return { version, lineage, complete, resources, kinds };
+  const kinds = {} as Record<ServedKind, KindList>;
+  for (const kind of KINDS) {
+    const t = touched.get(kind);
+    if (prev && touchedFields && prev.complete === complete) {
+      kinds[kind] = t ? patchList(prev.kinds[kind], kind, version, resources, t) : prev.kinds[kind];
+    } else {
+      kinds[kind] = fullList(kind, version, resources);
+    }
+  }
+  return { version, lineage, complete, resources, kinds, readAt: performance.now() };
 }
