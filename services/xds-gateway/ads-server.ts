@@ -236,7 +236,7 @@ export class AdsServer {
       if (t.served && snap) {
         const kind = snap.kinds[t.served];
         changedAt = kind.changedAt;
-        body = this.bodies.get(snap.version, `${typeUrl}|${view.key}`, () => {
+        body = this.bodies.get(snap, `${typeUrl}|${view.key}`, () => {
           const items = select(view, kind.names, kind.items);
           count = items.length;
           return encodeResponseBody(version, typeUrl, items);

@@ -55,7 +55,11 @@ export async function startGateway(cfg: Config, log: Logger): Promise<RunningGat
     // while draining (so a load balancer stops sending new istiods here first).
     ready: () => ({
       ok: Boolean(follower.current?.complete) && !ads.isDraining,
-      detail: { version: follower.current?.version, complete: follower.current?.complete, draining: ads.isDraining },
+      detail: {
+        version: follower.current?.version, complete: follower.current?.complete, draining: ads.isDraining,
+        // Redis lost its data or is being rebuilt: still ready, serving the last complete snapshot meanwhile.
+        redisVersion: follower.headVersion, awaitingRebuild: follower.awaitingRebuild,
+      },
     }),
     debug: {
       '/debug/istiods': () => ads.connected(),

@@ -92,6 +92,9 @@ export class RedisFollower extends EventEmitter<FollowerEvents> {
   /** While serving an older complete snapshot, the lineage we track in Redis (incomplete so far). */
   private pendingLineage: string | undefined;
 
+  /** True while Redis holds a different, still incomplete lineage (lost data, rebuild) and we keep the last complete one. */
+  get awaitingRebuild(): boolean { return this.pendingLineage !== undefined; }
+
   async sync(): Promise<void> {
     const lineage = this.pendingLineage ?? this.snap?.lineage ?? '';
     const raw = (await (this.redis as unknown as { meshbridgeSyncBuffer(...a: string[]): Promise<Buffer[]> }).meshbridgeSyncBuffer(...this.k, this.lastId, lineage));

@@ -51,15 +51,18 @@ export function withNonce(body: Buffer, nonce: string): Buffer {
   return out;
 }
 
-/** Response bodies of the current snapshot version, cleared when the snapshot moves on (old bodies are garbage). */
+/**
+ * Response bodies of the current snapshot, cleared when the snapshot moves on (old bodies are garbage). Keyed by the
+ * snapshot object, not its version number: a new lineage (Redis lost its data, a rebuild) restarts version numbers.
+ */
 export class ResponseBodyCache {
   private readonly bodies = new Map<string, Buffer>();
-  private snapshotVersion = -1;
+  private snapshot: object | undefined;
 
-  get(snapshotVersion: number, key: string, build: () => Buffer): Buffer {
-    if (snapshotVersion !== this.snapshotVersion) {
+  get(snapshot: object, key: string, build: () => Buffer): Buffer {
+    if (snapshot !== this.snapshot) {
       this.bodies.clear();
-      this.snapshotVersion = snapshotVersion;
+      this.snapshot = snapshot;
     }
     let b = this.bodies.get(key);
     if (!b) {

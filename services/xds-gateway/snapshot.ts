@@ -11,13 +11,17 @@ export interface Snapshot {
   readonly lineage: string;
   readonly complete: boolean;
   readonly resources: ReadonlyMap<string, Buffer>;
-  /** Per kind: the version at which that kind's set last changed, and its resources in name order. */
+  /** Per kind: its resources in name order, and when that list last changed. */
   readonly kinds: Readonly<Record<ServedKind, KindList>>;
   /** performance.now() when this state was read from Redis (change → push latency). */
   readonly readAt: number;
 }
 
 export interface KindList {
+  /**
+   * When this kind's list last changed, as a gateway-local sequence number (not the global version: after Redis lost
+   * its data or a rebuild switched lineage, global versions restart and could repeat one already sent).
+   */
   readonly changedAt: number;
   /** "namespace/name", sorted (code-unit order, the same on every replica). */
   readonly names: readonly string[];
@@ -25,20 +29,21 @@ export interface KindList {
 }
 
 const KINDS: ServedKind[] = ['ServiceEntry', 'WorkloadEntry'];
+let changeSeq = 0;
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function fullList(kind: ServedKind, version: number, resources: ReadonlyMap<string, Buffer>): KindList {
+function fullList(kind: ServedKind, resources: ReadonlyMap<string, Buffer>): KindList {
   const fields: string[] = [];
   for (const field of resources.keys()) if (field.startsWith(`${kind}|`)) fields.push(field);
   fields.sort(cmp);
-  return { changedAt: version, names: fields.map((f) => f.slice(kind.length + 1)), items: fields.map((f) => resources.get(f)!) };
+  return { changedAt: ++changeSeq, names: fields.map((f) => f.slice(kind.length + 1)), items: fields.map((f) => resources.get(f)!) };
 }
 
 /**
  * Applies a change of a few names to a sorted list in one linear merge — no re-sort of the whole kind per change
  * (with 10,000 services a full sort per change record dominated the change → push latency).
  */
-function patchList(prev: KindList, kind: ServedKind, version: number, resources: ReadonlyMap<string, Buffer>, touched: Set<string>): KindList {
+function patchList(prev: KindList, kind: ServedKind, resources: ReadonlyMap<string, Buffer>, touched: Set<string>): KindList {
   const added = [...touched].filter((n) => resources.has(`${kind}|${n}`)).sort(cmp);
   const names: string[] = [];
   const items: Buffer[] = [];
@@ -51,7 +56,7 @@ function patchList(prev: KindList, kind: ServedKind, version: number, resources:
     items.push(prev.items[i]!);
   }
   for (; j < added.length; j++) { names.push(added[j]!); items.push(resources.get(`${kind}|${added[j]}`)!); }
-  return { changedAt: version, names, items };
+  return { changedAt: ++changeSeq, names, items };
 }
 
 export function buildSnapshot(version: number, lineage: string, complete: boolean, resources: ReadonlyMap<string, Buffer>, prev?: Snapshot, touchedFields?: Iterable<string>): Snapshot {
@@ -67,9 +72,9 @@ export function buildSnapshot(version: number, lineage: string, complete: boolea
   for (const kind of KINDS) {
     const t = touched.get(kind);
     if (prev && touchedFields && prev.complete === complete) {
-      kinds[kind] = t ? patchList(prev.kinds[kind], kind, version, resources, t) : prev.kinds[kind];
+      kinds[kind] = t ? patchList(prev.kinds[kind], kind, resources, t) : prev.kinds[kind];
     } else {
-      kinds[kind] = fullList(kind, version, resources);
+      kinds[kind] = fullList(kind, resources);
     }
   }
   return { version, lineage, complete, resources, kinds, readAt: performance.now() };
