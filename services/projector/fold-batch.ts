@@ -14,8 +14,13 @@ export interface BatchEffects {
   resyncedSources: string[];
   applied: number;
   ignored: Partial<Record<IgnoreReason, number>>;
-  /** Events or ServiceEntries that failed istiod's rules: not applied / not published; the previous valid version stays. */
-  rejected: { key: string; problems: string[]; eventId?: string }[];
+  /** Merged ServiceEntries that failed istiod's rules: not published; the previous valid version stays. */
+  rejected: { key: string; problems: string[] }[];
+  /**
+   * Events that can never be applied (invalid by istiod's rules, no identity), by index into the batch, with the
+   * reason: the I/O shell sends them to the dead-letter topic with their original bytes.
+   */
+  deadLetters: { index: number; reason: string }[];
   notes: { key: string; notes: string[] }[];
 }
 
@@ -27,14 +32,15 @@ export function foldBatch(state: PartitionState, events: RegistryEvent[]): Batch
   const changed = new Set<string>();
   const fx: BatchEffects = {
     serviceUpserts: new Map(), serviceDeletes: [], resourceUpserts: new Map(), resourceDeletes: [],
-    epochs: new Map(), resyncedSources: [], applied: 0, ignored: {}, rejected: [], notes: [],
+    epochs: new Map(), resyncedSources: [], applied: 0, ignored: {}, rejected: [], deadLetters: [], notes: [],
   };
   const epochsBefore = new Map(state.epochs);
-  for (const e of events) {
+  for (const [index, e] of events.entries()) {
     const r = evolve(state, e);
     if (r.ignored) {
       fx.ignored[r.ignored] = (fx.ignored[r.ignored] ?? 0) + 1;
-      if (r.problems) fx.rejected.push({ key: `${e.namespace}/${e.host}`, problems: r.problems, eventId: e.eventId });
+      if (r.ignored === 'invalid') fx.deadLetters.push({ index, reason: `invalid for istiod: ${(r.problems ?? []).join('; ')}` });
+      else if (r.ignored === 'empty-identity') fx.deadLetters.push({ index, reason: `${e.kind} without namespace/host` });
       continue;
     }
     fx.applied++;

@@ -1,19 +1,38 @@
-import crypto from 'node:crypto';
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { decodeEvent, EventDecodeError } from '../../schemas/event-codec.ts';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
 import type { Config } from '../shared/config.ts';
 import { FencedError } from '../shared/errors.ts';
-import { redisKeys } from '../shared/keys.ts';
+import { redisKeys, type RedisKeys } from '../shared/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { partitionCount } from '../shared/clients.ts';
 import type { PartitionState } from './fold-state.ts';
 import { foldBatch } from './fold-batch.ts';
 import { ProjectorStore } from './redis-store.ts';
 import type { ProjectorMetrics } from './metrics.ts';
+import { Failpoints, type Failpoint } from './failpoints.ts';
 
-interface Owned { state: PartitionState; offset: string }
+interface Owned {
+  state: PartitionState;
+  /** Next offset to consume, as stored in Redis with `state` ('' = never committed: start of the log). */
+  offset: string;
+  lineage: string;
+  /** The offset we last asked Kafka to seek to; a fetch that then starts later means the log has a gap there. */
+  soughtTo?: string;
+}
+
+interface DeadLetter { message: KafkaMessage; reason: 'undecodable' | 'invalid'; detail: string }
+
+export interface ProjectorOptions {
+  /** Where the snapshot lives (default: the configured prefix). A rebuild points this at its staging keys. */
+  keys?: RedisKeys;
+  /** Consumer group (default: the configured one). A rebuild reads the topic in a group of its own. */
+  groupId?: string;
+  /** Send poison events to the dead-letter topic (default true; a rebuild re-reads events that already went there). */
+  deadLetter?: boolean;
+  failpoint?: Failpoint;
+}
 
 /**
  * The projector's I/O shell: consumes the event topic in a consumer group, folds each fetched partition batch with
@@ -26,27 +45,38 @@ export class Projector {
   private readonly owned = new Map<number, Owned>();
   private partitions = 0;
   private readonly store: ProjectorStore;
+  private readonly failpoints: Failpoints;
+  private readonly groupId: string;
+  private readonly deadLetterOn: boolean;
   running = false;
+  /** Joined the group and got an assignment at least once. */
+  joined = false;
+  /** The consumer crashed and kafkajs will not restart it: the process is useless and should be replaced. */
+  failed: Error | undefined;
 
   constructor(
     private readonly cfg: Config,
     private readonly kafka: Kafka,
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly log: Logger,
     private readonly metrics: ProjectorMetrics,
-    opts: { prefix?: string } = {},
+    opts: ProjectorOptions = {},
   ) {
-    this.store = new ProjectorStore(redis, redisKeys(opts.prefix ?? cfg.redis.prefix), cfg.sources.map((s) => s.id),
-      cfg.projector.changeStreamLength, crypto.randomUUID());
+    this.store = new ProjectorStore(redis, opts.keys ?? redisKeys(cfg.redis.prefix), cfg.sources.map((s) => s.id), cfg.projector.changeStreamLength);
+    this.failpoints = new Failpoints(opts.failpoint, log);
+    this.groupId = opts.groupId ?? cfg.projector.groupId;
+    this.deadLetterOn = opts.deadLetter ?? true;
   }
 
   async start(): Promise<void> {
     this.partitions = await partitionCount(this.kafka, this.cfg.kafka.topic);
     if (this.partitions === 0) throw new Error(`topic ${this.cfg.kafka.topic} has no partitions; start a collector first or create it`);
-    this.dlq = this.kafka.producer({ allowAutoTopicCreation: false });
-    await this.dlq.connect();
+    if (this.deadLetterOn) {
+      this.dlq = this.kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+      await this.dlq.connect();
+    }
     this.consumer = this.kafka.consumer({
-      groupId: this.cfg.projector.groupId,
+      groupId: this.groupId,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 8 * 1024 * 1024,
       sessionTimeout: 10_000,
@@ -55,9 +85,20 @@ export class Projector {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const mine = new Set(e.payload.memberAssignment[this.cfg.kafka.topic] ?? []);
       // Forget partitions we no longer own: their state may move on under another replica.
-      for (const p of this.owned.keys()) if (!mine.has(p)) this.owned.delete(p);
-      this.log.info({ partitions: [...mine] }, 'partitions assigned');
+      for (const p of this.owned.keys()) {
+        if (!mine.has(p)) {
+          this.owned.delete(p);
+          this.metrics.lag.remove({ partition: String(p) });
+          this.metrics.committedOffset.remove({ partition: String(p) });
+        }
+      }
+      this.joined = true;
+      this.log.info({ partitions: [...mine].sort((a, b) => a - b) }, 'partitions assigned');
       this.metrics.ownedPartitions.set(mine.size);
+    });
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      this.log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed');
+      if (!e.payload.restart) this.failed = e.payload.error;
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.cfg.kafka.topic, fromBeginning: true });
@@ -70,45 +111,67 @@ export class Projector {
     });
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (!isRunning() || isStale() || batch.messages.length === 0) return;
-    const p = batch.partition;
+  private async ownedPartition(p: number): Promise<Owned> {
     let owned = this.owned.get(p);
     if (!owned) {
       const loaded = await this.store.loadPartition(p);
-      owned = { state: loaded.state, offset: loaded.offset };
+      owned = { state: loaded.state, offset: loaded.offset, lineage: loaded.lineage };
       this.owned.set(p, owned);
-      this.log.info({ partition: p, offset: owned.offset || 'start', services: loaded.state.services.size }, 'partition state loaded from redis');
+      this.log.info({ partition: p, offset: owned.offset || 'start', services: loaded.state.services.size, lineage: loaded.lineage || 'none' }, 'partition state loaded from redis');
     }
-    const first = batch.messages[0]!.offset;
-    if (owned.offset !== '' && BigInt(first) !== BigInt(owned.offset)) {
-      // Kafka's position is not ours: resume exactly at the offset committed with the state.
-      if (BigInt(first) > BigInt(owned.offset) || BigInt(batch.lastOffset()) < BigInt(owned.offset)) {
-        this.consumer!.seek({ topic: batch.topic, partition: p, offset: owned.offset });
-        return;
-      }
+    return owned;
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (!isRunning() || isStale() || batch.messages.length === 0) return;
+    const p = batch.partition;
+    const owned = await this.ownedPartition(p);
+    // Kafka's position is not ours: resume exactly at the offset committed with the state (the start of the log if
+    // Redis has none). A fetch that starts after that offset even right after seeking there means the log has a
+    // gap (retention, transaction markers): nothing to miss, go on.
+    const want = owned.offset === '' ? 0n : BigInt(owned.offset);
+    const first = BigInt(batch.messages[0]!.offset);
+    const last = BigInt(batch.lastOffset());
+    if (last < want || (first > want && owned.soughtTo !== String(want))) {
+      owned.soughtTo = String(want);
+      this.consumer!.seek({ topic: batch.topic, partition: p, offset: String(want) });
+      return;
     }
+    this.failpoints.nextBatch();
     const start = performance.now();
-    const skipBelow = owned.offset === '' ? -1n : BigInt(owned.offset);
     const events: RegistryEvent[] = [];
+    const messages: KafkaMessage[] = [];
+    const dead: DeadLetter[] = [];
     for (const m of batch.messages) {
-      if (BigInt(m.offset) < skipBelow) continue;
+      if (BigInt(m.offset) < want) continue;
       try {
         if (!m.value) throw new EventDecodeError('empty message value (tombstone?)');
         events.push(decodeEvent(m.value));
+        messages.push(m);
       } catch (e) {
-        await this.deadLetter(p, m.offset, m.key, m.value, e as Error);
+        dead.push({ message: m, reason: 'undecodable', detail: (e as Error).message });
       }
     }
-    const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
+    const nextOffset = String(last + 1n);
     const fx = foldBatch(owned.state, events);
+    for (const d of fx.deadLetters) dead.push({ message: messages[d.index]!, reason: 'invalid', detail: d.reason });
+    await this.failpoints.hit('after-fold', { partition: p, from: String(want), nextOffset, events: events.length });
+    let commitSeconds: number;
     try {
-      const out = await this.store.commit({ partition: p, expectedOffset: owned.offset, nextOffset, ...fx }, this.partitions);
+      // Dead letters before the commit: a crash in between re-sends them (at least once, never lost); each carries
+      // its source topic/partition/offset, so duplicates are recognisable.
+      if (dead.length > 0) await this.deadLetter(p, dead);
+      const t = performance.now();
+      const out = await this.store.commit({ partition: p, expectedOffset: owned.offset, expectedLineage: owned.lineage, nextOffset, ...fx }, this.partitions);
+      commitSeconds = (performance.now() - t) / 1000;
       owned.offset = nextOffset;
+      owned.lineage = out.lineage;
       this.metrics.snapshotVersion.set(out.version);
+      this.metrics.resources.set(out.resourceCount);
       this.metrics.resourcesWritten.inc({ op: 'upsert' }, out.upserted);
       this.metrics.resourcesWritten.inc({ op: 'remove' }, out.removed);
-      if (out.upserted + out.removed > 0) this.log.debug({ partition: p, version: out.version, upserted: out.upserted, removed: out.removed }, 'batch committed');
+      this.metrics.commitBytes.observe(out.bytes);
+      if (out.upserted + out.removed > 0) this.log.debug({ partition: p, version: out.version, upserted: out.upserted, removed: out.removed, events: events.length }, 'batch committed');
     } catch (e) {
       this.owned.delete(p); // our in-memory fold includes effects Redis did not take: reload before going on
       if (e instanceof FencedError) {
@@ -118,36 +181,60 @@ export class Projector {
       }
       throw e;
     }
+    await this.failpoints.hit('after-commit', { partition: p, nextOffset });
+    this.metrics.commitSeconds.observe(commitSeconds);
     this.metrics.eventsApplied.inc(fx.applied);
     for (const [reason, n] of Object.entries(fx.ignored)) this.metrics.eventsIgnored.inc({ reason }, n);
     for (const r of fx.rejected) {
       this.metrics.rejected.inc();
       this.log.warn({ service: r.key, problems: r.problems }, 'ServiceEntry would be rejected by istiod; not published, previous version kept');
     }
-    for (const n of fx.notes) this.log.info({ service: n.key, notes: n.notes }, 'sources disagree; merge rule applied');
+    for (const n of fx.notes) {
+      this.metrics.mergeConflicts.inc();
+      this.log.info({ service: n.key, notes: n.notes }, 'sources disagree; merge rule applied');
+    }
     this.metrics.batchSize.observe(batch.messages.length);
     this.metrics.batchSeconds.observe((performance.now() - start) / 1000);
     this.metrics.lag.set({ partition: String(p) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset))));
+    this.metrics.committedOffset.set({ partition: String(p) }, Number(nextOffset));
     resolveOffset(batch.lastOffset());
     await heartbeat();
     // Kafka's committed offset is advisory (lag tooling); Redis holds the truth.
     await this.consumer!.commitOffsets([{ topic: batch.topic, partition: p, offset: nextOffset }]).catch(() => undefined);
   }
 
-  private async deadLetter(partition: number, offset: string, key: Buffer | null, value: Buffer | null, e: Error): Promise<void> {
-    this.metrics.deadLettered.inc();
-    this.log.error({ partition, offset, err: e.message }, 'undecodable event sent to dead-letter topic; continuing');
-    await this.dlq!.send({
+  private async deadLetter(partition: number, dead: DeadLetter[]): Promise<void> {
+    if (!this.dlq) return;
+    dead.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
+    for (const d of dead) {
+      this.metrics.deadLettered.inc({ reason: d.reason });
+      this.log.error({ partition, offset: d.message.offset, reason: d.reason, detail: d.detail }, 'poison event sent to dead-letter topic; continuing');
+    }
+    await this.dlq.send({
       topic: this.cfg.kafka.deadLetterTopic,
-      messages: [{
-        key, value,
-        headers: { 'meshbridge-reason': e.message, 'meshbridge-topic': this.cfg.kafka.topic, 'meshbridge-partition': String(partition), 'meshbridge-offset': offset },
-      }],
+      acks: -1,
+      messages: dead.map((d) => ({
+        key: d.message.key,
+        value: d.message.value, // the original bytes, untouched, for inspection and re-drive
+        headers: {
+          'meshbridge-reason': d.reason,
+          'meshbridge-detail': d.detail.slice(0, 8192),
+          'meshbridge-topic': this.cfg.kafka.topic,
+          'meshbridge-partition': String(partition),
+          'meshbridge-offset': d.message.offset,
+          'meshbridge-timestamp': d.message.timestamp,
+        },
+      })),
     });
   }
 
-  /** True once the consumer runs and has state for at least one partition. */
-  get ready(): boolean { return this.running; }
+  /** Ready: consuming in the group, with an assignment received. */
+  get ready(): boolean { return this.running && this.joined && !this.failed; }
+
+  /** Offsets this replica has committed to Redis, per owned partition. */
+  get positions(): Record<number, string> {
+    return Object.fromEntries([...this.owned].map(([p, o]) => [p, o.offset]));
+  }
 
   async stop(): Promise<void> {
     this.running = false;

@@ -1,13 +1,17 @@
+import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { FencedError } from '../shared/errors.ts';
 import type { RedisKeys } from '../shared/keys.ts';
-import { emptyPartitionState, type PartitionState, type ServiceFold } from './fold-state.ts';
+import { decodePartitionState, encodeServiceFold } from './fold-codec.ts';
+import type { PartitionState, ServiceFold } from './fold-state.ts';
 
 /** One partition batch's effects, committed to Redis in one atomic step together with the consumed offset. */
 export interface BatchCommit {
   partition: number;
   /** Offset stored with the state this batch was folded onto ('' when the partition was never committed). */
   expectedOffset: string;
+  /** Snapshot lineage the state was loaded under ('' or absent: unchecked): a rebuild switch-over changes it. */
+  expectedLineage?: string;
   /** Next offset to consume after this batch. */
   nextOffset: string;
   serviceUpserts: Map<string, ServiceFold>;
@@ -18,19 +22,22 @@ export interface BatchCommit {
   resyncedSources: string[];
 }
 
-export interface LoadedPartition { state: PartitionState; offset: string }
+export interface LoadedPartition { state: PartitionState; offset: string; lineage: string }
 
 // KEYS: 1 meta(p) 2 services(p) 3 resources 4 version 5 changes 6 complete 7 lineage 8.. resynced(source) for every configured source
-// ARGV: 1 expectedOffset 2 nextOffset 3 partition 4 partitionCount 5 streamMaxLen 6 lineageCandidate
-//       7 nSvcUp 8 nSvcDel 9 nResUp 10 nResDel 11 nEpochs 12 nResynced, then the lists in that order
+// ARGV: 1 expectedOffset 2 nextOffset 3 partition 4 partitionCount 5 streamMaxLen 6 lineageCandidate 7 expectedLineage
+//       8 nSvcUp 9 nSvcDel 10 nResUp 11 nResDel 12 nEpochs 13 nResynced, then the lists in that order
 //       (svc: key json; svcDel: key; resUp: name bytes; resDel: name; epochs: source epoch; resynced: index into KEYS)
+// Fenced (nothing written) when the stored offset is not the one our state was folded onto (another replica moved
+// the partition on, or Redis lost data), or when the lineage changed under us (a rebuild switched over).
 const COMMIT = `
 local cur = redis.call('HGET', KEYS[1], 'offset') or ''
-if cur ~= ARGV[1] then return {'FENCED', cur} end
-redis.call('SET', KEYS[7], ARGV[6], 'NX')
-local i = 13
-local nSvcUp, nSvcDel, nResUp, nResDel = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local nEpochs, nResynced = tonumber(ARGV[11]), tonumber(ARGV[12])
+local lineage = redis.call('GET', KEYS[7])
+if cur ~= ARGV[1] or (ARGV[7] ~= '' and lineage ~= ARGV[7]) then return {'FENCED', cur, lineage or ''} end
+if not lineage then redis.call('SET', KEYS[7], ARGV[6]); lineage = ARGV[6] end
+local i = 14
+local nSvcUp, nSvcDel, nResUp, nResDel = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local nEpochs, nResynced = tonumber(ARGV[12]), tonumber(ARGV[13])
 for _ = 1, nSvcUp do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
 for _ = 1, nSvcDel do redis.call('HDEL', KEYS[2], ARGV[i]); i = i + 1 end
 local up, rm = {}, {}
@@ -55,39 +62,54 @@ if nResynced > 0 and redis.call('EXISTS', KEYS[6]) == 0 then
   if all then redis.call('SET', KEYS[6], '1'); completed = true end
 end
 redis.call('HSET', KEYS[1], 'offset', ARGV[2])
+local count = redis.call('HLEN', KEYS[3])
 if #up == 0 and #rm == 0 and not completed then
-  return {'OK', redis.call('GET', KEYS[4]) or '0', '0', '0'}
+  return {'OK', redis.call('GET', KEYS[4]) or '0', '0', '0', tostring(count), lineage}
 end
 local v = redis.call('INCR', KEYS[4])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'v', v, 'up', table.concat(up, '\\n'), 'rm', table.concat(rm, '\\n'), 'complete', completed and '1' or '0')
-return {'OK', tostring(v), tostring(#up), tostring(#rm)}
+return {'OK', tostring(v), tostring(#up), tostring(#rm), tostring(count), lineage}
 `;
 
-export interface CommitOutcome { version: number; upserted: number; removed: number }
+// State, offset and lineage of one partition read in one atomic step: a commit by another replica can never fall
+// between them (a torn read would pair old state with a new offset and double or lose effects).
+const LOAD = `
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3]) or ''}
+`;
+
+export interface CommitOutcome {
+  version: number; upserted: number; removed: number; resourceCount: number; lineage: string;
+  /** Bytes of keys and arguments sent with the script: the Redis write cost of the batch. */
+  bytes: number;
+}
+
+type Scripted = {
+  meshbridgeCommit(n: number, ...a: (string | Buffer)[]): Promise<string[]>;
+  meshbridgeLoadPartition(n: number, ...a: string[]): Promise<[string[], string[], string]>;
+};
 
 export class ProjectorStore {
   constructor(
     private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    readonly keys: RedisKeys,
     private readonly sourceIds: string[],
     private readonly streamMaxLen: number,
-    private readonly lineageCandidate: string,
+    /** Unused: lineage candidates are now drawn per commit. Kept so older callers compile. */
+    _lineageCandidate?: string,
   ) {
     redis.defineCommand('meshbridgeCommit', { lua: COMMIT });
+    redis.defineCommand('meshbridgeLoadPartition', { lua: LOAD });
   }
 
-  /** The folded state and stored offset of a partition, as the last committed batch left them. */
+  private get scripts(): Scripted { return this.redis as unknown as Scripted; }
+
+  /** The folded state, stored offset and lineage of a partition, as the last committed batch left them. */
   async loadPartition(partition: number): Promise<LoadedPartition> {
-    const [svcs, meta] = await Promise.all([
-      this.redis.hgetall(this.keys.partitionServices(partition)),
-      this.redis.hgetall(this.keys.partitionMeta(partition)),
-    ]);
-    const state = emptyPartitionState();
-    for (const [key, json] of Object.entries(svcs)) state.services.set(key, JSON.parse(json) as ServiceFold);
-    for (const [field, value] of Object.entries(meta)) {
-      if (field.startsWith('epoch:')) state.epochs.set(field.slice(6), Number(value));
-    }
-    return { state, offset: meta.offset ?? '' };
+    const [svcs, meta, lineage] = await this.scripts.meshbridgeLoadPartition(3,
+      this.keys.partitionServices(partition), this.keys.partitionMeta(partition), this.keys.lineage);
+    const metaObj: Record<string, string> = {};
+    for (let i = 0; i < meta.length; i += 2) metaObj[meta[i]!] = meta[i + 1]!;
+    return { state: decodePartitionState(svcs, metaObj), offset: metaObj.offset ?? '', lineage };
   }
 
   async commit(c: BatchCommit, partitionCount: number): Promise<CommitOutcome> {
@@ -96,25 +118,33 @@ export class ProjectorStore {
       this.keys.partitionMeta(c.partition), this.keys.partitionServices(c.partition), this.keys.resources, this.keys.version,
       this.keys.changes, this.keys.complete, this.keys.lineage, ...resyncedKeys,
     ];
+    // A fresh candidate per commit: whenever Redis lost the lineage key, the first commit afterwards starts a new
+    // lineage, so gateways reload instead of diffing against a history Redis no longer has.
     const argv: (string | Buffer)[] = [
-      c.expectedOffset, c.nextOffset, String(c.partition), String(partitionCount), String(this.streamMaxLen), this.lineageCandidate,
+      c.expectedOffset, c.nextOffset, String(c.partition), String(partitionCount), String(this.streamMaxLen),
+      crypto.randomUUID(), c.expectedLineage ?? '',
       String(c.serviceUpserts.size), String(c.serviceDeletes.length), String(c.resourceUpserts.size), String(c.resourceDeletes.length),
       String(c.epochs.size),
     ];
     const resynced = c.resyncedSources.map((s) => this.sourceIds.indexOf(s)).filter((i) => i >= 0).map((i) => String(8 + i));
     argv.push(String(resynced.length));
-    for (const [k, v] of c.serviceUpserts) argv.push(k, JSON.stringify(v));
+    for (const [k, v] of c.serviceUpserts) argv.push(k, encodeServiceFold(v));
     argv.push(...c.serviceDeletes);
     for (const [k, v] of c.resourceUpserts) argv.push(k, v);
     argv.push(...c.resourceDeletes);
     for (const [s, e] of c.epochs) argv.push(s, String(e));
     argv.push(...resynced);
-    const res = (await (this.redis as unknown as { meshbridgeCommit(n: number, ...a: (string | Buffer)[]): Promise<string[]> })
-      .meshbridgeCommit(keys.length, ...keys, ...argv));
+    let bytes = 0;
+    for (const a of argv) bytes += typeof a === 'string' ? Buffer.byteLength(a) : a.length;
+    for (const k of keys) bytes += k.length;
+    const res = await this.scripts.meshbridgeCommit(keys.length, ...keys, ...argv);
     if (res[0] === 'FENCED') {
-      throw new FencedError(`partition ${c.partition} moved on in Redis (stored offset ${res[1]}, expected ${c.expectedOffset || 'none'}): another projector owns it now`, { partition: c.partition, stored: res[1], expected: c.expectedOffset });
+      const why = res[1] !== c.expectedOffset
+        ? `stored offset ${res[1] || 'none'}, expected ${c.expectedOffset || 'none'}: another projector owns it now, or Redis lost data`
+        : `lineage changed to ${res[2] || 'none'} (a rebuild switched over)`;
+      throw new FencedError(`partition ${c.partition} moved on in Redis (${why})`, { partition: c.partition, stored: res[1], expected: c.expectedOffset, lineage: res[2] });
     }
-    return { version: Number(res[1]), upserted: Number(res[2]), removed: Number(res[3]) };
+    return { version: Number(res[1]), upserted: Number(res[2]), removed: Number(res[3]), resourceCount: Number(res[4]), lineage: res[5]!, bytes };
   }
 }
 
