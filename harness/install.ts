@@ -3,18 +3,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir, projectRoot, versions } from './paths.ts';
 
-export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod';
+export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul';
 
 const present: Record<Server, () => boolean> = {
   redis: () => onPath('redis-server'),
   zookeeper: () => fs.existsSync('/usr/share/java/zookeeper.jar') && onPath('java'),
   kafka: () => fs.existsSync(path.join(kafkaHome(), '.complete')),
   istiod: () => fs.existsSync(istiodBinary()),
+  consul: () => fs.existsSync(consulBinary()),
 };
 
 export function kafkaHome(): string { return path.join(cacheDir, 'kafka', versions.kafka); }
 export function istiodBinary(): string {
   return process.env.MESHBRIDGE_ISTIOD_BIN ?? path.join(cacheDir, 'istiod', versions.istio, 'pilot-discovery');
+}
+
+export function consulBinary(): string {
+  return process.env.MESHBRIDGE_CONSUL_BIN ?? path.join(cacheDir, 'consul', process.env.MESHBRIDGE_CONSUL_VERSION ?? '1.22.0', 'consul');
 }
 
 function onPath(cmd: string): boolean {

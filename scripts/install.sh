@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers meshbridge's local stack and tests run against, on a machine without Docker.
 # Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
-# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] (default: all)
+# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] (default: all)
 set -euo pipefail
 
 CACHE="${MESHBRIDGE_CACHE:-$HOME/.cache/meshbridge}"
@@ -11,6 +11,7 @@ KAFKA_VERSION="${MESHBRIDGE_KAFKA_VERSION:-3.9.1}"
 # dependency on the proxy too: istio master of 2026-04-23 (istio/api v1.30.0-alpha.1), i.e. the 1.30 line.
 ISTIO_VERSION="${MESHBRIDGE_ISTIO_VERSION:-1.30-b01690e6}"
 ISTIO_PSEUDO="${MESHBRIDGE_ISTIO_PSEUDO:-v0.0.0-20260423205519-b01690e6db7d}"
+CONSUL_VERSION="${MESHBRIDGE_CONSUL_VERSION:-1.22.0}"
 
 log() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -91,10 +92,39 @@ install_istiod() {
   log "istiod $ISTIO_VERSION: built $dir/pilot-discovery"
 }
 
-targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod)
+install_consul() {
+  local dir="$CACHE/consul/$CONSUL_VERSION"
+  if [ -x "$dir/consul" ]; then log "consul $CONSUL_VERSION: cached at $dir"; return 0; fi
+  log "consul $CONSUL_VERSION: building from the Go module proxy (cold: several minutes on 2 cores)"
+  mkdir -p "$dir"
+  # consul's go.mod replaces its nested modules (api, sdk, proto-public, envoyextensions, troubleshoot) with ./dirs
+  # that the module zip does not contain, so `go install github.com/hashicorp/consul@v` fails. Build inside a copy
+  # of the module with only that replace block dropped: the nested modules then resolve to the versions consul's own
+  # require block names (released together with the tag), its `exclude` lines stay in force, and every other
+  # dependency is verified by consul's own go.sum. The sum database is not reachable from these machines, so only
+  # the nested consul modules (absent from consul's go.sum because they were replaced) skip it (GONOSUMDB).
+  local src="$CACHE/consul/src-$CONSUL_VERSION"
+  local out; out=$(mktemp)
+  ( mod=$(GOFLAGS=-mod=mod go mod download -json "github.com/hashicorp/consul@v$CONSUL_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') \
+      && [ -n "$mod" ] && rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src" && cd "$src" \
+      && sed -i '/^replace (/,/^)/d' go.mod \
+      && GONOSUMDB=github.com/hashicorp/consul GOFLAGS=-mod=mod go mod download >"$out" 2>&1 \
+      && GONOSUMDB=github.com/hashicorp/consul GOFLAGS=-mod=mod go build -v -trimpath -o "$dir/consul.tmp" . >>"$out" 2>&1 \
+      && mv "$dir/consul.tmp" "$dir/consul" ) &
+  local pid=$!
+  while kill -0 $pid 2>/dev/null; do
+    sleep 30
+    kill -0 $pid 2>/dev/null && log "consul $CONSUL_VERSION: still building ($(wc -l <"$out") packages done)"
+  done
+  if ! wait $pid; then tail -30 "$out" >&2; rm -f "$out"; log "consul build failed"; return 1; fi
+  rm -f "$out"
+  log "consul $CONSUL_VERSION: built $dir/consul ($("$dir/consul" version | head -1))"
+}
+
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul)
 for t in "${targets[@]}"; do
   case "$t" in
-    redis|zookeeper|kafka|istiod) "install_$t" ;;
-    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod)" >&2; exit 2 ;;
+    redis|zookeeper|kafka|istiod|consul) "install_$t" ;;
+    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod consul)" >&2; exit 2 ;;
   esac
 done
