@@ -1,18 +1,15 @@
 import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
-import type { SourceConfig } from '../shared/config.ts';
+import type { ZooKeeperDubboSourceConfig } from '../shared/config.ts';
+
+/** The part of a source's config that normalisation reads (pure: no connection settings). */
+export type DubboNormaliseConfig = Pick<ZooKeeperDubboSourceConfig, 'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight'>;
+type SourceConfig = DubboNormaliseConfig;
 import { parseDubboProviderUrl, type DubboProvider } from './dubbo-url.ts';
 import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
+import { SOURCE_LABEL, type ServiceState } from './service-state.ts';
 
-/** The normalised, istio-valid state of one registry service, ready to become an event. */
-export interface ServiceState {
-  namespace: string;
-  host: string;
-  registryService: string;
-  ports: ServicePortSpec[];
-  instances: InstanceSpec[];
-  issues: DataIssue[];
-}
+export type { ServiceState } from './service-state.ts';
 
 /** Registry URL params carried as endpoint labels (Dubbo name -> label key). */
 const LABEL_PARAMS: Record<string, string> = {
@@ -22,7 +19,6 @@ const LABEL_PARAMS: Record<string, string> = {
   release: 'dubbo.apache.org/release',
 };
 
-export const SOURCE_LABEL = 'meshbridge.io/source';
 
 function excluded(p: DubboProvider, src: SourceConfig): string | undefined {
   if ((p.params.side ?? 'provider') !== 'provider') return `side=${p.params.side}`;
@@ -50,7 +46,7 @@ export function normaliseDubboService(src: SourceConfig, iface: string, children
   const groupOf = (p: DubboProvider) => p.params.group;
   const versionOf = (p: DubboProvider) => p.params.version;
   const first = providers[0];
-  const host = renderHost(src.hostTemplate, {
+  const host = renderHost(src.hostTemplate ?? '{interface}', {
     interface: iface, group: first && groupOf(first), version: first && versionOf(first), source: src.id,
   }) || renderHost('{interface}', { interface: iface });
 

@@ -10,22 +10,95 @@ import { ConfigError } from './errors.ts';
  */
 const hostname = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lower-case DNS name');
 
-const zookeeperDubboSource = z.object({
-  id: z.string().regex(/^[a-z0-9][-a-z0-9_.]{0,62}$/, 'source id: lower-case letters, digits, - _ . (max 63)'),
-  kind: z.literal('zookeeper-dubbo'),
-  connect: z.string().min(1, 'ZooKeeper connect string, e.g. 127.0.0.1:2181'),
-  root: z.string().startsWith('/').default('/dubbo'),
-  namespace: hostname.max(63).default('dubbo'),
-  /** Host template over {interface}, {group}, {version}, {source}; the result is normalised to a DNS name. */
-  hostTemplate: z.string().min(1).default('{interface}'),
-  /** Service port; by default the lowest port among providers (stable under churn in the usual one-port fleet). */
-  servicePort: z.number().int().min(1).max(65535).optional(),
+const sourceId = z.string().regex(/^[a-z0-9][-a-z0-9_.]{0,62}$/, 'source id: lower-case letters, digits, - _ . (max 63)');
+
+/**
+ * Leader election among collector replicas, per source (a Redis lease; the fencing epoch comes from Redis too).
+ * Failover takes at most about one lease; a shorter lease fails over faster but tolerates shorter Redis/GC stalls.
+ */
+const leaderElection = z.object({
+  enabled: z.boolean().default(true),
+  leaseMs: z.number().int().min(1000).max(600_000).default(5000),
+}).default({ enabled: true, leaseMs: 5000 });
+
+/** What a service that suddenly reports zero instances becomes: published empty, or kept as last seen (metric). */
+const emptyProtection = z.enum(['off', 'keep-last']).default('off');
+
+/** Fields every source kind has. */
+const sourceCommon = {
+  id: sourceId,
   includeDisabled: z.boolean().default(false),
   includeZeroWeight: z.boolean().default(false),
-  sessionTimeoutMs: z.number().int().min(1000).default(10_000),
+  emptyProtection,
   resyncIntervalMs: z.number().int().min(1000).default(300_000),
   coalesceMs: z.number().int().min(0).max(5000).default(20),
+  leaderElection,
+};
+
+const zookeeperDubboSource = z.object({
+  ...sourceCommon,
+  kind: z.literal('zookeeper-dubbo'),
+  connect: z.string().min(1, 'ZooKeeper connect string, e.g. 127.0.0.1:2181'),
+  /**
+   * interface: Dubbo 2.x/3 interface-level registry (<root>/<interface>/providers/<url>).
+   * application: Dubbo 3 application-level discovery (<servicesRoot>/<app>/<instance> JSON), one mesh service per app.
+   */
+  mode: z.enum(['interface', 'application']).default('interface'),
+  root: z.string().startsWith('/').default('/dubbo'),
+  /** Dubbo 3 application-level instances: <servicesRoot>/<app>/<ip:port> (application mode). */
+  servicesRoot: z.string().startsWith('/').default('/services'),
+  /** Consumers are not endpoints; with true, interfaces that only have consumers are still reported (metric/log). */
+  includeConsumers: z.boolean().default(false),
+  namespace: hostname.max(63).default('dubbo'),
+  /** Host template over {interface} (or {app} in application mode), {group}, {version}, {source}; normalised to DNS. */
+  hostTemplate: z.string().min(1).optional(),
+  /** Service port; by default the lowest port among providers (stable under churn in the usual one-port fleet). */
+  servicePort: z.number().int().min(1).max(65535).optional(),
+  sessionTimeoutMs: z.number().int().min(1000).default(10_000),
 });
+
+/** Maps tags or service/node meta to endpoint labels. `match` is a full-match regex over the tag or the meta key;
+ *  `label` and `value` are String.replace templates over that match ($1, $<name>); defaults: the meta key / its value,
+ *  for tags group 1 / group 2 (or "true"). */
+const labelRule = z.object({
+  from: z.enum(['tag', 'service-meta', 'node-meta']),
+  match: z.string().min(1).refine((r) => { try { new RegExp(r); return true; } catch { return false; } }, 'not a valid regular expression'),
+  label: z.string().min(1).optional(),
+  value: z.string().optional(),
+});
+export type LabelRule = z.infer<typeof labelRule>;
+
+const consulSource = z.object({
+  ...sourceCommon,
+  kind: z.literal('consul'),
+  address: z.string().regex(/^https?:\/\/[^/]+$/, 'http(s)://host:port of a Consul agent').default('http://127.0.0.1:8500'),
+  /** ACL token (or tokenFile); MESHBRIDGE_CONSUL_TOKEN_<ID> overrides it (id upper-cased, non-alphanumerics as _). */
+  token: z.string().optional(),
+  tokenFile: z.string().optional(),
+  /** Datacenter to read; default: the agent's own. Becomes the endpoints' locality (region). */
+  datacenter: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a Consul datacenter name').optional(),
+  /** Node meta key whose value becomes the locality's zone (region/zone); none by default. */
+  zoneNodeMeta: z.string().optional(),
+  namespace: hostname.max(63).default('consul'),
+  /** Host template over {service}, {datacenter}, {source}; normalised to a DNS name. */
+  hostTemplate: z.string().min(1).default('{service}'),
+  /** passing: only instances whose checks all pass (default); warning: passing or warning; any: ignore health. */
+  health: z.enum(['passing', 'warning', 'any']).default('passing'),
+  /** Consul service names to leave out (full-match regexes). The agent's own `consul` service by default. */
+  excludeServices: z.array(z.string()).default(['consul']),
+  /** Service meta key naming the protocol (http, http2, grpc, tcp, ...); unknown or absent → defaultProtocol. */
+  protocolMeta: z.string().default('protocol'),
+  defaultProtocol: z.enum(['HTTP', 'HTTP2', 'HTTPS', 'GRPC', 'GRPC-Web', 'TCP', 'TLS', 'UDP', 'Mongo', 'Redis', 'MySQL']).default('TCP'),
+  labelRules: z.array(labelRule).default([
+    { from: 'service-meta', match: 'version' },
+    { from: 'tag', match: '([A-Za-z0-9][-A-Za-z0-9_./]*)=(.*)', label: '$1', value: '$2' },
+  ]),
+  servicePort: z.number().int().min(1).max(65535).optional(),
+  /** Blocking query wait (Consul caps it at 10 min). */
+  blockWaitSeconds: z.number().int().min(1).max(600).default(60),
+});
+
+const sourceSchema = z.discriminatedUnion('kind', [zookeeperDubboSource, consulSource]);
 
 export const configSchema = z.object({
   kafka: z.object({
@@ -43,7 +116,13 @@ export const configSchema = z.object({
     url: z.string().regex(/^rediss?:\/\//, 'redis://host:port'),
     prefix: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('meshbridge'),
   }),
-  sources: z.array(zookeeperDubboSource).min(1, 'configure at least one registry source'),
+  sources: z.array(sourceSchema).min(1, 'configure at least one registry source').superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((s, i) => {
+      if (seen.has(s.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate source id "${s.id}"` });
+      seen.add(s.id);
+    });
+  }),
   collector: z.object({
     id: z.string().default(`${os.hostname()}-${process.pid}`),
     httpHost: z.string().default('127.0.0.1'),
@@ -72,6 +151,8 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 export type SourceConfig = Config['sources'][number];
+export type ZooKeeperDubboSourceConfig = Extract<SourceConfig, { kind: 'zookeeper-dubbo' }>;
+export type ConsulSourceConfig = Extract<SourceConfig, { kind: 'consul' }>;
 
 /** Environment overrides: name -> [path, parser]. */
 const ENV: Record<string, [string[], (v: string) => unknown]> = {

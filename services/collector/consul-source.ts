@@ -1,0 +1,256 @@
+import crypto from 'node:crypto';
+import type { ConsulSourceConfig } from '../shared/config.ts';
+import type { Logger } from '../shared/log.ts';
+import { ConsulClient } from './consul-client.ts';
+import type { CollectorMetrics } from './metrics.ts';
+import { normaliseConsulService } from './normalise-consul.ts';
+import type { Publisher } from './publisher.ts';
+import { forEachLimit, type RegistrySource } from './source.ts';
+
+interface Watch { index: number; stopped: boolean }
+interface Latest { body: unknown; index: number }
+
+const BACKOFF_MS = [200, 500, 1000, 2000, 5000];
+
+/**
+ * Watches a Consul datacenter with blocking queries: one on the service catalog (which services exist) and one per
+ * service on its health (which instances, with their checks). Each service's complete state is published, coalesced
+ * per service; a full resync runs at start, whenever the agent comes back after an error (an agent restart may have
+ * lost or changed registrations), when Consul's index goes backwards (its state was reset) and periodically.
+ *
+ * Ordering: a service's state is published only if its X-Consul-Index is not older than the one last published, so
+ * a resync read can never overwrite a newer watch result. The index travels in the event's raw audit data; it is not
+ * the event's orderToken because Consul's index restarts from 1 when a dev agent or a cluster's raft data is reset,
+ * and the projector keeps a service's highest token forever — every later state would be dropped as "older".
+ * Within one source the order is already guaranteed: one fenced publisher, one Kafka partition per service.
+ */
+export class ConsulSource implements RegistrySource {
+  private readonly client: ConsulClient;
+  private datacenter = '';
+  private catalogIndex = 0;
+  private generation = crypto.randomUUID();
+  private readonly watches = new Map<string, Watch>();
+  /** service -> mesh key it was last published under (to publish removals). */
+  private readonly known = new Map<string, { namespace: string; host: string }>();
+  /** service -> X-Consul-Index of the state last handed to the publisher (same agent incarnation). */
+  private readonly publishedIndex = new Map<string, number>();
+  private readonly latest = new Map<string, Latest>();
+  private readonly pending = new Map<string, NodeJS.Timeout>();
+  private readonly exclude: RegExp[];
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private resyncing: Promise<void> | undefined;
+  private stopped = false;
+  private failures = 0;
+  connected = false;
+  firstResyncDone = false;
+
+  constructor(
+    private readonly src: ConsulSourceConfig,
+    private readonly publisher: Publisher,
+    private readonly log: Logger,
+    private readonly metrics: CollectorMetrics,
+  ) {
+    this.client = new ConsulClient(src);
+    this.exclude = src.excludeServices.map((r) => new RegExp(`^(?:${r})$`));
+  }
+
+  async start(): Promise<void> {
+    this.resyncTimer = setInterval(() => void this.resync('periodic'), this.src.resyncIntervalMs);
+    await this.resync('start');
+    void this.catalogLoop();
+  }
+
+  private wanted(service: string): boolean {
+    return !this.exclude.some((r) => r.test(service));
+  }
+
+  private setConnected(up: boolean): void {
+    if (up === this.connected) return;
+    this.connected = up;
+    this.metrics.sessionState.set({ source: this.src.id }, up ? 1 : 0);
+    this.log.info({ source: this.src.id, address: this.src.address, connected: up }, up ? 'Consul agent reachable' : 'Consul agent unreachable');
+  }
+
+  /** Called after a failed request: backoff, and remember that a resync is due once the agent answers again. */
+  private async failed(stage: string, service: string | undefined, e: unknown): Promise<void> {
+    if (this.stopped) return;
+    this.metrics.errors.inc({ source: this.src.id, stage });
+    this.log.warn({ source: this.src.id, service, stage, err: (e as Error).message }, 'Consul request failed; retrying');
+    this.setConnected(false);
+    this.failures++;
+    await new Promise((r) => setTimeout(r, BACKOFF_MS[Math.min(this.failures - 1, BACKOFF_MS.length - 1)]));
+  }
+
+  private recovered(): void {
+    const wasDown = !this.connected && this.firstResyncDone;
+    this.failures = 0;
+    this.setConnected(true);
+    // The agent may have restarted: registrations lost meanwhile are only noticed by a resync (its marker deletes them).
+    if (wasDown) void this.resync('reconnect');
+  }
+
+  private async catalogLoop(): Promise<void> {
+    while (!this.stopped) {
+      let res;
+      try {
+        res = await this.client.catalogServices(this.catalogIndex);
+      } catch (e) {
+        await this.failed('catalog', undefined, e);
+        continue;
+      }
+      if (this.stopped) return;
+      this.recovered();
+      this.metrics.watchEvents.inc({ source: this.src.id, kind: 'catalog' });
+      if (res.index < this.catalogIndex) {
+        // Consul's state was reset (dev agent restart, snapshot restore): indexes restart, so forget ours and resync.
+        this.log.warn({ source: this.src.id, was: this.catalogIndex, now: res.index }, 'Consul index went backwards; resyncing');
+        this.catalogIndex = 0;
+        this.publishedIndex.clear();
+        void this.resync('index-reset');
+        continue;
+      }
+      // Consul's guidance: an index of 0 or unchanged-but-returned must not spin.
+      this.catalogIndex = Math.max(res.index, 1);
+      this.applyCatalog(res.body);
+    }
+  }
+
+  /** The catalog changed: watch new services, publish removal of vanished ones. */
+  private applyCatalog(body: unknown): void {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      this.metrics.rejectedData.inc({ source: this.src.id, field: 'catalog' });
+      this.log.warn({ source: this.src.id, field: 'catalog', value: JSON.stringify(body).slice(0, 256) }, 'Consul catalog response is not an object; ignored');
+      return;
+    }
+    const services = new Set(Object.keys(body).filter((s) => this.wanted(s)));
+    for (const s of services) if (!this.watches.has(s)) this.watch(s);
+    for (const s of [...this.watches.keys()]) {
+      if (services.has(s)) continue;
+      this.unwatch(s);
+      const prev = this.known.get(s);
+      if (prev) {
+        this.known.delete(s);
+        this.publishedIndex.delete(s);
+        void this.publisher.publishRemoval(prev.namespace, prev.host, s, null, this.generation).catch((e) => this.publishFailed(s, e));
+      }
+    }
+  }
+
+  private watch(service: string): void {
+    const w: Watch = { index: 0, stopped: false };
+    this.watches.set(service, w);
+    void (async () => {
+      while (!this.stopped && !w.stopped) {
+        let res;
+        try {
+          res = await this.client.healthService(service, w.index);
+        } catch (e) {
+          if (w.stopped) return;
+          await this.failed('health', service, e);
+          continue;
+        }
+        if (this.stopped || w.stopped) return;
+        this.recovered();
+        this.metrics.watchEvents.inc({ source: this.src.id, kind: 'health' });
+        w.index = res.index < w.index ? 0 : Math.max(res.index, 1);
+        this.offer(service, { body: res.body, index: res.index });
+      }
+    })();
+  }
+
+  private unwatch(service: string): void {
+    const w = this.watches.get(service);
+    if (w) w.stopped = true;
+    this.watches.delete(service);
+    clearTimeout(this.pending.get(service));
+    this.pending.delete(service);
+    this.latest.delete(service);
+  }
+
+  /** Keeps the newest observation of a service and publishes it after the coalescing window. */
+  private offer(service: string, obs: Latest): void {
+    const cur = this.latest.get(service);
+    if (!cur || obs.index >= cur.index) this.latest.set(service, obs);
+    if (this.pending.has(service)) return;
+    this.pending.set(service, setTimeout(() => {
+      this.pending.delete(service);
+      const l = this.latest.get(service);
+      if (l) void this.publish(service, l, this.generation).catch((e) => this.publishFailed(service, e));
+    }, this.src.coalesceMs));
+  }
+
+  private publishFailed(service: string, e: unknown): void {
+    this.metrics.errors.inc({ source: this.src.id, stage: 'publish' });
+    this.log.error({ source: this.src.id, service, err: (e as Error).message }, 'publishing failed; the next resync heals it');
+  }
+
+  /** Normalises and publishes one service's observation unless a newer one was already published. */
+  private async publish(service: string, obs: Latest, generation: string): Promise<string | undefined> {
+    if (obs.index < (this.publishedIndex.get(service) ?? 0)) return this.keyOf(service);
+    this.publishedIndex.set(service, obs.index);
+    const state = normaliseConsulService(this.src, { service, datacenter: this.datacenter, entries: obs.body });
+    const prev = this.known.get(service);
+    if (prev && (prev.host !== state.host || prev.namespace !== state.namespace)) {
+      await this.publisher.publishRemoval(prev.namespace, prev.host, service, null, generation);
+    }
+    this.known.set(service, { namespace: state.namespace, host: state.host });
+    await this.publisher.publishState(state, null, generation, { service, datacenter: this.datacenter, consulIndex: obs.index, entries: obs.body });
+    return `${state.namespace}/${state.host}`;
+  }
+
+  private keyOf(service: string): string | undefined {
+    const k = this.known.get(service);
+    return k && `${k.namespace}/${k.host}`;
+  }
+
+  /** Full resync: every service's current health, published, then the end marker (deletes what vanished). */
+  resync(reason: string): Promise<void> {
+    if (this.resyncing) return this.resyncing;
+    this.resyncing = (async () => {
+      const start = performance.now();
+      const generation = crypto.randomUUID();
+      this.generation = generation;
+      try {
+        if (!this.datacenter) this.datacenter = await this.client.datacenter();
+        const catalog = await this.client.catalogServices();
+        this.recovered();
+        if (catalog.index < this.catalogIndex) this.publishedIndex.clear();
+        const body = catalog.body;
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('Consul catalog response is not an object');
+        const services = Object.keys(body).filter((s) => this.wanted(s)).sort();
+        const observed: string[] = [];
+        await forEachLimit(services, 16, async (service) => {
+          const res = await this.client.healthService(service);
+          const key = await this.publish(service, { body: res.body, index: res.index }, generation);
+          if (key) observed.push(key);
+        });
+        await this.publisher.publishResyncEnd(generation, observed);
+        const present = new Set(services);
+        for (const s of [...this.known.keys()]) if (!present.has(s)) { this.known.delete(s); this.publishedIndex.delete(s); }
+        for (const s of services) if (!this.watches.has(s)) this.watch(s);
+        for (const s of [...this.watches.keys()]) if (!present.has(s)) this.unwatch(s);
+        this.firstResyncDone = true;
+        this.metrics.resyncs.inc({ source: this.src.id, reason });
+        this.metrics.resyncSeconds.observe({ source: this.src.id }, (performance.now() - start) / 1000);
+        this.log.info({ source: this.src.id, reason, datacenter: this.datacenter, services: observed.length, ms: Math.round(performance.now() - start) }, 'full resync done');
+      } catch (e) {
+        this.metrics.errors.inc({ source: this.src.id, stage: 'resync' });
+        this.setConnected(false);
+        this.log.error({ source: this.src.id, reason, err: (e as Error).message }, 'full resync failed; will retry');
+        if (!this.stopped) setTimeout(() => void this.resync('retry'), 1000).unref();
+      } finally {
+        this.resyncing = undefined;
+      }
+    })();
+    return this.resyncing;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resyncTimer);
+    for (const t of this.pending.values()) clearTimeout(t);
+    for (const w of this.watches.values()) w.stopped = true;
+    this.client.close();
+    await this.resyncing?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,171 @@
+import net from 'node:net';
+import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
+import type { ConsulSourceConfig, LabelRule } from '../shared/config.ts';
+import { sanitiseLabels } from './labels.ts';
+import { dnsLabel, renderHost } from './naming.ts';
+import { SOURCE_LABEL, sortInstances, type ServiceState } from './service-state.ts';
+
+/** The part of a Consul source's config that normalisation reads (pure: no connection settings). */
+export type ConsulNormaliseConfig = Pick<ConsulSourceConfig,
+  'id' | 'namespace' | 'hostTemplate' | 'health' | 'protocolMeta' | 'defaultProtocol' | 'labelRules' | 'servicePort'
+  | 'includeZeroWeight' | 'zoneNodeMeta'>;
+
+/** istio's protocol names (case as istio spells them), keyed by lower case: what Consul meta may say. */
+const ISTIO_PROTOCOLS: Record<string, string> = {
+  http: 'HTTP', http2: 'HTTP2', https: 'HTTPS', grpc: 'GRPC', 'grpc-web': 'GRPC-Web', tcp: 'TCP', tls: 'TLS',
+  udp: 'UDP', mongo: 'Mongo', redis: 'Redis', mysql: 'MySQL',
+};
+
+type Health = 'passing' | 'warning' | 'critical';
+const RANK: Record<Health, number> = { passing: 0, warning: 1, critical: 2 };
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+/** Consul meta maps are string→string; anything else in them is garbage and ignored. */
+const strMap = (v: unknown): Record<string, string> =>
+  isObj(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+
+/** An instance's health is its worst check (node checks included, as Consul's own `passing` filter does). */
+function healthOf(checks: unknown): Health {
+  let worst: Health = 'passing';
+  if (!Array.isArray(checks)) return worst;
+  for (const c of checks) {
+    const s = isObj(c) ? str(c.Status) : undefined;
+    // maintenance mode is a critical check in Consul; an unknown status counts as critical (fail closed).
+    const h: Health = s === 'passing' ? 'passing' : s === 'warning' ? 'warning' : 'critical';
+    if (RANK[h] > RANK[worst]) worst = h;
+  }
+  return worst;
+}
+
+function admitted(h: Health, policy: ConsulNormaliseConfig['health']): boolean {
+  return policy === 'any' || RANK[h] <= (policy === 'warning' ? RANK.warning : RANK.passing);
+}
+
+/** The protocol an instance declares in its service meta, mapped to an istio protocol; unknown → an issue. */
+export function istioProtocol(meta: Record<string, string>, src: Pick<ConsulNormaliseConfig, 'protocolMeta' | 'defaultProtocol'>): { protocol: string; issue?: string } {
+  const raw = meta[src.protocolMeta];
+  if (raw === undefined || raw === '') return { protocol: src.defaultProtocol };
+  const p = ISTIO_PROTOCOLS[raw.trim().toLowerCase()];
+  return p ? { protocol: p } : { protocol: src.defaultProtocol, issue: raw };
+}
+
+/** Applies the configured label rules to one instance's tags and meta. Pure; first rule to set a label wins. */
+export function labelsFromRules(rules: LabelRule[], tags: string[], serviceMeta: Record<string, string>, nodeMeta: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rule of rules) {
+    const re = new RegExp(`^(?:${rule.match})$`);
+    if (rule.from === 'tag') {
+      for (const tag of tags) {
+        const m = re.exec(tag);
+        if (!m) continue;
+        const label = tag.replace(re, rule.label ?? '$1');
+        const value = rule.value !== undefined ? tag.replace(re, rule.value) : m[2] ?? 'true';
+        if (label && !(label in out)) out[label] = value;
+      }
+    } else {
+      const meta = rule.from === 'service-meta' ? serviceMeta : nodeMeta;
+      for (const [key, v] of Object.entries(meta)) {
+        if (!re.test(key)) continue;
+        const label = rule.label !== undefined ? key.replace(re, rule.label) : key;
+        const value = rule.value !== undefined ? key.replace(re, rule.value).replace(/\{value\}/g, v) : v;
+        if (label && !(label in out)) out[label] = value;
+      }
+    }
+  }
+  return out;
+}
+
+export interface ConsulObservation {
+  /** Consul service name. */
+  service: string;
+  /** Datacenter the entries came from (the agent's, or the configured one). */
+  datacenter: string;
+  /** The /v1/health/service/<name> response body: a list of {Node, Service, Checks}. Untrusted. */
+  entries: unknown;
+}
+
+/**
+ * Folds one Consul service's health entries into its complete, istio-valid state. Instances that fail health,
+ * have no usable address or port, or zero weight are left out; each unusable datum becomes a DataIssue naming the
+ * instance and field, never affecting the other instances.
+ */
+export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulObservation): ServiceState {
+  const issues: DataIssue[] = [];
+  const host = renderHost(src.hostTemplate, { service: obs.service, datacenter: obs.datacenter, source: src.id })
+    || renderHost('{service}', { service: obs.service });
+  if (!Array.isArray(obs.entries)) {
+    issues.push({ field: 'entries', value: JSON.stringify(obs.entries ?? null).slice(0, 256), reason: 'health response is not a list', action: 'service read as empty' });
+  }
+  interface Candidate { address: string; port: number; protocol: string; labels: Record<string, string>; weight: number; locality: string }
+  const candidates: Candidate[] = [];
+  for (const [i, e] of (Array.isArray(obs.entries) ? obs.entries : []).entries()) {
+    const node = isObj(e) && isObj(e.Node) ? e.Node : undefined;
+    const svc = isObj(e) && isObj(e.Service) ? e.Service : undefined;
+    const id = `${str(node?.Node) ?? '?'}/${str(svc?.ID) ?? i}`;
+    const where = `instance ${id}`;
+    if (!svc || !node) {
+      issues.push({ field: `${where}`, value: JSON.stringify(e ?? null).slice(0, 256), reason: 'entry lacks Node or Service', action: 'instance skipped' });
+      continue;
+    }
+    // Connect sidecars and gateways are registered as services of their own kind: not application endpoints.
+    if (str(svc.Kind)) continue;
+    if (!admitted(healthOf(e && (e as Record<string, unknown>).Checks), src.health)) continue;
+    const address = str(svc.Address) || str(node.Address) || '';
+    if (net.isIP(address) === 0) {
+      issues.push({ field: `${where}.address`, value: address.slice(0, 128), reason: 'not an IP address (istio STATIC endpoints need IPs)', action: 'instance skipped' });
+      continue;
+    }
+    const port = svc.Port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      issues.push({ field: `${where}.port`, value: String(port).slice(0, 32), reason: 'port outside 1..65535', action: 'instance skipped' });
+      continue;
+    }
+    const serviceMeta = strMap(svc.Meta);
+    const nodeMeta = strMap(node.Meta);
+    const { protocol, issue } = istioProtocol(serviceMeta, src);
+    if (issue !== undefined) {
+      issues.push({ field: `${where}.meta.${src.protocolMeta}`, value: issue.slice(0, 64), reason: 'not a protocol istio knows', action: `treated as ${protocol}` });
+    }
+    const w = isObj(svc.Weights) ? svc.Weights : {};
+    const h = healthOf((e as Record<string, unknown>).Checks);
+    const rawWeight = h === 'warning' ? w.Warning : w.Passing;
+    const weight = typeof rawWeight === 'number' && Number.isInteger(rawWeight) && rawWeight >= 0 ? Math.min(rawWeight, 2 ** 31 - 1) : 1;
+    if (weight === 0 && !src.includeZeroWeight) continue;
+    const tags = Array.isArray(svc.Tags) ? svc.Tags.filter((t): t is string => typeof t === 'string') : [];
+    const { labels, issues: labelIssues } = sanitiseLabels(labelsFromRules(src.labelRules, tags, serviceMeta, nodeMeta), where);
+    issues.push(...labelIssues);
+    labels[SOURCE_LABEL] = src.id;
+    // istio locality is region/zone/subzone: the datacenter is the region; a configured node meta key the zone.
+    const dc = str(node.Datacenter) || obs.datacenter;
+    const zone = src.zoneNodeMeta ? nodeMeta[src.zoneNodeMeta] : undefined;
+    const locality = [dc, zone].filter((s): s is string => Boolean(s)).map((s) => s.replace(/\//g, '-')).join('/');
+    candidates.push({ address, port, protocol, labels, weight, locality });
+  }
+
+  // One service port per protocol, named by the protocol (valid, unique, stable under churn).
+  const byProtocol = new Map<string, number[]>();
+  for (const c of candidates) byProtocol.set(c.protocol, [...(byProtocol.get(c.protocol) ?? []), c.port]);
+  const portNameOf = (protocol: string) => dnsLabel(protocol);
+  const ports: ServicePortSpec[] = [...byProtocol.entries()]
+    .map(([protocol, nums]) => ({ name: portNameOf(protocol), number: byProtocol.size === 1 && src.servicePort ? src.servicePort : Math.min(...nums), protocol }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  const seen = new Set<number>();
+  for (const p of [...ports]) {
+    if (seen.has(p.number)) {
+      issues.push({ field: 'ports', value: `${p.name}:${p.number}`, reason: 'two protocols on the same service port number', action: 'port dropped' });
+      ports.splice(ports.indexOf(p), 1);
+    }
+    seen.add(p.number);
+  }
+  const kept = new Set(ports.map((p) => p.name));
+  const instances = new Map<string, InstanceSpec>();
+  for (const c of candidates) {
+    const name = portNameOf(c.protocol);
+    if (!kept.has(name)) continue;
+    // Two registrations of one address:port (re-registration under a new ID) are one endpoint.
+    const key = `${c.address}|${name}|${c.port}`;
+    if (!instances.has(key)) instances.set(key, { address: c.address, ports: { [name]: c.port }, labels: c.labels, weight: c.weight, locality: c.locality });
+  }
+  return { namespace: src.namespace, host, registryService: obs.service, ports, instances: sortInstances([...instances.values()]), issues };
+}

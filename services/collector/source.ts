@@ -1,0 +1,25 @@
+import type { SourceConfig } from '../shared/config.ts';
+import type { Logger } from '../shared/log.ts';
+import type { CollectorMetrics } from './metrics.ts';
+import type { Publisher } from './publisher.ts';
+
+/** A watched registry. The leader of the source starts it; losing leadership stops it. */
+export interface RegistrySource {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Full resync now (start-up, reconnect, session expiry, periodic, on demand). Ends with RESYNC_END. */
+  resync(reason: string): Promise<void>;
+  readonly connected: boolean;
+  readonly firstResyncDone: boolean;
+}
+
+export type SourceFactory = (src: SourceConfig, publisher: Publisher, log: Logger, metrics: CollectorMetrics) => RegistrySource;
+
+/** Runs `fn` over `items` with at most `limit` in flight (resyncs of thousands of services). */
+export async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
