@@ -1,12 +1,18 @@
 import type { Config } from '../shared/config.ts';
-import { createKafka, ensureTopics, partitionCount } from '../shared/clients.ts';
+import { createKafka, createRedis, ensureTopics, partitionCount } from '../shared/clients.ts';
 import { createLogger } from '../shared/log.ts';
 import { createMetricsRegistry } from '../shared/metrics.ts';
 import { startOpsServer } from '../shared/http-server.ts';
 import { onShutdown } from '../shared/lifecycle.ts';
+import { ConsulSource } from './consul-source.ts';
 import { collectorMetrics } from './metrics.ts';
-import { Publisher } from './publisher.ts';
+import type { SourceFactory } from './source.ts';
+import { SourceSupervisor } from './source-supervisor.ts';
 import { ZooKeeperDubboSource } from './zookeeper-dubbo-source.ts';
+
+/** One watcher per source kind. */
+const makeSource: SourceFactory = (src, publisher, log, metrics) =>
+  src.kind === 'consul' ? new ConsulSource(src, publisher, log, metrics) : new ZooKeeperDubboSource(src, publisher, log, metrics);
 
 export async function runCollector(cfg: Config): Promise<void> {
   const log = createLogger('collector', { collector: cfg.collector.id });
@@ -15,26 +21,27 @@ export async function runCollector(cfg: Config): Promise<void> {
   const kafka = createKafka(cfg, log, 'collector');
   await ensureTopics(kafka, cfg, log);
   const partitions = await partitionCount(kafka, cfg.kafka.topic);
-  // Fencing epoch: later publishers have larger epochs; the projector ignores events of older ones.
-  const epoch = Date.now();
-  const sources = cfg.sources.map((src) => {
-    const publisher = new Publisher(cfg, kafka, src, cfg.collector.id, epoch, log, metrics);
-    return { publisher, source: new ZooKeeperDubboSource(src, publisher, log, metrics) };
-  });
+  // Leader election per source (any number of replicas; one publishes per source), through Redis.
+  const redis = cfg.sources.some((s) => s.leaderElection.enabled) ? createRedis(cfg, log, 'collector') : undefined;
+  if (redis) await redis.connect();
+  const supervisors = cfg.sources.map((src) => new SourceSupervisor(cfg, src, kafka, redis, partitions, makeSource, log, metrics));
   const ops = await startOpsServer({
     host: cfg.collector.httpHost, port: cfg.collector.httpPort, registry, log,
     health: () => ({ ok: true }),
+    // Ready = every source is either led elsewhere (standby) or led here, connected and resynced.
     ready: () => {
-      const detail = Object.fromEntries(cfg.sources.map((s, i) => [s.id, { connected: sources[i]!.source.connected, resynced: sources[i]!.source.firstResyncDone }]));
-      return { ok: sources.every((s) => s.source.connected && s.source.firstResyncDone), detail };
+      const detail = Object.fromEntries(cfg.sources.map((s, i) => {
+        const sv = supervisors[i]!;
+        return [s.id, { leading: sv.leading, epoch: sv.epoch ?? null, connected: sv.connected, resynced: sv.firstResyncDone }];
+      }));
+      return { ok: supervisors.every((s) => !s.leading || (s.connected && s.firstResyncDone)), detail };
     },
   });
-  for (const s of sources) await s.publisher.connect(partitions);
-  await Promise.all(sources.map((s) => s.source.start()));
-  log.info({ sources: cfg.sources.map((s) => s.id), partitions, epoch }, 'collector running');
+  await Promise.all(supervisors.map((s) => s.start()));
+  log.info({ sources: cfg.sources.map((s) => s.id), partitions }, 'collector running');
   onShutdown(log, async () => {
-    for (const s of sources) await s.source.stop();
-    for (const s of sources) await s.publisher.disconnect();
+    await Promise.all(supervisors.map((s) => s.stop()));
+    redis?.disconnect();
     await ops.close();
   });
 }

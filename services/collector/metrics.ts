@@ -12,6 +12,11 @@ export function collectorMetrics(registry: Registry) {
     instances: new prom.Gauge({ name: 'meshbridge_collector_instances', help: 'Instances last published per service', labelNames: ['source', 'service'], ...r }),
     rejectedData: new prom.Counter({ name: 'meshbridge_collector_rejected_data_total', help: 'Registry data dropped or rewritten by normalisation', labelNames: ['source', 'field'], ...r }),
     sessionState: new prom.Gauge({ name: 'meshbridge_collector_registry_connected', help: '1 when connected to the registry', labelNames: ['source'], ...r }),
+    queueSeconds: new prom.Histogram({ name: 'meshbridge_collector_publish_queue_seconds', help: 'Time from an event being queued to Kafka acknowledging it', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2], ...r }),
+    emptyProtected: new prom.Counter({ name: 'meshbridge_collector_empty_protected_total', help: 'Empty observations held back by emptyProtection: keep-last', labelNames: ['source'], ...r }),
+    leader: new prom.Gauge({ name: 'meshbridge_collector_leader', help: '1 while this replica publishes for the source', labelNames: ['source'], ...r }),
+    leaderEpoch: new prom.Gauge({ name: 'meshbridge_collector_leader_epoch', help: 'Fencing epoch of this replica\'s current leadership', labelNames: ['source'], ...r }),
+    leaderTransitions: new prom.Counter({ name: 'meshbridge_collector_leader_transitions_total', help: 'Leadership gained or lost', labelNames: ['source', 'to'], ...r }),
     errors: new prom.Counter({ name: 'meshbridge_collector_errors_total', help: 'Errors while reading the registry or publishing', labelNames: ['source', 'stage'], ...r }),
   };
 }

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { SourceConfig } from '../shared/config.ts';
+import type { ZooKeeperDubboSourceConfig as SourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
 import { normaliseDubboService } from './normalise-dubbo.ts';
 import type { Publisher } from './publisher.ts';

@@ -1,0 +1,60 @@
+import crypto from 'node:crypto';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { decodeEvent } from '../schemas/event-codec.ts';
+import type { RegistryEvent } from '../schemas/registry-event.ts';
+import { evolve } from '../services/projector/evolve.ts';
+import { emptyPartitionState, type PartitionState, type SourceContribution } from '../services/projector/fold-state.ts';
+
+export interface TailedEvent { partition: number; offset: string; event: RegistryEvent; appendedAt: number }
+
+/**
+ * Reads a meshbridge topic from the beginning, as the projector would, and folds it with the projector's own pure
+ * `evolve` — so a collector test sees exactly what a projector would hold (epoch fencing and resync markers
+ * included) without running one. Also keeps every event with the broker's append time, for latency measurements.
+ */
+export class EventTail {
+  readonly events: TailedEvent[] = [];
+  readonly partitions = new Map<number, PartitionState>();
+  private constructor(private readonly consumer: Consumer) {}
+
+  static async open(brokers: string[], topic: string): Promise<EventTail> {
+    const kafka = new Kafka({ clientId: 'meshbridge-test-tail', brokers, logLevel: logLevel.NOTHING });
+    const consumer = kafka.consumer({ groupId: `tail-${crypto.randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 20 });
+    const tail = new EventTail(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const event = decodeEvent(message.value!);
+        tail.events.push({ partition, offset: message.offset, event, appendedAt: Number(message.timestamp) });
+        let state = tail.partitions.get(partition);
+        if (!state) tail.partitions.set(partition, (state = emptyPartitionState()));
+        evolve(state, event);
+      },
+    });
+    return tail;
+  }
+
+  /** What the projector would hold for `sourceId`: mesh key -> that source's contribution. */
+  services(sourceId: string): Map<string, SourceContribution> {
+    const out = new Map<string, SourceContribution>();
+    for (const p of this.partitions.values()) {
+      for (const [key, svc] of p.services) {
+        const c = svc.sources[sourceId];
+        if (c) out.set(key, c);
+      }
+    }
+    return out;
+  }
+
+  /** Sorted "address:port" of every endpoint per mesh key for a source. */
+  endpoints(sourceId: string): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const [key, c] of this.services(sourceId)) {
+      out[key] = c.instances.flatMap((i) => Object.values(i.ports).map((p) => `${i.address}:${p}`)).sort();
+    }
+    return out;
+  }
+
+  close(): Promise<void> { return this.consumer.disconnect(); }
+}

@@ -1,0 +1,56 @@
+/**
+ * Leader election decisions for one source, free of I/O and clocks (times are passed in), so they are unit-tested.
+ *
+ * The lease lives in Redis (redis-lease.ts): a key holding "<collectorId>|<epoch>" with a TTL. Taking a free lease
+ * allocates a new fencing epoch; renewing keeps it. A replica considers itself leader only until
+ * `sentAt + leaseMs - margin`, measured from when it SENT the renewal — so it always steps down before Redis lets the
+ * key expire and another replica takes over, even if the answer arrived late. Everything it publishes carries the
+ * epoch; the projector ignores epochs older than the newest it has seen for the source.
+ */
+export interface LeaseAnswer {
+  /** True when this replica holds the lease after the call. */
+  held: boolean;
+  /** The epoch of the lease's holder (ours when held). */
+  epoch: number;
+  holder: string;
+}
+
+export interface Leadership { epoch: number; validUntil: number }
+
+export type Action =
+  | { kind: 'none' }
+  | { kind: 'start'; epoch: number }
+  | { kind: 'restart'; epoch: number; reason: string }
+  | { kind: 'stop'; reason: string };
+
+/** Safety margin against clock-rate drift and scheduling delays: 10% of the lease, at least 100 ms. */
+export const marginOf = (leaseMs: number): number => Math.max(100, Math.floor(leaseMs / 10));
+
+/** How often to renew (leader) or try to acquire (follower): a third of the lease, so two renewals may fail. */
+export const tickOf = (leaseMs: number): number => Math.max(50, Math.floor(leaseMs / 3));
+
+export function decide(current: Leadership | undefined, answer: LeaseAnswer | Error, sentAt: number, now: number, leaseMs: number): { next: Leadership | undefined; action: Action } {
+  if (answer instanceof Error) {
+    // Redis unreachable: keep leading while the lease we hold is certainly still ours, then step down.
+    if (current && now >= current.validUntil) return { next: undefined, action: { kind: 'stop', reason: `lease expired (Redis: ${answer.message})` } };
+    return { next: current, action: { kind: 'none' } };
+  }
+  if (!answer.held) {
+    return current
+      ? { next: undefined, action: { kind: 'stop', reason: `superseded by ${answer.holder} (epoch ${answer.epoch})` } }
+      : { next: undefined, action: { kind: 'none' } };
+  }
+  const next = { epoch: answer.epoch, validUntil: sentAt + leaseMs - marginOf(leaseMs) };
+  if (next.validUntil <= now) {
+    // The answer came back too late to act on: treat as not leading; the next tick renews (same epoch) or not.
+    return current ? { next: undefined, action: { kind: 'stop', reason: 'lease renewal answered too late' } } : { next: undefined, action: { kind: 'none' } };
+  }
+  if (!current) return { next, action: { kind: 'start', epoch: answer.epoch } };
+  if (current.epoch !== answer.epoch) return { next, action: { kind: 'restart', epoch: answer.epoch, reason: `lease lapsed; new epoch ${answer.epoch}` } };
+  return { next, action: { kind: 'none' } };
+}
+
+/** True while `l` certainly still holds the lease. */
+export function isValid(l: Leadership | undefined, now: number): boolean {
+  return l !== undefined && now < l.validUntil;
+}

@@ -1,0 +1,163 @@
+import type { Kafka } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import type { Config, SourceConfig } from '../shared/config.ts';
+import { FencedError } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import { decide, isValid, tickOf, type Leadership } from './leader-election.ts';
+import type { CollectorMetrics } from './metrics.ts';
+import { Publisher } from './publisher.ts';
+import { RedisLease, leaseKeys } from './redis-lease.ts';
+import type { RegistrySource, SourceFactory } from './source.ts';
+
+interface Active { epoch: number; publisher: Publisher; source: RegistrySource }
+
+/**
+ * Runs one source on this replica only while it leads the source: every tick it renews (or tries to take) the Redis
+ * lease and acts on the pure decision — start a publisher + watcher with the lease's epoch, restart them under a new
+ * epoch, or stop them. A watchdog timer steps down at the lease's local deadline even if Redis calls hang, and the
+ * publisher re-checks the deadline before every Kafka write.
+ *
+ * With leader election disabled the source runs at once with a wall-clock epoch (a single replica).
+ */
+export class SourceSupervisor {
+  private leadership: Leadership | undefined;
+  private active: Active | undefined;
+  private transition: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly lease: RedisLease | undefined;
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly src: SourceConfig,
+    private readonly kafka: Kafka,
+    redis: Redis | undefined,
+    private readonly partitions: number,
+    private readonly makeSource: SourceFactory,
+    private readonly log: Logger,
+    private readonly metrics: CollectorMetrics,
+  ) {
+    if (src.leaderElection.enabled) {
+      if (!redis) throw new Error(`source ${src.id}: leader election needs Redis`);
+      this.lease = new RedisLease(redis, leaseKeys(cfg.redis.prefix, src.id), cfg.collector.id, src.leaderElection.leaseMs);
+    }
+  }
+
+  get leading(): boolean { return this.active !== undefined; }
+  get epoch(): number | undefined { return this.active?.epoch; }
+  get connected(): boolean { return this.active?.source.connected ?? false; }
+  get firstResyncDone(): boolean { return this.active?.source.firstResyncDone ?? false; }
+
+  async start(): Promise<void> {
+    if (!this.lease) {
+      await this.become(Date.now());
+      return;
+    }
+    await this.tick();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped || !this.lease) return;
+    const leaseMs = this.src.leaderElection.leaseMs;
+    const sentAt = Date.now();
+    let answer;
+    try {
+      answer = await withTimeout(this.lease.acquire(sentAt), tickOf(leaseMs));
+    } catch (e) {
+      this.metrics.errors.inc({ source: this.src.id, stage: 'lease' });
+      this.log.warn({ source: this.src.id, err: (e as Error).message }, 'leader lease: Redis call failed');
+      answer = e as Error;
+    }
+    const { next, action } = decide(this.leadership, answer, sentAt, Date.now(), leaseMs);
+    this.leadership = next;
+    if (action.kind === 'start') await this.queue(() => this.become(action.epoch));
+    else if (action.kind === 'restart') {
+      this.log.warn({ source: this.src.id, reason: action.reason }, 'leadership renewed under a new epoch; restarting the source');
+      await this.queue(async () => { await this.resign(action.reason); await this.become(action.epoch); });
+    } else if (action.kind === 'stop') await this.queue(() => this.resign(action.reason));
+    this.armWatchdog();
+    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), tickOf(leaseMs));
+  }
+
+  /** Steps down at the local lease deadline even if the renewal never comes back (a hung Redis call). */
+  private armWatchdog(): void {
+    clearTimeout(this.watchdog);
+    const l = this.leadership;
+    if (!l) return;
+    this.watchdog = setTimeout(() => {
+      if (this.leadership === l && !isValid(l, Date.now())) {
+        this.leadership = undefined;
+        void this.queue(() => this.resign('lease deadline passed without renewal'));
+      }
+    }, Math.max(0, l.validUntil - Date.now()));
+  }
+
+  private queue(fn: () => Promise<void>): Promise<void> {
+    this.transition = this.transition.then(fn, fn).catch((e) => {
+      this.metrics.errors.inc({ source: this.src.id, stage: 'leadership' });
+      this.log.error({ source: this.src.id, err: (e as Error).message }, 'leadership transition failed');
+    });
+    return this.transition;
+  }
+
+  /** Throws when this replica may no longer publish for the source. */
+  private fence(epoch: number): () => void {
+    return () => {
+      if (!this.lease) return;
+      if (this.active?.epoch !== epoch || !isValid(this.leadership, Date.now()) || this.leadership?.epoch !== epoch) {
+        throw new FencedError(`source ${this.src.id}: epoch ${epoch} no longer leads`, { source: this.src.id, epoch });
+      }
+    };
+  }
+
+  private async become(epoch: number): Promise<void> {
+    if (this.stopped) return;
+    const publisher = new Publisher(this.cfg, this.kafka, this.src, this.cfg.collector.id, epoch, this.log, this.metrics, this.fence(epoch));
+    await publisher.connect(this.partitions);
+    const source = this.makeSource(this.src, publisher, this.log, this.metrics);
+    this.active = { epoch, publisher, source };
+    this.metrics.leader.set({ source: this.src.id }, 1);
+    this.metrics.leaderEpoch.set({ source: this.src.id }, epoch);
+    this.metrics.leaderTransitions.inc({ source: this.src.id, to: 'leader' });
+    this.log.info({ source: this.src.id, epoch, kind: this.src.kind }, 'leading source: watching and publishing');
+    // A new leader starts with a full resync: it re-publishes every service under its epoch and its markers delete
+    // whatever the previous leader published that no longer exists.
+    await source.start();
+  }
+
+  private async resign(reason: string): Promise<void> {
+    const a = this.active;
+    if (!a) return;
+    this.active = undefined;
+    this.metrics.leader.set({ source: this.src.id }, 0);
+    this.metrics.leaderTransitions.inc({ source: this.src.id, to: 'follower' });
+    this.log.warn({ source: this.src.id, epoch: a.epoch, reason }, 'no longer leading source: stopped publishing');
+    await a.source.stop();
+    await a.publisher.disconnect().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.watchdog);
+    const epoch = this.active?.epoch;
+    await this.queue(async () => {
+      const a = this.active;
+      if (!a) return;
+      await a.source.stop();
+      await a.publisher.disconnect().catch(() => undefined);
+      this.active = undefined;
+      this.metrics.leader.set({ source: this.src.id }, 0);
+    });
+    // Hand over at once instead of letting the standby wait out the lease.
+    if (this.lease && epoch !== undefined) await this.lease.release(epoch).catch(() => undefined);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
+  });
+}
