@@ -14,6 +14,13 @@ roles (long-running; configuration from --config / MESHBRIDGE_CONFIG and MESHBRI
 tools:
   up            install and start a complete local stack (Kafka, Redis, ZooKeeper, istiod, the three roles),
                 register a demo Dubbo provider, and show what istiod holds. Ctrl-C stops everything.
+
+audit (read the topic from the beginning; human-readable, --json for machines; docs/audit.md):
+  replay [--until <point>] [-o file] [--no-redis]   the snapshot as of a point, as kubectl-style YAML, with its version
+  history <host|ns/host|registry service> [--until <point>]   every event that touched one service, and its effect
+  diff <point> <point>   what changed in the mesh between two points, instance by instance
+  verify        live snapshot in Redis == replay of the topic to its stored offsets? (exit 0 yes, 1 no, 3 cannot verify)
+  <point>: 2025-06-01T12:00:00Z | 0:120,1:98,2:131 (exclusive offset per partition) | v42 (live version) | now
 `;
 
 async function main(): Promise<void> {
@@ -29,6 +36,9 @@ async function main(): Promise<void> {
     case 'projector': return (await import('../services/projector/main.ts')).runProjector(loadConfig(configFile));
     case 'gateway': return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
     case 'up': return (await import('../harness/up.ts')).up();
+    case 'replay': case 'history': case 'diff': case 'verify':
+      process.exitCode = await (await import('../services/audit/cli.ts')).runAudit(command, rest, loadConfig(configFile));
+      return;
     default:
       process.stderr.write(`meshbridge: unknown command "${command}"\n\n${USAGE}`);
       process.exit(2);

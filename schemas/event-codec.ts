@@ -14,7 +14,7 @@ const MAGIC = Buffer.from([0xc3, 0x01]);
  * Every schema version ever written, oldest first. The last one is the reader schema; a message names its writer
  * schema by fingerprint, so a replay reads each old event with the schema it was written with.
  */
-const SCHEMA_FILES = ['registry-event.v1.avsc'];
+export const SCHEMA_FILES = ['registry-event.v1.avsc', 'registry-event.v2.avsc'];
 
 interface Writer { type: avro.Type; fingerprint: Buffer; resolver: avro.Resolver | undefined; file: string }
 
@@ -51,6 +51,22 @@ export const currentSchema = { file: current.file, fingerprint: current.fingerpr
 export function encodeEvent(event: RegistryEvent): Buffer {
   const body = current.type.toBuffer(event);
   return Buffer.concat([MAGIC, current.fingerprint, body]);
+}
+
+/**
+ * Encodes with an older writer schema, exactly as a meshbridge of that version did — for schema-evolution tests,
+ * benchmarks and simulating old collectors. Fields the old schema lacks are dropped.
+ */
+export function encodeEventAs(file: string, event: RegistryEvent): Buffer {
+  const writer = [...byFingerprint.values()].find((w) => w.file === file);
+  if (!writer) throw new Error(`unknown schema file ${file}; known: ${SCHEMA_FILES.join(', ')}`);
+  return Buffer.concat([MAGIC, writer.fingerprint, writer.type.toBuffer(event)]);
+}
+
+/** The schema file a message was written with (audit output), or undefined for bytes no known schema wrote. */
+export function writerSchemaOf(buf: Buffer): string | undefined {
+  if (buf.length < 10 || buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1]) return undefined;
+  return byFingerprint.get(buf.subarray(2, 10).toString('hex'))?.file;
 }
 
 /** Decodes a single-object encoded event with its own writer schema, resolved to the current reader schema. */

@@ -1,4 +1,8 @@
-/** TypeScript view of schemas/avro/registry-event.v1.avsc (the current reader schema). */
+/**
+ * TypeScript view of schemas/avro/registry-event.v2.avsc (the current reader schema). Fields added in v2 are optional
+ * here: writers may omit them (avsc encodes the schema default), and every decoded event has them (v1 bytes resolve
+ * to the default).
+ */
 export type EventKind = 'SERVICE_STATE' | 'SERVICE_REMOVED' | 'RESYNC_END';
 
 export interface ServicePortSpec { name: string; number: number; protocol: string }
@@ -10,6 +14,8 @@ export interface InstanceSpec {
   labels: Record<string, string>;
   weight: number;
   locality: string;
+  /** v2: registry attributes kept for audits, not endpoint labels; never sent to istiod. Default {}. */
+  metadata?: Record<string, string>;
 }
 
 export interface DataIssue { field: string; value: string; reason: string; action: string }
@@ -20,6 +26,8 @@ export interface RegistryEvent {
   sourceId: string;
   sourceKind: string;
   collectorId: string;
+  /** v2: meshbridge version of the publishing collector; '' when unknown (every v1 event). */
+  collectorVersion?: string;
   epoch: number;
   generation: string;
   /** Epoch milliseconds (timestamp-millis in the schema). */

@@ -1,0 +1,312 @@
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import type { Kafka } from 'kafkajs';
+import type { Config } from '../shared/config.ts';
+import { createKafka } from '../shared/clients.ts';
+import { redisKeys } from '../shared/keys.ts';
+import { CutReplay, type Cut, type CutResult } from './cut-replay.ts';
+import { readTopic, topicRanges, type PartitionRange } from './topic-reader.ts';
+import { formatOffsets, parsePoint, PointError, type Point } from './points.ts';
+import { readChangeRecords, readLiveSnapshot, type LiveSnapshot } from './redis-snapshot.ts';
+import { offsetsForVersion, timeOfVersion, versionForCut, type ChangeRecord, type VersionMatch } from './version-map.ts';
+import { renderYaml, toKubeList } from './render-yaml.ts';
+import { HistoryTracker } from './history.ts';
+import { diffSnapshots } from './instance-diff.ts';
+import { compareSnapshots } from './verify.ts';
+import { formatDiff, formatHistory, formatVerify } from './format-text.ts';
+import { Progress } from './progress.ts';
+
+/** Exit codes: meaningful for `verify` in cron jobs and CI. */
+export const EXIT = { OK: 0, MISMATCH: 1, USAGE: 2, CANNOT_VERIFY: 3 } as const;
+
+export const AUDIT_USAGE = `audit (read the topic from the beginning; human-readable output, --json for machines):
+  replay [--until <point>] [-o file] [--no-redis]
+                rebuild the snapshot as of a point from the topic alone and print it as kubectl-style YAML,
+                with the live snapshot version it corresponds to
+  history <host|namespace/host|registry service> [--until <point>]
+                every event that touched one service: source, collector, order token, what it changed, what was ignored and why
+  diff <point> <point>
+                what changed in the mesh between two points (instance level)
+  verify        prove the live snapshot in Redis equals the replay of the topic up to the offsets stored with it
+                (exit 0 equal, 1 different, 3 cannot verify)
+  points: 2025-06-01T12:00:00Z | 0:120,1:98,2:131 (offsets per partition, exclusive) | v42 (a live version) | now
+`;
+
+class UsageError extends Error {}
+class CannotVerify extends Error {}
+
+interface Ctx { cfg: Config; kafka: Kafka; json: boolean; out: (text: string) => void; redis?: Redis; noRedis: boolean }
+
+export async function runAudit(command: string, argv: string[], cfg: Config): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: {
+        config: { type: 'string' }, json: { type: 'boolean' }, until: { type: 'string' }, output: { type: 'string', short: 'o' },
+        'no-redis': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`meshbridge ${command}: ${(e as Error).message}\n\n${AUDIT_USAGE}`);
+    return EXIT.USAGE;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) { process.stdout.write(AUDIT_USAGE); return EXIT.OK; }
+  // Logs go to stderr: stdout carries the YAML/JSON an operator pipes somewhere.
+  const log = pino({ level: process.env.MESHBRIDGE_LOG_LEVEL ?? 'warn', base: { role: 'audit' } }, pino.destination(2));
+  const outFile = values.output;
+  const chunks: string[] = [];
+  const ctx: Ctx = {
+    cfg, kafka: createKafka(cfg, log, 'audit'), json: Boolean(values.json), noRedis: Boolean(values['no-redis']),
+    out: (t) => { if (outFile) chunks.push(t); else process.stdout.write(t); },
+  };
+  try {
+    let code: number;
+    switch (command) {
+      case 'replay': code = await replayCommand(ctx, point(values.until ?? 'now'), positionals); break;
+      case 'history': code = await historyCommand(ctx, positionals, values.until); break;
+      case 'diff': code = await diffCommand(ctx, positionals); break;
+      case 'verify': code = await verifyCommand(ctx, positionals); break;
+      default: throw new UsageError(`unknown audit command ${command}`);
+    }
+    if (outFile) fs.writeFileSync(outFile, chunks.join(''));
+    return code;
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof PointError) {
+      process.stderr.write(`meshbridge ${command}: ${e.message}\n`);
+      return EXIT.USAGE;
+    }
+    if (e instanceof CannotVerify) {
+      process.stderr.write(`meshbridge verify: cannot verify: ${e.message}\n`);
+      return EXIT.CANNOT_VERIFY;
+    }
+    throw e;
+  } finally {
+    ctx.redis?.disconnect();
+  }
+}
+
+function point(text: string): Point {
+  return parsePoint(text);
+}
+
+/** Redis is optional for replay/history/diff (version numbers only); fail fast instead of retrying forever. */
+async function redisOf(ctx: Ctx, required: boolean): Promise<Redis | undefined> {
+  if (ctx.noRedis && !required) return undefined;
+  if (ctx.redis) return ctx.redis;
+  const r = new Redis(ctx.cfg.redis.url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 1, retryStrategy: (n) => (n > 2 ? null : 200), enableOfflineQueue: false });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    ctx.redis = r;
+    return r;
+  } catch (e) {
+    r.disconnect();
+    if (required) throw new CannotVerify(`Redis ${ctx.cfg.redis.url} unreachable: ${(e as Error).message}`);
+    process.stderr.write(`meshbridge: Redis ${ctx.cfg.redis.url} unreachable (${(e as Error).message}); snapshot versions unknown\n`);
+    return undefined;
+  }
+}
+
+interface LiveInfo { records: ChangeRecord[]; live: LiveSnapshot }
+
+async function liveInfo(ctx: Ctx, partitions: number[]): Promise<LiveInfo | undefined> {
+  const redis = await redisOf(ctx, false);
+  if (!redis) return undefined;
+  const keys = redisKeys(ctx.cfg.redis.prefix);
+  const [live, records] = await Promise.all([readLiveSnapshot(redis, keys, partitions), readChangeRecords(redis, keys)]);
+  return { live, records };
+}
+
+/** Turns a point into a cut over this topic's partitions, and the per-partition read ends it needs. */
+function cutOf(p: Point, ranges: PartitionRange[], info: LiveInfo | undefined): { cut: Cut; note?: string } {
+  switch (p.kind) {
+    case 'end': return { cut: { kind: 'end' } };
+    case 'time': return { cut: { kind: 'time', timeMs: p.timeMs } };
+    case 'offsets': {
+      const missing = ranges.filter((r) => !p.offsets.has(r.partition)).map((r) => r.partition);
+      if (missing.length > 0) throw new UsageError(`offsets for partition${missing.length > 1 ? 's' : ''} ${missing.join(',')} missing in "${p.text}": name every partition (the topic has ${ranges.length})`);
+      for (const r of ranges) {
+        if (p.offsets.get(r.partition)! > r.high) throw new UsageError(`partition ${r.partition} ends at offset ${r.high}; cannot replay to ${p.offsets.get(r.partition)}`);
+      }
+      return { cut: { kind: 'offsets', offsets: p.offsets } };
+    }
+    case 'version': {
+      if (!info) throw new UsageError(`a version (${p.text}) can only be resolved through the change stream in Redis`);
+      if (p.version === info.live.version) return { cut: { kind: 'offsets', offsets: completeOffsets(info.live.offsets, ranges) }, note: 'offsets stored with the live snapshot' };
+      if (p.version > info.live.version) throw new UsageError(`version ${p.version} does not exist yet (live is ${info.live.version})`);
+      const exact = offsetsForVersion(info.records, p.version, completeOffsets(info.live.offsets, ranges));
+      if (exact) return { cut: { kind: 'offsets', offsets: exact }, note: 'offsets from the change stream' };
+      const t = timeOfVersion(info.records, p.version);
+      if (t === undefined) throw new UsageError(`version ${p.version} is no longer in the change stream (oldest kept: ${info.records[0]?.version ?? 'none'}); name a time instead`);
+      return { cut: { kind: 'time', timeMs: t }, note: `events up to its commit time ${new Date(t).toISOString()} (approximate: the projector records no offsets in its change stream)` };
+    }
+  }
+}
+
+const completeOffsets = (o: Map<number, bigint>, ranges: PartitionRange[]) => new Map(ranges.map((r) => [r.partition, o.get(r.partition) ?? 0n]));
+
+/** Per-partition read end for a cut: an offsets cut reads one message past it, to learn when the next event came. */
+function endsFor(cuts: Cut[], ranges: PartitionRange[]): Map<number, bigint> {
+  return new Map(ranges.map((r) => {
+    let end = 0n;
+    for (const c of cuts) {
+      const e = c.kind === 'offsets' ? (c.offsets.get(r.partition)! + 1n < r.high ? c.offsets.get(r.partition)! + 1n : r.high) : r.high;
+      if (e > end) end = e;
+    }
+    return [r.partition, end];
+  }));
+}
+
+function warnTruncated(ranges: PartitionRange[]): void {
+  const cut = ranges.filter((r) => r.low > 0n);
+  if (cut.length > 0) {
+    process.stderr.write(`meshbridge: WARNING: retention deleted the oldest events (${cut.map((r) => `partition ${r.partition} starts at ${r.low}`).join(', ')}): this replay is not the whole history\n`);
+  }
+}
+
+/** Reads the topic once and replays it to each cut (each cut gets its own fold, so cuts need no particular order). */
+async function replayTo(ctx: Ctx, ranges: PartitionRange[], cuts: Cut[], label: string): Promise<{ results: CutResult[]; replays: CutReplay[]; seconds: number }> {
+  const partitions = ranges.map((r) => r.partition);
+  const replays = cuts.map((c) => new CutReplay([c], partitions));
+  const ends = endsFor(cuts, ranges);
+  const total = ranges.reduce((n, r) => n + Number((ends.get(r.partition) ?? 0n) - r.low), 0);
+  const progress = new Progress(label, total);
+  const start = performance.now();
+  const active = new Map(replays.map((r, i) => [i, new Set(partitions)]));
+  await readTopic(ctx.kafka, {
+    topic: ctx.cfg.kafka.topic, ends,
+    onBatch: (p, messages) => {
+      for (const [i, set] of active) {
+        if (set.has(p) && replays[i]!.feed(p, messages) === 'stop') set.delete(p);
+      }
+      progress.add(messages.length);
+      return [...active.values()].some((s) => s.has(p)) ? 'more' : 'stop';
+    },
+  });
+  progress.end();
+  const results = replays.map((r) => r.finish(ends)[0]!);
+  return { results, replays, seconds: (performance.now() - start) / 1000 };
+}
+
+function versionText(m: VersionMatch | undefined, lineage?: string): string {
+  if (!m) return 'unknown (no Redis consulted)';
+  if (m.version === null) return `none (${m.note})`;
+  return `${m.version}${lineage ? ` (lineage ${lineage})` : ''} — by ${m.method}: ${m.note}`;
+}
+
+async function replayCommand(ctx: Ctx, until: Point, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UsageError(`replay takes no positional arguments (got ${positionals.join(' ')}); use --until`);
+  const ranges = await topicRanges(ctx.kafka, ctx.cfg.kafka.topic);
+  warnTruncated(ranges);
+  const info = await liveInfo(ctx, ranges.map((r) => r.partition));
+  const { cut, note } = cutOf(until, ranges, info);
+  const { results: [res], replays: [rp], seconds } = await replayTo(ctx, ranges, [cut], 'replay');
+  const stats = rp!.stats;
+  const match = info ? versionForCut(info.records, res!, info.live) : undefined;
+  if (ctx.json) {
+    ctx.out(JSON.stringify({
+      topic: ctx.cfg.kafka.topic, until: until.text, ...(note ? { untilNote: note } : {}), offsets: Object.fromEntries([...res!.offsets].map(([p, o]) => [p, o.toString()])),
+      version: match?.version ?? null, versionMethod: match?.method ?? 'none', versionNote: match?.note ?? 'no Redis consulted', lineage: info?.live.lineage ?? null,
+      stats: { events: res!.events, applied: stats.applied, ignored: stats.ignored, bySchema: stats.bySchema, undecodable: stats.undecodable.map((u) => ({ ...u, offset: u.offset.toString() })), seconds },
+      ...toKubeList(res!.resources),
+    }, null, 2) + '\n');
+    return EXIT.OK;
+  }
+  const schemas = Object.entries(stats.bySchema).map(([s, n]) => `${s.replace(/^registry-event\.|\.avsc$/g, '')} ${n}`).join(', ');
+  ctx.out(renderYaml(res!.resources, [
+    `meshbridge replay of topic ${ctx.cfg.kafka.topic} until ${until.text}${note ? ` (${note})` : ''}`,
+    `cut at offsets ${formatOffsets(res!.offsets)}: ${res!.events} events (writer schemas: ${schemas || 'none'}), ${stats.applied} applied, ${stats.ignored} ignored, ${stats.undecodable.length} undecodable`,
+    `snapshot version: ${versionText(match, info?.live.lineage)}`,
+    `${res!.resources.size} ServiceEntries`,
+  ]));
+  return EXIT.OK;
+}
+
+async function historyCommand(ctx: Ctx, positionals: string[], untilText: string | undefined): Promise<number> {
+  if (positionals.length !== 1) throw new UsageError('history takes exactly one service: a mesh host, namespace/host, or the registry\'s service name');
+  const arg = positionals[0]!;
+  const ranges = await topicRanges(ctx.kafka, ctx.cfg.kafka.topic);
+  warnTruncated(ranges);
+  const until = point(untilText ?? 'now');
+  const info = until.kind === 'version' ? await liveInfo(ctx, ranges.map((r) => r.partition)) : undefined;
+  const { cut } = cutOf(until, ranges, info);
+  const ends = cut.kind === 'offsets' ? new Map(ranges.map((r) => [r.partition, cut.offsets.get(r.partition)!])) : new Map(ranges.map((r) => [r.partition, r.high]));
+  const tracker = new HistoryTracker(arg);
+  const progress = new Progress('history', ranges.reduce((n, r) => n + Number(ends.get(r.partition)! - r.low), 0));
+  await readTopic(ctx.kafka, {
+    topic: ctx.cfg.kafka.topic, ends,
+    onBatch: (p, messages) => {
+      const upTo = cut.kind === 'time' ? messages.findIndex((m) => m.timestamp > cut.timeMs) : -1;
+      tracker.feed(p, upTo >= 0 ? messages.slice(0, upTo) : messages);
+      progress.add(messages.length);
+      return upTo >= 0 ? 'stop' : 'more';
+    },
+  });
+  progress.end();
+  // One service lives in one partition; several keys (same registry service in two namespaces) interleave by time.
+  const records = [...tracker.records].sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset))));
+  if (ctx.json) ctx.out(JSON.stringify({ service: arg, keys: [...tracker.keys], events: tracker.events, records }, null, 2) + '\n');
+  else ctx.out(formatHistory(arg, [...tracker.keys], records));
+  return EXIT.OK;
+}
+
+async function diffCommand(ctx: Ctx, positionals: string[]): Promise<number> {
+  if (positionals.length !== 2) throw new UsageError('diff takes two points: diff <time|version|offsets> <time|version|offsets>');
+  const [a, b] = positionals.map(point) as [Point, Point];
+  const ranges = await topicRanges(ctx.kafka, ctx.cfg.kafka.topic);
+  warnTruncated(ranges);
+  const info = await liveInfo(ctx, ranges.map((r) => r.partition));
+  const ca = cutOf(a, ranges, info);
+  const cb = cutOf(b, ranges, info);
+  const { results: [ra, rb] } = await replayTo(ctx, ranges, [ca.cut, cb.cut], 'diff');
+  const changes = diffSnapshots(ra!.resources, rb!.resources);
+  const va = info ? versionForCut(info.records, ra!, info.live) : undefined;
+  const vb = info ? versionForCut(info.records, rb!, info.live) : undefined;
+  const side = (p: Point, r: CutResult, v: VersionMatch | undefined) => ({ point: p.text, offsets: formatOffsets(r.offsets), version: v?.version ?? null, versionNote: v?.note ?? 'no Redis consulted', resources: r.resources.size });
+  if (ctx.json) {
+    ctx.out(JSON.stringify({ from: side(a, ra!, va), to: side(b, rb!, vb), changes }, null, 2) + '\n');
+    return EXIT.OK;
+  }
+  const name = (p: Point, r: CutResult, v: VersionMatch | undefined) => `${p.text}${v?.version != null ? ` (v${v.version})` : ''} [${formatOffsets(r.offsets)}]`;
+  ctx.out(formatDiff(name(a, ra!, va), name(b, rb!, vb), changes));
+  return EXIT.OK;
+}
+
+async function verifyCommand(ctx: Ctx, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UsageError('verify takes no positional arguments');
+  const ranges = await topicRanges(ctx.kafka, ctx.cfg.kafka.topic).catch((e: Error) => { throw new CannotVerify(`Kafka: ${e.message}`); });
+  const truncated = ranges.filter((r) => r.low > 0n);
+  if (truncated.length > 0) throw new CannotVerify(`retention deleted events (${truncated.map((r) => `partition ${r.partition} starts at ${r.low}`).join(', ')}); the topic no longer proves anything about the snapshot`);
+  const redis = (await redisOf(ctx, true))!;
+  const keys = redisKeys(ctx.cfg.redis.prefix);
+  const partitions = ranges.map((r) => r.partition);
+  const live = await readLiveSnapshot(redis, keys, partitions);
+  if (live.offsets.size === 0 && live.resources.size === 0) throw new CannotVerify(`no live snapshot under Redis prefix ${ctx.cfg.redis.prefix} (no partition offsets stored)`);
+  const context = [
+    `live snapshot: version ${live.version}, lineage ${live.lineage || '(none)'}, ${live.complete ? 'complete' : 'NOT complete (a source has not finished its first resync)'}, ${live.resources.size} resources`,
+    `stored offsets: ${formatOffsets(completeOffsets(live.offsets, ranges))} (topic ${ctx.cfg.kafka.topic} ends at ${ranges.map((r) => `${r.partition}:${r.high}`).join(',')})`,
+  ];
+  const beyond = ranges.filter((r) => (live.offsets.get(r.partition) ?? 0n) > r.high);
+  if (beyond.length > 0) {
+    const text = `MISMATCH: Redis claims to have consumed past the end of the topic (${beyond.map((r) => `partition ${r.partition}: stored ${live.offsets.get(r.partition)}, topic ends at ${r.high}`).join('; ')}): wrong topic, or the topic was recreated`;
+    ctx.out(ctx.json ? JSON.stringify({ equal: false, reason: text }, null, 2) + '\n' : [...context, text].join('\n') + '\n');
+    return EXIT.MISMATCH;
+  }
+  const offsets = completeOffsets(live.offsets, ranges);
+  const { results: [res], replays: [rp], seconds } = await replayTo(ctx, ranges, [{ kind: 'offsets', offsets }], 'verify');
+  const outcome = compareSnapshots(live.resources, res!.resources);
+  if (ctx.json) {
+    ctx.out(JSON.stringify({
+      ...outcome, version: live.version, lineage: live.lineage, complete: live.complete, offsets: Object.fromEntries([...offsets].map(([p, o]) => [p, o.toString()])),
+      events: rp!.stats.events, seconds,
+    }, null, 2) + '\n');
+  } else {
+    context.push(`replayed ${rp!.stats.events} events in ${seconds.toFixed(1)} s`);
+    ctx.out(formatVerify(outcome, context));
+  }
+  return outcome.equal ? EXIT.OK : EXIT.MISMATCH;
+}
