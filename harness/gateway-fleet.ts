@@ -24,9 +24,9 @@ export function gatewayConfig(redisUrl: string, prefix: string, gateway: Partial
 }
 
 /** An in-process gateway (real Redis, real gRPC and HTTP listeners); logs at warn so test output stays readable. */
-export function startGatewayInProcess(redisUrl: string, prefix: string, gateway: Partial<Config['gateway']> = {}): Promise<RunningGateway> {
+export function startGatewayInProcess(redisUrl: string, prefix: string, gateway: Partial<Config['gateway']> = {}, hooks: Parameters<typeof startGateway>[2] = {}): Promise<RunningGateway> {
   const log = pino({ level: process.env.MESHBRIDGE_LOG_LEVEL ?? 'warn', base: { role: 'gateway', prefix } });
-  return startGateway(gatewayConfig(redisUrl, prefix, gateway), log);
+  return startGateway(gatewayConfig(redisUrl, prefix, gateway), log, hooks);
 }
 
 export interface GatewayProcess { proc: ManagedProcess; grpcPort: number; httpPort: number; name: string }

@@ -3,7 +3,7 @@ import { DiscoveryRequest } from '../../schemas/proto.ts';
 import type { Logger } from '../shared/log.ts';
 import type { Snapshot } from './snapshot.ts';
 import { StreamState } from './stream-state.ts';
-import { encodeResponseBody, ResponseBodyCache, withNonce } from './response-encoder.ts';
+import { encodeResponseBody, ResponseBodyCache } from './response-encoder.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { ALL, select, viewFor, type View, type ViewConfig } from './view.ts';
 
@@ -33,9 +33,13 @@ export interface ConnectedIstiod {
   types: Record<string, { lastVersion?: string; acked?: string; awaitingAck: boolean }>;
 }
 
+export interface PushEvent { streamId: string; typeUrl: string; version: string; bytes: number; at: number; serverMs: number }
+
 export interface AdsServerOptions {
   debounceMs: number;
   view?: ViewConfig;
+  /** Called after each served-kind response was handed to the transport (benchmarks, tests); keep it cheap. */
+  onPushed?: (e: PushEvent) => void;
 }
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -229,24 +233,27 @@ export class AdsServer {
       if (!s.state.shouldSend(typeUrl, gate)) continue;
       const start = performance.now();
       const version = String(snap?.version ?? 0);
-      let body: Buffer;
+      let msg: Buffer;
       let changedAt: number | undefined;
       let count = 0;
       const followUp = t.sentChangedAt !== undefined;
       if (t.served && snap) {
         const kind = snap.kinds[t.served];
         changedAt = kind.changedAt;
-        body = this.bodies.get(snap, `${typeUrl}|${view.key}`, () => {
+        // One complete message per (kind list, type, view), nonce included, shared by every stream: a push to N
+        // istiods copies nothing of ours (grpc-js still frames each write). The nonce names the kind list, which
+        // never repeats on a stream (a type is only re-sent when its list changed).
+        const nonce = `${version}.${changedAt}`;
+        s.state.sent(typeUrl, version, changedAt, nonce);
+        msg = this.bodies.get(snap, `${typeUrl}|${view.key}`, () => {
           const items = select(view, kind.names, kind.items);
           count = items.length;
-          return encodeResponseBody(version, typeUrl, items);
+          return encodeResponseBody(version, typeUrl, items, nonce);
         });
       } else {
         // Unserved types and MeshConfig: one empty answer, so istiod's initial sync completes.
-        body = encodeResponseBody(version, typeUrl, []);
+        msg = encodeResponseBody(version, typeUrl, [], s.state.sent(typeUrl, version, undefined));
       }
-      const nonce = s.state.sent(typeUrl, version, changedAt);
-      const msg = withNonce(body, nonce);
       const ok = s.call.write(msg);
       const now = performance.now();
       this.sentAt.set(`${s.state.streamId}|${typeUrl}`, now);
@@ -254,6 +261,7 @@ export class AdsServer {
       this.metrics.pushBytes.inc(msg.length);
       this.metrics.pushSeconds.observe((now - start) / 1000);
       if (t.served && snap && followUp) this.metrics.changeToPushSeconds.observe((now - snap.readAt) / 1000);
+      if (t.served && this.opts.onPushed) this.opts.onPushed({ streamId: s.state.streamId, typeUrl, version, bytes: msg.length, at: now, serverMs: now - start });
       if (t.served) this.log.info({ stream: s.state.streamId, node: s.info.nodeId, typeUrl, version, resources: count || undefined, bytes: msg.length }, 'pushed');
       if (!ok) {
         s.blocked = true; // back-pressure: resume on 'drain' with whatever is newest then

@@ -7,7 +7,8 @@ import type { Logger } from '../shared/log.ts';
 import { createMetricsRegistry } from '../shared/metrics.ts';
 import { startOpsServer } from '../shared/http-server.ts';
 import { decodeResource } from '../../schemas/mcp-envelope.ts';
-import { AdsServer } from './ads-server.ts';
+import { AdsServer, type AdsServerOptions } from './ads-server.ts';
+import type { Registry } from 'prom-client';
 import { gatewayMetrics } from './metrics.ts';
 import { RedisFollower } from './redis-follower.ts';
 
@@ -16,6 +17,7 @@ export interface RunningGateway {
   follower: RedisFollower;
   grpcPort: number;
   httpPort: number;
+  registry: Registry;
   /** Graceful: not ready, end streams with UNAVAILABLE, close the listener, then Redis and the ops server. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -30,7 +32,7 @@ export function serverCredentials(tls: Config['gateway']['tls']): grpc.ServerCre
  * Assembles one gateway: Redis follower (snapshot loaded before the port opens, so the server never answers from an
  * empty cache), ADS server, ops server. Used by the `gateway` role and, in-process, by tests and the benchmark.
  */
-export async function startGateway(cfg: Config, log: Logger): Promise<RunningGateway> {
+export async function startGateway(cfg: Config, log: Logger, hooks: Pick<AdsServerOptions, 'onPushed'> = {}): Promise<RunningGateway> {
   const registry = createMetricsRegistry('gateway');
   const metrics = gatewayMetrics(registry);
   const redis = createRedis(cfg, log, 'gateway');
@@ -45,7 +47,7 @@ export async function startGateway(cfg: Config, log: Logger): Promise<RunningGat
   await follower.load();
   follower.start();
   const g = cfg.gateway;
-  const ads = new AdsServer(follower, log, metrics, { debounceMs: g.debounceMs, view: { namespaces: g.namespaces, revisions: g.revisions } });
+  const ads = new AdsServer(follower, log, metrics, { debounceMs: g.debounceMs, view: { namespaces: g.namespaces, revisions: g.revisions }, ...hooks });
   const grpcPort = await ads.listen(g.grpcHost, g.grpcPort, serverCredentials(g.tls));
   log.info({ port: grpcPort, tls: Boolean(g.tls), version: follower.current?.version, complete: follower.current?.complete }, 'xds-gateway listening (ADS, state of the world)');
   const ops = await startOpsServer({
@@ -78,7 +80,7 @@ export async function startGateway(cfg: Config, log: Logger): Promise<RunningGat
     },
   });
   return {
-    ads, follower, grpcPort, httpPort: ops.port,
+    ads, follower, grpcPort, httpPort: ops.port, registry,
     async stop(graceMs) {
       await ads.shutdown(graceMs);
       await follower.stop();

@@ -31,15 +31,18 @@ function writeField(buf: Buffer, at: number, field: number, bytes: Uint8Array): 
   return at + bytes.length;
 }
 
-export function encodeResponseBody(versionInfo: string, typeUrl: string, resources: readonly Uint8Array[]): Buffer {
+/** The response without a nonce, or with `nonce` written into the same buffer (a message shared by every stream). */
+export function encodeResponseBody(versionInfo: string, typeUrl: string, resources: readonly Uint8Array[], nonce?: string): Buffer {
   const v = Buffer.from(versionInfo, 'utf8');
   const t = Buffer.from(typeUrl, 'utf8');
-  let total = fieldSize(v.length) + fieldSize(t.length);
+  const n = nonce === undefined ? undefined : Buffer.from(nonce, 'utf8');
+  let total = fieldSize(v.length) + fieldSize(t.length) + (n ? fieldSize(n.length) : 0);
   for (const r of resources) total += fieldSize(r.length);
   const out = Buffer.allocUnsafe(total);
   let at = writeField(out, 0, 1, v);
   for (const r of resources) at = writeField(out, at, 2, r);
   at = writeField(out, at, 4, t);
+  if (n) writeField(out, at, 5, n);
   return out;
 }
 

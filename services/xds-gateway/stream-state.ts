@@ -58,10 +58,13 @@ export class StreamState {
     return t.sentChangedAt !== snap.changedAt(t.served);
   }
 
-  /** Records a response about to be written; returns its nonce. */
-  sent(typeUrl: string, version: string, changedAt: number | undefined): string {
+  /**
+   * Records a response about to be written; returns its nonce. A caller may pass a shared nonce (one per kind list,
+   * so one message can be shared by every stream): it must differ from this type's previous nonce on the stream.
+   */
+  sent(typeUrl: string, version: string, changedAt: number | undefined, sharedNonce?: string): string {
     const t = this.types.get(typeUrl)!;
-    const nonce = `${this.streamId}-${++this.nonceSeq}`;
+    const nonce = sharedNonce ?? `${this.streamId}-${++this.nonceSeq}`;
     t.lastNonce = nonce;
     t.lastVersion = version;
     t.awaitingAck = true;
