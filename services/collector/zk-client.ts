@@ -49,3 +49,26 @@ export function connect(connectString: string, sessionTimeout: number): Promise<
     client.connect();
   });
 }
+
+/** Reads a znode's data with a one-shot data watch; undefined when the node does not exist. */
+export function getData(client: ZkClient, path: string, watch?: () => void): Promise<{ data: Buffer | undefined; stat: Stat } | undefined> {
+  return new Promise((resolve, reject) => {
+    const cb = (e: Error | Exception | null, data: Buffer, stat: Stat) => {
+      if (e) {
+        if ((e as { getCode?: () => number }).getCode?.() === zookeeper.Exception.NO_NODE) resolve(undefined);
+        else reject(e);
+      } else resolve({ data: data ?? undefined, stat });
+    };
+    if (watch) client.getData(path, () => watch(), cb);
+    else client.getData(path, cb);
+  });
+}
+
+/** Creates a znode with data (tests: Dubbo 3 application-level instances). */
+export function createWithData(client: ZkClient, path: string, data: Buffer, mode: number = zookeeper.CreateMode.EPHEMERAL): Promise<void> {
+  return new Promise((resolve, reject) => client.create(path, data, mode, (e) => (e ? reject(e) : resolve())));
+}
+
+export function setData(client: ZkClient, path: string, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => client.setData(path, data, -1, (e) => (e ? reject(e) : resolve())));
+}

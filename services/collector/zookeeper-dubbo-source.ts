@@ -2,16 +2,23 @@ import crypto from 'node:crypto';
 import type { ZooKeeperDubboSourceConfig as SourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
 import { normaliseDubboService } from './normalise-dubbo.ts';
+import { normaliseDubboApp } from './normalise-dubbo-app.ts';
+import type { ServiceState } from './service-state.ts';
 import type { Publisher } from './publisher.ts';
 import type { CollectorMetrics } from './metrics.ts';
-import { connect, getChildren, watchExists, zxid, type ZkClient } from './zk-client.ts';
+import { forEachLimit, type RegistrySource } from './source.ts';
+import { connect, getChildren, getData, watchExists, zxid, type ZkClient } from './zk-client.ts';
 
 /**
- * Watches a Dubbo registry in ZooKeeper (interface-level: <root>/<interface>/providers/<url>) and publishes each
- * interface's complete state. Watches drive updates, coalesced per interface; a full resync runs at start, after
- * every reconnect (watches may have been lost), after session expiry (with a new session) and periodically.
+ * Watches a Dubbo registry in ZooKeeper and publishes each service's complete state:
+ * - interface mode: <root>/<interface>/providers/<url> (Dubbo 2.x and Dubbo 3's interface-level registry), one mesh
+ *   service per interface;
+ * - application mode: <servicesRoot>/<app>/<ip:port> with Curator JSON instance data (Dubbo 3 application-level
+ *   discovery), one mesh service per application.
+ * Watches drive updates, coalesced per service; a full resync runs at start, after every reconnect (watches may have
+ * been lost), after session expiry (with a new session) and periodically.
  */
-export class ZooKeeperDubboSource {
+export class ZooKeeperDubboSource implements RegistrySource {
   private client: ZkClient | undefined;
   private generation = '';
   private readonly pending = new Map<string, NodeJS.Timeout>();
@@ -19,6 +26,8 @@ export class ZooKeeperDubboSource {
   private readonly known = new Map<string, { namespace: string; host: string }>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncing: Promise<void> | undefined;
+  /** One watcher function per service: node-zookeeper-client de-duplicates identical watchers per path. */
+  private readonly watchers = new Map<string, () => void>();
   private stopped = false;
   connected = false;
   firstResyncDone = false;
@@ -41,7 +50,7 @@ export class ZooKeeperDubboSource {
     this.client = client;
     this.connected = true;
     this.metrics.sessionState.set({ source: this.src.id }, 1);
-    this.log.info({ source: this.src.id, connect: this.src.connect, root: this.src.root }, 'connected to ZooKeeper');
+    this.log.info({ source: this.src.id, connect: this.src.connect, root: this.rootPath(), mode: this.src.mode }, 'connected to ZooKeeper');
     client.on('state', (state) => {
       if (this.stopped || client !== this.client) return;
       const name = String(state);
@@ -87,13 +96,14 @@ export class ZooKeeperDubboSource {
       try {
         const ifaces = await this.listInterfaces();
         if (ifaces === undefined) {
-          this.log.warn({ source: this.src.id, root: this.src.root }, 'registry root does not exist yet; treating as empty');
+          this.log.warn({ source: this.src.id, root: this.rootPath() }, 'registry root does not exist yet; treating as empty');
         }
         const observed: string[] = [];
-        for (const iface of ifaces ?? []) {
-          const key = await this.readInterface(iface, generation);
+        // Reads overlap (ZooKeeper pipelines requests on one session); the publisher keeps the order of calls.
+        await forEachLimit(ifaces ?? [], 32, async (iface) => {
+          const key = await this.readService(iface, generation);
           if (key) observed.push(key);
-        }
+        });
         await this.publisher.publishResyncEnd(generation, observed);
         for (const [iface, id] of [...this.known]) if (!observed.includes(`${id.namespace}/${id.host}`)) this.known.delete(iface);
         this.firstResyncDone = true;
@@ -111,11 +121,17 @@ export class ZooKeeperDubboSource {
     return this.resyncing;
   }
 
+  private rootPath(): string {
+    return this.src.mode === 'application' ? this.src.servicesRoot : this.src.root;
+  }
+
+  private readonly rootWatcher = () => this.onRootChange();
+
   private async listInterfaces(): Promise<string[] | undefined> {
     const client = this.client!;
-    const res = await getChildren(client, this.src.root, () => this.onRootChange());
+    const res = await getChildren(client, this.rootPath(), this.rootWatcher);
     if (!res) {
-      await watchExists(client, this.src.root, () => this.onRootChange());
+      await watchExists(client, this.rootPath(), this.rootWatcher);
       return undefined;
     }
     return res.children.sort();
@@ -141,40 +157,87 @@ export class ZooKeeperDubboSource {
     if (this.pending.has(iface) || this.stopped) return;
     this.pending.set(iface, setTimeout(() => {
       this.pending.delete(iface);
-      this.readInterface(iface, this.generation).catch((e) => {
+      this.readService(iface, this.generation).catch((e) => {
         this.metrics.errors.inc({ source: this.src.id, stage: 'read' });
         this.log.warn({ source: this.src.id, service: iface, err: (e as Error).message }, 'reading providers failed; the next resync heals it');
       });
     }, this.src.coalesceMs));
   }
 
+  private watcherFor(name: string, kind: string): () => void {
+    const key = `${kind}:${name}`;
+    let w = this.watchers.get(key);
+    if (!w) {
+      w = () => {
+        this.metrics.watchEvents.inc({ source: this.src.id, kind });
+        this.schedule(name);
+      };
+      this.watchers.set(key, w);
+    }
+    return w;
+  }
+
+  private readService(name: string, generation: string): Promise<string | undefined> {
+    return this.src.mode === 'application' ? this.readApp(name, generation) : this.readInterface(name, generation);
+  }
+
   /** Reads one interface's providers (re-arming the watch) and publishes its state. Returns its mesh key if present. */
   private async readInterface(iface: string, generation: string): Promise<string | undefined> {
     const client = this.client!;
     const path = `${this.src.root}/${iface}/providers`;
-    const watch = () => {
-      this.metrics.watchEvents.inc({ source: this.src.id, kind: 'providers' });
-      this.schedule(iface);
-    };
+    const watch = this.watcherFor(iface, 'providers');
     const res = await getChildren(client, path, watch);
     if (!res) {
       // Interface node without providers (consumers only, or being deleted): not a service, or no longer one.
       const exists = await watchExists(client, path, watch);
       if (exists) return this.readInterface(iface, generation);
-      const prev = this.known.get(iface);
-      if (prev) {
-        this.known.delete(iface);
-        await this.publisher.publishRemoval(prev.namespace, prev.host, iface, null, generation);
-      }
+      await this.vanished(iface, generation);
       return undefined;
     }
     const state = normaliseDubboService(this.src, iface, res.children);
-    const prev = this.known.get(iface);
-    if (prev && (prev.host !== state.host || prev.namespace !== state.namespace)) {
-      await this.publisher.publishRemoval(prev.namespace, prev.host, iface, zxid(res.stat.pzxid), generation);
+    return this.publish(iface, state, zxid(res.stat.pzxid), generation, { path, children: res.children });
+  }
+
+  /**
+   * Reads one Dubbo 3 application's instances and their data (re-arming child and data watches: Dubbo rewrites an
+   * instance's data when its metadata revision changes) and publishes the application's state.
+   */
+  private async readApp(app: string, generation: string): Promise<string | undefined> {
+    const client = this.client!;
+    const path = `${this.src.servicesRoot}/${app}`;
+    const watch = this.watcherFor(app, 'instances');
+    const res = await getChildren(client, path, watch);
+    if (!res) {
+      await this.vanished(app, generation);
+      return undefined;
     }
-    this.known.set(iface, { namespace: state.namespace, host: state.host });
-    await this.publisher.publishState(state, zxid(res.stat.pzxid), generation, { path, children: res.children });
+    let token = zxid(res.stat.pzxid);
+    const nodes = await Promise.all(res.children.map(async (name) => {
+      const d = await getData(client, `${path}/${name}`, watch);
+      if (d) token = Math.max(token, zxid(d.stat.mzxid));
+      return { name, data: d?.data ?? Buffer.alloc(0), exists: d !== undefined };
+    }));
+    // An instance deleted between listing and reading is gone (its child watch fires again anyway).
+    const present = nodes.filter((n) => n.exists);
+    const state = normaliseDubboApp(this.src, app, present);
+    return this.publish(app, state, token, generation, { path, instances: present.map((n) => ({ name: n.name, data: n.data.toString('utf8').slice(0, 4096) })) });
+  }
+
+  private async vanished(name: string, generation: string): Promise<void> {
+    const prev = this.known.get(name);
+    if (prev) {
+      this.known.delete(name);
+      await this.publisher.publishRemoval(prev.namespace, prev.host, name, null, generation);
+    }
+  }
+
+  private async publish(name: string, state: ServiceState, token: number, generation: string, raw: unknown): Promise<string> {
+    const prev = this.known.get(name);
+    if (prev && (prev.host !== state.host || prev.namespace !== state.namespace)) {
+      await this.publisher.publishRemoval(prev.namespace, prev.host, name, token, generation);
+    }
+    this.known.set(name, { namespace: state.namespace, host: state.host });
+    await this.publisher.publishState(state, token, generation, raw);
     return `${state.namespace}/${state.host}`;
   }
 

@@ -47,8 +47,6 @@ const zookeeperDubboSource = z.object({
   root: z.string().startsWith('/').default('/dubbo'),
   /** Dubbo 3 application-level instances: <servicesRoot>/<app>/<ip:port> (application mode). */
   servicesRoot: z.string().startsWith('/').default('/services'),
-  /** Consumers are not endpoints; with true, interfaces that only have consumers are still reported (metric/log). */
-  includeConsumers: z.boolean().default(false),
   namespace: hostname.max(63).default('dubbo'),
   /** Host template over {interface} (or {app} in application mode), {group}, {version}, {source}; normalised to DNS. */
   hostTemplate: z.string().min(1).optional(),

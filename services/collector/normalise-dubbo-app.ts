@@ -1,0 +1,109 @@
+import net from 'node:net';
+import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
+import type { ZooKeeperDubboSourceConfig } from '../shared/config.ts';
+import { sanitiseLabels } from './labels.ts';
+import { dnsLabel, renderHost } from './naming.ts';
+import { SOURCE_LABEL, sortInstances, type ServiceState } from './service-state.ts';
+
+export type DubboAppNormaliseConfig = Pick<ZooKeeperDubboSourceConfig, 'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight'>;
+
+/** One instance znode of Dubbo 3 application-level discovery: <servicesRoot>/<app>/<ip:port>, data = Curator JSON. */
+export interface AppInstanceNode { name: string; data: Buffer | undefined }
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The ports an instance serves: Dubbo writes them into its metadata as `dubbo.endpoints`, a JSON list of
+ * {port, protocol}; without it the instance's own port serves the `dubbo` protocol. Untrusted input.
+ */
+function endpointsOf(meta: Record<string, unknown>, port: unknown): { protocol: string; port: number }[] | string {
+  const raw = meta['dubbo.endpoints'];
+  if (typeof raw === 'string' && raw !== '') {
+    let list: unknown;
+    try { list = JSON.parse(raw); } catch { return 'dubbo.endpoints is not JSON'; }
+    if (!Array.isArray(list)) return 'dubbo.endpoints is not a list';
+    const out = list.filter(isObj).map((e) => ({ protocol: typeof e.protocol === 'string' ? e.protocol.toLowerCase() : 'dubbo', port: e.port as number }));
+    if (out.length === 0) return 'dubbo.endpoints is empty';
+    return out;
+  }
+  return [{ protocol: 'dubbo', port: port as number }];
+}
+
+const validPort = (p: unknown): p is number => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+
+/**
+ * Folds the instances of one Dubbo 3 application into its complete, istio-valid state: one mesh service per
+ * application (host from `{app}` by default). Every protocol an instance serves becomes a TCP port named
+ * `tcp-<protocol>` (istiod rejects DUBBO; Triple also speaks HTTP/1 and is not safely GRPC), so the interface-level
+ * and application-level views of one provider name their ports alike. Bad instances are reported, never fatal.
+ */
+export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nodes: AppInstanceNode[]): ServiceState {
+  const issues: DataIssue[] = [];
+  const host = renderHost(src.hostTemplate ?? '{app}', { app, interface: app, source: src.id }) || renderHost('{app}', { app });
+  interface Candidate { address: string; endpoints: { protocol: string; port: number }[]; labels: Record<string, string>; weight: number }
+  const candidates: Candidate[] = [];
+  for (const node of nodes) {
+    const where = `instance ${node.name.slice(0, 64)}`;
+    let json: unknown;
+    try {
+      json = JSON.parse(node.data?.toString('utf8') ?? '');
+    } catch {
+      issues.push({ field: `${where}.data`, value: (node.data?.toString('utf8') ?? '').slice(0, 256), reason: 'instance data is not JSON', action: 'instance skipped' });
+      continue;
+    }
+    if (!isObj(json)) {
+      issues.push({ field: `${where}.data`, value: JSON.stringify(json).slice(0, 256), reason: 'instance data is not an object', action: 'instance skipped' });
+      continue;
+    }
+    const payload = isObj(json.payload) ? json.payload : {};
+    const meta = isObj(payload.metadata) ? payload.metadata : {};
+    const address = typeof json.address === 'string' ? json.address : '';
+    if (net.isIP(address) === 0) {
+      issues.push({ field: `${where}.address`, value: address.slice(0, 128), reason: 'not an IP address (istio STATIC endpoints need IPs)', action: 'instance skipped' });
+      continue;
+    }
+    if (!src.includeDisabled && json.enabled === false) continue;
+    const weight = typeof meta.weight === 'string' && /^\d+$/.test(meta.weight) ? Math.min(Number(meta.weight), 2 ** 31 - 1) : 0;
+    if (!src.includeZeroWeight && meta.weight !== undefined && weight === 0) continue;
+    const eps = endpointsOf(meta, json.port);
+    if (typeof eps === 'string') {
+      issues.push({ field: `${where}.metadata.dubbo.endpoints`, value: String(meta['dubbo.endpoints']).slice(0, 256), reason: eps, action: 'instance skipped' });
+      continue;
+    }
+    const good = eps.filter((e) => validPort(e.port));
+    for (const bad of eps.filter((e) => !validPort(e.port))) {
+      issues.push({ field: `${where}.port`, value: String(bad.port).slice(0, 32), reason: 'port outside 1..65535', action: 'endpoint skipped' });
+    }
+    if (good.length === 0) continue;
+    const raw: Record<string, string> = { app };
+    if (typeof meta['dubbo.metadata.revision'] === 'string') raw['dubbo.apache.org/revision'] = meta['dubbo.metadata.revision'];
+    const { labels, issues: labelIssues } = sanitiseLabels(raw, where);
+    issues.push(...labelIssues);
+    labels[SOURCE_LABEL] = src.id;
+    candidates.push({ address, endpoints: good, labels, weight });
+  }
+
+  const portName = (protocol: string) => `tcp-${dnsLabel(protocol).slice(0, 58) || 'dubbo'}`;
+  const byName = new Map<string, number[]>();
+  for (const c of candidates) for (const e of c.endpoints) byName.set(portName(e.protocol), [...(byName.get(portName(e.protocol)) ?? []), e.port]);
+  const ports: ServicePortSpec[] = [...byName.entries()]
+    .map(([name, nums]) => ({ name, number: byName.size === 1 && src.servicePort ? src.servicePort : Math.min(...nums), protocol: 'TCP' }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  const seen = new Set<number>();
+  for (const p of [...ports]) {
+    if (seen.has(p.number)) {
+      issues.push({ field: 'ports', value: `${p.name}:${p.number}`, reason: 'two protocols on the same service port number', action: 'port dropped' });
+      ports.splice(ports.indexOf(p), 1);
+    }
+    seen.add(p.number);
+  }
+  const kept = new Set(ports.map((p) => p.name));
+  const instances = new Map<string, InstanceSpec>();
+  for (const c of candidates) {
+    const instPorts = Object.fromEntries(c.endpoints.map((e) => [portName(e.protocol), e.port]).filter(([n]) => kept.has(n as string)));
+    if (Object.keys(instPorts).length === 0) continue;
+    const key = `${c.address}|${JSON.stringify(Object.entries(instPorts).sort())}`;
+    if (!instances.has(key)) instances.set(key, { address: c.address, ports: instPorts, labels: c.labels, weight: c.weight, locality: '' });
+  }
+  return { namespace: src.namespace, host, registryService: app, ports, instances: sortInstances([...instances.values()]), issues };
+}
