@@ -48,8 +48,11 @@ export async function startKafka(runDir: string, opts: { port?: number } = {}): 
   fs.writeFileSync(log4j, 'log4j.rootLogger=WARN, C\nlog4j.logger.kafka.server.KafkaServer=INFO\nlog4j.logger.kafka.server.KafkaRaftServer=INFO\nlog4j.appender.C=org.apache.log4j.ConsoleAppender\nlog4j.appender.C.layout=org.apache.log4j.PatternLayout\nlog4j.appender.C.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n\n');
   const cp = path.join(kafkaHome(), 'libs', '*');
   const jvm = ['-Xmx768m', '-XX:+UseG1GC', `-Dlog4j.configuration=file:${log4j}`, '-cp', cp];
-  const clusterId = crypto.randomBytes(16).toString('base64url');
-  const fmt = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { encoding: 'utf8' });
+  // A base64url id may start with '-', which the storage tool's argument parser takes for a flag (Kafka's own
+  // Uuid.randomUuid() skips such ids for this reason): draw until it does not, and pass it as --cluster-id=.
+  let clusterId: string;
+  do clusterId = crypto.randomBytes(16).toString('base64url'); while (clusterId.startsWith('-'));
+  const fmt = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props], { encoding: 'utf8' });
   if (fmt.status !== 0) throw new Error(`kafka storage format failed: ${fmt.stderr || fmt.stdout}`);
   const proc = new ManagedProcess({ name: 'kafka', command: 'java', args: [...jvm, 'kafka.Kafka', props], logDir: runDir });
   const brokers = [`127.0.0.1:${port}`];
