@@ -293,8 +293,10 @@ export function stateEvent(i: number, o: StateOpts = {}): RegistryEvent {
     weight: 100,
     locality: '',
   }));
+  // The audit copy the collector attaches: the providers' registry URLs (Dubbo), a few hundred bytes each.
+  const raw = JSON.stringify(instances.map((x) => `dubbo://${x.address}:20880/com.example.Svc${i}?anyhost=true&application=app-${i % 50}&deprecated=false&dubbo=2.0.2&dynamic=true&generic=false&interface=com.example.Svc${i}&methods=get,put,list,delete&pid=${1000 + i}&release=3.2.0&revision=${x.labels.version}&side=provider&timestamp=${1_700_000_000_000 + v}&version=${x.labels.version}&weight=100`));
   return {
-    ...baseEvent(source, o.epoch ?? 1), observedAt: o.observedAt ?? 1_700_000_000_000 + i,
+    ...baseEvent(source, o.epoch ?? 1), observedAt: o.observedAt ?? 1_700_000_000_000 + i, raw,
     namespace: NAMESPACE, host: hostOf(i), registryService: `com.example.Svc${i}`, orderToken: o.orderToken === undefined ? null : o.orderToken,
     ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }], instances,
   };
@@ -336,18 +338,21 @@ export class Churn {
   liveKeys(): string[] { return [...this.live].map(keyOf); }
 }
 
-/** Produces churn in the background until stopped: load for rebalance/crash tests. */
+/** Produces churn in the background until stopped, paced at `perSecond`: load for rebalance/crash tests. */
 export class BackgroundLoad {
   private stopped = false;
   private loop: Promise<void> | undefined;
   produced = 0;
-  constructor(private readonly rig: ProjectorRig, private readonly churn: Churn, private readonly perRound = 200) {}
+  constructor(private readonly rig: ProjectorRig, private readonly churn: Churn, private readonly perSecond = 2000, private readonly perRound = 100) {}
   start(): this {
+    const t0 = Date.now();
     this.loop = (async () => {
       while (!this.stopped) {
         await this.rig.produce(this.churn.next(this.perRound));
         this.produced += this.perRound;
-        await new Promise((r) => setImmediate(r));
+        // Pacing, not synchronisation: stay at the configured rate so a dead projector's backlog stays bounded.
+        const ahead = (this.produced / this.perSecond) * 1000 - (Date.now() - t0);
+        await new Promise((r) => setTimeout(r, Math.max(0, ahead)));
       }
     })();
     return this;

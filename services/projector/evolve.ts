@@ -1,6 +1,6 @@
-import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import { serviceKey, type PartitionState, type ServiceFold, type SourceContribution } from './fold-state.ts';
+import { serviceKey, type FoldEvent, type PartitionState, type ServiceFold, type SourceContribution } from './fold-state.ts';
 import { validateServiceEntry } from './validate-istio.ts';
+import { samePorts, sameInstances } from './content-equal.ts';
 
 export type IgnoreReason = 'stale-epoch' | 'older-order-token' | 'empty-identity' | 'invalid';
 
@@ -19,7 +19,7 @@ export interface Evolution {
  * (state, event) — no clock, no I/O — so replaying the same events gives the same state, and applying an event twice
  * changes nothing the second time.
  */
-export function evolve(state: PartitionState, event: RegistryEvent): Evolution {
+export function evolve(state: PartitionState, event: FoldEvent): Evolution {
   const known = state.epochs.get(event.sourceId) ?? -Infinity;
   if (event.epoch < known) return { changed: [], ignored: 'stale-epoch' };
   if (event.epoch > known) state.epochs.set(event.sourceId, event.epoch);
@@ -34,7 +34,7 @@ export function evolve(state: PartitionState, event: RegistryEvent): Evolution {
   }
 }
 
-function applyState(state: PartitionState, e: RegistryEvent): Evolution {
+function applyState(state: PartitionState, e: FoldEvent): Evolution {
   if (!e.namespace || !e.host) return { changed: [], ignored: 'empty-identity' };
   const key = serviceKey(e.namespace, e.host);
   const svc = state.services.get(key);
@@ -67,7 +67,7 @@ function applyState(state: PartitionState, e: RegistryEvent): Evolution {
   return { changed: [key] };
 }
 
-function applyRemoval(state: PartitionState, e: RegistryEvent): Evolution {
+function applyRemoval(state: PartitionState, e: FoldEvent): Evolution {
   const key = serviceKey(e.namespace, e.host);
   const svc = state.services.get(key);
   const prev = svc?.sources[e.sourceId];
@@ -79,7 +79,7 @@ function applyRemoval(state: PartitionState, e: RegistryEvent): Evolution {
 }
 
 /** Removes the source's services in this partition that the resync did not observe (deletes missed while down). */
-function applyResyncEnd(state: PartitionState, e: RegistryEvent): Evolution {
+function applyResyncEnd(state: PartitionState, e: FoldEvent): Evolution {
   const observed = new Set(e.resyncServices);
   const changed: string[] = [];
   for (const [key, svc] of state.services) {
@@ -97,11 +97,11 @@ function isOlder(token: number | null, than: number | null): boolean {
 }
 
 function sameContent(a: SourceContribution, b: SourceContribution): boolean {
-  return a.registryService === b.registryService && JSON.stringify([a.ports, a.instances]) === JSON.stringify([b.ports, b.instances]);
+  return a.registryService === b.registryService && samePorts(a.ports, b.ports) && sameInstances(a.instances, b.instances);
 }
 
 /** istiod's rules applied to what this one event says (its own ports and instances). */
-export function validateContribution(e: RegistryEvent): string[] {
+export function validateContribution(e: FoldEvent): string[] {
   return validateServiceEntry({
     hosts: [e.host],
     ports: e.ports.length > 0 ? e.ports : [{ number: 1, protocol: 'TCP', name: 'placeholder' }],

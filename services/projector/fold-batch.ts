@@ -1,9 +1,8 @@
-import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import { encodeResource } from '../../schemas/mcp-envelope.ts';
 import { evolve, type IgnoreReason } from './evolve.ts';
-import type { PartitionState, ServiceFold } from './fold-state.ts';
+import type { FoldEvent, PartitionState, ServiceFold } from './fold-state.ts';
 import { buildServiceEntry } from './build-service-entry.ts';
 import { resourceField } from './redis-store.ts';
+import { encodeServiceEntryAny } from './encode-resource.ts';
 
 export interface BatchEffects {
   serviceUpserts: Map<string, ServiceFold>;
@@ -28,7 +27,7 @@ export interface BatchEffects {
  * Folds a whole batch into the partition state (in place) and computes what to write, coalesced by service: a
  * service touched by many events in the batch is rebuilt and written once.
  */
-export function foldBatch(state: PartitionState, events: RegistryEvent[]): BatchEffects {
+export function foldBatch(state: PartitionState, events: FoldEvent[]): BatchEffects {
   const changed = new Set<string>();
   const fx: BatchEffects = {
     serviceUpserts: new Map(), serviceDeletes: [], resourceUpserts: new Map(), resourceDeletes: [],
@@ -68,7 +67,7 @@ export function foldBatch(state: PartitionState, events: RegistryEvent[]): Batch
       continue;
     }
     if (built.value.notes.length > 0) fx.notes.push({ key, notes: built.value.notes });
-    fx.resourceUpserts.set(field, encodeResource('ServiceEntry', built.value.meta, built.value.body).any);
+    fx.resourceUpserts.set(field, encodeServiceEntryAny(built.value.meta, built.value.body));
   }
   return fx;
 }

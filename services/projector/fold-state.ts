@@ -1,4 +1,9 @@
-import type { InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
+import type { InstanceSpec, RegistryEvent, ServicePortSpec } from '../../schemas/registry-event.ts';
+
+/** Fields of an event the fold never reads: audit data (the raw registry payload), data issues, who published it. */
+export const UNUSED_BY_FOLD = ['raw', 'issues', 'generation', 'collectorId', 'collectorVersion'] as const;
+/** What the fold reads of an event. Any RegistryEvent is one. */
+export type FoldEvent = Omit<RegistryEvent, (typeof UNUSED_BY_FOLD)[number]>;
 
 /** What one source says about one mesh service. */
 export interface SourceContribution {

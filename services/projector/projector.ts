@@ -1,13 +1,13 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { decodeEvent, EventDecodeError } from '../../schemas/event-codec.ts';
-import type { RegistryEvent } from '../../schemas/registry-event.ts';
+import { EventDecodeError } from '../../schemas/event-codec.ts';
+import { decodeForFold } from './decode-projection.ts';
 import type { Config } from '../shared/config.ts';
 import { FencedError } from '../shared/errors.ts';
 import { redisKeys, type RedisKeys } from '../shared/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { partitionCount } from '../shared/clients.ts';
-import type { PartitionState } from './fold-state.ts';
+import type { FoldEvent, PartitionState } from './fold-state.ts';
 import { foldBatch } from './fold-batch.ts';
 import { ProjectorStore } from './redis-store.ts';
 import type { ProjectorMetrics } from './metrics.ts';
@@ -32,6 +32,8 @@ export interface ProjectorOptions {
   /** Send poison events to the dead-letter topic (default true; a rebuild re-reads events that already went there). */
   deadLetter?: boolean;
   failpoint?: Failpoint;
+  /** Most events folded and committed in one atomic step (default 2000). */
+  maxBatch?: number;
 }
 
 /**
@@ -48,6 +50,7 @@ export class Projector {
   private readonly failpoints: Failpoints;
   private readonly groupId: string;
   private readonly deadLetterOn: boolean;
+  private readonly maxBatch: number;
   running = false;
   /** Joined the group and got an assignment at least once. */
   joined = false;
@@ -66,6 +69,7 @@ export class Projector {
     this.failpoints = new Failpoints(opts.failpoint, log);
     this.groupId = opts.groupId ?? cfg.projector.groupId;
     this.deadLetterOn = opts.deadLetter ?? true;
+    this.maxBatch = opts.maxBatch ?? 2000;
   }
 
   async start(): Promise<void> {
@@ -106,7 +110,8 @@ export class Projector {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      // Folding is synchronous; concurrency overlaps one partition's Redis commit and fetch with another's fold.
+      partitionsConsumedConcurrently: 3,
       eachBatch: (payload) => this.onBatch(payload),
     });
   }
@@ -137,25 +142,42 @@ export class Projector {
       this.consumer!.seek({ topic: batch.topic, partition: p, offset: String(want) });
       return;
     }
+    // A fetch can hold tens of thousands of events: fold and commit it in slices so each atomic step stays small
+    // and we heartbeat between them (a long silent batch would get this member evicted mid-work).
+    const msgs = batch.messages.filter((m) => BigInt(m.offset) >= want);
+    // (An empty slice still advances the stored offset past records Kafka does not deliver, e.g. transaction markers.)
+    for (let i = 0; i === 0 || i < msgs.length; i += this.maxBatch) {
+      if (!isRunning() || isStale()) return;
+      const slice = msgs.slice(i, i + this.maxBatch);
+      const end = i + this.maxBatch >= msgs.length ? last : BigInt(slice[slice.length - 1]!.offset);
+      if (!(await this.applySlice(p, owned, slice, end, BigInt(batch.highWatermark)))) return;
+      resolveOffset(String(end));
+      await heartbeat();
+    }
+    // Kafka's committed offset is advisory (lag tooling); Redis holds the truth.
+    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: p, offset: owned.offset }]).catch(() => undefined);
+  }
+
+  /** Decode, fold, dead-letter and commit one slice of a partition batch. False when the partition was fenced. */
+  private async applySlice(p: number, owned: Owned, slice: KafkaMessage[], lastOffset: bigint, highWatermark: bigint): Promise<boolean> {
     this.failpoints.nextBatch();
     const start = performance.now();
-    const events: RegistryEvent[] = [];
+    const events: FoldEvent[] = [];
     const messages: KafkaMessage[] = [];
     const dead: DeadLetter[] = [];
-    for (const m of batch.messages) {
-      if (BigInt(m.offset) < want) continue;
+    for (const m of slice) {
       try {
         if (!m.value) throw new EventDecodeError('empty message value (tombstone?)');
-        events.push(decodeEvent(m.value));
+        events.push(decodeForFold(m.value));
         messages.push(m);
       } catch (e) {
         dead.push({ message: m, reason: 'undecodable', detail: (e as Error).message });
       }
     }
-    const nextOffset = String(last + 1n);
+    const nextOffset = String(lastOffset + 1n);
     const fx = foldBatch(owned.state, events);
     for (const d of fx.deadLetters) dead.push({ message: messages[d.index]!, reason: 'invalid', detail: d.reason });
-    await this.failpoints.hit('after-fold', { partition: p, from: String(want), nextOffset, events: events.length });
+    await this.failpoints.hit('after-fold', { partition: p, from: owned.offset || '0', nextOffset, events: events.length });
     let commitSeconds: number;
     try {
       // Dead letters before the commit: a crash in between re-sends them (at least once, never lost); each carries
@@ -177,7 +199,7 @@ export class Projector {
       if (e instanceof FencedError) {
         this.metrics.fenced.inc();
         this.log.warn({ partition: p, ...e.context }, e.message);
-        return;
+        return false;
       }
       throw e;
     }
@@ -193,14 +215,11 @@ export class Projector {
       this.metrics.mergeConflicts.inc();
       this.log.info({ service: n.key, notes: n.notes }, 'sources disagree; merge rule applied');
     }
-    this.metrics.batchSize.observe(batch.messages.length);
+    this.metrics.batchSize.observe(slice.length);
     this.metrics.batchSeconds.observe((performance.now() - start) / 1000);
-    this.metrics.lag.set({ partition: String(p) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset))));
+    this.metrics.lag.set({ partition: String(p) }, Math.max(0, Number(highWatermark - BigInt(nextOffset))));
     this.metrics.committedOffset.set({ partition: String(p) }, Number(nextOffset));
-    resolveOffset(batch.lastOffset());
-    await heartbeat();
-    // Kafka's committed offset is advisory (lag tooling); Redis holds the truth.
-    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: p, offset: nextOffset }]).catch(() => undefined);
+    return true;
   }
 
   private async deadLetter(partition: number, dead: DeadLetter[]): Promise<void> {

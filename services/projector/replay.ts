@@ -1,5 +1,4 @@
-import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import { emptyPartitionState, type PartitionState } from './fold-state.ts';
+import { emptyPartitionState, type FoldEvent, type PartitionState } from './fold-state.ts';
 import { foldBatch, type BatchEffects } from './fold-batch.ts';
 
 /**
@@ -16,7 +15,7 @@ export class Replay {
   applied = 0;
   ignored = 0;
 
-  apply(partition: number, events: RegistryEvent[]): BatchEffects {
+  apply(partition: number, events: FoldEvent[]): BatchEffects {
     let state = this.partitions.get(partition);
     if (!state) {
       state = emptyPartitionState();

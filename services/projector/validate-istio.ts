@@ -18,10 +18,33 @@ const PROTOCOLS = new Set(['http', 'http2', 'https', 'grpc', 'grpc-web', 'tcp', 
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
-export function isDnsName(host: string): boolean {
+/**
+ * Validation runs for every event on the projector's hot path, over strings that repeat endlessly (label keys and
+ * values, hosts). A bounded memo of each check's verdict keeps the regexes off that path.
+ */
+function memo(check: (s: string) => boolean, max = 50_000): (s: string) => boolean {
+  const seen = new Map<string, boolean>();
+  return (s) => {
+    let v = seen.get(s);
+    if (v === undefined) {
+      v = check(s);
+      if (seen.size >= max) seen.clear();
+      seen.set(s, v);
+    }
+    return v;
+  };
+}
+
+export const isDnsName = memo((host: string): boolean => {
   if (host.length === 0 || host.length > 253 || host === '*') return false;
   return host.split('.').every((l) => l.length <= 63 && DNS_LABEL.test(l));
-}
+});
+const isPortName = memo((n) => DNS_LABEL.test(n) && n.length <= 63);
+const isLabelKey = memo((k) => {
+  const n = k.slice(k.lastIndexOf('/') + 1);
+  return LABEL_NAME.test(n) && n.length <= 63;
+});
+const isLabelValue = memo((v) => LABEL_VALUE.test(v) && v.length <= 63);
 
 export function validateServiceEntry(se: ServiceEntryBody): string[] {
   const problems: string[] = [];
@@ -34,7 +57,7 @@ export function validateServiceEntry(se: ServiceEntryBody): string[] {
     if (!Number.isInteger(p.number) || p.number < 1 || p.number > 65535) problems.push(`ports: ${p.number} outside 1..65535`);
     if (numbers.has(p.number)) problems.push(`ports: duplicate number ${p.number}`);
     numbers.add(p.number);
-    if (!DNS_LABEL.test(p.name) || p.name.length > 63) problems.push(`ports: name "${p.name}" is not a DNS-1123 label`);
+    if (!isPortName(p.name)) problems.push(`ports: name "${p.name}" is not a DNS-1123 label`);
     if (names.has(p.name)) problems.push(`ports: duplicate name "${p.name}"`);
     names.add(p.name);
     if (!PROTOCOLS.has(p.protocol.toLowerCase())) problems.push(`ports: protocol "${p.protocol}" is not one istiod accepts`);
@@ -46,10 +69,10 @@ export function validateServiceEntry(se: ServiceEntryBody): string[] {
       problems.push(`endpoints[${i}]: address "${ep.address}" is not an IP`);
     }
     for (const name of Object.keys(ep.ports)) if (!names.has(name)) problems.push(`endpoints[${i}]: port "${name}" is not a port of the service`);
-    for (const [k, v] of Object.entries(ep.labels)) {
-      const n = k.slice(k.lastIndexOf('/') + 1);
-      if (!LABEL_NAME.test(n) || n.length > 63) problems.push(`endpoints[${i}]: label key "${k}" invalid`);
-      if (!LABEL_VALUE.test(v) || v.length > 63) problems.push(`endpoints[${i}]: label value "${v}" of "${k}" invalid`);
+    for (const k in ep.labels) {
+      const v = ep.labels[k]!;
+      if (!isLabelKey(k)) problems.push(`endpoints[${i}]: label key "${k}" invalid`);
+      if (!isLabelValue(v)) problems.push(`endpoints[${i}]: label value "${v}" of "${k}" invalid`);
     }
   }
   return problems;

@@ -1,0 +1,123 @@
+/**
+ * Projector benchmark: real Kafka and Redis started by the harness, N pre-produced SERVICE_STATE events of
+ * 10-instance services (gzip, keyed like the collector), consumed by real `meshbridge projector` processes.
+ *
+ *   npm run bench:projector            (BENCH_EVENTS, BENCH_SERVICES, BENCH_PARTITIONS to change the workload)
+ *
+ * Reports sustained events/s for one replica and for two replicas on separate partitions (measured in steady state:
+ * from the moment every replica holds its final assignment to the moment Redis holds the last offset), and the Redis
+ * write cost (commits, bytes and Redis CPU per batch and per 1,000 events). Writes bench/results/projector.json.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { ProjectorRig, startKafkaRedis, Churn, metricValue, type KafkaRedis } from '../harness/projector-kit.ts';
+import { projectRoot } from '../harness/paths.ts';
+import { waitFor } from '../harness/wait.ts';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 120_000);
+const SERVICES = Number(process.env.BENCH_SERVICES ?? 5_000);
+const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 6);
+const INSTANCES = 10;
+
+interface RedisSample { cpu: number; evalCalls: number; evalUsec: number; netIn: number }
+
+async function redisSample(r: Redis): Promise<RedisSample> {
+  const info = await r.info('all');
+  const num = (re: RegExp) => Number(re.exec(info)?.[1] ?? 0);
+  return {
+    cpu: num(/used_cpu_user:([\d.]+)/) + num(/used_cpu_sys:([\d.]+)/),
+    evalCalls: num(/cmdstat_evalsha:calls=(\d+)/) + num(/cmdstat_eval:calls=(\d+)/),
+    evalUsec: num(/cmdstat_evalsha:calls=\d+,usec=(\d+)/) + num(/cmdstat_eval:calls=\d+,usec=(\d+)/),
+    netIn: num(/total_net_input_bytes:(\d+)/),
+  };
+}
+
+async function scenario(base: KafkaRedis, replicas: number) {
+  const rig = await ProjectorRig.create(base, { partitions: PARTITIONS });
+  try {
+    process.stderr.write(`[bench] ${replicas} replica(s): producing ${EVENTS} events over ${SERVICES} services\n`);
+    const churn = new Churn(SERVICES, 42 + replicas, { removeRatio: 0, instances: INSTANCES });
+    for (let i = 0; i < EVENTS; i += 10_000) await rig.produce(churn.next(Math.min(10_000, EVENTS - i)), 1000);
+    const high = await rig.highWatermarks();
+    const total = high.reduce((a, b) => a + b, 0n);
+    const started = await Promise.all(Array.from({ length: replicas }, (_, i) => rig.startReplica(`bench-${replicas}-${i}`, {
+      MESHBRIDGE_LOG_LEVEL: 'warn',
+      // BENCH_PROFILE_DIR=dir: CPU profiles of the projector processes, written when they stop.
+      ...(process.env.BENCH_PROFILE_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}` } : {}),
+    })));
+    // Steady state: every replica holds its final share of the partitions.
+    await waitFor(async () => {
+      const owned = await Promise.all(started.map(async (s) => metricValue(await rig.metrics(s.httpPort), 'meshbridge_projector_partitions_owned')));
+      return owned.every((n) => n === PARTITIONS / replicas) || undefined;
+    }, { what: 'final assignment', timeoutMs: 60_000, intervalMs: 20 });
+    const sum = async () => (await rig.storedOffsets()).reduce((a, b) => a + b, 0n);
+    const r0 = await redisSample(rig.redis);
+    const c0 = await sum();
+    const t0 = performance.now();
+    await waitFor(async () => (await sum()) >= total || undefined, { what: 'all events projected', timeoutMs: 600_000, intervalMs: 20 });
+    const seconds = (performance.now() - t0) / 1000;
+    const r1 = await redisSample(rig.redis);
+    const events = Number(total - c0);
+    const texts = await Promise.all(started.map((s) => rig.metrics(s.httpPort)));
+    const m = (name: string) => texts.reduce((a, t) => a + metricValue(t, name), 0);
+    const commits = m('meshbridge_projector_commit_bytes_count');
+    const result = {
+      replicas,
+      partitions: PARTITIONS,
+      eventsMeasured: events,
+      eventsBeforeSteadyState: Number(c0),
+      seconds: round(seconds, 2),
+      eventsPerSecond: Math.round(events / seconds),
+      batches: commits,
+      eventsPerBatch: round(m('meshbridge_projector_batch_events_sum') / Math.max(1, m('meshbridge_projector_batch_events_count')), 1),
+      batchMsMean: round((1000 * m('meshbridge_projector_batch_seconds_sum')) / Math.max(1, m('meshbridge_projector_batch_seconds_count')), 2),
+      redis: {
+        commits: r1.evalCalls - r0.evalCalls,
+        bytesPerCommit: Math.round(m('meshbridge_projector_commit_bytes_sum') / Math.max(1, commits)),
+        bytesPerEvent: Math.round((r1.netIn - r0.netIn) / Math.max(1, events)),
+        scriptUsecPerCommit: Math.round((r1.evalUsec - r0.evalUsec) / Math.max(1, r1.evalCalls - r0.evalCalls)),
+        cpuSeconds: round(r1.cpu - r0.cpu, 2),
+        cpuMsPer1000Events: round(((r1.cpu - r0.cpu) * 1e6) / Math.max(1, events), 2),
+        cpuShareOfWallClock: round((r1.cpu - r0.cpu) / seconds, 3),
+      },
+      resources: await rig.redis.hlen(rig.keys.resources),
+    };
+    const { diff } = await rig.diffAgainstReplay();
+    if (diff) throw new Error(`benchmark snapshot differs from a clean replay:\n${diff}`);
+    process.stderr.write(`[bench] ${JSON.stringify(result)}\n`);
+    return result;
+  } finally {
+    await rig.close();
+  }
+}
+
+const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
+
+async function main(): Promise<void> {
+  const base = await startKafkaRedis('bench-projector');
+  try {
+    const load0 = os.loadavg();
+    const one = await scenario(base, 1);
+    const two = await scenario(base, 2);
+    const out = {
+      date: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadAvgAtStart: load0.map((x) => round(x, 2)), loadAvgAtEnd: os.loadavg().map((x) => round(x, 2)) },
+      workload: { events: EVENTS, services: SERVICES, instancesPerEvent: INSTANCES, partitions: PARTITIONS, compression: 'gzip' },
+      single: one,
+      two,
+      scaling: round(two.eventsPerSecond / one.eventsPerSecond, 2),
+      targets: { singleEventsPerSecond: 20_000, twoReplicaScaling: 1.6 },
+      verified: 'each run: the Redis snapshot equals a clean Replay of the topic byte for byte',
+    };
+    const file = path.join(projectRoot, 'bench', 'results', 'projector.json');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\nwritten to ${path.relative(projectRoot, file)}\n`);
+  } finally {
+    await base.stop();
+  }
+}
+
+await main();
