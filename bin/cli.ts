@@ -33,7 +33,9 @@ async function main(): Promise<void> {
   const configFile = typeof values.config === 'string' ? values.config : undefined;
   switch (command) {
     case 'collector': return (await import('../services/collector/main.ts')).runCollector(loadConfig(configFile));
-    case 'projector': return (await import('../services/projector/main.ts')).runProjector(loadConfig(configFile));
+    case 'projector': return values.rebuild
+      ? (await import('../services/projector/rebuild.ts')).runRebuild(loadConfig(configFile)) // recompute from the topic, switch atomically
+      : (await import('../services/projector/main.ts')).runProjector(loadConfig(configFile));
     case 'gateway': return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
     case 'up': return (await import('../harness/up.ts')).up();
     case 'replay': case 'history': case 'diff': case 'verify':
