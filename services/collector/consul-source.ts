@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { ConsulSourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
+import { Coalescer } from './coalescer.ts';
 import { ConsulClient } from './consul-client.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { normaliseConsulService } from './normalise-consul.ts';
@@ -35,7 +36,7 @@ export class ConsulSource implements RegistrySource {
   /** service -> X-Consul-Index of the state last handed to the publisher (same agent incarnation). */
   private readonly publishedIndex = new Map<string, number>();
   private readonly latest = new Map<string, Latest>();
-  private readonly pending = new Map<string, NodeJS.Timeout>();
+  private readonly coalescer: Coalescer<string>;
   private readonly exclude: RegExp[];
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncing: Promise<void> | undefined;
@@ -52,6 +53,10 @@ export class ConsulSource implements RegistrySource {
   ) {
     this.client = new ConsulClient(src);
     this.exclude = src.excludeServices.map((r) => new RegExp(`^(?:${r})$`));
+    this.coalescer = new Coalescer(src.coalesceMs, (service) => {
+      const l = this.latest.get(service);
+      if (l) void this.publish(service, l, this.generation).catch((e) => this.publishFailed(service, e));
+    });
   }
 
   async start(): Promise<void> {
@@ -162,21 +167,14 @@ export class ConsulSource implements RegistrySource {
     const w = this.watches.get(service);
     if (w) w.stopped = true;
     this.watches.delete(service);
-    clearTimeout(this.pending.get(service));
-    this.pending.delete(service);
     this.latest.delete(service);
   }
 
-  /** Keeps the newest observation of a service and publishes it after the coalescing window. */
+  /** Keeps the newest observation of a service and publishes it (leading edge, then coalesced per window). */
   private offer(service: string, obs: Latest): void {
     const cur = this.latest.get(service);
     if (!cur || obs.index >= cur.index) this.latest.set(service, obs);
-    if (this.pending.has(service)) return;
-    this.pending.set(service, setTimeout(() => {
-      this.pending.delete(service);
-      const l = this.latest.get(service);
-      if (l) void this.publish(service, l, this.generation).catch((e) => this.publishFailed(service, e));
-    }, this.src.coalesceMs));
+    this.coalescer.touch(service);
   }
 
   private publishFailed(service: string, e: unknown): void {
@@ -248,7 +246,7 @@ export class ConsulSource implements RegistrySource {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resyncTimer);
-    for (const t of this.pending.values()) clearTimeout(t);
+    this.coalescer.stop();
     for (const w of this.watches.values()) w.stopped = true;
     this.client.close();
     await this.resyncing?.catch(() => undefined);

@@ -6,6 +6,7 @@ import { normaliseDubboApp } from './normalise-dubbo-app.ts';
 import type { ServiceState } from './service-state.ts';
 import type { Publisher } from './publisher.ts';
 import type { CollectorMetrics } from './metrics.ts';
+import { Coalescer } from './coalescer.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
 import { connect, getChildren, getData, watchExists, zxid, type ZkClient } from './zk-client.ts';
 
@@ -21,7 +22,7 @@ import { connect, getChildren, getData, watchExists, zxid, type ZkClient } from 
 export class ZooKeeperDubboSource implements RegistrySource {
   private client: ZkClient | undefined;
   private generation = '';
-  private readonly pending = new Map<string, NodeJS.Timeout>();
+  private readonly coalescer: Coalescer<string>;
   /** interface -> mesh key it was last published under (to publish removals). */
   private readonly known = new Map<string, { namespace: string; host: string }>();
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -37,7 +38,9 @@ export class ZooKeeperDubboSource implements RegistrySource {
     private readonly publisher: Publisher,
     private readonly log: Logger,
     private readonly metrics: CollectorMetrics,
-  ) {}
+  ) {
+    this.coalescer = new Coalescer(src.coalesceMs, (name) => this.readNow(name));
+  }
 
   async start(): Promise<void> {
     await this.open();
@@ -152,16 +155,16 @@ export class ZooKeeperDubboSource implements RegistrySource {
     })();
   }
 
-  /** Coalesces bursts of changes to one interface into one read (tens of ms). */
-  private schedule(iface: string): void {
-    if (this.pending.has(iface) || this.stopped) return;
-    this.pending.set(iface, setTimeout(() => {
-      this.pending.delete(iface);
-      this.readService(iface, this.generation).catch((e) => {
-        this.metrics.errors.inc({ source: this.src.id, stage: 'read' });
-        this.log.warn({ source: this.src.id, service: iface, err: (e as Error).message }, 'reading providers failed; the next resync heals it');
-      });
-    }, this.src.coalesceMs));
+  /** Coalesces bursts of changes to one service (leading edge, then one trailing read per window). */
+  private schedule(name: string): void {
+    if (!this.stopped) this.coalescer.touch(name);
+  }
+
+  private readNow(name: string): void {
+    this.readService(name, this.generation).catch((e) => {
+      this.metrics.errors.inc({ source: this.src.id, stage: 'read' });
+      this.log.warn({ source: this.src.id, service: name, err: (e as Error).message }, 'reading the registry failed; the next resync heals it');
+    });
   }
 
   private watcherFor(name: string, kind: string): () => void {
@@ -244,7 +247,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resyncTimer);
-    for (const t of this.pending.values()) clearTimeout(t);
+    this.coalescer.stop();
     await this.resyncing?.catch(() => undefined);
     this.client?.close();
   }
