@@ -203,6 +203,7 @@ export class ConsulSource implements RegistrySource {
 
   /** Full resync: every service's current health, published, then the end marker (deletes what vanished). */
   resync(reason: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.resyncing) return this.resyncing;
     this.resyncing = (async () => {
       const start = performance.now();

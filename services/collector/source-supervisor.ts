@@ -71,11 +71,13 @@ export class SourceSupervisor {
     }
     const { next, action } = decide(this.leadership, answer, sentAt, Date.now(), leaseMs);
     this.leadership = next;
-    if (action.kind === 'start') await this.queue(() => this.become(action.epoch));
+    // Transitions run in their own queue, never awaited here: renewals must keep their rhythm while a new leader's
+    // full resync (minutes for a big registry) or a slow shutdown is under way.
+    if (action.kind === 'start') void this.queue(() => this.become(action.epoch));
     else if (action.kind === 'restart') {
       this.log.warn({ source: this.src.id, reason: action.reason }, 'leadership renewed under a new epoch; restarting the source');
-      await this.queue(async () => { await this.resign(action.reason); await this.become(action.epoch); });
-    } else if (action.kind === 'stop') await this.queue(() => this.resign(action.reason));
+      void this.queue(async () => { await this.resign(action.reason); await this.become(action.epoch); });
+    } else if (action.kind === 'stop') void this.queue(() => this.resign(action.reason));
     this.armWatchdog();
     if (!this.stopped) this.timer = setTimeout(() => void this.tick(), tickOf(leaseMs));
   }
@@ -122,8 +124,15 @@ export class SourceSupervisor {
     this.metrics.leaderTransitions.inc({ source: this.src.id, to: 'leader' });
     this.log.info({ source: this.src.id, epoch, kind: this.src.kind }, 'leading source: watching and publishing');
     // A new leader starts with a full resync: it re-publishes every service under its epoch and its markers delete
-    // whatever the previous leader published that no longer exists.
-    await source.start();
+    // whatever the previous leader published that no longer exists. Not awaited: stepping down must not wait for it.
+    source.start().catch((e) => {
+      this.metrics.errors.inc({ source: this.src.id, stage: 'start' });
+      this.log.error({ source: this.src.id, epoch, err: (e as Error).message }, 'starting the source failed; the next leadership tick retries');
+      if (this.active?.source !== source) return;
+      // Forget the leadership locally: the next tick finds the lease still ours and starts again (same epoch).
+      this.leadership = undefined;
+      void this.queue(() => this.resign(`start failed: ${(e as Error).message}`));
+    });
   }
 
   private async resign(reason: string): Promise<void> {

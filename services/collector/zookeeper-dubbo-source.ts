@@ -91,6 +91,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
 
   /** Full resync: read every interface, publish what changed, then the end marker (deletes what vanished). */
   resync(reason: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.resyncing) return this.resyncing;
     this.resyncing = (async () => {
       const start = performance.now();
@@ -102,8 +103,8 @@ export class ZooKeeperDubboSource implements RegistrySource {
           this.log.warn({ source: this.src.id, root: this.rootPath() }, 'registry root does not exist yet; treating as empty');
         }
         const observed: string[] = [];
-        // Reads overlap (ZooKeeper pipelines requests on one session); the publisher keeps the order of calls.
-        await forEachLimit(ifaces ?? [], 32, async (iface) => {
+        // Reads overlap (ZooKeeper pipelines requests on one session) so publishes batch up; the publisher keeps their order.
+        await forEachLimit(ifaces ?? [], 64, async (iface) => {
           const key = await this.readService(iface, generation);
           if (key) observed.push(key);
         });
