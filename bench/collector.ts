@@ -143,6 +143,7 @@ async function main(): Promise<void> {
     const startedAt = performance.now();
     const epochStart = Date.now();
     const cpuBefore = procStats(collectorPid!).cpuSeconds;
+    const loadBefore = os.loadavg()[0]!;
     let changes = 0;
     for (let k = 0; k < total; k++) {
       const due = startedAt + (k * 1000) / RATE;
@@ -189,6 +190,8 @@ async function main(): Promise<void> {
         collectorQueueToAckShare: buckets,
         // Kafka produce round trip alone (one per batch), whole run.
         kafkaProduceShare: produceBuckets,
+        // The machine's 1-minute load average at the start and end of the churn (2 cores: above 2 means waiting for CPU).
+        loadAverage: [Number(loadBefore.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],
         collectorCpuPercent: Number((((cpuAfter.cpuSeconds - cpuBefore) / churnSeconds) * 100).toFixed(1)),
         collectorRssMiB: cpuAfter.rssMiB,
       },

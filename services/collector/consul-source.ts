@@ -80,7 +80,8 @@ export class ConsulSource implements RegistrySource {
   private async failed(stage: string, service: string | undefined, e: unknown): Promise<void> {
     if (this.stopped) return;
     this.metrics.errors.inc({ source: this.src.id, stage });
-    this.log.warn({ source: this.src.id, service, stage, err: (e as Error).message }, 'Consul request failed; retrying');
+    // One line per outage at warn (the first failure), the rest at debug: thousands of watches fail together.
+    this.log[this.connected ? 'warn' : 'debug']({ source: this.src.id, service, stage, err: (e as Error).message }, 'Consul request failed; retrying');
     this.setConnected(false);
     this.failures++;
     await new Promise((r) => setTimeout(r, BACKOFF_MS[Math.min(this.failures - 1, BACKOFF_MS.length - 1)]));
@@ -179,7 +180,9 @@ export class ConsulSource implements RegistrySource {
 
   private publishFailed(service: string, e: unknown): void {
     this.metrics.errors.inc({ source: this.src.id, stage: 'publish' });
-    this.log.error({ source: this.src.id, service, err: (e as Error).message }, 'publishing failed; the next resync heals it');
+    this.log.error({ source: this.src.id, service, err: (e as Error).message }, 'publishing failed; retrying in 1 s');
+    // Kafka was unavailable beyond the producer's own retries: offer the latest observation again.
+    setTimeout(() => { if (!this.stopped && this.latest.has(service)) this.coalescer.touch(service); }, 1000).unref();
   }
 
   /** Normalises and publishes one service's observation unless a newer one was already published. */

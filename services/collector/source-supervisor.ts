@@ -116,8 +116,19 @@ export class SourceSupervisor {
   private async become(epoch: number): Promise<void> {
     if (this.stopped) return;
     const publisher = new Publisher(this.cfg, this.kafka, this.src, this.cfg.collector.id, epoch, this.log, this.metrics, this.fence(epoch));
-    await publisher.connect(this.partitions);
-    const source = this.makeSource(this.src, publisher, this.log, this.metrics);
+    let source: RegistrySource;
+    try {
+      // The watcher first (it may reject its config, e.g. an unreadable tokenFile), so nothing is left connected.
+      source = this.makeSource(this.src, publisher, this.log, this.metrics);
+      await publisher.connect(this.partitions);
+    } catch (e) {
+      // Give the lease up: another replica may be able to start (it will, with a new epoch), or we retry next tick.
+      this.leadership = undefined;
+      await this.lease?.release(epoch).catch(() => undefined);
+      this.metrics.errors.inc({ source: this.src.id, stage: 'start' });
+      this.log.error({ source: this.src.id, epoch, err: (e as Error).message }, 'cannot start the source; lease released, retrying at the next tick');
+      return;
+    }
     this.active = { epoch, publisher, source };
     this.metrics.leader.set({ source: this.src.id }, 1);
     this.metrics.leaderEpoch.set({ source: this.src.id }, epoch);

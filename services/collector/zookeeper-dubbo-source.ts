@@ -164,7 +164,9 @@ export class ZooKeeperDubboSource implements RegistrySource {
   private readNow(name: string): void {
     this.readService(name, this.generation).catch((e) => {
       this.metrics.errors.inc({ source: this.src.id, stage: 'read' });
-      this.log.warn({ source: this.src.id, service: name, err: (e as Error).message }, 'reading the registry failed; the next resync heals it');
+      this.log.warn({ source: this.src.id, service: name, err: (e as Error).message }, 'reading or publishing a service failed; retrying in 1 s');
+      // ZooKeeper or Kafka unavailable beyond their clients' retries: read again (a reconnect also resyncs).
+      setTimeout(() => this.schedule(name), 1000).unref();
     });
   }
 
