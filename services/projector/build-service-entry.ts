@@ -50,23 +50,23 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
   const ports = [...byName.values()].sort((a, b) => a.number - b.number).map(({ number, protocol, name }) => ({ number, protocol, name }));
 
   const endpoints: ServiceEntryBody['endpoints'] = [];
+  const sortKeys: string[] = [];
   for (const id of sourceIds) {
     for (const inst of fold.sources[id]!.instances) {
-      const epPorts = Object.fromEntries(Object.entries(inst.ports).filter(([n]) => byName.has(n)).sort(([a], [b]) => cmp(a, b)));
-      if (Object.keys(epPorts).length === 0) continue;
-      const labels = Object.fromEntries(Object.entries(inst.labels).sort(([a], [b]) => cmp(a, b)));
-      endpoints.push({
-        address: inst.address,
-        ports: epPorts,
-        labels,
-        ...(inst.weight > 0 ? { weight: inst.weight } : {}),
-        ...(inst.locality ? { locality: inst.locality } : {}),
-      });
+      const epPorts = sortedRecord(inst.ports, (n) => byName.has(n));
+      if (epPorts === undefined) continue;
+      const ep: ServiceEntryBody['endpoints'][number] = { address: inst.address, ports: epPorts, labels: sortedRecord(inst.labels) ?? {} };
+      if (inst.weight > 0) ep.weight = inst.weight;
+      if (inst.locality) ep.locality = inst.locality;
+      endpoints.push(ep);
+      sortKeys.push(endpointKey(ep));
     }
   }
-  endpoints.sort((a, b) => cmp(endpointKey(a), endpointKey(b)));
+  // Sort by a key computed once per endpoint (a comparator building keys dominated the build for large services).
+  const order = endpoints.map((_, i) => i).sort((a, b) => cmp(sortKeys[a]!, sortKeys[b]!));
+  const sortedEndpoints = order.map((i) => endpoints[i]!);
 
-  const body: ServiceEntryBody = { hosts: [fold.host], ports, location: MESH_INTERNAL, resolution: STATIC, endpoints };
+  const body: ServiceEntryBody = { hosts: [fold.host], ports, location: MESH_INTERNAL, resolution: STATIC, endpoints: sortedEndpoints };
   const problems = validateServiceEntry(body);
   if (problems.length > 0) return { ok: false, problems };
   return {
@@ -82,6 +82,23 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
       notes,
     },
   };
+}
+
+/**
+ * The record with its keys in sorted order (only those `keep` accepts); undefined when none is left. Returns the
+ * record itself when it already is so — the usual case, since sources normalise in sorted order — to spare the
+ * hot path an allocation per instance. Results are only read (encoded), never mutated.
+ */
+function sortedRecord<T>(rec: Record<string, T>, keep?: (k: string) => boolean): Record<string, T> | undefined {
+  const keys = Object.keys(rec);
+  let reuse = true;
+  for (let i = 0; i < keys.length && reuse; i++) {
+    if ((i > 0 && cmp(keys[i - 1]!, keys[i]!) >= 0) || (keep && !keep(keys[i]!))) reuse = false;
+  }
+  if (reuse) return keys.length > 0 || !keep ? rec : undefined;
+  const out: Record<string, T> = {};
+  for (const k of keys.filter((x) => !keep || keep(x)).sort(cmp)) out[k] = rec[k]!;
+  return Object.keys(out).length > 0 || !keep ? out : undefined;
 }
 
 function endpointKey(e: ServiceEntryBody['endpoints'][number]): string {

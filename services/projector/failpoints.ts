@@ -20,12 +20,12 @@ export class Failpoints {
   private batches = 0;
   constructor(private readonly fp: Failpoint | undefined, private readonly log: Logger) {}
 
-  /** Counts a non-empty batch (call once per batch before the first `hit`). */
-  nextBatch(): void { if (this.fp) this.batches++; }
+  /** Numbers a batch (partitions are folded concurrently, so each batch carries its own number to `hit`). */
+  nextBatch(): number { return ++this.batches; }
 
   /** Never resolves when the failpoint is reached: the process stays frozen there until it is killed. */
-  async hit(at: FailpointAt, detail: Record<string, unknown>): Promise<void> {
-    if (!this.fp || this.fp.at !== at || this.batches !== this.fp.batch) return;
+  async hit(at: FailpointAt, batch: number, detail: Record<string, unknown>): Promise<void> {
+    if (!this.fp || this.fp.at !== at || batch !== this.fp.batch) return;
     this.log.error({ failpoint: `${at}:${this.fp.batch}`, ...detail }, 'failpoint reached; halting until killed');
     await new Promise<never>(() => undefined);
   }

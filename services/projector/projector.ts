@@ -32,7 +32,7 @@ export interface ProjectorOptions {
   /** Send poison events to the dead-letter topic (default true; a rebuild re-reads events that already went there). */
   deadLetter?: boolean;
   failpoint?: Failpoint;
-  /** Most events folded and committed in one atomic step (default 2000). */
+  /** Most events folded and committed in one atomic step (default 5000). */
   maxBatch?: number;
 }
 
@@ -69,7 +69,7 @@ export class Projector {
     this.failpoints = new Failpoints(opts.failpoint, log);
     this.groupId = opts.groupId ?? cfg.projector.groupId;
     this.deadLetterOn = opts.deadLetter ?? true;
-    this.maxBatch = opts.maxBatch ?? 2000;
+    this.maxBatch = opts.maxBatch ?? 5000;
   }
 
   async start(): Promise<void> {
@@ -160,7 +160,7 @@ export class Projector {
 
   /** Decode, fold, dead-letter and commit one slice of a partition batch. False when the partition was fenced. */
   private async applySlice(p: number, owned: Owned, slice: KafkaMessage[], lastOffset: bigint, highWatermark: bigint): Promise<boolean> {
-    this.failpoints.nextBatch();
+    const batchNo = this.failpoints.nextBatch();
     const start = performance.now();
     const events: FoldEvent[] = [];
     const messages: KafkaMessage[] = [];
@@ -177,7 +177,7 @@ export class Projector {
     const nextOffset = String(lastOffset + 1n);
     const fx = foldBatch(owned.state, events);
     for (const d of fx.deadLetters) dead.push({ message: messages[d.index]!, reason: 'invalid', detail: d.reason });
-    await this.failpoints.hit('after-fold', { partition: p, from: owned.offset || '0', nextOffset, events: events.length });
+    await this.failpoints.hit('after-fold', batchNo, { partition: p, from: owned.offset || '0', nextOffset, events: events.length });
     let commitSeconds: number;
     try {
       // Dead letters before the commit: a crash in between re-sends them (at least once, never lost); each carries
@@ -203,7 +203,7 @@ export class Projector {
       }
       throw e;
     }
-    await this.failpoints.hit('after-commit', { partition: p, nextOffset });
+    await this.failpoints.hit('after-commit', batchNo, { partition: p, nextOffset });
     this.metrics.commitSeconds.observe(commitSeconds);
     this.metrics.eventsApplied.inc(fx.applied);
     for (const [reason, n] of Object.entries(fx.ignored)) this.metrics.eventsIgnored.inc({ reason }, n);
