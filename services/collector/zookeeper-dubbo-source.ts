@@ -19,6 +19,8 @@ import { connect, getChildren, getData, watchExists, zxid, type ZkClient } from 
  * Watches drive updates, coalesced per service; a full resync runs at start, after every reconnect (watches may have
  * been lost), after session expiry (with a new session) and periodically.
  */
+const INSTANCE_NAME = /^[^/]+:\d+$/;
+
 export class ZooKeeperDubboSource implements RegistrySource {
   private client: ZkClient | undefined;
   private generation = '';
@@ -213,12 +215,15 @@ export class ZooKeeperDubboSource implements RegistrySource {
     const path = `${this.src.servicesRoot}/${app}`;
     const watch = this.watcherFor(app, 'instances');
     const res = await getChildren(client, path, watch);
-    if (!res) {
+    // Instances are named <ip>:<port>. With a registry group, Dubbo keeps applications and interfaces side by side
+    // under one root: an interface node (providers, consumers, configurators, routers) is not an application.
+    const names = res?.children.filter((c) => INSTANCE_NAME.test(c)) ?? [];
+    if (!res || (names.length === 0 && res.children.length > 0)) {
       await this.vanished(app, generation);
       return undefined;
     }
     let token = zxid(res.stat.pzxid);
-    const nodes = await Promise.all(res.children.map(async (name) => {
+    const nodes = await Promise.all(names.map(async (name) => {
       const d = await getData(client, `${path}/${name}`, watch);
       if (d) token = Math.max(token, zxid(d.stat.mzxid));
       return { name, data: d?.data ?? Buffer.alloc(0), exists: d !== undefined };

@@ -61,11 +61,11 @@ describe('Dubbo 3 application-level discovery, next to an interface-level source
       { what: 'the new metadata revision', timeoutMs: 10_000 });
 
     // Garbage instance data is reported and skipped; the application keeps its good instances.
-    await apps.registerRaw('demo-provider', 'garbage', '{"address": 42');
+    await apps.registerRaw('demo-provider', '10.4.0.99:20880', '{"address": 42');
     await apps.unregister(a1);
     await waitFor(() => tail.endpoints('zk-app')['dubbo-apps/demo-provider']?.join() === '10.4.0.2:20880,10.4.0.2:50051', { what: 'one instance left', timeoutMs: 10_000 });
     const last = [...tail.events].reverse().find((e) => e.event.sourceId === 'zk-app' && e.event.kind === 'SERVICE_STATE')!.event;
-    assert.deepEqual(last.issues.map((i) => i.field), ['instance garbage.data']);
+    assert.deepEqual(last.issues.map((i) => i.field), ['instance 10.4.0.99:20880.data']);
   });
 
   it('each source has its own leader and fencing epoch', async () => {

@@ -1,0 +1,73 @@
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { cacheDir, projectRoot } from './paths.ts';
+import { ManagedProcess, readyOrStop } from './process.ts';
+import { waitFor } from './wait.ts';
+
+export const DUBBO_VERSION = process.env.MESHBRIDGE_DUBBO_VERSION ?? '3.2.14';
+const SOURCES = path.join(projectRoot, 'harness', 'dubbo-provider');
+
+/**
+ * A real Apache Dubbo provider (harness/dubbo-provider/*.java) compiled with javac against Dubbo and the ZooKeeper
+ * client from Maven Central. Jars are resolved once per Dubbo version, classes once per source hash, both cached
+ * under ~/.cache/meshbridge/dubbo. Throws (never skips) when Maven or javac fail.
+ */
+export function ensureDubboProvider(): { classpath: string } {
+  const base = path.join(cacheDir, 'dubbo', DUBBO_VERSION);
+  const libs = path.join(base, 'libs');
+  if (!fs.existsSync(path.join(libs, '.complete'))) {
+    process.stderr.write(`meshbridge: resolving Apache Dubbo ${DUBBO_VERSION} + ZooKeeper client jars from Maven Central into ${libs}\n`);
+    fs.rmSync(libs, { recursive: true, force: true });
+    const pomDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mb-dubbo-pom-'));
+    // Curator 5 and ZooKeeper 3.8 as Dubbo 3's zookeeper registry expects them; logback excluded for one slf4j binding.
+    fs.writeFileSync(path.join(pomDir, 'pom.xml'), `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>meshbridge</groupId><artifactId>dubbo-provider-runtime</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.dubbo</groupId><artifactId>dubbo</artifactId><version>${DUBBO_VERSION}</version></dependency>
+    <dependency><groupId>org.apache.curator</groupId><artifactId>curator-x-discovery</artifactId><version>5.1.0</version></dependency>
+    <dependency><groupId>org.apache.zookeeper</groupId><artifactId>zookeeper</artifactId><version>3.8.4</version>
+      <exclusions><exclusion><groupId>ch.qos.logback</groupId><artifactId>logback-classic</artifactId></exclusion>
+        <exclusion><groupId>ch.qos.logback</groupId><artifactId>logback-core</artifactId></exclusion></exclusions></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>`);
+    const mvn = spawnSync('mvn', ['-q', '-B', '-f', path.join(pomDir, 'pom.xml'), 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${libs}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+    fs.rmSync(pomDir, { recursive: true, force: true });
+    if (mvn.status !== 0) throw new Error(`resolving Dubbo ${DUBBO_VERSION} from Maven Central failed (mvn exit ${mvn.status})`);
+    fs.writeFileSync(path.join(libs, '.complete'), '');
+  }
+  const files = fs.readdirSync(path.join(SOURCES, 'org', 'meshbridge', 'demo')).filter((f) => f.endsWith('.java')).sort()
+    .map((f) => path.join(SOURCES, 'org', 'meshbridge', 'demo', f));
+  const hash = crypto.createHash('sha256');
+  for (const f of files) hash.update(fs.readFileSync(f));
+  const classes = path.join(base, `classes-${hash.digest('hex').slice(0, 12)}`);
+  if (!fs.existsSync(path.join(classes, '.complete'))) {
+    fs.rmSync(classes, { recursive: true, force: true });
+    const javac = spawnSync('javac', ['-d', classes, '-cp', `${libs}/*`, ...files], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (javac.status !== 0) throw new Error(`javac failed for the Dubbo demo provider (exit ${javac.status})`);
+    fs.writeFileSync(path.join(classes, '.complete'), '');
+  }
+  return { classpath: `${classes}:${libs}/*` };
+}
+
+export interface DubboProvider { proc: ManagedProcess; app: string; port: number; stop(): Promise<void> }
+
+/** Starts the provider; ready once Dubbo has exported and registered the service (it prints a marker line). */
+export async function startDubboProvider(runDir: string, opts: { zookeeper: string; group: string; app: string; port: number; name?: string }): Promise<DubboProvider> {
+  const { classpath } = ensureDubboProvider();
+  const proc = new ManagedProcess({
+    name: opts.name ?? `dubbo-${opts.app}`,
+    command: 'java',
+    args: ['-Xmx192m', '-XX:TieredStopAtLevel=1', '-cp', classpath, 'org.meshbridge.demo.Provider', opts.zookeeper, opts.group, opts.app, '127.0.0.1', String(opts.port)],
+    logDir: runDir,
+  });
+  await readyOrStop(proc, () => waitFor(() => {
+    proc.assertRunning();
+    return fs.readFileSync(proc.logFile, 'utf8').includes('MESHBRIDGE-DUBBO-PROVIDER-READY');
+  }, { what: `Dubbo provider ${opts.app} (log ${proc.logFile})`, timeoutMs: 90_000, intervalMs: 200 }));
+  return { proc, app: opts.app, port: opts.port, stop: () => proc.stop() };
+}

@@ -1,0 +1,5 @@
+package org.meshbridge.demo;
+
+public interface GreetingService {
+    String greet(String name);
+}

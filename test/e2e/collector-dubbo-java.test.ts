@@ -1,0 +1,80 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { makeRunDir } from '../../harness/paths.ts';
+import { startServers, pipeline, startIstiodFor, getJson, type Servers, type Pipeline } from '../../harness/stack.ts';
+import { startDubboProvider, type DubboProvider } from '../../harness/dubbo-java.ts';
+import type { IstiodServer } from '../../harness/istiod.ts';
+import { freePort } from '../../harness/ports.ts';
+import { proxyView } from '../../harness/xds-probe.ts';
+import { waitFor } from '../../harness/wait.ts';
+import { serviceEntries } from '../support/istiod-view.ts';
+
+const IFACE_HOST = 'org.meshbridge.demo.greetingservice';
+const APP_HOST = 'greeting-provider';
+
+describe('a real Apache Dubbo 3 provider (Java, register-mode all) reaches a real istiod, interface- and application-level', () => {
+  let servers: Servers;
+  let mb: Pipeline;
+  let istiod: IstiodServer;
+  let provider: DubboProvider;
+  let port: number;
+  const group = `dubbo-java-${process.pid}`;
+
+  before(async () => {
+    servers = await startServers(makeRunDir('e2e-dubbo-java'), { istiod: true });
+    port = await freePort();
+    // Dubbo writes interfaces and application instances side by side under /<group>: one source per discovery mode.
+    mb = await pipeline(servers, {
+      sources: [
+        { id: 'zk-if', kind: 'zookeeper-dubbo', connect: servers.zookeeper.connectString, root: `/${group}`, sessionTimeoutMs: 4000 },
+        { id: 'zk-app', kind: 'zookeeper-dubbo', mode: 'application', connect: servers.zookeeper.connectString, servicesRoot: `/${group}`, namespace: 'dubbo-apps', sessionTimeoutMs: 4000 },
+      ],
+    });
+    await Promise.all([mb.start('collector'), mb.start('projector'), mb.start('gateway')]);
+    provider = await startDubboProvider(servers.runDir, { zookeeper: servers.zookeeper.connectString, group, app: APP_HOST, port });
+  });
+
+  after(async () => {
+    await provider?.stop();
+    await istiod?.stop();
+    await mb?.stop();
+    await servers?.stop();
+  });
+
+  it('serves both views of the provider to istiod and removes its endpoints when it shuts down', async () => {
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, { what: 'gateway ready', timeoutMs: 30_000 });
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    const [ifaceSe, appSe] = await waitFor(async () => {
+      const all = await serviceEntries(istiod.debug);
+      const a = all.find((c) => c.spec.hosts?.includes(IFACE_HOST) && c.spec.endpoints?.length === 1);
+      const b = all.find((c) => c.spec.hosts?.includes(APP_HOST) && c.spec.endpoints?.length === 1);
+      return a && b ? [a, b] as const : undefined;
+    }, { what: 'both ServiceEntries in istiod configz', timeoutMs: 60_000 });
+    assert.equal(ifaceSe.metadata.namespace, 'dubbo');
+    assert.equal(appSe.metadata.namespace, 'dubbo-apps');
+    assert.deepEqual(ifaceSe.spec.ports, [{ number: port, protocol: 'TCP', name: 'tcp-dubbo' }]);
+    assert.deepEqual(appSe.spec.ports, [{ number: port, protocol: 'TCP', name: 'tcp-dubbo' }]);
+    const address = ifaceSe.spec.endpoints[0].address;
+    assert.ok(net.isIP(address), `Dubbo registered an IP (${address})`);
+    assert.equal(appSe.spec.endpoints[0].address, address);
+    assert.equal(ifaceSe.spec.endpoints[0].labels.version, '1.0.0');
+    assert.equal(ifaceSe.spec.endpoints[0].labels.app, APP_HOST);
+    assert.equal(appSe.spec.endpoints[0].labels.app, APP_HOST);
+    assert.ok(appSe.spec.endpoints[0].labels['dubbo.apache.org/revision'], 'metadata revision label');
+
+    const clusters = [`outbound|${port}||${IFACE_HOST}`, `outbound|${port}||${APP_HOST}`];
+    const view = await waitFor(async () => {
+      const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => clusters.includes(c));
+      return clusters.every((c) => v.endpoints[c]?.length === 1) ? v : undefined;
+    }, { what: 'EDS for both clusters', timeoutMs: 30_000 });
+    for (const c of clusters) assert.deepEqual(view.endpoints[c], [{ address, port }]);
+
+    // Dubbo's shutdown hook unregisters the provider: its endpoints leave the mesh.
+    await provider.stop();
+    await waitFor(async () => {
+      const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => clusters.includes(c));
+      return clusters.every((c) => (v.endpoints[c]?.length ?? 0) === 0) ? v : undefined;
+    }, { what: 'no endpoints after the provider stopped', timeoutMs: 30_000 });
+  });
+});
