@@ -6,7 +6,8 @@ import type { Kafka } from 'kafkajs';
 import type { Config } from '../shared/config.ts';
 import { createKafka } from '../shared/clients.ts';
 import { redisKeys } from '../shared/keys.ts';
-import { CutReplay, type Cut, type CutResult } from './cut-replay.ts';
+import type { Cut, CutResult } from './cut-replay.ts';
+import { replayTopic } from './replay-topic.ts';
 import { readTopic, topicRanges, type PartitionRange } from './topic-reader.ts';
 import { formatOffsets, parsePoint, PointError, type Point } from './points.ts';
 import { readChangeRecords, readLiveSnapshot, type LiveSnapshot } from './redis-snapshot.ts';
@@ -149,47 +150,11 @@ function cutOf(p: Point, ranges: PartitionRange[], info: LiveInfo | undefined): 
 
 const completeOffsets = (o: Map<number, bigint>, ranges: PartitionRange[]) => new Map(ranges.map((r) => [r.partition, o.get(r.partition) ?? 0n]));
 
-/** Per-partition read end for a cut: an offsets cut reads one message past it, to learn when the next event came. */
-function endsFor(cuts: Cut[], ranges: PartitionRange[]): Map<number, bigint> {
-  return new Map(ranges.map((r) => {
-    let end = 0n;
-    for (const c of cuts) {
-      const e = c.kind === 'offsets' ? (c.offsets.get(r.partition)! + 1n < r.high ? c.offsets.get(r.partition)! + 1n : r.high) : r.high;
-      if (e > end) end = e;
-    }
-    return [r.partition, end];
-  }));
-}
-
 function warnTruncated(ranges: PartitionRange[]): void {
   const cut = ranges.filter((r) => r.low > 0n);
   if (cut.length > 0) {
     process.stderr.write(`meshbridge: WARNING: retention deleted the oldest events (${cut.map((r) => `partition ${r.partition} starts at ${r.low}`).join(', ')}): this replay is not the whole history\n`);
   }
-}
-
-/** Reads the topic once and replays it to each cut (each cut gets its own fold, so cuts need no particular order). */
-async function replayTo(ctx: Ctx, ranges: PartitionRange[], cuts: Cut[], label: string): Promise<{ results: CutResult[]; replays: CutReplay[]; seconds: number }> {
-  const partitions = ranges.map((r) => r.partition);
-  const replays = cuts.map((c) => new CutReplay([c], partitions));
-  const ends = endsFor(cuts, ranges);
-  const total = ranges.reduce((n, r) => n + Number((ends.get(r.partition) ?? 0n) - r.low), 0);
-  const progress = new Progress(label, total);
-  const start = performance.now();
-  const active = new Map(replays.map((r, i) => [i, new Set(partitions)]));
-  await readTopic(ctx.kafka, {
-    topic: ctx.cfg.kafka.topic, ends,
-    onBatch: (p, messages) => {
-      for (const [i, set] of active) {
-        if (set.has(p) && replays[i]!.feed(p, messages) === 'stop') set.delete(p);
-      }
-      progress.add(messages.length);
-      return [...active.values()].some((s) => s.has(p)) ? 'more' : 'stop';
-    },
-  });
-  progress.end();
-  const results = replays.map((r) => r.finish(ends)[0]!);
-  return { results, replays, seconds: (performance.now() - start) / 1000 };
 }
 
 function versionText(m: VersionMatch | undefined, lineage?: string): string {
@@ -204,7 +169,7 @@ async function replayCommand(ctx: Ctx, until: Point, positionals: string[]): Pro
   warnTruncated(ranges);
   const info = await liveInfo(ctx, ranges.map((r) => r.partition));
   const { cut, note } = cutOf(until, ranges, info);
-  const { results: [res], replays: [rp], seconds } = await replayTo(ctx, ranges, [cut], 'replay');
+  const { results: [res], replays: [rp], seconds } = await replayTopic(ctx.kafka, ctx.cfg.kafka.topic, ranges, [cut], 'replay');
   const stats = rp!.stats;
   const match = info ? versionForCut(info.records, res!, info.live) : undefined;
   if (ctx.json) {
@@ -262,7 +227,7 @@ async function diffCommand(ctx: Ctx, positionals: string[]): Promise<number> {
   const info = await liveInfo(ctx, ranges.map((r) => r.partition));
   const ca = cutOf(a, ranges, info);
   const cb = cutOf(b, ranges, info);
-  const { results: [ra, rb] } = await replayTo(ctx, ranges, [ca.cut, cb.cut], 'diff');
+  const { results: [ra, rb] } = await replayTopic(ctx.kafka, ctx.cfg.kafka.topic, ranges, [ca.cut, cb.cut], 'diff');
   const changes = diffSnapshots(ra!.resources, rb!.resources);
   const va = info ? versionForCut(info.records, ra!, info.live) : undefined;
   const vb = info ? versionForCut(info.records, rb!, info.live) : undefined;
@@ -297,7 +262,7 @@ async function verifyCommand(ctx: Ctx, positionals: string[]): Promise<number> {
     return EXIT.MISMATCH;
   }
   const offsets = completeOffsets(live.offsets, ranges);
-  const { results: [res], replays: [rp], seconds } = await replayTo(ctx, ranges, [{ kind: 'offsets', offsets }], 'verify');
+  const { results: [res], replays: [rp], seconds } = await replayTopic(ctx.kafka, ctx.cfg.kafka.topic, ranges, [{ kind: 'offsets', offsets }], 'verify');
   const outcome = compareSnapshots(live.resources, res!.resources);
   if (ctx.json) {
     ctx.out(JSON.stringify({

@@ -46,7 +46,8 @@ export async function readTopic(kafka: Kafka, opts: ReadOptions): Promise<void> 
   const consumer = kafka.consumer({
     groupId,
     allowAutoTopicCreation: false,
-    // Large fetches: a replay is a bulk read, and the broker returns whole compressed record batches anyway.
+    // Moderate fetches: kafkajs decodes a whole response into message objects at once, so very large ones (tens of
+    // MiB of gzip) blow the heap up while the fold is the bottleneck anyway.
     maxBytes: 64 * 1024 * 1024,
     maxBytesPerPartition: 16 * 1024 * 1024,
     minBytes: 1,

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Redis } from 'ioredis';
@@ -78,6 +79,8 @@ describe('audit: replay, history, diff and verify against a live pipeline', () =
   }
 
   const keys = () => redisKeys(mb.config.redis.prefix);
+  /** Keeps a command's human-readable output in the run directory (docs/audit.md quotes these). */
+  const keep = (name: string, text: string) => fs.writeFileSync(path.join(servers.runDir, `audit-${name}.txt`), text);
 
   /** What Redis holds, read atomically (resources, version, stored offsets). */
   async function live(): Promise<Omit<Capture, 'label' | 'timeMs'>> {
@@ -213,9 +216,11 @@ describe('audit: replay, history, diff and verify against a live pipeline', () =
     assert.match(yaml.stdout, new RegExp(`snapshot version: ${B.version}\\b`));
     assert.match(yaml.stdout, /kind: ServiceEntry/);
     assert.match(yaml.stdout, /writer schemas: v1 \d+\)/);
+    keep('replay-B', `$ meshbridge replay --until ${new Date(B.timeMs).toISOString()}\n${yaml.stdout}`);
 
     // History: old and new schema, the older token, the invalid event, the stale epoch of the dead leader.
     const billing = JSON.parse((await meshbridge(mb.configFile, ['history', 'com.legacy.Billing', '--json'])).stdout);
+    keep('history-billing', `$ meshbridge history com.legacy.Billing\n${(await meshbridge(mb.configFile, ['history', 'com.legacy.Billing'])).stdout}`);
     assert.deepEqual(billing.records.map((r: { outcome: string; reason?: string }) => r.reason ?? r.outcome), ['applied', 'applied', 'older-order-token', 'applied']);
     assert.deepEqual(billing.records.map((r: { schema: string }) => r.schema), ['v1', 'v1', 'v1', 'v2']);
     assert.equal(billing.records[3].collectorVersion, '0.2.0');
@@ -228,11 +233,15 @@ describe('audit: replay, history, diff and verify against a live pipeline', () =
     assert.equal(greeter.code, 0, greeter.stderr);
     assert.match(greeter.stdout, new RegExp(`IGNORED \\(stale-epoch\\): epoch ${oldEpoch} < \\d+`));
     assert.match(greeter.stdout, /- endpoint 10\.1\.0\.2 tcp-dubbo=20880/);
+    keep('history-greeter', `$ meshbridge history org.example.greeter\n${greeter.stdout}`);
     const inventory = await meshbridge(mb.configFile, ['history', 'dubbo/com.legacy.inventory']);
     assert.match(inventory.stdout, /SERVICE_REMOVED[\s\S]*ServiceEntry removed/);
 
     // Diff between two moments, by version and by time.
     const diff = JSON.parse((await meshbridge(mb.configFile, ['diff', `v${A.version}`, new Date(D.timeMs).toISOString(), '--json'])).stdout);
+    const diffText = await meshbridge(mb.configFile, ['diff', `v${A.version}`, new Date(D.timeMs).toISOString()]);
+    assert.equal(diffText.code, 0, diffText.stderr);
+    keep('diff', `$ meshbridge diff v${A.version} ${new Date(D.timeMs).toISOString()}\n${diffText.stdout}`);
     const kinds = Object.fromEntries(diff.changes.map((c: { resource: string; kind: string }) => [c.resource, c.kind]));
     assert.deepEqual(kinds, {
       'ServiceEntry|dubbo/com.legacy.billing': 'changed', 'ServiceEntry|dubbo/com.legacy.inventory': 'removed',
@@ -243,6 +252,7 @@ describe('audit: replay, history, diff and verify against a live pipeline', () =
     const ok = await meshbridge(mb.configFile, ['verify']);
     assert.equal(ok.code, 0, `verify on a healthy system: ${ok.stdout}${ok.stderr}`);
     assert.match(ok.stdout, /OK: the live snapshot equals the replay/);
+    keep('verify-ok', `$ meshbridge verify; echo "exit $?"\n${ok.stdout}exit ${ok.code}\n`);
     const field = 'ServiceEntry|dubbo/org.example.greeter';
     const orig = decodeResource((await redis.hgetBuffer(keys().resources, field))!);
     const body = orig.body as { endpoints: { labels: Record<string, string> }[] };
@@ -252,6 +262,7 @@ describe('audit: replay, history, diff and verify against a live pipeline', () =
     assert.equal(bad.code, 1, `verify after tampering: ${bad.stdout}${bad.stderr}`);
     assert.match(bad.stdout, /MISMATCH: 1 of \d+ resources differ; first difference: dubbo\/org\.example\.greeter/);
     assert.match(bad.stdout, /label version 1\.0\.0 -> 6\.6\.6/);
+    keep('verify-tampered', `$ meshbridge verify; echo "exit $?"\n${bad.stdout}exit ${bad.code}\n`);
     await redis.hdel(keys().resources, 'ServiceEntry|dubbo/com.legacy.billing');
     const bad2 = JSON.parse((await meshbridge(mb.configFile, ['verify', '--json'])).stdout);
     assert.equal(bad2.equal, false);
