@@ -1,4 +1,4 @@
-import { connect, createWithData, mkdirp, remove, setData, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { connect, createWithData, getData, mkdirp, remove, setData, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
 
 /**
  * Registers Dubbo 3 application-level instances the way Dubbo's ZookeeperServiceDiscovery does (through Curator's
@@ -33,9 +33,14 @@ export class DubboAppRegistrar {
     await mkdirp(this.client, `${this.servicesRoot}/${app}`);
     const path = `${this.servicesRoot}/${app}/${ip}:${port}`;
     await createWithData(this.client, path, Buffer.from(DubboAppRegistrar.instanceJson(app, ip, port, opts)), zookeeper.CreateMode.EPHEMERAL);
+    // Dubbo appends the application to the interface's comma-separated mapping.
     for (const iface of opts.interfaces ?? []) {
-      await mkdirp(this.client, `${this.mappingRoot}/${iface}`);
-      await setData(this.client, `${this.mappingRoot}/${iface}`, Buffer.from(app));
+      const node = `${this.mappingRoot}/${iface}`;
+      await mkdirp(this.client, node);
+      const cur = (await getData(this.client, node))?.data?.toString('utf8') ?? '';
+      const apps = new Set(cur.split(',').filter(Boolean));
+      apps.add(app);
+      await setData(this.client, node, Buffer.from([...apps].join(',')));
     }
     return path;
   }

@@ -107,3 +107,39 @@ export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nod
   }
   return { namespace: src.namespace, host, registryService: app, ports, instances: sortInstances([...instances.values()]), issues };
 }
+
+/** Parses a mapping node's data ("app1,app2"): the applications that provide an interface. */
+export function parseMapping(data: Buffer | undefined): string[] {
+  return [...new Set((data?.toString('utf8') ?? '').split(',').map((s) => s.trim()).filter((s) => /^[A-Za-z0-9][-A-Za-z0-9_.]*$/.test(s)))].sort();
+}
+
+/**
+ * An interface-named mesh service composed from the states of the applications that provide it (mapping): the
+ * union of their ports (by name; the first number wins) and their endpoints, each keeping its `app` label.
+ */
+export function composeInterfaceService(src: Pick<DubboAppNormaliseConfig, 'namespace' | 'id'> & { interfaceHostTemplate: string }, iface: string, apps: ServiceState[]): ServiceState {
+  const host = renderHost(src.interfaceHostTemplate, { interface: iface, source: src.id }) || renderHost('{interface}', { interface: iface });
+  const ports = new Map<string, ServicePortSpec>();
+  const issues: DataIssue[] = [];
+  for (const a of apps) {
+    for (const p of a.ports) {
+      const have = ports.get(p.name);
+      if (!have && ![...ports.values()].some((q) => q.number === p.number)) ports.set(p.name, p);
+      else if (!have || have.number !== p.number) issues.push({ field: `apps.${a.registryService}.ports`, value: `${p.name}:${p.number}`, reason: 'conflicts with another application of the interface', action: 'port dropped' });
+    }
+  }
+  const names = new Set(ports.keys());
+  const instances = new Map<string, InstanceSpec>();
+  for (const a of apps) {
+    for (const i of a.instances) {
+      const kept = Object.fromEntries(Object.entries(i.ports).filter(([n]) => names.has(n)));
+      if (Object.keys(kept).length === 0) continue;
+      const key = `${i.address}|${JSON.stringify(Object.entries(kept).sort())}`;
+      if (!instances.has(key)) instances.set(key, { ...i, ports: kept });
+    }
+  }
+  return {
+    namespace: src.namespace, host, registryService: iface,
+    ports: [...ports.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), instances: sortInstances([...instances.values()]), issues,
+  };
+}

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { ZooKeeperDubboSourceConfig as SourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
 import { normaliseDubboService } from './normalise-dubbo.ts';
-import { normaliseDubboApp } from './normalise-dubbo-app.ts';
+import { composeInterfaceService, normaliseDubboApp, parseMapping } from './normalise-dubbo-app.ts';
 import type { ServiceState } from './service-state.ts';
 import type { Publisher } from './publisher.ts';
 import type { CollectorMetrics } from './metrics.ts';
@@ -20,6 +20,8 @@ import { connect, getChildren, getData, watchExists, zxid, type ZkClient } from 
  * been lost), after session expiry (with a new session) and periodically.
  */
 const INSTANCE_NAME = /^[^/]+:\d+$/;
+/** Coalescer/known-map key prefix of interface services derived from the mapping (application mode). */
+const MAP = 'mapping:';
 
 export class ZooKeeperDubboSource implements RegistrySource {
   private client: ZkClient | undefined;
@@ -27,6 +29,10 @@ export class ZooKeeperDubboSource implements RegistrySource {
   private readonly coalescer: Coalescer<string>;
   /** interface -> mesh key it was last published under (to publish removals). */
   private readonly known = new Map<string, { namespace: string; host: string }>();
+  /** Application mode with a mapping: last state per application, and interface -> applications. */
+  private readonly appStates = new Map<string, ServiceState>();
+  private readonly mapping = new Map<string, string[]>();
+  private inResync = false;
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncing: Promise<void> | undefined;
   /** One watcher function per service: node-zookeeper-client de-duplicates identical watchers per path. */
@@ -105,19 +111,31 @@ export class ZooKeeperDubboSource implements RegistrySource {
           this.log.warn({ source: this.src.id, root: this.rootPath() }, 'registry root does not exist yet; treating as empty');
         }
         const observed: string[] = [];
+        this.inResync = true;
         // Reads overlap (ZooKeeper pipelines requests on one session) so publishes batch up; the publisher keeps their order.
         await forEachLimit(ifaces ?? [], 64, async (iface) => {
           const key = await this.readService(iface, generation);
           if (key) observed.push(key);
         });
+        // Interface services derived from the mapping, once every application's state is known.
+        if (this.src.mode === 'application' && this.src.mappingRoot) {
+          for (const s of [...this.appStates.keys()]) if (!(ifaces ?? []).includes(s)) this.appStates.delete(s);
+          await forEachLimit((await this.listMapping()) ?? [], 64, async (iface) => {
+            const key = await this.readMapping(iface, generation);
+            if (key) observed.push(key);
+          });
+        }
+        this.inResync = false;
         await this.publisher.publishResyncEnd(generation, observed);
-        for (const [iface, id] of [...this.known]) if (!observed.includes(`${id.namespace}/${id.host}`)) this.known.delete(iface);
+        const seen = new Set(observed);
+        for (const [name, id] of [...this.known]) if (!seen.has(`${id.namespace}/${id.host}`)) this.known.delete(name);
         this.firstResyncDone = true;
         this.metrics.resyncs.inc({ source: this.src.id, reason });
         this.metrics.resyncSeconds.observe({ source: this.src.id }, (performance.now() - start) / 1000);
         this.log.info({ source: this.src.id, reason, services: observed.length, ms: Math.round(performance.now() - start) }, 'full resync done');
       } catch (e) {
         this.metrics.errors.inc({ source: this.src.id, stage: 'resync' });
+        this.inResync = false;
         this.log.error({ source: this.src.id, reason, err: (e as Error).message }, 'full resync failed; will retry');
         if (!this.stopped) setTimeout(() => void this.resync('retry'), 2000).unref();
       } finally {
@@ -186,6 +204,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
   }
 
   private readService(name: string, generation: string): Promise<string | undefined> {
+    if (name.startsWith(MAP)) return this.readMapping(name.slice(MAP.length), generation);
     return this.src.mode === 'application' ? this.readApp(name, generation) : this.readInterface(name, generation);
   }
 
@@ -219,7 +238,9 @@ export class ZooKeeperDubboSource implements RegistrySource {
     // under one root: an interface node (providers, consumers, configurators, routers) is not an application.
     const names = res?.children.filter((c) => INSTANCE_NAME.test(c)) ?? [];
     if (!res || (names.length === 0 && res.children.length > 0)) {
+      this.appStates.delete(app);
       await this.vanished(app, generation);
+      await this.republishInterfacesOf(app, generation);
       return undefined;
     }
     let token = zxid(res.stat.pzxid);
@@ -231,7 +252,63 @@ export class ZooKeeperDubboSource implements RegistrySource {
     // An instance deleted between listing and reading is gone (its child watch fires again anyway).
     const present = nodes.filter((n) => n.exists);
     const state = normaliseDubboApp(this.src, app, present);
-    return this.publish(app, state, token, generation, { path, instances: present.map((n) => ({ name: n.name, data: n.data.toString('utf8').slice(0, 4096) })) });
+    this.appStates.set(app, state);
+    const key = await this.publish(app, state, token, generation, { path, instances: present.map((n) => ({ name: n.name, data: n.data.toString('utf8').slice(0, 4096) })) });
+    await this.republishInterfacesOf(app, generation);
+    return key;
+  }
+
+  private readonly mappingRootWatcher = () => this.onMappingRootChange();
+
+  private async listMapping(): Promise<string[] | undefined> {
+    const client = this.client!;
+    const res = await getChildren(client, this.src.mappingRoot!, this.mappingRootWatcher);
+    if (!res) {
+      await watchExists(client, this.src.mappingRoot!, this.mappingRootWatcher);
+      return undefined;
+    }
+    return res.children.sort();
+  }
+
+  private onMappingRootChange(): void {
+    if (this.stopped) return;
+    this.metrics.watchEvents.inc({ source: this.src.id, kind: 'mapping' });
+    void (async () => {
+      try {
+        const now = new Set((await this.listMapping()) ?? []);
+        for (const iface of now) if (!this.mapping.has(iface)) this.schedule(MAP + iface);
+        for (const iface of this.mapping.keys()) if (!now.has(iface)) this.schedule(MAP + iface);
+      } catch (e) {
+        this.metrics.errors.inc({ source: this.src.id, stage: 'watch' });
+        this.log.warn({ source: this.src.id, err: (e as Error).message }, 'reading the mapping failed; the next resync heals it');
+      }
+    })();
+  }
+
+  /** Reads one interface's mapping node (which applications provide it) and publishes the interface service. */
+  private async readMapping(iface: string, generation: string): Promise<string | undefined> {
+    const d = await getData(this.client!, `${this.src.mappingRoot}/${iface}`, this.watcherFor(MAP + iface, 'mapping'));
+    if (!d) {
+      this.mapping.delete(iface);
+      await this.vanished(MAP + iface, generation);
+      return undefined;
+    }
+    this.mapping.set(iface, parseMapping(d.data));
+    return this.publishInterface(iface, generation);
+  }
+
+  private publishInterface(iface: string, generation: string): Promise<string> {
+    const apps = this.mapping.get(iface) ?? [];
+    const src = this.src;
+    const state = composeInterfaceService({ namespace: src.namespace, id: src.id, interfaceHostTemplate: src.interfaceHostTemplate }, iface,
+      apps.map((a) => this.appStates.get(a)).filter((x): x is ServiceState => x !== undefined));
+    return this.publish(MAP + iface, state, null, generation, { mapping: `${src.mappingRoot}/${iface}`, applications: apps });
+  }
+
+  /** An application changed: every interface it provides changed too (not during a resync, which does them last). */
+  private async republishInterfacesOf(app: string, generation: string): Promise<void> {
+    if (this.inResync || !this.src.mappingRoot) return;
+    for (const [iface, apps] of this.mapping) if (apps.includes(app)) await this.publishInterface(iface, generation);
   }
 
   private async vanished(name: string, generation: string): Promise<void> {
@@ -242,7 +319,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
     }
   }
 
-  private async publish(name: string, state: ServiceState, token: number, generation: string, raw: unknown): Promise<string> {
+  private async publish(name: string, state: ServiceState, token: number | null, generation: string, raw: unknown): Promise<string> {
     const prev = this.known.get(name);
     if (prev && (prev.host !== state.host || prev.namespace !== state.namespace)) {
       await this.publisher.publishRemoval(prev.namespace, prev.host, name, token, generation);

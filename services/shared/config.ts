@@ -47,6 +47,14 @@ const zookeeperDubboSource = z.object({
   root: z.string().startsWith('/').default('/dubbo'),
   /** Dubbo 3 application-level instances: <servicesRoot>/<app>/<ip:port> (application mode). */
   servicesRoot: z.string().startsWith('/').default('/services'),
+  /**
+   * Application mode: Dubbo's interface → application mapping (<mappingRoot>/<interface>, data "app1,app2"). When set,
+   * every mapped interface is also published as a mesh service of its own (host from interfaceHostTemplate) whose
+   * endpoints are the instances of its applications — interface-named hosts for providers that register only
+   * application-level instances. Dubbo writes it under <registry group>/mapping, e.g. /dubbo/mapping.
+   */
+  mappingRoot: z.string().startsWith('/').optional(),
+  interfaceHostTemplate: z.string().min(1).default('{interface}'),
   namespace: hostname.max(63).default('dubbo'),
   /** Host template over {interface} (or {app} in application mode), {group}, {version}, {source}; normalised to DNS. */
   hostTemplate: z.string().min(1).optional(),

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { normaliseDubboApp } from '../../services/collector/normalise-dubbo-app.ts';
+import { composeInterfaceService, normaliseDubboApp, parseMapping } from '../../services/collector/normalise-dubbo-app.ts';
 import { parseConfig, type ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts';
 import { validateServiceEntry } from '../../services/projector/validate-istio.ts';
 import { DubboAppRegistrar } from '../../harness/dubbo-app-registrar.ts';
@@ -43,5 +43,22 @@ describe('normaliseDubboApp (Dubbo 3 application-level discovery)', () => {
     const s = normaliseDubboApp(source({ hostTemplate: '{app}.svc.{source}' }), 'orders', [node('x', JSON.stringify({ address: '10.3.0.5', port: 20881, payload: { metadata: {} } }))]);
     assert.equal(s.host, 'orders.svc.zk3');
     assert.deepEqual(s.ports, [{ name: 'tcp-dubbo', number: 20881, protocol: 'TCP' }]);
+  });
+});
+
+describe('interface -> application mapping', () => {
+  it('parses mapping data, ignoring junk', () => {
+    assert.deepEqual(parseMapping(Buffer.from('b-app, a-app,,a-app,bad app!')), ['a-app', 'b-app']);
+    assert.deepEqual(parseMapping(undefined), []);
+  });
+
+  it('composes an interface service from its applications, ports by name, endpoints unioned', () => {
+    const a = normaliseDubboApp(source(), 'app-a', [inst('10.3.1.1', 20880, { endpoints: [{ port: 20880, protocol: 'dubbo' }, { port: 50051, protocol: 'tri' }] })]);
+    const b = normaliseDubboApp(source(), 'app-b', [inst('10.3.2.1', 20881)]);
+    const s = composeInterfaceService({ namespace: 'dubbo', id: 'zk3', interfaceHostTemplate: '{interface}' }, 'org.demo.Greeting', [a, b]);
+    assert.equal(s.host, 'org.demo.greeting');
+    assert.deepEqual(s.ports, [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }, { name: 'tcp-tri', number: 50051, protocol: 'TCP' }]);
+    assert.deepEqual(s.instances.map((i) => [i.address, i.ports]), [['10.3.1.1', { 'tcp-dubbo': 20880, 'tcp-tri': 50051 }], ['10.3.2.1', { 'tcp-dubbo': 20881 }]]);
+    assert.deepEqual(validateServiceEntry({ hosts: [s.host], ports: s.ports, location: 1, resolution: 1, endpoints: s.instances.map((i) => ({ address: i.address, ports: i.ports, labels: i.labels })) }), []);
   });
 });
