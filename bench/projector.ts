@@ -20,6 +20,12 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 120_000);
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 5_000);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 6);
 const INSTANCES = 10;
+/**
+ * Node options for the projector processes. The default is the recommended deployment setting: a 32 MiB young
+ * generation semi-space cuts the projector's CPU per event by ~10% (the fold allocates many short-lived objects).
+ * BENCH_NODE_OPTIONS= (empty) measures Node's defaults.
+ */
+const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=32';
 
 interface RedisSample { cpu: number; evalCalls: number; evalUsec: number; netIn: number }
 
@@ -44,8 +50,7 @@ async function scenario(base: KafkaRedis, replicas: number) {
     const total = high.reduce((a, b) => a + b, 0n);
     const started = await Promise.all(Array.from({ length: replicas }, (_, i) => rig.startReplica(`bench-${replicas}-${i}`, {
       MESHBRIDGE_LOG_LEVEL: 'warn',
-      // BENCH_PROFILE_DIR=dir: CPU profiles of the projector processes, written when they stop.
-      ...(process.env.BENCH_PROFILE_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}` } : {}),
+      NODE_OPTIONS,
     })));
     // Steady state: every replica holds its final share of the partitions.
     await waitFor(async () => {
@@ -104,6 +109,7 @@ async function main(): Promise<void> {
     const out = {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadAvgAtStart: load0.map((x) => round(x, 2)), loadAvgAtEnd: os.loadavg().map((x) => round(x, 2)) },
+      nodeOptions: NODE_OPTIONS,
       workload: { events: EVENTS, services: SERVICES, instancesPerEvent: INSTANCES, partitions: PARTITIONS, compression: 'gzip' },
       single: one,
       two,

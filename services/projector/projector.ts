@@ -83,6 +83,8 @@ export class Projector {
       groupId: this.groupId,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 8 * 1024 * 1024,
+      // kafkajs fetches, then folds, then fetches again (no prefetch): big fetches keep the fold busy between them.
+      maxBytes: 64 * 1024 * 1024,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
     });
