@@ -15,7 +15,9 @@ describe('configuration', () => {
     const c = parseConfig(valid);
     assert.equal(c.kafka.topic, 'meshbridge.registry-events');
     assert.equal(c.kafka.retentionMs, -1);
-    assert.equal(c.sources[0]!.root, '/dubbo');
+    const zk = c.sources[0]!;
+    assert.equal(zk.kind, 'zookeeper-dubbo');
+    assert.equal(zk.kind === 'zookeeper-dubbo' && zk.root, '/dubbo');
     assert.equal(c.gateway.debounceMs, 50);
   });
 

@@ -58,7 +58,8 @@ describe('event codec (Avro single-object encoding)', () => {
     assert.deepEqual([...b.subarray(0, 2)], [0xc3, 0x01]);
     const d = decodeEvent(b);
     assert.equal(d.host, 'h');
-    assert.deepEqual({ ...d.instances[0] }, { ...e.instances[0] });
+    // The current reader fills fields newer than the writer's data with their defaults (instance metadata).
+    assert.deepEqual({ ...d.instances[0] }, { ...e.instances[0], metadata: {} });
   });
   it('rejects bytes that are not single-object encoded, or of an unknown schema, with a clear error', () => {
     assert.throws(() => decodeEvent(Buffer.from('hello world')), (err: Error) => err instanceof EventDecodeError && /C3 01/.test(err.message));
