@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { Kafka, logLevel, CompressionTypes, Partitioners, type Producer } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { encodeEvent, decodeEvent } from '../schemas/event-codec.ts';
@@ -9,10 +10,10 @@ import { Replay } from '../services/projector/replay.ts';
 import { ensureInstalled } from './install.ts';
 import { startKafka, type KafkaServer } from './kafka.ts';
 import { startRedis, type RedisServer } from './redis.ts';
-import { makeRunDir } from './paths.ts';
+import { makeRunDir, projectRoot } from './paths.ts';
 import { freePort } from './ports.ts';
 import { pipeline, type Pipeline, type Servers } from './stack.ts';
-import type { ManagedProcess } from './process.ts';
+import { ManagedProcess } from './process.ts';
 import { waitFor } from './wait.ts';
 
 /**
@@ -93,9 +94,6 @@ export class ProjectorRig {
 
   /** Runs `meshbridge projector --rebuild` to completion; returns its exit code. */
   async rebuild(): Promise<{ code: number | null; proc: ManagedProcess }> {
-    const { ManagedProcess } = await import('./process.ts');
-    const path = await import('node:path');
-    const { projectRoot } = await import('./paths.ts');
     const proc = new ManagedProcess({
       name: `rebuild-${crypto.randomBytes(2).toString('hex')}`, command: process.execPath,
       args: [path.join(projectRoot, 'bin', 'meshbridge.js'), 'projector', '--rebuild', '--config', this.mb.configFile],
