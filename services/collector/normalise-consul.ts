@@ -1,5 +1,6 @@
 import net from 'node:net';
-import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
+import { deriveServicePorts } from './service-ports.ts';
+import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
 import type { ConsulSourceConfig, LabelRule } from '../shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
@@ -144,20 +145,8 @@ export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulOb
   }
 
   // One service port per protocol, named by the protocol (valid, unique, stable under churn).
-  const byProtocol = new Map<string, number[]>();
-  for (const c of candidates) byProtocol.set(c.protocol, [...(byProtocol.get(c.protocol) ?? []), c.port]);
   const portNameOf = (protocol: string) => dnsLabel(protocol);
-  const ports: ServicePortSpec[] = [...byProtocol.entries()]
-    .map(([protocol, nums]) => ({ name: portNameOf(protocol), number: byProtocol.size === 1 && src.servicePort ? src.servicePort : Math.min(...nums), protocol }))
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
-  const seen = new Set<number>();
-  for (const p of [...ports]) {
-    if (seen.has(p.number)) {
-      issues.push({ field: 'ports', value: `${p.name}:${p.number}`, reason: 'two protocols on the same service port number', action: 'port dropped' });
-      ports.splice(ports.indexOf(p), 1);
-    }
-    seen.add(p.number);
-  }
+  const ports = deriveServicePorts(candidates.map((c) => ({ name: portNameOf(c.protocol), protocol: c.protocol, port: c.port })), src.servicePort, issues);
   const kept = new Set(ports.map((p) => p.name));
   const instances = new Map<string, InstanceSpec>();
   for (const c of candidates) {

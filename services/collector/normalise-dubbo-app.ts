@@ -1,8 +1,10 @@
 import net from 'node:net';
+import { deriveServicePorts } from './service-ports.ts';
+import { dubboPortName } from './normalise-dubbo.ts';
 import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
 import type { ZooKeeperDubboSourceConfig } from '../shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
-import { dnsLabel, renderHost } from './naming.ts';
+import { renderHost } from './naming.ts';
 import { SOURCE_LABEL, sortInstances, type ServiceState } from './service-state.ts';
 
 export type DubboAppNormaliseConfig = Pick<ZooKeeperDubboSourceConfig, 'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight'>;
@@ -83,20 +85,8 @@ export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nod
     candidates.push({ address, endpoints: good, labels, weight });
   }
 
-  const portName = (protocol: string) => `tcp-${dnsLabel(protocol).slice(0, 58) || 'dubbo'}`;
-  const byName = new Map<string, number[]>();
-  for (const c of candidates) for (const e of c.endpoints) byName.set(portName(e.protocol), [...(byName.get(portName(e.protocol)) ?? []), e.port]);
-  const ports: ServicePortSpec[] = [...byName.entries()]
-    .map(([name, nums]) => ({ name, number: byName.size === 1 && src.servicePort ? src.servicePort : Math.min(...nums), protocol: 'TCP' }))
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
-  const seen = new Set<number>();
-  for (const p of [...ports]) {
-    if (seen.has(p.number)) {
-      issues.push({ field: 'ports', value: `${p.name}:${p.number}`, reason: 'two protocols on the same service port number', action: 'port dropped' });
-      ports.splice(ports.indexOf(p), 1);
-    }
-    seen.add(p.number);
-  }
+  const portName = dubboPortName;
+  const ports = deriveServicePorts(candidates.flatMap((c) => c.endpoints.map((e) => ({ name: portName(e.protocol), protocol: 'TCP', port: e.port }))), src.servicePort, issues);
   const kept = new Set(ports.map((p) => p.name));
   const instances = new Map<string, InstanceSpec>();
   for (const c of candidates) {

@@ -1,4 +1,4 @@
-import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
+import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
 import type { ZooKeeperDubboSourceConfig } from '../shared/config.ts';
 
 /** The part of a source's config that normalisation reads (pure: no connection settings). */
@@ -7,6 +7,7 @@ type SourceConfig = DubboNormaliseConfig;
 import { parseDubboProviderUrl, type DubboProvider } from './dubbo-url.ts';
 import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
+import { deriveServicePorts } from './service-ports.ts';
 import { SOURCE_LABEL, type ServiceState } from './service-state.ts';
 
 export type { ServiceState } from './service-state.ts';
@@ -51,33 +52,12 @@ export function normaliseDubboService(src: SourceConfig, iface: string, children
   }) || renderHost('{interface}', { interface: iface });
 
   // One service port per protocol. Dubbo's own protocols are not istio protocols (istiod rejects DUBBO): TCP.
-  const byProtocol = new Map<string, number[]>();
-  for (const p of providers) {
-    const list = byProtocol.get(p.protocol) ?? [];
-    list.push(p.port);
-    byProtocol.set(p.protocol, list);
-  }
-  const ports: ServicePortSpec[] = [...byProtocol.entries()]
-    .map(([protocol, nums]) => ({
-      name: `tcp-${dnsLabel(protocol).slice(0, 58) || 'dubbo'}`,
-      number: byProtocol.size === 1 && src.servicePort ? src.servicePort : Math.min(...nums),
-      protocol: 'TCP',
-    }))
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
-  // Two protocols that happened to get one number would be rejected as duplicate port numbers: keep the first.
-  const seen = new Set<number>();
-  for (const p of [...ports]) {
-    if (seen.has(p.number)) {
-      issues.push({ field: 'ports', value: `${p.name}:${p.number}`, reason: 'two protocols on the same service port number', action: 'port dropped' });
-      ports.splice(ports.indexOf(p), 1);
-    }
-    seen.add(p.number);
-  }
+  const ports = deriveServicePorts(providers.map((p) => ({ name: dubboPortName(p.protocol), protocol: 'TCP', port: p.port })), src.servicePort, issues);
   const portName = new Map(ports.map((p) => [p.name, p]));
 
   const instances = new Map<string, InstanceSpec>();
   for (const p of providers) {
-    const name = `tcp-${dnsLabel(p.protocol).slice(0, 58) || 'dubbo'}`;
+    const name = dubboPortName(p.protocol);
     if (!portName.has(name)) continue;
     const rawLabels: Record<string, string> = {};
     for (const [param, label] of Object.entries(LABEL_PARAMS)) {
@@ -105,3 +85,8 @@ function instanceKey(i: InstanceSpec): string {
   return `${i.address}|${Object.entries(i.ports).sort().map(([k, v]) => `${k}=${v}`).join(',')}`;
 }
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The service port name of a Dubbo protocol: `tcp-dubbo`, `tcp-tri`, ... (a valid, stable DNS-1123 label). */
+export function dubboPortName(protocol: string): string {
+  return `tcp-${dnsLabel(protocol).slice(0, 58) || 'dubbo'}`;
+}

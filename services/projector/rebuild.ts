@@ -22,17 +22,8 @@ import { Projector } from './projector.ts';
  * from its offsets.
  */
 export function stagingKeys(prefix: string, id: string): RedisKeys {
-  const p = `{${prefix}}:rebuild:${id}`;
-  return {
-    resources: `${p}:resources`,
-    version: `${p}:version`,
-    changes: `${p}:changes`,
-    complete: `${p}:complete`,
-    lineage: `${p}:lineage`,
-    partitionServices: (partition: number) => `${p}:p${partition}:services`,
-    partitionMeta: (partition: number) => `${p}:p${partition}:meta`,
-    resynced: (source: string) => `${p}:resynced:${source}`,
-  };
+  // Same layout and hash tag as the live keys, so one Lua script can swap them atomically.
+  return redisKeys(prefix, `:rebuild:${id}`);
 }
 
 // KEYS: 1 live version 2 live changes 3 live lineage 4 staging version 5 staging changes 6 staging lineage,

@@ -2,8 +2,8 @@
  * Redis key layout, shared by projector (writer) and gateways (readers). `{prefix}` is a hash tag so every key of a
  * snapshot lives in one cluster slot and a Lua script may touch them all atomically.
  */
-export function redisKeys(prefix: string) {
-  const p = `{${prefix}}`;
+export function redisKeys(prefix: string, namespace = '') {
+  const p = `{${prefix}}${namespace}`;
   return {
     /** hash: resource name -> encoded MCP Any bytes */
     resources: `${p}:resources`,

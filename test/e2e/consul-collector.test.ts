@@ -1,3 +1,4 @@
+import { metricSum } from '../../harness/prom-text.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -10,16 +11,7 @@ import { waitFor } from '../../harness/wait.ts';
 
 const TOKEN = 'meshbridge-test-management-token';
 
-/** Sum of a Prometheus counter's samples whose labels include `labels`. */
-async function metric(port: number, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.split(' ').pop());
-  }
-  return sum;
-}
+const metric = metricSum;
 
 describe('Consul collector against a real Consul dev agent (with ACLs) and Kafka', () => {
   let servers: Servers;
