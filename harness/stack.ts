@@ -26,10 +26,12 @@ export async function startServers(runDir: string, opts: { istiod?: boolean } = 
     throw (failed as PromiseRejectedResult).reason;
   }
   const [kafka, redis, zookeeper] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [KafkaServer, RedisServer, ZooKeeperServer];
-  return {
+  const servers: Servers = {
     kafka, redis, zookeeper, runDir,
-    async stop() { await Promise.all([kafka.stop(), redis.stop(), zookeeper.stop()]); },
+    // The handles as they are now: a test that restarts a server replaces its handle, and the new one is stopped.
+    async stop() { await Promise.all([servers.kafka.stop(), servers.redis.stop(), servers.zookeeper.stop()]); },
   };
+  return servers;
 }
 
 export type Role = 'collector' | 'projector' | 'gateway';

@@ -8,8 +8,8 @@ import { waitFor } from './wait.ts';
 import type { IstiodServer } from './istiod.ts';
 
 const IFACE = 'org.apache.dubbo.demo.DemoService';
-const say = (s = '') => process.stdout.write(`${s}\n`);
-const step = (s: string) => process.stdout.write(`\n==> ${s}\n`);
+const say = (s = '') => { if (process.stdout.writable) process.stdout.write(`${s}\n`); };
+const step = (s: string) => say(`\n==> ${s}`);
 
 /**
  * `meshbridge up`: the whole pipeline on this machine with embedded defaults. Installs what is missing (cached),
@@ -26,19 +26,21 @@ export async function up(argv = process.argv.slice(3)): Promise<void> {
   const mb = await pipeline(servers, { gateway: { debounceMs: 50 } });
   let istiod: IstiodServer | undefined;
   let dubbo: DubboRegistrar | undefined;
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
+  let stopped: Promise<void> | undefined;
+  // Idempotent: signals, a closed stdout and errors may all ask to stop, possibly more than once.
+  const stop = () => (stopped ??= (async () => {
     step('stopping');
     dubbo?.close();
     await istiod?.stop();
     await mb.stop();
     await servers.stop();
     say('    stopped everything.');
-  };
+  })());
   process.once('SIGINT', () => void stop().then(() => process.exit(0)));
   process.once('SIGTERM', () => void stop().then(() => process.exit(0)));
+  // The servers run in their own process groups: if our output goes away (`meshbridge up | head`), stop them
+  // rather than die on EPIPE and leave them running.
+  process.stdout.on('error', () => void stop().then(() => process.exit(0)));
   try {
     step('starting meshbridge: projector, gateway, collector');
     await Promise.all([mb.start('projector', { name: 'projector' }), mb.start('gateway', { name: 'gateway' }), mb.start('collector', { name: 'collector' })]);
