@@ -9,6 +9,7 @@ usage: meshbridge <command> [--config file.yaml]
 roles (long-running; configuration from --config / MESHBRIDGE_CONFIG and MESHBRIDGE_* environment):
   collector     watch the configured registries, publish change events to Kafka
   projector     fold events into versioned ServiceEntry snapshots in Redis
+                --rebuild: recompute the snapshot from the topic alone into staging keys, then switch over atomically
   gateway       serve the snapshot to istiod (configSources: xds://host:port)
 
 tools:
