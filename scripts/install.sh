@@ -55,7 +55,7 @@ install_kafka() {
   </dependencies>
 </project>
 POM
-  mvn -q -B -f "$pom/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir/libs" \
+  mvn -q -B -Dstyle.color=never -f "$pom/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir/libs" \
     -Dmdep.useRepositoryLayout=false
   rm -rf "$pom"
   touch "$dir/.complete"
