@@ -2,11 +2,12 @@ import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { FencedError } from '../shared/errors.ts';
 import type { RedisKeys } from '../shared/keys.ts';
+import type { BatchEffects } from './fold-batch.ts';
 import { decodePartitionState, encodeServiceFold } from './fold-codec.ts';
-import type { PartitionState, ServiceFold } from './fold-state.ts';
+import type { PartitionState } from './fold-state.ts';
 
-/** One partition batch's effects, committed to Redis in one atomic step together with the consumed offset. */
-export interface BatchCommit {
+/** One partition batch's effects (as the fold computed them), committed with the offsets in one atomic step. */
+export interface BatchCommit extends Pick<BatchEffects, 'serviceUpserts' | 'serviceDeletes' | 'resourceUpserts' | 'resourceDeletes' | 'epochs' | 'resyncedSources'> {
   partition: number;
   /** Offset stored with the state this batch was folded onto ('' when the partition was never committed). */
   expectedOffset: string;
@@ -14,12 +15,6 @@ export interface BatchCommit {
   expectedLineage?: string;
   /** Next offset to consume after this batch. */
   nextOffset: string;
-  serviceUpserts: Map<string, ServiceFold>;
-  serviceDeletes: string[];
-  resourceUpserts: Map<string, Buffer>;
-  resourceDeletes: string[];
-  epochs: Map<string, number>;
-  resyncedSources: string[];
 }
 
 export interface LoadedPartition { state: PartitionState; offset: string; lineage: string }
