@@ -3,6 +3,7 @@ import { DiscoveryRequest } from '../../schemas/proto.ts';
 import type { Logger } from '../shared/log.ts';
 import type { Snapshot } from './snapshot.ts';
 import { StreamState } from './stream-state.ts';
+import { pushDelay } from './push-window.ts';
 import { encodeResponseBody, ResponseBodyCache } from './response-encoder.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { ALL, select, viewFor, type View, type ViewConfig } from './view.ts';
@@ -212,12 +213,13 @@ export class AdsServer {
 
   private schedulePush(): void {
     if (this.debounce) return;
-    // Coalesce bursts of snapshot changes into one push (istiod debounces again on its side).
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
+      this.lastPushAt = performance.now();
       for (const s of this.streams.values()) this.pushStream(s);
-    }, this.opts.debounceMs);
+    }, pushDelay(this.lastPushAt, performance.now(), this.opts.debounceMs));
   }
+  private lastPushAt = -Infinity;
 
   /**
    * Sends every type this stream is owed, newest state only. Skipped while the stream's buffer is full (resumed on

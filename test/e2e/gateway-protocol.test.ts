@@ -111,6 +111,32 @@ describe('xds-gateway speaks the istiod MCP-over-xDS contract (real Redis, real 
     assert.equal(caught.resources.length, 2005);
   });
 
+  it('pushes an isolated change at once, and a burst within the debounce window as one push of the newest version', async () => {
+    const w = track(await SnapshotWriter.open(redis.url));
+    await w.commit(services('dubbo', 3), [], { complete: true });
+    const windowMs = 1000; // large, so "at once" and "after the window" cannot be confused on a busy machine
+    const gw = track(await startGatewayInProcess(redis.url, w.prefix, { debounceMs: windowMs }));
+    const c = track(new XdsClient(`127.0.0.1:${gw.grpcPort}`, NODE).open());
+    for (const r of await subscribeAll(c, [SE])) c.ack(r);
+    // Isolated change: no push for longer than the window, so it goes out without waiting for it.
+    await new Promise((r) => setTimeout(r, windowMs + 100)); // let the window that began with the first answer close
+    const isolated = c.next(SE, 10_000);
+    const t0 = performance.now();
+    const v1 = await w.commit(new Map([serviceEntry({ namespace: 'dubbo', host: 'isolated.dubbo', endpoints: 1 })]));
+    const r1 = await isolated;
+    const leadMs = performance.now() - t0;
+    assert.equal(r1.versionInfo, String(v1));
+    assert.ok(leadMs < windowMs / 2, `isolated change pushed in ${leadMs.toFixed(0)} ms, not after the ${windowMs} ms window`);
+    c.ack(r1);
+    // A burst right after that push: every change collapses into one trailing push, carrying the newest version.
+    const before = c.received.filter((r) => r.typeUrl === SE).length;
+    let last = 0;
+    for (let i = 0; i < 5; i++) last = await w.commit(new Map([serviceEntry({ namespace: 'dubbo', host: `burst-${i}.dubbo`, endpoints: 1 })]));
+    const trailing = await waitFor(() => c.received.filter((r) => r.typeUrl === SE).slice(before).find((r) => r.versionInfo === String(last)), { what: 'trailing push of the newest version', timeoutMs: 10_000, intervalMs: 20 });
+    assert.equal(trailing.resources.length, 3 + 1 + 5);
+    assert.equal(c.received.filter((r) => r.typeUrl === SE).length - before, 1, 'one push for the whole burst');
+  });
+
   it('withholds ServiceEntry/WorkloadEntry until the snapshot is complete; readiness follows', async () => {
     const w = track(await SnapshotWriter.open(redis.url));
     await w.commit(services('dubbo', 2));
