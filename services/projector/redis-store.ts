@@ -62,7 +62,9 @@ if #up == 0 and #rm == 0 and not completed then
   return {'OK', redis.call('GET', KEYS[4]) or '0', '0', '0', tostring(count), lineage}
 end
 local v = redis.call('INCR', KEYS[4])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'v', v, 'up', table.concat(up, '\\n'), 'rm', table.concat(rm, '\\n'), 'complete', completed and '1' or '0')
+-- p/from/to: the partition and offset range [from, to) this version folded, so an audit replay cut at any offsets
+-- can name the live version that held exactly that state (gateways read only v/up/rm/complete).
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'v', v, 'up', table.concat(up, '\\n'), 'rm', table.concat(rm, '\\n'), 'complete', completed and '1' or '0', 'p', ARGV[3], 'from', ARGV[1], 'to', ARGV[2])
 return {'OK', tostring(v), tostring(#up), tostring(#rm), tostring(count), lineage}
 `;
 
