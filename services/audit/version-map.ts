@@ -2,10 +2,10 @@
  * Relating replay points to live snapshot versions.
  *
  * The projector advances the global version once per committed batch that changed something, and appends a change
- * record {v, up, rm, complete} to a bounded Redis stream; the stream entry id is the commit's Redis time in ms. A
- * projector that also writes the batch's partition and offset range (fields p, from, to — an additive change the
- * gateways ignore) makes the relation exact; without them the commit time is the only link, which is exact for a
- * replay to a moment when the projector had caught up, and approximate while it lagged.
+ * record {v, up, rm, complete, p, from, to} to a bounded Redis stream; the stream entry id is the commit's Redis time
+ * in ms. The batch's partition and offset range (p, from, to; gateways ignore them) make the relation exact; records
+ * written before those fields existed leave the commit time as the only link, which is exact for a replay to a moment
+ * when the projector had caught up, and approximate while it lagged.
  */
 export interface ChangeRecord {
   /** Stream entry id "ms-seq". */
