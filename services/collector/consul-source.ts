@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { ResyncRunner, type ResyncPass } from './resync-runner.ts';
 import type { ConsulSourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
 import { Coalescer } from './coalescer.ts';
@@ -29,7 +29,6 @@ export class ConsulSource implements RegistrySource {
   private readonly client: ConsulClient;
   private datacenter = '';
   private catalogIndex = 0;
-  private generation = crypto.randomUUID();
   private readonly watches = new Map<string, Watch>();
   /** service -> mesh key it was last published under (to publish removals). */
   private readonly known = new Map<string, { namespace: string; host: string }>();
@@ -39,11 +38,10 @@ export class ConsulSource implements RegistrySource {
   private readonly coalescer: Coalescer<string>;
   private readonly exclude: RegExp[];
   private resyncTimer: NodeJS.Timeout | undefined;
-  private resyncing: Promise<void> | undefined;
+  private readonly resyncer: ResyncRunner;
   private stopped = false;
   private failures = 0;
   connected = false;
-  firstResyncDone = false;
 
   constructor(
     private readonly src: ConsulSourceConfig,
@@ -52,12 +50,19 @@ export class ConsulSource implements RegistrySource {
     private readonly metrics: CollectorMetrics,
   ) {
     this.client = new ConsulClient(src);
+    this.resyncer = new ResyncRunner({
+      sourceId: src.id, log, metrics, retryMs: 1000, isStopped: () => this.stopped,
+      pass: (generation) => this.resyncPass(generation),
+      onFailure: () => this.setConnected(false),
+    });
     this.exclude = src.excludeServices.map((r) => new RegExp(`^(?:${r})$`));
     this.coalescer = new Coalescer(src.coalesceMs, (service) => {
       const l = this.latest.get(service);
-      if (l) void this.publish(service, l, this.generation).catch((e) => this.publishFailed(service, e));
+      if (l) void this.publish(service, l, this.resyncer.generation).catch((e) => this.publishFailed(service, e));
     });
   }
+
+  get firstResyncDone(): boolean { return this.resyncer.firstDone; }
 
   async start(): Promise<void> {
     this.resyncTimer = setInterval(() => void this.resync('periodic'), this.src.resyncIntervalMs);
@@ -137,7 +142,7 @@ export class ConsulSource implements RegistrySource {
       if (prev) {
         this.known.delete(s);
         this.publishedIndex.delete(s);
-        void this.publisher.publishRemoval(prev.namespace, prev.host, s, null, this.generation).catch((e) => this.publishFailed(s, e));
+        void this.publisher.publishRemoval(prev.namespace, prev.host, s, null, this.resyncer.generation).catch((e) => this.publishFailed(s, e));
       }
     }
   }
@@ -206,45 +211,29 @@ export class ConsulSource implements RegistrySource {
 
   /** Full resync: every service's current health, published, then the end marker (deletes what vanished). */
   resync(reason: string): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.resyncing) return this.resyncing;
-    this.resyncing = (async () => {
-      const start = performance.now();
-      const generation = crypto.randomUUID();
-      this.generation = generation;
-      try {
-        if (!this.datacenter) this.datacenter = await this.client.datacenter();
-        const catalog = await this.client.catalogServices();
-        this.recovered();
-        if (catalog.index < this.catalogIndex) this.publishedIndex.clear();
-        const body = catalog.body;
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('Consul catalog response is not an object');
-        const services = Object.keys(body).filter((s) => this.wanted(s)).sort();
-        const observed: string[] = [];
-        await forEachLimit(services, 16, async (service) => {
-          const res = await this.client.healthService(service);
-          const key = await this.publish(service, { body: res.body, index: res.index }, generation);
-          if (key) observed.push(key);
-        });
-        await this.publisher.publishResyncEnd(generation, observed);
-        const present = new Set(services);
-        for (const s of [...this.known.keys()]) if (!present.has(s)) { this.known.delete(s); this.publishedIndex.delete(s); }
-        for (const s of services) if (!this.watches.has(s)) this.watch(s);
-        for (const s of [...this.watches.keys()]) if (!present.has(s)) this.unwatch(s);
-        this.firstResyncDone = true;
-        this.metrics.resyncs.inc({ source: this.src.id, reason });
-        this.metrics.resyncSeconds.observe({ source: this.src.id }, (performance.now() - start) / 1000);
-        this.log.info({ source: this.src.id, reason, datacenter: this.datacenter, services: observed.length, ms: Math.round(performance.now() - start) }, 'full resync done');
-      } catch (e) {
-        this.metrics.errors.inc({ source: this.src.id, stage: 'resync' });
-        this.setConnected(false);
-        this.log.error({ source: this.src.id, reason, err: (e as Error).message }, 'full resync failed; will retry');
-        if (!this.stopped) setTimeout(() => void this.resync('retry'), 1000).unref();
-      } finally {
-        this.resyncing = undefined;
-      }
-    })();
-    return this.resyncing;
+    return this.resyncer.run(reason);
+  }
+
+  private async resyncPass(generation: string): Promise<ResyncPass> {
+    if (!this.datacenter) this.datacenter = await this.client.datacenter();
+    const catalog = await this.client.catalogServices();
+    this.recovered();
+    if (catalog.index < this.catalogIndex) this.publishedIndex.clear();
+    const body = catalog.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('Consul catalog response is not an object');
+    const services = Object.keys(body).filter((s) => this.wanted(s)).sort();
+    const observed: string[] = [];
+    await forEachLimit(services, 16, async (service) => {
+      const res = await this.client.healthService(service);
+      const key = await this.publish(service, { body: res.body, index: res.index }, generation);
+      if (key) observed.push(key);
+    });
+    await this.publisher.publishResyncEnd(generation, observed);
+    const present = new Set(services);
+    for (const s of [...this.known.keys()]) if (!present.has(s)) { this.known.delete(s); this.publishedIndex.delete(s); }
+    for (const s of services) if (!this.watches.has(s)) this.watch(s);
+    for (const s of [...this.watches.keys()]) if (!present.has(s)) this.unwatch(s);
+    return { observed, logFields: { datacenter: this.datacenter } };
   }
 
   async stop(): Promise<void> {
@@ -253,6 +242,6 @@ export class ConsulSource implements RegistrySource {
     this.coalescer.stop();
     for (const w of this.watches.values()) w.stopped = true;
     this.client.close();
-    await this.resyncing?.catch(() => undefined);
+    await this.resyncer.settle();
   }
 }

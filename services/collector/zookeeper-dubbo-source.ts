@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { ResyncRunner, type ResyncPass } from './resync-runner.ts';
 import type { ZooKeeperDubboSourceConfig as SourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
 import { normaliseDubboService } from './normalise-dubbo.ts';
@@ -25,7 +25,6 @@ const MAP = 'mapping:';
 
 export class ZooKeeperDubboSource implements RegistrySource {
   private client: ZkClient | undefined;
-  private generation = '';
   private readonly coalescer: Coalescer<string>;
   /** interface -> mesh key it was last published under (to publish removals). */
   private readonly known = new Map<string, { namespace: string; host: string }>();
@@ -34,12 +33,11 @@ export class ZooKeeperDubboSource implements RegistrySource {
   private readonly mapping = new Map<string, string[]>();
   private inResync = false;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private resyncing: Promise<void> | undefined;
+  private readonly resyncer: ResyncRunner;
   /** One watcher function per service: node-zookeeper-client de-duplicates identical watchers per path. */
   private readonly watchers = new Map<string, () => void>();
   private stopped = false;
   connected = false;
-  firstResyncDone = false;
 
   constructor(
     private readonly src: SourceConfig,
@@ -48,7 +46,13 @@ export class ZooKeeperDubboSource implements RegistrySource {
     private readonly metrics: CollectorMetrics,
   ) {
     this.coalescer = new Coalescer(src.coalesceMs, (name) => this.readNow(name));
+    this.resyncer = new ResyncRunner({
+      sourceId: src.id, log, metrics, retryMs: 2000, isStopped: () => this.stopped,
+      pass: (generation) => this.resyncPass(generation),
+    });
   }
+
+  get firstResyncDone(): boolean { return this.resyncer.firstDone; }
 
   async start(): Promise<void> {
     await this.open();
@@ -99,50 +103,38 @@ export class ZooKeeperDubboSource implements RegistrySource {
 
   /** Full resync: read every interface, publish what changed, then the end marker (deletes what vanished). */
   resync(reason: string): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.resyncing) return this.resyncing;
-    this.resyncing = (async () => {
-      const start = performance.now();
-      const generation = crypto.randomUUID();
-      this.generation = generation;
-      try {
-        const ifaces = await this.listInterfaces();
-        if (ifaces === undefined) {
-          this.log.warn({ source: this.src.id, root: this.rootPath() }, 'registry root does not exist yet; treating as empty');
-        }
-        const observed: string[] = [];
-        this.inResync = true;
-        // Reads overlap (ZooKeeper pipelines requests on one session) so publishes batch up; the publisher keeps their order.
-        await forEachLimit(ifaces ?? [], 64, async (iface) => {
-          const key = await this.readService(iface, generation);
+    return this.resyncer.run(reason);
+  }
+
+  private async resyncPass(generation: string): Promise<ResyncPass> {
+    try {
+      const ifaces = await this.listInterfaces();
+      if (ifaces === undefined) {
+        this.log.warn({ source: this.src.id, root: this.rootPath() }, 'registry root does not exist yet; treating as empty');
+      }
+      const observed: string[] = [];
+      this.inResync = true;
+      // Reads overlap (ZooKeeper pipelines requests on one session) so publishes batch up; the publisher keeps their order.
+      await forEachLimit(ifaces ?? [], 64, async (iface) => {
+        const key = await this.readService(iface, generation);
+        if (key) observed.push(key);
+      });
+      // Interface services derived from the mapping, once every application's state is known.
+      if (this.src.mode === 'application' && this.src.mappingRoot) {
+        for (const s of [...this.appStates.keys()]) if (!(ifaces ?? []).includes(s)) this.appStates.delete(s);
+        await forEachLimit((await this.listMapping()) ?? [], 64, async (iface) => {
+          const key = await this.readMapping(iface, generation);
           if (key) observed.push(key);
         });
-        // Interface services derived from the mapping, once every application's state is known.
-        if (this.src.mode === 'application' && this.src.mappingRoot) {
-          for (const s of [...this.appStates.keys()]) if (!(ifaces ?? []).includes(s)) this.appStates.delete(s);
-          await forEachLimit((await this.listMapping()) ?? [], 64, async (iface) => {
-            const key = await this.readMapping(iface, generation);
-            if (key) observed.push(key);
-          });
-        }
-        this.inResync = false;
-        await this.publisher.publishResyncEnd(generation, observed);
-        const seen = new Set(observed);
-        for (const [name, id] of [...this.known]) if (!seen.has(`${id.namespace}/${id.host}`)) this.known.delete(name);
-        this.firstResyncDone = true;
-        this.metrics.resyncs.inc({ source: this.src.id, reason });
-        this.metrics.resyncSeconds.observe({ source: this.src.id }, (performance.now() - start) / 1000);
-        this.log.info({ source: this.src.id, reason, services: observed.length, ms: Math.round(performance.now() - start) }, 'full resync done');
-      } catch (e) {
-        this.metrics.errors.inc({ source: this.src.id, stage: 'resync' });
-        this.inResync = false;
-        this.log.error({ source: this.src.id, reason, err: (e as Error).message }, 'full resync failed; will retry');
-        if (!this.stopped) setTimeout(() => void this.resync('retry'), 2000).unref();
-      } finally {
-        this.resyncing = undefined;
       }
-    })();
-    return this.resyncing;
+      this.inResync = false;
+      await this.publisher.publishResyncEnd(generation, observed);
+      const seen = new Set(observed);
+      for (const [name, id] of [...this.known]) if (!seen.has(`${id.namespace}/${id.host}`)) this.known.delete(name);
+      return { observed };
+    } finally {
+      this.inResync = false;
+    }
   }
 
   private rootPath(): string {
@@ -182,7 +174,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
   }
 
   private readNow(name: string): void {
-    this.readService(name, this.generation).catch((e) => {
+    this.readService(name, this.resyncer.generation).catch((e) => {
       this.metrics.errors.inc({ source: this.src.id, stage: 'read' });
       this.log.warn({ source: this.src.id, service: name, err: (e as Error).message }, 'reading or publishing a service failed; retrying in 1 s');
       // ZooKeeper or Kafka unavailable beyond their clients' retries: read again (a reconnect also resyncs).
@@ -333,7 +325,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
     this.stopped = true;
     clearInterval(this.resyncTimer);
     this.coalescer.stop();
-    await this.resyncing?.catch(() => undefined);
+    await this.resyncer.settle();
     this.client?.close();
   }
 }
