@@ -12,6 +12,29 @@ export interface SpawnSpec {
   logDir: string;
 }
 
+/** Every server this process started and that is still running. */
+const live = new Set<ManagedProcess>();
+let guarded = false;
+
+/**
+ * Servers run in their own process groups (so a stop reaches their children), which also means they outlive us if we
+ * die first. On exit, and on SIGINT/SIGTERM when the program has no handler of its own (benchmarks, scripts; `up`
+ * handles signals itself and stops gracefully), terminate whatever is still running.
+ */
+function guardExit(): void {
+  if (guarded) return;
+  guarded = true;
+  const killAll = () => { for (const p of live) p.signal('SIGTERM'); };
+  process.on('exit', killAll);
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.on(sig, () => {
+      if (process.listenerCount(sig) > 1) return; // the program handles it
+      killAll();
+      process.exit(code);
+    });
+  }
+}
+
 /** A server process owned by the harness: output kept in a log file, stopped with TERM then KILL. */
 export class ManagedProcess {
   readonly logFile: string;
@@ -29,8 +52,11 @@ export class ManagedProcess {
       detached: true, // own process group, so a stop reaches the server's children too
     });
     fs.closeSync(out);
+    guardExit();
+    live.add(this);
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
+        live.delete(this);
         this.exitCode = code ?? (signal ? -1 : null);
         resolve(this.exitCode);
       });

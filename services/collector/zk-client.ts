@@ -25,6 +25,19 @@ export function watchExists(client: ZkClient, path: string, watch: () => void): 
   });
 }
 
+/**
+ * The children of `path` with a children watch, or — when the node does not exist — undefined with a creation watch.
+ * Either way exactly one watch is armed. The node can appear between the two calls: then exists() only arms a data
+ * watch, which never reports children, so we read the children again instead of missing them until the next resync.
+ */
+export async function watchChildrenOrCreation(client: ZkClient, path: string, watch: () => void): Promise<{ children: string[]; stat: Stat } | undefined> {
+  for (;;) {
+    const res = await getChildren(client, path, watch);
+    if (res) return res;
+    if (!(await watchExists(client, path, watch))) return undefined;
+  }
+}
+
 /** A ZooKeeper zxid (8-byte big-endian) as a number: the registry's ordering token. */
 export const zxid = (b: Buffer): number => Number(b.readBigInt64BE(0));
 

@@ -8,7 +8,7 @@ import type { Publisher } from './publisher.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Coalescer } from './coalescer.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
-import { connect, getChildren, getData, watchExists, zxid, type ZkClient } from './zk-client.ts';
+import { connect, getChildren, getData, watchChildrenOrCreation, zxid, type ZkClient } from './zk-client.ts';
 
 /**
  * Watches a Dubbo registry in ZooKeeper and publishes each service's complete state:
@@ -145,12 +145,8 @@ export class ZooKeeperDubboSource implements RegistrySource {
 
   private async listInterfaces(): Promise<string[] | undefined> {
     const client = this.client!;
-    const res = await getChildren(client, this.rootPath(), this.rootWatcher);
-    if (!res) {
-      await watchExists(client, this.rootPath(), this.rootWatcher);
-      return undefined;
-    }
-    return res.children.sort();
+    const res = await watchChildrenOrCreation(client, this.rootPath(), this.rootWatcher);
+    return res?.children.sort();
   }
 
   private onRootChange(): void {
@@ -205,11 +201,9 @@ export class ZooKeeperDubboSource implements RegistrySource {
     const client = this.client!;
     const path = `${this.src.root}/${iface}/providers`;
     const watch = this.watcherFor(iface, 'providers');
-    const res = await getChildren(client, path, watch);
+    const res = await watchChildrenOrCreation(client, path, watch);
     if (!res) {
       // Interface node without providers (consumers only, or being deleted): not a service, or no longer one.
-      const exists = await watchExists(client, path, watch);
-      if (exists) return this.readInterface(iface, generation);
       await this.vanished(iface, generation);
       return undefined;
     }
@@ -254,12 +248,8 @@ export class ZooKeeperDubboSource implements RegistrySource {
 
   private async listMapping(): Promise<string[] | undefined> {
     const client = this.client!;
-    const res = await getChildren(client, this.src.mappingRoot!, this.mappingRootWatcher);
-    if (!res) {
-      await watchExists(client, this.src.mappingRoot!, this.mappingRootWatcher);
-      return undefined;
-    }
-    return res.children.sort();
+    const res = await watchChildrenOrCreation(client, this.src.mappingRoot!, this.mappingRootWatcher);
+    return res?.children.sort();
   }
 
   private onMappingRootChange(): void {
