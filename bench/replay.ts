@@ -130,7 +130,8 @@ async function main(): Promise<void> {
         bySchema: r.bySchema, resources: r.resources, decodeSeconds: Number(r.decodeSeconds.toFixed(2)), foldSeconds: Number(r.foldSeconds.toFixed(2)),
         kafkaReadSeconds: Number((r.seconds - r.decodeSeconds - r.foldSeconds).toFixed(2)), peakRssMiB: r.peakRssMiB,
       },
-      target: { seconds: 60, met: r.seconds <= 60 },
+      // The target is about 1,000,000 events: a smaller run cannot meet it, whatever its time.
+      target: { events: 1_000_000, seconds: 60, met: EVENTS >= 1_000_000 && r.seconds <= 60 },
     };
     fs.mkdirSync(path.join(here, 'results'), { recursive: true });
     fs.writeFileSync(path.join(here, 'results', 'replay.json'), JSON.stringify(result, null, 2) + '\n');
