@@ -25,6 +25,18 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Waits for a background Go build (pid), reporting progress every 30 s from its -v output; on failure shows its last
+# lines. Cold builds take minutes on 2 cores: silence would look like a hang.
+await_build() {
+  local label=$1 pid=$2 out=$3
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 30
+    kill -0 "$pid" 2>/dev/null && log "$label: still building ($(wc -l <"$out") packages done)"
+  done
+  if ! wait "$pid"; then tail -30 "$out" >&2; rm -f "$out"; log "$label: build failed"; return 1; fi
+  rm -f "$out"
+}
+
 install_redis() {
   apt_install redis-server
   # Debian starts a system instance on :6379; we run our own on free ports, so stop it to save memory.
@@ -82,13 +94,7 @@ install_istiod() {
       && for p in "$patches"/istiod-*.patch; do patch -s -p1 <"$p" || exit 1; done \
       && GOFLAGS=-mod=readonly go build -v -trimpath -o "$dir/pilot-discovery.tmp" ./pilot/cmd/pilot-discovery >"$out" 2>&1 \
       && mv "$dir/pilot-discovery.tmp" "$dir/pilot-discovery" ) &
-  local pid=$!
-  while kill -0 $pid 2>/dev/null; do
-    sleep 30
-    kill -0 $pid 2>/dev/null && log "istiod $ISTIO_VERSION: still building ($(wc -l <"$out") packages done)"
-  done
-  if ! wait $pid; then tail -30 "$out" >&2; rm -f "$out"; log "istiod build failed"; return 1; fi
-  rm -f "$out"
+  await_build "istiod $ISTIO_VERSION" $! "$out" || return 1
   log "istiod $ISTIO_VERSION: built $dir/pilot-discovery"
 }
 
@@ -111,13 +117,7 @@ install_consul() {
       && GONOSUMDB=github.com/hashicorp/consul GOFLAGS=-mod=mod go mod download >"$out" 2>&1 \
       && GONOSUMDB=github.com/hashicorp/consul GOFLAGS=-mod=mod go build -v -trimpath -o "$dir/consul.tmp" . >>"$out" 2>&1 \
       && mv "$dir/consul.tmp" "$dir/consul" ) &
-  local pid=$!
-  while kill -0 $pid 2>/dev/null; do
-    sleep 30
-    kill -0 $pid 2>/dev/null && log "consul $CONSUL_VERSION: still building ($(wc -l <"$out") packages done)"
-  done
-  if ! wait $pid; then tail -30 "$out" >&2; rm -f "$out"; log "consul build failed"; return 1; fi
-  rm -f "$out"
+  await_build "consul $CONSUL_VERSION" $! "$out" || return 1
   log "consul $CONSUL_VERSION: built $dir/consul ($("$dir/consul" version | head -1))"
 }
 
