@@ -1,3 +1,4 @@
+import { startAllOrNone } from './stack.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,14 +27,9 @@ export interface KafkaRedis { kafka: KafkaServer; redis: RedisServer; runDir: st
 export async function startKafkaRedis(label: string, opts: { redisAof?: boolean } = {}): Promise<KafkaRedis> {
   ensureInstalled(['redis', 'kafka']);
   const runDir = makeRunDir(label);
-  const started = await Promise.allSettled([startKafka(runDir), startRedis(runDir, { appendonly: opts.redisAof })]);
-  const failed = started.find((r) => r.status === 'rejected');
-  if (failed) {
-    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
-    throw (failed as PromiseRejectedResult).reason;
-  }
-  const [kafka, redis] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [KafkaServer, RedisServer];
-  return { kafka, redis, runDir, async stop() { await Promise.all([kafka.stop(), redis.stop()]); } };
+  const [kafka, redis] = await startAllOrNone([startKafka(runDir), startRedis(runDir, { appendonly: opts.redisAof })] as const);
+  const servers: KafkaRedis = { kafka, redis, runDir, async stop() { await Promise.all([servers.kafka.stop(), servers.redis.stop()]); } };
+  return servers;
 }
 
 export const SOURCE = 'zk1';
@@ -254,17 +250,8 @@ export class ProjectorRig {
   }
 }
 
-/** Reads one metric's value (sum over label sets matching `labels`) from Prometheus text. */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
+// Prometheus text parsing lives in prom-text.ts; re-exported for the projector tests and benchmark.
+export { metricValue } from './prom-text.ts';
 
 function baseEvent(source: string, epoch: number): RegistryEvent {
   return {

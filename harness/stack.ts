@@ -14,18 +14,25 @@ import { waitFor } from './wait.ts';
 
 export interface Servers { kafka: KafkaServer; redis: RedisServer; zookeeper: ZooKeeperServer; runDir: string; stop(): Promise<void> }
 
+/**
+ * Starts servers in parallel; if any start fails, stops the ones that did start (a failed start leaks no servers)
+ * and rethrows the first failure.
+ */
+export async function startAllOrNone<T extends readonly Promise<{ stop(): Promise<void> }>[]>(starts: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const started = await Promise.allSettled(starts);
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
 /** Installs (if missing) and starts Kafka, Redis and ZooKeeper on free loopback ports, in parallel. */
 export async function startServers(runDir: string, opts: { istiod?: boolean } = {}): Promise<Servers> {
   const needed: Server[] = ['redis', 'zookeeper', 'kafka', ...(opts.istiod ? ['istiod' as const] : [])];
   ensureInstalled(needed);
-  const started = await Promise.allSettled([startKafka(runDir), startRedis(runDir), startZooKeeper(runDir)]);
-  const failed = started.find((r) => r.status === 'rejected');
-  if (failed) {
-    // Stop what did start: a failed start leaks no servers.
-    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
-    throw (failed as PromiseRejectedResult).reason;
-  }
-  const [kafka, redis, zookeeper] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [KafkaServer, RedisServer, ZooKeeperServer];
+  const [kafka, redis, zookeeper] = await startAllOrNone([startKafka(runDir), startRedis(runDir), startZooKeeper(runDir)] as const);
   const servers: Servers = {
     kafka, redis, zookeeper, runDir,
     // The handles as they are now: a test that restarts a server replaces its handle, and the new one is stopped.
