@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { DiscoveryRequest, DiscoveryResponse, EnvoyCluster, EnvoyClusterLoadAssignment, protobuf } from '../schemas/proto.ts';
+import { DiscoveryRequest, DiscoveryResponse, EnvoyCluster, EnvoyClusterLoadAssignment } from '../schemas/proto.ts';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 export const CLUSTER_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
@@ -105,4 +105,3 @@ export async function proxyView(istiodGrpc: string, filter: (cluster: string) =>
   }
 }
 
-export { protobuf };

@@ -4,7 +4,6 @@ export const MCP_RESOURCE_TYPE = 'type.googleapis.com/istio.mcp.v1alpha1.Resourc
 export const SERVICE_ENTRY_BODY_TYPE = 'type.googleapis.com/istio.networking.v1alpha3.ServiceEntry';
 export const WORKLOAD_ENTRY_BODY_TYPE = 'type.googleapis.com/istio.networking.v1alpha3.WorkloadEntry';
 
-export const MESH_CONFIG_COLLECTION = 'core/v1alpha1/MeshConfig';
 
 /** Which resource kind a requested collection (GVK) is, ignoring its version: istiod ≥1.24 asks v1, older v1alpha3. */
 export type ServedKind = 'ServiceEntry' | 'WorkloadEntry';

@@ -1,4 +1,4 @@
-import { MESH_CONFIG_COLLECTION, servedKindOf, type ServedKind } from '../../schemas/type-urls.ts';
+import { servedKindOf, type ServedKind } from '../../schemas/type-urls.ts';
 
 /** What the gateway should do after a request, decided from protocol state alone (no I/O). */
 export type RequestDecision =
@@ -72,5 +72,4 @@ export class StreamState {
     return nonce;
   }
 
-  isMeshConfig(typeUrl: string): boolean { return typeUrl === MESH_CONFIG_COLLECTION; }
 }
