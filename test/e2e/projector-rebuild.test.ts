@@ -55,6 +55,9 @@ describe('meshbridge projector --rebuild (real Kafka and Redis)', () => {
     const { code, proc } = await rig.rebuild();
     assert.equal(code, 0, `rebuild exits 0 (log ${proc.logFile}):\n${proc.tail()}`);
     await load.stop();
+    // A live projector is fenced only when it commits after the switch; the background load may have stopped just
+    // before any such commit, so send more events after the switch to be sure one happens.
+    await rig.produce(churn.next(20));
     await rig.waitCaughtUp();
 
     const lineageAfter = await rig.redis.get(rig.keys.lineage);
