@@ -16,7 +16,7 @@ import { ProjectorRig, startKafkaRedis, Churn, metricValue, type KafkaRedis } fr
 import { projectRoot } from '../harness/paths.ts';
 import { waitFor } from '../harness/wait.ts';
 
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 120_000);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 480_000);
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 5_000);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 6);
 const INSTANCES = 10;

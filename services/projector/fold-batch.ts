@@ -26,15 +26,21 @@ export interface BatchEffects {
 /**
  * Folds a whole batch into the partition state (in place) and computes what to write, coalesced by service: a
  * service touched by many events in the batch is rebuilt and written once.
+ *
+ * `events` may be a lazy iterable (decoding as it goes): then an event superseded later in the batch is garbage
+ * almost as soon as it is decoded, instead of every decoded event of a 20,000-event batch living until the end and
+ * being promoted to the old generation (the projector's largest GC cost).
  */
-export function foldBatch(state: PartitionState, events: FoldEvent[]): BatchEffects {
+export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): BatchEffects {
   const changed = new Set<string>();
   const fx: BatchEffects = {
     serviceUpserts: new Map(), serviceDeletes: [], resourceUpserts: new Map(), resourceDeletes: [],
     epochs: new Map(), resyncedSources: [], applied: 0, ignored: {}, rejected: [], deadLetters: [], notes: [],
   };
   const epochsBefore = new Map(state.epochs);
-  for (const [index, e] of events.entries()) {
+  let index = -1;
+  for (const e of events) {
+    index++;
     const r = evolve(state, e);
     if (r.ignored) {
       fx.ignored[r.ignored] = (fx.ignored[r.ignored] ?? 0) + 1;

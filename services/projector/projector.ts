@@ -32,7 +32,7 @@ export interface ProjectorOptions {
   /** Send poison events to the dead-letter topic (default true; a rebuild re-reads events that already went there). */
   deadLetter?: boolean;
   failpoint?: Failpoint;
-  /** Most events folded and committed in one atomic step (default 5000). */
+  /** Most events folded and committed in one atomic step (default: projector.maxBatchEvents). */
   maxBatch?: number;
 }
 
@@ -69,7 +69,7 @@ export class Projector {
     this.failpoints = new Failpoints(opts.failpoint, log);
     this.groupId = opts.groupId ?? cfg.projector.groupId;
     this.deadLetterOn = opts.deadLetter ?? true;
-    this.maxBatch = opts.maxBatch ?? 5000;
+    this.maxBatch = opts.maxBatch ?? cfg.projector.maxBatchEvents;
   }
 
   async start(): Promise<void> {
@@ -164,22 +164,13 @@ export class Projector {
   private async applySlice(p: number, owned: Owned, slice: KafkaMessage[], lastOffset: bigint, highWatermark: bigint): Promise<boolean> {
     const batchNo = this.failpoints.nextBatch();
     const start = performance.now();
-    const events: FoldEvent[] = [];
+    // Decoded lazily, as the fold consumes them: see foldBatch. `messages[i]` is the message of the fold's event i.
     const messages: KafkaMessage[] = [];
     const dead: DeadLetter[] = [];
-    for (const m of slice) {
-      try {
-        if (!m.value) throw new EventDecodeError('empty message value (tombstone?)');
-        events.push(decodeForFold(m.value));
-        messages.push(m);
-      } catch (e) {
-        dead.push({ message: m, reason: 'undecodable', detail: (e as Error).message });
-      }
-    }
     const nextOffset = String(lastOffset + 1n);
-    const fx = foldBatch(owned.state, events);
+    const fx = foldBatch(owned.state, decodeAll(slice, messages, dead));
     for (const d of fx.deadLetters) dead.push({ message: messages[d.index]!, reason: 'invalid', detail: d.reason });
-    await this.failpoints.hit('after-fold', batchNo, { partition: p, from: owned.offset || '0', nextOffset, events: events.length });
+    await this.failpoints.hit('after-fold', batchNo, { partition: p, from: owned.offset || '0', nextOffset, events: messages.length });
     let commitSeconds: number;
     try {
       // Dead letters before the commit: a crash in between re-sends them (at least once, never lost); each carries
@@ -195,7 +186,7 @@ export class Projector {
       this.metrics.resourcesWritten.inc({ op: 'upsert' }, out.upserted);
       this.metrics.resourcesWritten.inc({ op: 'remove' }, out.removed);
       this.metrics.commitBytes.observe(out.bytes);
-      if (out.upserted + out.removed > 0) this.log.debug({ partition: p, version: out.version, upserted: out.upserted, removed: out.removed, events: events.length }, 'batch committed');
+      if (out.upserted + out.removed > 0) this.log.debug({ partition: p, version: out.version, upserted: out.upserted, removed: out.removed, events: messages.length }, 'batch committed');
     } catch (e) {
       this.owned.delete(p); // our in-memory fold includes effects Redis did not take: reload before going on
       if (e instanceof FencedError) {
@@ -261,5 +252,21 @@ export class Projector {
     this.running = false;
     await this.consumer?.disconnect();
     await this.dlq?.disconnect();
+  }
+}
+
+/** Decodes a slice as it is iterated; undecodable messages go to `dead`, decoded ones' messages to `messages`. */
+function* decodeAll(slice: KafkaMessage[], messages: KafkaMessage[], dead: DeadLetter[]): Generator<FoldEvent> {
+  for (const m of slice) {
+    let e: FoldEvent;
+    try {
+      if (!m.value) throw new EventDecodeError('empty message value (tombstone?)');
+      e = decodeForFold(m.value);
+    } catch (err) {
+      dead.push({ message: m, reason: 'undecodable', detail: (err as Error).message });
+      continue;
+    }
+    messages.push(m);
+    yield e;
   }
 }

@@ -15,7 +15,7 @@ export class Replay {
   applied = 0;
   ignored = 0;
 
-  apply(partition: number, events: FoldEvent[]): BatchEffects {
+  apply(partition: number, events: Iterable<FoldEvent>): BatchEffects {
     let state = this.partitions.get(partition);
     if (!state) {
       state = emptyPartitionState();

@@ -140,7 +140,12 @@ export const configSchema = z.object({
     httpPort: z.number().int().min(0).max(65535).default(9102),
     /** Change records kept in the Redis stream; a gateway further behind reloads the full snapshot. */
     changeStreamLength: z.number().int().min(100).default(10_000),
-  }).default({ groupId: 'meshbridge-projector', httpHost: '127.0.0.1', httpPort: 9102, changeStreamLength: 10_000 }),
+    /**
+     * Most events folded and committed to Redis in one atomic step. Larger steps coalesce more events of one service
+     * into one rebuild and one write (the fold's main saving); smaller ones keep each Redis transaction short.
+     */
+    maxBatchEvents: z.number().int().min(1).max(200_000).default(20_000),
+  }).default({ groupId: 'meshbridge-projector', httpHost: '127.0.0.1', httpPort: 9102, changeStreamLength: 10_000, maxBatchEvents: 20_000 }),
   gateway: z.object({
     grpcHost: z.string().default('0.0.0.0'),
     grpcPort: z.number().int().min(0).max(65535).default(15020),
@@ -169,6 +174,7 @@ const ENV: Record<string, [string[], (v: string) => unknown]> = {
   MESHBRIDGE_COLLECTOR_ID: [['collector', 'id'], String],
   MESHBRIDGE_COLLECTOR_HTTP_PORT: [['collector', 'httpPort'], Number],
   MESHBRIDGE_PROJECTOR_HTTP_PORT: [['projector', 'httpPort'], Number],
+  MESHBRIDGE_PROJECTOR_MAX_BATCH_EVENTS: [['projector', 'maxBatchEvents'], Number],
   MESHBRIDGE_GATEWAY_GRPC_PORT: [['gateway', 'grpcPort'], Number],
   MESHBRIDGE_GATEWAY_HTTP_PORT: [['gateway', 'httpPort'], Number],
   MESHBRIDGE_GATEWAY_DEBOUNCE_MS: [['gateway', 'debounceMs'], Number],
