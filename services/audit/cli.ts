@@ -169,8 +169,8 @@ async function replayCommand(ctx: Ctx, until: Point, positionals: string[]): Pro
   warnTruncated(ranges);
   const info = await liveInfo(ctx, ranges.map((r) => r.partition));
   const { cut, note } = cutOf(until, ranges, info);
-  const { results: [res], replays: [rp], seconds } = await replayTopic(ctx.kafka, ctx.cfg.kafka.topic, ranges, [cut], 'replay');
-  const stats = rp!.stats;
+  const { results: [res], stats: [replayStats], seconds } = await replayTopic(ctx.kafka, ctx.cfg.kafka.topic, ranges, [cut], 'replay');
+  const stats = replayStats!;
   const match = info ? versionForCut(info.records, res!, info.live) : undefined;
   if (ctx.json) {
     ctx.out(JSON.stringify({
@@ -262,15 +262,15 @@ async function verifyCommand(ctx: Ctx, positionals: string[]): Promise<number> {
     return EXIT.MISMATCH;
   }
   const offsets = completeOffsets(live.offsets, ranges);
-  const { results: [res], replays: [rp], seconds } = await replayTopic(ctx.kafka, ctx.cfg.kafka.topic, ranges, [{ kind: 'offsets', offsets }], 'verify');
+  const { results: [res], stats: [stats], seconds } = await replayTopic(ctx.kafka, ctx.cfg.kafka.topic, ranges, [{ kind: 'offsets', offsets }], 'verify');
   const outcome = compareSnapshots(live.resources, res!.resources);
   if (ctx.json) {
     ctx.out(JSON.stringify({
       ...outcome, version: live.version, lineage: live.lineage, complete: live.complete, offsets: Object.fromEntries([...offsets].map(([p, o]) => [p, o.toString()])),
-      events: rp!.stats.events, seconds,
+      events: stats!.events, seconds,
     }, null, 2) + '\n');
   } else {
-    context.push(`replayed ${rp!.stats.events} events in ${seconds.toFixed(1)} s`);
+    context.push(`replayed ${stats!.events} events in ${seconds.toFixed(1)} s`);
     ctx.out(formatVerify(outcome, context));
   }
   return outcome.equal ? EXIT.OK : EXIT.MISMATCH;

@@ -30,15 +30,17 @@ export interface ReplayStats {
   bySchema: Record<string, number>;
   /** Messages the projector would dead-letter (not decodable); skipped exactly as it skips them. */
   undecodable: { partition: number; offset: bigint; reason: string }[];
-  /** Time spent decoding Avro and folding (incl. building and encoding ServiceEntries), for profiling. */
-  decodeMs: number;
+  /** Time spent decoding Avro and folding (incl. building and encoding ServiceEntries; decoding is interleaved). */
   foldMs: number;
 }
 
-/** Decoded events are folded in chunks: large batches let the fold coalesce many events of one service into one build. */
+/**
+ * Messages are folded in chunks: large batches let the fold coalesce many events of one service into one build. A
+ * chunk is held as the raw messages and decoded as the fold consumes it, so superseded events die young.
+ */
 const CHUNK = 20_000;
 
-interface PartitionRun { replay: Replay; pending: RegistryEvent[]; nextCut: number; results: (CutResult | undefined)[]; lastOffset: bigint; events: number }
+interface PartitionRun { replay: Replay; pending: TopicMessage[]; nextCut: number; results: (CutResult | undefined)[]; lastOffset: bigint; events: number }
 
 /**
  * Replays the topic to one or several cuts in a single pass. Each partition gets its own pure Replay (a mesh service
@@ -48,7 +50,7 @@ interface PartitionRun { replay: Replay; pending: RegistryEvent[]; nextCut: numb
  */
 export class CutReplay {
   private readonly runs = new Map<number, PartitionRun>();
-  readonly stats: ReplayStats = { events: 0, applied: 0, ignored: 0, bySchema: {}, undecodable: [], decodeMs: 0, foldMs: 0 };
+  readonly stats: ReplayStats = { events: 0, applied: 0, ignored: 0, bySchema: {}, undecodable: [], foldMs: 0 };
 
   constructor(private readonly cuts: Cut[], private readonly partitions: number[]) {
     for (const p of partitions) this.runs.set(p, { replay: new Replay(), pending: [], nextCut: 0, results: [], lastOffset: -1n, events: 0 });
@@ -57,36 +59,14 @@ export class CutReplay {
   /** Feeds one partition's messages in offset order. Returns 'stop' once the partition's last cut is reached. */
   feed(partition: number, messages: TopicMessage[]): 'more' | 'stop' {
     const run = this.run(partition);
-    const t0 = performance.now();
-    const foldBefore = this.stats.foldMs;
-    try {
-      return this.feedTimed(partition, run, messages);
-    } finally {
-      // Decode time = time in feed minus the folds it triggered.
-      this.stats.decodeMs += performance.now() - t0 - (this.stats.foldMs - foldBefore);
-    }
-  }
-
-  private feedTimed(partition: number, run: PartitionRun, messages: TopicMessage[]): 'more' | 'stop' {
     for (const m of messages) {
       while (run.nextCut < this.cuts.length && this.beyond(this.cuts[run.nextCut]!, partition, m)) this.capture(partition, run, m.offset, m.timestamp);
       if (run.nextCut >= this.cuts.length) return 'stop';
       run.lastOffset = m.offset;
       run.events++;
       this.stats.events++;
-      if (!m.value) {
-        this.stats.undecodable.push({ partition, offset: m.offset, reason: 'empty message value (tombstone?)' });
-        continue;
-      }
-      try {
-        run.pending.push(decodeForFold(m.value));
-        const schema = writerSchemaOf(m.value)!;
-        this.stats.bySchema[schema] = (this.stats.bySchema[schema] ?? 0) + 1;
-      } catch (e) {
-        this.stats.undecodable.push({ partition, offset: m.offset, reason: (e as Error).message });
-        continue;
-      }
-      if (run.pending.length >= CHUNK) this.flush(run);
+      run.pending.push(m);
+      if (run.pending.length >= CHUNK) this.flush(partition, run);
     }
     return 'more';
   }
@@ -126,18 +106,38 @@ export class CutReplay {
     }
   }
 
-  private flush(run: PartitionRun): void {
+  private flush(partition: number, run: PartitionRun): void {
     if (run.pending.length === 0) return;
     const t0 = performance.now();
-    const fx = run.replay.apply(0, run.pending);
+    const fx = run.replay.apply(0, this.decoded(partition, run.pending));
     this.stats.foldMs += performance.now() - t0;
     this.stats.applied += fx.applied;
     this.stats.ignored += Object.values(fx.ignored).reduce((a, b) => a + (b ?? 0), 0);
     run.pending = [];
   }
 
+  /** Decodes as iterated, skipping (and recording) what the projector would dead-letter as undecodable. */
+  private *decoded(partition: number, messages: TopicMessage[]): Generator<RegistryEvent> {
+    for (const m of messages) {
+      if (!m.value) {
+        this.stats.undecodable.push({ partition, offset: m.offset, reason: 'empty message value (tombstone?)' });
+        continue;
+      }
+      let e: RegistryEvent;
+      try {
+        e = decodeForFold(m.value);
+      } catch (err) {
+        this.stats.undecodable.push({ partition, offset: m.offset, reason: (err as Error).message });
+        continue;
+      }
+      const schema = writerSchemaOf(m.value)!;
+      this.stats.bySchema[schema] = (this.stats.bySchema[schema] ?? 0) + 1;
+      yield e;
+    }
+  }
+
   private capture(partition: number, run: PartitionRun, at: bigint, excludedTimeMs?: number): void {
-    this.flush(run);
+    this.flush(partition, run);
     run.results[run.nextCut] = {
       offsets: new Map([[partition, at]]), resources: new Map(run.replay.resources), events: run.events,
       ...(excludedTimeMs !== undefined ? { firstExcludedTimeMs: excludedTimeMs } : {}),

@@ -1,6 +1,7 @@
 import type { Kafka } from 'kafkajs';
-import { CutReplay, type Cut, type CutResult } from './cut-replay.ts';
+import type { Cut, CutResult, ReplayStats } from './cut-replay.ts';
 import { readTopic, type PartitionRange } from './topic-reader.ts';
+import { ReplayPool } from './replay-pool.ts';
 import { Progress } from './progress.ts';
 
 /** Per-partition read end for a cut: an offsets cut reads one message past it, to learn when the next event came. */
@@ -15,27 +16,38 @@ export function endsFor(cuts: Cut[], ranges: PartitionRange[]): Map<number, bigi
   }));
 }
 
-/** Reads the topic once and replays it to each cut (each cut gets its own fold, so cuts need no particular order). */
-export async function replayTopic(kafka: Kafka, topic: string, ranges: PartitionRange[], cuts: Cut[], label: string): Promise<{ results: CutResult[]; replays: CutReplay[]; seconds: number }> {
+export interface TopicReplay {
+  /** One per cut, in the order given. */
+  results: CutResult[];
+  stats: ReplayStats[];
+  seconds: number;
+  /** Worker threads that decoded and folded. */
+  workers: number;
+}
+
+/**
+ * Reads the topic once and replays it to each cut (each cut gets its own fold, so cuts need no particular order).
+ * This thread only reads; worker threads decode and fold, each partition always in the same worker.
+ */
+export async function replayTopic(kafka: Kafka, topic: string, ranges: PartitionRange[], cuts: Cut[], label: string, opts: { workers?: number } = {}): Promise<TopicReplay> {
   const partitions = ranges.map((r) => r.partition);
-  const replays = cuts.map((c) => new CutReplay([c], partitions));
   const ends = endsFor(cuts, ranges);
   const total = ranges.reduce((n, r) => n + Number((ends.get(r.partition) ?? 0n) - r.low), 0);
   const progress = new Progress(label, total);
   const start = performance.now();
-  const active = new Map(replays.map((r, i) => [i, new Set(partitions)]));
-  await readTopic(kafka, {
-    topic, ends,
-    onBatch: (p, messages) => {
-      for (const [i, set] of active) {
-        if (set.has(p) && replays[i]!.feed(p, messages) === 'stop') set.delete(p);
-      }
-      progress.add(messages.length);
-      return [...active.values()].some((s) => s.has(p)) ? 'more' : 'stop';
-    },
-  });
-  progress.end();
-  const results = replays.map((r) => r.finish(ends)[0]!);
-  return { results, replays, seconds: (performance.now() - start) / 1000 };
+  const pool = new ReplayPool(cuts, partitions, opts.workers);
+  try {
+    await readTopic(kafka, {
+      topic, ends,
+      onBatch: (p, messages) => {
+        progress.add(messages.length);
+        return pool.feed(p, messages);
+      },
+    });
+    const { results, stats } = await pool.finish(ends);
+    progress.end();
+    return { results, stats, seconds: (performance.now() - start) / 1000, workers: pool.workers };
+  } finally {
+    await pool.close();
+  }
 }
-

@@ -46,10 +46,12 @@ export async function readTopic(kafka: Kafka, opts: ReadOptions): Promise<void> 
   const consumer = kafka.consumer({
     groupId,
     allowAutoTopicCreation: false,
-    // Moderate fetches: kafkajs decodes a whole response into message objects at once, so very large ones (tens of
-    // MiB of gzip) blow the heap up while the fold is the bottleneck anyway.
-    maxBytes: 64 * 1024 * 1024,
-    maxBytesPerPartition: 16 * 1024 * 1024,
+    // Small fetches: kafkajs inflates a whole response into message objects before handing any of it over, and
+    // registry events compress ~12:1, so a 64 MiB fetch was most of a 1M-event topic in memory at once (4 GiB of
+    // heap, then GC thrash). 1 MiB of gzip per partition is ~8,000 events; the fold runs in worker threads while the
+    // next fetch is on its way, so small fetches cost no throughput.
+    maxBytes: 6 * 1024 * 1024,
+    maxBytesPerPartition: 1024 * 1024,
     minBytes: 1,
     maxWaitTimeInMs: 200,
     sessionTimeout: 30_000,
@@ -66,7 +68,7 @@ export async function readTopic(kafka: Kafka, opts: ReadOptions): Promise<void> 
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch, heartbeat, isRunning }) => {
+      eachBatch: async ({ batch, heartbeat, isRunning, resolveOffset }) => {
         const p = batch.partition;
         if (!pending.has(p) || !isRunning()) return;
         const end = opts.ends.get(p)!;
@@ -79,6 +81,9 @@ export async function readTopic(kafka: Kafka, opts: ReadOptions): Promise<void> 
         }
         if (messages.length > 0 && BigInt(messages[messages.length - 1]!.offset) + 1n >= end) reachedEnd = true;
         const verdict = messages.length > 0 ? await opts.onBatch(p, messages) : 'more';
+        // Without committing anything, kafkajs still fetches from the last *resolved* offset: an unresolved batch is
+        // fetched again, forever (a topic larger than one fetch was re-read in a loop and never finished).
+        resolveOffset(batch.lastOffset());
         if (verdict === 'stop' || reachedEnd) {
           pending.delete(p);
           consumer.pause([{ topic: opts.topic, partitions: [p] }]);
