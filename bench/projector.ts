@@ -88,6 +88,7 @@ async function scenario(base: KafkaRedis, replicas: number) {
         cpuShareOfWallClock: round((r1.cpu - r0.cpu) / seconds, 3),
       },
       resources: await rig.redis.hlen(rig.keys.resources),
+      peakRssMiB: started.map((s) => peakRssMiB(s.proc.pid)),
     };
     const { diff } = await rig.diffAgainstReplay();
     if (diff) throw new Error(`benchmark snapshot differs from a clean replay:\n${diff}`);
@@ -99,6 +100,16 @@ async function scenario(base: KafkaRedis, replicas: number) {
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** A replica's peak resident memory so far (Linux VmHWM), per replica. */
+function peakRssMiB(pid: number | undefined): number | null {
+  try {
+    const kb = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Math.round(Number(kb) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
 
 async function main(): Promise<void> {
   const base = await startKafkaRedis('bench-projector');
