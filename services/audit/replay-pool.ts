@@ -32,7 +32,8 @@ export class ReplayPool {
   private failure: Error | undefined;
   private closing = false;
 
-  constructor(cuts: Cut[], partitions: number[], workers = defaultReplayWorkers(partitions.length)) {
+  /** `onFolded(n)`: n more events were decoded and folded (progress is reported from here, not from reading). */
+  constructor(cuts: Cut[], partitions: number[], workers = defaultReplayWorkers(partitions.length), private readonly onFolded: (events: number) => void = () => {}) {
     const n = Math.max(1, Math.min(workers, partitions.length));
     for (let k = 0; k < n; k++) {
       const mine = partitions.filter((_, i) => i % n === k);
@@ -81,6 +82,7 @@ export class ReplayPool {
   private onMessage(slot: Slot, m: FromWorker): void {
     if (m.type === 'fed') {
       slot.queued -= m.count;
+      this.onFolded(m.count);
       if (m.verdict === 'stop') this.stopped.add(m.partition);
       if (slot.queued <= MAX_QUEUED_EVENTS) this.wakeAll(slot);
       return;

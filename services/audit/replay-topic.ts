@@ -35,14 +35,11 @@ export async function replayTopic(kafka: Kafka, topic: string, ranges: Partition
   const total = ranges.reduce((n, r) => n + Number((ends.get(r.partition) ?? 0n) - r.low), 0);
   const progress = new Progress(label, total);
   const start = performance.now();
-  const pool = new ReplayPool(cuts, partitions, opts.workers);
+  const pool = new ReplayPool(cuts, partitions, opts.workers, (n) => progress.add(n));
   try {
     await readTopic(kafka, {
       topic, ends,
-      onBatch: (p, messages) => {
-        progress.add(messages.length);
-        return pool.feed(p, messages);
-      },
+      onBatch: (p, messages) => pool.feed(p, messages),
     });
     const { results, stats } = await pool.finish(ends);
     progress.end();
