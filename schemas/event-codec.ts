@@ -16,24 +16,19 @@ const MAGIC = Buffer.from([0xc3, 0x01]);
  */
 export const SCHEMA_FILES = ['registry-event.v1.avsc', 'registry-event.v2.avsc'];
 
-interface Writer { type: avro.Type; fingerprint: Buffer; resolver: avro.Resolver | undefined; file: string }
+interface RecordSchema { fields: { name: string }[] }
+interface Writer { type: avro.Type; fingerprint: Buffer; file: string; fpHex: string }
 
-function loadWriters(): { current: Writer; byFingerprint: Map<string, Writer> } {
-  const types = SCHEMA_FILES.map((file) => {
-    const schema = JSON.parse(fs.readFileSync(path.join(here, 'avro', file), 'utf8'));
-    const type = avro.Type.forSchema(schema);
+function loadWriters(): { current: Writer & { schema: RecordSchema }; byFingerprint: Map<string, Writer> } {
+  const writers = SCHEMA_FILES.map((file) => {
+    // As written (with field defaults, which resolving an older writer needs), not the canonical form.
+    const schema = JSON.parse(fs.readFileSync(path.join(here, 'avro', file), 'utf8')) as RecordSchema;
+    const type = avro.Type.forSchema(schema as avro.Schema);
     // avsc's schema() without exportAttrs is the parsing canonical form the fingerprint is defined over.
-    return { type, file, fingerprint: rabinFingerprint(Buffer.from(JSON.stringify(type.schema()))) };
+    const fingerprint = rabinFingerprint(Buffer.from(JSON.stringify(type.schema())));
+    return { type, file, fingerprint, fpHex: fingerprint.toString('hex'), schema };
   });
-  const current = types[types.length - 1]!;
-  const byFingerprint = new Map<string, Writer>();
-  for (const t of types) {
-    byFingerprint.set(t.fingerprint.toString('hex'), {
-      ...t,
-      resolver: t === current ? undefined : current.type.createResolver(t.type),
-    });
-  }
-  return { current: { ...current, resolver: undefined }, byFingerprint };
+  return { current: writers[writers.length - 1]!, byFingerprint: new Map(writers.map((w) => [w.fpHex, w])) };
 }
 
 const { current, byFingerprint } = loadWriters();
@@ -69,8 +64,8 @@ export function writerSchemaOf(buf: Buffer): string | undefined {
   return byFingerprint.get(buf.subarray(2, 10).toString('hex'))?.file;
 }
 
-/** Decodes a single-object encoded event with its own writer schema, resolved to the current reader schema. */
-export function decodeEvent(buf: Buffer): RegistryEvent {
+/** The writer of a single-object encoded message, or an EventDecodeError saying why there is none. */
+function writerOf(buf: Buffer): Writer {
   if (buf.length < 10 || buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1]) {
     throw new EventDecodeError('not an Avro single-object encoded message (missing C3 01 marker)', { length: buf.length });
   }
@@ -79,9 +74,26 @@ export function decodeEvent(buf: Buffer): RegistryEvent {
   if (!writer) {
     throw new EventDecodeError(`unknown writer schema fingerprint ${fp}: written by a newer meshbridge? upgrade this one`, { fingerprint: fp });
   }
-  try {
-    return current.type.fromBuffer(buf.subarray(10), writer.resolver) as RegistryEvent;
-  } catch (err) {
-    throw new EventDecodeError(`undecodable ${writer.file} body: ${(err as Error).message}`, { fingerprint: fp });
-  }
+  return writer;
 }
+
+/**
+ * A decoder that reads every writer schema resolved to the current one minus `omit`: avsc skips the omitted fields'
+ * bytes instead of building values nobody reads (the raw registry payload is kilobytes per event). Same writer
+ * lookup and the same errors as decodeEvent.
+ */
+export function createEventDecoder<T>(omit: readonly string[]): (buf: Buffer) => T {
+  const reader = avro.Type.forSchema({ ...current.schema, fields: current.schema.fields.filter((f) => !omit.includes(f.name)) } as avro.Schema);
+  const resolvers = new Map([...byFingerprint.values()].map((w) => [w, w === current && omit.length === 0 ? undefined : reader.createResolver(w.type)]));
+  return (buf) => {
+    const writer = writerOf(buf);
+    try {
+      return reader.fromBuffer(buf.subarray(10), resolvers.get(writer)) as T;
+    } catch (err) {
+      throw new EventDecodeError(`undecodable ${writer.file} body: ${(err as Error).message}`, { fingerprint: writer.fpHex });
+    }
+  };
+}
+
+/** Decodes a single-object encoded event with its own writer schema, resolved to the current reader schema. */
+export const decodeEvent: (buf: Buffer) => RegistryEvent = createEventDecoder<RegistryEvent>([]);

@@ -1,6 +1,5 @@
 import { writerSchemaOf } from '../../schemas/event-codec.ts';
-import { decodeForFold } from './fold-decoder.ts';
-import type { RegistryEvent } from '../../schemas/registry-event.ts';
+import { decodeLazily } from '../projector/decode-projection.ts';
 import { Replay } from '../projector/replay.ts';
 import type { TopicMessage } from './topic-reader.ts';
 
@@ -76,20 +75,7 @@ export class CutReplay {
     for (const [p, run] of this.runs) {
       while (run.nextCut < this.cuts.length) this.capture(p, run, ends.get(p) ?? run.lastOffset + 1n);
     }
-    return this.cuts.map((_, i) => {
-      const offsets = new Map<number, bigint>();
-      const resources = new Map<string, Buffer>();
-      let firstExcluded: number | undefined;
-      let events = 0;
-      for (const [p, run] of [...this.runs].sort(([a], [b]) => a - b)) {
-        const r = run.results[i]!;
-        offsets.set(p, r.offsets.get(p)!);
-        for (const [k, v] of r.resources) resources.set(k, v);
-        if (r.firstExcludedTimeMs !== undefined) firstExcluded = Math.min(firstExcluded ?? Infinity, r.firstExcludedTimeMs);
-        events += r.events;
-      }
-      return { offsets, resources: sortedMap(resources), events, ...(firstExcluded !== undefined ? { firstExcludedTimeMs: firstExcluded } : {}) };
-    });
+    return mergeCutResults([...this.runs].sort(([a], [b]) => a - b).map(([, run]) => run.results as CutResult[]));
   }
 
   private run(partition: number): PartitionRun {
@@ -109,31 +95,14 @@ export class CutReplay {
   private flush(partition: number, run: PartitionRun): void {
     if (run.pending.length === 0) return;
     const t0 = performance.now();
-    const fx = run.replay.apply(0, this.decoded(partition, run.pending));
+    const fx = run.replay.apply(0, decodeLazily(run.pending, (m, reason) => this.stats.undecodable.push({ partition, offset: m.offset, reason }), (m) => {
+      const schema = writerSchemaOf(m.value!)!;
+      this.stats.bySchema[schema] = (this.stats.bySchema[schema] ?? 0) + 1;
+    }));
     this.stats.foldMs += performance.now() - t0;
     this.stats.applied += fx.applied;
     this.stats.ignored += Object.values(fx.ignored).reduce((a, b) => a + (b ?? 0), 0);
     run.pending = [];
-  }
-
-  /** Decodes as iterated, skipping (and recording) what the projector would dead-letter as undecodable. */
-  private *decoded(partition: number, messages: TopicMessage[]): Generator<RegistryEvent> {
-    for (const m of messages) {
-      if (!m.value) {
-        this.stats.undecodable.push({ partition, offset: m.offset, reason: 'empty message value (tombstone?)' });
-        continue;
-      }
-      let e: RegistryEvent;
-      try {
-        e = decodeForFold(m.value);
-      } catch (err) {
-        this.stats.undecodable.push({ partition, offset: m.offset, reason: (err as Error).message });
-        continue;
-      }
-      const schema = writerSchemaOf(m.value)!;
-      this.stats.bySchema[schema] = (this.stats.bySchema[schema] ?? 0) + 1;
-      yield e;
-    }
   }
 
   private capture(partition: number, run: PartitionRun, at: bigint, excludedTimeMs?: number): void {
@@ -148,4 +117,45 @@ export class CutReplay {
 
 export function sortedMap<V>(m: Map<string, V>): Map<string, V> {
   return new Map([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Unions per-cut results computed over disjoint sets of partitions (each share: one result per cut). */
+export function mergeCutResults(shares: CutResult[][]): CutResult[] {
+  const cuts = shares[0]?.length ?? 0;
+  return Array.from({ length: cuts }, (_, i) => {
+    const offsets = new Map<number, bigint>();
+    const resources = new Map<string, Buffer>();
+    let firstExcluded: number | undefined;
+    let events = 0;
+    for (const share of shares) {
+      const r = share[i]!;
+      for (const [p, o] of r.offsets) offsets.set(p, o);
+      for (const [k, v] of r.resources) resources.set(k, v);
+      if (r.firstExcludedTimeMs !== undefined) firstExcluded = Math.min(firstExcluded ?? Infinity, r.firstExcludedTimeMs);
+      events += r.events;
+    }
+    return {
+      offsets: new Map([...offsets].sort(([a], [b]) => a - b)), resources: sortedMap(resources), events,
+      ...(firstExcluded !== undefined ? { firstExcludedTimeMs: firstExcluded } : {}),
+    };
+  });
+}
+
+export function mergeReplayStats(shares: ReplayStats[][]): ReplayStats[] {
+  const cuts = shares[0]?.length ?? 0;
+  return Array.from({ length: cuts }, (_, i) => {
+    const out: ReplayStats = { events: 0, applied: 0, ignored: 0, bySchema: {}, undecodable: [], foldMs: 0 };
+    for (const share of shares) {
+      const s = share[i]!;
+      out.events += s.events;
+      out.applied += s.applied;
+      out.ignored += s.ignored;
+      out.foldMs += s.foldMs;
+      for (const [schema, n] of Object.entries(s.bySchema)) out.bySchema[schema] = (out.bySchema[schema] ?? 0) + n;
+      out.undecodable.push(...s.undecodable);
+    }
+    out.undecodable.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+    out.bySchema = Object.fromEntries(Object.entries(out.bySchema).sort(([a], [b]) => (a < b ? -1 : 1)));
+    return out;
+  });
 }

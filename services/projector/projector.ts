@@ -1,7 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { EventDecodeError } from '../../schemas/event-codec.ts';
-import { decodeForFold } from './decode-projection.ts';
+import { decodeLazily } from './decode-projection.ts';
 import type { Config } from '../shared/config.ts';
 import { FencedError } from '../shared/errors.ts';
 import { redisKeys, type RedisKeys } from '../shared/keys.ts';
@@ -170,7 +169,7 @@ export class Projector {
     const messages: KafkaMessage[] = [];
     const dead: DeadLetter[] = [];
     const nextOffset = String(lastOffset + 1n);
-    const fx = foldBatch(owned.state, decodeAll(slice, messages, dead));
+    const fx = foldBatch(owned.state, decodeLazily(slice, (message, detail) => dead.push({ message, reason: 'undecodable', detail }), (m) => messages.push(m)));
     for (const d of fx.deadLetters) dead.push({ message: messages[d.index]!, reason: 'invalid', detail: d.reason });
     await this.failpoints.hit('after-fold', batchNo, { partition: p, from: owned.offset || '0', nextOffset, events: messages.length });
     let commitSeconds: number;
@@ -254,21 +253,5 @@ export class Projector {
     this.running = false;
     await this.consumer?.disconnect();
     await this.dlq?.disconnect();
-  }
-}
-
-/** Decodes a slice as it is iterated; undecodable messages go to `dead`, decoded ones' messages to `messages`. */
-function* decodeAll(slice: KafkaMessage[], messages: KafkaMessage[], dead: DeadLetter[]): Generator<FoldEvent> {
-  for (const m of slice) {
-    let e: FoldEvent;
-    try {
-      if (!m.value) throw new EventDecodeError('empty message value (tombstone?)');
-      e = decodeForFold(m.value);
-    } catch (err) {
-      dead.push({ message: m, reason: 'undecodable', detail: (err as Error).message });
-      continue;
-    }
-    messages.push(m);
-    yield e;
   }
 }
