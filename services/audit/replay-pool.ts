@@ -1,8 +1,7 @@
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker, siblingModule } from '../shared/module-worker.ts';
-import type { Cut, CutResult, ReplayStats } from './cut-replay.ts';
-import { mergeCutResults, mergeReplayStats } from './multi-cut-replay.ts';
+import { mergeCutResults, mergeReplayStats, type Cut, type CutResult, type ReplayStats } from './cut-replay.ts';
 import { packMessages, unpackBuffers, type PackedBuffers } from './replay-wire.ts';
 import type { PartitionVerdict, TopicMessage } from './topic-reader.ts';
 import type { ToWorker } from './replay-worker.ts';
@@ -13,7 +12,8 @@ import type { ToWorker } from './replay-worker.ts';
  */
 const MAX_QUEUED_EVENTS = 40_000;
 
-interface Slot { worker: Worker; queued: number; wake: (() => void)[]; finished?: (r: { results: CutResult[]; stats: ReplayStats[] }) => void }
+type Share = { results: CutResult[]; stats: ReplayStats[] };
+interface Slot { worker: Worker; queued: number; wake: (() => void)[]; finished?: { resolve: (r: Share) => void; reject: (e: Error) => void } }
 
 type FromWorker =
   | { type: 'fed'; partition: number; count: number; verdict: PartitionVerdict }
@@ -66,9 +66,8 @@ export class ReplayPool {
   /** Waits for every worker to fold what it was given, and merges their results (one per cut). */
   async finish(ends: Map<number, bigint>): Promise<{ results: CutResult[]; stats: ReplayStats[] }> {
     this.check();
-    const shares = await Promise.all(this.slots.map((slot) => new Promise<{ results: CutResult[]; stats: ReplayStats[] }>((resolve, reject) => {
-      slot.finished = resolve;
-      slot.wake.push(() => { if (this.failure) reject(this.failure); });
+    const shares = await Promise.all(this.slots.map((slot) => new Promise<Share>((resolve, reject) => {
+      slot.finished = { resolve, reject };
       slot.worker.postMessage({ type: 'finish', ends } satisfies ToWorker);
     })));
     return { results: mergeCutResults(shares.map((s) => s.results)), stats: mergeReplayStats(shares.map((s) => s.stats)) };
@@ -87,12 +86,15 @@ export class ReplayPool {
       if (slot.queued <= MAX_QUEUED_EVENTS) this.wakeAll(slot);
       return;
     }
-    slot.finished?.({ results: m.results.map((r) => ({ ...r, resources: unpackBuffers(r.resources) })), stats: m.stats });
+    slot.finished?.resolve({ results: m.results.map((r) => ({ ...r, resources: unpackBuffers(r.resources) })), stats: m.stats });
   }
 
   private fail(e: Error): void {
     this.failure ??= e;
-    for (const slot of this.slots) this.wakeAll(slot);
+    for (const slot of this.slots) {
+      this.wakeAll(slot);
+      slot.finished?.reject(this.failure);
+    }
   }
 
   private wakeAll(slot: Slot): void {
