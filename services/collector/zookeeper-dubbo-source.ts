@@ -141,27 +141,30 @@ export class ZooKeeperDubboSource implements RegistrySource {
     return this.src.mode === 'application' ? this.src.servicesRoot : this.src.root;
   }
 
-  private readonly rootWatcher = () => this.onRootChange();
+  /** The registry root's children (interfaces, or applications in application mode), watched. */
+  private readonly listInterfaces = this.watchedChildren('interfaces', () => this.rootPath(), () => this.known, '');
 
-  private async listInterfaces(): Promise<string[] | undefined> {
-    const client = this.client!;
-    const res = await watchChildrenOrCreation(client, this.rootPath(), this.rootWatcher);
-    return res?.children.sort();
-  }
-
-  private onRootChange(): void {
-    if (this.stopped) return;
-    this.metrics.watchEvents.inc({ source: this.src.id, kind: 'interfaces' });
-    void (async () => {
-      try {
-        const ifaces = new Set((await this.listInterfaces()) ?? []);
-        for (const iface of ifaces) if (!this.known.has(iface)) this.schedule(iface);
-        for (const iface of this.known.keys()) if (!ifaces.has(iface)) this.schedule(iface);
-      } catch (e) {
-        this.metrics.errors.inc({ source: this.src.id, stage: 'watch' });
-        this.log.warn({ source: this.src.id, err: (e as Error).message }, 'reading interfaces failed; the next resync heals it');
-      }
-    })();
+  /**
+   * Lists a node's children and keeps a children watch armed on it (or a creation watch while it does not exist);
+   * each change schedules every child that appeared or vanished against `known`, named with `prefix`.
+   */
+  private watchedChildren(kind: 'interfaces' | 'mapping', path: () => string, known: () => Map<string, unknown>, prefix: string): () => Promise<string[] | undefined> {
+    const list = async () => (await watchChildrenOrCreation(this.client!, path(), onChange))?.children.sort();
+    const onChange = (): void => {
+      if (this.stopped) return;
+      this.metrics.watchEvents.inc({ source: this.src.id, kind });
+      void (async () => {
+        try {
+          const now = new Set((await list()) ?? []);
+          for (const c of now) if (!known().has(c)) this.schedule(prefix + c);
+          for (const c of known().keys()) if (!now.has(c)) this.schedule(prefix + c);
+        } catch (e) {
+          this.metrics.errors.inc({ source: this.src.id, stage: 'watch' });
+          this.log.warn({ source: this.src.id, err: (e as Error).message }, `reading the ${kind} failed; the next resync heals it`);
+        }
+      })();
+    };
+    return list;
   }
 
   /** Coalesces bursts of changes to one service (leading edge, then one trailing read per window). */
@@ -244,28 +247,8 @@ export class ZooKeeperDubboSource implements RegistrySource {
     return key;
   }
 
-  private readonly mappingRootWatcher = () => this.onMappingRootChange();
-
-  private async listMapping(): Promise<string[] | undefined> {
-    const client = this.client!;
-    const res = await watchChildrenOrCreation(client, this.src.mappingRoot!, this.mappingRootWatcher);
-    return res?.children.sort();
-  }
-
-  private onMappingRootChange(): void {
-    if (this.stopped) return;
-    this.metrics.watchEvents.inc({ source: this.src.id, kind: 'mapping' });
-    void (async () => {
-      try {
-        const now = new Set((await this.listMapping()) ?? []);
-        for (const iface of now) if (!this.mapping.has(iface)) this.schedule(MAP + iface);
-        for (const iface of this.mapping.keys()) if (!now.has(iface)) this.schedule(MAP + iface);
-      } catch (e) {
-        this.metrics.errors.inc({ source: this.src.id, stage: 'watch' });
-        this.log.warn({ source: this.src.id, err: (e as Error).message }, 'reading the mapping failed; the next resync heals it');
-      }
-    })();
-  }
+  /** The interface→application mapping root's children (interfaces), watched. */
+  private readonly listMapping = this.watchedChildren('mapping', () => this.src.mappingRoot!, () => this.mapping, MAP);
 
   /** Reads one interface's mapping node (which applications provide it) and publishes the interface service. */
   private async readMapping(iface: string, generation: string): Promise<string | undefined> {
