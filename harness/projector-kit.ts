@@ -1,4 +1,3 @@
-import { startAllOrNone } from './stack.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,7 +12,7 @@ import { startKafka, type KafkaServer } from './kafka.ts';
 import { startRedis, type RedisServer } from './redis.ts';
 import { makeRunDir, projectRoot } from './paths.ts';
 import { freePort } from './ports.ts';
-import { pipeline, type Pipeline, type Servers } from './stack.ts';
+import { pipeline, startAllOrNone, type Pipeline, type Servers } from './stack.ts';
 import { ManagedProcess } from './process.ts';
 import { waitFor } from './wait.ts';
 
