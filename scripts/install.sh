@@ -37,6 +37,17 @@ await_build() {
   rm -f "$out"
 }
 
+# go build -v -trimpath with the given flags, appending to $1; a failure is retried once. A cold build downloads
+# hundreds of modules from the proxy, and one failed download makes the whole build fail with a wall of misleading
+# "cannot find module providing package" errors (seen once in a cold CI run; the same build then passed). Modules
+# that did arrive stay in the module cache, so the retry only fetches what is missing.
+go_build_twice() {
+  local out=$1; shift
+  go build -v -trimpath "$@" >>"$out" 2>&1 && return 0
+  echo "[install] go build failed; retrying once (module downloads can fail transiently)" >>"$out"
+  go build -v -trimpath "$@" >>"$out" 2>&1
+}
+
 install_redis() {
   apt_install redis-server
   # Debian starts a system instance on :6379; we run our own on free ports, so stop it to save memory.
@@ -92,7 +103,7 @@ install_istiod() {
   ( mod=$(GOFLAGS=-mod=mod go mod download -json "istio.io/istio@$ISTIO_PSEUDO" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') \
       && [ -n "$mod" ] && rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src" && cd "$src" \
       && for p in "$patches"/istiod-*.patch; do patch -s -p1 <"$p" || exit 1; done \
-      && GOFLAGS=-mod=readonly go build -v -trimpath -o "$dir/pilot-discovery.tmp" ./pilot/cmd/pilot-discovery >"$out" 2>&1 \
+      && go_build_twice "$out" -mod=readonly -o "$dir/pilot-discovery.tmp" ./pilot/cmd/pilot-discovery \
       && mv "$dir/pilot-discovery.tmp" "$dir/pilot-discovery" ) &
   await_build "istiod $ISTIO_VERSION" $! "$out" || return 1
   log "istiod $ISTIO_VERSION: built $dir/pilot-discovery"
@@ -115,7 +126,7 @@ install_consul() {
       && [ -n "$mod" ] && rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src" && cd "$src" \
       && sed -i '/^replace (/,/^)/d' go.mod \
       && GONOSUMDB=github.com/hashicorp/consul GOFLAGS=-mod=mod go mod download >"$out" 2>&1 \
-      && GONOSUMDB=github.com/hashicorp/consul GOFLAGS=-mod=mod go build -v -trimpath -o "$dir/consul.tmp" . >>"$out" 2>&1 \
+      && GONOSUMDB=github.com/hashicorp/consul go_build_twice "$out" -mod=mod -o "$dir/consul.tmp" . \
       && mv "$dir/consul.tmp" "$dir/consul" ) &
   await_build "consul $CONSUL_VERSION" $! "$out" || return 1
   log "consul $CONSUL_VERSION: built $dir/consul ($("$dir/consul" version | head -1))"
