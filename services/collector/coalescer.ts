@@ -24,6 +24,11 @@ export class Coalescer<K> {
     if (this.lastFire.size > 4096) for (const [k, t] of this.lastFire) if (this.now() - t > this.windowMs && !this.timers.has(k)) this.lastFire.delete(k);
   }
 
+  /** Keys with a fire scheduled and not yet run. */
+  scheduled(): K[] {
+    return [...this.timers.keys()];
+  }
+
   stop(): void {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);

@@ -6,6 +6,7 @@ import { ConsulClient } from './consul-client.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { normaliseConsulService } from './normalise-consul.ts';
 import type { Publisher } from './publisher.ts';
+import { SourceCore } from './source-core.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
 
 interface Watch { index: number; stopped: boolean }
@@ -19,8 +20,10 @@ const BACKOFF_MS = [200, 500, 1000, 2000, 5000];
  * per service; a full resync runs at start, whenever the agent comes back after an error (an agent restart may have
  * lost or changed registrations), when Consul's index goes backwards (its state was reset) and periodically.
  *
- * Ordering: a service's state is published only if its X-Consul-Index is not older than the one last published, so
- * a resync read can never overwrite a newer watch result. The index travels in the event's raw audit data; it is not
+ * This adapter only reads and watches; what to publish is decided by the source's decider (`SourceCore`).
+ *
+ * Ordering: a service's state is published only if its X-Consul-Index is not older than the one last observed (the
+ * decider's per-key order), so a resync read can never overwrite a newer watch result. The index travels in the event's raw audit data; it is not
  * the event's orderToken because Consul's index restarts from 1 when a dev agent or a cluster's raft data is reset,
  * and the projector keeps a service's highest token forever — every later state would be dropped as "older".
  * Within one source the order is already guaranteed: one fenced publisher, one Kafka partition per service.
@@ -30,10 +33,7 @@ export class ConsulSource implements RegistrySource {
   private datacenter = '';
   private catalogIndex = 0;
   private readonly watches = new Map<string, Watch>();
-  /** service -> mesh key it was last published under (to publish removals). */
-  private readonly known = new Map<string, { namespace: string; host: string }>();
-  /** service -> X-Consul-Index of the state last handed to the publisher (same agent incarnation). */
-  private readonly publishedIndex = new Map<string, number>();
+  readonly core: SourceCore;
   private readonly latest = new Map<string, Latest>();
   private readonly coalescer: Coalescer<string>;
   private readonly exclude: RegExp[];
@@ -52,13 +52,14 @@ export class ConsulSource implements RegistrySource {
     this.client = new ConsulClient(src);
     this.resyncer = new ResyncRunner({
       sourceId: src.id, log, metrics, retryMs: 1000, isStopped: () => this.stopped,
-      pass: (generation) => this.resyncPass(generation),
+      pass: () => this.resyncPass(),
       onFailure: () => this.setConnected(false),
     });
+    this.core = new SourceCore(src, publisher, log, metrics, () => this.resyncer.generation, { emitOrderToken: false });
     this.exclude = src.excludeServices.map((r) => new RegExp(`^(?:${r})$`));
     this.coalescer = new Coalescer(src.coalesceMs, (service) => {
       const l = this.latest.get(service);
-      if (l) void this.publish(service, l, this.resyncer.generation).catch((e) => this.publishFailed(service, e));
+      if (l) void this.publish(service, l).catch((e) => this.publishFailed(service, e));
     });
   }
 
@@ -116,7 +117,7 @@ export class ConsulSource implements RegistrySource {
         // Consul's state was reset (dev agent restart, snapshot restore): indexes restart, so forget ours and resync.
         this.log.warn({ source: this.src.id, was: this.catalogIndex, now: res.index }, 'Consul index went backwards; resyncing');
         this.catalogIndex = 0;
-        this.publishedIndex.clear();
+        void this.core.observe({ type: 'order-reset' });
         void this.resync('index-reset');
         continue;
       }
@@ -129,7 +130,7 @@ export class ConsulSource implements RegistrySource {
   /** The catalog changed: watch new services, publish removal of vanished ones. */
   private applyCatalog(body: unknown): void {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      this.metrics.rejectedData.inc({ source: this.src.id, field: 'catalog' });
+      this.metrics.rejectedData.inc({ source: this.src.id, kind: this.src.kind, field: 'catalog', reason: 'malformed' });
       this.log.warn({ source: this.src.id, field: 'catalog', value: JSON.stringify(body).slice(0, 256) }, 'Consul catalog response is not an object; ignored');
       return;
     }
@@ -138,12 +139,7 @@ export class ConsulSource implements RegistrySource {
     for (const s of [...this.watches.keys()]) {
       if (services.has(s)) continue;
       this.unwatch(s);
-      const prev = this.known.get(s);
-      if (prev) {
-        this.known.delete(s);
-        this.publishedIndex.delete(s);
-        void this.publisher.publishRemoval(prev.namespace, prev.host, s, null, this.resyncer.generation).catch((e) => this.publishFailed(s, e));
-      }
+      void this.core.observe({ type: 'absent', key: s }).catch((e) => this.publishFailed(s, e));
     }
   }
 
@@ -190,23 +186,10 @@ export class ConsulSource implements RegistrySource {
     setTimeout(() => { if (!this.stopped && this.latest.has(service)) this.coalescer.touch(service); }, 1000).unref();
   }
 
-  /** Normalises and publishes one service's observation unless a newer one was already published. */
-  private async publish(service: string, obs: Latest, generation: string): Promise<string | undefined> {
-    if (obs.index < (this.publishedIndex.get(service) ?? 0)) return this.keyOf(service);
-    this.publishedIndex.set(service, obs.index);
+  /** Normalises one service's observation and hands it to the decider (which ignores it if a newer one was seen). */
+  private async publish(service: string, obs: Latest): Promise<void> {
     const state = normaliseConsulService(this.src, { service, datacenter: this.datacenter, entries: obs.body });
-    const prev = this.known.get(service);
-    if (prev && (prev.host !== state.host || prev.namespace !== state.namespace)) {
-      await this.publisher.publishRemoval(prev.namespace, prev.host, service, null, generation);
-    }
-    this.known.set(service, { namespace: state.namespace, host: state.host });
-    await this.publisher.publishState(state, null, generation, { service, datacenter: this.datacenter, consulIndex: obs.index, entries: obs.body });
-    return `${state.namespace}/${state.host}`;
-  }
-
-  private keyOf(service: string): string | undefined {
-    const k = this.known.get(service);
-    return k && `${k.namespace}/${k.host}`;
+    await this.core.observe({ type: 'present', key: service, state, order: obs.index }, { service, datacenter: this.datacenter, consulIndex: obs.index, entries: obs.body });
   }
 
   /** Full resync: every service's current health, published, then the end marker (deletes what vanished). */
@@ -214,26 +197,30 @@ export class ConsulSource implements RegistrySource {
     return this.resyncer.run(reason);
   }
 
-  private async resyncPass(generation: string): Promise<ResyncPass> {
+  private async resyncPass(): Promise<ResyncPass> {
+    await this.core.observe({ type: 'resync-started' });
     if (!this.datacenter) this.datacenter = await this.client.datacenter();
     const catalog = await this.client.catalogServices();
     this.recovered();
-    if (catalog.index < this.catalogIndex) this.publishedIndex.clear();
+    if (catalog.index < this.catalogIndex) await this.core.observe({ type: 'order-reset' });
     const body = catalog.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('Consul catalog response is not an object');
     const services = Object.keys(body).filter((s) => this.wanted(s)).sort();
-    const observed: string[] = [];
     await forEachLimit(services, 16, async (service) => {
       const res = await this.client.healthService(service);
-      const key = await this.publish(service, { body: res.body, index: res.index }, generation);
-      if (key) observed.push(key);
+      await this.publish(service, { body: res.body, index: res.index });
     });
-    await this.publisher.publishResyncEnd(generation, observed);
-    const present = new Set(services);
-    for (const s of [...this.known.keys()]) if (!present.has(s)) { this.known.delete(s); this.publishedIndex.delete(s); }
+    // Observations a watch delivered and the coalescer still holds: publish them first, so the marker knows them.
+    await Promise.allSettled(this.coalescer.scheduled().map((service) => {
+      const l = this.latest.get(service);
+      return l ? this.publish(service, l) : undefined;
+    }));
+    const events = await this.core.observe({ type: 'resync-finished' });
     for (const s of services) if (!this.watches.has(s)) this.watch(s);
-    for (const s of [...this.watches.keys()]) if (!present.has(s)) this.unwatch(s);
-    return { observed, logFields: { datacenter: this.datacenter } };
+    // Only what the decider dropped (not observed since the pass began) loses its watch: a service registered while
+    // the pass ran is watched, observed and kept.
+    for (const e of events) if (e.type === 'resync-ended') for (const s of e.dropped) this.unwatch(s);
+    return { services: this.core.state.hosts.size, logFields: { datacenter: this.datacenter } };
   }
 
   async stop(): Promise<void> {

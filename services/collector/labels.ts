@@ -40,7 +40,7 @@ export function sanitiseLabels(input: Record<string, string>, where: string): { 
   const issues: DataIssue[] = [];
   for (const [key, value] of Object.entries(input)) {
     if (!isValidLabelKey(key)) {
-      issues.push({ field: `${where}.labels`, value: key.slice(0, 128), reason: 'label key is not a Kubernetes label key', action: 'dropped' });
+      issues.push({ field: `${where}.labels[${key.slice(0, 64)}]`, value: key.slice(0, 128), reason: 'label key is not a Kubernetes label key', action: 'dropped' });
       continue;
     }
     if (isValidLabelValue(value)) {
@@ -49,10 +49,10 @@ export function sanitiseLabels(input: Record<string, string>, where: string): { 
     }
     const fixed = sanitiseLabelValue(value);
     if (fixed === undefined) {
-      issues.push({ field: `${where}.labels.${key}`, value: value.slice(0, 128), reason: 'label value has no valid characters', action: 'dropped' });
+      issues.push({ field: `${where}.labels[${key}]`, value: value.slice(0, 128), reason: 'label value has no valid characters', action: 'dropped' });
     } else {
       labels[key] = fixed;
-      issues.push({ field: `${where}.labels.${key}`, value: value.slice(0, 128), reason: 'label value is not valid Kubernetes label syntax', action: `rewritten to "${fixed}"` });
+      issues.push({ field: `${where}.labels[${key}]`, value: value.slice(0, 128), reason: 'label value is not valid Kubernetes label syntax', action: `rewritten to "${fixed}"` });
     }
   }
   return { labels, issues };

@@ -36,6 +36,13 @@ export async function runCollector(cfg: Config): Promise<void> {
       }));
       return { ok: supervisors.every((s) => !s.leading || (s.connected && s.firstResyncDone)), detail };
     },
+    debug: {
+      // What is wrong with the registry data now (each problem is logged once when it appears and once when gone).
+      '/debug/problems': () => Object.fromEntries(cfg.sources.map((s, i) => [s.id, {
+        leading: supervisors[i]!.leading,
+        problems: supervisors[i]!.problems().map(({ metricField, metricReason, ...p }) => ({ ...p, metric: { field: metricField, reason: metricReason } })),
+      }])),
+    },
   });
   await Promise.all(supervisors.map((s) => s.start()));
   log.info({ sources: cfg.sources.map((s) => s.id), partitions }, 'collector running');

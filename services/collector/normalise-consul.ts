@@ -104,7 +104,7 @@ export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulOb
     const node = isObj(e) && isObj(e.Node) ? e.Node : undefined;
     const svc = isObj(e) && isObj(e.Service) ? e.Service : undefined;
     const id = `${str(node?.Node) ?? '?'}/${str(svc?.ID) ?? i}`;
-    const where = `instance ${id}`;
+    const where = `instances[${id}]`;
     if (!svc || !node) {
       issues.push({ field: `${where}`, value: JSON.stringify(e ?? null).slice(0, 256), reason: 'entry lacks Node or Service', action: 'instance skipped' });
       continue;

@@ -45,7 +45,7 @@ export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nod
   interface Candidate { address: string; endpoints: { protocol: string; port: number }[]; labels: Record<string, string>; weight: number }
   const candidates: Candidate[] = [];
   for (const node of nodes) {
-    const where = `instance ${node.name.slice(0, 64)}`;
+    const where = `instances[${node.name.slice(0, 64)}]`;
     let json: unknown;
     try {
       json = JSON.parse(node.data?.toString('utf8') ?? '');
@@ -115,7 +115,7 @@ export function composeInterfaceService(src: Pick<DubboAppNormaliseConfig, 'name
     for (const p of a.ports) {
       const have = ports.get(p.name);
       if (!have && ![...ports.values()].some((q) => q.number === p.number)) ports.set(p.name, p);
-      else if (!have || have.number !== p.number) issues.push({ field: `apps.${a.registryService}.ports`, value: `${p.name}:${p.number}`, reason: 'conflicts with another application of the interface', action: 'port dropped' });
+      else if (!have || have.number !== p.number) issues.push({ field: `apps[${a.registryService}].ports`, value: `${p.name}:${p.number}`, reason: 'conflicts with another application of the interface', action: 'port dropped' });
     }
   }
   const names = new Set(ports.keys());

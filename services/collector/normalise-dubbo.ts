@@ -64,7 +64,7 @@ export function normaliseDubboService(src: SourceConfig, iface: string, children
       const v = p.params[param];
       if (v !== undefined && v !== '') rawLabels[label] = v;
     }
-    const { labels, issues: labelIssues } = sanitiseLabels(rawLabels, `provider ${p.host}:${p.port}`);
+    const { labels, issues: labelIssues } = sanitiseLabels(rawLabels, `providers[${p.host}:${p.port}]`);
     issues.push(...labelIssues);
     labels[SOURCE_LABEL] = src.id;
     const weight = p.params.weight !== undefined && /^\d+$/.test(p.params.weight) ? Math.min(Number(p.params.weight), 2 ** 31 - 1) : 0;

@@ -6,8 +6,7 @@ import type { Config, SourceConfig } from '../shared/config.ts';
 import { compressionOf } from '../shared/clients.ts';
 import { FencedError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
-import { emptyProtectionDecision } from './empty-protection.ts';
-import type { ServiceState } from './service-state.ts';
+import type { StateToPublish } from './decider.ts';
 import type { CollectorMetrics } from './metrics.ts';
 
 const RAW_LIMIT = 64 * 1024;
@@ -21,6 +20,7 @@ interface Queued { message: Message & { partition: number }; kind: string; enque
  * with Kafka's default (murmur2) partitioner, so the collector knows which partition each service lives in — the
  * resync marker of a partition lists exactly that partition's services.
  *
+ * What to publish is decided by the source's decider (`decider.ts`); this class only encodes and writes, in order.
  * Events go through one FIFO queue per source, flushed by a single loop in batches (one produce request each), so
  * the order of calls is the order in Kafka and a resync's marker follows every event of its resync. Before each
  * batch the publisher checks that it still holds the source's leadership (`fence`): a superseded replica stops
@@ -30,10 +30,6 @@ export class Publisher {
   private producer: Producer;
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private partitions = 0;
-  /** Content hash of what was last published per service: an unchanged state publishes nothing. */
-  private readonly lastPublished = new Map<string, string>();
-  /** Instances last published per service (empty-instance protection). */
-  private readonly lastCount = new Map<string, number>();
   private queue: Queued[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -92,11 +88,10 @@ export class Publisher {
           this.fence();
           await this.producer.send({ topic: this.cfg.kafka.topic, compression: compressionOf(this.cfg), acks: -1, messages: batch.map((q) => q.message) });
         } catch (e) {
-          // Not written: forget the hashes so a later observation or the next resync publishes these services again.
-          for (const q of batch) this.lastPublished.delete(q.key);
+          // Not written: the callers' promises reject, and the source's decider publishes these hosts again.
           if (e instanceof FencedError) {
             // Superseded: nothing queued after this may be written either.
-            for (const q of this.queue.splice(0)) { this.lastPublished.delete(q.key); q.done(e); }
+            for (const q of this.queue.splice(0)) q.done(e);
           }
           for (const q of batch) q.done(e as Error);
           continue;
@@ -114,48 +109,27 @@ export class Publisher {
     }
   }
 
-  /** Publishes the service's complete state unless it equals what was last published. Returns whether it sent. */
-  async publishState(s: ServiceState, orderToken: number | null, generation: string, raw: unknown): Promise<boolean> {
+  /** Publishes one mesh host's complete state (the decider already decided that it changed). */
+  publishState(p: StateToPublish, generation: string, raw: unknown): Promise<void> {
+    const s = p.state;
     const key = `${s.namespace}/${s.host}`;
-    for (const i of s.issues) {
-      this.metrics.rejectedData.inc({ source: this.src.id, field: i.field.split('.')[0] ?? i.field });
-      this.log.warn({ source: this.src.id, service: s.registryService, field: i.field, value: i.value, reason: i.reason, action: i.action }, 'registry data not usable as-is');
-    }
-    const decision = emptyProtectionDecision(this.src.emptyProtection, this.lastCount.get(key), s.instances.length);
-    if (decision === 'hold') {
-      this.metrics.emptyProtected.inc({ source: this.src.id });
-      this.log.warn({ source: this.src.id, service: s.registryService, host: key, previous: this.lastCount.get(key) }, 'service suddenly reports zero instances; keeping the last state (emptyProtection: keep-last)');
-      return false;
-    }
-    const hash = crypto.createHash('sha256').update(JSON.stringify([s.ports, s.instances, s.registryService])).digest('hex');
-    if (this.lastPublished.get(key) === hash) return false;
-    this.lastPublished.set(key, hash);
-    let rawText = JSON.stringify(raw);
+    let rawText = JSON.stringify(raw ?? null);
     if (rawText.length > RAW_LIMIT) rawText = JSON.stringify({ truncated: true, bytes: rawText.length, head: rawText.slice(0, RAW_LIMIT) });
-    await this.enqueue(key, this.partitionOf(key), {
+    return this.enqueue(key, this.partitionOf(key), {
       ...this.base(generation), kind: 'SERVICE_STATE', namespace: s.namespace, host: s.host, registryService: s.registryService,
-      orderToken, ports: s.ports, instances: s.instances, issues: s.issues, raw: rawText,
+      orderToken: p.token, ports: s.ports, instances: s.instances, issues: s.issues, raw: rawText,
     });
-    this.lastCount.set(key, s.instances.length);
-    this.metrics.instances.set({ source: this.src.id, service: key }, s.instances.length);
-    return true;
   }
 
-  async publishRemoval(namespace: string, host: string, registryService: string, orderToken: number | null, generation: string): Promise<void> {
+  publishRemoval(namespace: string, host: string, registryService: string, orderToken: number | null, generation: string): Promise<void> {
     const key = `${namespace}/${host}`;
-    this.lastPublished.delete(key);
-    this.lastCount.delete(key);
-    await this.enqueue(key, this.partitionOf(key), { ...this.base(generation), kind: 'SERVICE_REMOVED', namespace, host, registryService, orderToken });
-    this.metrics.instances.remove({ source: this.src.id, service: key });
+    return this.enqueue(key, this.partitionOf(key), { ...this.base(generation), kind: 'SERVICE_REMOVED', namespace, host, registryService, orderToken });
   }
 
-  /** Ends a full resync: one marker per partition, listing the services of this source the resync saw there. */
-  async publishResyncEnd(generation: string, observed: string[]): Promise<void> {
+  /** Ends a full resync: one marker per partition, listing the source's mesh hosts there that still exist. */
+  async publishResyncEnd(generation: string, hosts: string[]): Promise<void> {
     const perPartition: string[][] = Array.from({ length: this.partitions }, () => []);
-    for (const key of observed) perPartition[this.partitionOf(key)]!.push(key);
-    // Forget services the resync did not see: if they come back they must be published again.
-    const seen = new Set(observed);
-    for (const key of [...this.lastPublished.keys()]) if (!seen.has(key)) { this.lastPublished.delete(key); this.lastCount.delete(key); }
+    for (const key of hosts) perPartition[this.partitionOf(key)]!.push(key);
     await Promise.all(perPartition.map((keys, p) => this.enqueue(`resync/${this.src.id}`, p, {
       ...this.base(generation), kind: 'RESYNC_END', namespace: '', host: '', registryService: '', orderToken: null, resyncServices: keys.sort(),
     })));

@@ -3,8 +3,8 @@ import type { Logger } from '../shared/log.ts';
 import type { CollectorMetrics } from './metrics.ts';
 
 export interface ResyncPass {
-  /** Service keys (namespace/host) the pass observed, already closed with its end marker by the source. */
-  observed: string[];
+  /** Mesh hosts the source holds after the pass (its end marker lists them). */
+  services: number;
   /** Extra fields for the "full resync done" log line. */
   logFields?: Record<string, unknown>;
 }
@@ -26,7 +26,7 @@ export class ResyncRunner {
     metrics: CollectorMetrics;
     retryMs: number;
     isStopped: () => boolean;
-    pass: (generation: string) => Promise<ResyncPass>;
+    pass: () => Promise<ResyncPass>;
     /** Called when a pass fails, before the retry is scheduled (e.g. mark the registry disconnected). */
     onFailure?: () => void;
   }) {}
@@ -40,11 +40,11 @@ export class ResyncRunner {
       const generation = crypto.randomUUID();
       this.generation = generation;
       try {
-        const { observed, logFields } = await this.o.pass(generation);
+        const { services, logFields } = await this.o.pass();
         this.firstDone = true;
         metrics.resyncs.inc({ source: sourceId, reason });
         metrics.resyncSeconds.observe({ source: sourceId }, (performance.now() - start) / 1000);
-        log.info({ source: sourceId, reason, ...logFields, services: observed.length, ms: Math.round(performance.now() - start) }, 'full resync done');
+        log.info({ source: sourceId, reason, ...logFields, services, ms: Math.round(performance.now() - start) }, 'full resync done');
       } catch (e) {
         metrics.errors.inc({ source: sourceId, stage: 'resync' });
         this.o.onFailure?.();

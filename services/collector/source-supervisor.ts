@@ -8,6 +8,7 @@ import type { CollectorMetrics } from './metrics.ts';
 import { Publisher } from './publisher.ts';
 import { RedisLease, leaseKeys } from './redis-lease.ts';
 import type { RegistrySource, SourceFactory } from './source.ts';
+import type { Problem } from './problems.ts';
 
 interface Active { epoch: number; publisher: Publisher; source: RegistrySource }
 
@@ -48,6 +49,8 @@ export class SourceSupervisor {
   get epoch(): number | undefined { return this.active?.epoch; }
   get connected(): boolean { return this.active?.source.connected ?? false; }
   get firstResyncDone(): boolean { return this.active?.source.firstResyncDone ?? false; }
+  /** Current registry data problems of the source, while this replica leads it. */
+  problems(): Problem[] { return this.active?.source.core.problems() ?? []; }
 
   async start(): Promise<void> {
     if (!this.lease) {

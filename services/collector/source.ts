@@ -2,6 +2,7 @@ import type { SourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import type { Publisher } from './publisher.ts';
+import type { SourceCore } from './source-core.ts';
 
 /** A watched registry. The leader of the source starts it; losing leadership stops it. */
 export interface RegistrySource {
@@ -11,6 +12,8 @@ export interface RegistrySource {
   resync(reason: string): Promise<void>;
   readonly connected: boolean;
   readonly firstResyncDone: boolean;
+  /** The source's decider and what it currently holds (problems for /debug/problems). */
+  readonly core: SourceCore;
 }
 
 export type SourceFactory = (src: SourceConfig, publisher: Publisher, log: Logger, metrics: CollectorMetrics) => RegistrySource;

@@ -5,6 +5,7 @@ import { normaliseDubboService } from './normalise-dubbo.ts';
 import { composeInterfaceService, normaliseDubboApp, parseMapping } from './normalise-dubbo-app.ts';
 import type { ServiceState } from './service-state.ts';
 import type { Publisher } from './publisher.ts';
+import { SourceCore } from './source-core.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Coalescer } from './coalescer.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
@@ -18,6 +19,9 @@ import { connect, getChildren, getData, watchChildrenOrCreation, zxid, type ZkCl
  *   discovery), one mesh service per application.
  * Watches drive updates, coalesced per service; a full resync runs at start, after every reconnect (watches may have
  * been lost), after session expiry (with a new session) and periodically.
+ *
+ * This adapter only reads and watches: every observation goes to the source's decider (`SourceCore`), which decides
+ * what to publish, including the resync's end marker.
  */
 const INSTANCE_NAME = /^[^/]+:\d+$/;
 /** Coalescer/known-map key prefix of interface services derived from the mapping (application mode). */
@@ -26,8 +30,9 @@ const MAP = 'mapping:';
 export class ZooKeeperDubboSource implements RegistrySource {
   private client: ZkClient | undefined;
   private readonly coalescer: Coalescer<string>;
-  /** interface -> mesh key it was last published under (to publish removals). */
-  private readonly known = new Map<string, { namespace: string; host: string }>();
+  readonly core: SourceCore;
+  /** Reads started by watches and not finished yet, by service name. */
+  private readonly inflight = new Map<string, Promise<void>>();
   /** Application mode with a mapping: last state per application, and interface -> applications. */
   private readonly appStates = new Map<string, ServiceState>();
   private readonly mapping = new Map<string, string[]>();
@@ -48,8 +53,9 @@ export class ZooKeeperDubboSource implements RegistrySource {
     this.coalescer = new Coalescer(src.coalesceMs, (name) => this.readNow(name));
     this.resyncer = new ResyncRunner({
       sourceId: src.id, log, metrics, retryMs: 2000, isStopped: () => this.stopped,
-      pass: (generation) => this.resyncPass(generation),
+      pass: () => this.resyncPass(),
     });
+    this.core = new SourceCore(src, publisher, log, metrics, () => this.resyncer.generation, { emitOrderToken: true });
   }
 
   get firstResyncDone(): boolean { return this.resyncer.firstDone; }
@@ -106,35 +112,38 @@ export class ZooKeeperDubboSource implements RegistrySource {
     return this.resyncer.run(reason);
   }
 
-  private async resyncPass(generation: string): Promise<ResyncPass> {
+  private async resyncPass(): Promise<ResyncPass> {
     try {
+      await this.core.observe({ type: 'resync-started' });
       const ifaces = await this.listInterfaces();
       if (ifaces === undefined) {
         this.log.warn({ source: this.src.id, root: this.rootPath() }, 'registry root does not exist yet; treating as empty');
       }
-      const observed: string[] = [];
       this.inResync = true;
       // Reads overlap (ZooKeeper pipelines requests on one session) so publishes batch up; the publisher keeps their order.
-      await forEachLimit(ifaces ?? [], 64, async (iface) => {
-        const key = await this.readService(iface, generation);
-        if (key) observed.push(key);
-      });
+      await forEachLimit(ifaces ?? [], 64, (iface) => this.readService(iface));
       // Interface services derived from the mapping, once every application's state is known.
       if (this.src.mode === 'application' && this.src.mappingRoot) {
-        for (const s of [...this.appStates.keys()]) if (!(ifaces ?? []).includes(s)) this.appStates.delete(s);
-        await forEachLimit((await this.listMapping()) ?? [], 64, async (iface) => {
-          const key = await this.readMapping(iface, generation);
-          if (key) observed.push(key);
-        });
+        for (const app of [...this.appStates.keys()]) if (!this.observedThisPass(app)) this.appStates.delete(app);
+        await forEachLimit((await this.listMapping()) ?? [], 64, (iface) => this.readMapping(iface));
       }
       this.inResync = false;
-      await this.publisher.publishResyncEnd(generation, observed);
-      const seen = new Set(observed);
-      for (const [name, id] of [...this.known]) if (!seen.has(`${id.namespace}/${id.host}`)) this.known.delete(name);
-      return { observed };
+      // Reads a watch asked for and that have not finished: finish them first, so the marker knows their services.
+      await Promise.allSettled([...new Set([...this.coalescer.scheduled(), ...this.inflight.keys()])].map((name) => this.readService(name)));
+      const events = await this.core.observe({ type: 'resync-finished' });
+      const ended = events.find((e) => e.type === 'resync-ended');
+      for (const app of ended?.dropped ?? []) {
+        if (!this.appStates.delete(app)) continue;
+        await this.republishInterfacesOf(app);
+      }
+      return { services: this.core.state.hosts.size, logFields: { dropped: ended?.dropped.length ?? 0 } };
     } finally {
       this.inResync = false;
     }
+  }
+
+  private observedThisPass(key: string): boolean {
+    return (this.core.state.keys.get(key)?.pass ?? -1) === this.core.state.pass;
   }
 
   private rootPath(): string {
@@ -142,13 +151,13 @@ export class ZooKeeperDubboSource implements RegistrySource {
   }
 
   /** The registry root's children (interfaces, or applications in application mode), watched. */
-  private readonly listInterfaces = this.watchedChildren('interfaces', () => this.rootPath(), () => this.known, '');
+  private readonly listInterfaces = this.watchedChildren('interfaces', () => this.rootPath(), () => this.core.state.keys, '');
 
   /**
    * Lists a node's children and keeps a children watch armed on it (or a creation watch while it does not exist);
    * each change schedules every child that appeared or vanished against `known`, named with `prefix`.
    */
-  private watchedChildren(kind: 'interfaces' | 'mapping', path: () => string, known: () => Map<string, unknown>, prefix: string): () => Promise<string[] | undefined> {
+  private watchedChildren(kind: 'interfaces' | 'mapping', path: () => string, known: () => ReadonlyMap<string, unknown>, prefix: string): () => Promise<string[] | undefined> {
     const list = async () => (await watchChildrenOrCreation(this.client!, path(), onChange))?.children.sort();
     const onChange = (): void => {
       if (this.stopped) return;
@@ -157,7 +166,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
         try {
           const now = new Set((await list()) ?? []);
           for (const c of now) if (!known().has(c)) this.schedule(prefix + c);
-          for (const c of known().keys()) if (!now.has(c)) this.schedule(prefix + c);
+          for (const c of known().keys()) if (!c.startsWith(MAP) && !now.has(c)) this.schedule(prefix + c);
         } catch (e) {
           this.metrics.errors.inc({ source: this.src.id, stage: 'watch' });
           this.log.warn({ source: this.src.id, err: (e as Error).message }, `reading the ${kind} failed; the next resync heals it`);
@@ -173,7 +182,10 @@ export class ZooKeeperDubboSource implements RegistrySource {
   }
 
   private readNow(name: string): void {
-    this.readService(name, this.resyncer.generation).catch((e) => {
+    const read = this.readService(name);
+    this.inflight.set(name, read);
+    read.finally(() => { if (this.inflight.get(name) === read) this.inflight.delete(name); }).catch(() => undefined);
+    read.catch((e) => {
       this.metrics.errors.inc({ source: this.src.id, stage: 'read' });
       this.log.warn({ source: this.src.id, service: name, err: (e as Error).message }, 'reading or publishing a service failed; retrying in 1 s');
       // ZooKeeper or Kafka unavailable beyond their clients' retries: read again (a reconnect also resyncs).
@@ -194,31 +206,31 @@ export class ZooKeeperDubboSource implements RegistrySource {
     return w;
   }
 
-  private readService(name: string, generation: string): Promise<string | undefined> {
-    if (name.startsWith(MAP)) return this.readMapping(name.slice(MAP.length), generation);
-    return this.src.mode === 'application' ? this.readApp(name, generation) : this.readInterface(name, generation);
+  private readService(name: string): Promise<void> {
+    if (name.startsWith(MAP)) return this.readMapping(name.slice(MAP.length));
+    return this.src.mode === 'application' ? this.readApp(name) : this.readInterface(name);
   }
 
   /** Reads one interface's providers (re-arming the watch) and publishes its state. Returns its mesh key if present. */
-  private async readInterface(iface: string, generation: string): Promise<string | undefined> {
+  private async readInterface(iface: string): Promise<void> {
     const client = this.client!;
     const path = `${this.src.root}/${iface}/providers`;
     const watch = this.watcherFor(iface, 'providers');
     const res = await watchChildrenOrCreation(client, path, watch);
     if (!res) {
       // Interface node without providers (consumers only, or being deleted): not a service, or no longer one.
-      await this.vanished(iface, generation);
-      return undefined;
+      await this.vanished(iface);
+      return;
     }
     const state = normaliseDubboService(this.src, iface, res.children);
-    return this.publish(iface, state, zxid(res.stat.pzxid), generation, { path, children: res.children });
+    await this.publish(iface, state, zxid(res.stat.pzxid), { path, children: res.children });
   }
 
   /**
    * Reads one Dubbo 3 application's instances and their data (re-arming child and data watches: Dubbo rewrites an
    * instance's data when its metadata revision changes) and publishes the application's state.
    */
-  private async readApp(app: string, generation: string): Promise<string | undefined> {
+  private async readApp(app: string): Promise<void> {
     const client = this.client!;
     const path = `${this.src.servicesRoot}/${app}`;
     const watch = this.watcherFor(app, 'instances');
@@ -228,9 +240,9 @@ export class ZooKeeperDubboSource implements RegistrySource {
     const names = res?.children.filter((c) => INSTANCE_NAME.test(c)) ?? [];
     if (!res || (names.length === 0 && res.children.length > 0)) {
       this.appStates.delete(app);
-      await this.vanished(app, generation);
-      await this.republishInterfacesOf(app, generation);
-      return undefined;
+      await this.vanished(app);
+      await this.republishInterfacesOf(app);
+      return;
     }
     let token = zxid(res.stat.pzxid);
     const nodes = await Promise.all(names.map(async (name) => {
@@ -242,56 +254,45 @@ export class ZooKeeperDubboSource implements RegistrySource {
     const present = nodes.filter((n) => n.exists);
     const state = normaliseDubboApp(this.src, app, present);
     this.appStates.set(app, state);
-    const key = await this.publish(app, state, token, generation, { path, instances: present.map((n) => ({ name: n.name, data: n.data.toString('utf8').slice(0, 4096) })) });
-    await this.republishInterfacesOf(app, generation);
-    return key;
+    await this.publish(app, state, token, { path, instances: present.map((n) => ({ name: n.name, data: n.data.toString('utf8').slice(0, 4096) })) });
+    await this.republishInterfacesOf(app);
   }
 
   /** The interface→application mapping root's children (interfaces), watched. */
   private readonly listMapping = this.watchedChildren('mapping', () => this.src.mappingRoot!, () => this.mapping, MAP);
 
   /** Reads one interface's mapping node (which applications provide it) and publishes the interface service. */
-  private async readMapping(iface: string, generation: string): Promise<string | undefined> {
+  private async readMapping(iface: string): Promise<void> {
     const d = await getData(this.client!, `${this.src.mappingRoot}/${iface}`, this.watcherFor(MAP + iface, 'mapping'));
     if (!d) {
       this.mapping.delete(iface);
-      await this.vanished(MAP + iface, generation);
-      return undefined;
+      await this.vanished(MAP + iface);
+      return;
     }
     this.mapping.set(iface, parseMapping(d.data));
-    return this.publishInterface(iface, generation);
+    await this.publishInterface(iface);
   }
 
-  private publishInterface(iface: string, generation: string): Promise<string> {
+  private publishInterface(iface: string): Promise<void> {
     const apps = this.mapping.get(iface) ?? [];
     const src = this.src;
     const state = composeInterfaceService({ namespace: src.namespace, id: src.id, interfaceHostTemplate: src.interfaceHostTemplate }, iface,
       apps.map((a) => this.appStates.get(a)).filter((x): x is ServiceState => x !== undefined));
-    return this.publish(MAP + iface, state, null, generation, { mapping: `${src.mappingRoot}/${iface}`, applications: apps });
+    return this.publish(MAP + iface, state, null, { mapping: `${src.mappingRoot}/${iface}`, applications: apps });
   }
 
   /** An application changed: every interface it provides changed too (not during a resync, which does them last). */
-  private async republishInterfacesOf(app: string, generation: string): Promise<void> {
+  private async republishInterfacesOf(app: string): Promise<void> {
     if (this.inResync || !this.src.mappingRoot) return;
-    for (const [iface, apps] of this.mapping) if (apps.includes(app)) await this.publishInterface(iface, generation);
+    for (const [iface, apps] of this.mapping) if (apps.includes(app)) await this.publishInterface(iface);
   }
 
-  private async vanished(name: string, generation: string): Promise<void> {
-    const prev = this.known.get(name);
-    if (prev) {
-      this.known.delete(name);
-      await this.publisher.publishRemoval(prev.namespace, prev.host, name, null, generation);
-    }
+  private async vanished(name: string): Promise<void> {
+    await this.core.observe({ type: 'absent', key: name });
   }
 
-  private async publish(name: string, state: ServiceState, token: number | null, generation: string, raw: unknown): Promise<string> {
-    const prev = this.known.get(name);
-    if (prev && (prev.host !== state.host || prev.namespace !== state.namespace)) {
-      await this.publisher.publishRemoval(prev.namespace, prev.host, name, token, generation);
-    }
-    this.known.set(name, { namespace: state.namespace, host: state.host });
-    await this.publisher.publishState(state, token, generation, raw);
-    return `${state.namespace}/${state.host}`;
+  private async publish(name: string, state: ServiceState, token: number | null, raw: unknown): Promise<void> {
+    await this.core.observe({ type: 'present', key: name, state, order: token }, raw);
   }
 
   async stop(): Promise<void> {

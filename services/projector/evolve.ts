@@ -39,7 +39,7 @@ function applyState(state: PartitionState, e: FoldEvent): Evolution {
   const key = serviceKey(e.namespace, e.host);
   const svc = state.services.get(key);
   const prev = svc?.sources[e.sourceId];
-  if (prev && isOlder(e.orderToken, prev.orderToken)) return { changed: [], ignored: 'older-order-token' };
+  if (prev && olderThan(e, prev)) return { changed: [], ignored: 'older-order-token' };
   // Validity is decided per event, so the state only ever holds contributions istiod accepts: the previous valid
   // state stays, and the result does not depend on how events were batched (replays are byte-identical).
   const problems = validateContribution(e);
@@ -72,7 +72,7 @@ function applyRemoval(state: PartitionState, e: FoldEvent): Evolution {
   const svc = state.services.get(key);
   const prev = svc?.sources[e.sourceId];
   if (!svc || !prev) return { changed: [] };
-  if (isOlder(e.orderToken, prev.orderToken)) return { changed: [], ignored: 'older-order-token' };
+  if (olderThan(e, prev)) return { changed: [], ignored: 'older-order-token' };
   delete svc.sources[e.sourceId];
   if (Object.keys(svc.sources).length === 0) state.services.delete(key);
   return { changed: [key] };
@@ -90,6 +90,16 @@ function applyResyncEnd(state: PartitionState, e: FoldEvent): Evolution {
     }
   }
   return { changed, resyncedSource: e.sourceId };
+}
+
+/**
+ * Whether the event reports an older registry state than the one folded. Tokens are compared only within one
+ * publisher epoch: a newer epoch is a new leader that re-read the registry after taking over, so what it says
+ * supersedes anything the previous leader published, whatever the tokens (a host fed by several registry keys can
+ * legitimately go back to a lower token when the key with the highest one is deleted).
+ */
+function olderThan(e: FoldEvent, prev: SourceContribution): boolean {
+  return e.epoch === prev.epoch && isOlder(e.orderToken, prev.orderToken);
 }
 
 function isOlder(token: number | null, than: number | null): boolean {

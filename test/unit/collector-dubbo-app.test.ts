@@ -36,7 +36,7 @@ describe('normaliseDubboApp (Dubbo 3 application-level discovery)', () => {
       node('badendpoints', JSON.stringify({ address: '10.3.0.8', port: 1, payload: { metadata: { 'dubbo.endpoints': '{oops' } } })),
     ]);
     assert.deepEqual(s.instances.map((i) => i.address), ['10.3.0.1']);
-    assert.deepEqual(s.issues.map((i) => i.field), ['instance garbage.data', 'instance array.data', 'instance host.address', 'instance badports.port', 'instance badendpoints.metadata.dubbo.endpoints']);
+    assert.deepEqual(s.issues.map((i) => i.field), ['instances[garbage].data', 'instances[array].data', 'instances[host].address', 'instances[badports].port', 'instances[badendpoints].metadata.dubbo.endpoints']);
   });
 
   it('falls back to the instance port as dubbo without endpoint metadata; host template over {app}', () => {

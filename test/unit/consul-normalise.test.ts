@@ -60,12 +60,12 @@ describe('normaliseConsulService', () => {
     });
     assert.deepEqual(s.instances.map((i) => i.address), ['10.1.0.1', '10.1.0.5', '10.1.0.6']);
     const fields = s.issues.map((i) => i.field);
-    assert.ok(fields.includes('instance n1/host.address'), fields.join());
-    assert.ok(fields.includes('instance n1/port0.port'));
-    assert.ok(fields.includes('instance n1/port-big.port'));
-    assert.ok(fields.includes('instance n1/port-str.port'));
-    assert.ok(fields.includes('instance n1/proto.meta.protocol'));
-    assert.ok(fields.includes('instance n1/label.labels.version'));
+    assert.ok(fields.includes('instances[n1/host].address'), fields.join());
+    assert.ok(fields.includes('instances[n1/port0].port'));
+    assert.ok(fields.includes('instances[n1/port-big].port'));
+    assert.ok(fields.includes('instances[n1/port-str].port'));
+    assert.ok(fields.includes('instances[n1/proto].meta.protocol'));
+    assert.ok(fields.includes('instances[n1/label].labels[version]'));
     assert.equal(s.issues.filter((i) => i.reason === 'entry lacks Node or Service').length, 3);
     assert.equal(s.instances.find((i) => i.address === '10.1.0.6')!.labels.version, 'v1--canary');
     assert.deepEqual(valid(s), []);

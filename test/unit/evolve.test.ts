@@ -51,6 +51,13 @@ describe('evolve', () => {
     assert.deepEqual(addresses(s), ['10.0.0.1']);
   });
 
+  it('given token 10 from epoch 1, when a new leader (epoch 2) reports token 9, then its re-read state wins', () => {
+    const s = given(ev({ orderToken: 10 }));
+    const r = evolve(s, ev({ epoch: 2, orderToken: 9, instances: [{ address: '10.0.0.2', ports: { 'tcp-dubbo': 20880 }, labels: {}, weight: 0, locality: '' }] }));
+    assert.equal(r.ignored, undefined);
+    assert.deepEqual(addresses(s), ['10.0.0.2']);
+  });
+
   it('given a service, when its last instance leaves, then it keeps its ports (no full push in istiod) and has no endpoints', () => {
     const s = given(ev({}));
     evolve(s, ev({ orderToken: 11, ports: [], instances: [] }));
