@@ -5,7 +5,7 @@ import { Coalescer } from './coalescer.ts';
 import { ConsulClient } from './consul-client.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { normaliseConsulService } from './normalise-consul.ts';
-import type { Publisher } from './publisher.ts';
+import type { EventSink } from './publisher.ts';
 import { SourceCore } from './source-core.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
 
@@ -45,7 +45,7 @@ export class ConsulSource implements RegistrySource {
 
   constructor(
     private readonly src: ConsulSourceConfig,
-    private readonly publisher: Publisher,
+    private readonly publisher: EventSink,
     private readonly log: Logger,
     private readonly metrics: CollectorMetrics,
   ) {

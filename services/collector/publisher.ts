@@ -15,6 +15,13 @@ const MAX_BATCH = 500;
 
 interface Queued { message: Message & { partition: number }; kind: string; enqueuedAt: number; key: string; done: (e?: Error) => void }
 
+/** Where a source's decided events go: Kafka (Publisher), or memory for a one-shot read of a registry (verify). */
+export interface EventSink {
+  publishState(p: StateToPublish, generation: string, raw: unknown): Promise<void>;
+  publishRemoval(namespace: string, host: string, registryService: string, orderToken: number | null, generation: string): Promise<void>;
+  publishResyncEnd(generation: string, hosts: string[]): Promise<void>;
+}
+
 /**
  * Publishes a source's observations as events. Keyed by mesh identity (namespace/host) and partitioned explicitly
  * with Kafka's default (murmur2) partitioner, so the collector knows which partition each service lives in — the
@@ -26,7 +33,7 @@ interface Queued { message: Message & { partition: number }; kind: string; enque
  * batch the publisher checks that it still holds the source's leadership (`fence`): a superseded replica stops
  * writing at once, and the epoch stamped on its events lets the projector ignore whatever was already in flight.
  */
-export class Publisher {
+export class Publisher implements EventSink {
   private producer: Producer;
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private partitions = 0;

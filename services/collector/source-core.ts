@@ -3,7 +3,7 @@ import type { Logger } from '../shared/log.ts';
 import { decide, evolve, handle, initialDeciderState, isPublished, type CollectorEvent, type DeciderConfig, type DeciderState, type Observation } from './decider.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import type { Problem } from './problems.ts';
-import type { Publisher } from './publisher.ts';
+import type { EventSink } from './publisher.ts';
 
 /**
  * Where a registry adapter's observations go: the decider decides, this hands the decided events to the publisher in
@@ -17,7 +17,7 @@ export class SourceCore {
 
   constructor(
     private readonly src: SourceConfig,
-    private readonly publisher: Publisher,
+    private readonly publisher: EventSink,
     private readonly log: Logger,
     private readonly metrics: CollectorMetrics,
     /** Id of the current full re-read, stamped on every event. */

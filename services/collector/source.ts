@@ -1,7 +1,7 @@
 import type { SourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
 import type { CollectorMetrics } from './metrics.ts';
-import type { Publisher } from './publisher.ts';
+import type { EventSink } from './publisher.ts';
 import type { SourceCore } from './source-core.ts';
 
 /** A watched registry. The leader of the source starts it; losing leadership stops it. */
@@ -16,7 +16,7 @@ export interface RegistrySource {
   readonly core: SourceCore;
 }
 
-export type SourceFactory = (src: SourceConfig, publisher: Publisher, log: Logger, metrics: CollectorMetrics) => RegistrySource;
+export type SourceFactory = (src: SourceConfig, publisher: EventSink, log: Logger, metrics: CollectorMetrics) => RegistrySource;
 
 /** Runs `fn` over `items` with at most `limit` in flight (resyncs of thousands of services). */
 export async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

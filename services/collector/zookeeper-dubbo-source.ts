@@ -4,7 +4,7 @@ import type { Logger } from '../shared/log.ts';
 import { normaliseDubboService } from './normalise-dubbo.ts';
 import { composeInterfaceService, normaliseDubboApp, parseMapping } from './normalise-dubbo-app.ts';
 import type { ServiceState } from './service-state.ts';
-import type { Publisher } from './publisher.ts';
+import type { EventSink } from './publisher.ts';
 import { SourceCore } from './source-core.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Coalescer } from './coalescer.ts';
@@ -46,7 +46,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
 
   constructor(
     private readonly src: SourceConfig,
-    private readonly publisher: Publisher,
+    private readonly publisher: EventSink,
     private readonly log: Logger,
     private readonly metrics: CollectorMetrics,
   ) {
