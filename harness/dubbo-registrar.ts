@@ -1,5 +1,5 @@
 import { formatDubboProviderUrl } from '../services/collector/dubbo-url.ts';
-import { connect, create, mkdirp, remove, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { connect, create, getChildren, mkdirp, remove, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
 
 /** Registers providers in ZooKeeper the way Apache Dubbo 2.7/3 does (interface-level registry). */
 export class DubboRegistrar {
@@ -40,6 +40,12 @@ export class DubboRegistrar {
   }
 
   unregister(path: string): Promise<void> { return remove(this.client, path); }
+
+  /** Full paths of an interface's provider nodes. */
+  async providers(iface: string): Promise<string[]> {
+    const dir = `${this.root}/${iface}/providers`;
+    return ((await getChildren(this.client, dir))?.children ?? []).map((c) => `${dir}/${c}`);
+  }
 
   close(): void { this.client.close(); }
 }

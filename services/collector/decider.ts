@@ -74,7 +74,8 @@ export type CollectorEvent =
   | { type: 'key-forgotten'; key: string }
   | { type: 'order-forgotten' }
   | { type: 'host-published'; hostKey: string; publish: StateToPublish }
-  | { type: 'host-removed'; hostKey: string; namespace: string; host: string; registryService: string; token: number | null }
+  /** `byMarker`: the re-read's marker removes it (the host is not in its list), so no event of its own is written. */
+  | { type: 'host-removed'; hostKey: string; namespace: string; host: string; registryService: string; token: number | null; byMarker?: boolean }
   | { type: 'host-unconfirmed'; hostKey: string }
   | { type: 'empty-held'; hostKey: string; registryService: string; previous: number }
   | { type: 'resync-started'; pass: number }
@@ -84,7 +85,7 @@ export type CollectorEvent =
 
 /** Events that go to Kafka; the rest only change the decider's state or are reported. */
 export const isPublished = (e: CollectorEvent): e is Extract<CollectorEvent, { type: 'host-published' | 'host-removed' | 'resync-ended' }> =>
-  e.type === 'host-published' || e.type === 'host-removed' || e.type === 'resync-ended';
+  e.type === 'host-published' || (e.type === 'host-removed' && !e.byMarker) || e.type === 'resync-ended';
 
 export const initialDeciderState = (): DeciderState => ({ keys: new Map(), hostKeys: new Map(), hosts: new Map(), pass: 0, problems: new Map() });
 
@@ -216,7 +217,7 @@ function decideAbsent(state: DeciderState, gone: Iterable<string>, cfg: DeciderC
  */
 function decideResyncEnd(state: DeciderState, cfg: DeciderConfig): CollectorEvent[] {
   const stale = new Set([...state.keys.entries()].filter(([, r]) => r.pass < state.pass).map(([k]) => k));
-  const events = decideAbsent(state, [...stale].sort(cmp), cfg);
+  const events = decideAbsent(state, [...stale].sort(cmp), cfg).map((e) => (e.type === 'host-removed' ? { ...e, byMarker: true } : e));
   const hosts = [...state.hostKeys.entries()].filter(([, members]) => [...members].some((k) => !stale.has(k))).map(([h]) => h).sort(cmp);
   events.push({ type: 'resync-ended', pass: state.pass, hosts, dropped: [...stale].sort(cmp) });
   return events;

@@ -90,14 +90,14 @@ export class SourceCore {
         this.metrics.rejectedData.inc({ source, kind, field: p.metricField, reason: p.metricReason });
         this.metrics.problems.inc({ source, kind, field: p.metricField, reason: p.metricReason });
         if (p.metricReason === 'host-collision') this.metrics.collisions.inc({ source });
-        this.log.warn({ source, subject: p.subject, field: p.field, value: p.value, reason: p.reason, action: p.action }, 'registry data not usable as-is');
+        this.log.warn({ source, ...subjectFields(p), field: p.field, value: p.value, reason: p.reason, action: p.action }, 'registry data not usable as-is');
         return;
       }
       case 'problem-cleared': {
         const p = e.problem;
         this.metrics.problems.dec({ source, kind, field: p.metricField, reason: p.metricReason });
         if (p.metricReason === 'host-collision') this.metrics.collisions.dec({ source });
-        this.log.info({ source, subject: p.subject, field: p.field, value: p.value, reason: p.reason }, 'registry data problem gone');
+        this.log.info({ source, ...subjectFields(p), field: p.field, value: p.value, reason: p.reason }, 'registry data problem gone');
         return;
       }
       case 'empty-held':
@@ -121,4 +121,10 @@ export class SourceCore {
         return;
     }
   }
+}
+
+/** `service <registry key>` -> { service: key }; `host <ns/host>` -> { host }: log fields operators filter on. */
+function subjectFields(p: Problem): Record<string, string> {
+  const space = p.subject.indexOf(' ');
+  return { [p.subject.slice(0, space)]: p.subject.slice(space + 1) };
 }

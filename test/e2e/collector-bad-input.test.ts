@@ -21,6 +21,8 @@ describe('bad registry data in ZooKeeper: reported by source, service and field;
   before(async () => {
     servers = await startServers(makeRunDir('e2e-collector-bad-input'));
     mb = await pipeline(servers, {});
+    mb.config.sources[0].resyncIntervalMs = 1000;
+    fs.writeFileSync(mb.configFile, JSON.stringify(mb.config));
     dubbo = await DubboRegistrar.open(servers.zookeeper.connectString, mb.config.sources[0].root);
     await mb.start('collector');
     tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
@@ -64,9 +66,9 @@ describe('bad registry data in ZooKeeper: reported by source, service and field;
     const last = [...tail.events].reverse().find((e) => e.event.host === 'com.bad.mixed' && e.event.kind === 'SERVICE_STATE')!.event;
     assert.ok(last.raw!.length < 70_000, `raw audit data is bounded (${last.raw!.length} chars)`);
     const fields = last.issues.map((i) => i.field).sort();
-    assert.deepEqual(fields, ['provider 10.8.0.5:20880.labels.app', 'provider 10.8.0.5:20880.labels.version', 'providers.host', 'providers.port', 'providers.port', 'providers.port', 'providers.url', 'providers.url']);
+    assert.deepEqual(fields, ['providers.host', 'providers.port', 'providers.port', 'providers.port', 'providers.url', 'providers.url', 'providers[10.8.0.5:20880].labels[app]', 'providers[10.8.0.5:20880].labels[version]']);
     const logs = fs.readFileSync(mb.procs.collector!.logFile, 'utf8').split('\n').filter((l) => l.includes('registry data not usable as-is')).map((l) => JSON.parse(l));
-    for (const f of ['providers.host', 'providers.port', 'providers.url', 'provider 10.8.0.5:20880.labels.version']) {
+    for (const f of ['providers.host', 'providers.port', 'providers.url', 'providers[10.8.0.5:20880].labels[version]']) {
       const line = logs.find((l) => l.field === f);
       assert.ok(line, `a log line for ${f}`);
       assert.equal(line.source, 'zk1');
@@ -77,6 +79,33 @@ describe('bad registry data in ZooKeeper: reported by source, service and field;
     await waitFor(async () => (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_rejected_data_total', { source: 'zk1' })) >= rejectedBefore + 8,
       { what: 'the rejected-data metric', timeoutMs: 5000 });
     assert.equal(mb.procs.collector!.running, true, 'nothing crashed');
+  });
+
+  it('each problem is logged and counted once, not on every re-read; metric labels never carry an address or name', async () => {
+    const resyncs = async () => metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: 'zk1' });
+    const problemLines = () => fs.readFileSync(mb.procs.collector!.logFile, 'utf8').split('\n').filter((l) => l.includes('registry data not usable as-is')).length;
+    const counted = () => metricSum(mb.ports.collectorHttp, 'meshbridge_collector_rejected_data_total', { source: 'zk1' });
+    const lines = problemLines();
+    const count = await counted();
+    assert.equal(lines, 8, 'one log line per distinct problem');
+    const before = await resyncs();
+    // resyncIntervalMs is 1 s in this suite: three full re-reads of the same bad data.
+    await waitFor(async () => (await resyncs()) >= before + 3, { what: 'three more full re-reads', timeoutMs: 20_000 });
+    assert.equal(problemLines(), lines, 'no new log lines for the same problems');
+    assert.equal(await counted(), count, 'the counter counts problems that appeared, not re-reads');
+    const text = await (await fetch(`http://127.0.0.1:${mb.ports.collectorHttp}/metrics`)).text();
+    const series = text.split('\n').filter((l) => /^meshbridge_collector_(rejected_data_total|data_problems)\{/.test(l));
+    assert.ok(series.length > 0 && series.length <= 12, `a few bounded series, got ${series.length}:\n${series.join('\n')}`);
+    for (const s of series) assert.doesNotMatch(s.replace(/\}.*$/, ''), /\d+\.\d+\.\d+|com\.bad|\[/, `no address, name or identifier in ${s}`);
+    assert.ok(series.some((s) => s.includes('field="providers.labels"') && s.includes('reason="label-value"')), series.join('\n'));
+    const debug = await (await fetch(`http://127.0.0.1:${mb.ports.collectorHttp}/debug/problems`)).json() as { zk1: { problems: { service?: string; subject: string; field: string }[] } };
+    assert.equal(debug.zk1.problems.length, 8);
+    assert.ok(debug.zk1.problems.every((p) => p.subject === `service ${MIXED}`));
+    // Fixed data: the problems are reported gone, once.
+    for (const p of await dubbo.providers(MIXED)) if (!p.includes('10.8.0.1')) await dubbo.unregister(p);
+    await waitFor(async () => (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_data_problems', { source: 'zk1' })) === 0, { what: 'no current problems', timeoutMs: 15_000 });
+    const gone = fs.readFileSync(mb.procs.collector!.logFile, 'utf8').split('\n').filter((l) => l.includes('registry data problem gone')).length;
+    assert.equal(gone, 8);
   });
 
   it('a registry that disappears and comes back: no crash, watching resumes', async () => {

@@ -70,7 +70,7 @@ describe('Dubbo 3 application-level discovery, next to an interface-level source
     await apps.register('other-provider', '10.4.5.1', 20880, { interfaces: ['org.demo.GreetingService'] });
     await waitFor(() => tail.endpoints('zk-app')['dubbo-apps/org.demo.greetingservice']?.join() === '10.4.0.2:20880,10.4.0.2:50051,10.4.5.1:20880', { what: 'second application joins the interface', timeoutMs: 10_000 });
     const last = [...tail.events].reverse().find((e) => e.event.sourceId === 'zk-app' && e.event.kind === 'SERVICE_STATE' && e.event.host === 'demo-provider')!.event;
-    assert.deepEqual(last.issues.map((i) => i.field), ['instance 10.4.0.99:20880.data']);
+    assert.deepEqual(last.issues.map((i) => i.field), ['instances[10.4.0.99:20880].data']);
   });
 
   it('each source has its own leader and fencing epoch', async () => {

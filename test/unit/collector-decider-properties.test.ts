@@ -74,7 +74,7 @@ class World {
     if (e.type === 'host-published') {
       const s = e.publish.state;
       ev = { ...base, kind: 'SERVICE_STATE', namespace: s.namespace, host: s.host, registryService: s.registryService, orderToken: e.publish.token, ports: s.ports, instances: s.instances };
-    } else if (e.type === 'host-removed') {
+    } else if (e.type === 'host-removed' && !e.byMarker) {
       ev = { ...base, kind: 'SERVICE_REMOVED', namespace: e.namespace, host: e.host, registryService: e.registryService, orderToken: e.token };
     } else if (e.type === 'resync-ended') {
       ev = { ...base, kind: 'RESYNC_END', namespace: '', host: '', resyncServices: e.hosts };
