@@ -2,6 +2,7 @@ import type { Endpoint, ServiceChange } from './instance-diff.ts';
 import { endpointId, resourceName } from './instance-diff.ts';
 import type { HistoryRecord } from './history.ts';
 import type { VerifyOutcome } from './verify.ts';
+import type { HostDifference, RegistryVerifyOutcome } from './registry-verify.ts';
 
 /** Human-readable renderings of the audit results (the --json output carries the same data structured). */
 
@@ -93,5 +94,56 @@ export function formatVerify(o: VerifyOutcome, context: string[]): string {
     const rest = o.differing.slice(1, 11).map(resourceName);
     lines.push(`    also differ: ${rest.join(', ')}${o.differing.length > 11 ? `, … (${o.differing.length - 11} more; --json lists all)` : ''}`);
   }
+  return lines.join('\n') + '\n';
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+/** Hosts listed in full in the text output of verify --registry (--json lists all). */
+const REGISTRY_TEXT_HOSTS = 50;
+
+function registryDifferenceLines(d: HostDifference): string[] {
+  const who = `${d.host} (source ${d.source}${d.registryService ? `, registry service ${d.registryService}` : ''})`;
+  const out: string[] = [];
+  const ep = (sign: string, e: Endpoint, why: string) => `      ${sign} endpoint ${endpointId(e)} ${labels(e)}`.trimEnd() + `  (${why})`;
+  if (d.what === 'missing-in-mesh') {
+    out.push(`  - ${who}: MISSING in the mesh: registered, but no live ServiceEntry carries it from this source`);
+    for (const e of d.missingEndpoints) out.push(ep('-', e, 'registered'));
+    for (const e of d.extraEndpoints) out.push(ep('+', e, 'in the mesh, labelled with this source'));
+  } else if (d.what === 'extra-in-mesh') {
+    out.push(`  + ${who}: EXTRA in the mesh: the registry does not have it`);
+    for (const e of d.extraEndpoints) out.push(ep('+', e, 'in the mesh'));
+  } else {
+    out.push(`  ~ ${who}: differs`);
+    if (d.ports) out.push(`      ~ ports: registry [${d.ports.registry.join(', ')}], mesh [${d.ports.mesh.join(', ')}]`);
+    for (const e of d.missingEndpoints) out.push(ep('-', e, 'registered, not in the mesh'));
+    for (const e of d.extraEndpoints) out.push(ep('+', e, 'in the mesh, not registered'));
+    for (const c of d.changedEndpoints) {
+      out.push(`      ~ endpoint ${c.endpoint}: ${Object.entries(c.changes).map(([k, [a, b]]) => `${k} ${show(a)} -> ${show(b)}`).join('; ')}  (registry -> mesh)`);
+    }
+  }
+  if (d.fold === 'missing') out.push('      the projector\'s stored state has no contribution of this source for the host');
+  if (d.fold === 'extra') out.push('      the projector\'s stored state still has a contribution of this source for the host');
+  if (d.fold === 'differs') out.push('      the projector\'s stored state for this source differs from the registry (the next change of the host is built from it)');
+  for (const n of d.notes) out.push(`      ${n}`);
+  return out;
+}
+
+export function formatRegistryVerify(o: RegistryVerifyOutcome, context: string[], seconds: number): string {
+  const lines = [...context];
+  const rounds = `${plural(o.rounds, 'round')}${o.rounds > 1 ? ` ${o.settleMs / 1000} s apart` : ''}, ${seconds.toFixed(1)} s`;
+  for (const h of o.last.held) lines.push(`held: ${h.host} (source ${h.source}) has no instances in the registry; the mesh keeps its ${plural(h.meshEndpoints, 'endpoint')} (emptyProtection: keep-last)`);
+  if (o.settled.length > 0) {
+    lines.push(`settled: ${plural(o.settled.length, 'mesh host')} differed in a round but not in every round (changes in flight): ${o.settled.slice(0, 10).join(', ')}${o.settled.length > 10 ? ', …' : ''}`);
+  }
+  if (o.equal) {
+    const hosts = o.last.sources.reduce((n, s) => n + s.registryHosts, 0);
+    const endpoints = o.last.sources.reduce((n, s) => n + s.registryEndpoints, 0);
+    lines.push(`OK: the mesh holds what the registries hold (${plural(o.last.sources.length, 'source')}, ${plural(hosts, 'mesh host')}, ${plural(endpoints, 'endpoint')}; ${rounds})`);
+    return lines.join('\n') + '\n';
+  }
+  const count = (w: HostDifference['what']) => o.differences.filter((d) => d.what === w).length;
+  lines.push(`MISMATCH: ${plural(o.differences.length, 'mesh host')} ${o.differences.length === 1 ? 'differs' : 'differ'} from the registry in every round (${rounds}): ${count('missing-in-mesh')} missing in the mesh, ${count('extra-in-mesh')} extra in the mesh, ${count('differs')} with different endpoints or state`);
+  for (const d of o.differences.slice(0, REGISTRY_TEXT_HOSTS)) lines.push(...registryDifferenceLines(d));
+  if (o.differences.length > REGISTRY_TEXT_HOSTS) lines.push(`  … ${o.differences.length - REGISTRY_TEXT_HOSTS} more (--json lists all)`);
   return lines.join('\n') + '\n';
 }

@@ -1,11 +1,11 @@
 import type { InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
 import { emptyProtectionDecision, type EmptyPolicy } from '../collector/empty-protection.ts';
 import { SOURCE_LABEL } from '../collector/service-state.ts';
-import { buildServiceEntry } from '../projector/build-service-entry.ts';
+import { buildServiceEntry, SOURCES_ANNOTATION } from '../projector/build-service-entry.ts';
 import { evolve, type Evolution } from '../projector/evolve.ts';
 import type { FoldEvent, PartitionState, ServiceFold, SourceContribution } from '../projector/fold-state.ts';
 import { diffServiceEntry, endpointId, type Endpoint, type EndpointChange } from './instance-diff.ts';
-import type { KubeServiceEntry } from './render-yaml.ts';
+import { toKubeObject, type KubeServiceEntry } from './render-yaml.ts';
 
 /**
  * `meshbridge verify --registry`, the pure part: what a fresh read of each registry says the mesh should hold, against
@@ -107,6 +107,18 @@ export interface Comparison {
   unconfigured: Record<string, number>;
 }
 
+/** A stored resource (MCP Any bytes) as compared; bytes that do not decode are a difference of their own. */
+export function liveEntryOf(bytes: Uint8Array): LiveEntry {
+  try {
+    const se = toKubeObject(bytes);
+    const spec = se.spec as { ports?: ServicePortSpec[]; endpoints?: Endpoint[] };
+    const sources = (se.metadata.annotations?.[SOURCES_ANNOTATION] ?? '').split(',').filter(Boolean);
+    return { sources, ports: spec.ports ?? [], endpoints: spec.endpoints ?? [] };
+  } catch (e) {
+    return { sources: [], ports: [], endpoints: [], decodeError: (e as Error).message };
+  }
+}
+
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const portText = (p: ServicePortSpec) => `${p.name}:${p.number}/${p.protocol}`;
 const ofSource = (id: string) => (e: Endpoint) => e.labels?.[SOURCE_LABEL] === id;
@@ -157,10 +169,11 @@ function expectedMesh(source: RegistryRead, key: string, exp: ExpectedHost | und
   return { fold, evolution, entry };
 }
 
-const asKube = (ports: ServicePortSpec[], endpoints: Endpoint[]): KubeServiceEntry => ({
+/** One source's endpoints as a ServiceEntry, so the audit's instance-level diff compares them. */
+const asKube = (endpoints: Endpoint[]): KubeServiceEntry => ({
   apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry',
   metadata: { creationTimestamp: '', name: '', namespace: '', resourceVersion: '' },
-  spec: { ports: portsOf(ports), endpoints },
+  spec: { endpoints },
 });
 
 /** Compares one host for one source; undefined when equal (or held by emptyProtection, reported in `held`). */
@@ -189,12 +202,9 @@ function compareHost(source: RegistryRead, key: string, live: LiveMesh, held: He
     d.notes.push(`istiod would reject the registry's state (${(evolution.problems ?? []).join('; ')}): the projector keeps the last valid one`);
   }
   const expContribution = fold?.sources[id];
-  const expectedText = contributionText(evolution.ignored === 'invalid' ? undefined : expContribution);
-  const liveText = contributionText(liveContribution);
-  if (evolution.ignored === 'invalid') d.fold = 'differs';
-  else if (expContribution && !liveContribution) d.fold = 'missing';
+  if (expContribution && !liveContribution) d.fold = 'missing';
   else if (!expContribution && liveContribution) d.fold = 'extra';
-  else if (expectedText !== liveText) d.fold = 'differs';
+  else if (contributionText(expContribution) !== contributionText(liveContribution)) d.fold = 'differs';
 
   if (liveEntry?.decodeError) {
     d.notes.push(`the live ServiceEntry does not decode: ${liveEntry.decodeError}`);
@@ -222,13 +232,14 @@ function compareHost(source: RegistryRead, key: string, live: LiveMesh, held: He
     d.extraEndpoints = liveEps;
     return d;
   }
-  const change = diffServiceEntry(key, asKube(expEntry?.body.ports ?? [], expEps),
-    asKube(liveEntry && (expEntry || liveEps.length > 0) ? liveEntry.ports : expEntry?.body.ports ?? [], liveEps));
+  const change = diffServiceEntry(key, asKube(expEps), asKube(liveEps));
   d.missingEndpoints = change.removed;
   d.extraEndpoints = change.added;
   d.changedEndpoints = change.changed;
-  if (change.service.ports && expEntry && liveEntry) {
-    d.ports = { registry: portsOf(expEntry.body.ports).map(portText), mesh: portsOf(liveEntry.ports).map(portText) };
+  if (expEntry && liveEntry) {
+    const registry = portsOf(expEntry.body.ports).map(portText);
+    const mesh = portsOf(liveEntry.ports).map(portText);
+    if (registry.join() !== mesh.join()) d.ports = { registry, mesh };
   }
   const differs = d.missingEndpoints.length + d.extraEndpoints.length + d.changedEndpoints.length > 0 || d.ports || d.fold || d.notes.length > 0;
   return differs ? d : undefined;

@@ -1,0 +1,131 @@
+import { Writable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { pino, type Level } from 'pino';
+import { Registry } from 'prom-client';
+import type { SourceConfig } from '../shared/config.ts';
+import type { RedisKeys } from '../shared/keys.ts';
+import { ConsulSource } from '../collector/consul-source.ts';
+import type { DeciderState } from '../collector/decider.ts';
+import { mergeHostStates } from '../collector/host-merge.ts';
+import { collectorMetrics } from '../collector/metrics.ts';
+import type { EventSink } from '../collector/publisher.ts';
+import type { RegistrySource } from '../collector/source.ts';
+import { ZooKeeperDubboSource } from '../collector/zookeeper-dubbo-source.ts';
+import type { ServiceFold } from '../projector/fold-state.ts';
+import { parseResourceField } from '../projector/redis-store.ts';
+import { liveEntryOf, type ExpectedHost, type LiveEntry, type LiveMesh, type RegistryRead } from './registry-verify.ts';
+
+/** A registry that could not be read completely (unreachable, refused, timed out): nothing can be verified. */
+export class RegistryUnreadable extends Error {}
+
+/** Where the one-shot read's decided events go: nowhere. The decider's state is what the collector would publish. */
+class DiscardingSink implements EventSink {
+  publishState(): Promise<void> { return Promise.resolve(); }
+  publishRemoval(): Promise<void> { return Promise.resolve(); }
+  publishResyncEnd(): Promise<void> { return Promise.resolve(); }
+}
+
+/**
+ * The adapters' log: kept quiet (a re-read reports every registry data problem again, once per round), except what
+ * MESHBRIDGE_LOG_LEVEL asks for on stderr; the last error is kept to say why a read failed (the adapters retry a
+ * failed re-read in the background instead of throwing).
+ */
+function adapterLog(sourceId: string): { log: pino.Logger; lastError: () => string | undefined } {
+  const wanted = process.env.MESHBRIDGE_LOG_LEVEL as Level | undefined;
+  const forward = wanted ? pino.levels.values[wanted] ?? Infinity : Infinity;
+  let last: string | undefined;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const line = chunk.toString();
+      try {
+        const rec = JSON.parse(line) as { level: number; msg?: string; err?: string };
+        if (rec.level >= 50) last = `${rec.msg ?? 'error'}${rec.err ? `: ${rec.err}` : ''}`;
+        if (rec.level >= forward) process.stderr.write(line);
+      } catch { /* not a log record */ }
+      done();
+    },
+  });
+  const level = wanted && (pino.levels.values[wanted] ?? 50) < 50 ? wanted : 'error';
+  return { log: pino({ level, base: { role: 'verify-registry', source: sourceId } }, sink), lastError: () => last };
+}
+
+function makeSource(src: SourceConfig, sink: EventSink, log: pino.Logger): RegistrySource {
+  const metrics = collectorMetrics(new Registry());
+  return src.kind === 'consul' ? new ConsulSource(src, sink, log, metrics) : new ZooKeeperDubboSource(src, sink, log, metrics);
+}
+
+/** What a decider holds, as the mesh hosts the collector publishes: per host, the merge of its registry keys' states. */
+export function publishedHosts(state: DeciderState): Map<string, ExpectedHost> {
+  const hosts = new Map<string, ExpectedHost>();
+  for (const key of [...state.hosts.keys()].sort()) {
+    const members = [...(state.hostKeys.get(key) ?? [])].flatMap((k) => {
+      const r = state.keys.get(k);
+      return r ? [{ key: k, state: r.state }] : [];
+    });
+    if (members.length === 0) continue;
+    const { state: s } = mergeHostStates(members);
+    hosts.set(key, { namespace: s.namespace, host: s.host, registryService: s.registryService, ports: s.ports, instances: s.instances });
+  }
+  return hosts;
+}
+
+/**
+ * Reads one configured registry completely, with the collector's own adapter and decider (so normalisation, host
+ * templates, label rules, health filters and collisions are exactly the collector's), and returns what the collector
+ * would publish. The adapter's first full re-read is the read; it is stopped right after.
+ */
+export async function readRegistry(src: SourceConfig, timeoutMs = 60_000): Promise<RegistryRead> {
+  const { log, lastError } = adapterLog(src.id);
+  const source = makeSource(src, new DiscardingSink(), log);
+  const name = `source ${src.id} (${src.kind})`;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RegistryUnreadable(`${name}: no complete read within ${timeoutMs / 1000} s${lastError() ? ` (last error: ${lastError()})` : ''}`)), timeoutMs);
+    });
+    try {
+      await Promise.race([source.start(), timeout]);
+    } catch (e) {
+      if (e instanceof RegistryUnreadable) throw e;
+      throw new RegistryUnreadable(`${name}: ${(e as Error).message}`);
+    }
+    if (!source.firstResyncDone) throw new RegistryUnreadable(`${name}: the registry could not be read: ${lastError() ?? 'unknown error'}`);
+    const state = source.core.state;
+    return { sourceId: src.id, kind: src.kind, emptyProtection: src.emptyProtection, registryServices: state.keys.size, hosts: publishedHosts(state) };
+  } finally {
+    clearTimeout(timer);
+    // A read that timed out may still be waiting on the registry: stop without waiting for it for long.
+    await Promise.race([source.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
+  }
+}
+
+const FOLD_KEY = (prefix: string) => new RegExp(`^\\{${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\}:p(\\d+):services$`);
+
+/**
+ * The live snapshot in one atomic read (MULTI): version, lineage, completeness, every served resource and every
+ * partition's fold. The projector commits a partition's fold and the resources built from it together.
+ */
+export async function readLiveMesh(redis: Redis, keys: RedisKeys, prefix: string): Promise<LiveMesh> {
+  const foldKeys: string[] = [];
+  const match = FOLD_KEY(prefix);
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `{${prefix}}:p*:services`, 'COUNT', 1000);
+    cursor = next;
+    foldKeys.push(...found.filter((k) => match.test(k)));
+  } while (cursor !== '0');
+  const m = redis.multi().get(keys.version).get(keys.lineage).get(keys.complete).hgetallBuffer(keys.resources);
+  for (const k of foldKeys) m.hgetall(k);
+  const res = (await m.exec())!.map(([err, v]) => { if (err) throw err; return v; });
+  const entries = new Map<string, LiveEntry>();
+  for (const [field, bytes] of Object.entries(res[3] as Record<string, Buffer>)) {
+    const { kind, name } = parseResourceField(field);
+    if (kind !== 'ServiceEntry') continue;
+    entries.set(name, liveEntryOf(bytes));
+  }
+  const folds = new Map<string, ServiceFold>();
+  for (const hash of res.slice(4) as Record<string, string>[]) {
+    for (const [key, json] of Object.entries(hash)) folds.set(key, JSON.parse(json) as ServiceFold);
+  }
+  return { version: Number(res[0] ?? 0), lineage: (res[1] as string | null) ?? '', complete: res[2] === '1', entries, folds };
+}
