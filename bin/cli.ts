@@ -21,6 +21,8 @@ audit (read the topic from the beginning; human-readable, --json for machines; d
   history <host|ns/host|registry service> [--until <point>]   every event that touched one service, and its effect
   diff <point> <point>   what changed in the mesh between two points, instance by instance
   verify        live snapshot in Redis == replay of the topic to its stored offsets? (exit 0 yes, 1 no, 3 cannot verify)
+  verify --registry   live snapshot == every configured registry read afresh? per mesh host: missing, extra, endpoints
+                that differ; re-checked after a settle, only persisting differences count (exit 0 yes, 1 no, 3 cannot verify)
   <point>: 2025-06-01T12:00:00Z | 0:120,1:98,2:131 (exclusive offset per partition) | v42 (live version) | now
 `;
 

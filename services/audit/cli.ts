@@ -16,11 +16,17 @@ import { renderYaml, toKubeList } from './render-yaml.ts';
 import { HistoryTracker } from './history.ts';
 import { diffSnapshots } from './instance-diff.ts';
 import { compareSnapshots } from './verify.ts';
-import { formatDiff, formatHistory, formatVerify } from './format-text.ts';
+import { formatDiff, formatHistory, formatRegistryVerify, formatVerify } from './format-text.ts';
+import { readLiveMesh, readRegistry, RegistryUnreadable } from './registry-read.ts';
+import { compareWithMesh, verifyWithSettle } from './registry-verify.ts';
 import { Progress } from './progress.ts';
 
 /** Exit codes: meaningful for `verify` in cron jobs and CI. */
 export const EXIT = { OK: 0, MISMATCH: 1, USAGE: 2, CANNOT_VERIFY: 3 } as const;
+
+/** verify --registry: comparisons at most, and the pause between them (time for changes in flight to land). */
+export const REGISTRY_ROUNDS = 3;
+export const REGISTRY_SETTLE_MS = 2000;
 
 export const AUDIT_USAGE = `audit (read the topic from the beginning; human-readable output, --json for machines):
   replay [--until <point>] [-o file] [--no-redis]
@@ -32,6 +38,11 @@ export const AUDIT_USAGE = `audit (read the topic from the beginning; human-read
                 what changed in the mesh between two points (instance level)
   verify        prove the live snapshot in Redis equals the replay of the topic up to the offsets stored with it
                 (exit 0 equal, 1 different, 3 cannot verify)
+  verify --registry
+                read every configured registry afresh and compare it with the live snapshot, per source and mesh host
+                (missing in the mesh, extra in the mesh, endpoints that differ); what differs is read again after a
+                settle (up to ${REGISTRY_ROUNDS} rounds ${REGISTRY_SETTLE_MS / 1000} s apart) and only what persists is reported
+                (exit 0 equal, 1 different, 3 cannot verify: a registry or Redis unreachable, no live snapshot)
   points: 2025-06-01T12:00:00Z | 0:120,1:98,2:131 (offsets per partition, exclusive) | v42 (a live version) | now
 `;
 
@@ -47,7 +58,7 @@ export async function runAudit(command: string, argv: string[], cfg: Config): Pr
       args: argv, allowPositionals: true, strict: true,
       options: {
         config: { type: 'string' }, json: { type: 'boolean' }, until: { type: 'string' }, output: { type: 'string', short: 'o' },
-        'no-redis': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'no-redis': { type: 'boolean' }, registry: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (e) {
@@ -66,11 +77,12 @@ export async function runAudit(command: string, argv: string[], cfg: Config): Pr
   };
   try {
     let code: number;
+    if (values.registry && command !== 'verify') throw new UsageError('--registry is an option of verify');
     switch (command) {
       case 'replay': code = await replayCommand(ctx, point(values.until ?? 'now'), positionals); break;
       case 'history': code = await historyCommand(ctx, positionals, values.until); break;
       case 'diff': code = await diffCommand(ctx, positionals); break;
-      case 'verify': code = await verifyCommand(ctx, positionals); break;
+      case 'verify': code = values.registry ? await verifyRegistryCommand(ctx, positionals) : await verifyCommand(ctx, positionals); break;
       default: throw new UsageError(`unknown audit command ${command}`);
     }
     if (outFile) fs.writeFileSync(outFile, chunks.join(''));
@@ -272,6 +284,64 @@ async function verifyCommand(ctx: Ctx, positionals: string[]): Promise<number> {
   } else {
     context.push(`replayed ${stats!.events} events in ${seconds.toFixed(1)} s`);
     ctx.out(formatVerify(outcome, context));
+  }
+  return outcome.equal ? EXIT.OK : EXIT.MISMATCH;
+}
+
+/**
+ * verify --registry: every configured registry read afresh (with the collector's own adapters and decider) against
+ * the live snapshot in Redis, per source and mesh host; re-checked after a settle, only persisting differences count.
+ * Kafka is not read: this catches what the log cannot (a live service deleted by an event that is in the log).
+ */
+const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+async function verifyRegistryCommand(ctx: Ctx, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UsageError('verify takes no positional arguments');
+  const redis = (await redisOf(ctx, true))!;
+  const keys = redisKeys(ctx.cfg.redis.prefix);
+  let version = 0;
+  let lineage = '';
+  let complete = false;
+  let resources = 0;
+  const compare = async () => {
+    // Registries first, then the snapshot: what the registries said has had the longest time to reach Redis.
+    const reads = await Promise.allSettled(ctx.cfg.sources.map((src) => readRegistry(src)));
+    const failed = reads.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    if (failed.length > 0) {
+      if (failed.every((e) => e instanceof RegistryUnreadable)) throw new CannotVerify(failed.map((e) => e.message).join('; '));
+      throw failed[0]!;
+    }
+    const live = await readLiveMesh(redis, keys, ctx.cfg.redis.prefix).catch((e: Error) => { throw new CannotVerify(`Redis ${ctx.cfg.redis.url}: ${e.message}`); });
+    if (live.version === 0 && live.entries.size === 0 && live.folds.size === 0) {
+      throw new CannotVerify(`no live snapshot under Redis prefix ${ctx.cfg.redis.prefix} (no projector has written there)`);
+    }
+    ({ version, lineage, complete } = live);
+    resources = live.entries.size;
+    return compareWithMesh(reads.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])), live);
+  };
+  const started = performance.now();
+  const outcome = await verifyWithSettle(compare, {
+    rounds: REGISTRY_ROUNDS, settleMs: REGISTRY_SETTLE_MS,
+    onRound: (round, c, items) => {
+      const hosts = [...new Set(c.differences.map((d) => d.host))];
+      process.stderr.write(`meshbridge verify --registry: round ${round} of ${REGISTRY_ROUNDS}: ${hosts.length === 1 ? '1 mesh host differs' : `${hosts.length} mesh hosts differ`} (${items} item${items === 1 ? '' : 's'}: ${hosts.slice(0, 5).join(', ')}${hosts.length > 5 ? ', …' : ''}); reading again in ${REGISTRY_SETTLE_MS / 1000} s\n`);
+    },
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (ctx.json) {
+    const { last, ...rest } = outcome;
+    ctx.out(JSON.stringify({
+      ...rest, version, lineage, complete, resources, seconds,
+      sources: last.sources, held: last.held, unconfiguredSources: last.unconfigured,
+    }, null, 2) + '\n');
+  } else {
+    const context = [
+      ...outcome.last.sources.map((s) => `registry ${s.id} (${s.kind}): ${count(s.registryServices, 'registry service')} -> ${count(s.registryHosts, 'mesh host')}, ${count(s.registryEndpoints, 'endpoint')}; the mesh holds ${count(s.meshHosts, 'host')}, ${count(s.meshEndpoints, 'endpoint')} from ${s.id}`),
+      `live snapshot: version ${version}, lineage ${lineage || '(none)'}, ${complete ? 'complete' : 'NOT complete (a source has not finished its first resync)'}, ${resources} resources`,
+    ];
+    const others = Object.entries(outcome.last.unconfigured);
+    if (others.length > 0) context.push(`not compared: the mesh also holds hosts from sources not configured here: ${others.map(([s, n]) => `${s} (${n})`).join(', ')}`);
+    ctx.out(formatRegistryVerify(outcome, context, seconds));
   }
   return outcome.equal ? EXIT.OK : EXIT.MISMATCH;
 }

@@ -39,7 +39,7 @@ function adapterLog(sourceId: string): { log: pino.Logger; lastError: () => stri
       const line = chunk.toString();
       try {
         const rec = JSON.parse(line) as { level: number; msg?: string; err?: string };
-        if (rec.level >= 50) last = `${rec.msg ?? 'error'}${rec.err ? `: ${rec.err}` : ''}`;
+        if (rec.level >= 50) last = rec.err ?? rec.msg ?? 'error';
         if (rec.level >= forward) process.stderr.write(line);
       } catch { /* not a log record */ }
       done();
