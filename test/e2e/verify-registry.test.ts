@@ -182,6 +182,7 @@ describe('verify --registry: the registries against the live snapshot', () => {
     await waitFor(async () => !(hostKey in await mesh()), { what: 'the wrong removal applied', timeoutMs: 30_000 });
 
     const log = await meshbridge(mb.configFile, ['verify']);
+    keep('log-verify-after-wrong-removal', log);
     assert.equal(log.code, 0, `the log replay agrees with the snapshot: ${explain(log)}`);
     const r = await verify();
     keep('wrong-removal', r);
