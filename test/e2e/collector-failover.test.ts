@@ -3,18 +3,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { Redis } from 'ioredis';
 import { makeRunDir } from '../../harness/paths.ts';
-import { startServers, pipeline, getJson, type Servers, type Pipeline } from '../../harness/stack.ts';
-import { freePort } from '../../harness/ports.ts';
-import type { ManagedProcess } from '../../harness/process.ts';
+import { startServers, pipeline, type Servers, type Pipeline } from '../../harness/stack.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
+import { CollectorReplicas, type Replica } from '../support/collector-replicas.ts';
 
 const SERVICES = 16;
 const LEASE_MS = 2000;
 const iface = (i: number) => `com.ha.Svc${i}`;
 const hostOf = (i: number) => `dubbo/com.ha.svc${i}`;
-
-interface Replica { id: string; port: number; proc: ManagedProcess }
 
 /**
  * Registry churn that remembers what ZooKeeper holds, so the final snapshot can be compared exactly. Each step
@@ -82,40 +79,16 @@ async function snapshot(redis: Redis, prefix: string, partitions: number): Promi
   return { endpoints, epochs };
 }
 
-async function leaderState(r: Replica): Promise<{ leading: boolean; epoch: number | null; resynced: boolean } | undefined> {
-  try {
-    return (await getJson(`http://127.0.0.1:${r.port}/readyz`)).body.detail?.zk1;
-  } catch {
-    return undefined;
-  }
-}
-
 describe('collector high availability: replicas, failover, fencing', () => {
   let servers: Servers;
   let mb: Pipeline;
   let dubbo: DubboRegistrar;
   let redis: Redis;
   let churn: Churn;
-  const replicas: Replica[] = [];
-
-  async function startReplica(id: string): Promise<Replica> {
-    const port = await freePort();
-    const proc = await mb.start('collector', { name: `collector-${id}`, env: { MESHBRIDGE_COLLECTOR_ID: id, MESHBRIDGE_COLLECTOR_HTTP_PORT: String(port) } });
-    const r = { id, port, proc };
-    replicas.push(r);
-    return r;
-  }
-
-  async function leader(): Promise<Replica> {
-    return waitFor(async () => {
-      for (const r of replicas) {
-        if (!r.proc.running) continue;
-        const s = await leaderState(r);
-        if (s?.leading && s.resynced) return r;
-      }
-      return undefined;
-    }, { what: 'a leading, resynced collector', timeoutMs: 20_000, intervalMs: 50 });
-  }
+  let replicas: CollectorReplicas;
+  const startReplica = (id: string) => replicas.start(id);
+  const leader = () => replicas.leader();
+  const leaderState = (r: Replica) => replicas.status(r);
 
   async function assertFinalSnapshotExact(): Promise<{ epochs: number[] }> {
     const expected = churn.expected();
@@ -140,6 +113,7 @@ describe('collector high availability: replicas, failover, fencing', () => {
     churn = new Churn(dubbo);
     for (let i = 0; i < SERVICES; i++) { await churn.add(i); await churn.add(i); }
     redis = new Redis(servers.redis.url);
+    replicas = new CollectorReplicas(mb, 'zk1');
     await mb.start('projector');
     await startReplica('replica-a');
     await startReplica('replica-b');
@@ -149,15 +123,14 @@ describe('collector high availability: replicas, failover, fencing', () => {
     await churn?.stop();
     dubbo?.close();
     redis?.disconnect();
-    for (const r of replicas) r.proc.signal('SIGCONT');
-    await Promise.all(replicas.map((r) => r.proc.stop()));
+    await replicas?.stopAll();
     await mb?.stop();
     await servers?.stop();
   });
 
   it('exactly one replica leads; the other stands by', async () => {
     const l = await leader();
-    const other = replicas.find((r) => r !== l)!;
+    const other = replicas.all.find((r) => r !== l)!;
     const s = await leaderState(other);
     assert.equal(s?.leading, false);
     await assertFinalSnapshotExact();
@@ -190,14 +163,7 @@ describe('collector high availability: replicas, failover, fencing', () => {
     churn.start();
     zombie.proc.signal('SIGSTOP');
     const t0 = performance.now();
-    const next = await waitFor(async () => {
-      for (const r of replicas) {
-        if (r === zombie || !r.proc.running) continue;
-        const s = await leaderState(r);
-        if (s?.leading && s.resynced) return r;
-      }
-      return undefined;
-    }, { what: 'a standby taking over from the paused leader', timeoutMs: 20_000, intervalMs: 50 });
+    const next = await replicas.leader({ except: zombie });
     const takeoverMs = performance.now() - t0;
     const opsAtWake = churn.ops + 150;
     await waitFor(() => churn.ops >= opsAtWake, { what: 'churn while the zombie sleeps', timeoutMs: 20_000 });

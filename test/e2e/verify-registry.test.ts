@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -12,6 +11,7 @@ import { startConsul, type ConsulServer } from '../../harness/consul.ts';
 import { ConsulRegistrar, type ConsulInstance } from '../../harness/consul-registrar.ts';
 import { freePort } from '../../harness/ports.ts';
 import { waitFor } from '../../harness/wait.ts';
+import { meshbridge, type Run } from '../support/meshbridge-cli.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
 import { encodeEvent } from '../../schemas/event-codec.ts';
 import { decodeResource, encodeResource } from '../../schemas/mcp-envelope.ts';
@@ -26,21 +26,6 @@ import { redisKeys } from '../../services/shared/keys.ts';
  */
 
 const PARTITIONS = 3;
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-/** Runs the real executable; `onStderr` sees stderr as it arrives. */
-function meshbridge(configFile: string, args: string[], onStderr?: (all: string) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(projectRoot, 'bin', 'meshbridge.js'), ...args, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; onStderr?.(stderr); });
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('verify --registry: the registries against the live snapshot', () => {
   let servers: Servers;

@@ -1,0 +1,140 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { makeRunDir } from '../../harness/paths.ts';
+import { startServers, pipeline, startIstiodFor, getJson, type Servers, type Pipeline } from '../../harness/stack.ts';
+import type { IstiodServer } from '../../harness/istiod.ts';
+import { EventTail } from '../../harness/event-tail.ts';
+import { waitFor } from '../../harness/wait.ts';
+import { DubboRegistrar } from '../support/dubbo-registry.ts';
+import { CollectorReplicas } from '../support/collector-replicas.ts';
+import { IstiodWatch } from '../support/istiod-watch.ts';
+import { meshbridge } from '../support/meshbridge-cli.ts';
+
+const BASE = 300;
+const hostOf = (iface: string) => `dubbo/${iface.toLowerCase()}`;
+
+/**
+ * Issue 10, case 0: a collector that takes over (kill -9 of the leader) re-reads the registry while services are being
+ * registered. Before the fix its end marker listed only what its first listing saw, so services registered during the
+ * re-read were published and then deleted — and stayed deleted. Here registrations run throughout each takeover,
+ * istiod is polled ten times a second, and every registered service must be in istiod at the end and must never go
+ * missing once istiod held it.
+ */
+describe('collector failover while services are being registered: a re-read never deletes a live service (ZooKeeper, istiod)', () => {
+  let servers: Servers;
+  let mb: Pipeline;
+  let dubbo: DubboRegistrar;
+  let istiod: IstiodServer;
+  let replicas: CollectorReplicas;
+  let watch: IstiodWatch;
+  let tail: EventTail;
+  const registered = new Set<string>();
+
+  before(async () => {
+    servers = await startServers(makeRunDir('e2e-collector-resync-race'), { istiod: true });
+    mb = await pipeline(servers, {});
+    // A periodic full re-read every second as well: each one is another chance for the race.
+    mb.config.sources[0].leaderElection = { leaseMs: 2000 };
+    mb.config.sources[0].resyncIntervalMs = 1000;
+    fs.writeFileSync(mb.configFile, JSON.stringify(mb.config));
+    dubbo = await DubboRegistrar.open(servers.zookeeper.connectString, mb.config.sources[0].root);
+    await Promise.all(Array.from({ length: BASE }, async (_, i) => {
+      await dubbo.register(`com.race.Base${i}`, `10.30.${i >> 8}.${i & 0xff}`, 20880);
+      registered.add(hostOf(`com.race.Base${i}`));
+    }));
+    replicas = new CollectorReplicas(mb, 'zk1');
+    await Promise.all([mb.start('projector'), mb.start('gateway'), replicas.start('a'), replicas.start('b')]);
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, { what: 'gateway ready', timeoutMs: 30_000 });
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
+    watch = new IstiodWatch(istiod.debug, () => registered);
+  });
+
+  after(async () => {
+    await watch?.stop();
+    await tail?.close();
+    dubbo?.close();
+    await replicas?.stopAll();
+    await istiod?.stop();
+    await mb?.stop();
+    await servers?.stop();
+  });
+
+  async function istiodHoldsAll(what: string): Promise<void> {
+    await waitFor(async () => {
+      const now = await watch.current();
+      return [...registered].every((h) => now.has(h)) ? true : undefined;
+    }, { what, timeoutMs: 30_000 }).catch(async (e) => {
+      const now = await watch.current();
+      throw new Error(`${(e as Error).message}; missing: ${[...registered].filter((h) => !now.has(h)).join(' ')}`);
+    });
+  }
+
+  it('holds every registered service before anything breaks', async () => {
+    await istiodHoldsAll('istiod holding the base services');
+  });
+
+  /** Registers a new service every `everyMs` until stopped; returns a stop function and the count. */
+  function registrations(prefix: string, everyMs: number): { count: () => number; stop: () => Promise<void> } {
+    let running = true;
+    let n = 0;
+    const loop = (async () => {
+      while (running) {
+        const iface = `com.race.${prefix}x${n}`;
+        await dubbo.register(iface, `10.40.${n >> 8}.${n & 0xff}`, 20880);
+        registered.add(hostOf(iface));
+        n++;
+        await new Promise((r) => setTimeout(r, everyMs));
+      }
+    })();
+    return { count: () => n, stop: async () => { running = false; await loop; } };
+  }
+
+  it('periodic re-reads (every second) while a service is registered every 25 ms', async () => {
+    const reg = registrations('P', 25);
+    await waitFor(() => reg.count() >= 240, { what: '240 registrations (about 6 s, 6 re-reads)', timeoutMs: 30_000 });
+    await reg.stop();
+    await istiodHoldsAll(`istiod holding all ${registered.size} registered services`);
+    const polls = watch.polls;
+    await waitFor(() => watch.polls >= polls + 20, { what: 'two more seconds of istiod polls', timeoutMs: 10_000 });
+    await istiodHoldsAll('istiod still holding every registered service after the next re-reads');
+    assert.deepEqual(watch.violations, [], 'no window where a registered service istiod held was missing');
+  });
+
+  for (const round of [1, 2]) {
+    it(`round ${round}: kill -9 of the leader while registrations run through the standby's takeover`, async () => {
+      const old = await replicas.leader();
+      const oldEpoch = (await replicas.status(old))!.epoch!;
+      // Registrations every ~50 ms from before the kill until well after the new leader's re-read has ended.
+      const reg = registrations(`R${round}`, 50);
+      await waitFor(() => reg.count() >= 3, { what: 'registrations under way', timeoutMs: 5000 });
+      await old.proc.kill();
+      const next = await replicas.leader({ except: old, timeoutMs: 30_000 });
+      const newEpoch = (await replicas.status(next))!.epoch!;
+      assert.ok(newEpoch > oldEpoch);
+      // Keep registering for 2 s after the takeover completed (its marker is written right at the end of the re-read).
+      const until = reg.count() + 40;
+      await waitFor(() => reg.count() >= until, { what: 'registrations after the takeover', timeoutMs: 10_000 });
+      await reg.stop();
+      await istiodHoldsAll(`istiod holding all ${registered.size} registered services after round ${round}`);
+      // The snapshot stays right after the new leader's marker: no late deletion.
+      const polls = watch.polls;
+      await waitFor(() => watch.polls >= polls + 20, { what: 'two more seconds of istiod polls', timeoutMs: 10_000 });
+      await istiodHoldsAll('istiod still holding every registered service');
+      assert.deepEqual(watch.violations, [], 'no window where a registered service istiod held was missing');
+      // No registered service was ever removed by a marker (the projector's own fold of the topic says so).
+      const removedByMarker = [...registered].filter((h) => !(h in tail.endpoints('zk1')));
+      assert.deepEqual(removedByMarker, []);
+      console.log(`# round ${round}: ${reg.count()} services registered through the takeover (epoch ${oldEpoch} -> ${newEpoch}); ${watch.polls} istiod polls, no violation`);
+      // A fresh standby for the next round.
+      if (round === 1) await replicas.start(`a${round}`);
+    });
+  }
+
+  it('verify --registry finds the live snapshot equal to what ZooKeeper holds', async () => {
+    const r = await meshbridge(mb.configFile, ['verify', '--registry', '--json']);
+    assert.equal(r.code, 0, `verify --registry exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    assert.equal(JSON.parse(r.stdout).equal, true);
+  });
+});
