@@ -23,6 +23,8 @@ export interface ConsulOptions {
   /** Enables ACLs with default deny and this management token. */
   managementToken?: string;
   name?: string;
+  /** limits.http_max_conns_per_client (Consul's default is 200). */
+  maxConnsPerClient?: number;
 }
 
 /**
@@ -41,6 +43,9 @@ export async function startConsul(runDir: string, opts: ConsulOptions = {}): Pro
     opts.managementToken
       ? `acl { enabled = true\n default_policy = "deny"\n enable_token_persistence = false\n tokens { initial_management = "${opts.managementToken}"\n agent = "${opts.managementToken}" } }`
       : '',
+    // The collector holds one blocking query per watched service; Consul refuses a client's 201st concurrent
+    // connection by default (429). Operators raise this on the agent the collector talks to (docs/collectors.md).
+    `limits { http_max_conns_per_client = ${opts.maxConnsPerClient ?? 1000} }`,
   ].join('\n');
   const cfgFile = path.join(dir, 'agent.hcl');
   fs.writeFileSync(cfgFile, hcl);

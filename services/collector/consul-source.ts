@@ -41,6 +41,7 @@ export class ConsulSource implements RegistrySource {
   private readonly resyncer: ResyncRunner;
   private stopped = false;
   private failures = 0;
+  private limitReported = false;
   connected = false;
 
   constructor(
@@ -86,8 +87,17 @@ export class ConsulSource implements RegistrySource {
   private async failed(stage: string, service: string | undefined, e: unknown): Promise<void> {
     if (this.stopped) return;
     this.metrics.errors.inc({ source: this.src.id, stage });
-    // One line per outage at warn (the first failure), the rest at debug: thousands of watches fail together.
-    this.log[this.connected ? 'warn' : 'debug']({ source: this.src.id, service, stage, err: (e as Error).message }, 'Consul request failed; retrying');
+    if (isConnectionLimit(e)) {
+      // Not an outage: the agent refuses this client's extra connections (one blocking query per watched service).
+      if (!this.limitReported) {
+        this.limitReported = true;
+        this.log.error({ source: this.src.id, address: this.src.address, watches: this.watches.size, err: (e as Error).message },
+          'Consul refuses more concurrent connections from this collector: raise limits.http_max_conns_per_client on that agent above the number of watched services plus 50 (docs/collectors.md); retrying');
+      }
+    } else {
+      // One line per outage at warn (the first failure), the rest at debug: thousands of watches fail together.
+      this.log[this.connected ? 'warn' : 'debug']({ source: this.src.id, service, stage, err: (e as Error).message }, 'Consul request failed; retrying');
+    }
     this.setConnected(false);
     this.failures++;
     await new Promise((r) => setTimeout(r, BACKOFF_MS[Math.min(this.failures - 1, BACKOFF_MS.length - 1)]));
@@ -231,4 +241,10 @@ export class ConsulSource implements RegistrySource {
     this.client.close();
     await this.resyncer.settle();
   }
+}
+
+/** Consul's answer to a client over limits.http_max_conns_per_client: 429 "too many concurrent connections". */
+function isConnectionLimit(e: unknown): boolean {
+  const err = e as { statusCode?: number; message?: string };
+  return err?.statusCode === 429 || /too many concurrent connections/i.test(err?.message ?? '');
 }
