@@ -28,7 +28,7 @@ describe('Consul collector against a real Consul dev agent (with ACLs) and Kafka
     [servers, consul] = await Promise.all([startServers(runDir), startConsul(runDir, { managementToken: TOKEN })]);
     reg = new ConsulRegistrar(consul.address, TOKEN);
     await Promise.all([web1, web2, api1].map((i) => reg.register(i)));
-    mb = await pipeline(servers, { sources: [{ id: 'c1', kind: 'consul', address: consul.address, tokenFile: writeToken(runDir), coalesceMs: 10, blockWaitSeconds: 5, leaderElection: { leaseMs: 3000 } }] });
+    mb = await pipeline(servers, { sources: [{ id: 'c1', kind: 'consul', address: consul.address, tokenFile: writeToken(runDir), coalesceMs: 10, blockWaitSeconds: 5, resyncIntervalMs: 2000, leaderElection: { leaseMs: 3000 } }] });
     await mb.start('collector');
     tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
   });
@@ -87,11 +87,21 @@ describe('Consul collector against a real Consul dev agent (with ACLs) and Kafka
     }, { what: 'rejected-data metric', timeoutMs: 5000 });
     assert.ok(after >= before + 3);
     const log = fs.readFileSync(mb.procs.collector!.logFile, 'utf8').split('\n').filter((l) => l.includes('registry data not usable as-is')).map((l) => JSON.parse(l));
-    const addr = log.find((l) => l.field === 'instance n-bad/web-bad-host.address');
+    const addr = log.find((l) => l.field === 'instances[n-bad/web-bad-host].address');
     assert.ok(addr, 'log line names the field');
     assert.equal(addr.source, 'c1');
     assert.equal(addr.service, 'web');
-    assert.ok(log.find((l) => l.field === 'instance node-10-1-2-1/legacy-1.meta.protocol' && l.service === 'legacy'));
+    assert.ok(log.find((l) => l.field === 'instances[node-10-1-2-1/legacy-1].meta.protocol' && l.service === 'legacy'));
+    // Once per problem, not per re-read; metric labels from a fixed vocabulary (no node or instance names).
+    const resyncs = await metric(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: 'c1' });
+    await waitFor(async () => (await metric(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: 'c1' })) >= resyncs + 2, { what: 'two more full re-reads', timeoutMs: 15_000 });
+    const again = fs.readFileSync(mb.procs.collector!.logFile, 'utf8').split('\n').filter((l) => l.includes('registry data not usable as-is')).map((l) => JSON.parse(l));
+    assert.equal(again.filter((l) => l.field === 'instances[n-bad/web-bad-host].address').length, 1, 'logged once');
+    assert.equal(await metric(mb.ports.collectorHttp, 'meshbridge_collector_rejected_data_total', { source: 'c1' }), after, 'counted once');
+    const text = await (await fetch(`http://127.0.0.1:${mb.ports.collectorHttp}/metrics`)).text();
+    const series = text.split('\n').filter((l) => l.startsWith('meshbridge_collector_rejected_data_total{') && l.includes('source="c1"'));
+    for (const s of series) assert.match(s, /field="(instances\.[a-z]+|entries|ports|catalog)"/, s);
+    assert.ok(!series.some((s) => /n-bad|web-bad|node-10/.test(s)), series.join('\n'));
     await Promise.all([reg.deregister({ ...web1, id: 'web-bad-host', node: 'n-bad' }), reg.deregister({ ...web1, id: 'web-bad-label', node: 'n-lbl' })]);
   });
 
