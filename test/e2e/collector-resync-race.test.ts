@@ -8,7 +8,7 @@ import { EventTail } from '../../harness/event-tail.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
 import { CollectorReplicas } from '../support/collector-replicas.ts';
-import { IstiodWatch } from '../support/istiod-watch.ts';
+import { IstiodWatch, registrationLoop } from '../support/istiod-watch.ts';
 import { meshbridge } from '../support/meshbridge-cli.ts';
 
 const BASE = 300;
@@ -61,43 +61,24 @@ describe('collector failover while services are being registered: a re-read neve
     await servers?.stop();
   });
 
-  async function istiodHoldsAll(what: string): Promise<void> {
-    await waitFor(async () => {
-      const now = await watch.current();
-      return [...registered].every((h) => now.has(h)) ? true : undefined;
-    }, { what, timeoutMs: 30_000 }).catch(async (e) => {
-      const now = await watch.current();
-      throw new Error(`${(e as Error).message}; missing: ${[...registered].filter((h) => !now.has(h)).join(' ')}`);
-    });
-  }
+  const istiodHoldsAll = (what: string) => watch.holdsAll(what);
 
   it('holds every registered service before anything breaks', async () => {
     await istiodHoldsAll('istiod holding the base services');
   });
 
-  /** Registers a new service every `everyMs` until stopped; returns a stop function and the count. */
-  function registrations(prefix: string, everyMs: number): { count: () => number; stop: () => Promise<void> } {
-    let running = true;
-    let n = 0;
-    const loop = (async () => {
-      while (running) {
-        const iface = `com.race.${prefix}x${n}`;
-        await dubbo.register(iface, `10.40.${n >> 8}.${n & 0xff}`, 20880);
-        registered.add(hostOf(iface));
-        n++;
-        await new Promise((r) => setTimeout(r, everyMs));
-      }
-    })();
-    return { count: () => n, stop: async () => { running = false; await loop; } };
-  }
+  const registrations = (prefix: string, everyMs: number) => registrationLoop(async (n) => {
+    const iface = `com.race.${prefix}x${n}`;
+    await dubbo.register(iface, `10.40.${n >> 8}.${n & 0xff}`, 20880);
+    registered.add(hostOf(iface));
+  }, everyMs);
 
   it('periodic re-reads (every second) while a service is registered every 25 ms', async () => {
     const reg = registrations('P', 25);
     await waitFor(() => reg.count() >= 240, { what: '240 registrations (about 6 s, 6 re-reads)', timeoutMs: 30_000 });
     await reg.stop();
     await istiodHoldsAll(`istiod holding all ${registered.size} registered services`);
-    const polls = watch.polls;
-    await waitFor(() => watch.polls >= polls + 20, { what: 'two more seconds of istiod polls', timeoutMs: 10_000 });
+    await watch.morePolls(20);
     await istiodHoldsAll('istiod still holding every registered service after the next re-reads');
     assert.deepEqual(watch.violations, [], 'no window where a registered service istiod held was missing');
   });
@@ -119,8 +100,7 @@ describe('collector failover while services are being registered: a re-read neve
       await reg.stop();
       await istiodHoldsAll(`istiod holding all ${registered.size} registered services after round ${round}`);
       // The snapshot stays right after the new leader's marker: no late deletion.
-      const polls = watch.polls;
-      await waitFor(() => watch.polls >= polls + 20, { what: 'two more seconds of istiod polls', timeoutMs: 10_000 });
+      await watch.morePolls(20);
       await istiodHoldsAll('istiod still holding every registered service');
       assert.deepEqual(watch.violations, [], 'no window where a registered service istiod held was missing');
       // No registered service was ever removed by a marker (the projector's own fold of the topic says so).

@@ -7,7 +7,7 @@ import { ConsulRegistrar } from '../../harness/consul-registrar.ts';
 import type { IstiodServer } from '../../harness/istiod.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { CollectorReplicas } from '../support/collector-replicas.ts';
-import { IstiodWatch } from '../support/istiod-watch.ts';
+import { IstiodWatch, registrationLoop } from '../support/istiod-watch.ts';
 import { meshbridge } from '../support/meshbridge-cli.ts';
 
 const BASE = 150;
@@ -31,28 +31,8 @@ describe('Consul: re-reads and a collector failover while services are being reg
     registered.add(`consul/${name}`);
   }
 
-  function registrations(prefix: string, everyMs: number): { count: () => number; stop: () => Promise<void> } {
-    let running = true;
-    let n = 0;
-    const loop = (async () => {
-      while (running) {
-        await add(`${prefix}-${n}`, n);
-        n++;
-        await new Promise((r) => setTimeout(r, everyMs));
-      }
-    })();
-    return { count: () => n, stop: async () => { running = false; await loop; } };
-  }
-
-  async function istiodHoldsAll(what: string): Promise<void> {
-    await waitFor(async () => {
-      const now = await watch.current();
-      return [...registered].every((h) => now.has(h)) ? true : undefined;
-    }, { what, timeoutMs: 30_000 }).catch(async (e) => {
-      const now = await watch.current();
-      throw new Error(`${(e as Error).message}; missing: ${[...registered].filter((h) => !now.has(h)).join(' ')}`);
-    });
-  }
+  const registrations = (prefix: string, everyMs: number) => registrationLoop((n) => add(`${prefix}-${n}`, n), everyMs);
+  const istiodHoldsAll = (what: string) => watch.holdsAll(what);
 
   before(async () => {
     const runDir = makeRunDir('e2e-consul-resync-race');
@@ -84,8 +64,7 @@ describe('Consul: re-reads and a collector failover while services are being reg
     await waitFor(() => r.count() >= 200, { what: '200 registrations (about 5 re-reads)', timeoutMs: 30_000 });
     await r.stop();
     await istiodHoldsAll(`istiod holding all ${registered.size} registered services`);
-    const polls = watch.polls;
-    await waitFor(() => watch.polls >= polls + 20, { what: 'two more seconds of istiod polls', timeoutMs: 10_000 });
+    await watch.morePolls(20);
     await istiodHoldsAll('istiod still holding every registered service after the next re-reads');
     assert.deepEqual(watch.violations, []);
   });
@@ -100,8 +79,7 @@ describe('Consul: re-reads and a collector failover while services are being reg
     await waitFor(() => r.count() >= until, { what: 'registrations after the takeover', timeoutMs: 10_000 });
     await r.stop();
     await istiodHoldsAll(`istiod holding all ${registered.size} registered services after the failover`);
-    const polls = watch.polls;
-    await waitFor(() => watch.polls >= polls + 20, { what: 'two more seconds of istiod polls', timeoutMs: 10_000 });
+    await watch.morePolls(20);
     await istiodHoldsAll('istiod still holding every registered service');
     assert.deepEqual(watch.violations, []);
     const v = await meshbridge(mb.configFile, ['verify', '--registry', '--json']);

@@ -1,3 +1,4 @@
+import { waitFor } from '../../harness/wait.ts';
 import { serviceEntries } from './istiod-view.ts';
 
 /**
@@ -27,6 +28,23 @@ export class IstiodWatch {
     return new Map(ses.map((se) => [`${se.metadata.namespace}/${se.spec.hosts[0]}`, (se.spec.endpoints ?? []).map((e: { address: string }) => e.address).sort()]));
   }
 
+  /** Waits until istiod holds every registered host; the error names the missing ones. */
+  async holdsAll(what: string, timeoutMs = 30_000): Promise<void> {
+    await waitFor(async () => {
+      const now = await this.current();
+      return [...this.registered()].every((h) => now.has(h)) ? true : undefined;
+    }, { what, timeoutMs }).catch(async (e) => {
+      const now = await this.current();
+      throw new Error(`${(e as Error).message}; missing: ${[...this.registered()].filter((h) => !now.has(h)).join(' ')}`);
+    });
+  }
+
+  /** Waits for `n` more polls (so a check covers the time after an event, e.g. a re-read's marker). */
+  async morePolls(n: number): Promise<void> {
+    const polls = this.polls;
+    await waitFor(() => this.polls >= polls + n, { what: `${n} more istiod polls`, timeoutMs: n * 500 });
+  }
+
   private async poll(): Promise<void> {
     const before = new Set(this.registered());
     const now = await this.current();
@@ -43,4 +61,18 @@ export class IstiodWatch {
     this.running = false;
     await this.loop;
   }
+}
+
+/** Registers a new service every `everyMs` (the caller's `register(n)`) until stopped. */
+export function registrationLoop(register: (n: number) => Promise<void>, everyMs: number): { count: () => number; stop: () => Promise<void> } {
+  let running = true;
+  let n = 0;
+  const loop = (async () => {
+    while (running) {
+      await register(n);
+      n++;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return { count: () => n, stop: async () => { running = false; await loop; } };
 }
