@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { consulBinary, ensureInstalled } from './install.ts';
 import { ManagedProcess, readyOrStop } from './process.ts';
-import { freePort } from './ports.ts';
+import { freePort, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
 
 export interface ConsulServer {
@@ -31,8 +31,12 @@ export interface ConsulOptions {
  * A Consul dev agent (server + client in one process, state in memory) on free loopback ports, built from the Go module
  * proxy by scripts/install.sh. Every port it would open is chosen here, so several agents (tests, datacenters) coexist.
  */
-export async function startConsul(runDir: string, opts: ConsulOptions = {}): Promise<ConsulServer> {
+export function startConsul(runDir: string, opts: ConsulOptions = {}): Promise<ConsulServer> {
   ensureInstalled(['consul']);
+  return startWithPortRetry('consul', () => launchConsul(runDir, opts));
+}
+
+async function launchConsul(runDir: string, opts: ConsulOptions): Promise<ConsulServer> {
   const name = opts.name ?? 'consul';
   const datacenter = opts.datacenter ?? 'dc1';
   const [http, server, serfLan, serfWan] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ManagedProcess, readyOrStop } from './process.ts';
-import { freePort, isListening } from './ports.ts';
+import { freePort, isListening, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
 import { istiodBinary } from './install.ts';
 
@@ -20,7 +20,13 @@ export interface IstiodServer {
  * istiod (pilot-discovery) without Kubernetes, reading config only from `configSource` (xds://host:port), as in
  * shared/PROTOCOL.md "Running istiod locally". Start the config source first: istiod exits if it is down at start.
  */
-export async function startIstiod(runDir: string, configSource: string, opts: { readyTimeoutMs?: number; extraMesh?: string } = {}): Promise<IstiodServer> {
+type IstiodOptions = { readyTimeoutMs?: number; extraMesh?: string };
+
+export function startIstiod(runDir: string, configSource: string, opts: IstiodOptions = {}): Promise<IstiodServer> {
+  return startWithPortRetry('istiod', () => launchIstiod(runDir, configSource, opts));
+}
+
+async function launchIstiod(runDir: string, configSource: string, opts: IstiodOptions): Promise<IstiodServer> {
   const [grpcPort, httpPort, monitoringPort, ctrlzPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const dir = path.join(runDir, 'istiod');
   fs.mkdirSync(dir, { recursive: true });

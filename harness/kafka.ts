@@ -4,7 +4,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
 import { ManagedProcess, readyOrStop } from './process.ts';
-import { freePort } from './ports.ts';
+import { freePort, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
 import { kafkaHome } from './install.ts';
 
@@ -16,10 +16,14 @@ export interface KafkaServer {
 }
 
 /** Single-node KRaft Kafka (combined broker + controller) from the Maven Central jars scripts/install.sh cached. */
-export async function startKafka(runDir: string, opts: { port?: number } = {}): Promise<KafkaServer> {
-  const port = opts.port ?? (await freePort());
-  const controllerPort = await freePort();
+export function startKafka(runDir: string, opts: { port?: number } = {}): Promise<KafkaServer> {
+  return startWithPortRetry('kafka', async () => launchKafka(runDir, opts.port ?? (await freePort()), await freePort()));
+}
+
+async function launchKafka(runDir: string, port: number, controllerPort: number): Promise<KafkaServer> {
   const dir = path.join(runDir, 'kafka');
+  // A retry after a lost port starts from an unformatted log dir (format refuses a formatted one).
+  fs.rmSync(path.join(dir, 'data'), { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const props = path.join(dir, 'server.properties');
   fs.writeFileSync(props, [

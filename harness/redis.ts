@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { ManagedProcess, readyOrStop } from './process.ts';
-import { freePort } from './ports.ts';
+import { freePort, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
 
 export interface RedisServer {
@@ -10,8 +10,14 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-export async function startRedis(runDir: string, opts: { port?: number; name?: string; appendonly?: boolean } = {}): Promise<RedisServer> {
-  const port = opts.port ?? (await freePort());
+type RedisOptions = { port?: number; name?: string; appendonly?: boolean };
+
+export function startRedis(runDir: string, opts: RedisOptions = {}): Promise<RedisServer> {
+  if (opts.port !== undefined) return launchRedis(runDir, opts.port, opts);
+  return startWithPortRetry('redis', async () => launchRedis(runDir, await freePort(), opts));
+}
+
+async function launchRedis(runDir: string, port: number, opts: RedisOptions): Promise<RedisServer> {
   const proc = new ManagedProcess({
     name: opts.name ?? 'redis',
     command: 'redis-server',

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ManagedProcess, readyOrStop } from './process.ts';
-import { freePort } from './ports.ts';
+import { freePort, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
 
 export interface ZooKeeperServer {
@@ -13,8 +13,12 @@ export interface ZooKeeperServer {
 }
 
 /** ZooKeeper 3.8 from Debian's package, run standalone with our own zoo.cfg (not the package's init scripts). */
-export async function startZooKeeper(runDir: string, opts: { port?: number } = {}): Promise<ZooKeeperServer> {
-  const port = opts.port ?? (await freePort());
+export function startZooKeeper(runDir: string, opts: { port?: number } = {}): Promise<ZooKeeperServer> {
+  if (opts.port !== undefined) return launchZooKeeper(runDir, opts.port);
+  return startWithPortRetry('zookeeper', async () => launchZooKeeper(runDir, await freePort()));
+}
+
+async function launchZooKeeper(runDir: string, port: number): Promise<ZooKeeperServer> {
   const dir = path.join(runDir, 'zookeeper');
   fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
   const cfg = path.join(dir, 'zoo.cfg');
@@ -32,7 +36,8 @@ export async function startZooKeeper(runDir: string, opts: { port?: number } = {
   const proc = new ManagedProcess({
     name: 'zookeeper',
     command: 'java',
-    args: ['-Xmx256m', `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`, '-cp', '/usr/share/java/zookeeper.jar',
+    args: ['-Xmx256m', `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`, // The jar's manifest brings slf4j-api but no binding: add log4j 1.2's, or ZooKeeper logs nothing at all.
+      '-cp', '/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar',
       'org.apache.zookeeper.server.ZooKeeperServerMain', cfg],
     logDir: runDir,
   });
