@@ -2,17 +2,20 @@ import { Kafka, logLevel, CompressionTypes, type ITopicConfig } from 'kafkajs';
 import { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
+import { KafkaLogThrottle, kafkaLogLevel } from './retry.ts';
 
-/** kafkajs logs through our structured logger. */
+/** kafkajs logs through our structured logger, at levels that say whether an operator must act. */
 export function createKafka(cfg: Config, log: Logger, clientSuffix: string): Kafka {
-  const toPino = (level: logLevel) => (level <= logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : level === logLevel.INFO ? 'info' : 'debug');
+  // Levels by the rule in retry.ts (kafkaLogLevel, docs/operations.md): what kafkajs retries itself is not an ERROR.
+  const throttle = new KafkaLogThrottle();
   return new Kafka({
     clientId: `${cfg.kafka.clientId}-${clientSuffix}`,
     brokers: cfg.kafka.brokers,
     logLevel: logLevel.WARN,
     logCreator: () => ({ namespace, level, log: entry }) => {
       const { message, ...rest } = entry;
-      log[toPino(level)]({ kafka: namespace, ...rest }, message);
+      const l = kafkaLogLevel(level, message, rest);
+      log[l === 'warn-transient' ? throttle.level(`${namespace}|${message}`) : l]({ kafka: namespace, ...rest }, message);
     },
     retry: { initialRetryTime: 200, retries: 8 },
   });

@@ -1,0 +1,197 @@
+import { logLevel } from 'kafkajs';
+import type { Logger } from './log.ts';
+
+/**
+ * How every role waits for a dependency (Redis, Kafka) that is not there: one bounded, jittered exponential backoff,
+ * defined once, as data. A role never exits because a dependency is missing; it starts its ops server first
+ * (/healthz live, /readyz 503 naming what is missing), retries with this policy, and resumes when the dependency
+ * returns. docs/operations.md describes the behaviour operators see.
+ */
+export interface BackoffPolicy {
+  /** Delay before the second attempt. */
+  initialMs: number;
+  /** Growth per attempt. */
+  factor: number;
+  /** Upper bound of any delay: a returning dependency is noticed within this (plus one attempt). */
+  maxMs: number;
+  /** ± fraction of the delay drawn at random, so replicas do not retry in lock-step. */
+  jitter: number;
+}
+
+export const DEPENDENCY_BACKOFF: BackoffPolicy = Object.freeze({ initialMs: 200, factor: 2, maxMs: 5_000, jitter: 0.2 });
+
+/** Delay after failed attempt number `attempt` (1-based); `random` in [0, 1). Pure. */
+export function backoffDelay(policy: BackoffPolicy, attempt: number, random: number = Math.random()): number {
+  const base = Math.min(policy.maxMs, policy.initialMs * policy.factor ** Math.max(0, attempt - 1));
+  const jittered = base * (1 + policy.jitter * (2 * random - 1));
+  return Math.round(Math.min(policy.maxMs, Math.max(0, jittered)));
+}
+
+/** host:port of a redis:// or rediss:// URL, never its credentials. */
+export function redisAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol === 'rediss:' ? 'rediss://' : ''}${u.hostname}:${u.port || '6379'}`;
+  } catch {
+    return '(unparsable redis url)';
+  }
+}
+
+export interface DependencyState {
+  name: string;
+  address: string;
+  ok: boolean;
+  /** ISO time since when the dependency is in its current state (down: since the first failure of this outage). */
+  since: string;
+  /** Failed attempts in the current outage. */
+  attempts: number;
+  lastError?: string;
+}
+
+/**
+ * Outage bookkeeping for one dependency, pure apart from the clock passed in: what /readyz shows, and at what level
+ * to log. Rule: the first failure of an outage is a warn (naming the dependency and its address), every further one
+ * debug; the recovery is one info line saying how long it lasted. A transient, retried condition is never an error.
+ */
+export class DependencyTracker {
+  private okState = false;
+  private sinceMs: number;
+  private failures = 0;
+  private lastError: string | undefined;
+  private everUp = false;
+
+  constructor(readonly name: string, readonly address: string, now = Date.now()) {
+    this.sinceMs = now;
+  }
+
+  get ok(): boolean { return this.okState; }
+
+  /** Records a failure; returns the log level it deserves. */
+  failed(err: string, now = Date.now()): 'warn' | 'debug' {
+    this.lastError = err;
+    if (this.okState) {
+      this.okState = false;
+      this.sinceMs = now;
+      this.failures = 0;
+    }
+    this.failures++;
+    return this.failures === 1 ? 'warn' : 'debug';
+  }
+
+  /** Records a success; returns the outage it ended (ms, attempts) or undefined when it was already up. */
+  succeeded(now = Date.now()): { downMs: number; attempts: number; first: boolean } | undefined {
+    if (this.okState) return undefined;
+    const out = { downMs: now - this.sinceMs, attempts: this.failures, first: !this.everUp };
+    this.okState = true;
+    this.everUp = true;
+    this.sinceMs = now;
+    this.failures = 0;
+    this.lastError = undefined;
+    return out;
+  }
+
+  state(): DependencyState {
+    return {
+      name: this.name, address: this.address, ok: this.okState, since: new Date(this.sinceMs).toISOString(),
+      attempts: this.failures, ...(this.lastError ? { lastError: this.lastError } : {}),
+    };
+  }
+}
+
+/** A tracker that logs its transitions. */
+export class Dependency extends DependencyTracker {
+  constructor(name: string, address: string, private readonly log: Logger) {
+    super(name, address);
+  }
+
+  down(err: unknown, retryInMs?: number): void {
+    const message = errorText(err);
+    const level = this.failed(message);
+    const s = this.state();
+    this.log[level]({ dependency: this.name, address: this.address, err: message, since: s.since, attempt: s.attempts, retryInMs },
+      level === 'warn' ? `${this.name} at ${this.address} unreachable; retrying (further failures of this outage are logged at debug)` : `${this.name} still unreachable; retrying`);
+  }
+
+  up(): void {
+    const r = this.succeeded();
+    if (!r) return;
+    if (r.first && r.attempts === 0) this.log.info({ dependency: this.name, address: this.address }, `${this.name} connected`);
+    else this.log.info({ dependency: this.name, address: this.address, downMs: r.downMs, attempts: r.attempts }, `${this.name} at ${this.address} reachable again`);
+  }
+}
+
+/** Readiness over a role's dependencies: not ready while any is down; the detail names each missing one, its address and since when. */
+export function dependencyReadiness(deps: DependencyTracker[]): { ok: boolean; missing: DependencyState[]; dependencies: Record<string, DependencyState> } {
+  const states = deps.map((d) => d.state());
+  return { ok: states.every((s) => s.ok), missing: states.filter((s) => !s.ok), dependencies: Object.fromEntries(states.map((s) => [s.name, s])) };
+}
+
+/**
+ * Runs `attempt` until it succeeds, waiting DEPENDENCY_BACKOFF between failures and recording them on `dep`.
+ * Rejects only when `stopped()` turns true (shutdown) — never because the dependency stays away.
+ */
+export async function retryUntil<T>(dep: Dependency, attempt: () => Promise<T>, opts: { stopped?: () => boolean; policy?: BackoffPolicy } = {}): Promise<T> {
+  const policy = opts.policy ?? DEPENDENCY_BACKOFF;
+  for (let n = 1; ; n++) {
+    if (opts.stopped?.()) throw new Error(`stopped while waiting for ${dep.name}`);
+    try {
+      const v = await attempt();
+      dep.up();
+      return v;
+    } catch (e) {
+      if (opts.stopped?.()) throw e;
+      const delay = backoffDelay(policy, n);
+      dep.down(e, delay);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: unknown }).cause;
+    return cause instanceof Error && !err.message.includes(cause.message) ? `${err.message}: ${cause.message}` : err.message;
+  }
+  return String(err);
+}
+
+/** Consumer crashes kafkajs restarts from: connection trouble, retries exhausted on a retriable error, coordinator moves. */
+const RETRIED_CRASH = /^Crash: (KafkaJS(NumberOfRetriesExceeded|ConnectionError|ConnectionClosedError|NoBrokerAvailableError|RequestTimeoutError|BrokerNotFound|LockTimeout)\b|KafkaJSProtocolError: .*(coordinator|leader|not available|loading|rebalanc))/i;
+
+/**
+ * What level a kafkajs log line gets in our logs. kafkajs logs at ERROR many conditions it retries itself; operators
+ * page on ERROR, so the rule is:
+ *  - `Response <Api>(...)` lines (a broker answered a request with an error code, e.g. "The coordinator is loading",
+ *    CreateTopics "already exists", InitProducerId / GroupCoordinator while the coordinator moves): debug. The caller
+ *    gets the error too: kafkajs retries it, or it reaches our code, which logs it with context at the level it deserves.
+ *  - lines of a retry in progress (they carry retryCount / retryTime), connection errors and timeouts, a consumer
+ *    `Crash:` that kafkajs restarts (`Restarting the consumer`), "re-joining the group": warn, and only the first of
+ *    each kind per `quietMs` (see KafkaLogThrottle); repeats are debug.
+ *  - any other ERROR (a listener or eachBatch threw, a crash that is not restarted, authentication): error.
+ *  - WARN stays warn, INFO info, DEBUG debug.
+ * Pure: `docs/operations.md` shows it as a table.
+ */
+export function kafkaLogLevel(level: logLevel, message: string, extra: Record<string, unknown>): 'error' | 'warn-transient' | 'warn' | 'info' | 'debug' {
+  if (level > logLevel.WARN) return level === logLevel.INFO ? 'info' : 'debug';
+  if (level === logLevel.WARN) return 'warn';
+  if (level === logLevel.NOTHING) return 'debug';
+  if (/^Response \w+\(/.test(message)) return 'debug';
+  if (message.startsWith('Crash: ')) return RETRIED_CRASH.test(message) ? 'warn-transient' : 'error';
+  if (extra.retryCount !== undefined || extra.retryTime !== undefined) return 'warn-transient';
+  if (/^(Connection error|Connection timeout|Failed to connect|Restarting the consumer|The coordinator is not aware of this member)/.test(message)) return 'warn-transient';
+  return 'error';
+}
+
+/** Rate limit for transient kafkajs warnings: the first of a kind per `quietMs` is a warn, the rest debug. */
+export class KafkaLogThrottle {
+  private readonly last = new Map<string, number>();
+  constructor(private readonly quietMs = 60_000) {}
+
+  level(kind: string, now = Date.now()): 'warn' | 'debug' {
+    const k = kind.replace(/\d+/g, '#');
+    const at = this.last.get(k);
+    if (at !== undefined && now - at < this.quietMs) return 'debug';
+    this.last.set(k, now);
+    return 'warn';
+  }
+}
