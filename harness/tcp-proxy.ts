@@ -4,6 +4,12 @@ export interface TcpProxy {
   port: number;
   /** Backend port each accepted connection went to, in order. */
   readonly routed: number[];
+  /**
+   * A network partition: while on, nothing is forwarded either way and new connections hang unanswered (no refusal,
+   * no reset — what a dropped route looks like). Healing resets the connections that lived through it (their peers
+   * would have timed them out) and lets the waiting ones through.
+   */
+  partition(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -15,10 +21,10 @@ export interface TcpProxy {
 export async function startTcpProxy(backends: () => number[], host = '127.0.0.1'): Promise<TcpProxy> {
   const routed: number[] = [];
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.pause();
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  let held: net.Socket[] = [];
+  let partitioned = false;
+  const connect = (client: net.Socket) => {
     const tryNext = (list: number[]) => {
       const port = list[0];
       if (port === undefined) { client.destroy(); return; }
@@ -35,12 +41,22 @@ export async function startTcpProxy(backends: () => number[], host = '127.0.0.1'
         upstream.on('error', () => client.destroy());
         client.on('error', () => upstream.destroy());
         client.on('close', () => upstream.destroy());
+        const pair: [net.Socket, net.Socket] = [client, upstream];
+        pairs.add(pair);
+        upstream.on('close', () => pairs.delete(pair));
         client.pipe(upstream);
         upstream.pipe(client);
         client.resume();
       });
     };
     tryNext(backends());
+  };
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.pause();
+    if (partitioned) held.push(client);
+    else connect(client);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -50,6 +66,24 @@ export async function startTcpProxy(backends: () => number[], host = '127.0.0.1'
   return {
     port: typeof addr === 'object' && addr ? addr.port : 0,
     routed,
+    partition(on) {
+      if (on === partitioned) return;
+      partitioned = on;
+      if (on) {
+        for (const [client, upstream] of pairs) {
+          client.unpipe(upstream);
+          upstream.unpipe(client);
+          client.pause();
+          upstream.pause();
+        }
+        return;
+      }
+      for (const [client, upstream] of [...pairs]) { client.destroy(); upstream.destroy(); }
+      pairs.clear();
+      const waiting = held.filter((c) => !c.destroyed);
+      held = [];
+      for (const c of waiting) connect(c);
+    },
     close: () => new Promise((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());

@@ -38,6 +38,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
   private readonly mapping = new Map<string, string[]>();
   private inResync = false;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private sessionWatchdog: NodeJS.Timeout | undefined;
   private readonly resyncer: ResyncRunner;
   /** One watcher function per service: node-zookeeper-client de-duplicates identical watchers per path. */
   private readonly watchers = new Map<string, () => void>();
@@ -79,12 +80,15 @@ export class ZooKeeperDubboSource implements RegistrySource {
       if (name.startsWith('DISCONNECTED')) {
         this.connected = false;
         this.metrics.sessionState.set({ source: this.src.id }, 0);
+        this.armSessionWatchdog(client);
       } else if (name.startsWith('SYNC_CONNECTED')) {
+        clearTimeout(this.sessionWatchdog);
         this.connected = true;
         this.metrics.sessionState.set({ source: this.src.id }, 1);
         void this.resync('reconnect');
       } else if (name.startsWith('EXPIRED')) {
         // An expired session's watches are gone for good: start a new session, then resync from scratch.
+        clearTimeout(this.sessionWatchdog);
         this.connected = false;
         this.metrics.sessionState.set({ source: this.src.id }, 0);
         client.close();
@@ -93,15 +97,37 @@ export class ZooKeeperDubboSource implements RegistrySource {
     });
   }
 
+  /**
+   * Disconnected for longer than the session timeout: the server has expired the session, but the client may never
+   * be told — a ZooKeeper restarted with fresh data refuses it for good ("has seen zxid 0x18, our last zxid is 0xe"),
+   * and node-zookeeper-client retries that forever. A new client has seen no zxid: close this one and open one.
+   */
+  private armSessionWatchdog(client: ZkClient): void {
+    clearTimeout(this.sessionWatchdog);
+    this.sessionWatchdog = setTimeout(() => {
+      if (this.stopped || client !== this.client || this.connected) return;
+      this.log.warn({ source: this.src.id, connect: this.src.connect, disconnectedMs: this.src.sessionTimeoutMs + 1000 },
+        'no ZooKeeper session for longer than the session timeout: it has expired on the server; opening a new session');
+      this.metrics.errors.inc({ source: this.src.id, stage: 'session' });
+      client.close();
+      void this.reopen();
+    }, this.src.sessionTimeoutMs + 1000);
+    this.sessionWatchdog.unref();
+  }
+
   private async reopen(): Promise<void> {
     while (!this.stopped) {
       try {
         await this.open();
+        // A new session may be on a ZooKeeper rebuilt from empty data, whose zxids start again from 0: forget the
+        // order kept per service, or every state it reports would be dropped as older than what the old one said.
+        // (Hosts keep their last published token as a floor, so the projector does not drop them either.)
+        await this.core.observe({ type: 'order-reset' });
         await this.resync('session-expired');
         return;
       } catch (e) {
         this.metrics.errors.inc({ source: this.src.id, stage: 'connect' });
-        this.log.error({ source: this.src.id, err: (e as Error).message }, 'reconnecting to ZooKeeper failed; retrying');
+        this.log.warn({ source: this.src.id, connect: this.src.connect, err: (e as Error).message }, 'reconnecting to ZooKeeper failed; retrying');
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
@@ -298,6 +324,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resyncTimer);
+    clearTimeout(this.sessionWatchdog);
     this.coalescer.stop();
     await this.resyncer.settle();
     this.client?.close();

@@ -7,6 +7,7 @@ import { startServers, pipeline, type Servers, type Pipeline } from '../../harne
 import { waitFor } from '../../harness/wait.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
 import { CollectorReplicas, type Replica } from '../support/collector-replicas.ts';
+import { sourceFold } from '../support/redis-fold.ts';
 
 const SERVICES = 16;
 const LEASE_MS = 2000;
@@ -63,22 +64,6 @@ class Churn {
   }
 }
 
-/** The projector's folded state in Redis for source zk1: mesh key -> sorted endpoints. */
-async function snapshot(redis: Redis, prefix: string, partitions: number): Promise<{ endpoints: Record<string, string[]>; epochs: number[] }> {
-  const endpoints: Record<string, string[]> = {};
-  const epochs: number[] = [];
-  for (let p = 0; p < partitions; p++) {
-    const all = await redis.hgetall(`{${prefix}}:p${p}:services`);
-    for (const [key, json] of Object.entries(all)) {
-      const c = JSON.parse(json).sources?.zk1;
-      if (c) endpoints[key] = c.instances.flatMap((i: { address: string; ports: Record<string, number> }) => Object.values(i.ports).map((port) => `${i.address}:${port}`)).sort();
-    }
-    const e = await redis.hget(`{${prefix}}:p${p}:meta`, 'epoch:zk1');
-    if (e) epochs.push(Number(e));
-  }
-  return { endpoints, epochs };
-}
-
 describe('collector high availability: replicas, failover, fencing', () => {
   let servers: Servers;
   let mb: Pipeline;
@@ -94,7 +79,7 @@ describe('collector high availability: replicas, failover, fencing', () => {
     const expected = churn.expected();
     let last: Record<string, string[]> = {};
     return waitFor(async () => {
-      const s = await snapshot(redis, mb.config.redis.prefix, mb.config.kafka.partitions);
+      const s = await sourceFold(redis, mb.config.redis.prefix, mb.config.kafka.partitions, 'zk1');
       last = s.endpoints;
       return JSON.stringify(s.endpoints, Object.keys(s.endpoints).sort()) === JSON.stringify(expected, Object.keys(expected).sort()) ? s : undefined;
     }, { what: 'Redis snapshot equal to what ZooKeeper holds', timeoutMs: 30_000, intervalMs: 200 }).catch((e) => {

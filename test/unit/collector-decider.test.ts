@@ -65,6 +65,16 @@ describe('collector decider: publishing', () => {
     assert.deepEqual(published(when(s, present('com.a.Svc', ['10.0.0.1']))), ['state dubbo/com.a.svc 10.0.0.1']);
   });
 
+  it('given a registry whose order restarted (ZooKeeper rebuilt empty), when orders are reset, then lower orders publish with the last token as a floor', () => {
+    const s = given([present('com.a.Svc', ['10.0.0.1'], 24)]);
+    assert.deepEqual(published(when(s, present('com.a.Svc', ['10.0.0.9'], 5))), [], 'without a reset: an older read');
+    when(s, { type: 'order-reset' });
+    const e = when(s, present('com.a.Svc', ['10.0.0.9'], 5)).find((x) => x.type === 'host-published');
+    assert.ok(e?.type === 'host-published');
+    assert.deepEqual(e.publish.state.instances.map((i) => i.address), ['10.0.0.9']);
+    assert.equal(e.publish.token, 24);
+  });
+
   it('order tokens: the host token is the newest of its keys, never below what was published; Consul emits none', () => {
     const s = given([present('com.a.Svc', ['10.0.0.1'], 9)]);
     const e = when(s, present('com.a.Svc', ['10.0.0.2'], 12)).find((x) => x.type === 'host-published');
