@@ -6,6 +6,8 @@ import { redisKeys } from '../shared/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { createMetricsRegistry } from '../shared/metrics.ts';
 import { startOpsServer } from '../shared/http-server.ts';
+import { connectRedis, redisDependency } from '../shared/dependency.ts';
+import { dependencyReadiness, retryUntil } from '../shared/retry.ts';
 import { decodeResource } from '../../schemas/mcp-envelope.ts';
 import { AdsServer, type AdsServerOptions } from './ads-server.ts';
 import type { Registry } from 'prom-client';
@@ -18,6 +20,8 @@ export interface RunningGateway {
   grpcPort: number;
   httpPort: number;
   registry: Registry;
+  /** Resolves once the first snapshot is loaded from Redis (rejects only if stopped before that). */
+  loaded: Promise<void>;
   /** Graceful: not ready, end streams with UNAVAILABLE, close the listener, then Redis and the ops server. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -29,40 +33,57 @@ export function serverCredentials(tls: Config['gateway']['tls']): grpc.ServerCre
 }
 
 /**
- * Assembles one gateway: Redis follower (snapshot loaded before the port opens, so the server never answers from an
- * empty cache), ADS server, ops server. Used by the `gateway` role and, in-process, by tests and the benchmark.
+ * Assembles one gateway and waits until its first snapshot is loaded from Redis (however long Redis takes to come
+ * up). Used in-process by tests and the benchmark; the `gateway` role uses openGateway so it can handle signals while
+ * it waits.
  */
 export async function startGateway(cfg: Config, log: Logger, hooks: Pick<AdsServerOptions, 'onPushed'> = {}): Promise<RunningGateway> {
+  const gw = await openGateway(cfg, log, hooks);
+  await gw.loaded;
+  return gw;
+}
+
+/**
+ * Assembles one gateway without waiting for Redis: ops server first (/healthz live, /readyz 503 naming Redis while it
+ * is missing), then the ADS listener, then Redis with the dependency backoff (services/shared/retry.ts). istiods may
+ * connect at once: every type is answered except ServiceEntry/WorkloadEntry, which are withheld until a complete
+ * snapshot is loaded — an istiod that starts while Redis is down waits (not ready) instead of exiting, and never gets
+ * an empty answer that would delete live config (docs/operations.md). Through a later Redis outage the last complete
+ * snapshot keeps being served.
+ */
+export async function openGateway(cfg: Config, log: Logger, hooks: Pick<AdsServerOptions, 'onPushed'> = {}): Promise<RunningGateway> {
   const registry = createMetricsRegistry('gateway');
   const metrics = gatewayMetrics(registry);
+  const redisDep = redisDependency(cfg, log);
   const redis = createRedis(cfg, log, 'gateway');
   const blocking = createRedis(cfg, log, 'gateway-follow');
-  await Promise.all([redis.connect(), blocking.connect()]);
   const follower = new RedisFollower(redis, blocking, redisKeys(cfg.redis.prefix), log);
   follower.on('snapshot', (s) => {
     metrics.snapshotVersion.set(s.version);
     metrics.resources.set(s.resources.size);
     metrics.redisLag.set(follower.headVersion - s.version);
   });
-  await follower.load();
-  follower.start();
   const g = cfg.gateway;
   const ads = new AdsServer(follower, log, metrics, { debounceMs: g.debounceMs, view: { namespaces: g.namespaces, revisions: g.revisions }, ...hooks });
-  const grpcPort = await ads.listen(g.grpcHost, g.grpcPort, serverCredentials(g.tls));
-  log.info({ port: grpcPort, tls: Boolean(g.tls), version: follower.current?.version, complete: follower.current?.complete }, 'xds-gateway listening (ADS, state of the world)');
   const ops = await startOpsServer({
     host: g.httpHost, port: g.httpPort, registry, log,
     health: () => ({ ok: true }),
     // Ready only with a complete snapshot (an early partial answer would delete live config in istiod), and not
-    // while draining (so a load balancer stops sending new istiods here first).
-    ready: () => ({
-      ok: Boolean(follower.current?.complete) && !ads.isDraining,
-      detail: {
-        version: follower.current?.version, complete: follower.current?.complete, draining: ads.isDraining,
-        // Redis lost its data or is being rebuilt: still ready, serving the last complete snapshot meanwhile.
-        redisVersion: follower.headVersion, awaitingRebuild: follower.awaitingRebuild,
-      },
-    }),
+    // while draining (so a load balancer stops sending new istiods here first). A Redis outage after the first load
+    // does not make the gateway unready: it keeps serving the last complete snapshot (detail.missing says Redis is gone).
+    ready: () => {
+      const deps = dependencyReadiness([redisDep]);
+      return {
+        ok: Boolean(follower.current?.complete) && !ads.isDraining,
+        detail: {
+          version: follower.current?.version, complete: follower.current?.complete, draining: ads.isDraining,
+          // Redis lost its data or is being rebuilt: still ready, serving the last complete snapshot meanwhile.
+          redisVersion: follower.headVersion, awaitingRebuild: follower.awaitingRebuild,
+          ...(follower.current ? {} : { waitingFor: 'the first complete snapshot from redis' }),
+          missing: deps.missing, dependencies: deps.dependencies,
+        },
+      };
+    },
     debug: {
       '/debug/istiods': () => ads.connected(),
       '/debug/resources': (url) => {
@@ -79,9 +100,28 @@ export async function startGateway(cfg: Config, log: Logger, hooks: Pick<AdsServ
       },
     },
   });
+  let grpcPort: number;
+  try {
+    grpcPort = await ads.listen(g.grpcHost, g.grpcPort, serverCredentials(g.tls));
+  } catch (e) {
+    await ops.close();
+    throw e;
+  }
+  log.info({ port: grpcPort, tls: Boolean(g.tls) }, 'xds-gateway listening (ADS, state of the world); ServiceEntry/WorkloadEntry withheld until a complete snapshot is loaded');
+  let stopped = false;
+  const isStopped = () => stopped;
+  const loaded = (async () => {
+    await Promise.all([connectRedis(redis, redisDep, isStopped), connectRedis(blocking, redisDep, isStopped)]);
+    await retryUntil(redisDep, () => follower.load(), { stopped: isStopped });
+    if (stopped) throw new Error('gateway stopped before its first snapshot was loaded');
+    follower.start();
+    log.info({ version: follower.current?.version, complete: follower.current?.complete }, 'following redis');
+  })();
+  loaded.catch(() => undefined); // observed by startGateway / the role; a stop while waiting is not an error
   return {
-    ads, follower, grpcPort, httpPort: ops.port, registry,
+    ads, follower, grpcPort, httpPort: ops.port, registry, loaded,
     async stop(graceMs) {
+      stopped = true;
       await ads.shutdown(graceMs);
       await follower.stop();
       redis.disconnect();
