@@ -1,5 +1,7 @@
 import type { Config } from '../shared/config.ts';
-import { createKafka, createRedis, ensureTopics, partitionCount } from '../shared/clients.ts';
+import { createKafka, createRedis } from '../shared/clients.ts';
+import { connectRedis, kafkaDependency, redisDependency, waitForKafka } from '../shared/dependency.ts';
+import { dependencyReadiness } from '../shared/retry.ts';
 import { createLogger } from '../shared/log.ts';
 import { createMetricsRegistry } from '../shared/metrics.ts';
 import { startOpsServer } from '../shared/http-server.ts';
@@ -14,41 +16,62 @@ import { ZooKeeperDubboSource } from './zookeeper-dubbo-source.ts';
 const makeSource: SourceFactory = (src, publisher, log, metrics) =>
   src.kind === 'consul' ? new ConsulSource(src, publisher, log, metrics) : new ZooKeeperDubboSource(src, publisher, log, metrics);
 
+/**
+ * The `collector` role. Starts without its dependencies: the ops server first (/healthz live, /readyz 503 naming what
+ * is missing), then Kafka (topics, partition count) and — with leader election — Redis, with the dependency backoff
+ * (services/shared/retry.ts); then the sources. A registry that is down is the source's own business (it reconnects).
+ */
 export async function runCollector(cfg: Config): Promise<void> {
   const log = createLogger('collector', { collector: cfg.collector.id });
   const registry = createMetricsRegistry('collector');
   const metrics = collectorMetrics(registry);
   const kafka = createKafka(cfg, log, 'collector');
-  await ensureTopics(kafka, cfg, log);
-  const partitions = await partitionCount(kafka, cfg.kafka.topic);
+  const kafkaDep = kafkaDependency(cfg, log);
   // Leader election per source (any number of replicas; one publishes per source), through Redis.
   const redis = cfg.sources.some((s) => s.leaderElection.enabled) ? createRedis(cfg, log, 'collector') : undefined;
-  if (redis) await redis.connect();
-  const supervisors = cfg.sources.map((src) => new SourceSupervisor(cfg, src, kafka, redis, partitions, makeSource, log, metrics));
+  const redisDep = redis ? redisDependency(cfg, log) : undefined;
+  const deps = redisDep ? [kafkaDep, redisDep] : [kafkaDep];
+  let supervisors: SourceSupervisor[] = [];
+  let stopping = false;
+  const stopped = () => stopping;
   const ops = await startOpsServer({
     host: cfg.collector.httpHost, port: cfg.collector.httpPort, registry, log,
     health: () => ({ ok: true }),
-    // Ready = every source is either led elsewhere (standby) or led here, connected and resynced.
+    // Ready = dependencies reached, and every source either led elsewhere (standby) or led here, connected and resynced.
     ready: () => {
+      const d = dependencyReadiness(deps);
       const detail = Object.fromEntries(cfg.sources.map((s, i) => {
-        const sv = supervisors[i]!;
-        return [s.id, { leading: sv.leading, epoch: sv.epoch ?? null, connected: sv.connected, resynced: sv.firstResyncDone }];
+        const sv = supervisors[i];
+        return [s.id, { leading: sv?.leading ?? false, epoch: sv?.epoch ?? null, connected: sv?.connected ?? false, resynced: sv?.firstResyncDone ?? false }];
       }));
-      return { ok: supervisors.every((s) => !s.leading || (s.connected && s.firstResyncDone)), detail };
+      const sourcesOk = supervisors.length > 0 && supervisors.every((s) => !s.leading || (s.connected && s.firstResyncDone));
+      return { ok: d.ok && sourcesOk, detail: { ...detail, missing: d.missing, dependencies: d.dependencies } };
     },
     debug: {
       // What is wrong with the registry data now (each problem is logged once when it appears and once when gone).
       '/debug/problems': () => Object.fromEntries(cfg.sources.map((s, i) => [s.id, {
-        leading: supervisors[i]!.leading,
-        problems: supervisors[i]!.problems().map(({ metricField, metricReason, ...p }) => ({ ...p, metric: { field: metricField, reason: metricReason } })),
+        leading: supervisors[i]?.leading ?? false,
+        problems: (supervisors[i]?.problems() ?? []).map(({ metricField, metricReason, ...p }) => ({ ...p, metric: { field: metricField, reason: metricReason } })),
       }])),
     },
   });
-  await Promise.all(supervisors.map((s) => s.start()));
-  log.info({ sources: cfg.sources.map((s) => s.id), partitions }, 'collector running');
   onShutdown(log, async () => {
+    stopping = true;
     await Promise.all(supervisors.map((s) => s.stop()));
     redis?.disconnect();
     await ops.close();
   });
+  let partitions: number;
+  try {
+    [partitions] = await Promise.all([
+      waitForKafka(kafka, cfg, log, kafkaDep, stopped),
+      redis && redisDep ? connectRedis(redis, redisDep, stopped) : undefined,
+    ]);
+  } catch (e) {
+    if (stopping) return; // SIGTERM while waiting for a dependency
+    throw e;
+  }
+  supervisors = cfg.sources.map((src) => new SourceSupervisor(cfg, src, kafka, redis, partitions, makeSource, log, metrics));
+  await Promise.all(supervisors.map((s) => s.start()));
+  log.info({ sources: cfg.sources.map((s) => s.id), partitions }, 'collector running');
 }
