@@ -23,3 +23,17 @@ export function makeServerCerts(dir: string, hosts: { dns?: string[]; ips?: stri
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'server.ext', '-out', 'server.crt'], dir);
   return { dir, caCert: path.join(dir, 'ca.crt'), serverCert: path.join(dir, 'server.crt'), serverKey: path.join(dir, 'server.key') };
 }
+
+export interface ClientCert { cert: string; key: string }
+
+/**
+ * A client certificate signed by the CA of `certs` (for servers that require mutual TLS: Redis `tls-auth-clients`,
+ * Kafka `ssl.client.auth`), written next to it as <name>.crt / <name>.key.
+ */
+export function makeClientCert(certs: TestCerts, name = 'client'): ClientCert {
+  const { dir } = certs;
+  fs.writeFileSync(path.join(dir, `${name}.ext`), 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n');
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`], dir);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`], dir);
+  return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+}

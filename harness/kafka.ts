@@ -7,20 +7,56 @@ import { ManagedProcess, readyOrStop } from './process.ts';
 import { freePort, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
 import { kafkaHome } from './install.ts';
+import type { TestCerts } from './certs.ts';
 
 export interface KafkaServer {
   port: number;
   brokers: string[];
   proc: ManagedProcess;
+  /** With the `saslSsl` option: the SASL_SSL listener (`brokers` stays the PLAINTEXT one, used by the harness). */
+  saslSsl?: { port: number; brokers: string[] };
   stop(): Promise<void>;
 }
 
-/** Single-node KRaft Kafka (combined broker + controller) from the Maven Central jars scripts/install.sh cached. */
-export function startKafka(runDir: string, opts: { port?: number } = {}): Promise<KafkaServer> {
-  return startWithPortRetry('kafka', async () => launchKafka(runDir, opts.port ?? (await freePort()), await freePort()));
+export interface KafkaSaslSslOptions {
+  /** Server certificate and key, and the CA that signed them (harness/certs.ts makeServerCerts). */
+  certs: TestCerts;
+  /** Users for SASL/PLAIN (in the listener's JAAS config). */
+  plainUsers?: Array<{ username: string; password: string }>;
+  /** Users for SCRAM, created when the storage is formatted (`kafka-storage format --add-scram`). */
+  scramUsers?: Array<{ username: string; password: string; mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' }>;
+  /** Require a client certificate signed by certs' CA (`ssl.client.auth=required`). */
+  clientAuth?: boolean;
 }
 
-async function launchKafka(runDir: string, port: number, controllerPort: number): Promise<KafkaServer> {
+/** server.properties lines for an extra SASL_SSL listener (PEM key store and trust store, PLAIN and SCRAM). */
+function saslSslProperties(dir: string, o: KafkaSaslSslOptions): string[] {
+  // A PEM key store file holds the private key and the certificate chain.
+  const keystore = path.join(dir, 'sasl-ssl-keystore.pem');
+  fs.writeFileSync(keystore, fs.readFileSync(o.certs.serverKey, 'utf8') + fs.readFileSync(o.certs.serverCert, 'utf8'));
+  const q = (v: string) => JSON.stringify(v); // JAAS option values are double-quoted strings
+  const plainUsers = (o.plainUsers ?? []).map((u) => `user_${u.username}=${q(u.password)}`).join(' ');
+  const l = 'listener.name.sasl_ssl';
+  return [
+    'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+    `${l}.ssl.keystore.type=PEM`,
+    `${l}.ssl.keystore.location=${keystore}`,
+    `${l}.ssl.truststore.type=PEM`,
+    `${l}.ssl.truststore.location=${o.certs.caCert}`,
+    `${l}.ssl.client.auth=${o.clientAuth ? 'required' : 'none'}`,
+    `${l}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`,
+    `${l}.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`,
+    `${l}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`,
+  ];
+}
+
+/** Single-node KRaft Kafka (combined broker + controller) from the Maven Central jars scripts/install.sh cached. */
+export function startKafka(runDir: string, opts: { port?: number; saslSsl?: KafkaSaslSslOptions } = {}): Promise<KafkaServer> {
+  return startWithPortRetry('kafka', async () => launchKafka(runDir, opts.port ?? (await freePort()), await freePort(), opts.saslSsl && { ...opts.saslSsl, port: await freePort() }));
+}
+
+async function launchKafka(runDir: string, port: number, controllerPort: number, saslSsl?: KafkaSaslSslOptions & { port: number }): Promise<KafkaServer> {
+  const saslListener = saslSsl ? `,SASL_SSL://127.0.0.1:${saslSsl.port}` : '';
   const dir = path.join(runDir, 'kafka');
   // A retry after a lost port starts from an unformatted log dir (format refuses a formatted one).
   fs.rmSync(path.join(dir, 'data'), { recursive: true, force: true });
@@ -30,10 +66,10 @@ async function launchKafka(runDir: string, port: number, controllerPort: number)
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${saslListener}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}${saslListener}`,
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${saslSsl ? ',SASL_SSL:SASL_SSL' : ''}`,
     'inter.broker.listener.name=PLAINTEXT',
     `log.dirs=${path.join(dir, 'data')}`,
     'num.partitions=1',
@@ -46,6 +82,7 @@ async function launchKafka(runDir: string, port: number, controllerPort: number)
     'group.initial.rebalance.delay.ms=0',
     'message.max.bytes=16777216',
     'socket.request.max.bytes=134217728',
+    ...(saslSsl ? saslSslProperties(dir, saslSsl) : []),
     '',
   ].join('\n'));
   const log4j = path.join(dir, 'log4j.properties');
@@ -56,7 +93,9 @@ async function launchKafka(runDir: string, port: number, controllerPort: number)
   // Uuid.randomUuid() skips such ids for this reason): draw until it does not, and pass it as --cluster-id=.
   let clusterId: string;
   do clusterId = crypto.randomBytes(16).toString('base64url'); while (clusterId.startsWith('-'));
-  const fmt = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props], { encoding: 'utf8' });
+  // SCRAM credentials live in the cluster metadata; format writes them before the first start.
+  const scram = (saslSsl?.scramUsers ?? []).flatMap((u) => ['--add-scram', `${u.mechanism}=[name=${u.username},password=${u.password}]`]);
+  const fmt = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props, ...scram], { encoding: 'utf8' });
   if (fmt.status !== 0) throw new Error(`kafka storage format failed: ${fmt.stderr || fmt.stdout}`);
   const proc = new ManagedProcess({ name: 'kafka', command: 'java', args: [...jvm, 'kafka.Kafka', props], logDir: runDir });
   const brokers = [`127.0.0.1:${port}`];
@@ -72,5 +111,5 @@ async function launchKafka(runDir: string, port: number, controllerPort: number)
       await admin.disconnect().catch(() => undefined);
     }
   }, { what: `kafka on :${port}`, timeoutMs: 60_000, intervalMs: 300 }));
-  return { port, brokers, proc, stop: () => proc.stop(20_000) };
+  return { port, brokers, proc, ...(saslSsl ? { saslSsl: { port: saslSsl.port, brokers: [`127.0.0.1:${saslSsl.port}`] } } : {}), stop: () => proc.stop(20_000) };
 }
