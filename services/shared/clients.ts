@@ -1,6 +1,8 @@
-import { Kafka, logLevel, CompressionTypes, type ITopicConfig } from 'kafkajs';
-import { Redis } from 'ioredis';
-import type { Config } from './config.ts';
+import fs from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { Kafka, logLevel, CompressionTypes, type ITopicConfig, type KafkaConfig } from 'kafkajs';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Config, TlsClientConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { KafkaLogThrottle, kafkaLogLevel } from './retry.ts';
 
@@ -10,7 +12,7 @@ export function createKafka(cfg: Config, log: Logger, clientSuffix: string): Kaf
   const throttle = new KafkaLogThrottle();
   return new Kafka({
     clientId: `${cfg.kafka.clientId}-${clientSuffix}`,
-    brokers: cfg.kafka.brokers,
+    ...kafkaConnectionOptions(cfg),
     logLevel: logLevel.WARN,
     logCreator: () => ({ namespace, level, log: entry }) => {
       const { message, ...rest } = entry;
@@ -19,6 +21,37 @@ export function createKafka(cfg: Config, log: Logger, clientSuffix: string): Kaf
     },
     retry: { initialRetryTime: 200, retries: 8 },
   });
+}
+
+/** TLS client options from config: files were checked readable when the config was loaded. */
+export function tlsOptions(tls: TlsClientConfig): ConnectionOptions {
+  return {
+    ...(tls.caFile ? { ca: [fs.readFileSync(tls.caFile)] } : {}),
+    ...(tls.certFile && tls.keyFile ? { cert: fs.readFileSync(tls.certFile), key: fs.readFileSync(tls.keyFile) } : {}),
+    ...(tls.servername ? { servername: tls.servername } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized,
+  };
+}
+
+/** Where and how to reach Kafka: brokers, TLS (kafka.ssl) and SASL (kafka.sasl), for every kafkajs client. */
+export function kafkaConnectionOptions(cfg: Config): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> {
+  const { brokers, ssl, sasl } = cfg.kafka;
+  return {
+    brokers,
+    ...(ssl ? { ssl: tlsOptions(ssl) } : {}),
+    // kafkajs types SASL as a union keyed by mechanism; the three config mechanisms are kafkajs's own names.
+    ...(sasl ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as KafkaConfig['sasl'] } : {}),
+  };
+}
+
+/** How to reach Redis besides the URL: ACL user and password (redis.username/password), TLS (redis.tls). */
+export function redisConnectionOptions(cfg: Config): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
+  const { username, password, tls } = cfg.redis;
+  return {
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(tls ? { tls: tlsOptions(tls) } : {}),
+  };
 }
 
 export const compressionOf = (cfg: Config) => (cfg.kafka.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None);
@@ -66,6 +99,7 @@ export async function partitionCount(kafka: Kafka, topic: string): Promise<numbe
 
 export function createRedis(cfg: Config, log: Logger, name: string): Redis {
   const r = new Redis(cfg.redis.url, {
+    ...redisConnectionOptions(cfg),
     connectionName: `meshbridge-${name}`,
     maxRetriesPerRequest: null, // keep commands queued across a Redis restart instead of failing them
     retryStrategy: (times) => Math.min(100 * times, 2000),

@@ -8,6 +8,109 @@ import { ConfigError } from './errors.ts';
  * meshbridge configuration: a YAML/JSON file (`--config` or MESHBRIDGE_CONFIG) with environment overrides for the
  * connection keys. Validated once at start-up; every problem names its key.
  */
+/** Optimal-string-alignment edit distance (insertions, deletions, substitutions, adjacent transpositions). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The candidate nearest to `word` (case-insensitive), if it is near enough to be a plausible typo: at most 2 edits,
+ * or a third of the word for long keys. Ties go to the first candidate.
+ */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const dist = editDistance(w, c.toLowerCase());
+    if (dist < bestD) { best = c; bestD = dist; }
+  }
+  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** "unknown key; did you mean "x"?" — or the valid keys when none is near. */
+function unknownKeyMessage(key: string, valid: readonly string[], elsewhere?: string): string {
+  const near = nearest(key, valid);
+  if (elsewhere) return `unknown key here (${elsewhere})${near ? `; did you mean "${near}"?` : ''}`;
+  if (near) return `unknown key; did you mean "${near}"?`;
+  return `unknown key; valid keys: ${valid.join(', ')}`;
+}
+
+/**
+ * zod reports all unknown keys of one object as one issue; its message carries one line per key (`key<TAB>message`),
+ * which parseConfig turns into one problem per key, each with its full path.
+ */
+const UNKNOWN_KEYS = 'unrecognized_keys';
+function strict<T extends z.ZodRawShape>(shape: T) {
+  const valid = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (iss) => (iss.code === UNKNOWN_KEYS ? (iss.keys as string[]).map((k) => `${k}\t${unknownKeyMessage(k, valid)}`).join('\n') : undefined),
+  });
+}
+
+/** A file meshbridge must be able to read at start-up (secrets, CA and client certificates). */
+const readableFile = z.string().min(1, 'a file path').superRefine((file, ctx) => {
+  try {
+    if (!fs.statSync(file).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+    fs.accessSync(file, fs.constants.R_OK);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+  }
+});
+
+/** A secret read from a file: the file's contents without the trailing newline; an empty file is an error. */
+function readSecret(file: string, ctx: z.RefinementCtx, key: string): string {
+  try {
+    const v = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    if (v === '') ctx.addIssue({ code: 'custom', path: [key], message: `${file} is empty` });
+    return v;
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', path: [key], message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+    return '';
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Cross-field rules run even when a field of the object is invalid, so every problem shows at once. */
+const always = { when: () => true };
+
+/** `password` or `passwordFile`, not both. */
+function oneSecret(v: unknown, ctx: z.RefinementCtx, required: boolean): void {
+  if (!isObject(v)) return;
+  if (v.password !== undefined && v.passwordFile !== undefined) ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'set password or passwordFile, not both' });
+  else if (required && v.password === undefined && v.passwordFile === undefined) ctx.addIssue({ code: 'custom', path: ['password'], message: 'required (or passwordFile)' });
+}
+
+/** TLS towards a data store: the CA that signed its certificate (system CAs when absent), an optional client pair. */
+const tlsClient = strict({
+  /** PEM CA bundle trusted for the server's certificate; Node's built-in CAs when absent. */
+  caFile: readableFile.optional(),
+  /** Client certificate and key (PEM) for servers that require mutual TLS. Both or neither. */
+  certFile: readableFile.optional(),
+  keyFile: readableFile.optional(),
+  /** Name checked against the server certificate and sent as SNI; by default the host connected to. */
+  servername: z.string().min(1).optional(),
+  /** false skips verification of the server's certificate — for tests only. */
+  rejectUnauthorized: z.boolean().default(true),
+}).superRefine((v, ctx) => {
+  if (!isObject(v)) return;
+  if ((v.certFile === undefined) !== (v.keyFile === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [v.certFile === undefined ? 'certFile' : 'keyFile'], message: 'certFile and keyFile go together (client certificate and its key)' });
+  }
+}, always);
+export type TlsClientConfig = z.infer<typeof tlsClient>;
+
 const hostname = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lower-case DNS name');
 
 const sourceId = z.string().regex(/^[a-z0-9][-a-z0-9_.]{0,62}$/, 'source id: lower-case letters, digits, - _ . (max 63)');
@@ -16,10 +119,10 @@ const sourceId = z.string().regex(/^[a-z0-9][-a-z0-9_.]{0,62}$/, 'source id: low
  * Leader election among collector replicas, per source (a Redis lease; the fencing epoch comes from Redis too).
  * Failover takes at most about one lease; a shorter lease fails over faster but tolerates shorter Redis/GC stalls.
  */
-const leaderElection = z.object({
+const leaderElection = strict({
   enabled: z.boolean().default(true),
   leaseMs: z.number().int().min(1000).max(600_000).default(5000),
-}).default({ enabled: true, leaseMs: 5000 });
+}).prefault({});
 
 /** What a service that suddenly reports zero instances becomes: published empty, or kept as last seen (metric). */
 const emptyProtection = z.enum(['off', 'keep-last']).default('off');
@@ -35,7 +138,7 @@ const sourceCommon = {
   leaderElection,
 };
 
-const zookeeperDubboSource = z.object({
+const zookeeperDubboSource = strict({
   ...sourceCommon,
   kind: z.literal('zookeeper-dubbo'),
   connect: z.string().min(1, 'ZooKeeper connect string, e.g. 127.0.0.1:2181'),
@@ -66,7 +169,7 @@ const zookeeperDubboSource = z.object({
 /** Maps tags or service/node meta to endpoint labels. `match` is a full-match regex over the tag or the meta key;
  *  `label` and `value` are String.replace templates over that match ($1, $<name>); defaults: the meta key / its value,
  *  for tags group 1 / group 2 (or "true"). */
-const labelRule = z.object({
+const labelRule = strict({
   from: z.enum(['tag', 'service-meta', 'node-meta']),
   match: z.string().min(1).refine((r) => { try { new RegExp(r); return true; } catch { return false; } }, 'not a valid regular expression'),
   label: z.string().min(1).optional(),
@@ -74,13 +177,13 @@ const labelRule = z.object({
 });
 export type LabelRule = z.infer<typeof labelRule>;
 
-const consulSource = z.object({
+const consulSource = strict({
   ...sourceCommon,
   kind: z.literal('consul'),
   address: z.string().regex(/^https?:\/\/[^/]+$/, 'http(s)://host:port of a Consul agent').default('http://127.0.0.1:8500'),
   /** ACL token (or tokenFile); MESHBRIDGE_CONSUL_TOKEN_<ID> overrides it (id upper-cased, non-alphanumerics as _). */
   token: z.string().optional(),
-  tokenFile: z.string().optional(),
+  tokenFile: readableFile.optional(),
   /** Datacenter to read; default: the agent's own. Becomes the endpoints' locality (region). */
   datacenter: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a Consul datacenter name').optional(),
   /** Node meta key whose value becomes the locality's zone (region/zone); none by default. */
@@ -104,37 +207,116 @@ const consulSource = z.object({
   blockWaitSeconds: z.number().int().min(1).max(600).default(60),
 });
 
-const sourceSchema = z.discriminatedUnion('kind', [zookeeperDubboSource, consulSource]);
+const sourceKinds = { 'zookeeper-dubbo': zookeeperDubboSource, consul: consulSource } as const;
+type SourceKind = keyof typeof sourceKinds;
+const kindNames = Object.keys(sourceKinds) as SourceKind[];
+type SourceOutput = z.output<(typeof sourceKinds)[SourceKind]>;
+/** Keys of each kind, to tell "a key of another kind" from a typo. */
+const kindKeys = Object.fromEntries(kindNames.map((k) => [k, Object.keys(sourceKinds[k].shape)])) as Record<SourceKind, string[]>;
 
-export const configSchema = z.object({
-  kafka: z.object({
-    brokers: z.array(z.string().regex(/^[^:]+:\d+$/, 'host:port')).min(1),
-    topic: z.string().min(1).default('meshbridge.registry-events'),
-    deadLetterTopic: z.string().min(1).default('meshbridge.registry-events.dlq'),
-    partitions: z.number().int().min(1).max(1000).default(6),
-    /** -1 keeps every event forever: the topic is the system of record. */
-    retentionMs: z.number().int().min(-1).default(-1),
-    maxMessageBytes: z.number().int().min(1_048_576).default(16_777_216),
-    compression: z.enum(['none', 'gzip']).default('gzip'),
-    clientId: z.string().default('meshbridge'),
-  }),
-  redis: z.object({
-    url: z.string().regex(/^rediss?:\/\//, 'redis://host:port'),
-    prefix: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('meshbridge'),
-  }),
-  sources: z.array(sourceSchema).min(1, 'configure at least one registry source').superRefine((list, ctx) => {
-    const seen = new Set<string>();
-    list.forEach((s, i) => {
-      if (seen.has(s.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate source id "${s.id}"` });
-      seen.add(s.id);
-    });
-  }),
-  collector: z.object({
+/**
+ * A source is validated by the schema of its kind. A missing or unknown kind is reported with the valid kinds, and
+ * the fields common to every kind are still validated (unknown keys against the keys of any kind), so one wrong
+ * `kind` does not hide the rest of that source's problems.
+ */
+const sourceSchema = z.unknown().transform((raw, ctx): SourceOutput => {
+  if (!isObject(raw)) {
+    ctx.addIssue({ code: 'custom', message: `a registry source: an object with id and kind (${kindNames.join(' | ')})` });
+    return z.NEVER;
+  }
+  const kind = raw.kind;
+  const forward = (issues: z.core.$ZodIssue[]) => { for (const i of issues) ctx.addIssue({ ...i } as Parameters<typeof ctx.addIssue>[0]); };
+  if (typeof kind === 'string' && kind in sourceKinds) {
+    const schema = sourceKinds[kind as SourceKind];
+    const res = schema.safeParse(raw);
+    if (res.success) return res.data;
+    // Keys valid for another kind get a precise message instead of a far-fetched suggestion.
+    forward(res.error.issues.map((i) => (i.code === UNKNOWN_KEYS && i.path.length === 0 ? { ...i, message: i.keys.map((k) => `${k}\t${unknownKeyMessage(k, kindKeys[kind as SourceKind], otherKind(k, kind as SourceKind))}`).join('\n') } : i)));
+    return z.NEVER;
+  }
+  const near = typeof kind === 'string' ? nearest(kind, kindNames) : undefined;
+  ctx.addIssue({
+    code: 'custom', path: ['kind'],
+    message: kind === undefined
+      ? `required: one of ${kindNames.map((k) => `"${k}"`).join(', ')}`
+      : `unknown kind ${JSON.stringify(kind)}${near ? `; did you mean "${near}"?` : ''} (valid kinds: ${kindNames.join(', ')})`,
+  });
+  const common = z.looseObject(sourceCommon).safeParse(raw);
+  if (!common.success) forward(common.error.issues);
+  const anyKey = [...new Set(Object.values(kindKeys).flat())];
+  const unknown = Object.keys(raw).filter((k) => !anyKey.includes(k));
+  if (unknown.length > 0) forward([{ code: UNKNOWN_KEYS, keys: unknown, path: [], input: raw, message: unknown.map((k) => `${k}\t${unknownKeyMessage(k, anyKey)}`).join('\n') } as z.core.$ZodIssue]);
+  return z.NEVER;
+});
+
+function otherKind(key: string, kind: SourceKind): string | undefined {
+  const other = kindNames.find((k) => k !== kind && kindKeys[k].includes(key));
+  return other ? `a key of kind ${other}, this source is ${kind}` : undefined;
+}
+
+/** SASL towards Kafka (SASL_PLAINTEXT, or SASL_SSL with `ssl`). */
+const kafkaSasl = strict({
+  mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+  username: z.string().min(1),
+  /** The password, or a file holding it (MESHBRIDGE_KAFKA_SASL_PASSWORD / MESHBRIDGE_KAFKA_SASL_PASSWORD_FILE). */
+  password: z.string().min(1).optional(),
+  passwordFile: readableFile.optional(),
+}).superRefine((v, ctx) => oneSecret(v, ctx, true), always)
+  .transform(({ passwordFile, ...v }, ctx) => ({ ...v, password: passwordFile !== undefined ? readSecret(passwordFile, ctx, 'passwordFile') : v.password! }));
+
+/** `ssl: true` is TLS with Node's built-in CAs; an object configures it; false or absent is plaintext. */
+const kafkaSsl = z.preprocess((v) => (v === true ? {} : v === false ? undefined : v), tlsClient.optional());
+
+const kafka = strict({
+  brokers: z.array(z.string().regex(/^[^:]+:\d+$/, 'host:port')).min(1),
+  topic: z.string().min(1).default('meshbridge.registry-events'),
+  deadLetterTopic: z.string().min(1).default('meshbridge.registry-events.dlq'),
+  partitions: z.number().int().min(1).max(1000).default(6),
+  /** -1 keeps every event forever: the topic is the system of record. */
+  retentionMs: z.number().int().min(-1).default(-1),
+  maxMessageBytes: z.number().int().min(1_048_576).default(16_777_216),
+  compression: z.enum(['none', 'gzip']).default('gzip'),
+  clientId: z.string().default('meshbridge'),
+  ssl: kafkaSsl,
+  sasl: kafkaSasl.optional(),
+});
+
+const redis = strict({
+  /** redis://host:port or rediss://host:port (TLS); a password in the URL (redis://:pw@host) also works. */
+  url: z.string().regex(/^rediss?:\/\//, 'redis://host:port'),
+  prefix: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('meshbridge'),
+  /** ACL user (Redis 6+); the default user when absent. */
+  username: z.string().min(1).optional(),
+  /** AUTH password, or a file holding it (MESHBRIDGE_REDIS_PASSWORD / MESHBRIDGE_REDIS_PASSWORD_FILE). */
+  password: z.string().min(1).optional(),
+  passwordFile: readableFile.optional(),
+  /** TLS settings; needs a rediss:// URL (which alone means TLS with Node's built-in CAs). */
+  tls: tlsClient.optional(),
+}).superRefine((v, ctx) => {
+  if (!isObject(v)) return;
+  oneSecret(v, ctx, false);
+  const url = typeof v.url === 'string' ? v.url : '';
+  if (v.tls !== undefined && url.startsWith('redis://')) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS settings need a rediss:// url' });
+  let urlAuth = false;
+  try { urlAuth = /^rediss?:/.test(url) && new URL(url).password !== ''; } catch { /* the url's own rule reports it */ }
+  if (urlAuth && (v.password !== undefined || v.passwordFile !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: [v.password !== undefined ? 'password' : 'passwordFile'], message: 'the url already carries a password; set it in one place' });
+  }
+  if (v.username !== undefined && v.password === undefined && v.passwordFile === undefined && !urlAuth) {
+    ctx.addIssue({ code: 'custom', path: ['username'], message: 'an ACL user needs password or passwordFile' });
+  }
+}, always).transform(({ passwordFile, ...v }, ctx) => ({ ...v, password: passwordFile !== undefined ? readSecret(passwordFile, ctx, 'passwordFile') : v.password }));
+
+export const configSchema = strict({
+  kafka,
+  redis,
+  sources: z.array(sourceSchema).min(1, 'configure at least one registry source'),
+  collector: strict({
     id: z.string().default(`${os.hostname()}-${process.pid}`),
     httpHost: z.string().default('127.0.0.1'),
     httpPort: z.number().int().min(0).max(65535).default(9101),
-  }).default({ id: `${os.hostname()}-${process.pid}`, httpHost: '127.0.0.1', httpPort: 9101 }),
-  projector: z.object({
+  }).prefault({}),
+  projector: strict({
     groupId: z.string().default('meshbridge-projector'),
     httpHost: z.string().default('127.0.0.1'),
     httpPort: z.number().int().min(0).max(65535).default(9102),
@@ -145,8 +327,8 @@ export const configSchema = z.object({
      * into one rebuild and one write (the fold's main saving); smaller ones keep each Redis transaction short.
      */
     maxBatchEvents: z.number().int().min(1).max(200_000).default(20_000),
-  }).default({ groupId: 'meshbridge-projector', httpHost: '127.0.0.1', httpPort: 9102, changeStreamLength: 10_000, maxBatchEvents: 20_000 }),
-  gateway: z.object({
+  }).prefault({}),
+  gateway: strict({
     grpcHost: z.string().default('0.0.0.0'),
     grpcPort: z.number().int().min(0).max(65535).default(15020),
     httpHost: z.string().default('127.0.0.1'),
@@ -156,8 +338,8 @@ export const configSchema = z.object({
     namespaces: z.array(hostname.max(63)).default([]),
     revisions: z.record(z.string(), z.array(hostname.max(63))).default({}),
     /** Server certificate (istiod ≥1.26 configSources[].tlsSettings mode SIMPLE); plaintext when absent. */
-    tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
-  }).default({ grpcHost: '0.0.0.0', grpcPort: 15020, httpHost: '127.0.0.1', httpPort: 9103, debounceMs: 50, namespaces: [], revisions: {} }),
+    tls: strict({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+  }).prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -165,12 +347,20 @@ export type SourceConfig = Config['sources'][number];
 export type ZooKeeperDubboSourceConfig = Extract<SourceConfig, { kind: 'zookeeper-dubbo' }>;
 export type ConsulSourceConfig = Extract<SourceConfig, { kind: 'consul' }>;
 
-/** Environment overrides: name -> [path, parser]. */
-const ENV: Record<string, [string[], (v: string) => unknown]> = {
+/**
+ * Environment overrides: name -> [path, parser, keys it replaces]. Every one also has a NAME_FILE form whose value is
+ * read from that file (trailing newline dropped), for secrets mounted as files; setting both is an error.
+ */
+const ENV: Record<string, [string[], (v: string) => unknown, string[]?]> = {
   MESHBRIDGE_KAFKA_BROKERS: [['kafka', 'brokers'], (v) => v.split(',').map((s) => s.trim()).filter(Boolean)],
   MESHBRIDGE_KAFKA_TOPIC: [['kafka', 'topic'], String],
+  MESHBRIDGE_KAFKA_SASL_MECHANISM: [['kafka', 'sasl', 'mechanism'], String],
+  MESHBRIDGE_KAFKA_SASL_USERNAME: [['kafka', 'sasl', 'username'], String],
+  MESHBRIDGE_KAFKA_SASL_PASSWORD: [['kafka', 'sasl', 'password'], String, ['passwordFile']],
   MESHBRIDGE_REDIS_URL: [['redis', 'url'], String],
   MESHBRIDGE_REDIS_PREFIX: [['redis', 'prefix'], String],
+  MESHBRIDGE_REDIS_USERNAME: [['redis', 'username'], String],
+  MESHBRIDGE_REDIS_PASSWORD: [['redis', 'password'], String, ['passwordFile']],
   MESHBRIDGE_COLLECTOR_ID: [['collector', 'id'], String],
   MESHBRIDGE_COLLECTOR_HTTP_PORT: [['collector', 'httpPort'], Number],
   MESHBRIDGE_PROJECTOR_HTTP_PORT: [['projector', 'httpPort'], Number],
@@ -180,21 +370,76 @@ const ENV: Record<string, [string[], (v: string) => unknown]> = {
   MESHBRIDGE_GATEWAY_DEBOUNCE_MS: [['gateway', 'debounceMs'], Number],
 };
 
-function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+/** The names of the environment overrides, for documentation and tests. */
+export const envOverrides: readonly string[] = Object.keys(ENV);
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown, replaces: string[] = []): void {
   let cur = obj;
   for (const key of path.slice(0, -1)) {
     if (typeof cur[key] !== 'object' || cur[key] === null) cur[key] = {};
     cur = cur[key] as Record<string, unknown>;
   }
   cur[path[path.length - 1]!] = value;
+  for (const k of replaces) delete cur[k]; // MESHBRIDGE_REDIS_PASSWORD beats the file's passwordFile
 }
 
-/** Validates a raw config object; throws ConfigError listing every offending key. */
+/** A value from NAME or from the file NAME_FILE names; undefined when neither is set. */
+function envValue(env: NodeJS.ProcessEnv, name: string, problems: string[]): string | undefined {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  const hasDirect = direct !== undefined && direct !== '';
+  const hasFile = file !== undefined && file !== '';
+  if (hasDirect && hasFile) {
+    problems.push(`${name} and ${name}_FILE are both set; set one`);
+    return undefined;
+  }
+  if (hasDirect) return direct;
+  if (!hasFile) return undefined;
+  try {
+    const v = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    if (v === '') problems.push(`${name}_FILE: ${file} is empty`);
+    return v || undefined;
+  } catch (e) {
+    problems.push(`${name}_FILE: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    return undefined;
+  }
+}
+
+/** MESHBRIDGE_CONSUL_TOKEN_<ID> (id upper-cased, non-alphanumerics as _), the collector's per-source token override. */
+export const consulTokenEnv = (id: string) => `MESHBRIDGE_CONSUL_TOKEN_${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+
+/** Problems zod cannot see: the same source id twice (reported even when the sources have other problems). */
+function duplicateIds(raw: unknown): string[] {
+  if (!isObject(raw) || !Array.isArray(raw.sources)) return [];
+  const first = new Map<string, number>();
+  const out: string[] = [];
+  raw.sources.forEach((s, i) => {
+    if (!isObject(s) || typeof s.id !== 'string') return;
+    const j = first.get(s.id);
+    if (j === undefined) first.set(s.id, i);
+    else out.push(`sources.${i}.id: duplicate source id "${s.id}" (also sources.${j}.id)`);
+  });
+  return out;
+}
+
+/** Validates a raw config object (and reads the secret files it names); throws ConfigError listing every problem. */
 export function parseConfig(raw: unknown, origin = 'configuration'): Config {
   const res = configSchema.safeParse(raw);
-  if (res.success) return res.data;
-  const problems = res.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message} (in ${origin})`);
-  throw new ConfigError(problems);
+  const problems: string[] = [];
+  for (const i of res.success ? [] : res.error.issues) {
+    const at = i.path.join('.');
+    if (i.code === UNKNOWN_KEYS) {
+      // One problem per unknown key (see strict()).
+      for (const line of i.message.split('\n')) {
+        const tab = line.indexOf('\t');
+        const key = tab < 0 ? '' : line.slice(0, tab);
+        problems.push(`${at ? `${at}.` : ''}${key}: ${line.slice(tab + 1)} (in ${origin})`);
+      }
+    } else problems.push(`${at || '(root)'}: ${i.message} (in ${origin})`);
+  }
+  problems.push(...duplicateIds(raw).map((p) => `${p} (in ${origin})`));
+  if (problems.length > 0 || !res.success) throw new ConfigError(problems);
+  return res.data;
 }
 
 export function loadConfig(file: string | undefined = process.env.MESHBRIDGE_CONFIG, env: NodeJS.ProcessEnv = process.env): Config {
@@ -207,14 +452,34 @@ export function loadConfig(file: string | undefined = process.env.MESHBRIDGE_CON
       throw new ConfigError([`config file ${file}: ${(e as Error).message}`]);
     }
     try {
-      raw = (YAML.parse(text) ?? {}) as Record<string, unknown>;
+      const parsed: unknown = YAML.parse(text) ?? {};
+      if (!isObject(parsed)) throw new Error('the top level must be a mapping of keys (kafka, redis, sources, ...)');
+      raw = parsed;
     } catch (e) {
       throw new ConfigError([`config file ${file}: not valid YAML/JSON: ${(e as Error).message}`]);
     }
   }
-  for (const [name, [path, parse]] of Object.entries(ENV)) {
-    const v = env[name];
-    if (v !== undefined && v !== '') setPath(raw, path, parse(v));
+  const envProblems: string[] = [];
+  for (const [name, [path, parse, replaces]] of Object.entries(ENV)) {
+    const v = envValue(env, name, envProblems);
+    if (v !== undefined) setPath(raw, path, parse(v), replaces);
   }
-  return parseConfig(raw, file ? `${file} + MESHBRIDGE_* environment` : 'MESHBRIDGE_* environment');
+  // MESHBRIDGE_CONSUL_TOKEN_<ID>_FILE: the collector reads MESHBRIDGE_CONSUL_TOKEN_<ID> itself (it beats tokenFile
+  // and token); the file form becomes the source's token here.
+  for (const src of Array.isArray(raw.sources) ? raw.sources : []) {
+    if (!isObject(src) || typeof src.id !== 'string') continue;
+    const name = consulTokenEnv(src.id);
+    if (!env[`${name}_FILE`]) continue;
+    const v = envValue(env, name, envProblems);
+    if (v !== undefined && !env[name]) { src.token = v; delete src.tokenFile; }
+  }
+  const origin = file ? `${file} + MESHBRIDGE_* environment` : 'MESHBRIDGE_* environment';
+  try {
+    const cfg = parseConfig(raw, origin);
+    if (envProblems.length > 0) throw new ConfigError([]);
+    return cfg;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new ConfigError([...envProblems.map((p) => `${p} (in environment)`), ...e.problems]);
+  }
 }
