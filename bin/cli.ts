@@ -13,6 +13,9 @@ roles (long-running; configuration from --config / MESHBRIDGE_CONFIG and MESHBRI
   gateway       serve the snapshot to istiod (configSources: xds://host:port)
 
 tools:
+  status [--json] [--gateway http://host:port ...]   check Kafka (brokers, topics, dead letters), Redis (snapshot complete,
+                version), each registry, the roles' /readyz and the gateways' istiods and lag (docs/operations.md;
+                exit 0 healthy, 1 degraded, 3 cannot check: Kafka or Redis unreachable)
   up            install and start a complete local stack (Kafka, Redis, ZooKeeper, istiod, the three roles),
                 register a demo Dubbo provider, and show what istiod holds. Ctrl-C stops everything.
 
@@ -40,6 +43,8 @@ async function main(): Promise<void> {
       ? (await import('../services/projector/rebuild.ts')).runRebuild(loadConfig(configFile)) // recompute from the topic, switch atomically
       : (await import('../services/projector/main.ts')).runProjector(loadConfig(configFile));
     case 'gateway': return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
+    case 'status': // exits at once: a kafkajs client still retrying must not keep the process alive
+      process.exit(await (await import('../services/status/status.ts')).runStatus(rest, loadConfig(configFile)));
     case 'up': return (await import('../harness/up.ts')).up();
     case 'replay': case 'history': case 'diff': case 'verify':
       process.exitCode = await (await import('../services/audit/cli.ts')).runAudit(command, rest, loadConfig(configFile));
