@@ -8,6 +8,7 @@ import { startRedis } from '../../harness/redis.ts';
 import { startKafka } from '../../harness/kafka.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
+import { meshbridge } from '../support/meshbridge-cli.ts';
 
 /**
  * Each role started by hand while its dependency is down (issue 13): it must stay alive (/healthz 200), say in /readyz
@@ -83,6 +84,11 @@ describe('every role starts and stays up without its dependencies, and resumes w
     for (const role of ['collector', 'projector', 'gateway'] as const) {
       await assertWaitingFor(mb, role, 'redis', `127.0.0.1:${redisPort}`);
     }
+    const down = await meshbridge(mb.configFile, ['status']);
+    fs.writeFileSync(path.join(servers.runDir, 'status-redis-down.txt'), `${down.stdout}${down.stderr}exit ${down.code}\n`);
+    assert.equal(down.code, 3, `status: cannot check without Redis\n${down.stdout}${down.stderr}`);
+    assert.match(down.stdout, new RegExp(`^redis +UNREACHABLE +127\\.0\\.0\\.1:${redisPort}`, 'm'));
+    assert.match(down.stdout, /^kafka +OK/m);
 
     servers.redis = await startRedis(servers.runDir, { port: redisPort, name: 'redis-late' });
     await providerServed(mb, 'com.outage.RedisLate', '10.66.0.1');
@@ -92,6 +98,11 @@ describe('every role starts and stays up without its dependencies, and resumes w
     }
     assert.deepEqual(procs.map((p) => p.pid), pids, 'no role was restarted');
     assert.ok(procs.every((p) => p.running));
+    const healthy = await meshbridge(mb.configFile, ['status']);
+    fs.writeFileSync(path.join(servers.runDir, 'status-healthy.txt'), `${healthy.stdout}${healthy.stderr}exit ${healthy.code}\n`);
+    assert.equal(healthy.code, 0, `status: healthy\n${healthy.stdout}${healthy.stderr}`);
+    assert.match(healthy.stdout, /^snapshot +OK +version \d+, \d+ resources, complete/m);
+    assert.match(healthy.stdout, /^gateway istiods +OK +0 connected/m);
     for (const [i, role] of (['collector', 'projector', 'gateway'] as const).entries()) {
       const file = procs[i]!.logFile;
       assert.deepEqual(errorLines(file), [], `${role}: no ERROR line for a retried outage`);
@@ -110,6 +121,11 @@ describe('every role starts and stays up without its dependencies, and resumes w
     for (const role of ['collector', 'projector'] as const) {
       await assertWaitingFor(mb, role, 'kafka', `127.0.0.1:${kafkaPort}`);
     }
+    const down = await meshbridge(mb.configFile, ['status', '--json']);
+    assert.equal(down.code, 3, `status: cannot check without Kafka\n${down.stdout}${down.stderr}`);
+    const report = JSON.parse(down.stdout) as { checks: { check: string; outcome: string; detail: string }[] };
+    assert.equal(report.checks.find((c) => c.check === 'kafka')?.outcome, 'unreachable');
+    assert.equal(report.checks.find((c) => c.check === 'projector')?.outcome, 'fail', 'the projector answers, not ready');
 
     const runDir2 = path.join(servers.runDir, 'kafka-late');
     fs.mkdirSync(runDir2, { recursive: true });
