@@ -1,7 +1,7 @@
-import { getJson, type Pipeline } from '../../harness/stack.ts';
-import { freePort } from '../../harness/ports.ts';
-import type { ManagedProcess } from '../../harness/process.ts';
-import { waitFor } from '../../harness/wait.ts';
+import { getJson, type Pipeline } from './stack.ts';
+import { freePort } from './ports.ts';
+import type { ManagedProcess } from './process.ts';
+import { waitFor } from './wait.ts';
 
 export interface Replica { id: string; port: number; proc: ManagedProcess }
 export interface SourceStatus { leading: boolean; epoch: number | null; connected: boolean; resynced: boolean }

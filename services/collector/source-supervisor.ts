@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config, SourceConfig } from '../shared/config.ts';
 import { FencedError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
-import { decide, isValid, tickOf, type Leadership } from './leader-election.ts';
+import { decide, isValid, standbyTickOf, tickOf, type Leadership } from './leader-election.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Publisher } from './publisher.ts';
 import { RedisLease, leaseKeys } from './redis-lease.ts';
@@ -82,7 +82,7 @@ export class SourceSupervisor {
       void this.queue(async () => { await this.resign(action.reason); await this.become(action.epoch); });
     } else if (action.kind === 'stop') void this.queue(() => this.resign(action.reason));
     this.armWatchdog();
-    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), tickOf(leaseMs));
+    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), this.leadership ? tickOf(leaseMs) : standbyTickOf(leaseMs));
   }
 
   /** Steps down at the local lease deadline even if the renewal never comes back (a hung Redis call). */

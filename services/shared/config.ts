@@ -117,11 +117,13 @@ const sourceId = z.string().regex(/^[a-z0-9][-a-z0-9_.]{0,62}$/, 'source id: low
 
 /**
  * Leader election among collector replicas, per source (a Redis lease; the fencing epoch comes from Redis too).
- * Failover takes at most about one lease; a shorter lease fails over faster but tolerates shorter Redis/GC stalls.
+ * Failover takes about one lease plus lease/8: the 2 s default has a standby publishing within 3 s of a kill -9
+ * (bench:failover) and tolerates Redis or event-loop stalls of up to ~1.8 s before the leader steps down (it then
+ * takes the lease again under a new epoch and re-reads; nothing is lost). Raise it where longer stalls are normal.
  */
 const leaderElection = strict({
   enabled: z.boolean().default(true),
-  leaseMs: z.number().int().min(1000).max(600_000).default(5000),
+  leaseMs: z.number().int().min(1000).max(600_000).default(2000),
 }).prefault({});
 
 /** What a service that suddenly reports zero instances becomes: published empty, or kept as last seen (metric). */
