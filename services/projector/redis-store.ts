@@ -21,7 +21,7 @@ export interface LoadedPartition { state: PartitionState; offset: string; lineag
 
 // KEYS: 1 meta(p) 2 services(p) 3 resources 4 version 5 changes 6 complete 7 lineage 8.. resynced(source) for every configured source
 // ARGV: 1 expectedOffset 2 nextOffset 3 partition 4 partitionCount 5 streamMaxLen 6 lineageCandidate 7 expectedLineage
-//       8 nSvcUp 9 nSvcDel 10 nResUp 11 nResDel 12 nEpochs 13 nResynced, then the lists in that order
+//       8 nSvcUp 9 nSvcDel 10 nResUp 11 nResDel 12 nEpochs 13 nResynced 14 versionFloor, then the lists in that order
 //       (svc: key json; svcDel: key; resUp: name bytes; resDel: name; epochs: source epoch; resynced: index into KEYS)
 // Fenced (nothing written) when the stored offset is not the one our state was folded onto (another replica moved
 // the partition on, or Redis lost data), or when the lineage changed under us (a rebuild switched over).
@@ -30,7 +30,7 @@ local cur = redis.call('HGET', KEYS[1], 'offset') or ''
 local lineage = redis.call('GET', KEYS[7])
 if cur ~= ARGV[1] or (ARGV[7] ~= '' and lineage ~= ARGV[7]) then return {'FENCED', cur, lineage or ''} end
 if not lineage then redis.call('SET', KEYS[7], ARGV[6]); lineage = ARGV[6] end
-local i = 14
+local i = 15
 local nSvcUp, nSvcDel, nResUp, nResDel = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local nEpochs, nResynced = tonumber(ARGV[12]), tonumber(ARGV[13])
 for _ = 1, nSvcUp do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
@@ -62,6 +62,9 @@ if #up == 0 and #rm == 0 and not completed then
   return {'OK', redis.call('GET', KEYS[4]) or '0', '0', '0', tostring(count), lineage}
 end
 local v = redis.call('INCR', KEYS[4])
+-- Never below a version this projector already saw committed: a Redis that lost its last second of writes (AOF
+-- everysec, kill -9) would otherwise hand out versions gateways and istiods already have, with other content.
+if v <= tonumber(ARGV[14]) then v = tonumber(ARGV[14]) + 1; redis.call('SET', KEYS[4], v) end
 -- p/from/to: the partition and offset range [from, to) this version folded, so an audit replay cut at any offsets
 -- can name the live version that held exactly that state (gateways read only v/up/rm/complete).
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'v', v, 'up', table.concat(up, '\\n'), 'rm', table.concat(rm, '\\n'), 'complete', completed and '1' or '0', 'p', ARGV[3], 'from', ARGV[1], 'to', ARGV[2])
@@ -109,6 +112,9 @@ export class ProjectorStore {
     return { state: decodePartitionState(svcs, metaObj), offset: metaObj.offset ?? '', lineage };
   }
 
+  /** Highest snapshot version this process saw committed: the floor of every later version (any lineage). */
+  private highestVersion = 0;
+
   async commit(c: BatchCommit, partitionCount: number): Promise<CommitOutcome> {
     const resyncedKeys = this.sourceIds.map((s) => this.keys.resynced(s));
     const keys = [
@@ -124,7 +130,7 @@ export class ProjectorStore {
       String(c.epochs.size),
     ];
     const resynced = c.resyncedSources.map((s) => this.sourceIds.indexOf(s)).filter((i) => i >= 0).map((i) => String(8 + i));
-    argv.push(String(resynced.length));
+    argv.push(String(resynced.length), String(this.highestVersion));
     for (const [k, v] of c.serviceUpserts) argv.push(k, encodeServiceFold(v));
     argv.push(...c.serviceDeletes);
     for (const [k, v] of c.resourceUpserts) argv.push(k, v);
@@ -141,7 +147,9 @@ export class ProjectorStore {
         : `lineage changed to ${res[2] || 'none'} (a rebuild switched over)`;
       throw new FencedError(`partition ${c.partition} moved on in Redis (${why})`, { partition: c.partition, stored: res[1], expected: c.expectedOffset, lineage: res[2] });
     }
-    return { version: Number(res[1]), upserted: Number(res[2]), removed: Number(res[3]), resourceCount: Number(res[4]), lineage: res[5]!, bytes };
+    const version = Number(res[1]);
+    if (version > this.highestVersion) this.highestVersion = version;
+    return { version, upserted: Number(res[2]), removed: Number(res[3]), resourceCount: Number(res[4]), lineage: res[5]!, bytes };
   }
 }
 

@@ -83,11 +83,25 @@ export class RedisFollower extends EventEmitter<FollowerEvents> {
       this.pendingLineage = lineage!;
       return;
     }
+    if (this.snap?.complete && next.lineage === this.snap.lineage && next.version < this.snap.version) {
+      // Redis lost its last writes (kill -9 with AOF everysec): what it holds is older than what istiods already
+      // have. Serving it would move them back in time; keep the newer snapshot until the projector has re-committed
+      // past it (its versions never go below one it saw), then load that.
+      if (!this.behind) this.log.warn({ served: this.snap.version, redisVersion: next.version }, 'redis is behind the snapshot we serve (it lost its last writes); keep serving ours until it has moved past it');
+      this.lastId = lastId!;
+      this.behind = true;
+      return;
+    }
+    if (this.behind) this.log.info({ version: next.version, served: this.snap?.version }, 'redis has moved past the snapshot we served');
+    this.behind = false;
     this.lastId = lastId!;
     this.pendingLineage = undefined;
     this.publish(next);
     this.log.info({ version: next.version, complete: next.complete, resources: resources.size, lineage }, 'snapshot loaded from redis');
   }
+
+  /** True while Redis holds an older version of our lineage than we serve (it lost writes): reload until it passes. */
+  private behind = false;
 
   /** While serving an older complete snapshot, the lineage we track in Redis (incomplete so far). */
   private pendingLineage: string | undefined;
@@ -101,7 +115,7 @@ export class RedisFollower extends EventEmitter<FollowerEvents> {
     const status = raw[0]!.toString();
     this.lastSyncAt = Date.now();
     if (status === 'NONE') return;
-    if (status === 'RELOAD' || this.pendingLineage !== undefined || !this.snap) {
+    if (status === 'RELOAD' || this.pendingLineage !== undefined || this.behind || !this.snap) {
       if (status === 'RELOAD') this.log.info({ lastId: this.lastId }, 'change stream cannot be followed from our position; reloading the full snapshot');
       return this.load();
     }
