@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../shared/config.ts';
-import { createKafka } from '../shared/clients.ts';
+import { createKafka, redisConnectionOptions } from '../shared/clients.ts';
 import { redisKeys } from '../shared/keys.ts';
 import type { Cut, CutResult } from './cut-replay.ts';
 import { replayTopic } from './replay-topic.ts';
@@ -110,7 +110,7 @@ function point(text: string): Point {
 async function redisOf(ctx: Ctx, required: boolean): Promise<Redis | undefined> {
   if (ctx.noRedis && !required) return undefined;
   if (ctx.redis) return ctx.redis;
-  const r = new Redis(ctx.cfg.redis.url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 1, retryStrategy: (n) => (n > 2 ? null : 200), enableOfflineQueue: false });
+  const r = new Redis(ctx.cfg.redis.url, { ...redisConnectionOptions(ctx.cfg), lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 1, retryStrategy: (n) => (n > 2 ? null : 200), enableOfflineQueue: false });
   r.on('error', () => undefined);
   try {
     await r.connect();
