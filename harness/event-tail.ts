@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { waitFor } from './wait.ts';
 import { decodeEvent } from '../schemas/event-codec.ts';
 import type { RegistryEvent } from '../schemas/registry-event.ts';
 import { evolve } from '../services/projector/evolve.ts';
@@ -19,6 +20,19 @@ export class EventTail {
 
   static async open(brokers: string[], topic: string): Promise<EventTail> {
     const kafka = new Kafka({ clientId: 'meshbridge-test-tail', brokers, logLevel: logLevel.NOTHING });
+    // The roles create the topic once they reach Kafka, which may be after their process answers /healthz: wait
+    // for it (with its partitions' leaders) instead of subscribing to a topic that is not there yet.
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await waitFor(async () => {
+        if (!(await admin.listTopics()).includes(topic)) return undefined;
+        const md = await admin.fetchTopicMetadata({ topics: [topic] });
+        return md.topics[0]?.partitions.every((p) => p.leader >= 0) ? true : undefined;
+      }, { what: `topic ${topic}`, timeoutMs: 60_000, intervalMs: 100 });
+    } finally {
+      await admin.disconnect();
+    }
     const consumer = kafka.consumer({ groupId: `tail-${crypto.randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 20 });
     const tail = new EventTail(consumer);
     await consumer.connect();
