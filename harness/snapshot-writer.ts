@@ -44,6 +44,10 @@ export class SnapshotWriter {
   /** Forget the stored offset (after the Redis server lost its data). */
   resetOffset(): void { this.offset = ''; }
 
+  /** The offset the last commit stored; `rewindTo` it after Redis came back with older data (as the projector reloads). */
+  get storedOffset(): string { return this.offset; }
+  rewindTo(offset: string): void { this.offset = offset; }
+
   close(): void { this.redis.disconnect(); }
 }
 

@@ -35,7 +35,7 @@ function watchConfig(istiod: IstiodServer, hosts: string[]) {
       await new Promise((r) => setImmediate(r)); // yield only: poll as often as istiod answers
     }
   })();
-  return { gaps, get polls() { return polls; }, async stop() { stopped = true; await loop; } };
+  return { gaps, get polls() { return polls; }, get stopped() { return stopped; }, async stop() { stopped = true; await loop; } };
 }
 
 const connectedTo = async (gw: GatewayProcess) => ((await (await fetch(`http://127.0.0.1:${gw.httpPort}/debug/istiods`)).json()) as { nodeId: string; types: Record<string, { acked?: string }> }[]);
@@ -122,6 +122,39 @@ describe('a gateway fleet behind one address: istiod fails over without losing c
     assert.deepEqual(watch.gaps, [], 'istiod never lacked a ServiceEntry across the Redis restart');
   });
 
+  it('Redis loses its last writes (kill -9, restored older): versions never go back, the gateway never serves the older state', async () => {
+    const served = async () => ((await (await fetch(`http://127.0.0.1:${b.httpPort}/debug/resources`)).json()) as { version: number }).version;
+    await writer.redis.save(); // what survives the crash: Redis restarts from this RDB
+    const savedOffset = writer.storedOffset;
+    await writer.commit(new Map([serviceEntry({ namespace: 'dubbo', host: 'late.dubbo', endpoints: 1, seed: 40 })]));
+    const newest = await writer.commit(new Map([serviceEntry({ namespace: 'dubbo', host: 'late.dubbo', endpoints: 2, seed: 40 })]));
+    await waitFor(async () => (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes('late.dubbo'))?.spec.endpoints?.length === 2, { what: 'istiod holds late.dubbo', timeoutMs: 30_000 });
+    assert.equal(await served(), newest);
+    const watch = watchConfig(istiod, [...HOSTS, 'late.dubbo']);
+    const versions: number[] = [];
+    const sampling = (async () => { while (!watch.stopped) { versions.push(await served().catch(() => -1)); await new Promise((r) => setTimeout(r, 20)); } })();
+    try {
+      await redis.proc.kill();
+      redis = await startRedis(runDir, { port: redis.port, name: 'redis-older' });
+      const redisVersion = Number(await waitFor(async () => writer.redis.get(writer.keys.version).catch(() => null), { what: 'Redis back', timeoutMs: 15_000 }));
+      assert.ok(redisVersion < newest, `Redis came back older (${redisVersion} < ${newest})`);
+      // The gateway notices, and keeps serving what istiod already has.
+      await waitFor(() => fs.readFileSync(b.proc.logFile, 'utf8').includes('redis is behind the snapshot we serve') || undefined, { what: 'the gateway noticing Redis is behind', timeoutMs: 20_000 });
+      assert.equal(await served(), newest, 'still serving the newest snapshot, not the older one Redis holds');
+      // The projector (here its commit script, with the versions it already saw) goes on from the older offset.
+      writer.rewindTo(savedOffset);
+      const next = await writer.commit(new Map([serviceEntry({ namespace: 'dubbo', host: 'late.dubbo', endpoints: 3, seed: 40 })]));
+      assert.ok(next > newest, `the next version ${next} is above ${newest}, the newest before the crash`);
+      await waitFor(async () => (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes('late.dubbo'))?.spec.endpoints?.length === 3, { what: 'istiod holds the version after the crash', timeoutMs: 30_000 });
+    } finally {
+      await watch.stop();
+      await sampling;
+    }
+    const seen = versions.filter((v) => v > 0);
+    assert.ok(seen.every((v, i) => i === 0 || v >= seen[i - 1]!), `served versions never went back: ${[...new Set(seen)].join(' ')}`);
+    assert.deepEqual(watch.gaps, [], 'istiod never lacked a ServiceEntry');
+  });
+
   it('serves a real istiod over TLS (configSources[].tlsSettings SIMPLE with our CA)', async () => {
     const certs = makeServerCerts(path.join(runDir, 'certs'));
     const tlsGw = await spawnGateway(runDir, redis.url, writer.prefix, { name: 'gateway-tls', gateway: { tls: { certFile: certs.serverCert, keyFile: certs.serverKey } } });
@@ -133,7 +166,7 @@ describe('a gateway fleet behind one address: istiod fails over without losing c
         extraMesh: `  tlsSettings:\n    mode: SIMPLE\n    sni: localhost\n    subjectAltNames: [localhost]\n    caCertificates: |\n${indent(fs.readFileSync(certs.caCert, 'utf8'), 6)}`,
       });
       const ist = tlsIstiod;
-      await waitFor(async () => (await serviceEntries(ist.debug)).length === HOSTS.length, { what: 'ServiceEntries in the TLS istiod', timeoutMs: 30_000 });
+      await waitFor(async () => (await serviceEntries(ist.debug)).length === HOSTS.length + 1, { what: 'ServiceEntries in the TLS istiod (HOSTS and late.dubbo)', timeoutMs: 30_000 });
       const conns = await connectedTo(tlsGw);
       assert.equal(conns.length, 1);
     } finally {
