@@ -10,11 +10,10 @@ import { startTcpProxy, type TcpProxy } from '../../harness/tcp-proxy.ts';
 import { metricSum } from '../../harness/prom-text.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
-import { canonical, sourceFold } from '../support/redis-fold.ts';
+import { foldEquals, outage } from '../support/redis-fold.ts';
 
 const SESSION_MS = 4000;
 const hostOf = (iface: string) => `dubbo/${iface.toLowerCase()}`;
-const outage = (ms: number) => new Promise((r) => setTimeout(r, ms)); // the length of an outage, not a wait for a result
 
 /**
  * ZooKeeper going away in every way an operator sees it: restarted on the same port with its data, restarted empty
@@ -47,15 +46,8 @@ describe('ZooKeeper restarts and partitions: the collector reconnects and Redis 
     truth.get(iface)!.delete(address);
   }
 
-  async function redisHoldsTruth(what: string): Promise<void> {
-    let last: Record<string, string[]> = {};
-    await waitFor(async () => {
-      last = (await sourceFold(redis, mb.config.redis.prefix, mb.config.kafka.partitions, 'zk1')).endpoints;
-      return canonical(last) === canonical(expected()) ? true : undefined;
-    }, { what, timeoutMs: 45_000, intervalMs: 200 }).catch((e) => {
-      throw new Error(`${(e as Error).message}\n  expected ${canonical(expected())}\n  redis    ${canonical(last)}`);
-    });
-  }
+  const redisHoldsTruth = (what: string) => foldEquals(redis, mb.config.redis.prefix, mb.config.kafka.partitions, 'zk1', expected, what);
+
 
   async function restartZooKeeper(opts: { wipe: boolean; downMs?: number }): Promise<void> {
     await servers.zookeeper.proc.stop();

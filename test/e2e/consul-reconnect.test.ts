@@ -7,10 +7,9 @@ import { ConsulRegistrar, type ConsulInstance } from '../../harness/consul-regis
 import { startTcpProxy, type TcpProxy } from '../../harness/tcp-proxy.ts';
 import { metricSum } from '../../harness/prom-text.ts';
 import { waitFor } from '../../harness/wait.ts';
-import { canonical, sourceFold } from '../support/redis-fold.ts';
+import { foldEquals, outage } from '../support/redis-fold.ts';
 
 const BLOCK_S = 2;
-const outage = (ms: number) => new Promise((r) => setTimeout(r, ms)); // the length of an outage, not a wait for a result
 
 /**
  * Consul going away: the agent down for a while and restarted on the same port (a dev agent keeps nothing, so only
@@ -38,15 +37,8 @@ describe('Consul restarts and partitions: the collector reconnects and Redis end
   async function add(i: ConsulInstance): Promise<void> { await reg.register(i); truth.set(i.id, i); }
   async function drop(id: string): Promise<void> { await reg.deregister(truth.get(id)!); truth.delete(id); }
 
-  async function redisHoldsTruth(what: string): Promise<void> {
-    let last: Record<string, string[]> = {};
-    await waitFor(async () => {
-      last = (await sourceFold(redis, mb.config.redis.prefix, mb.config.kafka.partitions, 'c1')).endpoints;
-      return canonical(last) === canonical(expected()) ? true : undefined;
-    }, { what, timeoutMs: 45_000, intervalMs: 200 }).catch((e) => {
-      throw new Error(`${(e as Error).message}\n  expected ${canonical(expected())}\n  redis    ${canonical(last)}`);
-    });
-  }
+  const redisHoldsTruth = (what: string) => foldEquals(redis, mb.config.redis.prefix, mb.config.kafka.partitions, 'c1', expected, what);
+
 
   before(async () => {
     const runDir = makeRunDir('e2e-consul-reconnect');

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { waitFor } from '../../harness/wait.ts';
 import { redisKeys } from '../../services/shared/keys.ts';
 
 /**
@@ -23,3 +24,17 @@ export async function sourceFold(redis: Redis, prefix: string, partitions: numbe
 
 /** Stable JSON of a host -> endpoints map, for equality checks with readable failures. */
 export const canonical = (m: Record<string, string[]>) => JSON.stringify(Object.fromEntries(Object.entries(m).sort()));
+
+/** Waits until the projector's fold of `sourceId` equals `expected()`; the failure shows both sides. */
+export async function foldEquals(redis: Redis, prefix: string, partitions: number, sourceId: string, expected: () => Record<string, string[]>, what: string): Promise<void> {
+  let last: Record<string, string[]> = {};
+  await waitFor(async () => {
+    last = (await sourceFold(redis, prefix, partitions, sourceId)).endpoints;
+    return canonical(last) === canonical(expected()) ? true : undefined;
+  }, { what, timeoutMs: 45_000, intervalMs: 200 }).catch((e) => {
+    throw new Error(`${(e as Error).message}\n  expected ${canonical(expected())}\n  redis    ${canonical(last)}`);
+  });
+}
+
+/** The length of an outage a test imposes (not a wait for a result: those use waitFor). */
+export const outage = (ms: number) => new Promise((r) => setTimeout(r, ms));
