@@ -14,7 +14,7 @@ const MAGIC = Buffer.from([0xc3, 0x01]);
  * Every schema version ever written, oldest first. The last one is the reader schema; a message names its writer
  * schema by fingerprint, so a replay reads each old event with the schema it was written with.
  */
-export const SCHEMA_FILES = ['registry-event.v1.avsc', 'registry-event.v2.avsc'];
+export const SCHEMA_FILES = ['registry-event.v1.avsc', 'registry-event.v2.avsc', 'registry-event.v3.avsc'];
 
 interface RecordSchema { fields: { name: string }[] }
 interface Writer { type: avro.Type; fingerprint: Buffer; file: string; fpHex: string }

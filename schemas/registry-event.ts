@@ -29,6 +29,8 @@ export interface RegistryEvent {
   /** v2: meshbridge version of the publishing collector; '' when unknown (every v1 event). */
   collectorVersion?: string;
   epoch: number;
+  /** v3: the publisher's sequence number within its epoch (grows in the order it wrote events); 0 when unknown. */
+  seq?: number;
   generation: string;
   /** Epoch milliseconds (timestamp-millis in the schema). */
   observedAt: number;

@@ -114,6 +114,8 @@ export class HistoryTracker {
     if (reason) {
       const detail = reason === 'stale-epoch' ? `epoch ${e.epoch} < ${knownEpoch}, the newest seen for ${e.sourceId} in partition ${partition}: a superseded collector`
         : reason === 'older-order-token' ? `registry order token ${e.orderToken} < ${prevToken} already applied for ${e.sourceId}`
+          : reason === 'redelivered' ? `sequence ${e.seq} of epoch ${e.epoch} is earlier than the event already applied from that publisher: a re-delivery`
+          : reason === 'removed-later' ? `sequence ${e.seq} of epoch ${e.epoch} is earlier than the removal already applied from that publisher: it cannot revive the service`
           : reason === 'invalid' ? 'istiod would reject this state; the previous valid state stays'
             : 'event has no namespace/host';
       return { ...base, service: key, outcome: 'ignored', reason, detail, ...(reason === 'invalid' ? { problems: validateContribution(e) } : {}) };

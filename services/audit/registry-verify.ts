@@ -153,7 +153,7 @@ function contributionText(c: SourceContribution | undefined): string {
 function expectedMesh(source: RegistryRead, key: string, exp: ExpectedHost | undefined, liveFold: ServiceFold | undefined): {
   fold: ServiceFold | undefined; evolution: Evolution; entry: ReturnType<typeof buildServiceEntry> | undefined;
 } {
-  const state: PartitionState = { services: new Map(liveFold ? [[key, structuredClone(liveFold)]] : []), epochs: new Map() };
+  const state: PartitionState = { services: new Map(liveFold ? [[key, structuredClone(liveFold)]] : []), epochs: new Map(), tombstones: new Map() };
   const prev = liveFold?.sources[source.sourceId];
   const [namespace, host] = exp ? [exp.namespace, exp.host] : [liveFold?.namespace ?? '', liveFold?.host ?? ''];
   // The same epoch as the folded contribution and no order token: the fold takes it as the newest word of the source.

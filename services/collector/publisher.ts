@@ -37,6 +37,8 @@ export class Publisher implements EventSink {
   private producer: Producer;
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private partitions = 0;
+  /** Sequence number of the last event built (per epoch: one Publisher per leadership). */
+  private seq = 0;
   private queue: Queued[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -69,7 +71,7 @@ export class Publisher implements EventSink {
   private base(generation: string): Omit<RegistryEvent, 'kind' | 'namespace' | 'host' | 'registryService' | 'orderToken'> {
     return {
       eventId: crypto.randomUUID(), sourceId: this.src.id, sourceKind: this.src.kind, collectorId: this.collectorId,
-      epoch: this.epoch, generation, observedAt: Date.now(), ports: [], instances: [], issues: [], resyncServices: [], raw: null,
+      epoch: this.epoch, seq: ++this.seq, generation, observedAt: Date.now(), ports: [], instances: [], issues: [], resyncServices: [], raw: null,
     };
   }
 

@@ -1,8 +1,8 @@
-import { serviceKey, type FoldEvent, type PartitionState, type ServiceFold, type SourceContribution } from './fold-state.ts';
+import { serviceKey, tombstoneKey, TOMBSTONE_TTL_MS, type FoldEvent, type PartitionState, type ServiceFold, type SourceContribution } from './fold-state.ts';
 import { validateServiceEntry } from './validate-istio.ts';
 import { samePorts, sameInstances } from './content-equal.ts';
 
-export type IgnoreReason = 'stale-epoch' | 'older-order-token' | 'empty-identity' | 'invalid';
+export type IgnoreReason = 'stale-epoch' | 'older-order-token' | 'redelivered' | 'removed-later' | 'empty-identity' | 'invalid';
 
 export interface Evolution {
   /** Service keys whose folded state changed (to be rebuilt, or removed when absent from the state). */
@@ -39,6 +39,9 @@ function applyState(state: PartitionState, e: FoldEvent): Evolution {
   const key = serviceKey(e.namespace, e.host);
   const svc = state.services.get(key);
   const prev = svc?.sources[e.sourceId];
+  if (prev && samePublisherEarlier(e, prev)) return { changed: [], ignored: 'redelivered' };
+  const tomb = state.tombstones.get(tombstoneKey(e.sourceId, key));
+  if (tomb && samePublisherEarlier(e, tomb)) return { changed: [], ignored: 'removed-later' };
   if (prev && olderThan(e, prev)) return { changed: [], ignored: 'older-order-token' };
   // Validity is decided per event, so the state only ever holds contributions istiod accepts: the previous valid
   // state stays, and the result does not depend on how events were batched (replays are byte-identical).
@@ -53,12 +56,14 @@ function applyState(state: PartitionState, e: FoldEvent): Evolution {
     instances: e.instances,
     orderToken: e.orderToken ?? prev?.orderToken ?? null,
     epoch: e.epoch,
+    ...(e.seq ? { seq: e.seq } : {}),
     eventId: e.eventId,
     observedAt: e.observedAt,
   };
+  if (tomb) state.tombstones.delete(tombstoneKey(e.sourceId, key));
   if (prev && sameContent(prev, next)) {
-    // Record the newer token/epoch without reporting a change: nothing istiod sees moved.
-    svc!.sources[e.sourceId] = { ...prev, orderToken: next.orderToken, epoch: next.epoch };
+    // Record the newer token/epoch/seq without reporting a change: nothing istiod sees moved.
+    svc!.sources[e.sourceId] = { ...prev, orderToken: next.orderToken, epoch: next.epoch, ...(e.seq ? { seq: e.seq } : {}) };
     return { changed: [] };
   }
   const fold: ServiceFold = svc ?? { namespace: e.namespace, host: e.host, createTimeMs: e.observedAt, sources: {} };
@@ -72,9 +77,11 @@ function applyRemoval(state: PartitionState, e: FoldEvent): Evolution {
   const svc = state.services.get(key);
   const prev = svc?.sources[e.sourceId];
   if (!svc || !prev) return { changed: [] };
+  if (samePublisherEarlier(e, prev)) return { changed: [], ignored: 'redelivered' };
   if (olderThan(e, prev)) return { changed: [], ignored: 'older-order-token' };
   delete svc.sources[e.sourceId];
   if (Object.keys(svc.sources).length === 0) state.services.delete(key);
+  bury(state, e, key);
   return { changed: [key] };
 }
 
@@ -86,10 +93,31 @@ function applyResyncEnd(state: PartitionState, e: FoldEvent): Evolution {
     if (svc.sources[e.sourceId] && !observed.has(key)) {
       delete svc.sources[e.sourceId];
       if (Object.keys(svc.sources).length === 0) state.services.delete(key);
+      bury(state, e, key);
       changed.push(key);
     }
   }
+  // A re-read marker is this source's periodic heartbeat in every partition: prune its tombstones that can no longer
+  // matter (an older publisher's: its events are fenced anyway) or that have aged out.
+  const prefix = `${e.sourceId}|`;
+  for (const [k, t] of state.tombstones) {
+    if (k.startsWith(prefix) && (t.epoch < e.epoch || t.at < e.observedAt - TOMBSTONE_TTL_MS)) state.tombstones.delete(k);
+  }
   return { changed, resyncedSource: e.sourceId };
+}
+
+/** Remembers a removed contribution's publisher position (only events that carry one: v3 and later). */
+function bury(state: PartitionState, e: FoldEvent, key: string): void {
+  if (e.seq) state.tombstones.set(tombstoneKey(e.sourceId, key), { epoch: e.epoch, seq: e.seq, at: e.observedAt });
+}
+
+/**
+ * An event written by the same publisher (same epoch) before the one the state reflects: a re-delivery (a duplicate
+ * produced again, a topic replayed onto itself). One publisher writes a partition in order, so its sequence numbers
+ * only grow; other epochs are decided by fencing. Events without a sequence number (v1/v2) are never judged so.
+ */
+function samePublisherEarlier(e: FoldEvent, prev: { epoch: number; seq?: number }): boolean {
+  return e.epoch === prev.epoch && !!e.seq && !!prev.seq && e.seq < prev.seq;
 }
 
 /**

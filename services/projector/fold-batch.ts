@@ -1,5 +1,5 @@
 import { evolve, type IgnoreReason } from './evolve.ts';
-import type { FoldEvent, PartitionState, ServiceFold } from './fold-state.ts';
+import type { FoldEvent, PartitionState, ServiceFold, Tombstone } from './fold-state.ts';
 import { buildServiceEntry } from './build-service-entry.ts';
 import { resourceField } from './redis-store.ts';
 import { encodeServiceEntryAny } from './encode-resource.ts';
@@ -10,6 +10,8 @@ export interface BatchEffects {
   resourceUpserts: Map<string, Buffer>;
   resourceDeletes: string[];
   epochs: Map<string, number>;
+  /** Tombstones set (or, null, dropped) by the batch, by `${source}|${key}`. */
+  tombstones: Map<string, Tombstone | null>;
   resyncedSources: string[];
   applied: number;
   ignored: Partial<Record<IgnoreReason, number>>;
@@ -35,9 +37,10 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
   const changed = new Set<string>();
   const fx: BatchEffects = {
     serviceUpserts: new Map(), serviceDeletes: [], resourceUpserts: new Map(), resourceDeletes: [],
-    epochs: new Map(), resyncedSources: [], applied: 0, ignored: {}, rejected: [], deadLetters: [], notes: [],
+    epochs: new Map(), tombstones: new Map(), resyncedSources: [], applied: 0, ignored: {}, rejected: [], deadLetters: [], notes: [],
   };
   const epochsBefore = new Map(state.epochs);
+  const tombstonesBefore = new Map(state.tombstones);
   let index = -1;
   for (const e of events) {
     index++;
@@ -53,6 +56,8 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
     if (r.resyncedSource && !fx.resyncedSources.includes(r.resyncedSource)) fx.resyncedSources.push(r.resyncedSource);
   }
   for (const [s, e] of state.epochs) if (epochsBefore.get(s) !== e) fx.epochs.set(s, e);
+  for (const [k, t] of state.tombstones) if (tombstonesBefore.get(k) !== t) fx.tombstones.set(k, t);
+  for (const k of tombstonesBefore.keys()) if (!state.tombstones.has(k)) fx.tombstones.set(k, null);
   for (const key of [...changed].sort()) {
     const svc = state.services.get(key);
     const field = resourceField('ServiceEntry', key);

@@ -13,6 +13,8 @@ export interface SourceContribution {
   instances: InstanceSpec[];
   orderToken: number | null;
   epoch: number;
+  /** Publisher sequence number of the event this contribution came from (0: unknown, a v1/v2 event). */
+  seq?: number;
   eventId: string;
   observedAt: number;
 }
@@ -26,13 +28,27 @@ export interface ServiceFold {
   sources: Record<string, SourceContribution>;
 }
 
+/**
+ * What the fold remembers of a source's contribution it removed: the publisher epoch and sequence number of the
+ * removal, so a late re-delivery of an older event of that publisher cannot revive the service (older epochs are
+ * fenced anyway), and when (event time) for pruning.
+ */
+export interface Tombstone { epoch: number; seq: number; at: number }
+
+/** How long a tombstone is kept, in event time: pruned by the source's next re-read marker after that. */
+export const TOMBSTONE_TTL_MS = 3_600_000;
+
 /** The fold of one Kafka partition. Every mesh service lives in exactly one partition (events are keyed by it). */
 export interface PartitionState {
   services: Map<string, ServiceFold>;
   /** Newest publisher epoch seen per source; older epochs are fenced. */
   epochs: Map<string, number>;
+  /** `${source}|${service key}` -> tombstone of a removed contribution (see Tombstone). */
+  tombstones: Map<string, Tombstone>;
 }
 
-export const emptyPartitionState = (): PartitionState => ({ services: new Map(), epochs: new Map() });
+export const emptyPartitionState = (): PartitionState => ({ services: new Map(), epochs: new Map(), tombstones: new Map() });
+
+export const tombstoneKey = (sourceId: string, key: string) => `${sourceId}|${key}`;
 
 export const serviceKey = (namespace: string, host: string) => `${namespace}/${host}`;

@@ -5,7 +5,7 @@ export function projectorMetrics(registry: Registry) {
   const r = { registers: [registry] };
   return {
     eventsApplied: new prom.Counter({ name: 'meshbridge_projector_events_applied_total', help: 'Events folded into the snapshot', ...r }),
-    eventsIgnored: new prom.Counter({ name: 'meshbridge_projector_events_ignored_total', help: 'Events ignored: stale-epoch, older-order-token, invalid, empty-identity', labelNames: ['reason'], ...r }),
+    eventsIgnored: new prom.Counter({ name: 'meshbridge_projector_events_ignored_total', help: 'Events ignored: stale-epoch, older-order-token, redelivered, removed-later, invalid, empty-identity', labelNames: ['reason'], ...r }),
     deadLettered: new prom.Counter({ name: 'meshbridge_projector_events_dead_lettered_total', help: 'Events sent to the dead-letter topic, by reason (undecodable, invalid)', labelNames: ['reason'], ...r }),
     rejected: new prom.Counter({ name: 'meshbridge_projector_resources_rejected_total', help: 'ServiceEntries not published because istiod would reject them', ...r }),
     mergeConflicts: new prom.Counter({ name: 'meshbridge_projector_merge_conflicts_total', help: 'Services whose sources disagree (merge rule applied)', ...r }),

@@ -3,11 +3,11 @@ import type { Redis } from 'ioredis';
 import { FencedError } from '../shared/errors.ts';
 import type { RedisKeys } from '../shared/keys.ts';
 import type { BatchEffects } from './fold-batch.ts';
-import { decodePartitionState, encodeServiceFold } from './fold-codec.ts';
+import { decodePartitionState, encodeMetaChanges, encodeServiceFold } from './fold-codec.ts';
 import type { PartitionState } from './fold-state.ts';
 
 /** One partition batch's effects (as the fold computed them), committed with the offsets in one atomic step. */
-export interface BatchCommit extends Pick<BatchEffects, 'serviceUpserts' | 'serviceDeletes' | 'resourceUpserts' | 'resourceDeletes' | 'epochs' | 'resyncedSources'> {
+export interface BatchCommit extends Pick<BatchEffects, 'serviceUpserts' | 'serviceDeletes' | 'resourceUpserts' | 'resourceDeletes' | 'epochs' | 'resyncedSources'>, Partial<Pick<BatchEffects, 'tombstones'>> {
   partition: number;
   /** Offset stored with the state this batch was folded onto ('' when the partition was never committed). */
   expectedOffset: string;
@@ -21,8 +21,9 @@ export interface LoadedPartition { state: PartitionState; offset: string; lineag
 
 // KEYS: 1 meta(p) 2 services(p) 3 resources 4 version 5 changes 6 complete 7 lineage 8.. resynced(source) for every configured source
 // ARGV: 1 expectedOffset 2 nextOffset 3 partition 4 partitionCount 5 streamMaxLen 6 lineageCandidate 7 expectedLineage
-//       8 nSvcUp 9 nSvcDel 10 nResUp 11 nResDel 12 nEpochs 13 nResynced 14 versionFloor, then the lists in that order
-//       (svc: key json; svcDel: key; resUp: name bytes; resDel: name; epochs: source epoch; resynced: index into KEYS)
+//       8 nSvcUp 9 nSvcDel 10 nResUp 11 nResDel 12 nMetaSet 13 nResynced 14 versionFloor 15 nMetaDel, then the lists in
+//       that order (svc: key json; svcDel: key; resUp: name bytes; resDel: name; metaSet: field value, i.e.
+//       epoch:<source> and tomb:<source>|<key>; resynced: index into KEYS; metaDel: field)
 // Fenced (nothing written) when the stored offset is not the one our state was folded onto (another replica moved
 // the partition on, or Redis lost data), or when the lineage changed under us (a rebuild switched over).
 const COMMIT = `
@@ -30,7 +31,7 @@ local cur = redis.call('HGET', KEYS[1], 'offset') or ''
 local lineage = redis.call('GET', KEYS[7])
 if cur ~= ARGV[1] or (ARGV[7] ~= '' and lineage ~= ARGV[7]) then return {'FENCED', cur, lineage or ''} end
 if not lineage then redis.call('SET', KEYS[7], ARGV[6]); lineage = ARGV[6] end
-local i = 15
+local i = 16
 local nSvcUp, nSvcDel, nResUp, nResDel = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local nEpochs, nResynced = tonumber(ARGV[12]), tonumber(ARGV[13])
 for _ = 1, nSvcUp do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
@@ -46,9 +47,10 @@ for _ = 1, nResDel do
   if redis.call('HDEL', KEYS[3], ARGV[i]) == 1 then rm[#rm + 1] = ARGV[i] end
   i = i + 1
 end
-for _ = 1, nEpochs do redis.call('HSET', KEYS[1], 'epoch:' .. ARGV[i], ARGV[i + 1]); i = i + 2 end
+for _ = 1, nEpochs do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
 local completed = false
 for _ = 1, nResynced do redis.call('SADD', KEYS[tonumber(ARGV[i])], ARGV[3]); i = i + 1 end
+for _ = 1, tonumber(ARGV[15]) do redis.call('HDEL', KEYS[1], ARGV[i]); i = i + 1 end
 if nResynced > 0 and redis.call('EXISTS', KEYS[6]) == 0 then
   local all = true
   for k = 8, #KEYS do
@@ -127,16 +129,17 @@ export class ProjectorStore {
       c.expectedOffset, c.nextOffset, String(c.partition), String(partitionCount), String(this.streamMaxLen),
       crypto.randomUUID(), c.expectedLineage ?? '',
       String(c.serviceUpserts.size), String(c.serviceDeletes.length), String(c.resourceUpserts.size), String(c.resourceDeletes.length),
-      String(c.epochs.size),
     ];
+    const metaSets = encodeMetaChanges(c.epochs, c.tombstones ?? new Map());
     const resynced = c.resyncedSources.map((s) => this.sourceIds.indexOf(s)).filter((i) => i >= 0).map((i) => String(8 + i));
-    argv.push(String(resynced.length), String(this.highestVersion));
+    argv.push(String(metaSets.sets.length / 2), String(resynced.length), String(this.highestVersion), String(metaSets.deletes.length));
     for (const [k, v] of c.serviceUpserts) argv.push(k, encodeServiceFold(v));
     argv.push(...c.serviceDeletes);
     for (const [k, v] of c.resourceUpserts) argv.push(k, v);
     argv.push(...c.resourceDeletes);
-    for (const [s, e] of c.epochs) argv.push(s, String(e));
+    argv.push(...metaSets.sets);
     argv.push(...resynced);
+    argv.push(...metaSets.deletes);
     let bytes = 0;
     for (const a of argv) bytes += typeof a === 'string' ? Buffer.byteLength(a) : a.length;
     for (const k of keys) bytes += k.length;

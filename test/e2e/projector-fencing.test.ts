@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent } from '../../schemas/event-codec.ts';
 import { decodeResource } from '../../schemas/mcp-envelope.ts';
-import { ProjectorRig, startKafkaRedis, stateEvent, keyOf, metricValue, type KafkaRedis } from '../../harness/projector-kit.ts';
+import { ProjectorRig, startKafkaRedis, stateEvent, removedEvent, keyOf, metricValue, type KafkaRedis } from '../../harness/projector-kit.ts';
 import { waitFor } from '../../harness/wait.ts';
 
 const field = (i: number) => `ServiceEntry|${keyOf(i)}`;
@@ -10,6 +10,7 @@ const field = (i: number) => `ServiceEntry|${keyOf(i)}`;
 describe('projector: duplicates, out-of-order, stale-epoch and poison events against real Kafka and Redis', () => {
   let base: KafkaRedis;
   let rig: ProjectorRig;
+  let httpPort: number;
 
   before(async () => { base = await startKafkaRedis('projector-fencing'); });
   after(async () => {
@@ -19,7 +20,7 @@ describe('projector: duplicates, out-of-order, stale-epoch and poison events aga
 
   it('ignores what must be ignored, dead-letters what can never apply, and equals a clean replay', async () => {
     rig = await ProjectorRig.create(base, { partitions: 3 });
-    const { httpPort } = await rig.startReplica('projector');
+    ({ httpPort } = await rig.startReplica('projector'));
 
     const first = stateEvent(1, { orderToken: 10, variant: 0 });
     const firstBytes = encodeEvent(first);
@@ -88,5 +89,27 @@ describe('projector: duplicates, out-of-order, stale-epoch and poison events aga
     }
     const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
     assert.equal(ready.status, 200, 'still ready after poison events');
+  });
+
+  it('a removed service is not revived by a late re-delivery of an earlier event of the same publisher (tombstone)', async () => {
+    // Consul-like events: no registry order token, only the publisher's epoch and sequence number (schema v3).
+    const registered = { ...stateEvent(6, { orderToken: null, epoch: 2 }), seq: 1 };
+    const registeredBytes = encodeEvent(registered);
+    await rig.produce([
+      { bytes: registeredBytes, key: keyOf(6) },
+      { ...removedEvent(6, { orderToken: null, epoch: 2 }), seq: 2 },
+      { bytes: registeredBytes, key: keyOf(6) }, // the same event delivered again, after the removal
+    ]);
+    await rig.waitCaughtUp();
+    const live = await rig.redis.hgetallBuffer(rig.keys.resources);
+    assert.equal(live[field(6)], undefined, 'the re-delivered earlier state did not revive the removed service');
+    const m = await rig.metrics(httpPort);
+    assert.equal(metricValue(m, 'meshbridge_projector_events_ignored_total', { reason: 'removed-later' }), 1);
+    const { diff } = await rig.diffAgainstReplay();
+    assert.equal(diff, '', 'redis snapshot equals a clean replay');
+    // The publisher registering it again (a later sequence number) brings it back.
+    await rig.produce([{ ...stateEvent(6, { orderToken: null, epoch: 2, variant: 1 }), seq: 3 }]);
+    await rig.waitCaughtUp();
+    assert.ok((await rig.redis.hgetallBuffer(rig.keys.resources))[field(6)], 'registered again: back');
   });
 });

@@ -22,8 +22,18 @@ const v1Event = (): RegistryEvent => ({
 
 describe('registry event schema evolution', () => {
   it('lists every schema version oldest first, the newest being the reader', () => {
-    assert.deepEqual(SCHEMA_FILES, ['registry-event.v1.avsc', 'registry-event.v2.avsc']);
-    assert.equal(currentSchema.file, 'registry-event.v2.avsc');
+    assert.deepEqual(SCHEMA_FILES, ['registry-event.v1.avsc', 'registry-event.v2.avsc', 'registry-event.v3.avsc']);
+    assert.equal(currentSchema.file, 'registry-event.v3.avsc');
+  });
+
+  it('v3 is backward compatible with v1 and v2: seq has a default', () => {
+    const v3 = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(avroDir, 'registry-event.v3.avsc'), 'utf8')));
+    for (const old of ['registry-event.v1.avsc', 'registry-event.v2.avsc']) {
+      assert.doesNotThrow(() => v3.createResolver(avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(avroDir, old), 'utf8')))));
+    }
+    const e = decodeEvent(encodeEventAs('registry-event.v2.avsc', v1Event()));
+    assert.equal(e.seq, 0, 'an event without a sequence number reads as 0 (never judged a re-delivery)');
+    assert.equal(decodeEvent(encodeEvent({ ...v1Event(), seq: 7 })).seq, 7);
   });
 
   it('v2 is backward compatible with v1: every added field has a default', () => {
@@ -32,7 +42,7 @@ describe('registry event schema evolution', () => {
     assert.doesNotThrow(() => v2.createResolver(v1)); // avsc refuses a resolver when a reader field lacks a default
   });
 
-  it('decodes bytes a v1 writer produced with the v2 reader, filling the defaults', () => {
+  it('decodes bytes a v1 writer produced with the current reader, filling the defaults', () => {
     // Bytes built with avsc straight from the v1 file — independent of encodeEventAs — as an old collector wrote them.
     const v1Type = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(avroDir, 'registry-event.v1.avsc'), 'utf8')));
     const fp = rabinFingerprint(Buffer.from(JSON.stringify(v1Type.schema())));
@@ -43,16 +53,16 @@ describe('registry event schema evolution', () => {
     const e = decodeEvent(bytes);
     assert.equal(e.collectorVersion, '');
     assert.deepEqual(e.instances[0]!.metadata, {});
-    const { collectorVersion: _cv, ...rest } = e;
+    const { collectorVersion: _cv, seq: _seq, ...rest } = e;
     const expected = v1Event();
     // avsc decodes into record classes: compare plain data.
     const plain = JSON.parse(JSON.stringify({ ...rest, instances: rest.instances.map(({ metadata: _m, ...i }) => i) }));
     assert.deepEqual(plain, expected);
   });
 
-  it('v2 writers may omit the new fields (the TS type marks them optional) and get the defaults', () => {
+  it('current writers may omit the new fields (the TS type marks them optional) and get the defaults', () => {
     const bytes = encodeEvent(v1Event());
-    assert.equal(writerSchemaOf(bytes), 'registry-event.v2.avsc');
+    assert.equal(writerSchemaOf(bytes), 'registry-event.v3.avsc');
     const e = decodeEvent(bytes);
     assert.equal(e.collectorVersion, '');
     assert.deepEqual(e.instances[0]!.metadata, {});

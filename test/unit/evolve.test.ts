@@ -58,6 +58,41 @@ describe('evolve', () => {
     assert.deepEqual(addresses(s), ['10.0.0.2']);
   });
 
+  it('given a removal (seq 5), when an earlier event of that publisher is re-delivered (seq 3), then it cannot revive the service', () => {
+    const s = given(ev({ seq: 3 }), ev({ kind: 'SERVICE_REMOVED', seq: 5, instances: [], ports: [] }));
+    assert.equal(s.services.has('dubbo/a.svc'), false);
+    const r = evolve(s, ev({ seq: 3 }));
+    assert.equal(r.ignored, 'removed-later');
+    assert.equal(s.services.has('dubbo/a.svc'), false);
+  });
+
+  it('given a removal, when the publisher registers it again (seq 6), or a new leader does (epoch 2, seq 1), then it is back', () => {
+    const s = given(ev({ seq: 3 }), ev({ kind: 'SERVICE_REMOVED', seq: 5, instances: [], ports: [] }));
+    assert.deepEqual(evolve(s, ev({ seq: 6 })).changed, ['dubbo/a.svc']);
+    assert.equal(s.tombstones.size, 0, 'the tombstone goes when the service comes back');
+    const t = given(ev({ seq: 3 }), ev({ kind: 'SERVICE_REMOVED', seq: 5, instances: [], ports: [] }));
+    assert.deepEqual(evolve(t, ev({ epoch: 2, seq: 1 })).changed, ['dubbo/a.svc']);
+  });
+
+  it('given a state at seq 8, when a re-delivery of seq 4 of the same publisher arrives, then it is ignored; v2 events (no seq) are never judged so', () => {
+    const s = given(ev({ seq: 8, orderToken: null }));
+    assert.equal(evolve(s, ev({ seq: 4, orderToken: null, instances: [] })).ignored, 'redelivered');
+    assert.deepEqual(addresses(s), ['10.0.0.1']);
+    const v2 = given(ev({ orderToken: null }));
+    assert.deepEqual(evolve(v2, ev({ orderToken: null, instances: [] })).changed, ['dubbo/a.svc']);
+  });
+
+  it('given tombstones, when the source\'s next marker comes an hour later, or from a new epoch, then they are pruned', () => {
+    const s = given(ev({ seq: 3 }), ev({ kind: 'SERVICE_REMOVED', seq: 5, instances: [], ports: [], observedAt: 1_000 }));
+    evolve(s, ev({ kind: 'RESYNC_END', seq: 6, host: '', namespace: '', resyncServices: [], observedAt: 2_000 }));
+    assert.equal(s.tombstones.size, 1, 'young tombstones stay');
+    evolve(s, ev({ kind: 'RESYNC_END', seq: 7, host: '', namespace: '', resyncServices: [], observedAt: 1_000 + 3_600_001 }));
+    assert.equal(s.tombstones.size, 0);
+    const t = given(ev({ seq: 3 }), ev({ kind: 'SERVICE_REMOVED', seq: 5, instances: [], ports: [] }));
+    evolve(t, ev({ kind: 'RESYNC_END', epoch: 2, seq: 1, host: '', namespace: '', resyncServices: [] }));
+    assert.equal(t.tombstones.size, 0);
+  });
+
   it('given a service, when its last instance leaves, then it keeps its ports (no full push in istiod) and has no endpoints', () => {
     const s = given(ev({}));
     evolve(s, ev({ orderToken: 11, ports: [], instances: [] }));

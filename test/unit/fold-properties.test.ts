@@ -35,11 +35,14 @@ const event: fc.Arbitrary<RegistryEvent> = fc.record({
   instances: fc.uniqueArray(instance, { maxLength: 3, selector: (i) => i.address }),
   portName: fc.constantFrom('tcp-dubbo', 'tcp-dubbo', 'http'),
   observedAt: fc.integer({ min: 1_700_000_000_000, max: 1_700_000_100_000 }),
+  // v3 sequence numbers (arbitrary, so re-deliveries and tombstones happen), or none as in v1/v2 events.
+  seq: fc.option(fc.integer({ min: 1, max: 12 }), { nil: undefined }),
   resynced: fc.subarray(HOSTS),
 }).map((g) => {
   const base = {
     eventId: `e-${g.observedAt}`, sourceId: g.source, sourceKind: 'zookeeper-dubbo', collectorId: 'c', epoch: g.epoch, generation: 'g',
     observedAt: g.observedAt, registryService: g.host, orderToken: g.token, issues: [], resyncServices: [], raw: null,
+    ...(g.seq ? { seq: g.seq } : {}),
   };
   if (g.kind === 'RESYNC_END') {
     return { ...base, kind: 'RESYNC_END', namespace: '', host: '', orderToken: null, ports: [], instances: [], resyncServices: g.resynced.map(key).sort() } as RegistryEvent;
