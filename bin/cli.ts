@@ -13,6 +13,8 @@ roles (long-running; configuration from --config / MESHBRIDGE_CONFIG and MESHBRI
   gateway       serve the snapshot to istiod (configSources: xds://host:port)
 
 tools:
+  healthcheck   exit 0 when this container's role answers /readyz (--url URL: that URL instead); the image's HEALTHCHECK
+  demo-provider the demo workload of docker-compose.yml: registers itself in ZooKeeper (Dubbo) and Consul
   up            install and start a complete local stack (Kafka, Redis, ZooKeeper, istiod, the three roles),
                 register a demo Dubbo provider, and show what istiod holds. Ctrl-C stops everything.
 
@@ -38,6 +40,8 @@ async function main(): Promise<void> {
       ? (await import('../services/projector/rebuild.ts')).runRebuild(loadConfig(configFile)) // recompute from the topic, switch atomically
       : (await import('../services/projector/main.ts')).runProjector(loadConfig(configFile));
     case 'gateway': return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
+    case 'healthcheck': process.exitCode = await (await import('../services/shared/healthcheck.ts')).healthcheck(rest); return;
+    case 'demo-provider': return (await import('../harness/demo-provider.ts')).runDemoProvider(rest);
     case 'up': return (await import('../harness/up.ts')).up();
     case 'replay': case 'history': case 'diff': case 'verify':
       process.exitCode = await (await import('../services/audit/cli.ts')).runAudit(command, rest, loadConfig(configFile));
