@@ -14,6 +14,7 @@ LABEL org.opencontainers.image.title="zookeeper for meshbridge" \
       org.opencontainers.image.base.name="${BASE_IMAGE}"
 COPY deploy/docker/zookeeper/ /etc/meshbridge-zookeeper/
 RUN mkdir -p /var/lib/zookeeper-data && chown 10001:10001 /var/lib/zookeeper-data
+VOLUME /var/lib/zookeeper-data
 USER 10001:10001
 EXPOSE 2181
 # The four-letter-word `ruok` answers only when zoo.cfg whitelists it (4lw.commands.whitelist); bash's /dev/tcp
