@@ -37,11 +37,9 @@ RUN npx tsc -p tsconfig.build.json && cp -r schemas/avro schemas/proto dist/sche
 FROM ${BASE_IMAGE}
 ARG BASE_IMAGE
 ARG VERSION=0.1.0
-ARG REVISION=unknown
 LABEL org.opencontainers.image.title="meshbridge" \
       org.opencontainers.image.description="Registry services (ZooKeeper/Dubbo, Consul) into an Istio mesh over MCP-over-xDS: collector, projector, xds-gateway" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.base.name="${BASE_IMAGE}"
 COPY --from=build /node/bin/node /usr/local/bin/node
@@ -51,7 +49,9 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules/ ./node_modules/
 COPY --from=build /src/dist/ ./dist/
 COPY deploy/docker/meshbridge.sh /usr/local/bin/meshbridge
-ENV NODE_ENV=production
+# kafkajs schedules its throttle check at (throttledUntil = -1) - now, a negative delay that Node clamps to 1 ms and,
+# since Node 23, reports as a TimeoutNegativeWarning on every client start: silence that one warning only.
+ENV NODE_ENV=production NODE_OPTIONS=--disable-warning=TimeoutNegativeWarning
 USER 10001:10001
 EXPOSE 9101 9102 9103 15020
 HEALTHCHECK --interval=3s --timeout=3s --start-period=30s --retries=3 CMD ["meshbridge", "healthcheck"]
