@@ -144,7 +144,8 @@ export async function startDockerEngine(runDir: string): Promise<DockerEngine> {
  * Fills deploy/docker/local/ (machine-local build inputs, deploy/docker/local/README.md) with hard links: what
  * scripts/install.sh built on this machine (istiod, Consul, the Kafka jars: `<server>/<version>/...`), which the image
  * builds then take instead of building again, and the machine's extra certificate authorities, which build steps
- * fetching over HTTPS must trust here. Links that no longer match their source are replaced, stale CAs removed.
+ * fetching over HTTPS must trust here. Links that no longer match their source are replaced; other versions and stale
+ * CAs are removed.
  */
 export function linkLocalBuildInputs(servers: { server: string; dir: string }[], caDir = '/usr/local/share/ca-certificates'): void {
   const local = path.join(projectRoot, 'deploy', 'docker', 'local');
@@ -161,7 +162,13 @@ export function linkLocalBuildInputs(servers: { server: string; dir: string }[],
       else link(path.join(from, e.name), path.join(to, e.name));
     }
   };
-  for (const { server, dir } of servers) walk(dir, path.join(local, server, path.basename(dir)));
+  for (const { server, dir } of servers) {
+    // Only the version scripts/install.sh names now: build-server.sh copies whatever version it finds.
+    for (const e of fs.readdirSync(path.join(local, server))) {
+      if (e !== '.keep' && e !== path.basename(dir)) fs.rmSync(path.join(local, server, e), { recursive: true, force: true });
+    }
+    walk(dir, path.join(local, server, path.basename(dir)));
+  }
   const caTarget = path.join(local, 'ca-certificates');
   const cas = fs.existsSync(caDir) ? fs.readdirSync(caDir).filter((f) => f.endsWith('.crt')) : [];
   for (const f of fs.readdirSync(caTarget)) if (f !== '.keep' && !cas.includes(f)) fs.rmSync(path.join(caTarget, f), { force: true });

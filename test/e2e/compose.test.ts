@@ -5,7 +5,7 @@ import path from 'node:path';
 import { makeRunDir, projectRoot } from '../../harness/paths.ts';
 import { ensureInstalled, kafkaHome, istiodBinary, consulBinary } from '../../harness/install.ts';
 import { startDockerEngine, linkLocalBuildInputs, type DockerEngine, type RunResult } from '../../harness/docker.ts';
-import { freePort } from '../../harness/ports.ts';
+import { freeStablePort } from '../../harness/ports.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { serviceEntries, type IstiodConfig } from '../support/istiod-view.ts';
 
@@ -94,13 +94,18 @@ describe('docker compose: the whole stack on a real Docker engine, istiod holds 
     engine = await startDockerEngine(runDir);
     timings.push(`dockerd + base image ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const names = ['istiodXds', 'istiodMonitoring', 'consul', 'collector', 'projector', 'gateway1', 'gateway2'];
-    ports = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await freePort()] as const)));
-    composeEnv = {
-      MESHBRIDGE_ISTIOD_XDS_PORT: String(ports.istiodXds), MESHBRIDGE_ISTIOD_MONITORING_PORT: String(ports.istiodMonitoring),
-      MESHBRIDGE_CONSUL_PORT: String(ports.consul), MESHBRIDGE_COLLECTOR_METRICS_PORT: String(ports.collector),
-      MESHBRIDGE_PROJECTOR_METRICS_PORT: String(ports.projector), MESHBRIDGE_GATEWAY1_METRICS_PORT: String(ports.gateway1),
-      MESHBRIDGE_GATEWAY2_METRICS_PORT: String(ports.gateway2),
+    // Published ports are bound by docker-proxy later, and again after every down/up: below the ephemeral range.
+    const pickPorts = async () => {
+      ports = {};
+      for (const n of names) ports[n] = await freeStablePort(Object.values(ports));
+      composeEnv = {
+        MESHBRIDGE_ISTIOD_XDS_PORT: String(ports.istiodXds), MESHBRIDGE_ISTIOD_MONITORING_PORT: String(ports.istiodMonitoring),
+        MESHBRIDGE_CONSUL_PORT: String(ports.consul), MESHBRIDGE_COLLECTOR_METRICS_PORT: String(ports.collector),
+        MESHBRIDGE_PROJECTOR_METRICS_PORT: String(ports.projector), MESHBRIDGE_GATEWAY1_METRICS_PORT: String(ports.gateway1),
+        MESHBRIDGE_GATEWAY2_METRICS_PORT: String(ports.gateway2),
+      };
     };
+    await pickPorts();
     // Whatever an earlier, interrupted run left behind.
     await composeOk(['down', '-v', '--remove-orphans', '--timeout', '5']);
     t = performance.now();
@@ -110,7 +115,14 @@ describe('docker compose: the whole stack on a real Docker engine, istiod holds 
     // root does not grow from run to run (the build cache stays).
     await engine.docker(['image', 'prune', '-f']);
     t = performance.now();
-    await composeOk(['up', '--build', '-d', '--wait', '--wait-timeout', '300'], 10 * 60_000);
+    let up = await compose(['up', '--build', '-d', '--wait', '--wait-timeout', '300'], 10 * 60_000);
+    if (up.code !== 0 && /address already in use/.test(up.stderr)) {
+      // Another process bound one of the picked ports in between: pick again, once.
+      await composeOk(['down', '-v', '--timeout', '5']);
+      await pickPorts();
+      up = await compose(['up', '--build', '-d', '--wait', '--wait-timeout', '300'], 10 * 60_000);
+    }
+    assert.equal(up.code, 0, `docker compose up failed (exit ${up.code}):\n${up.stderr.slice(-4000)}`);
     timings.push(`docker compose up --build -d --wait ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }, { timeout: 60 * 60_000 });
 
