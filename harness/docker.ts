@@ -96,10 +96,15 @@ export async function startDockerEngine(runDir: string): Promise<DockerEngine> {
   fs.rmSync(plugin, { force: true });
   fs.symlinkSync(composeBinary(), plugin);
 
+  // The build cache lives in the data root across runs: let BuildKit collect it beyond a bound, so a machine that
+  // builds many revisions (or a user-path build of istiod and Consul, several GB of Go caches) does not grow forever.
+  const daemonJson = path.join(RUN_BASE, 'daemon.json');
+  fs.writeFileSync(daemonJson, JSON.stringify({ builder: { gc: { enabled: true, defaultKeepStorage: '8GB' } } }));
+
   const logFile = path.join(runDir, 'dockerd.log');
   const out = fs.openSync(logFile, 'a');
   const child: ChildProcess = spawn('dockerd', [
-    '--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${socket}`, '--pidfile', pidFile,
+    '--config-file', daemonJson, '--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${socket}`, '--pidfile', pidFile,
     '--bridge=none', '--iptables=false', '--ip-forward=false', '--ip-masq=false', '--storage-driver=overlay2',
   ], { stdio: ['ignore', out, out], detached: true });
   fs.closeSync(out);
