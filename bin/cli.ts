@@ -16,6 +16,8 @@ tools:
   status [--json] [--gateway http://host:port ...]   check Kafka (brokers, topics, dead letters), Redis (snapshot complete,
                 version), each registry, the roles' /readyz and the gateways' istiods and lag (docs/operations.md;
                 exit 0 healthy, 1 degraded, 3 cannot check: Kafka or Redis unreachable)
+  healthcheck   exit 0 when this container's role answers /readyz (--url URL: that URL instead); the image's HEALTHCHECK
+  demo-provider the demo workload of docker-compose.yml: registers itself in ZooKeeper (Dubbo) and Consul
   up            install and start a complete local stack (Kafka, Redis, ZooKeeper, istiod, the three roles),
                 register a demo Dubbo provider, and show what istiod holds. Ctrl-C stops everything.
 
@@ -45,6 +47,8 @@ async function main(): Promise<void> {
     case 'gateway': return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
     case 'status': // exits at once: a kafkajs client still retrying must not keep the process alive
       process.exit(await (await import('../services/status/status.ts')).runStatus(rest, loadConfig(configFile)));
+    case 'healthcheck': process.exitCode = await (await import('../services/shared/healthcheck.ts')).healthcheck(rest); return;
+    case 'demo-provider': return (await import('../harness/demo-provider.ts')).runDemoProvider(rest);
     case 'up': return (await import('../harness/up.ts')).up();
     case 'replay': case 'history': case 'diff': case 'verify':
       process.exitCode = await (await import('../services/audit/cli.ts')).runAudit(command, rest, loadConfig(configFile));

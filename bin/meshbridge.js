@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `meshbridge` executable. Runs the TypeScript sources through tsx's loader (no build step needed to run);
-// `npm run build` emits plain JavaScript to dist/ for images that prefer it.
+// `npm run build` emits plain JavaScript to dist/, which is what the image (Dockerfile) runs, without tsx.
 import { register } from 'tsx/esm/api';
 
 register();

@@ -65,3 +65,4 @@ export function isListening(port: number, host = '127.0.0.1'): Promise<boolean> 
     sock.once('error', () => resolve(false));
   });
 }
+

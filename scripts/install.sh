@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real servers meshbridge's local stack and tests run against, on a machine without Docker.
 # Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
-# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] (default: all)
+# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [docker] [docker-base] [compose]
+# (default: all). docker, docker-base and compose are what the docker compose end-to-end test needs
+# (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
+# registry is reachable from the build machines) and the Compose v2 CLI built from the Go module proxy.
 set -euo pipefail
 
 CACHE="${MESHBRIDGE_CACHE:-$HOME/.cache/meshbridge}"
@@ -12,6 +15,13 @@ KAFKA_VERSION="${MESHBRIDGE_KAFKA_VERSION:-3.9.1}"
 ISTIO_VERSION="${MESHBRIDGE_ISTIO_VERSION:-1.30-b01690e6}"
 ISTIO_PSEUDO="${MESHBRIDGE_ISTIO_PSEUDO:-v0.0.0-20260423205519-b01690e6db7d}"
 CONSUL_VERSION="${MESHBRIDGE_CONSUL_VERSION:-1.22.0}"
+# Debian's bookworm has only the Python Compose v1 (1.29); the Go module proxy serves a few Compose v2 releases, of
+# which 2.28.1 is the newest that still speaks to Debian bookworm's Docker engine 20.10 (API 1.41) without complaint.
+COMPOSE_VERSION="${MESHBRIDGE_COMPOSE_VERSION:-v2.28.1}"
+# The one base image every compose image is built on (deploy/docker/*.Dockerfile). Users pull it; here it is made by
+# debootstrap from the Debian mirror apt uses and imported under the same tag (the test imports this tarball).
+BASE_SUITE=bookworm
+BASE_TAG="${MESHBRIDGE_BASE_IMAGE:-debian:12.15-slim}"
 
 log() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -132,10 +142,66 @@ install_consul() {
   log "consul $CONSUL_VERSION: built $dir/consul ($("$dir/consul" version | head -1))"
 }
 
-targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul)
+install_docker() {
+  # dockerd, containerd, runc and the docker CLI (20.10). Debian's package does not start a daemon here (no init
+  # system; policy-rc.d): the compose test starts its own dockerd with its own socket and data root.
+  apt_install docker.io debootstrap
+  log "docker: $(dockerd --version)"
+}
+
+# The Debian mirror apt uses on this machine (http://host/path/), for debootstrap: read from apt's own configuration.
+debian_mirror() {
+  apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(IDENTIFIER)' \
+    | awk -v s="$BASE_SUITE" '$2==s && $3=="Packages" {print $1; exit}'
+}
+
+install_docker_base() {
+  local dir="$CACHE/docker/base" name; name=$(echo "$BASE_TAG" | tr ':/' '__')
+  local tar="$dir/$name.tar"
+  if [ -f "$tar" ]; then log "docker base $BASE_TAG: cached at $tar"; return 0; fi
+  apt_install debootstrap
+  local mirror; mirror=$(debian_mirror)
+  [ -n "$mirror" ] || { log "docker base: no $BASE_SUITE Packages source in apt's configuration"; return 1; }
+  log "docker base $BASE_TAG: debootstrap --variant=minbase $BASE_SUITE from the Debian mirror apt uses (cold: a few minutes)"
+  mkdir -p "$dir"
+  local root; root=$(mktemp -d "$dir/rootfs.XXXXXX")
+  debootstrap --variant=minbase "$BASE_SUITE" "$root" "$mirror" >"$root.log" 2>&1 || { tail -20 "$root.log" >&2; rm -rf "$root" "$root.log"; return 1; }
+  # Same apt sources as this machine (the suite, its updates and security), like the official image's debian.sources;
+  # then trim what the official slim image leaves out: package lists, caches, docs.
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/debian.sources" && rm -f "$root/etc/apt/sources.list"
+  fi
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/usr/share/doc/* "$root"/usr/share/man/*
+  local got; got=$(cat "$root/etc/debian_version")
+  [ "debian:$got-slim" = "$BASE_TAG" ] || log "docker base: WARNING: the mirror now serves Debian $got; the image is tagged $BASE_TAG"
+  tar --numeric-owner -C "$root" -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
+  rm -rf "$root" "$root.log"
+  log "docker base $BASE_TAG: Debian $got, $(du -m "$tar" | cut -f1) MiB at $tar"
+}
+
+install_compose() {
+  local dir="$CACHE/compose/$COMPOSE_VERSION"
+  if [ -x "$dir/docker-compose" ]; then log "compose $COMPOSE_VERSION: cached at $dir"; return 0; fi
+  log "compose $COMPOSE_VERSION: building from the Go module proxy (cold: several minutes on 2 cores)"
+  mkdir -p "$dir"
+  # Built inside a copy of the module so compose's own go.sum verifies every dependency (the checksum database is
+  # not reachable from these machines); the module has no replace directives.
+  local src="$CACHE/compose/src-$COMPOSE_VERSION"
+  local out; out=$(mktemp)
+  ( mod=$(GOFLAGS=-mod=mod go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') \
+      && [ -n "$mod" ] && rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src" && cd "$src" \
+      && go_build_twice "$out" -mod=readonly -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+           -o "$dir/docker-compose.tmp" ./cmd \
+      && mv "$dir/docker-compose.tmp" "$dir/docker-compose" && rm -rf "$src" ) &
+  await_build "compose $COMPOSE_VERSION" $! "$out" || return 1
+  log "compose $COMPOSE_VERSION: built $dir/docker-compose ($("$dir/docker-compose" version))"
+}
+
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul docker docker-base compose)
 for t in "${targets[@]}"; do
   case "$t" in
-    redis|zookeeper|kafka|istiod|consul) "install_$t" ;;
-    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod consul)" >&2; exit 2 ;;
+    redis|zookeeper|kafka|istiod|consul|docker|compose) "install_$t" ;;
+    docker-base) install_docker_base ;;
+    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod consul docker docker-base compose)" >&2; exit 2 ;;
   esac
 done
