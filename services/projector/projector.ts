@@ -104,7 +104,9 @@ export class Projector {
       this.metrics.ownedPartitions.set(mine.size);
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
-      this.log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed');
+      // kafkajs restarts the consumer itself after a retriable crash (a Kafka outage): that is a warning, not a page.
+      this.log[e.payload.restart ? 'warn' : 'error']({ err: e.payload.error.message, restart: e.payload.restart },
+        e.payload.restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed and will not be restarted');
       if (!e.payload.restart) this.failed = e.payload.error;
     });
     await this.consumer.connect();
