@@ -18,7 +18,7 @@ export interface IstiodServer {
 
 /**
  * istiod (pilot-discovery) without Kubernetes, reading config only from `configSource` (xds://host:port), as in
- * shared/PROTOCOL.md "Running istiod locally". Start the config source first: istiod exits if it is down at start.
+ * docs/protocol.md "Running istiod without Kubernetes". Start the config source first: istiod exits if it is down at start.
  */
 type IstiodOptions = { readyTimeoutMs?: number; extraMesh?: string };
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Installed servers are cached outside the work tree, keyed by version (shared/INFRA.md). */
+/** Installed servers are cached outside the work tree, keyed by version (README, "Servers without Docker"). */
 export const cacheDir = process.env.MESHBRIDGE_CACHE ?? path.join(os.homedir(), '.cache', 'meshbridge');
 
 export const versions = {

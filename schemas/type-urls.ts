@@ -1,4 +1,4 @@
-/** Type URLs of the MCP envelope (shared/PROTOCOL.md, "Resource encoding"). */
+/** Type URLs of the MCP envelope (docs/protocol.md, "Resource encoding"). */
 export const MCP_RESOURCE_TYPE = 'type.googleapis.com/istio.mcp.v1alpha1.Resource';
 /** The body is always the v1alpha3 proto message, even when istiod asked for the v1 GVK. */
 export const SERVICE_ENTRY_BODY_TYPE = 'type.googleapis.com/istio.networking.v1alpha3.ServiceEntry';

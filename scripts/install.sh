@@ -9,7 +9,7 @@ set -euo pipefail
 
 CACHE="${MESHBRIDGE_CACHE:-$HOME/.cache/meshbridge}"
 KAFKA_VERSION="${MESHBRIDGE_KAFKA_VERSION:-3.9.1}"
-# istio tags are not semver; the Go module proxy serves them by pseudo-version (shared/PROTOCOL.md). The proxy this
+# istio tags are not semver; the Go module proxy serves them by pseudo-version (docs/protocol.md). The proxy this
 # project's machines reach holds only some istio commits (1.28.0 answers 403), and of those only this one has every
 # dependency on the proxy too: istio master of 2026-04-23 (istio/api v1.30.0-alpha.1), i.e. the 1.30 line.
 ISTIO_VERSION="${MESHBRIDGE_ISTIO_VERSION:-1.30-b01690e6}"

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { DataIssue } from '../../schemas/registry-event.ts';
 
-// Kubernetes label syntax, which istiod enforces on endpoint labels (shared/PROTOCOL.md, validation).
+// Kubernetes label syntax, which istiod enforces on endpoint labels (docs/protocol.md, "What istiod's validation rejects").
 const NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;

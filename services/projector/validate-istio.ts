@@ -1,7 +1,7 @@
 import net from 'node:net';
 
 /**
- * The parts of istiod's ServiceEntry validation that registry data can violate (shared/PROTOCOL.md, "What istiod's
+ * The parts of istiod's ServiceEntry validation that registry data can violate (docs/protocol.md, "What istiod's
  * validation rejects"). istiod never NACKs: an object that fails there is silently dropped, so we check first.
  * Returns the problems as data; empty means valid.
  */

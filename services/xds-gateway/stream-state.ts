@@ -22,7 +22,7 @@ interface TypeState {
 export interface IncomingRequest { typeUrl: string; responseNonce: string; versionInfo: string; errorMessage?: string }
 
 /**
- * The per-stream xDS state machine for istiod as an MCP client (shared/PROTOCOL.md):
+ * The per-stream xDS state machine for istiod as an MCP client (docs/protocol.md):
  * - the first request of a type on a stream is a subscription whatever its nonce (istiod sends a made-up one);
  * - a request echoing the last nonce is an ACK (istiod never NACKs, but an error_detail is still recorded);
  * - any other nonce is stale and ignored.
