@@ -51,6 +51,14 @@ await_build() {
 # hundreds of modules from the proxy, and one failed download makes the whole build fail with a wall of misleading
 # "cannot find module providing package" errors (seen once in a cold CI run; the same build then passed). Modules
 # that did arrive stay in the module cache, so the retry only fetches what is missing.
+# Copies a module (MODULE@VERSION) from the Go module proxy into a writable directory, to build inside it: there the
+# module's own go.sum verifies its dependencies (the checksum database is not reachable from these machines).
+copy_module() {
+  local mod
+  mod=$(GOFLAGS=-mod=mod go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -n "$mod" ] && rm -rf "$2" && cp -r "$mod" "$2" && chmod -R u+w "$2"
+}
+
 go_build_twice() {
   local out=$1; shift
   go build -v -trimpath "$@" >>"$out" 2>&1 && return 0
@@ -110,8 +118,7 @@ install_istiod() {
   # (serviceentry.newController); scripts/patches/ holds the minimal nil guard, the only change to upstream code.
   local src="$CACHE/istiod/src-$ISTIO_VERSION"
   local patches; patches="$(cd "$(dirname "$0")" && pwd)/patches"
-  ( mod=$(GOFLAGS=-mod=mod go mod download -json "istio.io/istio@$ISTIO_PSEUDO" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') \
-      && [ -n "$mod" ] && rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src" && cd "$src" \
+  ( copy_module "istio.io/istio@$ISTIO_PSEUDO" "$src" && cd "$src" \
       && for p in "$patches"/istiod-*.patch; do patch -s -p1 <"$p" || exit 1; done \
       && go_build_twice "$out" -mod=readonly -o "$dir/pilot-discovery.tmp" ./pilot/cmd/pilot-discovery \
       && mv "$dir/pilot-discovery.tmp" "$dir/pilot-discovery" ) &
@@ -132,8 +139,7 @@ install_consul() {
   # the nested consul modules (absent from consul's go.sum because they were replaced) skip it (GONOSUMDB).
   local src="$CACHE/consul/src-$CONSUL_VERSION"
   local out; out=$(mktemp)
-  ( mod=$(GOFLAGS=-mod=mod go mod download -json "github.com/hashicorp/consul@v$CONSUL_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') \
-      && [ -n "$mod" ] && rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src" && cd "$src" \
+  ( copy_module "github.com/hashicorp/consul@v$CONSUL_VERSION" "$src" && cd "$src" \
       && sed -i '/^replace (/,/^)/d' go.mod \
       && GONOSUMDB=github.com/hashicorp/consul GOFLAGS=-mod=mod go mod download >"$out" 2>&1 \
       && GONOSUMDB=github.com/hashicorp/consul go_build_twice "$out" -mod=mod -o "$dir/consul.tmp" . \
@@ -188,8 +194,7 @@ install_compose() {
   # not reachable from these machines); the module has no replace directives.
   local src="$CACHE/compose/src-$COMPOSE_VERSION"
   local out; out=$(mktemp)
-  ( mod=$(GOFLAGS=-mod=mod go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') \
-      && [ -n "$mod" ] && rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src" && cd "$src" \
+  ( copy_module "github.com/docker/compose/v2@$COMPOSE_VERSION" "$src" && cd "$src" \
       && go_build_twice "$out" -mod=readonly -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
            -o "$dir/docker-compose.tmp" ./cmd \
       && mv "$dir/docker-compose.tmp" "$dir/docker-compose" && rm -rf "$src" ) &

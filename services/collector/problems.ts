@@ -18,8 +18,13 @@ export interface Problem {
   metricReason: ReasonCode;
 }
 
-/** Reason text (as normalisers write it) -> bounded code. First match wins; anything unknown is `other`. */
+/**
+ * Reason text (as normalisers write it) -> bounded code. First match wins (collisions and conflicts first: their texts
+ * also mention ports); anything unknown is `other`.
+ */
 const REASONS = [
+  ['host-collision', /map to mesh host/],
+  ['port-conflict', /conflicts|two protocols/],
   ['url-syntax', /URL-encoding|not of the form/],
   ['not-ip', /not an IP address/],
   ['empty-host', /empty host/],
@@ -29,16 +34,12 @@ const REASONS = [
   ['protocol', /not a protocol/],
   ['not-json', /not JSON/],
   ['malformed', /not an object|not a list|lacks|endpoints/],
-  ['host-collision', /map to mesh host/],
-  ['port-conflict', /conflicts|two protocols/],
 ] as const;
 export type ReasonCode = (typeof REASONS)[number][0] | 'other';
 export const REASON_CODES: readonly ReasonCode[] = [...REASONS.map(([c]) => c), 'other'];
 
-/** The metric label of a reason: a fixed vocabulary whatever the registry data. Collisions are tested first. */
+/** The metric label of a reason: a fixed vocabulary whatever the registry data. */
 export function reasonCode(reason: string): ReasonCode {
-  if (/map to mesh host/.test(reason)) return 'host-collision';
-  if (/conflicts|two protocols/.test(reason)) return 'port-conflict';
   for (const [code, re] of REASONS) if (re.test(reason)) return code;
   return 'other';
 }
