@@ -50,13 +50,9 @@ export class SourceCore {
     return events;
   }
 
-  /** Registry keys currently mapping to a mesh host (to re-read after a failed publish). */
-  keysOf(hostKey: string): string[] {
+  /** Registry keys currently mapping to a mesh host (named in a merged host's audit data). */
+  private keysOf(hostKey: string): string[] {
     return [...(this.state.hostKeys.get(hostKey) ?? [])];
-  }
-
-  has(key: string): boolean {
-    return this.state.keys.has(key);
   }
 
   /** Every current problem, for /debug/problems. */
