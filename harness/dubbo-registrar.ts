@@ -3,10 +3,14 @@ import { connect, create, getChildren, mkdirp, remove, zookeeper, type ZkClient 
 
 /** Registers providers in ZooKeeper the way Apache Dubbo 2.7/3 does (interface-level registry). */
 export class DubboRegistrar {
-  private constructor(private readonly client: ZkClient, private readonly root: string) {}
+  private constructor(private readonly client: ZkClient, private readonly root: string, private readonly mode: number) {}
 
-  static async open(connectString: string, root: string): Promise<DubboRegistrar> {
-    return new DubboRegistrar(await connect(connectString, 30_000), root);
+  /**
+   * `persistent`: provider nodes outlive this client's session — for tests that restart ZooKeeper and must reopen
+   * the registrar (Dubbo's own nodes are ephemeral, the default).
+   */
+  static async open(connectString: string, root: string, opts: { persistent?: boolean } = {}): Promise<DubboRegistrar> {
+    return new DubboRegistrar(await connect(connectString, 30_000), root, opts.persistent ? zookeeper.CreateMode.PERSISTENT : zookeeper.CreateMode.EPHEMERAL);
   }
 
   /** Dubbo's own URL for a provider: protocol://ip:port/interface?params (params as Dubbo 2.7.x writes them). */
@@ -26,7 +30,7 @@ export class DubboRegistrar {
     const dir = `${this.root}/${iface}/providers`;
     await mkdirp(this.client, dir);
     const path = `${dir}/${DubboRegistrar.providerUrl(iface, ip, port, extra)}`;
-    await create(this.client, path, zookeeper.CreateMode.EPHEMERAL);
+    await create(this.client, path, this.mode);
     return path;
   }
 
@@ -35,7 +39,7 @@ export class DubboRegistrar {
     const dir = `${this.root}/${iface}/providers`;
     await mkdirp(this.client, dir);
     const path = `${dir}/${child}`;
-    await create(this.client, path, zookeeper.CreateMode.EPHEMERAL);
+    await create(this.client, path, this.mode);
     return path;
   }
 
