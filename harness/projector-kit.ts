@@ -5,7 +5,7 @@ import { Kafka, logLevel, CompressionTypes, Partitioners, type Producer } from '
 import { Redis } from 'ioredis';
 import { encodeEvent, decodeEvent } from '../schemas/event-codec.ts';
 import type { RegistryEvent, InstanceSpec } from '../schemas/registry-event.ts';
-import { redisKeys, type RedisKeys } from '../services/shared/keys.ts';
+import { redisKeys, type RedisKeys } from '../snapshot-store/keys.ts';
 import { Replay } from '../services/projector/replay.ts';
 import { ensureInstalled } from './install.ts';
 import { startKafka, type KafkaServer } from './kafka.ts';

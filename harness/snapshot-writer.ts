@@ -1,22 +1,23 @@
 import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import { encodeResource } from '../schemas/mcp-envelope.ts';
-import { redisKeys, type RedisKeys } from '../services/shared/keys.ts';
-import { ProjectorStore, resourceField } from '../services/projector/redis-store.ts';
+import { redisKeys, type RedisKeys } from '../snapshot-store/keys.ts';
+import { PartitionStore } from '../snapshot-store/partition-commit.ts';
+import { resourceField } from '../snapshot-store/resource-field.ts';
 
 /**
- * Writes snapshots into Redis exactly as the projector does — through the projector's own atomic commit script
- * (ProjectorStore), so resources, version, change stream, completeness and lineage have the real layout — without
+ * Writes snapshots into Redis exactly as the projector does — through the snapshot store's atomic commit script
+ * (PartitionStore), so resources, version, change stream, completeness and lineage have the real layout — without
  * Kafka. Gateway tests and the gateway benchmark use it to drive a gateway from a known state.
  */
 export class SnapshotWriter {
   readonly keys: RedisKeys;
-  private readonly store: ProjectorStore;
+  private readonly store: PartitionStore;
   private offset = '';
 
   private constructor(readonly redis: Redis, readonly prefix: string, streamMaxLen: number) {
     this.keys = redisKeys(prefix);
-    this.store = new ProjectorStore(redis, this.keys, [SOURCE], streamMaxLen, crypto.randomUUID());
+    this.store = new PartitionStore(redis, this.keys, [SOURCE], streamMaxLen);
   }
 
   static async open(url: string, prefix = `gw-${crypto.randomBytes(4).toString('hex')}`, opts: { streamMaxLen?: number } = {}): Promise<SnapshotWriter> {
@@ -35,7 +36,7 @@ export class SnapshotWriter {
       partition: 0, expectedOffset: this.offset, nextOffset: next,
       serviceUpserts: new Map(), serviceDeletes: [],
       resourceUpserts: upserts, resourceDeletes: deletes,
-      epochs: new Map(), resyncedSources: opts.complete ? [SOURCE] : [],
+      metaSets: [], metaDeletes: [], resyncedSources: opts.complete ? [SOURCE] : [],
     }, 1);
     this.offset = next;
     return out.version;

@@ -5,13 +5,14 @@ import { pino } from 'pino';
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../shared/config.ts';
 import { createKafka, redisConnectionOptions } from '../shared/clients.ts';
-import { redisKeys } from '../shared/keys.ts';
+import { redisKeys } from '../../snapshot-store/keys.ts';
 import type { Cut, CutResult } from './cut-replay.ts';
 import { replayTopic } from './replay-topic.ts';
 import { readTopic, topicRanges, type PartitionRange } from './topic-reader.ts';
 import { formatOffsets, parsePoint, PointError, type Point } from './points.ts';
-import { readChangeRecords, readLiveSnapshot, type LiveSnapshot } from './redis-snapshot.ts';
-import { offsetsForVersion, timeOfVersion, versionForCut, type ChangeRecord, type VersionMatch } from './version-map.ts';
+import { readChangeRecords, readLiveSnapshot, type LiveSnapshot } from '../../snapshot-store/live-read.ts';
+import type { ChangeRecord } from '../../snapshot-store/change-record.ts';
+import { offsetsForVersion, timeOfVersion, versionForCut, type VersionMatch } from './version-map.ts';
 import { renderYaml, toKubeList } from './render-yaml.ts';
 import { HistoryTracker } from './history.ts';
 import { diffSnapshots } from './instance-diff.ts';
@@ -311,7 +312,7 @@ async function verifyRegistryCommand(ctx: Ctx, positionals: string[]): Promise<n
       if (failed.every((e) => e instanceof RegistryUnreadable)) throw new CannotVerify(failed.map((e) => e.message).join('; '));
       throw failed[0]!;
     }
-    const live = await readLiveMesh(redis, keys, ctx.cfg.redis.prefix).catch((e: Error) => { throw new CannotVerify(`Redis ${ctx.cfg.redis.url}: ${e.message}`); });
+    const live = await readLiveMesh(redis, keys).catch((e: Error) => { throw new CannotVerify(`Redis ${ctx.cfg.redis.url}: ${e.message}`); });
     if (live.version === 0 && live.entries.size === 0 && live.folds.size === 0) {
       throw new CannotVerify(`no live snapshot under Redis prefix ${ctx.cfg.redis.prefix} (no projector has written there)`);
     }

@@ -1,4 +1,4 @@
-import { parseResourceField } from '../projector/redis-store.ts';
+import { parseResourceField } from '../../snapshot-store/resource-field.ts';
 import { toKubeObject, type KubeServiceEntry } from './render-yaml.ts';
 
 export interface Endpoint { address: string; ports?: Record<string, number>; labels?: Record<string, string>; weight?: number; locality?: string }

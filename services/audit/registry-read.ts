@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { pino, type Level } from 'pino';
 import { Registry } from 'prom-client';
 import type { SourceConfig } from '../shared/config.ts';
-import type { RedisKeys } from '../shared/keys.ts';
+import type { RedisKeys } from '../../snapshot-store/keys.ts';
 import { ConsulSource } from '../collector/consul-source.ts';
 import type { DeciderState } from '../collector/decider.ts';
 import { mergeHostStates } from '../collector/host-merge.ts';
@@ -12,7 +12,8 @@ import type { EventSink } from '../collector/publisher.ts';
 import type { RegistrySource } from '../collector/source.ts';
 import { ZooKeeperDubboSource } from '../collector/zookeeper-dubbo-source.ts';
 import type { ServiceFold } from '../projector/fold-state.ts';
-import { parseResourceField } from '../projector/redis-store.ts';
+import { readLiveFolds } from '../../snapshot-store/live-read.ts';
+import { parseResourceField } from '../../snapshot-store/resource-field.ts';
 import { liveEntryOf, type ExpectedHost, type LiveEntry, type LiveMesh, type RegistryRead } from './registry-verify.ts';
 
 /** A registry that could not be read completely (unreachable, refused, timed out): nothing can be verified. */
@@ -99,33 +100,16 @@ export async function readRegistry(src: SourceConfig, timeoutMs = 60_000): Promi
   }
 }
 
-const FOLD_KEY = (prefix: string) => new RegExp(`^\\{${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\}:p(\\d+):services$`);
-
-/**
- * The live snapshot in one atomic read (MULTI): version, lineage, completeness, every served resource and every
- * partition's fold. The projector commits a partition's fold and the resources built from it together.
- */
-export async function readLiveMesh(redis: Redis, keys: RedisKeys, prefix: string): Promise<LiveMesh> {
-  const foldKeys: string[] = [];
-  const match = FOLD_KEY(prefix);
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `{${prefix}}:p*:services`, 'COUNT', 1000);
-    cursor = next;
-    foldKeys.push(...found.filter((k) => match.test(k)));
-  } while (cursor !== '0');
-  const m = redis.multi().get(keys.version).get(keys.lineage).get(keys.complete).hgetallBuffer(keys.resources);
-  for (const k of foldKeys) m.hgetall(k);
-  const res = (await m.exec())!.map(([err, v]) => { if (err) throw err; return v; });
+/** The live snapshot and every partition's fold, in one atomic read (snapshot-store/live-read.ts). */
+export async function readLiveMesh(redis: Redis, keys: RedisKeys): Promise<LiveMesh> {
+  const live = await readLiveFolds(redis, keys);
   const entries = new Map<string, LiveEntry>();
-  for (const [field, bytes] of Object.entries(res[3] as Record<string, Buffer>)) {
+  for (const [field, bytes] of live.resources) {
     const { kind, name } = parseResourceField(field);
     if (kind !== 'ServiceEntry') continue;
     entries.set(name, liveEntryOf(bytes));
   }
   const folds = new Map<string, ServiceFold>();
-  for (const hash of res.slice(4) as Record<string, string>[]) {
-    for (const [key, json] of Object.entries(hash)) folds.set(key, JSON.parse(json) as ServiceFold);
-  }
-  return { version: Number(res[0] ?? 0), lineage: (res[1] as string | null) ?? '', complete: res[2] === '1', entries, folds };
+  for (const [key, json] of live.folds) folds.set(key, JSON.parse(json) as ServiceFold);
+  return { version: live.version, lineage: live.lineage, complete: live.complete, entries, folds };
 }

@@ -1,3 +1,5 @@
+import type { ChangeRecord } from '../../snapshot-store/change-record.ts';
+
 /**
  * Relating replay points to live snapshot versions.
  *
@@ -7,36 +9,12 @@
  * written before those fields existed leave the commit time as the only link, which is exact for a replay to a moment
  * when the projector had caught up, and approximate while it lagged.
  */
-export interface ChangeRecord {
-  /** Stream entry id "ms-seq". */
-  id: string;
-  version: number;
-  /** Commit time (Redis clock), from the entry id. */
-  timeMs: number;
-  complete: boolean;
-  /** Present when the projector records them: the committing partition and its [from, to) offsets. */
-  partition?: number;
-  from?: bigint;
-  to?: bigint;
-}
 
 export interface VersionMatch {
   /** The live version whose snapshot this replay equals, or null when none can be named. */
   version: number | null;
   method: 'offsets' | 'commit-time' | 'none';
   note: string;
-}
-
-export function parseChangeRecord(id: string, fields: string[]): ChangeRecord {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-  const rec: ChangeRecord = { id, version: Number(f.v), timeMs: Number(id.split('-')[0]), complete: f.complete === '1' };
-  if (f.p !== undefined && f.to !== undefined) {
-    rec.partition = Number(f.p);
-    rec.from = BigInt(f.from || '0');
-    rec.to = BigInt(f.to);
-  }
-  return rec;
 }
 
 /** True when the stream still starts at version 1 (nothing trimmed, the lineage's whole history is known). */

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { leaseKeys } from '../../snapshot-store/keys.ts';
 import type { LeaseAnswer } from './leader-election.ts';
 
 // KEYS: 1 lease key, 2 epoch counter. ARGV: 1 collector id, 2 lease ms, 3 wall-clock ms (epoch floor).
@@ -32,12 +33,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
-export interface LeaseKeys { lease: string; epoch: string }
-
-/** `{prefix}` hash tag as in shared/keys.ts, so these keys sit in the same cluster slot as the snapshot's. */
-export function leaseKeys(prefix: string, sourceId: string): LeaseKeys {
-  return { lease: `{${prefix}}:collector:lease:${sourceId}`, epoch: `{${prefix}}:collector:epoch:${sourceId}` };
-}
+export type LeaseKeys = ReturnType<typeof leaseKeys>;
 
 export class RedisLease {
   constructor(private readonly redis: Redis, private readonly keys: LeaseKeys, private readonly collectorId: string, private readonly leaseMs: number) {}

@@ -6,7 +6,8 @@ import type { Logger } from '../shared/log.ts';
 import { decide, isValid, standbyTickOf, tickOf, type Leadership } from './leader-election.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Publisher } from './publisher.ts';
-import { RedisLease, leaseKeys } from './redis-lease.ts';
+import { leaseKeys } from '../../snapshot-store/keys.ts';
+import { RedisLease } from './redis-lease.ts';
 import type { RegistrySource, SourceFactory } from './source.ts';
 import type { Problem } from './problems.ts';
 

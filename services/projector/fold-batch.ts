@@ -1,7 +1,7 @@
 import { evolve, type IgnoreReason } from './evolve.ts';
 import type { FoldEvent, PartitionState, ServiceFold, Tombstone } from './fold-state.ts';
 import { buildServiceEntry } from './build-service-entry.ts';
-import { resourceField } from './redis-store.ts';
+import { resourceField } from '../../snapshot-store/resource-field.ts';
 import { encodeServiceEntryAny } from './encode-resource.ts';
 
 export interface BatchEffects {

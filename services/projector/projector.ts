@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { decodeLazily } from './decode-projection.ts';
 import type { Config } from '../shared/config.ts';
 import { FencedError } from '../shared/errors.ts';
-import { redisKeys, type RedisKeys } from '../shared/keys.ts';
+import { redisKeys, type RedisKeys } from '../../snapshot-store/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { partitionCount } from '../shared/clients.ts';
 import type { FoldEvent, PartitionState } from './fold-state.ts';

@@ -3,12 +3,22 @@ import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config.ts';
 import { createKafka, createRedis } from '../shared/clients.ts';
-import { redisKeys, type RedisKeys } from '../shared/keys.ts';
+import { redisKeys, stagingKeys, stagingPattern, type RedisKeys } from '../../snapshot-store/keys.ts';
+import { switchOver } from '../../snapshot-store/rebuild-switch.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
 import { createMetricsRegistry } from '../shared/metrics.ts';
 import { MeshbridgeError } from '../shared/errors.ts';
 import { projectorMetrics } from './metrics.ts';
 import { Projector } from './projector.ts';
+
+export class RebuildError extends MeshbridgeError {
+  constructor(message: string) {
+    super(message, { retriable: false, code: 'REBUILD_FAILED' });
+    this.name = 'RebuildError';
+  }
+}
+
+export interface RebuildResult { version: number; resources: number; lineage: string; events: bigint; seconds: number }
 
 /**
  * `meshbridge projector --rebuild`: recompute the snapshot from the topic alone, then switch over atomically.
@@ -20,71 +30,9 @@ import { Projector } from './projector.ts';
  * running during the rebuild: the switch only happens once the rebuild has consumed at least as far as they have on
  * every partition, and their next commit is fenced by the lineage change, so they reload the rebuilt state and go on
  * from its offsets.
+ *
+ * Runs a rebuild to its switch-over. Staging keys and the rebuild's consumer group are removed whatever happens.
  */
-export function stagingKeys(prefix: string, id: string): RedisKeys {
-  // Same layout and hash tag as the live keys, so one Lua script can swap them atomically.
-  return redisKeys(prefix, `:rebuild:${id}`);
-}
-
-// KEYS: 1 live version 2 live changes 3 live lineage 4 staging version 5 staging changes 6 staging lineage,
-//       then pairs (live, staging): resources, complete, resynced per source, then per partition services and meta
-//       (meta pairs last, ARGV[1] of them).
-// ARGV: 1 partitionCount 2 new lineage 3 stream max length 4 allowIncomplete ('1' or '0')
-const SWITCH = `
-local n = tonumber(ARGV[1])
-local firstMeta = #KEYS - 2 * n + 1
-local behind = {}
-for k = firstMeta, #KEYS, 2 do
-  local live = tonumber(redis.call('HGET', KEYS[k], 'offset') or '0') or 0
-  local staged = tonumber(redis.call('HGET', KEYS[k + 1], 'offset') or '0') or 0
-  if staged < live then behind[#behind + 1] = tostring((k - firstMeta) / 2) .. ':' .. tostring(live) end
-end
-if #behind > 0 then return {'BEHIND', unpack(behind)} end
-local liveComplete = redis.call('EXISTS', KEYS[9]) == 1
-local stagedComplete = redis.call('EXISTS', KEYS[10]) == 1
-if liveComplete and not stagedComplete and ARGV[4] ~= '1' then return {'INCOMPLETE'} end
-for k = 7, #KEYS, 2 do
-  redis.call('UNLINK', KEYS[k])
-  if redis.call('EXISTS', KEYS[k + 1]) == 1 then redis.call('RENAME', KEYS[k + 1], KEYS[k]) end
-end
-redis.call('SET', KEYS[3], ARGV[2])
-local v = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'v', v, 'up', '', 'rm', '', 'complete', stagedComplete and '1' or '0', 'rebuilt', ARGV[2])
-redis.call('UNLINK', KEYS[4], KEYS[5], KEYS[6])
-return {'OK', tostring(v), tostring(redis.call('HLEN', KEYS[7]))}
-`;
-
-export type SwitchOutcome =
-  | { status: 'OK'; version: number; resources: number; lineage: string }
-  | { status: 'BEHIND'; behind: { partition: number; liveOffset: bigint }[] }
-  | { status: 'INCOMPLETE' };
-
-/** Swaps the staged snapshot in, atomically, if it is at least as far along as the live one on every partition. */
-export async function switchOver(redis: Redis, live: RedisKeys, staged: RedisKeys, sourceIds: string[], partitions: number, streamMaxLen: number, allowIncomplete = false): Promise<SwitchOutcome> {
-  const pairs: string[] = [live.resources, staged.resources, live.complete, staged.complete];
-  for (const s of sourceIds) pairs.push(live.resynced(s), staged.resynced(s));
-  for (let p = 0; p < partitions; p++) pairs.push(live.partitionServices(p), staged.partitionServices(p));
-  for (let p = 0; p < partitions; p++) pairs.push(live.partitionMeta(p), staged.partitionMeta(p));
-  const keys = [live.version, live.changes, live.lineage, staged.version, staged.changes, staged.lineage, ...pairs];
-  const lineage = crypto.randomUUID();
-  const res = (await redis.eval(SWITCH, keys.length, ...keys, String(partitions), lineage, String(streamMaxLen), allowIncomplete ? '1' : '0')) as string[];
-  if (res[0] === 'BEHIND') {
-    return { status: 'BEHIND', behind: res.slice(1).map((x) => { const [p, o] = x.split(':'); return { partition: Number(p), liveOffset: BigInt(o!) }; }) };
-  }
-  if (res[0] === 'INCOMPLETE') return { status: 'INCOMPLETE' };
-  return { status: 'OK', version: Number(res[1]), resources: Number(res[2]), lineage };
-}
-
-export class RebuildError extends MeshbridgeError {
-  constructor(message: string) {
-    super(message, { retriable: false, code: 'REBUILD_FAILED' });
-    this.name = 'RebuildError';
-  }
-}
-
-export interface RebuildResult { version: number; resources: number; lineage: string; events: bigint; seconds: number }
-
-/** Runs a rebuild to its switch-over. Staging keys and the rebuild's consumer group are removed whatever happens. */
 export async function rebuild(cfg: Config, kafka: Kafka, redis: Redis, log: Logger, opts: { allowIncomplete?: boolean; pollMs?: number } = {}): Promise<RebuildResult> {
   const id = crypto.randomBytes(6).toString('hex');
   const live = redisKeys(cfg.redis.prefix);
@@ -94,7 +42,7 @@ export async function rebuild(cfg: Config, kafka: Kafka, redis: Redis, log: Logg
   const metrics = projectorMetrics(createMetricsRegistry('projector-rebuild'));
   const projector = new Projector(cfg, kafka, redis, log, metrics, { keys: staged, groupId, deadLetter: false });
   const t0 = performance.now();
-  log.info({ id, staging: `{${cfg.redis.prefix}}:rebuild:${id}:*`, group: groupId }, 'rebuild: recomputing the snapshot from the topic');
+  log.info({ id, staging: stagingPattern(cfg.redis.prefix, id), group: groupId }, 'rebuild: recomputing the snapshot from the topic');
   try {
     await projector.start();
     const admin = kafka.admin();
@@ -147,7 +95,7 @@ async function cleanup(kafka: Kafka, redis: Redis, prefix: string, id: string, g
   // After a switch only the staging keys a late fenced batch may have touched are left; after a failure, all of them.
   let cursor = '0';
   do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `{${prefix}}:rebuild:${id}:*`, 'COUNT', 1000);
+    const [next, found] = await redis.scan(cursor, 'MATCH', stagingPattern(prefix, id), 'COUNT', 1000);
     cursor = next;
     if (found.length > 0) await redis.unlink(...found);
   } while (cursor !== '0');

@@ -2,7 +2,7 @@ import type { Kafka } from 'kafkajs';
 import type { Config } from '../shared/config.ts';
 import { createKafka, createRedis } from '../shared/clients.ts';
 import { anyReachable } from '../shared/dependency.ts';
-import { redisKeys } from '../shared/keys.ts';
+import { redisKeys } from '../../snapshot-store/keys.ts';
 import { createLogger } from '../shared/log.ts';
 import { errorText, redisAddress } from '../shared/retry.ts';
 

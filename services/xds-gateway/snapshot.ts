@@ -1,5 +1,5 @@
 import type { ServedKind } from '../../schemas/type-urls.ts';
-import { parseResourceField } from '../projector/redis-store.ts';
+import { parseResourceField } from '../../snapshot-store/resource-field.ts';
 
 /**
  * An immutable, versioned snapshot: the encoded resources at one global version. Resources are kept as the bytes the

@@ -13,7 +13,7 @@ import { DubboRegistrar } from '../../harness/dubbo-registrar.ts';
 import { encodeEventAs } from '../../schemas/event-codec.ts';
 import { decodeResource, encodeResource } from '../../schemas/mcp-envelope.ts';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import { redisKeys } from '../../services/shared/keys.ts';
+import { redisKeys } from '../../snapshot-store/keys.ts';
 import { toKubeList } from '../../services/audit/render-yaml.ts';
 
 /**

@@ -15,7 +15,7 @@ import { meshbridge, type Run } from '../support/meshbridge-cli.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
 import { encodeEvent } from '../../schemas/event-codec.ts';
 import { decodeResource, encodeResource } from '../../schemas/mcp-envelope.ts';
-import { redisKeys } from '../../services/shared/keys.ts';
+import { redisKeys } from '../../snapshot-store/keys.ts';
 
 /**
  * `meshbridge verify --registry` against real ZooKeeper (Dubbo providers) and a real Consul agent, the real collector

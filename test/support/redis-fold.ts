@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { waitFor } from '../../harness/wait.ts';
-import { redisKeys } from '../../services/shared/keys.ts';
+import { redisKeys } from '../../snapshot-store/keys.ts';
 
 /**
  * What the projector holds in Redis for one source: mesh key -> sorted `address:port` endpoints, read from its

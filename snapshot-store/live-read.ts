@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { RedisKeys } from '../shared/keys.ts';
-import { parseChangeRecord, type ChangeRecord } from './version-map.ts';
+import type { RedisKeys } from './keys.ts';
+import { parseChangeRecord, type ChangeRecord } from './change-record.ts';
 
 export interface LiveSnapshot {
   version: number;
@@ -45,4 +45,36 @@ export async function readLiveSnapshot(redis: Redis, keys: RedisKeys, partitions
 export async function readChangeRecords(redis: Redis, keys: RedisKeys): Promise<ChangeRecord[]> {
   const entries = await redis.xrange(keys.changes, '-', '+');
   return entries.map(([id, fields]) => parseChangeRecord(id, fields));
+}
+
+/** The served resources and every partition's stored fold (service key -> encoded fold), read in one MULTI. */
+export interface LiveFolds {
+  version: number;
+  lineage: string;
+  complete: boolean;
+  resources: Map<string, Buffer>;
+  folds: Map<string, string>;
+}
+
+/**
+ * The live snapshot with every partition's fold, in one atomic read (MULTI): the projector commits a partition's fold
+ * and the resources built from it together. Partitions are found by SCAN (the partition count is not stored).
+ */
+export async function readLiveFolds(redis: Redis, keys: RedisKeys): Promise<LiveFolds> {
+  const foldKeys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', keys.partitionServicesPattern, 'COUNT', 1000);
+    cursor = next;
+    foldKeys.push(...found.filter((k) => keys.isPartitionServices(k)));
+  } while (cursor !== '0');
+  const m = redis.multi().get(keys.version).get(keys.lineage).get(keys.complete).hgetallBuffer(keys.resources);
+  for (const k of foldKeys) m.hgetall(k);
+  const res = (await m.exec())!.map(([err, v]) => { if (err) throw err; return v; });
+  const folds = new Map<string, string>();
+  for (const hash of res.slice(4) as Record<string, string>[]) for (const [key, json] of Object.entries(hash)) folds.set(key, json);
+  return {
+    version: Number(res[0] ?? 0), lineage: (res[1] as string | null) ?? '', complete: res[2] === '1',
+    resources: new Map(Object.entries(res[3] as Record<string, Buffer>)), folds,
+  };
 }
