@@ -28,6 +28,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY bin/ bin/
 COPY schemas/ schemas/
 COPY snapshot-store/ snapshot-store/
+COPY projection/ projection/
 COPY services/ services/
 COPY harness/ harness/
 # `npm run build` (tsconfig.build.json); the schema files the code reads at run time go next to the compiled code.

@@ -51,7 +51,9 @@ async function main(): Promise<void> {
     case 'demo-provider': return (await import('../harness/demo-provider.ts')).runDemoProvider(rest);
     case 'up': return (await import('../harness/up.ts')).up();
     case 'replay': case 'history': case 'diff': case 'verify':
-      process.exitCode = await (await import('../services/audit/cli.ts')).runAudit(command, rest, loadConfig(configFile));
+      // verify --registry reads each registry with the collector's own adapters: given to audit, not imported by it.
+      process.exitCode = await (await import('../services/audit/cli.ts')).runAudit(command, rest, loadConfig(configFile),
+        { readRegistry: (await import('../services/collector/registry-read.ts')).readRegistry });
       return;
     default:
       process.stderr.write(`meshbridge: unknown command "${command}"\n\n${USAGE}`);

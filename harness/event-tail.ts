@@ -3,8 +3,8 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { waitFor } from './wait.ts';
 import { decodeEvent } from '../schemas/event-codec.ts';
 import type { RegistryEvent } from '../schemas/registry-event.ts';
-import { evolve } from '../services/projector/evolve.ts';
-import { emptyPartitionState, type PartitionState, type SourceContribution } from '../services/projector/fold-state.ts';
+import { evolve } from '../projection/evolve.ts';
+import { emptyPartitionState, type PartitionState, type SourceContribution } from '../projection/fold-state.ts';
 
 export interface TailedEvent { partition: number; offset: string; event: RegistryEvent; appendedAt: number }
 

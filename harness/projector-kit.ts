@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { encodeEvent, decodeEvent } from '../schemas/event-codec.ts';
 import type { RegistryEvent, InstanceSpec } from '../schemas/registry-event.ts';
 import { redisKeys, type RedisKeys } from '../snapshot-store/keys.ts';
-import { Replay } from '../services/projector/replay.ts';
+import { Replay } from '../projection/replay.ts';
 import { ensureInstalled } from './install.ts';
 import { startKafka, type KafkaServer } from './kafka.ts';
 import { startRedis, type RedisServer } from './redis.ts';

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { McpResource, ServiceEntry, WorkloadEntry } from './proto.ts';
+import { McpResource, ServiceEntry, WorkloadEntry, type protobuf } from './proto.ts';
 import { MCP_RESOURCE_TYPE, SERVICE_ENTRY_BODY_TYPE, WORKLOAD_ENTRY_BODY_TYPE, type ServedKind } from './type-urls.ts';
 
 export interface ResourceMeta {
@@ -30,10 +30,6 @@ function sorted(rec: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(rec).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-export function contentHash(bytes: Uint8Array): string {
-  return crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 16);
-}
-
 /** Object keys sorted at every depth (arrays keep their order: list order is meaningful and set by the builder). */
 function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
@@ -50,31 +46,44 @@ function canonical(v: unknown): unknown {
 export function encodeResource(kind: ServedKind, meta: ResourceMeta, body: object): EncodedResource {
   const { type, url } = BODY[kind];
   const bodyBytes = type.encode(type.fromObject(canonical(body) as object)).finish();
-  const version = contentHash(Buffer.concat([bodyBytes, Buffer.from(JSON.stringify([sorted(meta.labels), sorted(meta.annotations)]))]));
+  return { name: meta.name, kind, ...envelope(url, bodyBytes, meta) };
+}
+
+const Any = McpResource.root.lookupType('google.protobuf.Any');
+
+/** Already sorted (the builder's usual output) is returned as is: no copy on the projector's hot path. */
+function sortedRecord(rec: Record<string, string>): Record<string, string> {
+  const keys = Object.keys(rec);
+  for (let i = 1; i < keys.length; i++) if (keys[i - 1]! > keys[i]!) return sorted(rec);
+  return rec;
+}
+
+/**
+ * The MCP envelope around an encoded body: `Any{type_url: ...mcp.v1alpha1.Resource, value: Resource{metadata, body}}`,
+ * with metadata.version the content hash of the body, labels and annotations. The one writer of these bytes: every
+ * resource kind's encoder ends here.
+ */
+export function envelope(bodyTypeUrl: string, bodyBytes: Uint8Array, meta: ResourceMeta): { version: string; any: Buffer } {
+  const labels = sortedRecord(meta.labels);
+  const annotations = sortedRecord(meta.annotations);
+  const version = crypto.createHash('sha256').update(bodyBytes).update(JSON.stringify([labels, annotations])).digest('hex').slice(0, 16);
   const seconds = Math.floor(meta.createTimeMs / 1000);
-  const resource = McpResource.encode(McpResource.fromObject({
+  const resource = McpResource.encode({
     metadata: {
       name: meta.name,
       create_time: { seconds, nanos: (meta.createTimeMs - seconds * 1000) * 1_000_000 },
       version,
-      labels: sorted(meta.labels),
-      annotations: sorted(meta.annotations),
+      labels,
+      annotations,
     },
-    body: { type_url: url, value: bodyBytes },
-  })).finish();
-  const any = Buffer.from(anyEncode(MCP_RESOURCE_TYPE, resource));
-  return { name: meta.name, kind, version, any };
-}
-
-/** google.protobuf.Any{type_url=1, value=2}. */
-function anyEncode(typeUrl: string, value: Uint8Array): Uint8Array {
-  const Any = McpResource.root.lookupType('google.protobuf.Any');
-  return Any.encode({ type_url: typeUrl, value }).finish();
+    body: { type_url: bodyTypeUrl, value: bodyBytes },
+  } as unknown as protobuf.Message).finish();
+  const any = Any.encode({ type_url: MCP_RESOURCE_TYPE, value: resource } as unknown as protobuf.Message).finish();
+  return { version, any: Buffer.from(any.buffer, any.byteOffset, any.byteLength) };
 }
 
 /** Inverse of encodeResource, for tests, debug views and `replay` output. */
 export function decodeResource(any: Uint8Array): { name: string; version: string; createTimeMs: number; labels: Record<string, string>; annotations: Record<string, string>; bodyType: string; body: Record<string, unknown> } {
-  const Any = McpResource.root.lookupType('google.protobuf.Any');
   const outer = Any.decode(any) as unknown as { type_url: string; value: Uint8Array };
   const res = McpResource.toObject(McpResource.decode(outer.value), { longs: Number, defaults: false }) as {
     metadata: { name: string; version: string; create_time?: { seconds?: number; nanos?: number }; labels?: Record<string, string>; annotations?: Record<string, string> };

@@ -18,7 +18,10 @@ import { HistoryTracker } from './history.ts';
 import { diffSnapshots } from './instance-diff.ts';
 import { compareSnapshots } from './verify.ts';
 import { formatDiff, formatHistory, formatRegistryVerify, formatVerify } from './format-text.ts';
-import { readLiveMesh, readRegistry, RegistryUnreadable } from './registry-read.ts';
+import type { RegistryReader } from '../../schemas/registry-read.ts';
+import type { SourceConfig } from '../shared/config.ts';
+import { RegistryUnreadable } from '../shared/errors.ts';
+import { readLiveMesh } from './live-mesh.ts';
 import { compareWithMesh, verifyWithSettle } from './registry-verify.ts';
 import { Progress } from './progress.ts';
 
@@ -50,9 +53,15 @@ export const AUDIT_USAGE = `audit (read the topic from the beginning; human-read
 class UsageError extends Error {}
 class CannotVerify extends Error {}
 
-interface Ctx { cfg: Config; kafka: Kafka; json: boolean; out: (text: string) => void; redis?: Redis; noRedis: boolean }
+interface Ctx {
+  cfg: Config; kafka: Kafka; json: boolean; out: (text: string) => void; redis?: Redis; noRedis: boolean;
+  readRegistry: RegistryReader<SourceConfig>;
+}
 
-export async function runAudit(command: string, argv: string[], cfg: Config): Promise<number> {
+/** What audit needs from other roles, given by the caller (bin/cli.ts): audit imports no other service. */
+export interface AuditDeps { readRegistry: RegistryReader<SourceConfig> }
+
+export async function runAudit(command: string, argv: string[], cfg: Config, deps: AuditDeps): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -74,7 +83,7 @@ export async function runAudit(command: string, argv: string[], cfg: Config): Pr
   const chunks: string[] = [];
   const ctx: Ctx = {
     cfg, kafka: createKafka(cfg, log, 'audit'), json: Boolean(values.json), noRedis: Boolean(values['no-redis']),
-    out: (t) => { if (outFile) chunks.push(t); else process.stdout.write(t); },
+    out: (t) => { if (outFile) chunks.push(t); else process.stdout.write(t); }, readRegistry: deps.readRegistry,
   };
   try {
     let code: number;
@@ -306,7 +315,7 @@ async function verifyRegistryCommand(ctx: Ctx, positionals: string[]): Promise<n
   let resources = 0;
   const compare = async () => {
     // Registries first, then the snapshot: what the registries said has had the longest time to reach Redis.
-    const reads = await Promise.allSettled(ctx.cfg.sources.map((src) => readRegistry(src)));
+    const reads = await Promise.allSettled(ctx.cfg.sources.map((src) => ctx.readRegistry(src)));
     const failed = reads.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
     if (failed.length > 0) {
       if (failed.every((e) => e instanceof RegistryUnreadable)) throw new CannotVerify(failed.map((e) => e.message).join('; '));

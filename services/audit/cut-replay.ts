@@ -1,6 +1,6 @@
 import { writerSchemaOf } from '../../schemas/event-codec.ts';
-import { decodeLazily } from '../projector/decode-projection.ts';
-import { Replay } from '../projector/replay.ts';
+import { decodeLazily } from '../../projection/decode-projection.ts';
+import { Replay } from '../../projection/replay.ts';
 import type { TopicMessage } from './topic-reader.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { decodeEvent, writerSchemaOf } from '../../schemas/event-codec.ts';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import { Replay } from '../projector/replay.ts';
-import { validateContribution, type IgnoreReason } from '../projector/evolve.ts';
+import { Replay } from '../../projection/replay.ts';
+import { validateContribution, type IgnoreReason } from '../../projection/evolve.ts';
 import { resourceField } from '../../snapshot-store/resource-field.ts';
-import { serviceKey } from '../projector/fold-state.ts';
+import { serviceKey } from '../../projection/fold-state.ts';
 import { diffServiceEntry, type ServiceChange } from './instance-diff.ts';
 import { toKubeObject } from './render-yaml.ts';
 import type { TopicMessage } from './topic-reader.ts';

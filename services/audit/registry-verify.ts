@@ -1,9 +1,9 @@
 import type { InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
-import { emptyProtectionDecision, type EmptyPolicy } from '../collector/empty-protection.ts';
-import { SOURCE_LABEL } from '../collector/service-state.ts';
-import { buildServiceEntry, SOURCES_ANNOTATION } from '../projector/build-service-entry.ts';
-import { evolve, type Evolution } from '../projector/evolve.ts';
-import type { FoldEvent, PartitionState, ServiceFold, SourceContribution } from '../projector/fold-state.ts';
+import { SOURCE_LABEL, SOURCES_ANNOTATION } from '../../schemas/mesh-labels.ts';
+import { emptyProtectionDecision, type ExpectedHost, type RegistryRead } from '../../schemas/registry-read.ts';
+import { buildServiceEntry } from '../../projection/build-service-entry.ts';
+import { evolve, type Evolution } from '../../projection/evolve.ts';
+import type { FoldEvent, PartitionState, ServiceFold, SourceContribution } from '../../projection/fold-state.ts';
 import { diffServiceEntry, endpointId, type Endpoint, type EndpointChange } from './instance-diff.ts';
 import { toKubeObject, type KubeServiceEntry } from './render-yaml.ts';
 
@@ -19,27 +19,6 @@ import { toKubeObject, type KubeServiceEntry } from './render-yaml.ts';
  * ServiceEntry. Only this source's part is compared: its endpoints (label meshbridge.io/source), its presence in the
  * ServiceEntry's `meshbridge.io/sources`, the resulting service ports, and its contribution in the projector's fold.
  */
-
-/** One mesh host as the registry's collector would publish it now. */
-export interface ExpectedHost {
-  namespace: string;
-  host: string;
-  /** Registry key(s) behind it, comma-separated when several keys merge into one host. */
-  registryService: string;
-  ports: ServicePortSpec[];
-  instances: InstanceSpec[];
-}
-
-/** A complete read of one configured registry. */
-export interface RegistryRead {
-  sourceId: string;
-  kind: string;
-  emptyProtection: EmptyPolicy;
-  /** Registry keys read (Dubbo interfaces or applications, Consul services). */
-  registryServices: number;
-  /** Mesh key (namespace/host) -> what the collector would publish. */
-  hosts: Map<string, ExpectedHost>;
-}
 
 /** A ServiceEntry as the live snapshot serves it, reduced to what is compared. */
 export interface LiveEntry {

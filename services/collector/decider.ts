@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { DataIssue } from '../../schemas/registry-event.ts';
-import { emptyProtectionDecision, type EmptyPolicy } from './empty-protection.ts';
+import { emptyProtectionDecision, type EmptyPolicy } from '../../schemas/registry-read.ts';
 import { mergeHostStates } from './host-merge.ts';
 import { problemId, toProblem, type Problem } from './problems.ts';
 import type { ServiceState } from './service-state.ts';

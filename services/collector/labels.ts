@@ -1,22 +1,8 @@
 import crypto from 'node:crypto';
+import { isLabelKey, isLabelValue } from '../../schemas/istio-rules.ts';
 import type { DataIssue } from '../../schemas/registry-event.ts';
 
-// Kubernetes label syntax, which istiod enforces on endpoint labels (docs/protocol.md, "What istiod's validation rejects").
-const NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-
-export function isValidLabelKey(key: string): boolean {
-  const slash = key.lastIndexOf('/');
-  const name = slash < 0 ? key : key.slice(slash + 1);
-  const prefix = slash < 0 ? undefined : key.slice(0, slash);
-  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !PREFIX.test(prefix))) return false;
-  return name.length > 0 && name.length <= 63 && NAME.test(name);
-}
-
-export function isValidLabelValue(value: string): boolean {
-  return value.length <= 63 && VALUE.test(value);
-}
+export { isLabelKey as isValidLabelKey, isLabelValue as isValidLabelValue } from '../../schemas/istio-rules.ts';
 
 /**
  * Rewrites a value into label syntax: invalid characters become '-', ends trimmed to alphanumerics, and values longer
@@ -39,11 +25,11 @@ export function sanitiseLabels(input: Record<string, string>, where: string): { 
   const labels: Record<string, string> = {};
   const issues: DataIssue[] = [];
   for (const [key, value] of Object.entries(input)) {
-    if (!isValidLabelKey(key)) {
+    if (!isLabelKey(key)) {
       issues.push({ field: `${where}.labels[${key.slice(0, 64)}]`, value: key.slice(0, 128), reason: 'label key is not a Kubernetes label key', action: 'dropped' });
       continue;
     }
-    if (isValidLabelValue(value)) {
+    if (isLabelValue(value)) {
       labels[key] = value;
       continue;
     }

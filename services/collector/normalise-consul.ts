@@ -1,21 +1,17 @@
 import net from 'node:net';
+import { istioProtocol as istioSpelling } from '../../schemas/istio-rules.ts';
 import { deriveServicePorts } from './service-ports.ts';
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
 import type { ConsulSourceConfig, LabelRule } from '../shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
-import { SOURCE_LABEL, sortInstances, type ServiceState } from './service-state.ts';
+import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
+import { sortInstances, type ServiceState } from './service-state.ts';
 
 /** The part of a Consul source's config that normalisation reads (pure: no connection settings). */
 export type ConsulNormaliseConfig = Pick<ConsulSourceConfig,
   'id' | 'namespace' | 'hostTemplate' | 'health' | 'protocolMeta' | 'defaultProtocol' | 'labelRules' | 'servicePort'
   | 'includeZeroWeight' | 'zoneNodeMeta'>;
-
-/** istio's protocol names (case as istio spells them), keyed by lower case: what Consul meta may say. */
-const ISTIO_PROTOCOLS: Record<string, string> = {
-  http: 'HTTP', http2: 'HTTP2', https: 'HTTPS', grpc: 'GRPC', 'grpc-web': 'GRPC-Web', tcp: 'TCP', tls: 'TLS',
-  udp: 'UDP', mongo: 'Mongo', redis: 'Redis', mysql: 'MySQL',
-};
 
 type Health = 'passing' | 'warning' | 'critical';
 const RANK: Record<Health, number> = { passing: 0, warning: 1, critical: 2 };
@@ -47,7 +43,7 @@ function admitted(h: Health, policy: ConsulNormaliseConfig['health']): boolean {
 export function istioProtocol(meta: Record<string, string>, src: Pick<ConsulNormaliseConfig, 'protocolMeta' | 'defaultProtocol'>): { protocol: string; issue?: string } {
   const raw = meta[src.protocolMeta];
   if (raw === undefined || raw === '') return { protocol: src.defaultProtocol };
-  const p = ISTIO_PROTOCOLS[raw.trim().toLowerCase()];
+  const p = istioSpelling(raw.trim());
   return p ? { protocol: p } : { protocol: src.defaultProtocol, issue: raw };
 }
 

@@ -5,7 +5,8 @@ import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/reg
 import type { ZooKeeperDubboSourceConfig } from '../shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
 import { renderHost } from './naming.ts';
-import { SOURCE_LABEL, sortInstances, type ServiceState } from './service-state.ts';
+import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
+import { sortInstances, type ServiceState } from './service-state.ts';
 
 export type DubboAppNormaliseConfig = Pick<ZooKeeperDubboSourceConfig, 'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight'>;
 

@@ -8,7 +8,8 @@ import { parseDubboProviderUrl, type DubboProvider } from './dubbo-url.ts';
 import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
 import { deriveServicePorts } from './service-ports.ts';
-import { SOURCE_LABEL, type ServiceState } from './service-state.ts';
+import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
+import { type ServiceState } from './service-state.ts';
 
 export type { ServiceState } from './service-state.ts';
 

@@ -12,9 +12,6 @@ export interface ServiceState {
   issues: DataIssue[];
 }
 
-/** Every endpoint carries the id of the source it came from (several registries may feed one host). */
-export const SOURCE_LABEL = 'meshbridge.io/source';
-
 /** Total order over instances so that the same observation always yields byte-identical events. */
 export function sortInstances(list: InstanceSpec[]): InstanceSpec[] {
   const key = (i: InstanceSpec) => `${i.address}|${Object.entries(i.ports).sort().map(([k, v]) => `${k}=${v}`).join(',')}`;

@@ -1,13 +1,13 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { decodeLazily } from './decode-projection.ts';
+import { decodeLazily } from '../../projection/decode-projection.ts';
 import type { Config } from '../shared/config.ts';
 import { FencedError } from '../shared/errors.ts';
 import { redisKeys, type RedisKeys } from '../../snapshot-store/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { partitionCount } from '../shared/clients.ts';
-import type { FoldEvent, PartitionState } from './fold-state.ts';
-import { foldBatch } from './fold-batch.ts';
+import type { FoldEvent, PartitionState } from '../../projection/fold-state.ts';
+import { foldBatch } from '../../projection/fold-batch.ts';
 import { ProjectorStore } from './redis-store.ts';
 import type { ProjectorMetrics } from './metrics.ts';
 import { Failpoints, type Failpoint } from './failpoints.ts';

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../../snapshot-store/keys.ts';
 import { PartitionStore, type CommitOutcome } from '../../snapshot-store/partition-commit.ts';
-import type { BatchEffects } from './fold-batch.ts';
-import { decodePartitionState, encodeMetaChanges, encodeServiceFold } from './fold-codec.ts';
-import type { PartitionState } from './fold-state.ts';
+import type { BatchEffects } from '../../projection/fold-batch.ts';
+import { decodePartitionState, encodeMetaChanges, encodeServiceFold } from '../../projection/fold-codec.ts';
+import type { PartitionState } from '../../projection/fold-state.ts';
 
 /** One partition batch's effects (as the fold computed them), committed with the offsets in one atomic step. */
 export interface BatchCommit extends

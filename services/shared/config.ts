@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
 import YAML from 'yaml';
+import { ISTIO_PROTOCOL_NAMES } from '../../schemas/istio-rules.ts';
 import { ConfigError } from './errors.ts';
 
 /**
@@ -199,7 +200,7 @@ const consulSource = strict({
   excludeServices: z.array(z.string()).default(['consul']),
   /** Service meta key naming the protocol (http, http2, grpc, tcp, ...); unknown or absent → defaultProtocol. */
   protocolMeta: z.string().default('protocol'),
-  defaultProtocol: z.enum(['HTTP', 'HTTP2', 'HTTPS', 'GRPC', 'GRPC-Web', 'TCP', 'TLS', 'UDP', 'Mongo', 'Redis', 'MySQL']).default('TCP'),
+  defaultProtocol: z.enum(ISTIO_PROTOCOL_NAMES).default('TCP'),
   labelRules: z.array(labelRule).default([
     { from: 'service-meta', match: 'version' },
     { from: 'tag', match: '([A-Za-z0-9][-A-Za-z0-9_./]*)=(.*)', label: '$1', value: '$2' },

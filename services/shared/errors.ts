@@ -31,6 +31,14 @@ export class FencedError extends MeshbridgeError {
   }
 }
 
+/** A registry that could not be read completely (unreachable, refused, timed out): nothing can be verified. */
+export class RegistryUnreadable extends MeshbridgeError {
+  constructor(message: string) {
+    super(message, { retriable: true, code: 'REGISTRY_UNREADABLE' });
+    this.name = 'RegistryUnreadable';
+  }
+}
+
 /** A result returned as data, for validation and parsing (grpc-js-xds style): no throwing on bad input. */
 export type Result<T, E = string> = { ok: true; value: T } | { ok: false; error: E };
 export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });

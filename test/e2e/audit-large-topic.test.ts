@@ -6,7 +6,7 @@ import { makeRunDir } from '../../harness/paths.ts';
 import { startKafka, type KafkaServer } from '../../harness/kafka.ts';
 import { encodeEvent } from '../../schemas/event-codec.ts';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import { Replay } from '../../services/projector/replay.ts';
+import { Replay } from '../../projection/replay.ts';
 import { readTopic, topicRanges } from '../../services/audit/topic-reader.ts';
 import { replayTopic } from '../../services/audit/replay-topic.ts';
 

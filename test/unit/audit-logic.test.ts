@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent, encodeEventAs } from '../../schemas/event-codec.ts';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import { Replay } from '../../services/projector/replay.ts';
+import { Replay } from '../../projection/replay.ts';
 import { CutReplay } from '../../services/audit/cut-replay.ts';
 import { parsePoint, PointError } from '../../services/audit/points.ts';
 import type { ChangeRecord } from '../../snapshot-store/change-record.ts';

@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
 import { handle, initialDeciderState, type CollectorEvent, type DeciderState, type Observation } from '../../services/collector/decider.ts';
 import type { ServiceState } from '../../services/collector/service-state.ts';
-import { evolve } from '../../services/projector/evolve.ts';
-import { emptyPartitionState, type PartitionState } from '../../services/projector/fold-state.ts';
+import { evolve } from '../../projection/evolve.ts';
+import { emptyPartitionState, type PartitionState } from '../../projection/fold-state.ts';
 
 /**
  * Interleavings of registry changes, watch deliveries, full re-reads and leader failovers, with the decider's events

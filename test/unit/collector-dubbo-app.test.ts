@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { composeInterfaceService, normaliseDubboApp, parseMapping } from '../../services/collector/normalise-dubbo-app.ts';
 import { parseConfig, type ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts';
-import { validateServiceEntry } from '../../services/projector/validate-istio.ts';
+import { validateServiceEntry } from '../../schemas/service-entry/validate.ts';
 import { DubboAppRegistrar } from '../../harness/dubbo-app-registrar.ts';
 
 function source(extra: Record<string, unknown> = {}): ZooKeeperDubboSourceConfig {

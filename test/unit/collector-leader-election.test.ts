@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, isValid, marginOf, tickOf } from '../../services/collector/leader-election.ts';
-import { emptyProtectionDecision } from '../../services/collector/empty-protection.ts';
+import { emptyProtectionDecision } from '../../schemas/registry-read.ts';
 
 const LEASE = 3000;
 const held = (epoch: number) => ({ held: true, epoch, holder: 'me' });

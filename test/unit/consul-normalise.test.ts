@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { istioProtocol, labelsFromRules, normaliseConsulService } from '../../services/collector/normalise-consul.ts';
 import { parseConfig, type ConsulSourceConfig } from '../../services/shared/config.ts';
-import { validateServiceEntry } from '../../services/projector/validate-istio.ts';
+import { validateServiceEntry } from '../../schemas/service-entry/validate.ts';
 
 function source(extra: Record<string, unknown> = {}): ConsulSourceConfig {
   const cfg = parseConfig({ kafka: { brokers: ['127.0.0.1:9092'] }, redis: { url: 'redis://127.0.0.1:6379' }, sources: [{ id: 'c1', kind: 'consul', ...extra }] });

@@ -77,7 +77,7 @@ describe('registry event schema evolution', () => {
   });
 
   it('an old event replays to the same fold as the same event written with v2', async () => {
-    const { Replay } = await import('../../services/projector/replay.ts');
+    const { Replay } = await import('../../projection/replay.ts');
     const a = new Replay();
     a.apply(0, [decodeEvent(encodeEventAs('registry-event.v1.avsc', v1Event()))]);
     const b = new Replay();

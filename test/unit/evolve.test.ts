@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import { evolve } from '../../services/projector/evolve.ts';
-import { emptyPartitionState, type PartitionState } from '../../services/projector/fold-state.ts';
+import { evolve } from '../../projection/evolve.ts';
+import { emptyPartitionState, type PartitionState } from '../../projection/fold-state.ts';
 
 // given/when/then over the pure fold: events in, state and reported effects out.
 let seq = 0;

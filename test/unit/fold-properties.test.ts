@@ -2,10 +2,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import { Replay } from '../../services/projector/replay.ts';
-import { foldBatch } from '../../services/projector/fold-batch.ts';
-import { emptyPartitionState, type PartitionState } from '../../services/projector/fold-state.ts';
-import { decodePartitionState, encodePartitionState } from '../../services/projector/fold-codec.ts';
+import { Replay } from '../../projection/replay.ts';
+import { foldBatch } from '../../projection/fold-batch.ts';
+import { emptyPartitionState, type PartitionState } from '../../projection/fold-state.ts';
+import { decodePartitionState, encodePartitionState } from '../../projection/fold-codec.ts';
 
 /**
  * Properties of the pure fold (evolve + foldBatch + Replay), over generated event streams that mix every kind of

@@ -5,7 +5,7 @@ import { formatDubboProviderUrl } from '../../services/collector/dubbo-url.ts';
 import { isValidLabelKey, isValidLabelValue, sanitiseLabels, sanitiseLabelValue } from '../../services/collector/labels.ts';
 import { dnsName, renderHost } from '../../services/collector/naming.ts';
 import { parseConfig, type SourceConfig } from '../../services/shared/config.ts';
-import { validateServiceEntry } from '../../services/projector/validate-istio.ts';
+import { validateServiceEntry } from '../../schemas/service-entry/validate.ts';
 
 function source(extra: Partial<SourceConfig> = {}): SourceConfig {
   const cfg = parseConfig({ kafka: { brokers: ['127.0.0.1:9092'] }, redis: { url: 'redis://127.0.0.1:6379' }, sources: [{ id: 'zk1', kind: 'zookeeper-dubbo', connect: '127.0.0.1:2181', ...extra }] });

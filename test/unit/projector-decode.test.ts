@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeEvent, encodeEvent, encodeEventAs, SCHEMA_FILES, EventDecodeError } from '../../schemas/event-codec.ts';
-import { decodeForFold } from '../../services/projector/decode-projection.ts';
-import { UNUSED_BY_FOLD } from '../../services/projector/fold-state.ts';
+import { decodeForFold } from '../../projection/decode-projection.ts';
+import { UNUSED_BY_FOLD } from '../../projection/fold-state.ts';
 import { stateEvent, removedEvent } from '../../harness/projector-kit.ts';
 
 const strip = (e: Record<string, unknown>) => Object.fromEntries(Object.entries(e).filter(([k]) => !(UNUSED_BY_FOLD as readonly string[]).includes(k)));

@@ -2,9 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { encodeResource } from '../../schemas/mcp-envelope.ts';
-import { encodeServiceEntryAny } from '../../services/projector/encode-resource.ts';
-import { buildServiceEntry } from '../../services/projector/build-service-entry.ts';
-import type { ServiceFold } from '../../services/projector/fold-state.ts';
+import { encodeServiceEntryAny } from '../../schemas/service-entry/encode.ts';
+import { buildServiceEntry } from '../../projection/build-service-entry.ts';
+import type { ServiceFold } from '../../projection/fold-state.ts';
 
 const label = fc.stringMatching(/^[a-z0-9]([a-z0-9._-]{0,10}[a-z0-9])?$/);
 const instance = fc.record({

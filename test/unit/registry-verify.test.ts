@@ -3,14 +3,15 @@ import assert from 'node:assert/strict';
 import type { InstanceSpec, RegistryEvent, ServicePortSpec } from '../../schemas/registry-event.ts';
 import { handle, initialDeciderState } from '../../services/collector/decider.ts';
 import type { ServiceState } from '../../services/collector/service-state.ts';
-import { buildServiceEntry } from '../../services/projector/build-service-entry.ts';
-import { encodeServiceEntryAny } from '../../services/projector/encode-resource.ts';
-import { evolve } from '../../services/projector/evolve.ts';
-import { emptyPartitionState } from '../../services/projector/fold-state.ts';
-import { publishedHosts } from '../../services/audit/registry-read.ts';
+import { buildServiceEntry } from '../../projection/build-service-entry.ts';
+import { encodeServiceEntryAny } from '../../schemas/service-entry/encode.ts';
+import { evolve } from '../../projection/evolve.ts';
+import { emptyPartitionState } from '../../projection/fold-state.ts';
+import { publishedHosts } from '../../services/collector/registry-read.ts';
 import {
-  compareWithMesh, liveEntryOf, verifyWithSettle, type Comparison, type ExpectedHost, type HostDifference, type LiveMesh, type RegistryRead,
+  compareWithMesh, liveEntryOf, verifyWithSettle, type Comparison, type HostDifference, type LiveMesh,
 } from '../../services/audit/registry-verify.ts';
+import type { ExpectedHost, RegistryRead } from '../../schemas/registry-read.ts';
 import { formatRegistryVerify } from '../../services/audit/format-text.ts';
 
 const PORT: ServicePortSpec = { name: 'tcp-dubbo', number: 20880, protocol: 'TCP' };

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildServiceEntry } from '../../services/projector/build-service-entry.ts';
-import { validateServiceEntry } from '../../services/projector/validate-istio.ts';
-import type { ServiceFold, SourceContribution } from '../../services/projector/fold-state.ts';
+import { buildServiceEntry } from '../../projection/build-service-entry.ts';
+import { validateServiceEntry } from '../../schemas/service-entry/validate.ts';
+import type { ServiceFold, SourceContribution } from '../../projection/fold-state.ts';
 
 const contrib = (over: Partial<SourceContribution>): SourceContribution => ({
   sourceKind: 'zookeeper-dubbo', registryService: 'A', orderToken: 1, epoch: 1, eventId: 'e', observedAt: 0,

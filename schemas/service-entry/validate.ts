@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { isDnsName, isLabelKey, isLabelValue, isPortName, istioProtocol } from '../istio-rules.ts';
 
 /**
  * The parts of istiod's ServiceEntry validation that registry data can violate (docs/protocol.md, "What istiod's
@@ -12,39 +13,6 @@ export interface ServiceEntryBody {
   resolution: number;
   endpoints: { address: string; ports: Record<string, number>; labels: Record<string, string>; weight?: number; locality?: string }[];
 }
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const PROTOCOLS = new Set(['http', 'http2', 'https', 'grpc', 'grpc-web', 'tcp', 'tls', 'udp', 'mongo', 'redis', 'mysql', '']);
-const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-
-/**
- * Validation runs for every event on the projector's hot path, over strings that repeat endlessly (label keys and
- * values, hosts). A bounded memo of each check's verdict keeps the regexes off that path.
- */
-function memo(check: (s: string) => boolean, max = 50_000): (s: string) => boolean {
-  const seen = new Map<string, boolean>();
-  return (s) => {
-    let v = seen.get(s);
-    if (v === undefined) {
-      v = check(s);
-      if (seen.size >= max) seen.clear();
-      seen.set(s, v);
-    }
-    return v;
-  };
-}
-
-export const isDnsName = memo((host: string): boolean => {
-  if (host.length === 0 || host.length > 253 || host === '*') return false;
-  return host.split('.').every((l) => l.length <= 63 && DNS_LABEL.test(l));
-});
-const isPortName = memo((n) => DNS_LABEL.test(n) && n.length <= 63);
-const isLabelKey = memo((k) => {
-  const n = k.slice(k.lastIndexOf('/') + 1);
-  return LABEL_NAME.test(n) && n.length <= 63;
-});
-const isLabelValue = memo((v) => LABEL_VALUE.test(v) && v.length <= 63);
 
 export function validateServiceEntry(se: ServiceEntryBody): string[] {
   const problems: string[] = [];
@@ -60,7 +28,7 @@ export function validateServiceEntry(se: ServiceEntryBody): string[] {
     if (!isPortName(p.name)) problems.push(`ports: name "${p.name}" is not a DNS-1123 label`);
     if (names.has(p.name)) problems.push(`ports: duplicate name "${p.name}"`);
     names.add(p.name);
-    if (!PROTOCOLS.has(p.protocol.toLowerCase())) problems.push(`ports: protocol "${p.protocol}" is not one istiod accepts`);
+    if (p.protocol !== '' && !istioProtocol(p.protocol)) problems.push(`ports: protocol "${p.protocol}" is not one istiod accepts`);
   }
   if (se.resolution === 0 && se.endpoints.length > 0) problems.push('resolution NONE with endpoints');
   if (se.resolution === 3 && se.endpoints.length > 1) problems.push('DNS_ROUND_ROBIN with more than one endpoint');

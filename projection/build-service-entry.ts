@@ -1,12 +1,12 @@
-import type { ServicePortSpec } from '../../schemas/registry-event.ts';
-import type { ResourceMeta } from '../../schemas/mcp-envelope.ts';
+import { SOURCES_ANNOTATION } from '../schemas/mesh-labels.ts';
+import type { ServicePortSpec } from '../schemas/registry-event.ts';
+import type { ResourceMeta } from '../schemas/mcp-envelope.ts';
 import type { ServiceFold } from './fold-state.ts';
-import { validateServiceEntry, type ServiceEntryBody } from './validate-istio.ts';
+import { validateServiceEntry, type ServiceEntryBody } from '../schemas/service-entry/validate.ts';
 
 const MESH_INTERNAL = 1;
 const STATIC = 1;
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'meshbridge' };
-export const SOURCES_ANNOTATION = 'meshbridge.io/sources';
 
 export interface BuiltServiceEntry {
   meta: ResourceMeta;

@@ -1,8 +1,8 @@
 import { evolve, type IgnoreReason } from './evolve.ts';
 import type { FoldEvent, PartitionState, ServiceFold, Tombstone } from './fold-state.ts';
 import { buildServiceEntry } from './build-service-entry.ts';
-import { resourceField } from '../../snapshot-store/resource-field.ts';
-import { encodeServiceEntryAny } from './encode-resource.ts';
+import { resourceField } from '../snapshot-store/resource-field.ts';
+import { encodeServiceEntryAny } from '../schemas/service-entry/encode.ts';
 
 export interface BatchEffects {
   serviceUpserts: Map<string, ServiceFold>;

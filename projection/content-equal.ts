@@ -1,4 +1,4 @@
-import type { InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
+import type { InstanceSpec, ServicePortSpec } from '../schemas/registry-event.ts';
 
 /**
  * Structural equality of what a source says about a service (ports and instances, in order). Runs once per event on

@@ -1,23 +1,16 @@
 import { Writable } from 'node:stream';
-import type { Redis } from 'ioredis';
 import { pino, type Level } from 'pino';
 import { Registry } from 'prom-client';
 import type { SourceConfig } from '../shared/config.ts';
-import type { RedisKeys } from '../../snapshot-store/keys.ts';
-import { ConsulSource } from '../collector/consul-source.ts';
-import type { DeciderState } from '../collector/decider.ts';
-import { mergeHostStates } from '../collector/host-merge.ts';
-import { collectorMetrics } from '../collector/metrics.ts';
-import type { EventSink } from '../collector/publisher.ts';
-import type { RegistrySource } from '../collector/source.ts';
-import { ZooKeeperDubboSource } from '../collector/zookeeper-dubbo-source.ts';
-import type { ServiceFold } from '../projector/fold-state.ts';
-import { readLiveFolds } from '../../snapshot-store/live-read.ts';
-import { parseResourceField } from '../../snapshot-store/resource-field.ts';
-import { liveEntryOf, type ExpectedHost, type LiveEntry, type LiveMesh, type RegistryRead } from './registry-verify.ts';
-
-/** A registry that could not be read completely (unreachable, refused, timed out): nothing can be verified. */
-export class RegistryUnreadable extends Error {}
+import { ConsulSource } from './consul-source.ts';
+import type { DeciderState } from './decider.ts';
+import { mergeHostStates } from './host-merge.ts';
+import { collectorMetrics } from './metrics.ts';
+import type { EventSink } from './publisher.ts';
+import type { RegistrySource } from './source.ts';
+import { ZooKeeperDubboSource } from './zookeeper-dubbo-source.ts';
+import type { ExpectedHost, RegistryRead } from '../../schemas/registry-read.ts';
+import { RegistryUnreadable } from '../shared/errors.ts';
 
 /** Where the one-shot read's decided events go: nowhere. The decider's state is what the collector would publish. */
 class DiscardingSink implements EventSink {
@@ -100,16 +93,3 @@ export async function readRegistry(src: SourceConfig, timeoutMs = 60_000): Promi
   }
 }
 
-/** The live snapshot and every partition's fold, in one atomic read (snapshot-store/live-read.ts). */
-export async function readLiveMesh(redis: Redis, keys: RedisKeys): Promise<LiveMesh> {
-  const live = await readLiveFolds(redis, keys);
-  const entries = new Map<string, LiveEntry>();
-  for (const [field, bytes] of live.resources) {
-    const { kind, name } = parseResourceField(field);
-    if (kind !== 'ServiceEntry') continue;
-    entries.set(name, liveEntryOf(bytes));
-  }
-  const folds = new Map<string, ServiceFold>();
-  for (const [key, json] of live.folds) folds.set(key, JSON.parse(json) as ServiceFold);
-  return { version: live.version, lineage: live.lineage, complete: live.complete, entries, folds };
-}

@@ -1,5 +1,5 @@
 import { serviceKey, tombstoneKey, TOMBSTONE_TTL_MS, type FoldEvent, type PartitionState, type ServiceFold, type SourceContribution } from './fold-state.ts';
-import { validateServiceEntry } from './validate-istio.ts';
+import { validateServiceEntry } from '../schemas/service-entry/validate.ts';
 import { samePorts, sameInstances } from './content-equal.ts';
 
 export type IgnoreReason = 'stale-epoch' | 'older-order-token' | 'redelivered' | 'removed-later' | 'empty-identity' | 'invalid';

@@ -1,4 +1,4 @@
-import type { InstanceSpec, RegistryEvent, ServicePortSpec } from '../../schemas/registry-event.ts';
+import type { InstanceSpec, RegistryEvent, ServicePortSpec } from '../schemas/registry-event.ts';
 
 /** Fields of an event the fold never reads: audit data (the raw registry payload), data issues, who published it. */
 export const UNUSED_BY_FOLD = ['raw', 'issues', 'generation', 'collectorId', 'collectorVersion'] as const;

@@ -1,4 +1,4 @@
-import { createEventDecoder, EventDecodeError } from '../../schemas/event-codec.ts';
+import { createEventDecoder, EventDecodeError } from '../schemas/event-codec.ts';
 import { UNUSED_BY_FOLD, type FoldEvent } from './fold-state.ts';
 
 /**
