@@ -144,7 +144,7 @@ async function main() {
     const ts = performance.now();
     await Promise.all(many.map((c) => { const p = c.next(); c.send(); return p; }));
     const subscribe = pushes.slice(n1);
-    many.forEach((c) => c.ackLast());
+    for (const c of many) c.ackLast();
     const subscribeWall = Math.max(...many.map((c) => c.got[0]!.at)) - ts;
     await waitFor(() => gw.ads.connected().every((s) => !s.types[SE]?.awaitingAck), { what: 'all ACKs in', timeoutMs: 30_000, intervalMs: 5 });
     const n2 = pushes.length;

@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { ProjectorRig, startKafkaRedis, Churn, metricValue, type KafkaRedis } from '../harness/projector-kit.ts';
 import { projectRoot } from '../harness/paths.ts';
 import { waitFor } from '../harness/wait.ts';

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
       : (await import('../services/projector/main.ts')).runProjector(loadConfig(configFile));
     case 'gateway': return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
     case 'status': // exits at once: a kafkajs client still retrying must not keep the process alive
-      process.exit(await (await import('../services/status/status.ts')).runStatus(rest, loadConfig(configFile)));
+      return process.exit(await (await import('../services/status/status.ts')).runStatus(rest, loadConfig(configFile)));
     case 'healthcheck': process.exitCode = await (await import('../services/shared/healthcheck.ts')).healthcheck(rest); return;
     case 'demo-provider': return (await import('../harness/demo-provider.ts')).runDemoProvider(rest);
     case 'up': return (await import('../harness/up.ts')).up();

@@ -42,7 +42,10 @@ export class EventTail {
         const event = decodeEvent(message.value!);
         tail.events.push({ partition, offset: message.offset, event, appendedAt: Number(message.timestamp) });
         let state = tail.partitions.get(partition);
-        if (!state) tail.partitions.set(partition, (state = emptyPartitionState()));
+        if (!state) {
+          state = emptyPartitionState();
+          tail.partitions.set(partition, state);
+        }
         evolve(state, event);
       },
     });

@@ -101,7 +101,10 @@ export class ProjectorRig {
 
   /** Waits until the process log contains `text` (e.g. a failpoint being reached). */
   async waitForLog(proc: ManagedProcess, text: string, timeoutMs = 30_000): Promise<void> {
-    await waitFor(() => fs.readFileSync(proc.logFile, 'utf8').includes(text) || (proc.assertRunning(), false), { what: `"${text}" in ${proc.logFile}`, timeoutMs, intervalMs: 50 });
+    await waitFor(() => {
+      proc.assertRunning();
+      return fs.readFileSync(proc.logFile, 'utf8').includes(text);
+    }, { what: `"${text}" in ${proc.logFile}`, timeoutMs, intervalMs: 50 });
   }
 
   partitionOf(key: string): number {

@@ -58,19 +58,21 @@ interface Ctx {
   readRegistry: RegistryReader<SourceConfig>;
 }
 
+const parseAuditArgs = (argv: string[]) => parseArgs({
+  args: argv, allowPositionals: true, strict: true,
+  options: {
+    config: { type: 'string' }, json: { type: 'boolean' }, until: { type: 'string' }, output: { type: 'string', short: 'o' },
+    'no-redis': { type: 'boolean' }, registry: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  },
+});
+
 /** What audit needs from other roles, given by the caller (bin/cli.ts): audit imports no other service. */
 export interface AuditDeps { readRegistry: RegistryReader<SourceConfig> }
 
 export async function runAudit(command: string, argv: string[], cfg: Config, deps: AuditDeps): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseAuditArgs>;
   try {
-    parsed = parseArgs({
-      args: argv, allowPositionals: true, strict: true,
-      options: {
-        config: { type: 'string' }, json: { type: 'boolean' }, until: { type: 'string' }, output: { type: 'string', short: 'o' },
-        'no-redis': { type: 'boolean' }, registry: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseAuditArgs(argv);
   } catch (e) {
     process.stderr.write(`meshbridge ${command}: ${(e as Error).message}\n\n${AUDIT_USAGE}`);
     return EXIT.USAGE;

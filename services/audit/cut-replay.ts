@@ -51,7 +51,7 @@ export class CutReplay {
   private readonly runs = new Map<number, PartitionRun>();
   readonly stats: ReplayStats = { events: 0, applied: 0, ignored: 0, bySchema: {}, undecodable: [], foldMs: 0 };
 
-  constructor(private readonly cuts: Cut[], private readonly partitions: number[]) {
+  constructor(private readonly cuts: Cut[], partitions: number[]) {
     for (const p of partitions) this.runs.set(p, { replay: new Replay(), pending: [], nextCut: 0, results: [], lastOffset: -1n, events: 0 });
   }
 

@@ -1,10 +1,10 @@
-import type { InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
+import type { ServicePortSpec } from '../../schemas/registry-event.ts';
 import { SOURCE_LABEL, SOURCES_ANNOTATION } from '../../schemas/mesh-labels.ts';
 import { emptyProtectionDecision, type ExpectedHost, type RegistryRead } from '../../schemas/registry-read.ts';
 import { buildServiceEntry } from '../../projection/build-service-entry.ts';
 import { evolve, type Evolution } from '../../projection/evolve.ts';
 import type { FoldEvent, PartitionState, ServiceFold, SourceContribution } from '../../projection/fold-state.ts';
-import { diffServiceEntry, endpointId, type Endpoint, type EndpointChange } from './instance-diff.ts';
+import { diffServiceEntry, type Endpoint, type EndpointChange } from './instance-diff.ts';
 import { toKubeObject, type KubeServiceEntry } from './render-yaml.ts';
 
 /**

@@ -2,7 +2,7 @@ import { ResyncRunner, type ResyncPass } from './resync-runner.ts';
 import type { ConsulSourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
 import { Coalescer } from './coalescer.ts';
-import { ConsulClient } from './consul-client.ts';
+import { ConsulClient, type Blocking } from './consul-client.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { normaliseConsulService } from './normalise-consul.ts';
 import type { EventSink } from './publisher.ts';
@@ -46,7 +46,7 @@ export class ConsulSource implements RegistrySource {
 
   constructor(
     private readonly src: ConsulSourceConfig,
-    private readonly publisher: EventSink,
+    publisher: EventSink,
     private readonly log: Logger,
     private readonly metrics: CollectorMetrics,
   ) {
@@ -113,7 +113,7 @@ export class ConsulSource implements RegistrySource {
 
   private async catalogLoop(): Promise<void> {
     while (!this.stopped) {
-      let res;
+      let res: Blocking<unknown>;
       try {
         res = await this.client.catalogServices(this.catalogIndex);
       } catch (e) {
@@ -158,7 +158,7 @@ export class ConsulSource implements RegistrySource {
     this.watches.set(service, w);
     void (async () => {
       while (!this.stopped && !w.stopped) {
-        let res;
+        let res: Blocking<unknown>;
         try {
           res = await this.client.healthService(service, w.index);
         } catch (e) {

@@ -9,7 +9,7 @@ import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
 import { deriveServicePorts } from './service-ports.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
-import { type ServiceState } from './service-state.ts';
+import type { ServiceState } from './service-state.ts';
 
 export type { ServiceState } from './service-state.ts';
 

@@ -5,7 +5,6 @@ import type { RegistryEvent } from '../../schemas/registry-event.ts';
 import type { Config, SourceConfig } from '../shared/config.ts';
 import { compressionOf } from '../shared/clients.ts';
 import { FencedError } from '../shared/errors.ts';
-import type { Logger } from '../shared/log.ts';
 import type { StateToPublish } from './decider.ts';
 import type { CollectorMetrics } from './metrics.ts';
 
@@ -49,7 +48,6 @@ export class Publisher implements EventSink {
     private readonly src: SourceConfig,
     private readonly collectorId: string,
     readonly epoch: number,
-    private readonly log: Logger,
     private readonly metrics: CollectorMetrics,
     /** Throws FencedError when this replica no longer leads the source. */
     private readonly fence: () => void = () => undefined,

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config, SourceConfig } from '../shared/config.ts';
 import { FencedError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
-import { decide, isValid, standbyTickOf, tickOf, type Leadership } from './leader-election.ts';
+import { decide, isValid, standbyTickOf, tickOf, type LeaseAnswer, type Leadership } from './leader-election.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Publisher } from './publisher.ts';
 import { leaseKeys } from '../../snapshot-store/keys.ts';
@@ -65,7 +65,7 @@ export class SourceSupervisor {
     if (this.stopped || !this.lease) return;
     const leaseMs = this.src.leaderElection.leaseMs;
     const sentAt = Date.now();
-    let answer;
+    let answer: LeaseAnswer | Error;
     try {
       answer = await withTimeout(this.lease.acquire(sentAt), tickOf(leaseMs));
     } catch (e) {
@@ -119,7 +119,7 @@ export class SourceSupervisor {
 
   private async become(epoch: number): Promise<void> {
     if (this.stopped) return;
-    const publisher = new Publisher(this.cfg, this.kafka, this.src, this.cfg.collector.id, epoch, this.log, this.metrics, this.fence(epoch));
+    const publisher = new Publisher(this.cfg, this.kafka, this.src, this.cfg.collector.id, epoch, this.metrics, this.fence(epoch));
     let source: RegistrySource;
     try {
       // The watcher first (it may reject its config, e.g. an unreadable tokenFile), so nothing is left connected.

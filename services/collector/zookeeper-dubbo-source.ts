@@ -47,7 +47,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
 
   constructor(
     private readonly src: SourceConfig,
-    private readonly publisher: EventSink,
+    publisher: EventSink,
     private readonly log: Logger,
     private readonly metrics: CollectorMetrics,
   ) {

@@ -6,7 +6,7 @@ import { FencedError } from '../shared/errors.ts';
 import { redisKeys, type RedisKeys } from '../../snapshot-store/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { partitionCount } from '../shared/clients.ts';
-import type { FoldEvent, PartitionState } from '../../projection/fold-state.ts';
+import type { PartitionState } from '../../projection/fold-state.ts';
 import { foldBatch } from '../../projection/fold-batch.ts';
 import { ProjectorStore } from './redis-store.ts';
 import type { ProjectorMetrics } from './metrics.ts';

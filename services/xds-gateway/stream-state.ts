@@ -54,7 +54,7 @@ export class StreamState {
     const t = this.types.get(typeUrl);
     if (!t || t.awaitingAck) return false;
     if (!t.served) return t.lastNonce === undefined;
-    if (!snap || !snap.complete) return false;
+    if (!snap?.complete) return false;
     return t.sentChangedAt !== snap.changedAt(t.served);
   }
 

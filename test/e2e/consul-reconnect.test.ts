@@ -28,7 +28,10 @@ describe('Consul restarts and partitions: the collector reconnects and Redis end
 
   const expected = () => {
     const out: Record<string, string[]> = {};
-    for (const i of truth.values()) (out[`consul/${i.service}`] ??= []).push(`${i.address}:${i.port}`);
+    for (const i of truth.values()) {
+      out[`consul/${i.service}`] ??= [];
+      out[`consul/${i.service}`]!.push(`${i.address}:${i.port}`);
+    }
     for (const k of Object.keys(out)) out[k]!.sort();
     return out;
   };

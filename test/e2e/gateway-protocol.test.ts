@@ -12,7 +12,6 @@ import { makeServerCerts } from '../../harness/certs.ts';
 import { XdsClient, type DecodedResponse } from '../../harness/xds-probe.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { DiscoveryResponse } from '../../schemas/proto.ts';
-import type { RunningGateway } from '../../services/xds-gateway/gateway.ts';
 
 const NODE = { id: 'sidecar~127.0.0.1~istiod-local.istio-system~istio-system.svc.cluster.local', metadata: { GENERATOR: 'api', ISTIO_VERSION: '1.30.0' } };
 const MESH = 'core/v1alpha1/MeshConfig';

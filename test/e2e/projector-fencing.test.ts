@@ -27,7 +27,7 @@ describe('projector: duplicates, out-of-order, stale-epoch and poison events aga
     // Once a source's epoch 2 is seen, every later event of the superseded epoch 1 is fenced: the rest use epoch 2.
     const invalid = { ...stateEvent(3, { orderToken: 1, epoch: 2 }), host: 'com.example.Bad:1.0.0' };
     const badLabel = stateEvent(4, { orderToken: 1, epoch: 2 });
-    badLabel.instances[0]!.labels['bad'] = 'spaces are not label values';
+    badLabel.instances[0]!.labels.bad = 'spaces are not label values';
     const invalidBytes = encodeEvent(invalid);
     const badLabelBytes = encodeEvent(badLabel);
     const garbage = Buffer.from('definitely not avro');

@@ -5,7 +5,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Redis } from 'ioredis';
-import { makeRunDir, projectRoot } from '../../harness/paths.ts';
+import { makeRunDir, } from '../../harness/paths.ts';
 import { startServers, pipeline, type Servers, type Pipeline } from '../../harness/stack.ts';
 import { startConsul, type ConsulServer } from '../../harness/consul.ts';
 import { ConsulRegistrar, type ConsulInstance } from '../../harness/consul-registrar.ts';

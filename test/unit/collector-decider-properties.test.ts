@@ -145,8 +145,8 @@ class World {
   /** host -> sorted addresses the registry implies (the union over its keys). */
   expected(): Record<string, string[]> {
     const out: Record<string, Set<string>> = {};
-    for (const [key, addrs] of this.registry) for (const a of addrs) (out[hostOf(key)] ??= new Set()).add(a);
     for (const key of this.registry.keys()) out[hostOf(key)] ??= new Set();
+    for (const [key, addrs] of this.registry) for (const a of addrs) out[hostOf(key)]!.add(a);
     return Object.fromEntries(Object.entries(out).map(([h, s]) => [h, [...s].sort()]).sort());
   }
 

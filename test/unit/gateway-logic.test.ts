@@ -18,7 +18,10 @@ describe('gateway pure logic', () => {
       const res = new Map(initial.map((f, i) => [f, Buffer.from(`v0-${i}-${f}`)]));
       const prev = buildSnapshot(1, 'l', true, res);
       const next = new Map(res);
-      changes.forEach(([f, del], i) => (del ? next.delete(f) : next.set(f, Buffer.from(`v1-${i}-${f}`))));
+      for (const [i, [f, del]] of changes.entries()) {
+        if (del) next.delete(f);
+        else next.set(f, Buffer.from(`v1-${i}-${f}`));
+      }
       const patched = buildSnapshot(2, 'l', true, next, prev, changes.map(([f]) => f));
       const scratch = buildSnapshot(2, 'l', true, next);
       for (const k of ['ServiceEntry', 'WorkloadEntry'] as const) {

@@ -234,6 +234,6 @@ describe('verify --registry: the settle rule', () => {
     const text = formatRegistryVerify(o, ['context line'], 3.2);
     assert.match(text, /^context line\nMISMATCH: 1 mesh host differs from the registry in every round \(3 rounds 1.5 s apart, 3.2 s\): 1 missing in the mesh/);
     assert.match(text, /- dubbo\/svc.b \(source zk1, registry service iface.svc.b\): MISSING in the mesh/);
-    assert.match(text, /- endpoint 10.0.1.1 tcp-dubbo=20880 \{meshbridge.io\/source=zk1\}  \(registered\)/);
+    assert.match(text, /- endpoint 10.0.1.1 tcp-dubbo=20880 \{meshbridge.io\/source=zk1\} {2}\(registered\)/);
   });
 });
