@@ -19,7 +19,7 @@ import { SnapshotWriter, serviceEntry } from '../harness/snapshot-writer.ts';
 import { spawnGateway, startGatewayInProcess } from '../harness/gateway-fleet.ts';
 import { waitFor } from '../harness/wait.ts';
 import { DiscoveryRequest, protobuf } from '../schemas/proto.ts';
-import type { PushEvent } from '../services/xds-gateway/ads-server.ts';
+import type { PushEvent } from '../services/xds-gateway/ads-observer.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 10);

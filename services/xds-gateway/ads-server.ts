@@ -1,11 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { DiscoveryRequest } from '../../schemas/proto.ts';
-import type { Logger } from '../shared/log.ts';
+import type { AdsObserver, StreamInfo } from './ads-observer.ts';
 import type { Snapshot } from './snapshot.ts';
-import { StreamState } from './stream-state.ts';
+import { StreamState, type SnapshotGate } from './stream-state.ts';
 import { pushDelay } from './push-window.ts';
 import { encodeResponseBody, ResponseBodyCache } from './response-encoder.ts';
-import type { GatewayMetrics } from './metrics.ts';
 import { ALL, select, viewFor, type View, type ViewConfig } from './view.ts';
 
 interface DecodedRequest {
@@ -34,13 +33,9 @@ export interface ConnectedIstiod {
   types: Record<string, { lastVersion?: string; acked?: string; awaitingAck: boolean }>;
 }
 
-export interface PushEvent { streamId: string; typeUrl: string; version: string; bytes: number; at: number; serverMs: number }
-
 export interface AdsServerOptions {
   debounceMs: number;
   view?: ViewConfig;
-  /** Called after each served-kind response was handed to the transport (benchmarks, tests); keep it cheap. */
-  onPushed?: (e: PushEvent) => void;
 }
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -76,7 +71,7 @@ function endWith(call: grpc.ServerDuplexStream<unknown, unknown>, code: grpc.sta
 
 class Stream {
   readonly state: StreamState;
-  info: Omit<ConnectedIstiod, 'types'>;
+  info: Omit<ConnectedIstiod, 'types'> & StreamInfo;
   blocked = false;
   /** Fixed by the stream's first node: a view change on a live stream would look like deletions to istiod. */
   view: View | undefined;
@@ -109,8 +104,7 @@ export class AdsServer {
 
   constructor(
     private readonly source: SnapshotSource,
-    private readonly log: Logger,
-    private readonly metrics: GatewayMetrics,
+    private readonly observer: AdsObserver,
     private readonly opts: AdsServerOptions,
   ) {
     this.viewConfig = opts.view ?? { namespaces: [], revisions: {} };
@@ -121,7 +115,6 @@ export class AdsServer {
       },
     });
     source.on('snapshot', () => this.schedulePush());
-    metrics.probes.maxAckedLag = () => this.maxAckedLag();
   }
 
   async listen(host: string, port: number, creds = grpc.ServerCredentials.createInsecure()): Promise<number> {
@@ -140,7 +133,8 @@ export class AdsServer {
     });
   }
 
-  private maxAckedLag(): number {
+  /** Largest gap between the served version and one an istiod acknowledged (served types). */
+  maxAckedLag(): number {
     const v = this.source.current?.version ?? 0;
     let lag = 0;
     for (const s of this.streams.values()) {
@@ -156,15 +150,13 @@ export class AdsServer {
     }
     const s = new Stream(call, `s${++this.seq}`);
     this.streams.set(s.state.streamId, s);
-    this.metrics.streams.inc();
-    this.log.info({ stream: s.state.streamId, peer: s.info.peer }, 'istiod stream opened');
+    this.observer.streamOpened(s.info);
     call.on('data', (req: DecodedRequest) => this.onRequest(s, req));
     call.on('drain', () => { s.blocked = false; this.pushStream(s); });
     const close = (why: string) => {
       if (!this.streams.delete(s.state.streamId)) return;
       for (const t of s.state.types.keys()) this.sentAt.delete(`${s.state.streamId}|${t}`);
-      this.metrics.streams.dec();
-      this.log.info({ stream: s.state.streamId, node: s.info.nodeId, why }, 'istiod stream closed');
+      this.observer.streamClosed(s.info, why);
     };
     call.on('end', () => { close('client ended'); call.end(); });
     call.on('error', (e) => close(e.message));
@@ -188,27 +180,10 @@ export class AdsServer {
       versionInfo: req.version_info ?? '',
       ...(req.error_detail?.message ? { errorMessage: req.error_detail.message } : {}),
     });
-    switch (d.kind) {
-      case 'subscribe':
-        this.log.debug({ stream: s.state.streamId, typeUrl }, 'subscribed');
-        break;
-      case 'ack':
-        this.metrics.acks.inc();
-        this.observeAck(s, typeUrl, d.version);
-        break;
-      case 'nack':
-        this.metrics.nacks.inc();
-        this.log.warn({ stream: s.state.streamId, node: s.info.nodeId, typeUrl, version: d.version, error: d.message }, 'istiod rejected a response');
-        break;
-      case 'stale':
-        return;
-    }
+    if (d.kind === 'stale') return;
+    const sentAt = d.kind === 'ack' ? this.sentAt.get(`${s.state.streamId}|${typeUrl}`) : undefined;
+    this.observer.requested(s.info, d, sentAt === undefined ? undefined : performance.now() - sentAt);
     this.pushStream(s);
-  }
-
-  private observeAck(s: Stream, typeUrl: string, version: string): void {
-    const sentAt = this.sentAt.get(`${s.state.streamId}|${typeUrl}`);
-    if (sentAt !== undefined && version !== '') this.metrics.ackSeconds.observe((performance.now() - sentAt) / 1000);
   }
 
   private schedulePush(): void {
@@ -230,41 +205,31 @@ export class AdsServer {
     if (s.blocked || this.draining) return;
     const snap = this.source.current;
     const view = s.view ?? ALL;
-    const gate = snap && { complete: snap.complete, changedAt: (k: 'ServiceEntry' | 'WorkloadEntry') => snap.kinds[k].changedAt };
-    for (const [typeUrl, t] of s.state.types) {
-      if (!s.state.shouldSend(typeUrl, gate)) continue;
+    const gate: SnapshotGate | undefined = snap && { version: snap.version, complete: snap.complete, changedAt: (k) => snap.kinds[k].changedAt };
+    for (const send of s.state.plan(gate)) {
       const start = performance.now();
-      const version = String(snap?.version ?? 0);
-      let msg: Buffer;
-      let changedAt: number | undefined;
-      let count = 0;
-      const followUp = t.sentChangedAt !== undefined;
-      if (t.served && snap) {
-        const kind = snap.kinds[t.served];
-        changedAt = kind.changedAt;
-        // One complete message per (kind list, type, view), nonce included, shared by every stream: a push to N
-        // istiods copies nothing of ours (grpc-js still frames each write). The nonce names the kind list, which
-        // never repeats on a stream (a type is only re-sent when its list changed).
-        const nonce = `${version}.${changedAt}`;
-        s.state.sent(typeUrl, version, changedAt, nonce);
-        msg = this.bodies.get(snap, `${typeUrl}|${view.key}`, () => {
+      let resources: number | undefined;
+      // A served kind's message (nonce included) is built once per (kind list, type, view) and shared by every
+      // stream: a push to N istiods copies nothing of ours (grpc-js still frames each write). Unserved types and
+      // MeshConfig get one empty answer, so istiod's initial sync completes.
+      const served = send.served;
+      const msg = served && snap
+        ? this.bodies.get(snap, `${send.typeUrl}|${view.key}`, () => {
+          const kind = snap.kinds[served];
           const items = select(view, kind.names, kind.items);
-          count = items.length;
-          return encodeResponseBody(version, typeUrl, items, nonce);
-        });
-      } else {
-        // Unserved types and MeshConfig: one empty answer, so istiod's initial sync completes.
-        msg = encodeResponseBody(version, typeUrl, [], s.state.sent(typeUrl, version, undefined));
-      }
+          resources = items.length;
+          return encodeResponseBody(send.version, send.typeUrl, items, send.nonce);
+        })
+        : encodeResponseBody(send.version, send.typeUrl, [], send.nonce);
+      s.state.sent(send.typeUrl, send.version, send.changedAt);
       const ok = s.call.write(msg);
       const now = performance.now();
-      this.sentAt.set(`${s.state.streamId}|${typeUrl}`, now);
-      this.metrics.pushes.inc({ type: t.served ?? 'other' });
-      this.metrics.pushBytes.inc(msg.length);
-      this.metrics.pushSeconds.observe((now - start) / 1000);
-      if (t.served && snap && followUp) this.metrics.changeToPushSeconds.observe((now - snap.readAt) / 1000);
-      if (t.served && this.opts.onPushed) this.opts.onPushed({ streamId: s.state.streamId, typeUrl, version, bytes: msg.length, at: now, serverMs: now - start });
-      if (t.served) this.log.info({ stream: s.state.streamId, node: s.info.nodeId, typeUrl, version, resources: count || undefined, bytes: msg.length }, 'pushed');
+      this.sentAt.set(`${s.state.streamId}|${send.typeUrl}`, now);
+      this.observer.pushed({
+        streamId: s.state.streamId, nodeId: s.info.nodeId, typeUrl: send.typeUrl, version: send.version, bytes: msg.length,
+        at: now, serverMs: now - start, served, resources,
+        sinceReadMs: served && snap && send.followUp ? now - snap.readAt : undefined,
+      });
       if (!ok) {
         s.blocked = true; // back-pressure: resume on 'drain' with whatever is newest then
         return;

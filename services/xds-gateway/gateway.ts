@@ -9,10 +9,14 @@ import { startOpsServer } from '../shared/http-server.ts';
 import { connectRedis, redisDependency } from '../shared/dependency.ts';
 import { dependencyReadiness, retryUntil } from '../shared/retry.ts';
 import { decodeResource } from '../../schemas/mcp-envelope.ts';
-import { AdsServer, type AdsServerOptions } from './ads-server.ts';
+import { metricsObserver, type PushEvent } from './ads-observer.ts';
+import { AdsServer } from './ads-server.ts';
 import type { Registry } from 'prom-client';
 import { gatewayMetrics } from './metrics.ts';
 import { RedisFollower } from './redis-follower.ts';
+
+/** Called after each served-kind response was handed to the transport (benchmarks, tests); keep it cheap. */
+export interface GatewayHooks { onPushed?: (e: PushEvent) => void }
 
 export interface RunningGateway {
   ads: AdsServer;
@@ -37,7 +41,7 @@ export function serverCredentials(tls: Config['gateway']['tls']): grpc.ServerCre
  * up). Used in-process by tests and the benchmark; the `gateway` role uses openGateway so it can handle signals while
  * it waits.
  */
-export async function startGateway(cfg: Config, log: Logger, hooks: Pick<AdsServerOptions, 'onPushed'> = {}): Promise<RunningGateway> {
+export async function startGateway(cfg: Config, log: Logger, hooks: GatewayHooks = {}): Promise<RunningGateway> {
   const gw = await openGateway(cfg, log, hooks);
   await gw.loaded;
   return gw;
@@ -51,7 +55,7 @@ export async function startGateway(cfg: Config, log: Logger, hooks: Pick<AdsServ
  * an empty answer that would delete live config (docs/operations.md). Through a later Redis outage the last complete
  * snapshot keeps being served.
  */
-export async function openGateway(cfg: Config, log: Logger, hooks: Pick<AdsServerOptions, 'onPushed'> = {}): Promise<RunningGateway> {
+export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks = {}): Promise<RunningGateway> {
   const registry = createMetricsRegistry('gateway');
   const metrics = gatewayMetrics(registry);
   const redisDep = redisDependency(cfg, log);
@@ -64,7 +68,8 @@ export async function openGateway(cfg: Config, log: Logger, hooks: Pick<AdsServe
     metrics.redisLag.set(follower.headVersion - s.version);
   });
   const g = cfg.gateway;
-  const ads = new AdsServer(follower, log, metrics, { debounceMs: g.debounceMs, view: { namespaces: g.namespaces, revisions: g.revisions }, ...hooks });
+  const ads = new AdsServer(follower, metricsObserver(metrics, log, hooks.onPushed), { debounceMs: g.debounceMs, view: { namespaces: g.namespaces, revisions: g.revisions } });
+  metrics.probes.maxAckedLag = () => ads.maxAckedLag();
   const ops = await startOpsServer({
     host: g.httpHost, port: g.httpPort, registry, log,
     health: () => ({ ok: true }),

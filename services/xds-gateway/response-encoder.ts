@@ -1,8 +1,7 @@
 /**
  * DiscoveryResponse bytes assembled from pre-encoded resources, never re-serialised. Fields: version_info=1,
- * resources=2, type_url=4, nonce=5 (envoy discovery.proto). The body without the nonce is built once per (snapshot
- * version, type URL, view) and shared by every stream; each stream only appends its nonce (protobuf fields may come in
- * any order, and a parser concatenates nothing here because every field appears once).
+ * resources=2, type_url=4, nonce=5 (envoy discovery.proto). Each message, nonce included, is built once per
+ * (kind list, type URL, view) and shared by every stream (the nonce names the message, not the stream).
  *
  * Written by hand into one pre-sized buffer: with 10,000 resources (~7 MiB) a generic protobuf Writer spends most of
  * a push copying the same bytes twice.
@@ -43,14 +42,6 @@ export function encodeResponseBody(versionInfo: string, typeUrl: string, resourc
   for (const r of resources) at = writeField(out, at, 2, r);
   at = writeField(out, at, 4, t);
   if (n) writeField(out, at, 5, n);
-  return out;
-}
-
-export function withNonce(body: Buffer, nonce: string): Buffer {
-  const n = Buffer.from(nonce, 'utf8');
-  const out = Buffer.allocUnsafe(body.length + fieldSize(n.length));
-  body.copy(out, 0);
-  writeField(out, body.length, 5, n);
   return out;
 }
 

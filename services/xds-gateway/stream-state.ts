@@ -15,21 +15,47 @@ interface TypeState {
   acked?: string;
   /** A response is in flight: wait for its ACK before sending the next (the newest state then, never a backlog). */
   awaitingAck: boolean;
-  /** Kind version last sent (served kinds), to skip pushes that change nothing for this type. */
+  /** Kind list last sent (served kinds), to skip pushes that change nothing for this type. */
   sentChangedAt?: number;
 }
 
 export interface IncomingRequest { typeUrl: string; responseNonce: string; versionInfo: string; errorMessage?: string }
 
+/** What the decision needs of the served snapshot. */
+export interface SnapshotGate {
+  version: number;
+  complete: boolean;
+  /** When a kind's list last changed (a gateway-local sequence, never 0). */
+  changedAt(kind: ServedKind): number;
+}
+
+/** One response to send: a served kind's list at `changedAt`, or (served undefined) the one empty answer of a type. */
+export interface Send {
+  typeUrl: string;
+  served: ServedKind | undefined;
+  version: string;
+  nonce: string;
+  changedAt: number | undefined;
+  /** This type was sent on the stream before (the push answers a change, not a subscription). */
+  followUp: boolean;
+}
+
 /**
- * The per-stream xDS state machine for istiod as an MCP client (docs/protocol.md):
+ * The one nonce source. A nonce names the message: a served kind's list at one change (one message shared by every
+ * stream; a type is only re-sent when its list changed, so a nonce never repeats on a stream), or 0 for the single
+ * empty answer of a type this gateway does not serve.
+ */
+export const nonceOf = (version: string, changedAt: number | undefined) => `${version}.${changedAt ?? 0}`;
+
+/**
+ * The per-stream xDS state machine for istiod as an MCP client (docs/protocol.md), and the gateway's send decision:
  * - the first request of a type on a stream is a subscription whatever its nonce (istiod sends a made-up one);
  * - a request echoing the last nonce is an ACK (istiod never NACKs, but an error_detail is still recorded);
- * - any other nonce is stale and ignored.
+ * - any other nonce is stale and ignored;
+ * - what to send (plan) follows from this state and the snapshot alone; the transport only writes it.
  */
 export class StreamState {
   readonly types = new Map<string, TypeState>();
-  private nonceSeq = 0;
 
   constructor(readonly streamId: string) {}
 
@@ -50,7 +76,7 @@ export class StreamState {
    * Whether `typeUrl` should be sent now, given the snapshot state. Unserved types (and MeshConfig) are answered once,
    * empty. Served kinds wait for a complete snapshot, for the previous response's ACK, and for a real change.
    */
-  shouldSend(typeUrl: string, snap: { complete: boolean; changedAt(kind: ServedKind): number } | undefined): boolean {
+  shouldSend(typeUrl: string, snap: Omit<SnapshotGate, 'version'> | undefined): boolean {
     const t = this.types.get(typeUrl);
     if (!t || t.awaitingAck) return false;
     if (!t.served) return t.lastNonce === undefined;
@@ -58,18 +84,26 @@ export class StreamState {
     return t.sentChangedAt !== snap.changedAt(t.served);
   }
 
-  /**
-   * Records a response about to be written; returns its nonce. A caller may pass a shared nonce (one per kind list,
-   * so one message can be shared by every stream): it must differ from this type's previous nonce on the stream.
-   */
-  sent(typeUrl: string, version: string, changedAt: number | undefined, sharedNonce?: string): string {
+  /** Every response this stream is owed now, newest state only, in subscription order. */
+  plan(snap: SnapshotGate | undefined): Send[] {
+    const out: Send[] = [];
+    const version = String(snap?.version ?? 0);
+    for (const [typeUrl, t] of this.types) {
+      if (!this.shouldSend(typeUrl, snap)) continue;
+      const changedAt = t.served && snap ? snap.changedAt(t.served) : undefined;
+      out.push({ typeUrl, served: t.served, version, nonce: nonceOf(version, changedAt), changedAt, followUp: t.sentChangedAt !== undefined });
+    }
+    return out;
+  }
+
+  /** Records a response about to be written; returns its nonce. */
+  sent(typeUrl: string, version: string, changedAt: number | undefined): string {
     const t = this.types.get(typeUrl)!;
-    const nonce = sharedNonce ?? `${this.streamId}-${++this.nonceSeq}`;
+    const nonce = nonceOf(version, changedAt);
     t.lastNonce = nonce;
     t.lastVersion = version;
     t.awaitingAck = true;
     if (changedAt !== undefined) t.sentChangedAt = changedAt;
     return nonce;
   }
-
 }

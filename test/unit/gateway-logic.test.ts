@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DiscoveryResponse } from '../../schemas/proto.ts';
 import { buildSnapshot } from '../../services/xds-gateway/snapshot.ts';
-import { encodeResponseBody, withNonce } from '../../services/xds-gateway/response-encoder.ts';
+import { encodeResponseBody } from '../../services/xds-gateway/response-encoder.ts';
 import { viewFor, select, ALL } from '../../services/xds-gateway/view.ts';
 import { StreamState } from '../../services/xds-gateway/stream-state.ts';
 import { serviceEntry } from '../../harness/snapshot-writer.ts';
@@ -33,7 +33,7 @@ describe('gateway pure logic', () => {
 
   it('encodes a DiscoveryResponse that protobuf decodes, with the nonce appended per stream', () => {
     const items = [serviceEntry({ namespace: 'a', host: 'x.a', endpoints: 200 })[1], serviceEntry({ namespace: 'a', host: 'y.a', endpoints: 1 })[1]];
-    const msg = withNonce(encodeResponseBody('42', SE, items), 's1-7');
+    const msg = encodeResponseBody('42', SE, items, 's1-7');
     const r = DiscoveryResponse.toObject(DiscoveryResponse.decode(msg), { defaults: true }) as { version_info: string; type_url: string; nonce: string; resources: { value: Uint8Array }[] };
     assert.equal(r.version_info, '42');
     assert.equal(r.type_url, SE);
@@ -67,5 +67,42 @@ describe('gateway pure logic', () => {
     assert.equal(s.shouldSend(SE, { complete: true, changedAt: () => 4 }), true);
     s.onRequest({ typeUrl: 'core/v1alpha1/MeshConfig', responseNonce: 'x', versionInfo: '' });
     assert.equal(s.shouldSend('core/v1alpha1/MeshConfig', undefined), true, 'unserved types answered even without a snapshot');
+  });
+
+  describe('send plan (given a stream state and a snapshot, when asked, then what to send)', () => {
+    const MESH = 'core/v1alpha1/MeshConfig';
+    const gate = (version: number, changedAt: number, complete = true) => ({ version, complete, changedAt: () => changedAt });
+    const subscribed = (id: string) => {
+      const s = new StreamState(id);
+      s.onRequest({ typeUrl: MESH, responseNonce: '', versionInfo: '' });
+      s.onRequest({ typeUrl: SE, responseNonce: '1745000000', versionInfo: '' });
+      return s;
+    };
+
+    it('given no complete snapshot: only the empty answers of unserved types, each once', () => {
+      const s = subscribed('s1');
+      const plan = s.plan(gate(3, 1, false));
+      assert.deepEqual(plan.map((p) => [p.typeUrl, p.served, p.nonce]), [[MESH, undefined, '3.0']]);
+      s.sent(MESH, '3', undefined);
+      s.onRequest({ typeUrl: MESH, responseNonce: '3.0', versionInfo: '3' });
+      assert.deepEqual(s.plan(gate(4, 2, false)), [], 'an unserved type is answered once per stream');
+    });
+
+    it('given a complete snapshot: every stream gets the same nonce for the same kind list (one shared message)', () => {
+      const a = subscribed('s1').plan(gate(7, 5)).find((p) => p.typeUrl === SE);
+      const b = subscribed('s2').plan(gate(7, 5)).find((p) => p.typeUrl === SE);
+      assert.deepEqual(a, b);
+      assert.deepEqual(a, { typeUrl: SE, served: 'ServiceEntry', version: '7', nonce: '7.5', changedAt: 5, followUp: false });
+    });
+
+    it('when a push awaits its ACK: nothing more; after the ACK only a changed list is sent, as a follow-up', () => {
+      const s = subscribed('s1');
+      for (const p of s.plan(gate(7, 5))) s.sent(p.typeUrl, p.version, p.changedAt);
+      assert.deepEqual(s.plan(gate(8, 6)), [], 'awaiting ACKs');
+      s.onRequest({ typeUrl: SE, responseNonce: '7.5', versionInfo: '7' });
+      assert.deepEqual(s.plan(gate(7, 5)), [], 'nothing changed');
+      const next = s.plan(gate(9, 6));
+      assert.deepEqual(next.map((p) => [p.typeUrl, p.nonce, p.followUp]), [[SE, '9.6', true]]);
+    });
   });
 });

@@ -4,7 +4,7 @@ import { decodeResource, encodeResource } from '../../schemas/mcp-envelope.ts';
 import { McpResource, protobuf } from '../../schemas/proto.ts';
 import { decodeEvent, encodeEvent, EventDecodeError } from '../../schemas/event-codec.ts';
 import { rabinFingerprint } from '../../schemas/rabin.ts';
-import { encodeResponseBody, withNonce } from '../../services/xds-gateway/response-encoder.ts';
+import { encodeResponseBody } from '../../services/xds-gateway/response-encoder.ts';
 import { DiscoveryResponse } from '../../schemas/proto.ts';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
 
@@ -37,7 +37,7 @@ describe('MCP envelope', () => {
 
   it('assembles a DiscoveryResponse from pre-encoded resources that decodes as envoy would', () => {
     const r = encodeResource('ServiceEntry', meta, body);
-    const msg = withNonce(encodeResponseBody('7', 'networking.istio.io/v1/ServiceEntry', [r.any]), 'n-1');
+    const msg = encodeResponseBody('7', 'networking.istio.io/v1/ServiceEntry', [r.any], 'n-1');
     const d = DiscoveryResponse.toObject(DiscoveryResponse.decode(msg)) as { version_info: string; type_url: string; nonce: string; resources: { type_url: string; value: Uint8Array }[] };
     assert.equal(d.version_info, '7');
     assert.equal(d.type_url, 'networking.istio.io/v1/ServiceEntry');
