@@ -22,7 +22,8 @@ import { EventTail } from '../harness/event-tail.ts';
 import { metricSum } from '../harness/prom-text.ts';
 import { waitFor } from '../harness/wait.ts';
 import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
-import { connect, mkdirp, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { connect, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { mkdirp } from '../harness/zk-write.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);

@@ -3,7 +3,8 @@ import net from 'node:net';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { DubboRegistrar } from './dubbo-registrar.ts';
-import { connect, create, mkdirp, remove, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { connect, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { create, mkdirp, remove } from './zk-write.ts';
 
 /**
  * `meshbridge demo-provider`: the demo workload of docker-compose.yml. It listens on a Dubbo port (20880, accepts and

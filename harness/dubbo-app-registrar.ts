@@ -1,4 +1,5 @@
-import { connect, createWithData, getData, mkdirp, remove, setData, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { connect, getData, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { createWithData, mkdirp, remove, setData } from './zk-write.ts';
 
 /**
  * Registers Dubbo 3 application-level instances the way Dubbo's ZookeeperServiceDiscovery does (through Curator's

@@ -1,5 +1,6 @@
-import { formatDubboProviderUrl } from '../services/collector/dubbo-url.ts';
-import { connect, create, getChildren, mkdirp, remove, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { formatDubboProviderUrl } from './dubbo-url-format.ts';
+import { connect, getChildren, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { create, mkdirp, remove } from './zk-write.ts';
 
 /** Registers providers in ZooKeeper the way Apache Dubbo 2.7/3 does (interface-level registry). */
 export class DubboRegistrar {

@@ -1,3 +1,4 @@
+import { err, type Result } from '../services/shared/errors.ts';
 import { SOURCES_ANNOTATION } from '../schemas/mesh-labels.ts';
 import type { ServicePortSpec } from '../schemas/registry-event.ts';
 import type { ResourceMeta } from '../schemas/mcp-envelope.ts';
@@ -15,7 +16,8 @@ export interface BuiltServiceEntry {
   notes: string[];
 }
 
-export type BuildResult = { ok: true; value: BuiltServiceEntry } | { ok: false; problems: string[] };
+/** The built ServiceEntry, or the problems istiod would reject it for. */
+export type BuildResult = Result<BuiltServiceEntry, string[]>;
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -68,7 +70,7 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
 
   const body: ServiceEntryBody = { hosts: [fold.host], ports, location: MESH_INTERNAL, resolution: STATIC, endpoints: sortedEndpoints };
   const problems = validateServiceEntry(body);
-  if (problems.length > 0) return { ok: false, problems };
+  if (problems.length > 0) return err(problems);
   return {
     ok: true,
     value: {

@@ -74,7 +74,7 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
     }
     const built = buildServiceEntry(svc);
     if (!built.ok) {
-      fx.rejected.push({ key, problems: built.problems });
+      fx.rejected.push({ key, problems: built.error });
       continue;
     }
     if (built.value.notes.length > 0) fx.notes.push({ key, notes: built.value.notes });

@@ -192,7 +192,7 @@ function compareHost(source: RegistryRead, key: string, live: LiveMesh, held: He
   }
   if (entry && !entry.ok) {
     // The projector keeps the previous ServiceEntry when the merged one would be rejected: nothing to build it from.
-    d.notes.push(`the ServiceEntry merged over every source would be rejected by istiod (${entry.problems.join('; ')}): the projector keeps the previous one; endpoints not compared`);
+    d.notes.push(`the ServiceEntry merged over every source would be rejected by istiod (${entry.error.join('; ')}): the projector keeps the previous one; endpoints not compared`);
     return d.fold || d.notes.length > 1 ? d : undefined;
   }
   const expEntry = entry?.ok ? entry.value : undefined;

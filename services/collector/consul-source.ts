@@ -8,11 +8,11 @@ import { normaliseConsulService } from './normalise-consul.ts';
 import type { EventSink } from './publisher.ts';
 import { SourceCore } from './source-core.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
+import { backoff, backoffDelay, RETRY } from '../shared/retry.ts';
 
 interface Watch { index: number; stopped: boolean }
 interface Latest { body: unknown; index: number }
 
-const BACKOFF_MS = [200, 500, 1000, 2000, 5000];
 
 /**
  * Watches a Consul datacenter with blocking queries: one on the service catalog (which services exist) and one per
@@ -100,7 +100,7 @@ export class ConsulSource implements RegistrySource {
     }
     this.setConnected(false);
     this.failures++;
-    await new Promise((r) => setTimeout(r, BACKOFF_MS[Math.min(this.failures - 1, BACKOFF_MS.length - 1)]));
+    await backoff(RETRY.registryRequest, this.failures);
   }
 
   private recovered(): void {
@@ -193,7 +193,7 @@ export class ConsulSource implements RegistrySource {
     this.metrics.errors.inc({ source: this.src.id, stage: 'publish' });
     this.log.error({ source: this.src.id, service, err: (e as Error).message }, 'publishing failed; retrying in 1 s');
     // Kafka was unavailable beyond the producer's own retries: offer the latest observation again.
-    setTimeout(() => { if (!this.stopped && this.latest.has(service)) this.coalescer.touch(service); }, 1000).unref();
+    setTimeout(() => { if (!this.stopped && this.latest.has(service)) this.coalescer.touch(service); }, backoffDelay(RETRY.republish, 1)).unref();
   }
 
   /** Normalises one service's observation and hands it to the decider (which ignores it if a newer one was seen). */

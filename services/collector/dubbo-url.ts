@@ -50,10 +50,3 @@ export function parseDubboProviderUrl(znode: string): Result<DubboProvider, Dubb
   const path = (rawPath ?? '').replace(/^\//, '');
   return ok({ protocol: protocol.toLowerCase(), host, port, path, params });
 }
-
-/** Builds the znode name Dubbo would write for a provider (tests and the demo provider). */
-export function formatDubboProviderUrl(p: DubboProvider): string {
-  const host = p.host.includes(':') ? `[${p.host}]` : p.host;
-  const q = Object.entries(p.params).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
-  return encodeURIComponent(`${p.protocol}://${host}:${p.port}/${p.path}${q ? `?${q}` : ''}`);
-}

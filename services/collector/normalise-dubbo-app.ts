@@ -7,6 +7,7 @@ import { sanitiseLabels } from './labels.ts';
 import { renderHost } from './naming.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import { sortInstances, type ServiceState } from './service-state.ts';
+import { err, ok, type Result } from '../shared/errors.ts';
 
 export type DubboAppNormaliseConfig = Pick<ZooKeeperDubboSourceConfig, 'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight'>;
 
@@ -19,17 +20,17 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
  * The ports an instance serves: Dubbo writes them into its metadata as `dubbo.endpoints`, a JSON list of
  * {port, protocol}; without it the instance's own port serves the `dubbo` protocol. Untrusted input.
  */
-function endpointsOf(meta: Record<string, unknown>, port: unknown): { protocol: string; port: number }[] | string {
+function endpointsOf(meta: Record<string, unknown>, port: unknown): Result<{ protocol: string; port: number }[]> {
   const raw = meta['dubbo.endpoints'];
   if (typeof raw === 'string' && raw !== '') {
     let list: unknown;
-    try { list = JSON.parse(raw); } catch { return 'dubbo.endpoints is not JSON'; }
-    if (!Array.isArray(list)) return 'dubbo.endpoints is not a list';
+    try { list = JSON.parse(raw); } catch { return err('dubbo.endpoints is not JSON'); }
+    if (!Array.isArray(list)) return err('dubbo.endpoints is not a list');
     const out = list.filter(isObj).map((e) => ({ protocol: typeof e.protocol === 'string' ? e.protocol.toLowerCase() : 'dubbo', port: e.port as number }));
-    if (out.length === 0) return 'dubbo.endpoints is empty';
-    return out;
+    if (out.length === 0) return err('dubbo.endpoints is empty');
+    return ok(out);
   }
-  return [{ protocol: 'dubbo', port: port as number }];
+  return ok([{ protocol: 'dubbo', port: port as number }]);
 }
 
 const validPort = (p: unknown): p is number => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
@@ -68,11 +69,12 @@ export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nod
     if (!src.includeDisabled && json.enabled === false) continue;
     const weight = typeof meta.weight === 'string' && /^\d+$/.test(meta.weight) ? Math.min(Number(meta.weight), 2 ** 31 - 1) : 0;
     if (!src.includeZeroWeight && meta.weight !== undefined && weight === 0) continue;
-    const eps = endpointsOf(meta, json.port);
-    if (typeof eps === 'string') {
-      issues.push({ field: `${where}.metadata.dubbo.endpoints`, value: String(meta['dubbo.endpoints']).slice(0, 256), reason: eps, action: 'instance skipped' });
+    const parsed = endpointsOf(meta, json.port);
+    if (!parsed.ok) {
+      issues.push({ field: `${where}.metadata.dubbo.endpoints`, value: String(meta['dubbo.endpoints']).slice(0, 256), reason: parsed.error, action: 'instance skipped' });
       continue;
     }
+    const eps = parsed.value;
     const good = eps.filter((e) => validPort(e.port));
     for (const bad of eps.filter((e) => !validPort(e.port))) {
       issues.push({ field: `${where}.port`, value: String(bad.port).slice(0, 32), reason: 'port outside 1..65535', action: 'endpoint skipped' });

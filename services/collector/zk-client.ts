@@ -41,19 +41,6 @@ export async function watchChildrenOrCreation(client: ZkClient, path: string, wa
 /** A ZooKeeper zxid (8-byte big-endian) as a number: the registry's ordering token. */
 export const zxid = (b: Buffer): number => Number(b.readBigInt64BE(0));
 
-/** Creates a znode and its parents (tests, demo provider). */
-export function mkdirp(client: ZkClient, path: string): Promise<void> {
-  return new Promise((resolve, reject) => client.mkdirp(path, (e) => (e ? reject(e) : resolve())));
-}
-
-export function create(client: ZkClient, path: string, mode: number = zookeeper.CreateMode.EPHEMERAL): Promise<void> {
-  return new Promise((resolve, reject) => client.create(path, mode, (e) => (e ? reject(e) : resolve())));
-}
-
-export function remove(client: ZkClient, path: string): Promise<void> {
-  return new Promise((resolve, reject) => client.remove(path, (e) => (e ? reject(e) : resolve())));
-}
-
 export function connect(connectString: string, sessionTimeout: number): Promise<ZkClient> {
   const client = zookeeper.createClient(connectString, { sessionTimeout, spinDelay: 500, retries: 1000 });
   return new Promise((resolve, reject) => {
@@ -77,11 +64,3 @@ export function getData(client: ZkClient, path: string, watch?: () => void): Pro
   });
 }
 
-/** Creates a znode with data (tests: Dubbo 3 application-level instances). */
-export function createWithData(client: ZkClient, path: string, data: Buffer, mode: number = zookeeper.CreateMode.EPHEMERAL): Promise<void> {
-  return new Promise((resolve, reject) => client.create(path, data, mode, (e) => (e ? reject(e) : resolve())));
-}
-
-export function setData(client: ZkClient, path: string, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => client.setData(path, data, -1, (e) => (e ? reject(e) : resolve())));
-}

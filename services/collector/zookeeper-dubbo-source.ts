@@ -10,6 +10,7 @@ import type { CollectorMetrics } from './metrics.ts';
 import { Coalescer } from './coalescer.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
 import { connect, getChildren, getData, watchChildrenOrCreation, zxid, type ZkClient } from './zk-client.ts';
+import { backoff, backoffDelay, RETRY } from '../shared/retry.ts';
 
 /**
  * Watches a Dubbo registry in ZooKeeper and publishes each service's complete state:
@@ -128,7 +129,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
       } catch (e) {
         this.metrics.errors.inc({ source: this.src.id, stage: 'connect' });
         this.log.warn({ source: this.src.id, connect: this.src.connect, err: (e as Error).message }, 'reconnecting to ZooKeeper failed; retrying');
-        await new Promise((r) => setTimeout(r, 1000));
+        await backoff(RETRY.registrySession, 1);
       }
     }
   }
@@ -215,7 +216,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
       this.metrics.errors.inc({ source: this.src.id, stage: 'read' });
       this.log.warn({ source: this.src.id, service: name, err: (e as Error).message }, 'reading or publishing a service failed; retrying in 1 s');
       // ZooKeeper or Kafka unavailable beyond their clients' retries: read again (a reconnect also resyncs).
-      setTimeout(() => this.schedule(name), 1000).unref();
+      setTimeout(() => this.schedule(name), backoffDelay(RETRY.republish, 1)).unref();
     });
   }
 

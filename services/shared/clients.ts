@@ -4,7 +4,7 @@ import { Kafka, logLevel, CompressionTypes, type ITopicConfig, type KafkaConfig 
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config, TlsClientConfig } from './config.ts';
 import type { Logger } from './log.ts';
-import { KafkaLogThrottle, kafkaLogLevel } from './retry.ts';
+import { KafkaLogThrottle, kafkaLogLevel } from './kafka-log.ts';
 
 /** kafkajs logs through our structured logger, at levels that say whether an operator must act. */
 export function createKafka(cfg: Config, log: Logger, clientSuffix: string): Kafka {

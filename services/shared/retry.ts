@@ -1,4 +1,4 @@
-import { logLevel } from 'kafkajs';
+import { MeshbridgeError } from './errors.ts';
 import type { Logger } from './log.ts';
 
 /**
@@ -18,7 +18,31 @@ export interface BackoffPolicy {
   jitter: number;
 }
 
-export const DEPENDENCY_BACKOFF: BackoffPolicy = Object.freeze({ initialMs: 200, factor: 2, maxMs: 5_000, jitter: 0.2 });
+/** Every retry delay of meshbridge, as data, in one place. */
+export const RETRY = Object.freeze({
+  /** A dependency (Redis, Kafka) that is not there, at start or in an outage. */
+  dependency: { initialMs: 200, factor: 2, maxMs: 5_000, jitter: 0.2 },
+  /** A registry request that failed (a Consul blocking query): soon at first, then no more than every 5 s. */
+  registryRequest: { initialMs: 200, factor: 2.5, maxMs: 5_000, jitter: 0 },
+  /** Opening a new registry session after one expired (ZooKeeper). */
+  registrySession: { initialMs: 1_000, factor: 1, maxMs: 1_000, jitter: 0 },
+  /** Offering a service's latest observation to Kafka again once the producer's own retries ran out. */
+  republish: { initialMs: 1_000, factor: 1, maxMs: 1_000, jitter: 0 },
+  /** Following the snapshot's change stream in Redis after a failed read. */
+  snapshotFollow: { initialMs: 500, factor: 1, maxMs: 500, jitter: 0 },
+} satisfies Record<string, BackoffPolicy>);
+
+export const DEPENDENCY_BACKOFF: BackoffPolicy = RETRY.dependency;
+
+/** Waits the policy's delay after failed attempt number `attempt` (1-based). */
+export const backoff = (policy: BackoffPolicy, attempt: number): Promise<void> =>
+  new Promise((r) => setTimeout(r, backoffDelay(policy, attempt)));
+
+/**
+ * Whether retrying can help: the taxonomy's `retriable` (services/shared/errors.ts) decides for meshbridge's own
+ * errors; anything else (a client library's error, a refused connection) is treated as transient.
+ */
+export const isRetriable = (e: unknown): boolean => !(e instanceof MeshbridgeError) || e.retriable;
 
 /** Delay after failed attempt number `attempt` (1-based); `random` in [0, 1). Pure. */
 export function backoffDelay(policy: BackoffPolicy, attempt: number, random: number = Math.random()): number {
@@ -128,7 +152,8 @@ export function dependencyReadiness(deps: DependencyTracker[]): { ok: boolean; m
 
 /**
  * Runs `attempt` until it succeeds, waiting DEPENDENCY_BACKOFF between failures and recording them on `dep`.
- * Rejects only when `stopped()` turns true (shutdown) — never because the dependency stays away.
+ * Rejects when `stopped()` turns true (shutdown) or on an error that is not retriable (isRetriable) — never because
+ * the dependency stays away.
  */
 export async function retryUntil<T>(dep: Dependency, attempt: () => Promise<T>, opts: { stopped?: () => boolean; policy?: BackoffPolicy } = {}): Promise<T> {
   const policy = opts.policy ?? DEPENDENCY_BACKOFF;
@@ -139,7 +164,7 @@ export async function retryUntil<T>(dep: Dependency, attempt: () => Promise<T>, 
       dep.up();
       return v;
     } catch (e) {
-      if (opts.stopped?.()) throw e;
+      if (opts.stopped?.() || !isRetriable(e)) throw e;
       const delay = backoffDelay(policy, n);
       dep.down(e, delay);
       await new Promise((r) => setTimeout(r, delay));
@@ -153,45 +178,4 @@ export function errorText(err: unknown): string {
     return cause instanceof Error && !err.message.includes(cause.message) ? `${err.message}: ${cause.message}` : err.message;
   }
   return String(err);
-}
-
-/** Consumer crashes kafkajs restarts from: connection trouble, retries exhausted on a retriable error, coordinator moves. */
-const RETRIED_CRASH = /^Crash: (KafkaJS(NumberOfRetriesExceeded|ConnectionError|ConnectionClosedError|NoBrokerAvailableError|RequestTimeoutError|BrokerNotFound|LockTimeout)\b|KafkaJSProtocolError: .*(coordinator|leader|not available|loading|rebalanc))/i;
-
-/**
- * What level a kafkajs log line gets in our logs. kafkajs logs at ERROR many conditions it retries itself; operators
- * page on ERROR, so the rule is:
- *  - `Response <Api>(...)` lines (a broker answered a request with an error code, e.g. "The coordinator is loading",
- *    CreateTopics "already exists", InitProducerId / GroupCoordinator while the coordinator moves): debug. The caller
- *    gets the error too: kafkajs retries it, or it reaches our code, which logs it with context at the level it deserves.
- *  - lines of a retry in progress (they carry retryCount / retryTime), connection errors and timeouts, a consumer
- *    `Crash:` that kafkajs restarts (`Restarting the consumer`), "re-joining the group": warn, and only the first of
- *    each kind per `quietMs` (see KafkaLogThrottle); repeats are debug.
- *  - any other ERROR (a listener or eachBatch threw, a crash that is not restarted, authentication): error.
- *  - WARN stays warn, INFO info, DEBUG debug.
- * Pure: `docs/operations.md` shows it as a table.
- */
-export function kafkaLogLevel(level: logLevel, message: string, extra: Record<string, unknown>): 'error' | 'warn-transient' | 'warn' | 'info' | 'debug' {
-  if (level > logLevel.WARN) return level === logLevel.INFO ? 'info' : 'debug';
-  if (level === logLevel.WARN) return 'warn';
-  if (level === logLevel.NOTHING) return 'debug';
-  if (/^Response \w+\(/.test(message)) return 'debug';
-  if (message.startsWith('Crash: ')) return RETRIED_CRASH.test(message) ? 'warn-transient' : 'error';
-  if (extra.retryCount !== undefined || extra.retryTime !== undefined) return 'warn-transient';
-  if (/^(Connection error|Connection timeout|Failed to connect|Restarting the consumer|The coordinator is not aware of this member)/.test(message)) return 'warn-transient';
-  return 'error';
-}
-
-/** Rate limit for transient kafkajs warnings: the first of a kind per `quietMs` is a warn, the rest debug. */
-export class KafkaLogThrottle {
-  private readonly last = new Map<string, number>();
-  constructor(private readonly quietMs = 60_000) {}
-
-  level(kind: string, now = Date.now()): 'warn' | 'debug' {
-    const k = kind.replace(/\d+/g, '#');
-    const at = this.last.get(k);
-    if (at !== undefined && now - at < this.quietMs) return 'debug';
-    this.last.set(k, now);
-    return 'warn';
-  }
 }

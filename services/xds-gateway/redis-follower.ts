@@ -4,6 +4,7 @@ import { SnapshotReader } from '../../snapshot-store/follower-read.ts';
 import type { RedisKeys } from '../../snapshot-store/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { buildSnapshot, type Snapshot } from './snapshot.ts';
+import { backoff, RETRY } from '../shared/retry.ts';
 
 export interface FollowerEvents { snapshot: [Snapshot] }
 
@@ -99,7 +100,7 @@ export class RedisFollower extends EventEmitter<FollowerEvents> {
         } catch (e) {
           if (this.stopped) break;
           this.log.warn({ err: (e as Error).message }, 'following redis failed; retrying');
-          await new Promise((r) => setTimeout(r, 500));
+          await backoff(RETRY.snapshotFollow, 1);
         }
       }
     })();

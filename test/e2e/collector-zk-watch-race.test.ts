@@ -4,7 +4,8 @@ import { makeRunDir } from '../../harness/paths.ts';
 import { ensureInstalled } from '../../harness/install.ts';
 import { startZooKeeper, type ZooKeeperServer } from '../../harness/zookeeper.ts';
 import { waitFor } from '../../harness/wait.ts';
-import { connect, create, watchChildrenOrCreation, zookeeper, type ZkClient } from '../../services/collector/zk-client.ts';
+import { connect, watchChildrenOrCreation, zookeeper, type ZkClient } from '../../services/collector/zk-client.ts';
+import { create } from '../../harness/zk-write.ts';
 
 // Found by `meshbridge up`: a registry root created between getChildren (NO_NODE) and exists() left only a data
 // watch armed, so every registration under it went unseen until the next periodic resync (5 minutes).

@@ -6,7 +6,8 @@ import { startServers, pipeline, type Servers, type Pipeline } from '../../harne
 import { EventTail } from '../../harness/event-tail.ts';
 import { metricSum } from '../../harness/prom-text.ts';
 import { waitFor } from '../../harness/wait.ts';
-import { connect, remove, type ZkClient } from '../../services/collector/zk-client.ts';
+import { connect, type ZkClient } from '../../services/collector/zk-client.ts';
+import { remove } from '../../harness/zk-write.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
 
 /** Client connections ZooKeeper holds (the `cons` four-letter word): one fewer once a paused client's session expired. */

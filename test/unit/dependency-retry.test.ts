@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { logLevel } from 'kafkajs';
-import { DEPENDENCY_BACKOFF, DependencyTracker, KafkaLogThrottle, backoffDelay, dependencyReadiness, kafkaLogLevel, redisAddress } from '../../services/shared/retry.ts';
+import { DEPENDENCY_BACKOFF, DependencyTracker, backoffDelay, dependencyReadiness, redisAddress } from '../../services/shared/retry.ts';
+import { KafkaLogThrottle, kafkaLogLevel } from '../../services/shared/kafka-log.ts';
 import { formatTable, parseStatusArgs, statusExit, type Check } from '../../services/status/status.ts';
 
 describe('dependency backoff (services/shared/retry.ts)', () => {

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDubboProviderUrl, parseDubboProviderUrl } from '../../services/collector/dubbo-url.ts';
+import { parseDubboProviderUrl } from '../../services/collector/dubbo-url.ts';
+import { formatDubboProviderUrl } from '../../harness/dubbo-url-format.ts';
 
 // A child name exactly as Dubbo 2.7's ZookeeperRegistry writes it (URL.encode of the full URL string).
 const REAL = 'dubbo%3A%2F%2F192.168.1.5%3A20880%2Forg.apache.dubbo.demo.DemoService%3Fanyhost%3Dtrue%26application%3Ddemo-provider%26deprecated%3Dfalse%26dubbo%3D2.0.2%26dynamic%3Dtrue%26generic%3Dfalse%26interface%3Dorg.apache.dubbo.demo.DemoService%26methods%3DsayHello%2CsayHelloAsync%26pid%3D1234%26release%3D2.7.23%26side%3Dprovider%26timestamp%3D1700000000000';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { normaliseDubboService } from '../../services/collector/normalise-dubbo.ts';
-import { formatDubboProviderUrl } from '../../services/collector/dubbo-url.ts';
+import { formatDubboProviderUrl } from '../../harness/dubbo-url-format.ts';
 import { isValidLabelKey, isValidLabelValue, sanitiseLabels, sanitiseLabelValue } from '../../services/collector/labels.ts';
 import { dnsName, renderHost } from '../../services/collector/naming.ts';
 import { parseConfig, type SourceConfig } from '../../services/shared/config.ts';
