@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import { McpResource, ServiceEntry, WorkloadEntry, type protobuf } from './proto.ts';
-import { MCP_RESOURCE_TYPE, SERVICE_ENTRY_BODY_TYPE, WORKLOAD_ENTRY_BODY_TYPE, type ServedKind } from './type-urls.ts';
+import { McpResource, ServiceEntry, type protobuf } from './proto.ts';
+import { MCP_RESOURCE_TYPE, SERVICE_ENTRY_BODY_TYPE, type ServedKind } from './type-urls.ts';
 
 export interface ResourceMeta {
   /** "namespace/name" — exactly one slash. */
@@ -22,7 +22,6 @@ export interface EncodedResource {
 
 const BODY = {
   ServiceEntry: { type: ServiceEntry, url: SERVICE_ENTRY_BODY_TYPE },
-  WorkloadEntry: { type: WorkloadEntry, url: WORKLOAD_ENTRY_BODY_TYPE },
 } as const;
 
 /** protobufjs writes map entries in insertion order; sorting keys makes the bytes a pure function of the content. */
@@ -89,8 +88,8 @@ export function decodeResource(any: Uint8Array): { name: string; version: string
     metadata: { name: string; version: string; create_time?: { seconds?: number; nanos?: number }; labels?: Record<string, string>; annotations?: Record<string, string> };
     body: { type_url: string; value: Uint8Array };
   };
-  const kind: ServedKind = res.body.type_url === SERVICE_ENTRY_BODY_TYPE ? 'ServiceEntry' : 'WorkloadEntry';
-  const type = BODY[kind].type;
+  if (res.body.type_url !== SERVICE_ENTRY_BODY_TYPE) throw new Error(`${res.metadata.name}: body type ${res.body.type_url} is not one meshbridge serves`);
+  const type = BODY.ServiceEntry.type;
   return {
     name: res.metadata.name,
     version: res.metadata.version,

@@ -1,5 +1,5 @@
 /** Kinds of resource the snapshot can hold. */
-export type ResourceKind = 'ServiceEntry' | 'WorkloadEntry';
+export type ResourceKind = 'ServiceEntry';
 
 /**
  * Field of a resource in the `resources` hash: kind and "namespace/name", so resources of different kinds never

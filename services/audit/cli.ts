@@ -167,7 +167,7 @@ function cutOf(p: Point, ranges: PartitionRange[], info: LiveInfo | undefined): 
       if (exact) return { cut: { kind: 'offsets', offsets: exact }, note: 'offsets from the change stream' };
       const t = timeOfVersion(info.records, p.version);
       if (t === undefined) throw new UsageError(`version ${p.version} is no longer in the change stream (oldest kept: ${info.records[0]?.version ?? 'none'}); name a time instead`);
-      return { cut: { kind: 'time', timeMs: t }, note: `events up to its commit time ${new Date(t).toISOString()} (approximate: the projector records no offsets in its change stream)` };
+      return { cut: { kind: 'time', timeMs: t }, note: `events up to its commit time ${new Date(t).toISOString()} (approximate: the change records around this version carry no offsets, e.g. written by an older projector or a rebuild's switch-over)` };
     }
   }
 }

@@ -198,7 +198,7 @@ async function roleChecks(cfg: Config, opts: StatusOptions): Promise<Check[]> {
         const istiods = await (await withTimeout(fetch(`${base}/debug/istiods`), Math.min(opts.timeoutMs, 3_000), base)).json() as { nodeId: string; types: Record<string, { lastVersion?: string; acked?: string }> }[];
         const served = Number(ready.body.detail?.version ?? 0);
         const lags = istiods.map((s) => {
-          const acked = Object.entries(s.types).filter(([t]) => /\/(ServiceEntry|WorkloadEntry)$/.test(t)).map(([, v]) => Number(v.acked ?? 0));
+          const acked = Object.entries(s.types).filter(([t]) => /\/ServiceEntry$/.test(t)).map(([, v]) => Number(v.acked ?? 0));
           return acked.length ? served - Math.min(...acked) : served;
         });
         out.push({ check: `${role} istiods`, outcome: 'ok', detail: `${istiods.length} connected${istiods.length ? `, acked version lag max ${Math.max(...lags)} (served v${served})` : ''}` });

@@ -50,7 +50,7 @@ export async function startGateway(cfg: Config, log: Logger, hooks: GatewayHooks
 /**
  * Assembles one gateway without waiting for Redis: ops server first (/healthz live, /readyz 503 naming Redis while it
  * is missing), then the ADS listener, then Redis with the dependency backoff (services/shared/retry.ts). istiods may
- * connect at once: every type is answered except ServiceEntry/WorkloadEntry, which are withheld until a complete
+ * connect at once: every type is answered except ServiceEntry, which is withheld until a complete
  * snapshot is loaded — an istiod that starts while Redis is down waits (not ready) instead of exiting, and never gets
  * an empty answer that would delete live config (docs/operations.md). Through a later Redis outage the last complete
  * snapshot keeps being served.
@@ -112,7 +112,7 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
     await ops.close();
     throw e;
   }
-  log.info({ port: grpcPort, tls: Boolean(g.tls) }, 'xds-gateway listening (ADS, state of the world); ServiceEntry/WorkloadEntry withheld until a complete snapshot is loaded');
+  log.info({ port: grpcPort, tls: Boolean(g.tls) }, 'xds-gateway listening (ADS, state of the world); ServiceEntry withheld until a complete snapshot is loaded');
   let stopped = false;
   const isStopped = () => stopped;
   const loaded = (async () => {

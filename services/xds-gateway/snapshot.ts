@@ -28,7 +28,7 @@ export interface KindList {
   readonly items: readonly Buffer[];
 }
 
-const KINDS: ServedKind[] = ['ServiceEntry', 'WorkloadEntry'];
+const KINDS: ServedKind[] = ['ServiceEntry'];
 let changeSeq = 0;
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

@@ -64,8 +64,7 @@ describe('xds-gateway speaks the istiod MCP-over-xDS contract (real Redis, real 
     for (const [i, r] of rs.entries()) {
       assert.equal(r.typeUrl, TYPES[i], 'type URL echoed exactly');
       assert.equal(r.versionInfo, String(version), `${r.typeUrl}: version_info is the global snapshot version`);
-      const served = /\/(ServiceEntry|WorkloadEntry)$/.exec(r.typeUrl)?.[1];
-      assert.equal(r.resources.length, served === 'ServiceEntry' ? 3 : 0, `${r.typeUrl} resources`);
+      assert.equal(r.resources.length, /\/ServiceEntry$/.test(r.typeUrl) ? 3 : 0, `${r.typeUrl} resources (WorkloadEntry is not served: empty)`);
     }
     assert.deepEqual(anyBytes(rs[TYPES.indexOf(SE)]!), anyBytes(rs[TYPES.indexOf('networking.istio.io/v1alpha3/ServiceEntry')]!), 'v1 and v1alpha3 GVKs carry the same resources');
     assert.deepEqual([...services('dubbo', 3).keys()].sort().map((f) => services('dubbo', 3).get(f)), anyBytes(rs[TYPES.indexOf(SE)]!), 'resources in name order, the projector\'s bytes');
@@ -136,7 +135,7 @@ describe('xds-gateway speaks the istiod MCP-over-xDS contract (real Redis, real 
     assert.equal(c.received.filter((r) => r.typeUrl === SE).length - before, 1, 'one push for the whole burst');
   });
 
-  it('withholds ServiceEntry/WorkloadEntry until the snapshot is complete; readiness follows', async () => {
+  it('withholds ServiceEntry until the snapshot is complete (WorkloadEntry, not served, is answered at once); readiness follows', async () => {
     const w = track(await SnapshotWriter.open(redis.url));
     await w.commit(services('dubbo', 2));
     const gw = track(await startGatewayInProcess(redis.url, w.prefix));
@@ -144,13 +143,15 @@ describe('xds-gateway speaks the istiod MCP-over-xDS contract (real Redis, real 
     assert.equal(await ready(), 503);
     const c = track(new XdsClient(`127.0.0.1:${gw.grpcPort}`, NODE).open());
     const seFirst = c.next(SE, 30_000);
-    const others = TYPES.filter((t) => !/(ServiceEntry|WorkloadEntry)$/.test(t));
+    const others = TYPES.filter((t) => !/ServiceEntry$/.test(t));
+    assert.ok(others.includes(WE));
     const answered = Promise.all(others.map((t) => c.next(t)));
     for (const t of TYPES) c.send({ typeUrl: t, nonce: String(Date.now()) });
     await answered; // the other types are answered at once (istiod's initial sync must not hang on them)
     const more = await w.commit(services('dubbo', 3)); // still incomplete: a later change does not release it either
     await waitFor(() => gw.follower.current?.version === more, { what: 'gateway at the incomplete version' });
-    assert.equal(c.received.some((r) => /(ServiceEntry|WorkloadEntry)$/.test(r.typeUrl)), false, 'no SE/WE answer before complete');
+    assert.equal(c.received.some((r) => /ServiceEntry$/.test(r.typeUrl)), false, 'no ServiceEntry answer before complete');
+    assert.ok(c.received.filter((r) => r.typeUrl === WE).every((r) => r.resources.length === 0), 'WorkloadEntry answered empty');
     assert.equal(await ready(), 503);
     const done = await w.commit(new Map(), [], { complete: true });
     const se = await seFirst;

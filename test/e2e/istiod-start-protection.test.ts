@@ -21,7 +21,7 @@ const connectedTo = async (gw: GatewayProcess) => ((await (await fetch(`http://1
  * istiod (1.30 line):
  *  - with no gateway listening, istiod exits at once (its xds:// config source must accept a connection at start);
  *  - a gateway that is up but has no snapshot yet (Redis down) accepts the connection, answers every other type and
- *    withholds ServiceEntry/WorkloadEntry, so istiod stays up and not ready — and becomes ready holding the
+ *    withholds ServiceEntry, so istiod stays up and not ready — and becomes ready holding the
  *    ServiceEntries as soon as Redis is there and the snapshot complete, with no restart of istiod or the gateway.
  * Before issue 13 the gateway itself exited without Redis, so the second case was a crash loop of both.
  */
