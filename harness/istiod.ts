@@ -20,7 +20,7 @@ export interface IstiodServer {
  * istiod (pilot-discovery) without Kubernetes, reading config only from `configSource` (xds://host:port), as in
  * docs/protocol.md "Running istiod without Kubernetes". Start the config source first: istiod exits if it is down at start.
  */
-type IstiodOptions = { readyTimeoutMs?: number; extraMesh?: string };
+type IstiodOptions = { readyTimeoutMs?: number; extraMesh?: string; env?: NodeJS.ProcessEnv };
 
 export function startIstiod(runDir: string, configSource: string, opts: IstiodOptions = {}): Promise<IstiodServer> {
   return startWithPortRetry('istiod', () => launchIstiod(runDir, configSource, opts));
@@ -39,7 +39,7 @@ async function launchIstiod(runDir: string, configSource: string, opts: IstiodOp
       `--grpcAddr=127.0.0.1:${grpcPort}`, `--httpAddr=127.0.0.1:${httpPort}`, `--monitoringAddr=127.0.0.1:${monitoringPort}`,
       '--secureGRPCAddr=', '--httpsAddr=', `--ctrlz_port=${ctrlzPort}`, '--ctrlz_address=127.0.0.1'],
     cwd: dir,
-    env: { POD_NAMESPACE: 'istio-system', POD_NAME: 'istiod-local', ENABLE_CA_SERVER: 'false', PILOT_ENABLE_CONFIG_DISTRIBUTION_TRACKING: 'false' },
+    env: { POD_NAMESPACE: 'istio-system', POD_NAME: 'istiod-local', ENABLE_CA_SERVER: 'false', PILOT_ENABLE_CONFIG_DISTRIBUTION_TRACKING: 'false', ...opts.env },
     logDir: runDir,
   });
   // Readiness: istiod opens its xDS port only once every config type has had an answer and its caches synced

@@ -96,7 +96,7 @@ export async function pipeline(servers: Servers, overrides: { sources?: unknown[
   };
 }
 
-export async function startIstiodFor(servers: Servers, gatewayGrpcPort: number, opts: { readyTimeoutMs?: number } = {}): Promise<IstiodServer> {
+export async function startIstiodFor(servers: Servers, gatewayGrpcPort: number, opts: { readyTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<IstiodServer> {
   return startIstiod(servers.runDir, `xds://127.0.0.1:${gatewayGrpcPort}`, opts);
 }
 

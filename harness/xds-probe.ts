@@ -15,6 +15,9 @@ export class XdsClient {
   readonly received: DecodedResponse[] = [];
   closedWith: Error | undefined;
 
+  /** Called with every response as it arrives (before any waiter), with its arrival time; set it before open(). */
+  onResponse: ((r: DecodedResponse, arrivedAt: number) => void) | undefined;
+
   constructor(address: string, private readonly node: { id: string; metadata?: Record<string, string> }, opts: { credentials?: grpc.ChannelCredentials; channelOptions?: grpc.ChannelOptions } = {}) {
     this.client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, ...opts.channelOptions });
   }
@@ -22,8 +25,13 @@ export class XdsClient {
   open(): this {
     this.call = this.client.makeBidiStreamRequest(ADS, (b: Buffer) => b, (b: Buffer) => b);
     this.call.on('data', (b: Buffer) => {
+      const arrivedAt = Date.now();
       const r = DiscoveryResponse.toObject(DiscoveryResponse.decode(b), { defaults: true }) as { version_info: string; type_url: string; nonce: string; resources: { type_url: string; value: Uint8Array }[] };
       const d: DecodedResponse = { versionInfo: r.version_info, typeUrl: r.type_url, nonce: r.nonce, resources: r.resources.map((a) => ({ typeUrl: a.type_url, value: a.value })) };
+      if (this.onResponse) {
+        this.onResponse(d, arrivedAt);
+        return;
+      }
       this.received.push(d);
       const i = this.waiters.findIndex((w) => w.typeUrl === d.typeUrl);
       if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(d);

@@ -33,11 +33,11 @@ function excluded(p: DubboProvider, src: SourceConfig): string | undefined {
  * Folds the provider znodes of one Dubbo interface into the service's complete, istio-valid state. Every URL that is
  * malformed or unusable becomes a DataIssue; it never affects the valid providers.
  */
-export function normaliseDubboService(src: SourceConfig, iface: string, children: string[]): ServiceState {
+export function normaliseDubboService(src: SourceConfig, iface: string, children: string[], parse: (znode: string) => ReturnType<typeof parseDubboProviderUrl> = parseDubboProviderUrl): ServiceState {
   const issues: DataIssue[] = [];
   const providers: DubboProvider[] = [];
   for (const child of children) {
-    const parsed = parseDubboProviderUrl(child);
+    const parsed = parse(child);
     if (!parsed.ok) {
       issues.push({ field: `providers.${parsed.error.field}`, value: parsed.error.znode.slice(0, 256), reason: parsed.error.reason, action: 'provider skipped' });
       continue;

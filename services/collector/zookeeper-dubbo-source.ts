@@ -11,6 +11,7 @@ import { Coalescer } from './coalescer.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
 import { connect, getChildren, getData, watchChildrenOrCreation, zxid, type ZkClient } from './zk-client.ts';
 import { backoff, backoffDelay, RETRY } from '../shared/retry.ts';
+import { ProviderParseCache } from './provider-parse-cache.ts';
 
 /**
  * Watches a Dubbo registry in ZooKeeper and publishes each service's complete state:
@@ -33,6 +34,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
   private readonly coalescer: Coalescer<string>;
   readonly core: SourceCore;
   /** Reads started by watches and not finished yet, by service name. */
+  private readonly parsed = new ProviderParseCache();
   private readonly inflight = new Map<string, Promise<void>>();
   /** Application mode with a mapping: last state per application, and interface -> applications. */
   private readonly appStates = new Map<string, ServiceState>();
@@ -249,7 +251,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
       await this.vanished(iface);
       return;
     }
-    const state = normaliseDubboService(this.src, iface, res.children);
+    const state = normaliseDubboService(this.src, iface, res.children, this.parsed.parserFor(iface, res.children));
     await this.publish(iface, state, zxid(res.stat.pzxid), { path, children: res.children });
   }
 
@@ -315,6 +317,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
   }
 
   private async vanished(name: string): Promise<void> {
+    this.parsed.forget(name);
     await this.core.observe({ type: 'absent', key: name });
   }
 

@@ -330,6 +330,12 @@ export const configSchema = strict({
      * into one rebuild and one write (the fold's main saving); smaller ones keep each Redis transaction short.
      */
     maxBatchEvents: z.number().int().min(1).max(200_000).default(20_000),
+    /**
+     * How long Kafka may hold a fetch to gather more events (the consumer's fetch max wait, with a fetch min size large
+     * enough that churn fills it). Under churn, events arriving within this window share one fold and one Redis commit
+     * (one change record, one gateway push) instead of one each; the cost is at most this much latency when quiet.
+     */
+    batchWaitMs: z.number().int().min(0).max(1_000).default(20),
   }).prefault({}),
   gateway: strict({
     grpcHost: z.string().default('0.0.0.0'),

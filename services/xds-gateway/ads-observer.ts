@@ -40,6 +40,7 @@ export function metricsObserver(metrics: GatewayMetrics, log: Logger, onPushed?:
       if (d.kind === 'subscribe') log.debug({ stream: s.streamId, typeUrl: d.typeUrl }, 'subscribed');
       else if (d.kind === 'ack') {
         metrics.acks.inc();
+        log.debug({ stream: s.streamId, node: s.nodeId, typeUrl: d.typeUrl, version: d.version }, 'acked');
         if (ackMs !== undefined && d.version !== '') metrics.ackSeconds.observe(ackMs / 1000);
       } else if (d.kind === 'nack') {
         metrics.nacks.inc();

@@ -18,7 +18,7 @@ interface DecodedRequest {
 /** What the server needs from the snapshot side: the current snapshot and change notifications. */
 export interface SnapshotSource {
   readonly current: Snapshot | undefined;
-  on(event: 'snapshot', cb: (s: Snapshot) => void): unknown;
+  on(event: 'change', cb: () => void): unknown;
 }
 
 export interface ConnectedIstiod {
@@ -114,7 +114,7 @@ export class AdsServer {
         endWith(call, grpc.status.UNIMPLEMENTED, 'meshbridge serves state-of-the-world ADS only (istiod has no delta MCP client)');
       },
     });
-    source.on('snapshot', () => this.schedulePush());
+    source.on('change', () => this.schedulePush());
   }
 
   async listen(host: string, port: number, creds = grpc.ServerCredentials.createInsecure()): Promise<number> {

@@ -62,11 +62,8 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
   const redis = createRedis(cfg, log, 'gateway');
   const blocking = createRedis(cfg, log, 'gateway-follow');
   const follower = new RedisFollower(redis, blocking, redisKeys(cfg.redis.prefix), log);
-  follower.on('snapshot', (s) => {
-    metrics.snapshotVersion.set(s.version);
-    metrics.resources.set(s.resources.size);
-    metrics.redisLag.set(follower.headVersion - s.version);
-  });
+  metrics.probes.served = () => follower.current;
+  metrics.probes.headVersion = () => follower.headVersion;
   const g = cfg.gateway;
   const ads = new AdsServer(follower, metricsObserver(metrics, log, hooks.onPushed), { debounceMs: g.debounceMs, view: { namespaces: g.namespaces, revisions: g.revisions } });
   metrics.probes.maxAckedLag = () => ads.maxAckedLag();

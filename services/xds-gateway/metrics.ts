@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 export function gatewayMetrics(registry: Registry) {
   const r = { registers: [registry] };
   /** Filled in by whoever owns the streams; read at scrape time. */
-  const probes = { maxAckedLag: (): number => 0 };
+  const probes = { maxAckedLag: (): number => 0, served: (): { version: number; size: number } | undefined => undefined, headVersion: (): number => 0 };
   return {
     probes,
     streams: new prom.Gauge({ name: 'meshbridge_gateway_streams', help: 'Connected istiod ADS streams', ...r }),
@@ -15,13 +15,17 @@ export function gatewayMetrics(registry: Registry) {
     ackSeconds: new prom.Histogram({ name: 'meshbridge_gateway_ack_seconds', help: 'Time from a response to its ACK', buckets: [0.001, 0.01, 0.1, 0.5, 2, 10], ...r }),
     acks: new prom.Counter({ name: 'meshbridge_gateway_acks_total', help: 'ACKs received', ...r }),
     nacks: new prom.Counter({ name: 'meshbridge_gateway_nacks_total', help: 'Requests carrying error_detail', ...r }),
-    snapshotVersion: new prom.Gauge({ name: 'meshbridge_gateway_snapshot_version', help: 'Snapshot version served', ...r }),
-    redisLag: new prom.Gauge({ name: 'meshbridge_gateway_versions_behind_redis', help: 'Versions between Redis head and the served snapshot', ...r }),
+    // Read at scrape time: the snapshot is built when it is served or scraped, not per change record.
+    snapshotVersion: new prom.Gauge({ name: 'meshbridge_gateway_snapshot_version', help: 'Snapshot version served', ...r, collect() { this.set(probes.served()?.version ?? 0); } }),
+    redisLag: new prom.Gauge({
+      name: 'meshbridge_gateway_versions_behind_redis', help: 'Versions between Redis head and the served snapshot', ...r,
+      collect() { this.set(Math.max(0, probes.headVersion() - (probes.served()?.version ?? 0))); },
+    }),
     ackedLag: new prom.Gauge({
       name: 'meshbridge_gateway_acked_version_lag', help: 'Largest gap between the served snapshot version and the version an istiod acknowledged (served types)', ...r,
       collect() { this.set(probes.maxAckedLag()); },
     }),
-    resources: new prom.Gauge({ name: 'meshbridge_gateway_resources', help: 'Resources in the served snapshot', ...r }),
+    resources: new prom.Gauge({ name: 'meshbridge_gateway_resources', help: 'Resources in the served snapshot', ...r, collect() { this.set(probes.served()?.size ?? 0); } }),
   };
 }
 export type GatewayMetrics = ReturnType<typeof gatewayMetrics>;

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DiscoveryResponse } from '../../schemas/proto.ts';
-import { buildSnapshot } from '../../services/xds-gateway/snapshot.ts';
+import { fullSnapshot, patchSnapshot } from '../../services/xds-gateway/snapshot.ts';
 import { encodeResponseBody } from '../../services/xds-gateway/response-encoder.ts';
 import { viewFor, select, ALL } from '../../services/xds-gateway/view.ts';
 import { StreamState } from '../../services/xds-gateway/stream-state.ts';
@@ -16,14 +16,16 @@ describe('gateway pure logic', () => {
     const field = fc.tuple(fc.constantFrom('ServiceEntry', 'WorkloadEntry'), name).map(([k, n]) => `${k}|${n}`);
     fc.assert(fc.property(fc.uniqueArray(field, { maxLength: 30 }), fc.array(fc.tuple(field, fc.boolean()), { maxLength: 15 }), (initial, changes) => {
       const res = new Map(initial.map((f, i) => [f, Buffer.from(`v0-${i}-${f}`)]));
-      const prev = buildSnapshot(1, 'l', true, res);
+      const prev = fullSnapshot(1, 'l', true, res);
       const next = new Map(res);
+      const changed = new Map<string, Buffer | null>();
       for (const [i, [f, del]] of changes.entries()) {
         if (del) next.delete(f);
         else next.set(f, Buffer.from(`v1-${i}-${f}`));
+        changed.set(f, next.get(f) ?? null);
       }
-      const patched = buildSnapshot(2, 'l', true, next, prev, changes.map(([f]) => f));
-      const scratch = buildSnapshot(2, 'l', true, next);
+      const patched = patchSnapshot(prev, 2, true, changed, 0);
+      const scratch = fullSnapshot(2, 'l', true, next);
       // Fields of another kind (here WorkloadEntry, which is not served) are never listed.
       assert.deepEqual(patched.kinds.ServiceEntry.names, scratch.kinds.ServiceEntry.names);
       assert.deepEqual(patched.kinds.ServiceEntry.items.map(String), scratch.kinds.ServiceEntry.items.map(String));
