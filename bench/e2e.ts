@@ -33,6 +33,7 @@ import { CLA_TYPE, CLUSTER_TYPE, XdsClient, type DecodedResponse } from '../harn
 import { EnvoyCluster, EnvoyClusterLoadAssignment } from '../schemas/proto.ts';
 import { connect, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
 import { mkdirp } from '../harness/zk-write.ts';
+import { shardOf } from '../services/xds-gateway/shard.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -43,6 +44,8 @@ const PORT = 20880;
 /** istiod settings for the run, e.g. BENCH_ISTIOD_ENV='PILOT_ENABLE_EDS_DEBOUNCE=false,PILOT_DEBOUNCE_AFTER=10ms'. */
 const ISTIOD_ENV = Object.fromEntries((process.env.BENCH_ISTIOD_ENV ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 const OUT = process.env.BENCH_OUT ?? 'e2e.json';
+/** Config sources the gateway splits the snapshot into (gateway.shards): istiod lists one per shard. */
+const SHARDS = Number(process.env.BENCH_SHARDS ?? 1);
 
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const iface = (i: number) => `org.bench.Service${i}`;
@@ -185,7 +188,7 @@ async function main(): Promise<void> {
   const mb = await pipeline(servers, {
     sources: [{ id: 'zk-bench', kind: 'zookeeper-dubbo', connect: servers.zookeeper.connectString, root, sessionTimeoutMs: 30_000 }],
     kafka: { partitions: PARTITIONS },
-    gateway: { debounceMs: Number(process.env.BENCH_GATEWAY_DEBOUNCE_MS ?? 20) },
+    gateway: { debounceMs: Number(process.env.BENCH_GATEWAY_DEBOUNCE_MS ?? 20), shards: SHARDS },
   });
   const zk = await connect(servers.zookeeper.connectString, 30_000);
   const registrar = await DubboRegistrar.open(servers.zookeeper.connectString, root);
@@ -206,7 +209,7 @@ async function main(): Promise<void> {
     // Start with an empty registry: the first resync is instant, the snapshot complete, istiod ready at once.
     await mkdirp(zk, root);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).ok, { what: 'gateway ready', timeoutMs: 120_000, intervalMs: 200 });
-    const istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc, { readyTimeoutMs: 120_000, env: ISTIOD_ENV });
+    const istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs, { readyTimeoutMs: 120_000, env: ISTIOD_ENV });
     stopFns.push(() => istiod.stop());
 
     // Stage observers.
@@ -235,13 +238,15 @@ async function main(): Promise<void> {
         }
       }
     })();
-    const pushes = new VersionTimes();
-    const acks = new VersionTimes();
+    // Per shard: a change is pushed on its own shard's stream only.
+    const pushes = Array.from({ length: SHARDS }, () => new VersionTimes());
+    const acks = Array.from({ length: SHARDS }, () => new VersionTimes());
     const gwLog = new LogTail(gateway.logFile, (rec) => {
       if (typeof rec.typeUrl !== 'string' || !rec.typeUrl.endsWith('/ServiceEntry')) return;
       const at = typeof rec.time === 'number' ? rec.time : Date.parse(String(rec.time));
-      if (rec.msg === 'pushed') pushes.add(Number(rec.version), at);
-      else if (rec.msg === 'acked') acks.add(Number(rec.version), at);
+      const shard = Number(rec.shard ?? 0);
+      if (rec.msg === 'pushed') pushes[shard]?.add(Number(rec.version), at);
+      else if (rec.msg === 'acked') acks[shard]?.add(Number(rec.version), at);
     });
     stopFns.push(() => gwLog.stop());
 
@@ -345,7 +350,8 @@ async function main(): Promise<void> {
       const commit = c.kafka === undefined ? undefined : (commits.get(c.host) ?? []).find((r) => r.at >= c.kafka! - 1);
       c.redis = commit?.at;
       c.version = commit?.v;
-      if (c.version !== undefined) { c.push = pushes.firstAtLeast(c.version); c.ack = acks.firstAtLeast(c.version); }
+      const shard = shardOf(`dubbo/${c.host}`, SHARDS);
+      if (c.version !== undefined) { c.push = pushes[shard]!.firstAtLeast(c.version); c.ack = acks[shard]!.firstAtLeast(c.version); }
     }
     const measured = changes.filter((c) => c.sidecar !== undefined);
     const diff = (a: keyof Change, b: keyof Change) => measured.filter((c) => c[a] !== undefined && c[b] !== undefined).map((c) => (c[b] as number) - (c[a] as number));
@@ -361,7 +367,7 @@ async function main(): Promise<void> {
     const result = {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadAverage: [Number(loadBefore.toFixed(2)), Number(loadAfter.toFixed(2))] },
-      workload: { services: SERVICES, instancesPerService: INSTANCES, changesPerSecond: RATE, seconds: SECONDS, partitions: PARTITIONS, istiodEnv: ISTIOD_ENV, gatewayDebounceMs: mb.config.gateway.debounceMs },
+      workload: { services: SERVICES, instancesPerService: INSTANCES, changesPerSecond: RATE, seconds: SECONDS, partitions: PARTITIONS, shards: SHARDS, istiodEnv: ISTIOD_ENV, gatewayDebounceMs: mb.config.gateway.debounceMs },
       load,
       churn: {
         changes: changes.length, achievedRate: Number((changes.length / churnSeconds).toFixed(1)), reachedSidecar: measured.length,

@@ -22,16 +22,17 @@ export interface IstiodServer {
  */
 type IstiodOptions = { readyTimeoutMs?: number; extraMesh?: string; env?: NodeJS.ProcessEnv };
 
-export function startIstiod(runDir: string, configSource: string, opts: IstiodOptions = {}): Promise<IstiodServer> {
+export function startIstiod(runDir: string, configSource: string | string[], opts: IstiodOptions = {}): Promise<IstiodServer> {
   return startWithPortRetry('istiod', () => launchIstiod(runDir, configSource, opts));
 }
 
-async function launchIstiod(runDir: string, configSource: string, opts: IstiodOptions): Promise<IstiodServer> {
+async function launchIstiod(runDir: string, configSource: string | string[], opts: IstiodOptions): Promise<IstiodServer> {
   const [grpcPort, httpPort, monitoringPort, ctrlzPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const dir = path.join(runDir, 'istiod');
   fs.mkdirSync(dir, { recursive: true });
   const mesh = path.join(dir, 'mesh.yaml');
-  fs.writeFileSync(mesh, `configSources:\n- address: ${configSource}\n${opts.extraMesh ?? ''}`);
+  const sources = [configSource].flat();
+  fs.writeFileSync(mesh, `configSources:\n${sources.map((a) => `- address: ${a}\n`).join('')}${opts.extraMesh ?? ''}`);
   const proc = new ManagedProcess({
     name: 'istiod',
     command: istiodBinary(),
@@ -49,7 +50,7 @@ async function launchIstiod(runDir: string, configSource: string, opts: IstiodOp
   await readyOrStop(proc, () => waitFor(async () => {
     proc.assertRunning();
     return isListening(grpcPort);
-  }, { what: `istiod xDS port :${grpcPort} (config source ${configSource}; log ${proc.logFile})`, timeoutMs: opts.readyTimeoutMs ?? 60_000, intervalMs: 100 }));
+  }, { what: `istiod xDS port :${grpcPort} (config sources ${sources.join(', ')}; log ${proc.logFile})`, timeoutMs: opts.readyTimeoutMs ?? 60_000, intervalMs: 100 }));
   return {
     grpcPort, httpPort, monitoringPort, proc,
     async debug(pathname: string) {

@@ -41,6 +41,21 @@ export async function freePort(): Promise<number> {
   throw new Error(`no free loopback port in ${LOW}..${HIGH} after 200 tries`);
 }
 
+/** `count` consecutive free ports (a sharded gateway serves shard i on base + i); returns the first. */
+export async function freeConsecutivePorts(count: number): Promise<number> {
+  if (count <= 1) return freePort();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = LOW + Math.floor(Math.random() * (HIGH - LOW - count));
+    const ports = Array.from({ length: count }, (_, i) => base + i);
+    if (ports.some((p) => handedOut.has(p))) continue;
+    if ((await Promise.all(ports.map(canBind))).every(Boolean)) {
+      for (const p of ports) handedOut.add(p);
+      return base;
+    }
+  }
+  throw new Error(`no ${count} consecutive free loopback ports in ${LOW}..${HIGH} after 200 tries`);
+}
+
 /**
  * Starts a server on fresh ports, retrying with new ones when the start fails because a port was taken meanwhile
  * (another suite's server bound it first). Any other failure is rethrown at once.

@@ -8,7 +8,7 @@ import { startRedis, type RedisServer } from './redis.ts';
 import { startZooKeeper, type ZooKeeperServer } from './zookeeper.ts';
 import { startIstiod, type IstiodServer } from './istiod.ts';
 import { ManagedProcess } from './process.ts';
-import { freePort, isListening } from './ports.ts';
+import { freeConsecutivePorts, freePort, isListening } from './ports.ts';
 import { projectRoot } from './paths.ts';
 import { waitFor } from './wait.ts';
 
@@ -46,7 +46,7 @@ export type Role = 'collector' | 'projector' | 'gateway';
 export interface Pipeline {
   configFile: string;
   config: Record<string, any>;
-  ports: { gatewayGrpc: number; collectorHttp: number; projectorHttp: number; gatewayHttp: number };
+  ports: { gatewayGrpc: number; gatewayGrpcs: number[]; collectorHttp: number; projectorHttp: number; gatewayHttp: number };
   procs: Partial<Record<Role, ManagedProcess>>;
   start(role: Role, opts?: { name?: string; env?: NodeJS.ProcessEnv }): Promise<ManagedProcess>;
   stop(): Promise<void>;
@@ -58,7 +58,9 @@ export interface Pipeline {
  */
 export async function pipeline(servers: Servers, overrides: { sources?: unknown[]; kafka?: Record<string, unknown>; gateway?: Record<string, unknown> } = {}): Promise<Pipeline> {
   const id = crypto.randomBytes(4).toString('hex');
-  const ports = { gatewayGrpc: await freePort(), collectorHttp: await freePort(), projectorHttp: await freePort(), gatewayHttp: await freePort() };
+  const shards = Number(overrides.gateway?.shards ?? 1);
+  const gatewayGrpc = await freeConsecutivePorts(shards);
+  const ports = { gatewayGrpc, gatewayGrpcs: Array.from({ length: shards }, (_, i) => gatewayGrpc + i), collectorHttp: await freePort(), projectorHttp: await freePort(), gatewayHttp: await freePort() };
   const config = {
     kafka: { brokers: servers.kafka.brokers, topic: `meshbridge.events.${id}`, deadLetterTopic: `meshbridge.dlq.${id}`, partitions: 3, ...overrides.kafka },
     redis: { url: servers.redis.url, prefix: `mb-${id}` },
@@ -96,8 +98,9 @@ export async function pipeline(servers: Servers, overrides: { sources?: unknown[
   };
 }
 
-export async function startIstiodFor(servers: Servers, gatewayGrpcPort: number, opts: { readyTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<IstiodServer> {
-  return startIstiod(servers.runDir, `xds://127.0.0.1:${gatewayGrpcPort}`, opts);
+/** istiod reading the gateway's shard ports (one config source each) on loopback. */
+export async function startIstiodFor(servers: Servers, gatewayGrpcPorts: number | number[], opts: { readyTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<IstiodServer> {
+  return startIstiod(servers.runDir, [gatewayGrpcPorts].flat().map((p) => `xds://127.0.0.1:${p}`), opts);
 }
 
 export async function getJson(url: string): Promise<any> {

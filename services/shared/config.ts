@@ -343,6 +343,12 @@ export const configSchema = strict({
     httpHost: z.string().default('127.0.0.1'),
     httpPort: z.number().int().min(0).max(65535).default(9103),
     debounceMs: z.number().int().min(0).max(10_000).default(50),
+    /**
+     * Config sources the snapshot is split into, by a stable hash of each resource's name: shard i is served on
+     * grpcPort + i and istiod lists one `xds://` source per shard. istiod re-reads only the changed shard's
+     * collection on a push, so a change costs it 1/shards of the mesh (docs/gateway.md, "Shards").
+     */
+    shards: z.number().int().min(1).max(256).default(1),
     /** Namespaces served to istiods (empty: all); `revisions` overrides it per ISTIO_REVISION (services/xds-gateway/view.ts). */
     namespaces: z.array(hostname.max(63)).default([]),
     revisions: z.record(z.string(), z.array(hostname.max(63))).default({}),

@@ -3,12 +3,13 @@ import type { Logger } from '../shared/log.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { RequestDecision } from './stream-state.ts';
 
-export interface StreamInfo { streamId: string; nodeId: string; peer: string }
+export interface StreamInfo { streamId: string; nodeId: string; peer: string; shard: number }
 
 export interface PushEvent { streamId: string; typeUrl: string; version: string; bytes: number; at: number; serverMs: number }
 
 export interface Pushed extends PushEvent {
   nodeId: string;
+  shard: number;
   /** The served kind, or undefined for the empty answer of a type this gateway does not serve. */
   served: ServedKind | undefined;
   /** Resources in the message when it was built for this push (undefined when shared from the cache). */
@@ -40,7 +41,7 @@ export function metricsObserver(metrics: GatewayMetrics, log: Logger, onPushed?:
       if (d.kind === 'subscribe') log.debug({ stream: s.streamId, typeUrl: d.typeUrl }, 'subscribed');
       else if (d.kind === 'ack') {
         metrics.acks.inc();
-        log.debug({ stream: s.streamId, node: s.nodeId, typeUrl: d.typeUrl, version: d.version }, 'acked');
+        log.debug({ stream: s.streamId, node: s.nodeId, shard: s.shard, typeUrl: d.typeUrl, version: d.version }, 'acked');
         if (ackMs !== undefined && d.version !== '') metrics.ackSeconds.observe(ackMs / 1000);
       } else if (d.kind === 'nack') {
         metrics.nacks.inc();
@@ -54,7 +55,7 @@ export function metricsObserver(metrics: GatewayMetrics, log: Logger, onPushed?:
       if (p.sinceReadMs !== undefined) metrics.changeToPushSeconds.observe(p.sinceReadMs / 1000);
       if (!p.served) return;
       onPushed?.({ streamId: p.streamId, typeUrl: p.typeUrl, version: p.version, bytes: p.bytes, at: p.at, serverMs: p.serverMs });
-      log.info({ stream: p.streamId, node: p.nodeId, typeUrl: p.typeUrl, version: p.version, resources: p.resources, bytes: p.bytes }, 'pushed');
+      log.info({ stream: p.streamId, node: p.nodeId, shard: p.shard, typeUrl: p.typeUrl, version: p.version, resources: p.resources, bytes: p.bytes }, 'pushed');
     },
   };
 }

@@ -28,6 +28,8 @@ export interface ConnectedIstiod {
   istioVersion: string;
   /** Namespaces this istiod is served ('*' = all). */
   view: string;
+  /** The shard (config source) this stream serves: the listener it connected to. */
+  shard: number;
   peer: string;
   connectedAt: string;
   types: Record<string, { lastVersion?: string; acked?: string; awaitingAck: boolean }>;
@@ -36,6 +38,8 @@ export interface ConnectedIstiod {
 export interface AdsServerOptions {
   debounceMs: number;
   view?: ViewConfig;
+  /** Config sources the snapshot is split into (shard.ts); one listener each. */
+  shards?: number;
 }
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -76,9 +80,9 @@ class Stream {
   /** Fixed by the stream's first node: a view change on a live stream would look like deletions to istiod. */
   view: View | undefined;
 
-  constructor(readonly call: Call, id: string) {
+  constructor(readonly call: Call, id: string, readonly shard: number) {
     this.state = new StreamState(id);
-    this.info = { streamId: id, nodeId: '', revision: '', istioVersion: '', view: '', peer: call.getPeer(), connectedAt: new Date().toISOString() };
+    this.info = { streamId: id, nodeId: '', revision: '', istioVersion: '', view: '', shard, peer: call.getPeer(), connectedAt: new Date().toISOString() };
   }
 }
 
@@ -87,13 +91,8 @@ class Stream {
  * SnapshotSource; each response body is encoded once per snapshot, type and view and shared by all streams.
  */
 export class AdsServer {
-  private readonly server = new grpc.Server({
-    'grpc.max_send_message_length': -1,
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
-    // istiod pings every 30 s on an open stream, without waiting for data: never answer those with GOAWAY.
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-  });
+  /** One listener per shard: istiod has one config source (one ADS stream) per shard address. */
+  private readonly servers: grpc.Server[];
   private readonly streams = new Map<string, Stream>();
   private readonly bodies = new ResponseBodyCache();
   private readonly sentAt = new Map<string, number>();
@@ -108,19 +107,37 @@ export class AdsServer {
     private readonly opts: AdsServerOptions,
   ) {
     this.viewConfig = opts.view ?? { namespaces: [], revisions: {} };
-    this.server.addService(adsServiceDefinition, {
-      StreamAggregatedResources: (call: Call) => this.onStream(call),
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        endWith(call, grpc.status.UNIMPLEMENTED, 'meshbridge serves state-of-the-world ADS only (istiod has no delta MCP client)');
-      },
+    this.servers = Array.from({ length: Math.max(1, opts.shards ?? 1) }, (_, shard) => {
+      const server = new grpc.Server({
+        'grpc.max_send_message_length': -1,
+        'grpc.max_receive_message_length': 16 * 1024 * 1024,
+        // istiod pings every 30 s on an open stream, without waiting for data: never answer those with GOAWAY.
+        'grpc.keepalive_permit_without_calls': 1,
+        'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+      });
+      server.addService(adsServiceDefinition, {
+        StreamAggregatedResources: (call: Call) => this.onStream(call, shard),
+        DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+          endWith(call, grpc.status.UNIMPLEMENTED, 'meshbridge serves state-of-the-world ADS only (istiod has no delta MCP client)');
+        },
+      });
+      return server;
     });
     source.on('change', () => this.schedulePush());
   }
 
-  async listen(host: string, port: number, creds = grpc.ServerCredentials.createInsecure()): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(`${host}:${port}`, creds, (e, bound) => (e ? reject(e) : resolve(bound)));
-    });
+  /**
+   * Binds shard i to `port + i` (every shard to a port of the system's choice when `port` is 0). Returns the bound
+   * ports, in shard order.
+   */
+  async listen(host: string, port: number, creds = grpc.ServerCredentials.createInsecure()): Promise<number[]> {
+    const bound: number[] = [];
+    for (const [i, server] of this.servers.entries()) {
+      bound.push(await new Promise<number>((resolve, reject) => {
+        server.bindAsync(`${host}:${port === 0 ? 0 : port + i}`, creds, (e, p) => (e ? reject(e) : resolve(p)));
+      }));
+    }
+    return bound;
   }
 
   get isDraining(): boolean { return this.draining; }
@@ -143,12 +160,12 @@ export class AdsServer {
     return lag;
   }
 
-  private onStream(call: Call): void {
+  private onStream(call: Call, shard: number): void {
     if (this.draining) {
       endWith(call, grpc.status.UNAVAILABLE, 'gateway shutting down');
       return;
     }
-    const s = new Stream(call, `s${++this.seq}`);
+    const s = new Stream(call, `s${++this.seq}`, shard);
     this.streams.set(s.state.streamId, s);
     this.observer.streamOpened(s.info);
     call.on('data', (req: DecodedRequest) => this.onRequest(s, req));
@@ -205,7 +222,8 @@ export class AdsServer {
     if (s.blocked || this.draining) return;
     const snap = this.source.current;
     const view = s.view ?? ALL;
-    const gate: SnapshotGate | undefined = snap && { version: snap.version, complete: snap.complete, changedAt: (k) => snap.kinds[k].changedAt };
+    const shard = s.shard;
+    const gate: SnapshotGate | undefined = snap && { version: snap.version, complete: snap.complete, changedAt: (k) => snap.kinds[k][shard]!.changedAt };
     for (const send of s.state.plan(gate)) {
       const start = performance.now();
       let resources: number | undefined;
@@ -214,8 +232,8 @@ export class AdsServer {
       // MeshConfig get one empty answer, so istiod's initial sync completes.
       const served = send.served;
       const msg = served && snap
-        ? this.bodies.get(snap, `${send.typeUrl}|${view.key}`, () => {
-          const kind = snap.kinds[served];
+        ? this.bodies.get(snap, `${send.typeUrl}|${view.key}|${shard}`, () => {
+          const kind = snap.kinds[served][shard]!;
           const items = select(view, kind.names, kind.items);
           resources = items.length;
           return encodeResponseBody(send.version, send.typeUrl, items, send.nonce);
@@ -226,7 +244,7 @@ export class AdsServer {
       const now = performance.now();
       this.sentAt.set(`${s.state.streamId}|${send.typeUrl}`, now);
       this.observer.pushed({
-        streamId: s.state.streamId, nodeId: s.info.nodeId, typeUrl: send.typeUrl, version: send.version, bytes: msg.length,
+        streamId: s.state.streamId, nodeId: s.info.nodeId, shard, typeUrl: send.typeUrl, version: send.version, bytes: msg.length,
         at: now, serverMs: now - start, served, resources,
         sinceReadMs: served && snap && send.followUp ? now - snap.readAt : undefined,
       });
@@ -246,9 +264,10 @@ export class AdsServer {
     this.draining = true;
     if (this.debounce) clearTimeout(this.debounce);
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => { this.server.forceShutdown(); resolve(); }, graceMs);
+      const t = setTimeout(() => { for (const server of this.servers) server.forceShutdown(); resolve(); }, graceMs);
       for (const s of this.streams.values()) endWith(s.call, grpc.status.UNAVAILABLE, 'gateway shutting down');
-      this.server.tryShutdown(() => { clearTimeout(t); resolve(); });
+      let open = this.servers.length;
+      for (const server of this.servers) server.tryShutdown(() => { if (--open === 0) { clearTimeout(t); resolve(); } });
     });
   }
 }

@@ -21,7 +21,10 @@ export interface GatewayHooks { onPushed?: (e: PushEvent) => void }
 export interface RunningGateway {
   ads: AdsServer;
   follower: RedisFollower;
+  /** Shard 0's port (the only one with one shard). */
   grpcPort: number;
+  /** Every shard's port, in shard order: istiod lists one `xds://` config source per port. */
+  grpcPorts: number[];
   httpPort: number;
   registry: Registry;
   /** Resolves once the first snapshot is loaded from Redis (rejects only if stopped before that). */
@@ -61,11 +64,11 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
   const redisDep = redisDependency(cfg, log);
   const redis = createRedis(cfg, log, 'gateway');
   const blocking = createRedis(cfg, log, 'gateway-follow');
-  const follower = new RedisFollower(redis, blocking, redisKeys(cfg.redis.prefix), log);
+  const follower = new RedisFollower(redis, blocking, redisKeys(cfg.redis.prefix), log, cfg.gateway.shards);
   metrics.probes.served = () => follower.current;
   metrics.probes.headVersion = () => follower.headVersion;
   const g = cfg.gateway;
-  const ads = new AdsServer(follower, metricsObserver(metrics, log, hooks.onPushed), { debounceMs: g.debounceMs, view: { namespaces: g.namespaces, revisions: g.revisions } });
+  const ads = new AdsServer(follower, metricsObserver(metrics, log, hooks.onPushed), { debounceMs: g.debounceMs, view: { namespaces: g.namespaces, revisions: g.revisions }, shards: g.shards });
   metrics.probes.maxAckedLag = () => ads.maxAckedLag();
   const ops = await startOpsServer({
     host: g.httpHost, port: g.httpPort, registry, log,
@@ -102,14 +105,15 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
       },
     },
   });
-  let grpcPort: number;
+  let grpcPorts: number[];
   try {
-    grpcPort = await ads.listen(g.grpcHost, g.grpcPort, serverCredentials(g.tls));
+    grpcPorts = await ads.listen(g.grpcHost, g.grpcPort, serverCredentials(g.tls));
   } catch (e) {
     await ops.close();
     throw e;
   }
-  log.info({ port: grpcPort, tls: Boolean(g.tls) }, 'xds-gateway listening (ADS, state of the world); ServiceEntry withheld until a complete snapshot is loaded');
+  const grpcPort = grpcPorts[0]!;
+  log.info({ port: grpcPort, ports: grpcPorts, shards: g.shards, tls: Boolean(g.tls) }, 'xds-gateway listening (ADS, state of the world); ServiceEntry withheld until a complete snapshot is loaded');
   let stopped = false;
   const isStopped = () => stopped;
   const loaded = (async () => {
@@ -121,7 +125,7 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
   })();
   loaded.catch(() => undefined); // observed by startGateway / the role; a stop while waiting is not an error
   return {
-    ads, follower, grpcPort, httpPort: ops.port, registry, loaded,
+    ads, follower, grpcPort, grpcPorts, httpPort: ops.port, registry, loaded,
     async stop(graceMs) {
       stopped = true;
       await ads.shutdown(graceMs);

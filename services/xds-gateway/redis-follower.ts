@@ -30,7 +30,7 @@ export class RedisFollower extends EventEmitter<FollowerEvents> {
   private pending = new Map<string, Buffer | null>();
   private pendingHead: { version: number; complete: boolean; readAt: number } | undefined;
 
-  constructor(redis: Redis, private readonly blocking: Redis, private readonly keys: RedisKeys, private readonly log: Logger) {
+  constructor(redis: Redis, private readonly blocking: Redis, private readonly keys: RedisKeys, private readonly log: Logger, private readonly shards = 1) {
     super();
     this.reader = new SnapshotReader(redis, keys);
   }
@@ -48,7 +48,7 @@ export class RedisFollower extends EventEmitter<FollowerEvents> {
 
   async load(): Promise<void> {
     const { version, complete, lineage, lastId, resources } = await this.reader.load();
-    const next = fullSnapshot(version, lineage, complete, resources);
+    const next = fullSnapshot(version, lineage, complete, resources, this.shards);
     const served = this.current;
     this.headVersion = next.version;
     if (served?.complete && !next.complete) {

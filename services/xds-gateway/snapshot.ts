@@ -1,17 +1,19 @@
 import type { ServedKind } from '../../schemas/type-urls.ts';
 import { parseResourceField, resourceField } from '../../snapshot-store/resource-field.ts';
+import { shardOf } from './shard.ts';
 
 /**
  * An immutable, versioned snapshot: the encoded resources at one global version. Resources are kept as the bytes the
- * projector wrote (MCP `Any`), never re-encoded, and listed per kind in name order so every replica that holds the
- * same version sends identical bytes.
+ * projector wrote (MCP `Any`), never re-encoded, and listed per kind and shard in name order so every replica that
+ * holds the same version sends identical bytes.
  */
 export interface Snapshot {
   readonly version: number;
   readonly lineage: string;
   readonly complete: boolean;
-  /** Per kind: its resources in name order, and when that list last changed. */
-  readonly kinds: Readonly<Record<ServedKind, KindList>>;
+  /** Per kind, per shard (shard.ts): its resources in name order, and when that list last changed. */
+  readonly kinds: Readonly<Record<ServedKind, readonly KindList[]>>;
+  readonly shards: number;
   /** Resources held (every kind). */
   readonly size: number;
   /**
@@ -25,8 +27,8 @@ export interface Snapshot {
 
 export interface KindList {
   /**
-   * When this kind's list last changed, as a gateway-local sequence number (not the global version: after Redis lost
-   * its data or a rebuild switched lineage, global versions restart and could repeat one already sent).
+   * When this list last changed, as a gateway-local sequence number (not the global version: after Redis lost its
+   * data or a rebuild switched lineage, global versions restart and could repeat one already sent).
    */
   readonly changedAt: number;
   /** "namespace/name", sorted (code-unit order, the same on every replica). */
@@ -38,17 +40,17 @@ const KINDS: ServedKind[] = ['ServiceEntry'];
 let changeSeq = 0;
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function make(version: number, lineage: string, complete: boolean, kinds: Record<ServedKind, KindList>, readAt: number): Snapshot {
+function make(version: number, lineage: string, complete: boolean, kinds: Record<ServedKind, KindList[]>, shards: number, readAt: number): Snapshot {
   let map: Map<string, Buffer> | undefined;
   let size = 0;
-  for (const k of KINDS) size += kinds[k].names.length;
+  for (const k of KINDS) for (const l of kinds[k]) size += l.names.length;
   return {
-    version, lineage, complete, kinds, size, readAt,
+    version, lineage, complete, kinds, shards, size, readAt,
     get resources() {
       if (!map) {
         map = new Map();
         for (const k of KINDS) {
-          for (const [i, n] of kinds[k].names.entries()) map.set(resourceField(k, n), kinds[k].items[i]!);
+          for (const l of kinds[k]) for (const [i, n] of l.names.entries()) map.set(resourceField(k, n), l.items[i]!);
         }
       }
       return map;
@@ -56,40 +58,50 @@ function make(version: number, lineage: string, complete: boolean, kinds: Record
   };
 }
 
-/** A snapshot from a full read of Redis: every kind listed from scratch. */
-export function fullSnapshot(version: number, lineage: string, complete: boolean, resources: ReadonlyMap<string, Buffer>, readAt = performance.now()): Snapshot {
-  const kinds = {} as Record<ServedKind, KindList>;
+/** A snapshot from a full read of Redis: every kind and shard listed from scratch. */
+export function fullSnapshot(version: number, lineage: string, complete: boolean, resources: ReadonlyMap<string, Buffer>, shards = 1, readAt = performance.now()): Snapshot {
+  const kinds = {} as Record<ServedKind, KindList[]>;
   for (const kind of KINDS) {
+    const names: string[][] = Array.from({ length: shards }, () => []);
+    const items: Buffer[][] = Array.from({ length: shards }, () => []);
     const fields: string[] = [];
     for (const field of resources.keys()) if (field.startsWith(`${kind}|`)) fields.push(field);
     fields.sort(cmp);
-    kinds[kind] = { changedAt: ++changeSeq, names: fields.map((f) => f.slice(kind.length + 1)), items: fields.map((f) => resources.get(f)!) };
+    for (const f of fields) {
+      const name = f.slice(kind.length + 1);
+      const s = shardOf(name, shards);
+      names[s]!.push(name);
+      items[s]!.push(resources.get(f)!);
+    }
+    kinds[kind] = names.map((n, s) => ({ changedAt: ++changeSeq, names: n, items: items[s]! }));
   }
-  return make(version, lineage, complete, kinds, readAt);
+  return make(version, lineage, complete, kinds, shards, readAt);
 }
 
 /**
  * The next snapshot: `prev` with `changes` (resource field -> new bytes, or null when removed) applied, each touched
- * kind's sorted list patched in one linear merge — no copy of a resource map and no re-sort. Called once per push,
- * with every change record read since the previous one, not once per change record.
+ * shard's sorted list patched in one linear merge — no copy of a resource map, no re-sort, and untouched shards keep
+ * their list (and so are not pushed). Called once per push with every change read since the previous one.
  */
 export function patchSnapshot(prev: Snapshot, version: number, complete: boolean, changes: ReadonlyMap<string, Buffer | null>, readAt: number): Snapshot {
-  const byKind = new Map<ServedKind, Map<string, Buffer | null>>();
+  const touched = new Map<string, Map<string, Buffer | null>>(); // `${kind}|${shard}` -> name -> bytes
   for (const [field, bytes] of changes) {
     const { kind, name } = parseResourceField(field);
     if (!KINDS.includes(kind)) continue;
-    if (!byKind.has(kind)) byKind.set(kind, new Map());
-    byKind.get(kind)!.set(name, bytes);
+    const key = `${kind}|${shardOf(name, prev.shards)}`;
+    if (!touched.has(key)) touched.set(key, new Map());
+    touched.get(key)!.set(name, bytes);
   }
-  const kinds = {} as Record<ServedKind, KindList>;
+  const kinds = {} as Record<ServedKind, KindList[]>;
   for (const kind of KINDS) {
-    const t = byKind.get(kind);
-    const list = prev.kinds[kind];
-    if (t) kinds[kind] = patchList(list, t);
-    // A completeness change re-offers every list (a stream withholding a kind waits for a new changedAt).
-    else kinds[kind] = prev.complete === complete ? list : { ...list, changedAt: ++changeSeq };
+    kinds[kind] = prev.kinds[kind].map((list, s) => {
+      const t = touched.get(`${kind}|${s}`);
+      if (t) return patchList(list, t);
+      // A completeness change re-offers every list (a stream withholding a kind waits for a new changedAt).
+      return prev.complete === complete ? list : { ...list, changedAt: ++changeSeq };
+    });
   }
-  return make(version, prev.lineage, complete, kinds, readAt);
+  return make(version, prev.lineage, complete, kinds, prev.shards, readAt);
 }
 
 function patchList(prev: KindList, touched: ReadonlyMap<string, Buffer | null>): KindList {

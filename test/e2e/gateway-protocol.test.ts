@@ -232,7 +232,7 @@ describe('xds-gateway speaks the istiod MCP-over-xDS contract (real Redis, real 
     const v = await w.commit(new Map(), ['ServiceEntry|dubbo/svc-0.dubbo']);
     await gw.follower.sync();
     assert.equal(gw.follower.current?.version, v);
-    assert.equal(gw.follower.current?.kinds.ServiceEntry.names.length, 7);
+    assert.equal(gw.follower.current?.kinds.ServiceEntry[0]?.names.length, 7);
   });
 
   it('ends streams with UNAVAILABLE on graceful shutdown, so istiod moves to another replica', async () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DiscoveryResponse } from '../../schemas/proto.ts';
 import { fullSnapshot, patchSnapshot } from '../../services/xds-gateway/snapshot.ts';
+import { shardOf } from '../../services/xds-gateway/shard.ts';
 import { encodeResponseBody } from '../../services/xds-gateway/response-encoder.ts';
 import { viewFor, select, ALL } from '../../services/xds-gateway/view.ts';
 import { StreamState } from '../../services/xds-gateway/stream-state.ts';
@@ -14,9 +15,9 @@ describe('gateway pure logic', () => {
   it('a patched snapshot equals a snapshot built from scratch (names sorted, items aligned)', () => {
     const name = fc.tuple(fc.constantFrom('a', 'b', 'ns-1'), fc.stringMatching(/^[a-z0-9.]{1,6}$/)).map(([ns, h]) => `${ns}/${h}`);
     const field = fc.tuple(fc.constantFrom('ServiceEntry', 'WorkloadEntry'), name).map(([k, n]) => `${k}|${n}`);
-    fc.assert(fc.property(fc.uniqueArray(field, { maxLength: 30 }), fc.array(fc.tuple(field, fc.boolean()), { maxLength: 15 }), (initial, changes) => {
+    fc.assert(fc.property(fc.uniqueArray(field, { maxLength: 30 }), fc.array(fc.tuple(field, fc.boolean()), { maxLength: 15 }), fc.constantFrom(1, 4), (initial, changes, shards) => {
       const res = new Map(initial.map((f, i) => [f, Buffer.from(`v0-${i}-${f}`)]));
-      const prev = fullSnapshot(1, 'l', true, res);
+      const prev = fullSnapshot(1, 'l', true, res, shards);
       const next = new Map(res);
       const changed = new Map<string, Buffer | null>();
       for (const [i, [f, del]] of changes.entries()) {
@@ -25,11 +26,17 @@ describe('gateway pure logic', () => {
         changed.set(f, next.get(f) ?? null);
       }
       const patched = patchSnapshot(prev, 2, true, changed, 0);
-      const scratch = fullSnapshot(2, 'l', true, next);
+      const scratch = fullSnapshot(2, 'l', true, next, shards);
       // Fields of another kind (here WorkloadEntry, which is not served) are never listed.
-      assert.deepEqual(patched.kinds.ServiceEntry.names, scratch.kinds.ServiceEntry.names);
-      assert.deepEqual(patched.kinds.ServiceEntry.items.map(String), scratch.kinds.ServiceEntry.items.map(String));
-      assert.ok(scratch.kinds.ServiceEntry.names.every((n) => next.has(`ServiceEntry|${n}`)));
+      for (let s = 0; s < shards; s++) {
+        const [p, f, before] = [patched.kinds.ServiceEntry[s]!, scratch.kinds.ServiceEntry[s]!, prev.kinds.ServiceEntry[s]!];
+        assert.deepEqual(p.names, f.names);
+        assert.deepEqual(p.items.map(String), f.items.map(String));
+        assert.ok(f.names.every((n) => next.has(`ServiceEntry|${n}`) && shardOf(n, shards) === s));
+        // A shard no change touched keeps its list: its streams are not pushed.
+        const touched = changes.some(([c]) => c.startsWith('ServiceEntry|') && shardOf(c.slice('ServiceEntry|'.length), shards) === s);
+        if (!touched) assert.equal(p, before);
+      }
     }), { numRuns: 300 });
   });
 
@@ -106,5 +113,13 @@ describe('gateway pure logic', () => {
       const next = s.plan(gate(9, 6));
       assert.deepEqual(next.map((p) => [p.typeUrl, p.nonce, p.followUp]), [[SE, '9.6', true]]);
     });
+  });
+
+  it('shards: a stable hash spreads names evenly and never depends on anything but the name and the count', () => {
+    assert.equal(shardOf('dubbo/org.example.a', 1), 0);
+    assert.equal(shardOf('dubbo/org.example.a', 16), shardOf('dubbo/org.example.a', 16));
+    const counts = new Array(16).fill(0);
+    for (let i = 0; i < 16_000; i++) counts[shardOf(`ns-${i % 7}/svc-${i}.ns`, 16)]++;
+    assert.ok(Math.min(...counts) > 800 && Math.max(...counts) < 1200, `even spread: ${counts.join(',')}`);
   });
 });
