@@ -125,6 +125,7 @@ class Sidecar {
   readonly endpoints = new Map<string, Set<string>>();
   clusters: string[] = [];
   edsResponses = 0;
+  cdsResponses = 0;
   constructor(address: string, private readonly onChange: (cluster: string, added: string[], removed: string[], at: number) => void) {
     this.client = new XdsClient(address, { id: 'sidecar~10.0.0.1~bench.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } });
     this.client.onResponse = (r, at) => this.onResponse(r, at);
@@ -135,6 +136,7 @@ class Sidecar {
   }
   private onResponse(r: DecodedResponse, at: number): void {
     if (r.typeUrl === CLUSTER_TYPE) {
+      this.cdsResponses++;
       const names = r.resources.map((x) => (EnvoyCluster.decode(x.value) as unknown as { name: string }).name).filter((n) => n.startsWith(`outbound|${PORT}||org.bench.`)).sort();
       this.client.send({ typeUrl: CLUSTER_TYPE, versionInfo: r.versionInfo, nonce: r.nonce });
       if (names.join() !== this.clusters.join()) {
@@ -304,6 +306,8 @@ async function main(): Promise<void> {
     const pids = { collector: collector.pid, projector: projector.pid, gateway: gateway.pid, istiod: istiod.proc.pid };
     const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).cpuSeconds]));
     const loadBefore = os.loadavg()[0]!;
+    const cdsBefore = sidecar.cdsResponses;
+    const edsBefore = sidecar.edsResponses;
     const changes: Change[] = [];
     const startedAt = performance.now();
     const total = RATE * SECONDS;
@@ -374,7 +378,9 @@ async function main(): Promise<void> {
         zooKeeperToSidecarMs: endToEnd,
         stagesMs: stages,
         slowestStageByMedian: slowest,
-        sidecarEdsResponses: sidecar.edsResponses,
+        // Endpoint-only changes should stay on istiod's incremental EDS path: CDS pushes during the churn mean a
+        // service-level field changed (or istiod chose a full push).
+        sidecarResponsesDuringChurn: { eds: sidecar.edsResponses - edsBefore, cds: sidecar.cdsResponses - cdsBefore },
         cpuPercent: cpu,
         rssMiB: rss,
       },

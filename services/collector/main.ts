@@ -1,6 +1,7 @@
 import type { Config } from '../shared/config.ts';
-import { createKafka, createRedis } from '../shared/clients.ts';
-import { connectRedis, kafkaDependency, redisDependency, waitForKafka } from '../shared/dependency.ts';
+import { waitForKafka, createKafka } from '../shared/kafka-client.ts';
+import { createRedis } from '../shared/redis-client.ts';
+import { connectRedis, kafkaDependency, redisDependency } from '../shared/dependency.ts';
 import { dependencyReadiness } from '../shared/retry.ts';
 import { createLogger } from '../shared/log.ts';
 import { createMetricsRegistry } from '../shared/metrics.ts';

@@ -1,10 +1,11 @@
 import type { Config } from '../shared/config.ts';
-import { createKafka, createRedis } from '../shared/clients.ts';
+import { waitForKafka, createKafka } from '../shared/kafka-client.ts';
+import { createRedis } from '../shared/redis-client.ts';
 import { createLogger } from '../shared/log.ts';
 import { createMetricsRegistry } from '../shared/metrics.ts';
 import { startOpsServer } from '../shared/http-server.ts';
 import { onShutdown } from '../shared/lifecycle.ts';
-import { connectRedis, kafkaDependency, redisDependency, waitForKafka } from '../shared/dependency.ts';
+import { connectRedis, kafkaDependency, redisDependency } from '../shared/dependency.ts';
 import { dependencyReadiness, retryUntil } from '../shared/retry.ts';
 import { projectorMetrics } from './metrics.ts';
 import { Projector } from './projector.ts';

@@ -5,7 +5,7 @@ import type { Config } from '../shared/config.ts';
 import { FencedError } from '../shared/errors.ts';
 import { redisKeys, type RedisKeys } from '../../snapshot-store/keys.ts';
 import type { Logger } from '../shared/log.ts';
-import { partitionCount } from '../shared/clients.ts';
+import { partitionCount } from '../shared/kafka-client.ts';
 import type { PartitionState } from '../../projection/fold-state.ts';
 import { foldBatch } from '../../projection/fold-batch.ts';
 import { ProjectorStore } from './redis-store.ts';

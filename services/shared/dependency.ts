@@ -1,9 +1,7 @@
 import net from 'node:net';
-import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
-import { ensureTopics, partitionCount } from './clients.ts';
 import { Dependency, redisAddress, retryUntil } from './retry.ts';
 
 /**
@@ -50,22 +48,6 @@ async function endOf(redis: Redis): Promise<void> {
   });
   redis.disconnect();
   await ended;
-}
-
-/**
- * Waits until Kafka answers, then makes sure the topics exist and returns the event topic's partition count. Each
- * attempt first checks that a broker accepts TCP connections (kafkajs's own connect retries for up to ~50 s before
- * failing, so the dependency backoff — max 5 s — decides how soon a returning Kafka is noticed), then lets kafkajs
- * (TLS, SASL, its retries) create the topics and read the metadata.
- */
-export async function waitForKafka(kafka: Kafka, cfg: Config, log: Logger, dep: Dependency, stopped: () => boolean = () => false): Promise<number> {
-  return retryUntil(dep, async () => {
-    await anyReachable(cfg.kafka.brokers);
-    await ensureTopics(kafka, cfg, log);
-    const partitions = await partitionCount(kafka, cfg.kafka.topic);
-    if (partitions === 0) throw new Error(`topic ${cfg.kafka.topic} has no partitions yet`);
-    return partitions;
-  }, { stopped });
 }
 
 /** Resolves when one of `addresses` (host:port) accepts a TCP connection; rejects with every failure otherwise. */

@@ -1,6 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../shared/config.ts';
-import { createKafka, createRedis } from '../shared/clients.ts';
+import { createKafka } from '../shared/kafka-client.ts';
+import { createRedis } from '../shared/redis-client.ts';
 import { anyReachable } from '../shared/dependency.ts';
 import { redisKeys } from '../../snapshot-store/keys.ts';
 import { createLogger } from '../shared/log.ts';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Config } from '../shared/config.ts';
-import { createRedis } from '../shared/clients.ts';
+import { createRedis } from '../shared/redis-client.ts';
 import { redisKeys } from '../../snapshot-store/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { createMetricsRegistry } from '../shared/metrics.ts';

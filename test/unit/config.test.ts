@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { editDistance, envOverrides, loadConfig, nearest, parseConfig } from '../../services/shared/config.ts';
-import { kafkaConnectionOptions, redisConnectionOptions } from '../../services/shared/clients.ts';
+import { kafkaConnectionOptions } from '../../services/shared/kafka-client.ts';
+import { redisConnectionOptions } from '../../services/shared/redis-client.ts';
 import { ConfigError } from '../../services/shared/errors.ts';
 import { projectRoot } from '../../harness/paths.ts';
 

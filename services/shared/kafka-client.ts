@@ -1,10 +1,10 @@
-import fs from 'node:fs';
-import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, CompressionTypes, type ITopicConfig, type KafkaConfig } from 'kafkajs';
-import { Redis, type RedisOptions } from 'ioredis';
-import type { Config, TlsClientConfig } from './config.ts';
+import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { KafkaLogThrottle, kafkaLogLevel } from './kafka-log.ts';
+import { tlsOptions } from './tls-options.ts';
+import { anyReachable } from './dependency.ts';
+import { retryUntil, type Dependency } from './retry.ts';
 
 /** kafkajs logs through our structured logger, at levels that say whether an operator must act. */
 export function createKafka(cfg: Config, log: Logger, clientSuffix: string): Kafka {
@@ -23,16 +23,6 @@ export function createKafka(cfg: Config, log: Logger, clientSuffix: string): Kaf
   });
 }
 
-/** TLS client options from config: files were checked readable when the config was loaded. */
-export function tlsOptions(tls: TlsClientConfig): ConnectionOptions {
-  return {
-    ...(tls.caFile ? { ca: [fs.readFileSync(tls.caFile)] } : {}),
-    ...(tls.certFile && tls.keyFile ? { cert: fs.readFileSync(tls.certFile), key: fs.readFileSync(tls.keyFile) } : {}),
-    ...(tls.servername ? { servername: tls.servername } : {}),
-    rejectUnauthorized: tls.rejectUnauthorized,
-  };
-}
-
 /** Where and how to reach Kafka: brokers, TLS (kafka.ssl) and SASL (kafka.sasl), for every kafkajs client. */
 export function kafkaConnectionOptions(cfg: Config): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> {
   const { brokers, ssl, sasl } = cfg.kafka;
@@ -41,16 +31,6 @@ export function kafkaConnectionOptions(cfg: Config): Pick<KafkaConfig, 'brokers'
     ...(ssl ? { ssl: tlsOptions(ssl) } : {}),
     // kafkajs types SASL as a union keyed by mechanism; the three config mechanisms are kafkajs's own names.
     ...(sasl ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as KafkaConfig['sasl'] } : {}),
-  };
-}
-
-/** How to reach Redis besides the URL: ACL user and password (redis.username/password), TLS (redis.tls). */
-export function redisConnectionOptions(cfg: Config): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
-  const { username, password, tls } = cfg.redis;
-  return {
-    ...(username ? { username } : {}),
-    ...(password ? { password } : {}),
-    ...(tls ? { tls: tlsOptions(tls) } : {}),
   };
 }
 
@@ -97,14 +77,18 @@ export async function partitionCount(kafka: Kafka, topic: string): Promise<numbe
   }
 }
 
-export function createRedis(cfg: Config, log: Logger, name: string): Redis {
-  const r = new Redis(cfg.redis.url, {
-    ...redisConnectionOptions(cfg),
-    connectionName: `meshbridge-${name}`,
-    maxRetriesPerRequest: null, // keep commands queued across a Redis restart instead of failing them
-    retryStrategy: (times) => Math.min(100 * times, 2000),
-    lazyConnect: true,
-  });
-  r.on('error', (e) => log.warn({ err: e.message, redis: name }, 'redis connection error'));
-  return r;
+/**
+ * Waits until Kafka answers, then makes sure the topics exist and returns the event topic's partition count. Each
+ * attempt first checks that a broker accepts TCP connections (kafkajs's own connect retries for up to ~50 s before
+ * failing, so the dependency backoff — max 5 s — decides how soon a returning Kafka is noticed), then lets kafkajs
+ * (TLS, SASL, its retries) create the topics and read the metadata.
+ */
+export async function waitForKafka(kafka: Kafka, cfg: Config, log: Logger, dep: Dependency, stopped: () => boolean = () => false): Promise<number> {
+  return retryUntil(dep, async () => {
+    await anyReachable(cfg.kafka.brokers);
+    await ensureTopics(kafka, cfg, log);
+    const partitions = await partitionCount(kafka, cfg.kafka.topic);
+    if (partitions === 0) throw new Error(`topic ${cfg.kafka.topic} has no partitions yet`);
+    return partitions;
+  }, { stopped });
 }
