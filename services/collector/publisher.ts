@@ -87,6 +87,11 @@ export class Publisher implements EventSink {
   }
 
   private async flush(): Promise<void> {
+    // Start on a later tick: a batch that fails synchronously (fence() throws when leadership is already gone) would
+    // otherwise run this whole loop, and its `finally`, before the caller's `flushing ??=` assignment — leaving
+    // `flushing` set to a finished promise, so no later event was ever flushed and every caller waited forever
+    // (seen: a collector that lost its lease mid-resync hung in resign, never leading again).
+    await Promise.resolve();
     try {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, MAX_BATCH);
