@@ -60,6 +60,7 @@ export async function openGateway(cfg: Config, log: Logger, hooks: Pick<AdsServe
   const follower = new RedisFollower(redis, blocking, redisKeys(cfg.redis.prefix), log);
   follower.on('snapshot', (s) => {
     metrics.snapshotVersion.set(s.version);
+    metrics.snapshotComplete.set(s.complete ? 1 : 0);
     metrics.resources.set(s.resources.size);
     metrics.redisLag.set(follower.headVersion - s.version);
   });

@@ -16,6 +16,8 @@ export function gatewayMetrics(registry: Registry) {
     acks: new prom.Counter({ name: 'meshbridge_gateway_acks_total', help: 'ACKs received', ...r }),
     nacks: new prom.Counter({ name: 'meshbridge_gateway_nacks_total', help: 'Requests carrying error_detail', ...r }),
     snapshotVersion: new prom.Gauge({ name: 'meshbridge_gateway_snapshot_version', help: 'Snapshot version served', ...r }),
+    // The alert "no complete snapshot" (deploy/helm/meshbridge PrometheusRule): served kinds are withheld until 1.
+    snapshotComplete: new prom.Gauge({ name: 'meshbridge_gateway_snapshot_complete', help: '1 when the served snapshot is complete', ...r }),
     redisLag: new prom.Gauge({ name: 'meshbridge_gateway_versions_behind_redis', help: 'Versions between Redis head and the served snapshot', ...r }),
     ackedLag: new prom.Gauge({
       name: 'meshbridge_gateway_acked_version_lag', help: 'Largest gap between the served snapshot version and the version an istiod acknowledged (served types)', ...r,
