@@ -207,8 +207,13 @@ install_helm() {
   mkdir -p "$dir"
   local src="$CACHE/helm/src-$HELM_VERSION"
   local out; out=$(mktemp)
+  # As helm's Makefile does: the Kubernetes version helm assumes without a cluster (helm template, helm lint) is the
+  # one of the client-go it is built with (v0.N.x -> 1.N); without it helm assumes 1.20.
   ( copy_module "helm.sh/helm/v3@$HELM_VERSION" "$src" && cd "$src" \
-      && go_build_twice "$out" -mod=readonly -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+      && kminor=$(sed -n 's#^\tk8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' go.mod) && [ -n "$kminor" ] \
+      && go_build_twice "$out" -mod=readonly -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+           -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$kminor \
+           -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$kminor" \
            -o "$dir/helm.tmp" ./cmd/helm \
       && mv "$dir/helm.tmp" "$dir/helm" && rm -rf "$src" ) &
   await_build "helm $HELM_VERSION" $! "$out" || return 1
