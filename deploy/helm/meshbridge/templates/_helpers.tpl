@@ -94,11 +94,17 @@ imagePullSecrets: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
 
-{{/* Pod template annotations: no sidecar, and the config checksum (a config change rolls the pods). */}}
+{{/*
+Pod template annotations: no sidecar; on Deployments the config checksum too (a config change rolls the pods).
+Jobs read the config when they start, and a Job's pod template is immutable: a checksum there would make every
+config change fail to apply. (dict "ctx" $ "checksum" bool)
+*/}}
 {{- define "meshbridge.podAnnotations" -}}
 sidecar.istio.io/inject: "false"
-checksum/config: {{ include "meshbridge.config" . | sha256sum }}
-{{- with .Values.podAnnotations }}
+{{- if .checksum }}
+checksum/config: {{ include "meshbridge.config" .ctx | sha256sum }}
+{{- end }}
+{{- with .ctx.Values.podAnnotations }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -133,6 +139,7 @@ volumeMounts:
 {{- end }}
 {{- end }}
 
+{{/* defaultMode 288 = 0440: written in decimal, which YAML 1.1 and 1.2 readers agree on (0440 is octal only in 1.1). */}}
 {{- define "meshbridge.volumes" -}}
 volumes:
   - name: config
@@ -143,7 +150,7 @@ volumes:
 {{- if $files }}
   - name: secrets
     projected:
-      defaultMode: 0440
+      defaultMode: 288
       sources:
 {{- range $files }}
         - secret: { name: {{ .secret }}, items: [{ key: {{ .key }}, path: {{ .file }} }] }
@@ -151,10 +158,10 @@ volumes:
 {{- end }}
 {{- if and .ctx.Values.secrets.kafkaTls.existingSecret (has "kafka" .needs) }}
   - name: kafka-tls
-    secret: { secretName: {{ .ctx.Values.secrets.kafkaTls.existingSecret }}, defaultMode: 0440 }
+    secret: { secretName: {{ .ctx.Values.secrets.kafkaTls.existingSecret }}, defaultMode: 288 }
 {{- end }}
 {{- if and .gatewayTls .ctx.Values.secrets.gatewayTls.existingSecret }}
   - name: gateway-tls
-    secret: { secretName: {{ .ctx.Values.secrets.gatewayTls.existingSecret }}, defaultMode: 0440 }
+    secret: { secretName: {{ .ctx.Values.secrets.gatewayTls.existingSecret }}, defaultMode: 288 }
 {{- end }}
 {{- end }}
