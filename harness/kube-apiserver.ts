@@ -5,6 +5,7 @@ import { ManagedProcess, readyOrStop } from './process.ts';
 import { freePort, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
 import { kubernetesBinary } from './install.ts';
+import { versions } from './paths.ts';
 
 /**
  * A real Kubernetes control plane without Docker or a kubelet (docs/kubernetes.md): Debian's etcd and a
@@ -112,7 +113,15 @@ async function launch(runDir: string, dir: string): Promise<KubeApiServer> {
       const { stdout } = await kubectl(['get', '--raw', '/readyz']);
       return stdout.trim() === 'ok';
     }, { what: `kube-apiserver ${url}/readyz (log ${proc.logFile})`, timeoutMs: 180_000, intervalMs: 500 }));
+    // The version clients see (istiod, helm): a build without the version linked in reports v0.0.0.
+    const { stdout } = await kubectl(['version', '-o', 'json']);
+    const server = (JSON.parse(stdout) as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion;
+    if (server !== `v${versions.kubernetes}`) {
+      throw new Error(`kube-apiserver reports version ${server}, expected v${versions.kubernetes}: a build without its version; `
+        + `delete ${path.dirname(kubernetesBinary('kube-apiserver'))} and run scripts/install.sh kubernetes`);
+    }
   } catch (e) {
+    await proc.stop();
     await etcd.stop();
     throw e;
   }

@@ -173,6 +173,17 @@ install_consul() {
   log "consul $CONSUL_VERSION: built $dir/consul ($("$dir/consul" version | head -1))"
 }
 
+# The version the API server reports (/version) and kubectl's client version, as kubernetes' hack/lib/version.sh
+# links them in; without them both say v0.0.0, and clients that check the server's version (istiod, helm install's
+# kubeVersion) would see a server older than any.
+kube_version_ldflags() {
+  local minor=${KUBERNETES_VERSION#1.}; minor=${minor%%.*} f=""
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    f+=" -X $pkg.gitVersion=v$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  echo "-s -w$f"
+}
+
 install_kubernetes() {
   apt_install etcd-server
   # Debian's package may start a system etcd on :2379; the harness runs its own on free ports.
@@ -192,7 +203,8 @@ install_kubernetes() {
       && sed -i '/^replace (/,/^)/d' go.mod \
       && sed -i "s#^\(\tk8s.io/[a-z0-9-]*\) v0.0.0\$#\1 $staging#" go.mod \
       && GOWORK=off GONOSUMDB=k8s.io GOFLAGS=-mod=mod go mod download >"$out" 2>&1 \
-      && GOWORK=off GONOSUMDB=k8s.io go_build_twice "$out" -mod=mod -o "$dir/.tmp/" ./cmd/kube-apiserver ./cmd/kubectl \
+      && GOWORK=off GONOSUMDB=k8s.io go_build_twice "$out" -mod=mod -ldflags "$(kube_version_ldflags)" \
+           -o "$dir/.tmp/" ./cmd/kube-apiserver ./cmd/kubectl \
       && mv "$dir/.tmp/kube-apiserver" "$dir/.tmp/kubectl" "$dir/" && rmdir "$dir/.tmp" && rm -rf "$src" ) &
   await_build "kubernetes $KUBERNETES_VERSION" $! "$out" || return 1
   log "kubernetes $KUBERNETES_VERSION: built $dir/kube-apiserver and $dir/kubectl"
