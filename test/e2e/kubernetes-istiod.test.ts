@@ -8,6 +8,10 @@ import { startKubeApiServer, applyIstioCrds, type KubeApiServer } from '../../ha
 import { proxyView, tcpRoutes } from '../../harness/xds-probe.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
+import { spawnGateway, type GatewayProcess } from '../../harness/gateway-fleet.ts';
+import { startRedis, type RedisServer } from '../../harness/redis.ts';
+import { SnapshotWriter, serviceEntry } from '../../harness/snapshot-writer.ts';
+import { freePort } from '../../harness/ports.ts';
 import { serviceEntries, type IstiodConfig } from '../support/istiod-view.ts';
 
 const IFACE = 'org.apache.dubbo.demo.DemoService';
@@ -51,6 +55,9 @@ describe('istiod with k8s:// and xds://: Kubernetes traffic rules act on meshbri
   let mb: Pipeline;
   let istiod: IstiodServer | undefined;
   let dubbo: DubboRegistrar;
+  let lateGateway: GatewayProcess | undefined;
+  let lateRedis: RedisServer | undefined;
+  let writer: SnapshotWriter | undefined;
 
   before(async () => {
     ensureInstalled(['redis', 'zookeeper', 'kafka', 'kubernetes', 'istiod-unpatched']);
@@ -67,6 +74,9 @@ describe('istiod with k8s:// and xds://: Kubernetes traffic rules act on meshbri
   after(async () => {
     dubbo?.close();
     await istiod?.stop();
+    await lateGateway?.proc.stop();
+    writer?.close();
+    await lateRedis?.stop();
     await mb?.stop();
     await Promise.all([servers?.stop(), api?.stop()]);
   });
@@ -145,5 +155,32 @@ describe('istiod with k8s:// and xds://: Kubernetes traffic rules act on meshbri
     istiod = await startIstiod(servers.runDir, `xds://127.0.0.1:${mb.ports.gatewayGrpc}`, { kubeconfig: api.kubeconfig, readyTimeoutMs: 180_000 });
     await waitFor(async () => (await serviceEntries(istiod!.debug)).some((c) => c.spec.hosts?.includes(HOST)) && (await configsOf(istiod!, 'VirtualService')).length === 1,
       { what: 'ServiceEntry (xds://) and VirtualService (k8s://) in the restarted istiod', timeoutMs: 60_000 });
+  });
+
+  it('the mitigation: a gateway up without Redis is enough: istiod (k8s:// + xds://) connects and waits, then serves both', async () => {
+    await istiod?.stop();
+    istiod = undefined;
+    // A gateway whose Redis is not there yet (the chart's Service publishes not-ready gateways to istiod).
+    const redisPort = await freePort();
+    const prefix = `k8s-late-${Date.now().toString(36)}`;
+    lateGateway = await spawnGateway(servers.runDir, `redis://127.0.0.1:${redisPort}`, prefix, { name: 'gateway-without-redis' });
+    const starting = startIstiod(servers.runDir, `xds://127.0.0.1:${lateGateway.grpcPort}`, { kubeconfig: api.kubeconfig, readyTimeoutMs: 180_000 });
+    starting.catch(() => undefined); // awaited below
+    type Stream = { streamId: string; nodeId: string; types: Record<string, unknown> };
+    const streams = async () => (await (await fetch(`http://127.0.0.1:${lateGateway!.httpPort}/debug/istiods`)).json()) as Stream[];
+    const stream = await waitFor(async () => (await streams()).find((c) => /istiod/.test(c.nodeId) && Object.keys(c.types).length > 2),
+      { what: 'istiod connected to the gateway without Redis', timeoutMs: 60_000 });
+    await waitFor(async () => {
+      const r = await (await fetch(`http://127.0.0.1:${lateGateway!.httpPort}/readyz`)).json() as { detail: { missing: { attempts: number }[] } };
+      return (r.detail.missing[0]?.attempts ?? 0) >= 5;
+    }, { what: 'the gateway retried Redis a few times', timeoutMs: 60_000 });
+    assert.ok((await streams()).some((c) => c.streamId === stream.streamId), 'istiod still connected on the same stream: it waits, it did not exit');
+
+    lateRedis = await startRedis(servers.runDir, { port: redisPort, name: 'redis-late' });
+    writer = await SnapshotWriter.open(lateRedis.url, prefix);
+    await writer.commit(new Map([serviceEntry({ namespace: 'dubbo', host: HOST, endpoints: 2, seed: 1 })]), [], { complete: true });
+    istiod = await starting; // its xDS port opens once the gateway answered with the complete snapshot
+    await waitFor(async () => (await serviceEntries(istiod!.debug)).some((c) => c.spec.hosts?.includes(HOST)) && (await configsOf(istiod!, 'VirtualService')).length === 1,
+      { what: 'ServiceEntry (late xds://) and VirtualService (k8s://) in istiod', timeoutMs: 60_000 });
   });
 });
