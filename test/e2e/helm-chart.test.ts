@@ -156,4 +156,16 @@ describe('the Helm chart: lint, render, apply to a restricted namespace', () => 
     assert.equal(reapplied.stderr.trim(), '');
     assert.equal(await annotation(), after[0]);
   });
+
+  it('per-role image tags: an upgrade can go projector first, then gateways, then collectors', async () => {
+    const repo = 'registry.example.com/meshbridge';
+    const imagesOf = async (...set: string[]) => Object.fromEntries(podTemplates(docs(await render(...set.flatMap((s) => ['--set', s]))))
+      .map(([n, t]) => [n, t.spec.containers[0].image as string]));
+    // Step 1 of docs/kubernetes.md: the new release everywhere but gateways and collectors.
+    assert.deepEqual(await imagesOf('image.tag=0.2.0', 'gateway.imageTag=0.1.0', 'collector.imageTag=0.1.0'), {
+      'Deployment/meshbridge-collector': `${repo}:0.1.0`, 'Deployment/meshbridge-gateway': `${repo}:0.1.0`,
+      'Deployment/meshbridge-projector': `${repo}:0.2.0`, 'Job/meshbridge-rebuild-1': `${repo}:0.2.0`,
+      'CronJob/meshbridge-verify': `${repo}:0.2.0`,
+    });
+  });
 });

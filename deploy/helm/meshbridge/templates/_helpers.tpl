@@ -18,8 +18,13 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .role }}
 {{- end }}
 
+{{/*
+The image of a role: (dict "ctx" $ "role" "gateway"). <role>.imageTag pins one role to another release during an
+upgrade in the order of docs/operations.md (projector, gateways, collectors; docs/kubernetes.md).
+*/}}
 {{- define "meshbridge.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- $role := index .ctx.Values (.role | default "none") | default dict }}
+{{- .ctx.Values.image.repository }}:{{ $role.imageTag | default .ctx.Values.image.tag | default .ctx.Chart.AppVersion }}
 {{- end }}
 
 {{/* The inline secrets the chart itself holds (key -> value), as a dict. */}}
@@ -111,10 +116,10 @@ checksum/config: {{ include "meshbridge.config" .ctx | sha256sum }}
 
 {{/*
 Container-level: image, securityContext, env, volumeMounts.
-(dict "ctx" $ "needs" (list "redis" "kafka" "consul") "env" list "gatewayTls" bool)
+(dict "ctx" $ "role" "collector" "needs" (list "redis" "kafka" "consul") "env" list "gatewayTls" bool)
 */}}
 {{- define "meshbridge.containerCommon" -}}
-image: {{ include "meshbridge.image" .ctx }}
+image: {{ include "meshbridge.image" (dict "ctx" .ctx "role" .role) }}
 imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
 securityContext: {{- toYaml .ctx.Values.securityContext | nindent 2 }}
 env:
