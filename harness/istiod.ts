@@ -18,7 +18,8 @@ export interface IstiodServer {
 
 /**
  * istiod (pilot-discovery) without Kubernetes, reading config only from `configSource` (xds://host:port), as in
- * docs/protocol.md "Running istiod without Kubernetes". Start the config source first: istiod exits if it is down at start.
+ * docs/protocol.md "Running istiod without Kubernetes" — or, with `kubeconfig`, as production runs it (k8s:// too;
+ * docs/kubernetes.md). Start the config source first: istiod exits if it is down at start.
  */
 type IstiodOptions = {
   readyTimeoutMs?: number;
