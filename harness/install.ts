@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir, projectRoot, versions } from './paths.ts';
 
-export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul';
+export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul' | 'kubernetes' | 'istiod-unpatched' | 'helm';
 
 const present: Record<Server, () => boolean> = {
   redis: () => onPath('redis-server'),
@@ -11,11 +11,29 @@ const present: Record<Server, () => boolean> = {
   kafka: () => fs.existsSync(path.join(kafkaHome(), '.complete')),
   istiod: () => fs.existsSync(istiodBinary()),
   consul: () => fs.existsSync(consulBinary()),
+  kubernetes: () => onPath('etcd') && fs.existsSync(kubernetesBinary('kube-apiserver')) && fs.existsSync(kubernetesBinary('kubectl')),
+  'istiod-unpatched': () => fs.existsSync(istiodUnpatchedBinary()) && fs.existsSync(istioCrdFile()),
+  helm: () => fs.existsSync(helmBinary()),
 };
 
 export function kafkaHome(): string { return path.join(cacheDir, 'kafka', versions.kafka); }
 export function istiodBinary(): string {
   return process.env.MESHBRIDGE_ISTIOD_BIN ?? path.join(cacheDir, 'istiod', versions.istio, 'pilot-discovery');
+}
+
+/** istiod as production runs it, with Kubernetes: the same istio build without scripts/patches/ (install.sh). */
+export function istiodUnpatchedBinary(): string {
+  return process.env.MESHBRIDGE_ISTIOD_UNPATCHED_BIN ?? path.join(cacheDir, 'istiod', `${versions.istio}-unpatched`, 'pilot-discovery');
+}
+/** Istio's CRDs of that build (manifests/charts/base/files/crd-all.gen.yaml), kept next to it by install.sh. */
+export function istioCrdFile(): string {
+  return path.join(cacheDir, 'istiod', `${versions.istio}-unpatched`, 'crd-all.gen.yaml');
+}
+export function kubernetesBinary(name: 'kube-apiserver' | 'kubectl'): string {
+  return path.join(cacheDir, 'kubernetes', versions.kubernetes, name);
+}
+export function helmBinary(): string {
+  return path.join(cacheDir, 'helm', versions.helm, 'helm');
 }
 
 export function consulBinary(): string {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ManagedProcess, readyOrStop } from './process.ts';
 import { freePort, isListening, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
-import { istiodBinary } from './install.ts';
+import { istiodBinary, istiodUnpatchedBinary } from './install.ts';
 
 export interface IstiodServer {
   /** Proxy-facing xDS (plaintext), where a sidecar would connect. */
@@ -18,9 +18,21 @@ export interface IstiodServer {
 
 /**
  * istiod (pilot-discovery) without Kubernetes, reading config only from `configSource` (xds://host:port), as in
- * docs/protocol.md "Running istiod without Kubernetes". Start the config source first: istiod exits if it is down at start.
+ * docs/protocol.md "Running istiod without Kubernetes" — or, with `kubeconfig`, as production runs it (k8s:// too;
+ * docs/kubernetes.md). Start the config source first: istiod exits if it is down at start.
  */
-type IstiodOptions = { readyTimeoutMs?: number; extraMesh?: string; env?: NodeJS.ProcessEnv };
+type IstiodOptions = {
+  readyTimeoutMs?: number;
+  extraMesh?: string;
+  /** Extra environment for istiod (e.g. PILOT_ENABLE_EDS_DEBOUNCE=false in bench:e2e). */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * istiod as production runs it (docs/kubernetes.md): the unpatched build, reading this API server (`k8s://`, for
+   * VirtualServices, DestinationRules ...) as well as `configSource`; the API server needs Istio's CRDs and the
+   * istio-system namespace.
+   */
+  kubeconfig?: string;
+};
 
 export function startIstiod(runDir: string, configSource: string | string[], opts: IstiodOptions = {}): Promise<IstiodServer> {
   return startWithPortRetry('istiod', () => launchIstiod(runDir, configSource, opts));
@@ -31,12 +43,14 @@ async function launchIstiod(runDir: string, configSource: string | string[], opt
   const dir = path.join(runDir, 'istiod');
   fs.mkdirSync(dir, { recursive: true });
   const mesh = path.join(dir, 'mesh.yaml');
-  const sources = [configSource].flat();
+  const sources = [...(opts.kubeconfig ? ['k8s://'] : []), ...[configSource].flat()];
   fs.writeFileSync(mesh, `configSources:\n${sources.map((a) => `- address: ${a}\n`).join('')}${opts.extraMesh ?? ''}`);
+  // Without Kubernetes: no service registry at all. With it: the Kubernetes registry (istiod's default) too.
+  const kubeArgs = opts.kubeconfig ? [`--kubeconfig=${opts.kubeconfig}`] : ['--registries='];
   const proc = new ManagedProcess({
     name: 'istiod',
-    command: istiodBinary(),
-    args: ['discovery', '--registries=', `--meshConfig=${mesh}`,
+    command: opts.kubeconfig ? istiodUnpatchedBinary() : istiodBinary(),
+    args: ['discovery', ...kubeArgs, `--meshConfig=${mesh}`,
       `--grpcAddr=127.0.0.1:${grpcPort}`, `--httpAddr=127.0.0.1:${httpPort}`, `--monitoringAddr=127.0.0.1:${monitoringPort}`,
       '--secureGRPCAddr=', '--httpsAddr=', `--ctrlz_port=${ctrlzPort}`, '--ctrlz_address=127.0.0.1'],
     cwd: dir,

@@ -11,6 +11,8 @@ export const cacheDir = process.env.MESHBRIDGE_CACHE ?? path.join(os.homedir(), 
 export const versions = {
   kafka: process.env.MESHBRIDGE_KAFKA_VERSION ?? '3.9.1',
   istio: process.env.MESHBRIDGE_ISTIO_VERSION ?? '1.30-b01690e6',
+  kubernetes: process.env.MESHBRIDGE_KUBERNETES_VERSION ?? '1.37.2',
+  helm: process.env.MESHBRIDGE_HELM_VERSION ?? 'v3.22.0',
 };
 
 /** A fresh directory for one run's data and per-server logs. Kept after the run for debugging. */

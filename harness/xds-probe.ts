@@ -1,9 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
-import { DiscoveryRequest, DiscoveryResponse, EnvoyCluster, EnvoyClusterLoadAssignment } from '../schemas/proto.ts';
+import {
+  DiscoveryRequest, DiscoveryResponse, EnvoyCluster, EnvoyClusterLoadAssignment, EnvoyListener, EnvoyTcpProxy,
+} from '../schemas/proto.ts';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 export const CLUSTER_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 export const CLA_TYPE = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+export const LISTENER_TYPE = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 
 export interface DecodedResponse { versionInfo: string; typeUrl: string; nonce: string; resources: { typeUrl: string; value: Uint8Array }[] }
 
@@ -113,3 +117,39 @@ export async function proxyView(istiodGrpc: string, filter: (cluster: string) =>
   }
 }
 
+
+/** Where one TCP filter chain of a sidecar listener sends traffic: one cluster, or weighted clusters. */
+export interface TcpRoute { listener: string; chain: string; cluster?: string; weighted?: { name: string; weight: number }[] }
+
+/**
+ * The TCP routes istiod hands a sidecar (LDS): every tcp_proxy in every filter chain of the listeners `filter`
+ * accepts. A VirtualService's `tcp:` routes (and a DestinationRule's subsets they name) show up here: TCP ports have
+ * no RDS.
+ */
+export async function tcpRoutes(istiodGrpc: string, filter: (listener: string) => boolean): Promise<TcpRoute[]> {
+  const c = new XdsClient(istiodGrpc, { id: 'sidecar~10.0.0.1~probe.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } }).open();
+  try {
+    const lds = await c.request(LISTENER_TYPE);
+    const out: TcpRoute[] = [];
+    type Chain = { name: string; filters: { name: string; typed_config?: { type_url: string; value: Uint8Array } }[] };
+    for (const r of lds.resources) {
+      const l = EnvoyListener.toObject(EnvoyListener.decode(r.value), { defaults: true }) as {
+        name: string; filter_chains: Chain[]; default_filter_chain?: Chain;
+      };
+      if (!filter(l.name)) continue;
+      for (const chain of [...l.filter_chains, ...(l.default_filter_chain ? [l.default_filter_chain] : [])]) {
+        for (const f of chain.filters) {
+          if (f.typed_config?.type_url !== TCP_PROXY_TYPE) continue;
+          const t = EnvoyTcpProxy.toObject(EnvoyTcpProxy.decode(f.typed_config.value), { defaults: true }) as {
+            cluster: string; weighted_clusters?: { clusters: { name: string; weight: number }[] };
+          };
+          const weighted = t.weighted_clusters?.clusters.length ? t.weighted_clusters.clusters.map(({ name, weight }) => ({ name, weight })) : undefined;
+          out.push({ listener: l.name, chain: chain.name, ...(t.cluster ? { cluster: t.cluster } : {}), ...(weighted ? { weighted } : {}) });
+        }
+      }
+    }
+    return out;
+  } finally {
+    c.close();
+  }
+}

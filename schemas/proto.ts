@@ -18,5 +18,7 @@ export const ServiceEntry = root.lookupType('istio.networking.v1alpha3.ServiceEn
 export const WorkloadEntry = root.lookupType('istio.networking.v1alpha3.WorkloadEntry');
 export const EnvoyCluster = root.lookupType('envoy.config.probe.Cluster');
 export const EnvoyClusterLoadAssignment = root.lookupType('envoy.config.probe.ClusterLoadAssignment');
+export const EnvoyListener = root.lookupType('envoy.config.probe.Listener');
+export const EnvoyTcpProxy = root.lookupType('envoy.config.probe.TcpProxy');
 
 export { protobuf };

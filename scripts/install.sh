@@ -2,7 +2,8 @@
 # Installs the real servers meshbridge's local stack and tests run against, on a machine without Docker.
 # Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
 # costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [docker] [docker-base] [compose]
-# (default: all). docker, docker-base and compose are what the docker compose end-to-end test needs
+# [kubernetes] [istiod-unpatched] [helm] (default: all). kubernetes, istiod-unpatched and helm are what the production
+# path tests need (docs/kubernetes.md): etcd + kube-apiserver + kubectl, istiod without the no-Kubernetes patch, Helm. docker, docker-base and compose are what the docker compose end-to-end test needs
 # (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
 # registry is reachable from the build machines) and the Compose v2 CLI built from the Go module proxy.
 set -euo pipefail
@@ -15,6 +16,10 @@ KAFKA_VERSION="${MESHBRIDGE_KAFKA_VERSION:-3.9.1}"
 ISTIO_VERSION="${MESHBRIDGE_ISTIO_VERSION:-1.30-b01690e6}"
 ISTIO_PSEUDO="${MESHBRIDGE_ISTIO_PSEUDO:-v0.0.0-20260423205519-b01690e6db7d}"
 CONSUL_VERSION="${MESHBRIDGE_CONSUL_VERSION:-1.22.0}"
+# The Kubernetes control plane the production-path tests run istiod against (docs/kubernetes.md), and the Helm that
+# lints and renders deploy/helm/meshbridge. Both come from the Go module proxy.
+KUBERNETES_VERSION="${MESHBRIDGE_KUBERNETES_VERSION:-1.37.2}"
+HELM_VERSION="${MESHBRIDGE_HELM_VERSION:-v3.22.0}"
 # Debian's bookworm has only the Python Compose v1 (1.29); the Go module proxy serves a few Compose v2 releases, of
 # which 2.28.1 is the newest that still speaks to Debian bookworm's Docker engine 20.10 (API 1.41) without complaint.
 COMPOSE_VERSION="${MESHBRIDGE_COMPOSE_VERSION:-v2.28.1}"
@@ -126,6 +131,26 @@ install_istiod() {
   log "istiod $ISTIO_VERSION: built $dir/pilot-discovery"
 }
 
+# istiod as production runs it (with Kubernetes): the same istio module built without scripts/patches/, which only
+# istiod without Kubernetes needs. Shares the Go build cache with install_istiod, so only the packages the patch
+# touches and what links them are rebuilt. Istio's CRDs (for the harness's API server) are kept next to it.
+install_istiod_unpatched() {
+  local dir="$CACHE/istiod/$ISTIO_VERSION-unpatched"
+  if [ -x "$dir/pilot-discovery" ] && [ -f "$dir/crd-all.gen.yaml" ]; then
+    log "istiod $ISTIO_VERSION (unpatched): cached at $dir"; return 0
+  fi
+  log "istiod $ISTIO_VERSION (unpatched): building pilot-discovery from the Go module proxy (cold: 10-20 min; minutes after istiod)"
+  mkdir -p "$dir"
+  local src="$CACHE/istiod/src-unpatched-$ISTIO_VERSION"
+  local out; out=$(mktemp)
+  ( copy_module "istio.io/istio@$ISTIO_PSEUDO" "$src" && cd "$src" \
+      && go_build_twice "$out" -mod=readonly -o "$dir/pilot-discovery.tmp" ./pilot/cmd/pilot-discovery \
+      && cp manifests/charts/base/files/crd-all.gen.yaml "$dir/" \
+      && mv "$dir/pilot-discovery.tmp" "$dir/pilot-discovery" && rm -rf "$src" ) &
+  await_build "istiod $ISTIO_VERSION (unpatched)" $! "$out" || return 1
+  log "istiod $ISTIO_VERSION (unpatched): built $dir/pilot-discovery"
+}
+
 install_consul() {
   local dir="$CACHE/consul/$CONSUL_VERSION"
   if [ -x "$dir/consul" ]; then log "consul $CONSUL_VERSION: cached at $dir"; return 0; fi
@@ -146,6 +171,65 @@ install_consul() {
       && mv "$dir/consul.tmp" "$dir/consul" ) &
   await_build "consul $CONSUL_VERSION" $! "$out" || return 1
   log "consul $CONSUL_VERSION: built $dir/consul ($("$dir/consul" version | head -1))"
+}
+
+# The version the API server reports (/version) and kubectl's client version, as kubernetes' hack/lib/version.sh
+# links them in; without them both say v0.0.0, and clients that check the server's version (istiod, helm install's
+# kubeVersion) would see a server older than any.
+kube_version_ldflags() {
+  local minor=${KUBERNETES_VERSION#1.}; minor=${minor%%.*} f=""
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    f+=" -X $pkg.gitVersion=v$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  echo "-s -w$f"
+}
+
+install_kubernetes() {
+  apt_install etcd-server
+  # Debian's package may start a system etcd on :2379; the harness runs its own on free ports.
+  (as_root service etcd stop >/dev/null 2>&1 || true)
+  local dir="$CACHE/kubernetes/$KUBERNETES_VERSION"
+  if [ -x "$dir/kube-apiserver" ] && [ -x "$dir/kubectl" ]; then log "kubernetes $KUBERNETES_VERSION: cached at $dir"; return 0; fi
+  log "kubernetes $KUBERNETES_VERSION: building kube-apiserver and kubectl from the Go module proxy (cold: ~15 min on 2 cores)"
+  mkdir -p "$dir"
+  # k8s.io/kubernetes requires its staging modules (k8s.io/api, client-go, apiserver ...) at v0.0.0 and replaces
+  # them with ./staging/src dirs, so `go install` of it fails. Build inside a copy with the replace block dropped
+  # and each staging module pinned to the release published with this tag (v0.X.Y for v1.X.Y). They are absent
+  # from the module's go.sum (they were replaced), so only k8s.io modules skip the unreachable checksum database.
+  # The module also carries a go.work naming the staging dirs, which its zip does not contain: GOWORK=off.
+  local src="$CACHE/kubernetes/src-$KUBERNETES_VERSION" staging="v0.${KUBERNETES_VERSION#1.}"
+  local out; out=$(mktemp)
+  ( copy_module "k8s.io/kubernetes@v$KUBERNETES_VERSION" "$src" && cd "$src" && mkdir -p "$dir/.tmp" \
+      && sed -i '/^replace (/,/^)/d' go.mod \
+      && sed -i "s#^\(\tk8s.io/[a-z0-9-]*\) v0.0.0\$#\1 $staging#" go.mod \
+      && GOWORK=off GONOSUMDB=k8s.io GOFLAGS=-mod=mod go mod download >"$out" 2>&1 \
+      && GOWORK=off GONOSUMDB=k8s.io go_build_twice "$out" -mod=mod -ldflags "$(kube_version_ldflags)" \
+           -o "$dir/.tmp/" ./cmd/kube-apiserver ./cmd/kubectl \
+      && mv "$dir/.tmp/kube-apiserver" "$dir/.tmp/kubectl" "$dir/" && rmdir "$dir/.tmp" && rm -rf "$src" ) &
+  await_build "kubernetes $KUBERNETES_VERSION" $! "$out" || return 1
+  log "kubernetes $KUBERNETES_VERSION: built $dir/kube-apiserver and $dir/kubectl"
+}
+
+# Helm lints and renders deploy/helm/meshbridge (test/e2e/helm-chart.test.ts). helm's go.mod has no replace
+# directives; built inside a copy of the module so its own go.sum verifies every dependency.
+install_helm() {
+  local dir="$CACHE/helm/$HELM_VERSION"
+  if [ -x "$dir/helm" ]; then log "helm $HELM_VERSION: cached at $dir"; return 0; fi
+  log "helm $HELM_VERSION: building from the Go module proxy (cold: several minutes on 2 cores)"
+  mkdir -p "$dir"
+  local src="$CACHE/helm/src-$HELM_VERSION"
+  local out; out=$(mktemp)
+  # As helm's Makefile does: the Kubernetes version helm assumes without a cluster (helm template, helm lint) is the
+  # one of the client-go it is built with (v0.N.x -> 1.N); without it helm assumes 1.20.
+  ( copy_module "helm.sh/helm/v3@$HELM_VERSION" "$src" && cd "$src" \
+      && kminor=$(sed -n 's#^\tk8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' go.mod) && [ -n "$kminor" ] \
+      && go_build_twice "$out" -mod=readonly -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+           -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$kminor \
+           -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$kminor" \
+           -o "$dir/helm.tmp" ./cmd/helm \
+      && mv "$dir/helm.tmp" "$dir/helm" && rm -rf "$src" ) &
+  await_build "helm $HELM_VERSION" $! "$out" || return 1
+  log "helm $HELM_VERSION: built $dir/helm ($("$dir/helm" version --short))"
 }
 
 install_docker() {
@@ -202,11 +286,13 @@ install_compose() {
   log "compose $COMPOSE_VERSION: built $dir/docker-compose ($("$dir/docker-compose" version))"
 }
 
-targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul docker docker-base compose)
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul docker docker-base compose \
+  kubernetes istiod-unpatched helm)
 for t in "${targets[@]}"; do
   case "$t" in
-    redis|zookeeper|kafka|istiod|consul|docker|compose) "install_$t" ;;
+    redis|zookeeper|kafka|istiod|consul|docker|compose|kubernetes|helm) "install_$t" ;;
+    istiod-unpatched) install_istiod_unpatched ;;
     docker-base) install_docker_base ;;
-    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod consul docker docker-base compose)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod istiod-unpatched consul kubernetes helm docker docker-base compose)" >&2; exit 2 ;;
   esac
 done

@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 export function gatewayMetrics(registry: Registry) {
   const r = { registers: [registry] };
   /** Filled in by whoever owns the streams; read at scrape time. */
-  const probes = { maxAckedLag: (): number => 0, served: (): { version: number; size: number } | undefined => undefined, headVersion: (): number => 0 };
+  const probes = { maxAckedLag: (): number => 0, served: (): { version: number; size: number; complete: boolean } | undefined => undefined, headVersion: (): number => 0 };
   return {
     probes,
     streams: new prom.Gauge({ name: 'meshbridge_gateway_streams', help: 'Connected istiod ADS streams', ...r }),
@@ -21,6 +21,8 @@ export function gatewayMetrics(registry: Registry) {
       name: 'meshbridge_gateway_versions_behind_redis', help: 'Versions between Redis head and the served snapshot', ...r,
       collect() { this.set(Math.max(0, probes.headVersion() - (probes.served()?.version ?? 0))); },
     }),
+    // The alert "no complete snapshot" (deploy/helm/meshbridge PrometheusRule): served kinds are withheld until 1.
+    snapshotComplete: new prom.Gauge({ name: 'meshbridge_gateway_snapshot_complete', help: '1 when the served snapshot is complete', ...r, collect() { this.set(probes.served()?.complete ? 1 : 0); } }),
     ackedLag: new prom.Gauge({
       name: 'meshbridge_gateway_acked_version_lag', help: 'Largest gap between the served snapshot version and the version an istiod acknowledged (served types)', ...r,
       collect() { this.set(probes.maxAckedLag()); },
