@@ -55,7 +55,7 @@ COPY deploy/docker/meshbridge.sh /usr/local/bin/meshbridge
 # since Node 23, reports as a TimeoutNegativeWarning on every client start: silence that one warning only.
 ENV NODE_ENV=production NODE_OPTIONS=--disable-warning=TimeoutNegativeWarning
 USER 10001:10001
-EXPOSE 9101 9102 9103 15020
+EXPOSE 9101 9102 9103 18010
 HEALTHCHECK --interval=3s --timeout=3s --start-period=30s --retries=3 CMD ["meshbridge", "healthcheck"]
 ENTRYPOINT ["meshbridge"]
 CMD ["help"]

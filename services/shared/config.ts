@@ -339,7 +339,7 @@ export const configSchema = strict({
   }).prefault({}),
   gateway: strict({
     grpcHost: z.string().default('0.0.0.0'),
-    grpcPort: z.number().int().min(0).max(65535).default(15020),
+    grpcPort: z.number().int().min(0).max(65535).default(18010),
     httpHost: z.string().default('127.0.0.1'),
     httpPort: z.number().int().min(0).max(65535).default(9103),
     debounceMs: z.number().int().min(0).max(10_000).default(50),
