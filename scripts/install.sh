@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers meshbridge's local stack and tests run against, on a machine without Docker.
 # Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
-# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [docker] [docker-base] [compose]
+# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [docker] [docker-base] [compose] [eureka]
 # (default: all). docker, docker-base and compose are what the docker compose end-to-end test needs
 # (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
 # registry is reachable from the build machines) and the Compose v2 CLI built from the Go module proxy.
@@ -15,6 +15,9 @@ KAFKA_VERSION="${MESHBRIDGE_KAFKA_VERSION:-3.9.1}"
 ISTIO_VERSION="${MESHBRIDGE_ISTIO_VERSION:-1.30-b01690e6}"
 ISTIO_PSEUDO="${MESHBRIDGE_ISTIO_PSEUDO:-v0.0.0-20260423205519-b01690e6db7d}"
 CONSUL_VERSION="${MESHBRIDGE_CONSUL_VERSION:-1.22.0}"
+# The Spring Cloud release train of the test Eureka server and client (harness/eureka-server, harness/eureka-client);
+# their poms pin the Spring Boot version that train is built for.
+EUREKA_VERSION="${MESHBRIDGE_EUREKA_VERSION:-2025.1.4}"
 # Debian's bookworm has only the Python Compose v1 (1.29); the Go module proxy serves a few Compose v2 releases, of
 # which 2.28.1 is the newest that still speaks to Debian bookworm's Docker engine 20.10 (API 1.41) without complaint.
 COMPOSE_VERSION="${MESHBRIDGE_COMPOSE_VERSION:-v2.28.1}"
@@ -202,11 +205,40 @@ install_compose() {
   log "compose $COMPOSE_VERSION: built $dir/docker-compose ($("$dir/docker-compose" version))"
 }
 
-targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul docker docker-base compose)
+# Builds the two Spring Boot jars of harness/eureka-server and harness/eureka-client with Maven (dependencies from Maven
+# Central, into the shared ~/.m2). Keyed by release train and by a hash of their sources, so a changed app rebuilds.
+install_eureka() {
+  apt_install openjdk-17-jdk-headless maven
+  local root; root="$(cd "$(dirname "$0")/.." && pwd)"
+  local hash; hash=$(cd "$root/harness" && find eureka-server eureka-client -type f | sort | xargs cat | sha256sum | cut -c1-12)
+  local dir="$CACHE/eureka/$EUREKA_VERSION"
+  if [ -f "$dir/$hash.complete" ]; then log "eureka $EUREKA_VERSION: cached at $dir"; return 0; fi
+  log "eureka $EUREKA_VERSION: building the Eureka server and client demo jars with Maven (cold: a few minutes)"
+  mkdir -p "$dir"
+  local app
+  for app in eureka-server eureka-client; do
+    local src; src=$(mktemp -d)
+    cp -r "$root/harness/$app/." "$src/"
+    local out; out=$(mktemp)
+    ( cd "$src" && nice -n 10 mvn -B -ntp -DskipTests "-Dspring-cloud.version=$EUREKA_VERSION" package >"$out" 2>&1 ) &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+      sleep 30
+      kill -0 "$pid" 2>/dev/null && log "eureka $app: still building ($(grep -c 'Download' "$out" || true) downloads)"
+    done
+    if ! wait "$pid"; then tail -40 "$out" >&2; rm -rf "$src" "$out"; log "eureka $app: build failed"; return 1; fi
+    cp "$src"/target/*.jar "$dir/$app.jar.tmp" && mv "$dir/$app.jar.tmp" "$dir/$app.jar"
+    rm -rf "$src" "$out"
+  done
+  rm -f "$dir"/*.complete && echo "$hash" >"$dir/$hash.complete"
+  log "eureka $EUREKA_VERSION: built $dir/eureka-server.jar and $dir/eureka-client.jar"
+}
+
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul docker docker-base compose eureka)
 for t in "${targets[@]}"; do
   case "$t" in
-    redis|zookeeper|kafka|istiod|consul|docker|compose) "install_$t" ;;
+    redis|zookeeper|kafka|istiod|consul|docker|compose|eureka) "install_$t" ;;
     docker-base) install_docker_base ;;
-    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod consul docker docker-base compose)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod consul docker docker-base compose eureka)" >&2; exit 2 ;;
   esac
 done
