@@ -32,7 +32,7 @@ export function normaliseEurekaApp(src: EurekaNormaliseConfig, app: string, inst
   const host = renderHost(src.hostTemplate, { app, vip, source: src.id }) || renderHost('{app}', { app });
   const rules = metadataRules(src.labelRules);
   const statuses = new Set<string>(src.statuses);
-  interface Candidate { address: string; ports: { name: string; protocol: string; port: number }[]; labels: Record<string, string>; locality: string }
+  interface Candidate { id: string; address: string; ports: { name: string; protocol: string; port: number }[]; labels: Record<string, string>; locality: string }
   const candidates: Candidate[] = [];
   for (const i of list) {
     if (!statuses.has(i.status)) continue;
@@ -70,9 +70,9 @@ export function normaliseEurekaApp(src: EurekaNormaliseConfig, app: string, inst
     labels[SOURCE_LABEL] = src.id;
     const zone = i.metadata[src.zoneMetadata];
     const locality = src.region ? [src.region, zone].filter((s): s is string => Boolean(s)).map((s) => s.replace(/\//g, '-')).join('/') : '';
-    candidates.push({ address: i.ipAddr, ports, labels, locality });
+    candidates.push({ id: i.id, address: i.ipAddr, ports, labels, locality });
   }
-  const servicePorts = deriveServicePorts(candidates.flatMap((c) => c.ports), src.servicePort, issues);
+  const servicePorts = deriveServicePorts(servedByAll(candidates, issues).flatMap((c) => c.ports), src.servicePort, issues);
   const kept = new Set(servicePorts.map((p) => p.name));
   const out = new Map<string, InstanceSpec>();
   for (const c of candidates) {
@@ -83,4 +83,33 @@ export function normaliseEurekaApp(src: EurekaNormaliseConfig, app: string, inst
     if (!out.has(key)) out.set(key, { address: c.address, ports, labels: c.labels, weight: 1, locality: c.locality });
   }
   return { namespace: src.namespace, host, registryService: app, ports: servicePorts, instances: sortInstances([...out.values()]), issues };
+}
+
+/**
+ * Keeps a port name only where every endpoint serves it: istio sends a service port's traffic to every endpoint of a
+ * ServiceEntry, on the service port's number when the endpoint names no port of its own — an instance without its
+ * secure port enabled would get TLS on some port it never opened. When no name is served by all, the one served by
+ * most instances is kept and the instances without it are left out (both reported).
+ */
+function servedByAll<C extends { id: string; ports: { name: string }[] }>(candidates: C[], issues: DataIssue[]): C[] {
+  if (candidates.length === 0) return candidates;
+  const count = new Map<string, number>();
+  for (const c of candidates) for (const p of c.ports) count.set(p.name, (count.get(p.name) ?? 0) + 1);
+  const names = [...count.keys()].sort();
+  let keep = new Set(names.filter((n) => count.get(n) === candidates.length));
+  if (keep.size === 0) keep = new Set([names.reduce((best, n) => (count.get(n)! > count.get(best)! ? n : best))]);
+  for (const n of names) {
+    if (keep.has(n)) continue;
+    issues.push({ field: 'ports', value: n, reason: `only ${count.get(n)} of ${candidates.length} instances serve it (istio would send its traffic to all)`, action: 'port dropped' });
+  }
+  const out: C[] = [];
+  for (const c of candidates) {
+    const ports = c.ports.filter((p) => keep.has(p.name));
+    if (ports.length === 0) {
+      issues.push({ field: `instances[${c.id}]`, value: c.ports.map((p) => p.name).join(','), reason: `does not serve port ${[...keep].join(',')}`, action: 'instance skipped' });
+      continue;
+    }
+    out.push({ ...c, ports });
+  }
+  return out;
 }

@@ -157,14 +157,29 @@ describe('normaliseEurekaApp', () => {
   });
 
   it('secure and non-secure ports: both when enabled, or the one asked for', () => {
-    const list = instancesOf([inst({ id: 'a', secureOn: true }), inst({ id: 'b', ip: '10.0.0.2' })]);
+    const list = instancesOf([inst({ id: 'a', secureOn: true }), inst({ id: 'b', ip: '10.0.0.2', secureOn: true, securePort: 9443 })]);
     const both = normaliseEurekaApp(source(), 'ORDERS', list);
     assert.deepEqual(both.ports, [{ name: 'http', number: 8080, protocol: 'HTTP' }, { name: 'https', number: 8443, protocol: 'HTTPS' }]);
-    assert.deepEqual(both.instances.map((i) => i.ports), [{ http: 8080, https: 8443 }, { http: 8080 }]);
-    const secure = normaliseEurekaApp(source({ ports: 'secure' }), 'ORDERS', list);
+    assert.deepEqual(both.instances.map((i) => i.ports), [{ http: 8080, https: 8443 }, { http: 8080, https: 9443 }]);
+    assert.deepEqual(normaliseEurekaApp(source({ ports: 'secure' }), 'ORDERS', list).instances.map((i) => i.ports), [{ https: 8443 }, { https: 9443 }]);
+    assert.deepEqual(normaliseEurekaApp(source({ ports: 'non-secure' }), 'ORDERS', list).ports.map((p) => p.name), ['http']);
+  });
+
+  it('a port only some instances serve is dropped (istio would send its traffic to all of them)', () => {
+    const mixed = instancesOf([inst({ id: 'a', secureOn: true }), inst({ id: 'b', ip: '10.0.0.2' })]);
+    const s = normaliseEurekaApp(source(), 'ORDERS', mixed);
+    assert.deepEqual(s.ports.map((p) => p.name), ['http']);
+    assert.deepEqual(s.instances.map((i) => i.ports), [{ http: 8080 }, { http: 8080 }]);
+    assert.deepEqual(s.issues.map((i) => [i.field, i.value, i.action]), [['ports', 'https', 'port dropped']]);
+    // Secure only: b has no usable port at all.
+    const secure = normaliseEurekaApp(source({ ports: 'secure' }), 'ORDERS', mixed);
     assert.deepEqual(secure.instances.map((i) => i.ports), [{ https: 8443 }]);
     assert.deepEqual(secure.issues.map((i) => [i.field, i.action]), [['instances[b]', 'instance skipped']]);
-    assert.deepEqual(normaliseEurekaApp(source({ ports: 'non-secure' }), 'ORDERS', list).ports.map((p) => p.name), ['http']);
+    // Disjoint ports: the one most instances serve wins; the others are left out and named.
+    const disjoint = instancesOf([inst({ id: 'a', secureOn: true, port: 0 }), inst({ id: 'b', ip: '10.0.0.2' }), inst({ id: 'c', ip: '10.0.0.3' })]);
+    const d = normaliseEurekaApp(source(), 'ORDERS', disjoint.map((i) => (i.id === 'a' ? { ...i, portEnabled: false } : i)));
+    assert.deepEqual(d.instances.map((i) => i.address), ['10.0.0.2', '10.0.0.3']);
+    assert.deepEqual(d.issues.map((i) => [i.field, i.action]), [['ports', 'port dropped'], ['instances[a]', 'instance skipped']]);
   });
 
   it('metadata → labels by rules, protocol from metadata, region/zone locality, host template over {vip}', () => {
