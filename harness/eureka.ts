@@ -44,7 +44,7 @@ export interface EurekaCluster {
  * replicating to the others. Peers are told apart by instance host name: Eureka drops a service URL whose host is its
  * own host name from its peers, and every peer here listens on 127.0.0.1.
  */
-export async function startEureka(runDir: string, opts: { peers?: number; name?: string; heap?: string } = {}): Promise<EurekaCluster> {
+export async function startEureka(runDir: string, opts: { peers?: number; name?: string; heap?: string; args?: string[] } = {}): Promise<EurekaCluster> {
   ensureInstalled(['eureka']);
   const n = opts.peers ?? 1;
   const name = opts.name ?? 'eureka';
@@ -55,7 +55,7 @@ export async function startEureka(runDir: string, opts: { peers?: number; name?:
       name: n === 1 ? name : `${name}-${i}`, port, heap: opts.heap ?? '256m',
       // Alone, the server lists itself (and recognises itself by host name) so it never replicates anywhere else.
       hostname: n === 1 ? '127.0.0.1' : `${name}-peer-${i}`,
-      peerUrls: n === 1 ? [urls[0]!] : urls.filter((_, j) => j !== i),
+      peerUrls: n === 1 ? [urls[0]!] : urls.filter((_, j) => j !== i), args: opts.args ?? [],
     })));
     const peers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s) => s.status === 'rejected');
@@ -67,13 +67,13 @@ export async function startEureka(runDir: string, opts: { peers?: number; name?:
   });
 }
 
-async function launchPeer(runDir: string, o: { name: string; port: number; heap: string; hostname: string; peerUrls: string[] }): Promise<EurekaPeerServer> {
+async function launchPeer(runDir: string, o: { name: string; port: number; heap: string; hostname: string; peerUrls: string[]; args: string[] }): Promise<EurekaPeerServer> {
   const url = `http://127.0.0.1:${o.port}/eureka`;
   const proc = new ManagedProcess({
     name: o.name, command: 'java', logDir: runDir,
     args: [`-Xmx${o.heap}`, ...JVM, '-jar', eurekaJar('eureka-server'),
       `--server.port=${o.port}`, '--server.address=127.0.0.1', `--eureka.instance.hostname=${o.hostname}`,
-      `--eureka.client.service-url.defaultZone=${o.peerUrls.map((u) => `${u}/`).join(',')}`, ...TEST_SETTINGS],
+      `--eureka.client.service-url.defaultZone=${o.peerUrls.map((u) => `${u}/`).join(',')}`, ...TEST_SETTINGS, ...o.args],
   });
   await readyOrStop(proc, () => waitFor(async () => {
     proc.assertRunning();

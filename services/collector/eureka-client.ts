@@ -1,4 +1,8 @@
 import fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { siblingModule, startModuleWorker } from '../shared/module-worker.ts';
+import type { AppsDocument } from './eureka-apps.ts';
+import type { FetchReply, FetchRequest } from './eureka-fetch-worker.ts';
 import type { EurekaSourceConfig } from '../shared/config.ts';
 
 /** A Eureka peer: its service URL without credentials, and the Authorization header for it (if any). */
@@ -31,24 +35,26 @@ export function eurekaPeers(src: Pick<EurekaSourceConfig, 'serviceUrls' | 'usern
 
 /**
  * Reads a Eureka cluster's REST API in JSON, sticking to one peer while it answers and moving to the next on any
- * failure (connection refused, timeout, 5xx). `peerChanged` tells the caller its copy came from another peer.
+ * failure (connection refused, timeout, any HTTP error, a body that is not an applications document). Requests run in
+ * a worker thread (eureka-fetch-worker.ts) that returns parsed documents: big registries are big JSON.
  */
 export class EurekaClient {
   private readonly peers: EurekaPeer[];
   private current = 0;
-  private readonly controllers = new Set<AbortController>();
+  private worker: Worker | undefined;
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (r: FetchReply) => void }>();
+  private readonly timeoutMs: number;
 
   constructor(src: EurekaSourceConfig, private readonly onPeerChange: (from: string, to: string, err: string) => void) {
     this.peers = eurekaPeers(src);
     this.timeoutMs = src.requestTimeoutMs;
   }
 
-  private readonly timeoutMs: number;
-
   get peer(): string { return this.peers[this.current]!.url; }
 
-  /** GET <peer><path> as JSON from the current peer, failing over through every other peer once. */
-  async get(path: string): Promise<unknown> {
+  /** GET <peer><path> as a parsed applications document, failing over through every other peer once. */
+  async get(path: string): Promise<AppsDocument> {
     let last: unknown;
     for (let tried = 0; tried < this.peers.length; tried++) {
       const peer = this.peers[this.current]!;
@@ -56,8 +62,8 @@ export class EurekaClient {
         return await this.getFrom(peer, path);
       } catch (e) {
         last = e;
-        // 4xx (auth, not found) would be the same on every peer of one cluster: no failover for those.
-        if (e instanceof EurekaRequestError && e.status !== undefined && e.status < 500) throw e;
+        // Every failure moves on, 4xx included: a Eureka server that started without peer data answers 403 to
+        // registry reads for its first 5 minutes (waitTimeInMsWhenSyncEmpty), and credentials may differ per peer.
         if (this.peers.length === 1) break;
         const from = peer.url;
         this.current = (this.current + 1) % this.peers.length;
@@ -67,34 +73,42 @@ export class EurekaClient {
     throw last;
   }
 
-  private async getFrom(peer: EurekaPeer, path: string): Promise<unknown> {
-    const ac = new AbortController();
-    this.controllers.add(ac);
-    const timer = setTimeout(() => ac.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-    try {
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (peer.authorization) headers.authorization = peer.authorization;
-      let res: Response;
-      try {
-        res = await fetch(`${peer.url}${path}`, { headers, signal: ac.signal });
-      } catch (e) {
-        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-        throw new EurekaRequestError(`GET ${peer.url}${path}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, peer.url);
-      }
-      const text = await res.text();
-      if (!res.ok) throw new EurekaRequestError(`GET ${peer.url}${path}: HTTP ${res.status} ${text.slice(0, 200)}`, peer.url, res.status);
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        throw new EurekaRequestError(`GET ${peer.url}${path}: not JSON: ${text.slice(0, 120)}`, peer.url);
-      }
-    } finally {
-      clearTimeout(timer);
-      this.controllers.delete(ac);
-    }
+  private async getFrom(peer: EurekaPeer, path: string): Promise<AppsDocument> {
+    const id = this.nextId++;
+    const reply = await new Promise<FetchReply>((resolve) => {
+      this.waiting.set(id, { resolve });
+      const req: FetchRequest = { id, url: `${peer.url}${path}`, authorization: peer.authorization, timeoutMs: this.timeoutMs };
+      this.ensureWorker().postMessage(req);
+    });
+    if (!reply.ok) throw new EurekaRequestError(reply.message, peer.url, reply.status);
+    return reply.doc;
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const w = startModuleWorker(siblingModule(import.meta.url, 'eureka-fetch-worker'));
+    w.unref();
+    w.on('message', (r: FetchReply) => {
+      const waiter = this.waiting.get(r.id);
+      this.waiting.delete(r.id);
+      waiter?.resolve(r);
+    });
+    const fail = (message: string) => {
+      if (this.worker === w) this.worker = undefined;
+      for (const [id, waiter] of this.waiting) waiter.resolve({ id, ok: false, message });
+      this.waiting.clear();
+    };
+    w.on('error', (e) => fail(`Eureka reader thread failed: ${e.message}`));
+    w.on('exit', (code) => fail(`Eureka reader thread exited (${code})`));
+    this.worker = w;
+    return w;
   }
 
   close(): void {
-    for (const ac of this.controllers) ac.abort(new Error('collector stopping'));
+    const w = this.worker;
+    this.worker = undefined;
+    for (const [id, waiter] of this.waiting) waiter.resolve({ id, ok: false, message: 'collector stopping' });
+    this.waiting.clear();
+    void w?.terminate();
   }
 }

@@ -1,7 +1,7 @@
 import type { DataIssue } from '../../schemas/registry-event.ts';
 import type { EurekaSourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
-import { appsFromDocument, parseAppsDocument, reconcileHashCode, refreshWithDelta, type EurekaApps } from './eureka-apps.ts';
+import { appsFromDocument, reconcileHashCode, refreshWithDelta, type EurekaApps } from './eureka-apps.ts';
 import { EurekaClient } from './eureka-client.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { normaliseEurekaApp } from './normalise-eureka.ts';
@@ -87,12 +87,16 @@ export class EurekaSource implements RegistrySource {
   }
 
   private async refreshLoop(): Promise<void> {
+    let last = performance.now();
     while (!this.stopped) {
+      // Fixed rate, start to start: a slow read or publish does not stretch the interval a change waits for.
+      const delay = Math.max(0, last + this.src.refreshIntervalMs - performance.now());
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.src.refreshIntervalMs);
+        const t = setTimeout(resolve, delay);
         this.wake = () => { clearTimeout(t); resolve(); };
       });
       if (this.stopped) return;
+      last = performance.now();
       if (this.fullDue !== undefined) {
         await this.resync(this.fullDue);
         continue;
@@ -113,18 +117,10 @@ export class EurekaSource implements RegistrySource {
   private async refresh(): Promise<void> {
     if (this.fullDue !== undefined) return;
     const peer = this.client.peer;
-    const body = await this.client.get('/apps/delta');
+    const doc = await this.client.get('/apps/delta');
     this.setConnected(true);
     this.metrics.watchEvents.inc({ source: this.src.id, kind: 'delta' });
     if (this.client.peer !== peer) return; // failed over: the copy is another peer's; fullDue is set
-    let doc;
-    try {
-      doc = parseAppsDocument(body);
-    } catch (e) {
-      this.documentProblem('delta', (e as Error).message);
-      this.fullDue = 'unreadable-delta';
-      return;
-    }
     this.reportDocumentIssues('delta', doc.issues);
     const step = refreshWithDelta(this.apps, doc);
     if (step.type === 'full-fetch') {
@@ -141,10 +137,9 @@ export class EurekaSource implements RegistrySource {
   /** Full fetch: the copy replaced by the registry as the peer has it now, every app published, then the marker. */
   private async fullFetch(): Promise<ResyncPass> {
     await this.core.observe({ type: 'resync-started' });
-    const body = await this.client.get('/apps');
+    const doc = await this.client.get('/apps');
     const peer = this.client.peer;
     this.setConnected(true);
-    const doc = parseAppsDocument(body);
     this.reportDocumentIssues('apps', doc.issues);
     const apps = appsFromDocument(doc);
     const hash = reconcileHashCode(apps);

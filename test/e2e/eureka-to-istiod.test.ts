@@ -37,10 +37,13 @@ describe('apps registered in Eureka reach a real istiod through the collector\'s
 
   before(async () => {
     runDir = makeRunDir('e2e-eureka-istiod');
-    [servers, eureka] = await startAllOrNone([startServers(runDir, { istiod: true }), startEureka(runDir, { peers: 2 })] as const);
+    // A short delta retention (Eureka's default: 3 min) lets the test make the collector miss changes in seconds.
+    const retention = ['--eureka.server.retention-time-in-m-s-in-delta-queue=4000', '--eureka.server.delta-retention-timer-interval-in-ms=500'];
+    [servers, eureka] = await startAllOrNone([startServers(runDir, { istiod: true }), startEureka(runDir, { peers: 2, args: retention })] as const);
     peer0 = new EurekaRegistrar(eureka.urls[0]!);
     peer1 = new EurekaRegistrar(eureka.urls[1]!);
-    mb = await pipeline(servers, { sources: [{ id: 'eureka1', kind: 'eureka', serviceUrls: eureka.urls, refreshIntervalMs: REFRESH_MS }] });
+    // A long lease: the test pauses the collector, which must come back as the same leader, still holding its copy.
+    mb = await pipeline(servers, { sources: [{ id: 'eureka1', kind: 'eureka', serviceUrls: eureka.urls, refreshIntervalMs: REFRESH_MS, leaderElection: { leaseMs: 120_000 } }] });
     await Promise.all([mb.start('collector'), mb.start('projector'), mb.start('gateway')]);
   });
 
@@ -61,6 +64,7 @@ describe('apps registered in Eureka reach a real istiod through the collector\'s
       const e = await se('orders');
       return e?.spec.endpoints?.length === 2 ? e : undefined;
     }, { what: 'ServiceEntry orders with 2 endpoints in istiod configz', timeoutMs: 60_000 });
+    console.log(`# istiod holds (configz): ${JSON.stringify({ metadata: { name: entry.metadata.name, namespace: entry.metadata.namespace }, spec: entry.spec })}`);
     assert.equal(entry.metadata.namespace, 'eureka');
     assert.deepEqual(entry.spec.ports, [{ number: 8080, protocol: 'HTTP', name: 'http' }, { number: 8443, protocol: 'HTTPS', name: 'https' }]);
     assert.equal(entry.spec.resolution, 'STATIC');
@@ -108,13 +112,35 @@ describe('apps registered in Eureka reach a real istiod through the collector\'s
     // One refresh interval plus the pipeline; generous for a loaded machine, and still far below a 30 s full poll.
     assert.ok(downMs < 10 * REFRESH_MS, `DOWN took ${downMs.toFixed(0)} ms`);
     assert.ok(cancelMs < 10 * REFRESH_MS, `cancel took ${cancelMs.toFixed(0)} ms`);
-    assert.equal(await metric(/^meshbridge_collector_resyncs_total\{.*reason="hashcode-mismatch"/), 0, 'deltas applied without full fetches');
+    assert.ok(await metric(/^meshbridge_collector_watch_events_total\{.*kind="delta"/) >= 3, 'changes came by deltas');
   });
 
   it('a new app appears in istiod', async () => {
     await peer0.register({ app: 'payments', id: 'payments-1', ip: '10.6.1.1', port: 9000, metadata: { version: 'v3' } });
     await waitFor(async () => (await addresses('payments', 9000)).join() === '10.6.1.1:9000', { what: 'payments in EDS', timeoutMs: 30_000 });
     assert.equal((await se('payments'))?.spec.endpoints[0].labels.version, 'v3');
+  });
+
+  it('a collector that missed deltas notices by the hash code and re-reads everything', async () => {
+    const collector = mb.procs.collector!;
+    const noDelta = async () => {
+      const d = await (await fetch(`${eureka.urls[0]}/apps/delta`, { headers: { accept: 'application/json' } })).json() as { applications: { application: unknown[] } };
+      return d.applications.application.length === 0;
+    };
+    collector.signal('SIGSTOP');
+    try {
+      await peer0.register({ app: 'payments', id: 'payments-2', ip: '10.6.1.2', port: 9000 });
+      await peer0.register({ app: 'shipping', id: 'shipping-1', ip: '10.6.3.1', port: 9100 });
+      // Until both changes have aged out of the server's delta: the collector will never see them in one.
+      await waitFor(noDelta, { what: 'changes gone from the Eureka delta', timeoutMs: 60_000, intervalMs: 250 });
+    } finally {
+      collector.signal('SIGCONT');
+    }
+    await waitFor(async () => (await addresses('payments', 9000)).length === 2 && (await addresses('shipping', 9100)).length === 1,
+      { what: 'missed changes in EDS after the full fetch', timeoutMs: 60_000 });
+    assert.ok(await metric(/^meshbridge_collector_resyncs_total\{.*reason="hashcode-mismatch"/) >= 1, 'a full fetch for a hash code mismatch');
+    await peer0.cancel('payments', 'payments-2');
+    await waitFor(async () => (await addresses('payments', 9000)).length === 1, { what: 'payments-2 cancelled', timeoutMs: 30_000 });
   });
 
   it('keeps going on the other peer when the one it reads stops', async () => {
