@@ -161,6 +161,19 @@ async function main(): Promise<void> {
       .catch(() => log(`unresolved changes: ${[...pending.values()].reduce((a, l) => a + l.length, 0)}`));
     clearInterval(resolver);
     const after = procStats(pid);
+    // What is still unresolved, and whether Eureka's own answers have it: the delta and the listing it serves now.
+    const churnEnd = Date.now();
+    const stuck = [...pending.entries()].flatMap(([host, l]) => l.map((p) => ({ host, secondsBeforeEnd: Number(((churnEnd - p.at) / 1000).toFixed(1)), expected: p.expected })));
+    const read = async (p: string) => (await (await fetch(`${eureka.urls[0]}${p}`, { headers: { accept: 'application/json' } })).json()) as { applications: { apps__hashcode: string; application: { name: string; instance: { ipAddr: string }[] }[] } };
+    const [listing, delta] = [await read('/apps'), await read('/apps/delta')];
+    const servedSet = (host: string) => listing.applications.application.find((a) => a.name.toLowerCase() === host)?.instance.map((x) => x.ipAddr).sort().join(',');
+    const unresolved = {
+      count: stuck.length,
+      inEurekaListingNow: stuck.filter((x) => servedSet(x.host) === x.expected).length,
+      youngestSecondsAgo: stuck.length ? Math.min(...stuck.map((x) => x.secondsBeforeEnd)) : null,
+      oldestSecondsAgo: stuck.length ? Math.max(...stuck.map((x) => x.secondsBeforeEnd)) : null,
+      eurekaHashcodes: { listing: listing.applications.apps__hashcode, delta: delta.applications.apps__hashcode },
+    };
     const sorted = [...latencies].sort((a, b) => a - b);
     const fullFetches = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: SOURCE });
     const deltas = (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_watch_events_total', { source: SOURCE })) - deltasBefore;
@@ -173,7 +186,7 @@ async function main(): Promise<void> {
       },
       initialFullFetch: { seconds: Number(resyncSeconds.toFixed(2)), events: resyncEvents, collectorRssMiB: afterResync.rssMiB },
       churn: {
-        changes, achievedRate: Number((changes / churnSeconds).toFixed(1)), lateStarts, measured: sorted.length,
+        changes, achievedRate: Number((changes / churnSeconds).toFixed(1)), lateStarts, measured: sorted.length, unresolved,
         latencyMs: { fromEurekaAck: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN } },
         deltaReads: deltas, fullFetchesTotal: fullFetches,
         loadAverage: [Number(loadBefore.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],

@@ -17,6 +17,9 @@ const TEST_SETTINGS = [
   '--eureka.server.eviction-interval-timer-in-ms=1000',
   '--eureka.server.use-read-only-response-cache=false',
   '--eureka.server.response-cache-update-interval-ms=1000',
+  // A delta computed while a write lands can be cached after that write's invalidation and then served until the
+  // next write or this expiry (Eureka's default: 180 s); measured by bench:eureka (docs/collectors.md).
+  '--eureka.server.response-cache-auto-expiration-in-seconds=5',
   '--eureka.server.wait-time-in-ms-when-sync-empty=0',
   '--eureka.server.registry-sync-retries=0',
   '--eureka.client.register-with-eureka=false',
