@@ -220,11 +220,11 @@ install_eureka() {
     local src; src=$(mktemp -d)
     cp -r "$root/harness/$app/." "$src/"
     local out; out=$(mktemp)
-    ( cd "$src" && nice -n 10 mvn -B -ntp -DskipTests "-Dspring-cloud.version=$EUREKA_VERSION" package >"$out" 2>&1 ) &
+    ( cd "$src" && nice -n 10 mvn -B -DskipTests "-Dspring-cloud.version=$EUREKA_VERSION" package >"$out" 2>&1 ) &
     local pid=$!
     while kill -0 "$pid" 2>/dev/null; do
       sleep 30
-      kill -0 "$pid" 2>/dev/null && log "eureka $app: still building ($(grep -c 'Download' "$out" || true) downloads)"
+      kill -0 "$pid" 2>/dev/null && log "eureka $app: still building ($(grep -c '^\[INFO\] Downloaded' "$out" || true) artifacts downloaded)"
     done
     if ! wait "$pid"; then tail -40 "$out" >&2; rm -rf "$src" "$out"; log "eureka $app: build failed"; return 1; fi
     cp "$src"/target/*.jar "$dir/$app.jar.tmp" && mv "$dir/$app.jar.tmp" "$dir/$app.jar"

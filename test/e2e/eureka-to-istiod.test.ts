@@ -9,6 +9,7 @@ import { freePort } from '../../harness/ports.ts';
 import { proxyView } from '../../harness/xds-probe.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { serviceEntries, type IstiodConfig } from '../support/istiod-view.ts';
+import { meshbridge } from '../support/meshbridge-cli.ts';
 
 const REFRESH_MS = 1000;
 const cluster = (host: string, port: number) => `outbound|${port}||${host}`;
@@ -119,6 +120,14 @@ describe('apps registered in Eureka reach a real istiod through the collector\'s
     await peer0.register({ app: 'payments', id: 'payments-1', ip: '10.6.1.1', port: 9000, metadata: { version: 'v3' } });
     await waitFor(async () => (await addresses('payments', 9000)).join() === '10.6.1.1:9000', { what: 'payments in EDS', timeoutMs: 30_000 });
     assert.equal((await se('payments'))?.spec.endpoints[0].labels.version, 'v3');
+  });
+
+  it('verify --registry reads Eureka afresh and finds the live snapshot equal; status reaches the peers', async () => {
+    const v = await meshbridge(mb.configFile, ['verify', '--registry']);
+    assert.equal(v.code, 0, `verify --registry: exit ${v.code}\n${v.stdout}\n${v.stderr}`);
+    assert.match(v.stdout, /eureka1/);
+    const st = await meshbridge(mb.configFile, ['status']);
+    assert.match(st.stdout, /registry eureka1.*eureka http:\/\/127\.0\.0\.1:\d+\/eureka: answers/i, st.stdout);
   });
 
   it('a collector that missed deltas notices by the hash code and re-reads everything', async () => {
