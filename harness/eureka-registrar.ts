@@ -21,10 +21,15 @@ export class EurekaRegistrar {
   static body(r: EurekaRegistration): unknown {
     return {
       instance: {
-        instanceId: r.id, hostName: r.ip, app: r.app.toUpperCase(), ipAddr: r.ip, status: r.status ?? 'UP',
+        instanceId: r.id,
+        hostName: r.ip,
+        app: r.app.toUpperCase(),
+        ipAddr: r.ip,
+        status: r.status ?? 'UP',
         port: { $: r.port, '@enabled': 'true' },
         securePort: { $: r.securePort ?? 443, '@enabled': r.securePort ? 'true' : 'false' },
-        vipAddress: r.app.toLowerCase(), secureVipAddress: r.app.toLowerCase(),
+        vipAddress: r.app.toLowerCase(),
+        secureVipAddress: r.app.toLowerCase(),
         dataCenterInfo: { '@class': 'com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo', name: 'MyOwn' },
         leaseInfo: { renewalIntervalInSecs: 30, durationInSecs: r.leaseSeconds ?? 3600 },
         metadata: r.metadata ?? {},
@@ -38,7 +43,10 @@ export class EurekaRegistrar {
 
   /** Sets an overridden status (how operators take an instance out: OUT_OF_SERVICE, or DOWN). */
   async setStatus(app: string, id: string, status: string): Promise<void> {
-    await this.call('PUT', `/apps/${encodeURIComponent(app.toUpperCase())}/${encodeURIComponent(id)}/status?value=${status}`);
+    await this.call(
+      'PUT',
+      `/apps/${encodeURIComponent(app.toUpperCase())}/${encodeURIComponent(id)}/status?value=${status}`,
+    );
   }
 
   async cancel(app: string, id: string): Promise<void> {

@@ -47,67 +47,129 @@ export interface EurekaCluster {
  * replicating to the others. Peers are told apart by instance host name: Eureka drops a service URL whose host is its
  * own host name from its peers, and every peer here listens on 127.0.0.1.
  */
-export async function startEureka(runDir: string, opts: { peers?: number; name?: string; heap?: string; args?: string[] } = {}): Promise<EurekaCluster> {
+export async function startEureka(
+  runDir: string,
+  opts: { peers?: number; name?: string; heap?: string; args?: string[] } = {},
+): Promise<EurekaCluster> {
   ensureInstalled(['eureka']);
   const n = opts.peers ?? 1;
   const name = opts.name ?? 'eureka';
   return startWithPortRetry(name, async () => {
     const ports = await Promise.all(Array.from({ length: n }, () => freePort()));
     const urls = ports.map((p) => `http://127.0.0.1:${p}/eureka`);
-    const started = await Promise.allSettled(ports.map((port, i) => launchPeer(runDir, {
-      name: n === 1 ? name : `${name}-${i}`, port, heap: opts.heap ?? '256m',
-      // Alone, the server lists itself (and recognises itself by host name) so it never replicates anywhere else.
-      hostname: n === 1 ? '127.0.0.1' : `${name}-peer-${i}`,
-      peerUrls: n === 1 ? [urls[0]!] : urls.filter((_, j) => j !== i), args: opts.args ?? [],
-    })));
+    const started = await Promise.allSettled(
+      ports.map((port, i) =>
+        launchPeer(runDir, {
+          name: n === 1 ? name : `${name}-${i}`,
+          port,
+          heap: opts.heap ?? '256m',
+          // Alone, the server lists itself (and recognises itself by host name) so it never replicates anywhere else.
+          hostname: n === 1 ? '127.0.0.1' : `${name}-peer-${i}`,
+          peerUrls: n === 1 ? [urls[0]!] : urls.filter((_, j) => j !== i),
+          args: opts.args ?? [],
+        }),
+      ),
+    );
     const peers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) {
       await Promise.all(peers.map((p) => p.stop()));
       throw (failed as PromiseRejectedResult).reason;
     }
-    return { peers, urls, stop: async () => { await Promise.all(peers.map((p) => p.stop())); } };
+    return {
+      peers,
+      urls,
+      stop: async () => {
+        await Promise.all(peers.map((p) => p.stop()));
+      },
+    };
   });
 }
 
-async function launchPeer(runDir: string, o: { name: string; port: number; heap: string; hostname: string; peerUrls: string[]; args: string[] }): Promise<EurekaPeerServer> {
+async function launchPeer(
+  runDir: string,
+  o: { name: string; port: number; heap: string; hostname: string; peerUrls: string[]; args: string[] },
+): Promise<EurekaPeerServer> {
   const url = `http://127.0.0.1:${o.port}/eureka`;
   const proc = new ManagedProcess({
-    name: o.name, command: 'java', logDir: runDir,
-    args: [`-Xmx${o.heap}`, ...JVM, '-jar', eurekaJar('eureka-server'),
-      `--server.port=${o.port}`, '--server.address=127.0.0.1', `--eureka.instance.hostname=${o.hostname}`,
-      `--eureka.client.service-url.defaultZone=${o.peerUrls.map((u) => `${u}/`).join(',')}`, ...TEST_SETTINGS, ...o.args],
+    name: o.name,
+    command: 'java',
+    logDir: runDir,
+    args: [
+      `-Xmx${o.heap}`,
+      ...JVM,
+      '-jar',
+      eurekaJar('eureka-server'),
+      `--server.port=${o.port}`,
+      '--server.address=127.0.0.1',
+      `--eureka.instance.hostname=${o.hostname}`,
+      `--eureka.client.service-url.defaultZone=${o.peerUrls.map((u) => `${u}/`).join(',')}`,
+      ...TEST_SETTINGS,
+      ...o.args,
+    ],
   });
-  await readyOrStop(proc, () => waitFor(async () => {
-    proc.assertRunning();
-    if (/Address already in use|BindException/.test(proc.tail(50))) throw Object.assign(new Error(`${o.name}: BindException: address already in use`), { fatal: true });
-    const res = await fetch(`${url}/apps`, { headers: { accept: 'application/json' } }).catch(() => undefined);
-    return res?.ok ? (await res.json() as { applications?: unknown }).applications !== undefined : false;
-  }, { what: `Eureka server ${o.name} on :${o.port} (log ${proc.logFile})`, timeoutMs: 180_000, intervalMs: 250 }));
+  await readyOrStop(proc, () =>
+    waitFor(
+      async () => {
+        proc.assertRunning();
+        if (/Address already in use|BindException/.test(proc.tail(50)))
+          throw Object.assign(new Error(`${o.name}: BindException: address already in use`), { fatal: true });
+        const res = await fetch(`${url}/apps`, { headers: { accept: 'application/json' } }).catch(() => undefined);
+        return res?.ok ? ((await res.json()) as { applications?: unknown }).applications !== undefined : false;
+      },
+      { what: `Eureka server ${o.name} on :${o.port} (log ${proc.logFile})`, timeoutMs: 180_000, intervalMs: 250 },
+    ),
+  );
   return { port: o.port, url, proc, stop: () => proc.stop() };
 }
 
-export interface EurekaClientApp { proc: ManagedProcess; app: string; port: number; instanceId: string; stop(): Promise<void> }
+export interface EurekaClientApp {
+  proc: ManagedProcess;
+  app: string;
+  port: number;
+  instanceId: string;
+  stop(): Promise<void>;
+}
 
 /**
  * A real Spring Boot web app with Spring Cloud's Eureka client (harness/eureka-client): it registers itself with the
  * given Eureka servers when it starts and cancels its registration on a graceful stop. Ready once it has started.
  */
-export async function startEurekaClientApp(runDir: string, opts: { eurekaUrls: string[]; app: string; port: number; version?: string }): Promise<EurekaClientApp> {
+export async function startEurekaClientApp(
+  runDir: string,
+  opts: { eurekaUrls: string[]; app: string; port: number; version?: string },
+): Promise<EurekaClientApp> {
   ensureInstalled(['eureka']);
   const instanceId = `127.0.0.1:${opts.app}:${opts.port}`;
   const proc = new ManagedProcess({
-    name: `eureka-client-${opts.app}-${opts.port}`, command: 'java', logDir: runDir,
-    args: ['-Xmx160m', ...JVM, '-jar', eurekaJar('eureka-client'),
-      `--server.port=${opts.port}`, '--server.address=127.0.0.1', `--spring.application.name=${opts.app}`,
+    name: `eureka-client-${opts.app}-${opts.port}`,
+    command: 'java',
+    logDir: runDir,
+    args: [
+      '-Xmx160m',
+      ...JVM,
+      '-jar',
+      eurekaJar('eureka-client'),
+      `--server.port=${opts.port}`,
+      '--server.address=127.0.0.1',
+      `--spring.application.name=${opts.app}`,
       `--eureka.client.service-url.defaultZone=${opts.eurekaUrls.map((u) => `${u}/`).join(',')}`,
-      '--eureka.client.fetch-registry=false', '--eureka.instance.prefer-ip-address=true', '--eureka.instance.ip-address=127.0.0.1',
-      `--eureka.instance.instance-id=${instanceId}`, `--eureka.instance.metadata-map.version=${opts.version ?? '1.0.0'}`,
-      '--spring.jmx.enabled=false'],
+      '--eureka.client.fetch-registry=false',
+      '--eureka.instance.prefer-ip-address=true',
+      '--eureka.instance.ip-address=127.0.0.1',
+      `--eureka.instance.instance-id=${instanceId}`,
+      `--eureka.instance.metadata-map.version=${opts.version ?? '1.0.0'}`,
+      '--spring.jmx.enabled=false',
+    ],
   });
-  await readyOrStop(proc, () => waitFor(() => {
-    proc.assertRunning();
-    return fs.readFileSync(proc.logFile, 'utf8').includes('Started DemoApp');
-  }, { what: `Eureka client app ${opts.app} (log ${proc.logFile})`, timeoutMs: 180_000, intervalMs: 250 }));
+  await readyOrStop(proc, () =>
+    waitFor(
+      () => {
+        proc.assertRunning();
+        return fs.readFileSync(proc.logFile, 'utf8').includes('Started DemoApp');
+      },
+      { what: `Eureka client app ${opts.app} (log ${proc.logFile})`, timeoutMs: 180_000, intervalMs: 250 },
+    ),
+  );
   return { proc, app: opts.app, port: opts.port, instanceId, stop: () => proc.stop() };
 }

@@ -46,7 +46,8 @@ export interface AppsDocument {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
 /** Eureka's JSON codecs write a one-element list either as a list or as the element itself. */
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]);
 const clip = (v: unknown, n = 256) => (JSON.stringify(v ?? null) ?? '').slice(0, n);
@@ -71,39 +72,70 @@ export function parseAppsDocument(body: unknown): AppsDocument {
   for (const [i, a] of list(root.application).entries()) {
     const name = isObj(a) ? str(a.name) : undefined;
     if (!name) {
-      issues.push({ field: `application[${i}]`, value: clip(a), reason: 'application without a name', action: 'application skipped' });
+      issues.push({
+        field: `application[${i}]`,
+        value: clip(a),
+        reason: 'application without a name',
+        action: 'application skipped',
+      });
       continue;
     }
     for (const [j, raw] of list((a as Record<string, unknown>).instance).entries()) {
       const where = `application[${name}].instance[${j}]`;
       if (!isObj(raw)) {
-        issues.push({ field: where, value: clip(raw), reason: 'instance is not an object', action: 'instance skipped' });
+        issues.push({
+          field: where,
+          value: clip(raw),
+          reason: 'instance is not an object',
+          action: 'instance skipped',
+        });
         continue;
       }
       const hostName = str(raw.hostName) ?? '';
       const id = str(raw.instanceId) || hostName;
       if (!id) {
-        issues.push({ field: where, value: clip(raw), reason: 'instance has neither instanceId nor hostName', action: 'instance skipped' });
+        issues.push({
+          field: where,
+          value: clip(raw),
+          reason: 'instance has neither instanceId nor hostName',
+          action: 'instance skipped',
+        });
         continue;
       }
       const action = str(raw.actionType);
       const known = action === 'ADDED' || action === 'MODIFIED' || action === 'DELETED';
       if (action !== undefined && !known) {
-        issues.push({ field: `${where}.actionType`, value: action.slice(0, 32), reason: 'not ADDED, MODIFIED or DELETED', action: 'instance skipped' });
+        issues.push({
+          field: `${where}.actionType`,
+          value: action.slice(0, 32),
+          reason: 'not ADDED, MODIFIED or DELETED',
+          action: 'instance skipped',
+        });
         continue;
       }
       const p = portOf(raw.port);
       const sp = portOf(raw.securePort);
       const metadata = isObj(raw.metadata)
-        ? Object.fromEntries(Object.entries(raw.metadata).flatMap(([k, v]) => (str(v) !== undefined ? [[k, str(v)!]] : [])))
+        ? Object.fromEntries(
+            Object.entries(raw.metadata).flatMap(([k, v]) => (str(v) !== undefined ? [[k, str(v)!]] : [])),
+          )
         : {};
       entries.push({
         app: name,
         action: known ? action : undefined,
         instance: {
-          id, app: name, status: str(raw.status) ?? 'UNKNOWN', ipAddr: str(raw.ipAddr) ?? '', hostName,
-          port: p.port, portEnabled: p.enabled, securePort: sp.port, securePortEnabled: sp.enabled,
-          metadata, vipAddress: str(raw.vipAddress), lastDirtyTimestamp: str(raw.lastDirtyTimestamp),
+          id,
+          app: name,
+          status: str(raw.status) ?? 'UNKNOWN',
+          ipAddr: str(raw.ipAddr) ?? '',
+          hostName,
+          port: p.port,
+          portEnabled: p.enabled,
+          securePort: sp.port,
+          securePortEnabled: sp.enabled,
+          metadata,
+          vipAddress: str(raw.vipAddress),
+          lastDirtyTimestamp: str(raw.lastDirtyTimestamp),
         },
       });
     }
@@ -115,8 +147,8 @@ export function parseAppsDocument(body: unknown): AppsDocument {
 export function appsFromDocument(doc: AppsDocument): EurekaApps {
   const apps = new Map<string, Map<string, EurekaInstance>>();
   for (const { app, instance } of doc.entries) {
-    let m = apps.get(app);
-    if (!m) apps.set(app, (m = new Map()));
+    const m = apps.get(app) ?? new Map<string, EurekaInstance>();
+    apps.set(app, m);
     m.set(instance.id, instance);
   }
   return apps;
@@ -129,7 +161,10 @@ export function appsFromDocument(doc: AppsDocument): EurekaApps {
 export function reconcileHashCode(apps: EurekaApps): string {
   const counts = new Map<string, number>();
   for (const m of apps.values()) for (const i of m.values()) counts.set(i.status, (counts.get(i.status) ?? 0) + 1);
-  return [...counts.keys()].sort().map((s) => `${s}_${counts.get(s)}_`).join('');
+  return [...counts.keys()]
+    .sort()
+    .map((s) => `${s}_${counts.get(s)}_`)
+    .join('');
 }
 
 /**

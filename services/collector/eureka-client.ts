@@ -1,36 +1,19 @@
-import fs from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { siblingModule, startModuleWorker } from '../shared/module-worker.ts';
 import type { AppsDocument } from './eureka-apps.ts';
 import type { FetchReply, FetchRequest } from './eureka-fetch-worker.ts';
 import type { EurekaSourceConfig } from '../shared/config.ts';
-
-/** A Eureka peer: its service URL without credentials, and the Authorization header for it (if any). */
-export interface EurekaPeer { url: string; authorization: string | undefined }
+import { eurekaPeers, type EurekaPeer } from '../shared/eureka-peers.ts';
 
 /** Error from a Eureka peer, with the HTTP status when it answered. */
 export class EurekaRequestError extends Error {
-  constructor(message: string, readonly peer: string, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly peer: string,
+    readonly status?: number,
+  ) {
     super(message);
   }
-}
-
-/**
- * Peers from the config. Credentials in a URL (http://user:pass@host/eureka, as Spring Cloud's defaultZone allows)
- * move to a header: fetch refuses URLs that carry them. The configured username/password apply to the others.
- */
-export function eurekaPeers(src: Pick<EurekaSourceConfig, 'serviceUrls' | 'username' | 'password' | 'passwordFile'>): EurekaPeer[] {
-  const password = src.password ?? (src.passwordFile ? fs.readFileSync(src.passwordFile, 'utf8').replace(/\r?\n$/, '') : undefined);
-  return src.serviceUrls.map((raw) => {
-    const u = new URL(raw);
-    const user = u.username ? decodeURIComponent(u.username) : src.username;
-    const pass = u.username ? decodeURIComponent(u.password) : password;
-    u.username = '';
-    u.password = '';
-    const url = u.toString().replace(/\/+$/, '');
-    const authorization = user !== undefined ? `Basic ${Buffer.from(`${user}:${pass ?? ''}`).toString('base64')}` : undefined;
-    return { url, authorization };
-  });
 }
 
 /**
@@ -46,12 +29,17 @@ export class EurekaClient {
   private readonly waiting = new Map<number, { resolve: (r: FetchReply) => void }>();
   private readonly timeoutMs: number;
 
-  constructor(src: EurekaSourceConfig, private readonly onPeerChange: (from: string, to: string, err: string) => void) {
+  constructor(
+    src: EurekaSourceConfig,
+    private readonly onPeerChange: (from: string, to: string, err: string) => void,
+  ) {
     this.peers = eurekaPeers(src);
     this.timeoutMs = src.requestTimeoutMs;
   }
 
-  get peer(): string { return this.peers[this.current]!.url; }
+  get peer(): string {
+    return this.peers[this.current]!.url;
+  }
 
   /** GET <peer><path> as a parsed applications document, failing over through every other peer once. */
   async get(path: string): Promise<AppsDocument> {
@@ -77,7 +65,12 @@ export class EurekaClient {
     const id = this.nextId++;
     const reply = await new Promise<FetchReply>((resolve) => {
       this.waiting.set(id, { resolve });
-      const req: FetchRequest = { id, url: `${peer.url}${path}`, authorization: peer.authorization, timeoutMs: this.timeoutMs };
+      const req: FetchRequest = {
+        id,
+        url: `${peer.url}${path}`,
+        authorization: peer.authorization,
+        timeoutMs: this.timeoutMs,
+      };
       this.ensureWorker().postMessage(req);
     });
     if (!reply.ok) throw new EurekaRequestError(reply.message, peer.url, reply.status);

@@ -2,7 +2,12 @@ import { parentPort } from 'node:worker_threads';
 import { parseAppsDocument } from './eureka-apps.ts';
 
 /** A GET the collector's thread asks for. */
-export interface FetchRequest { id: number; url: string; authorization: string | undefined; timeoutMs: number }
+export interface FetchRequest {
+  id: number;
+  url: string;
+  authorization: string | undefined;
+  timeoutMs: number;
+}
 export type FetchReply =
   | { id: number; ok: true; doc: ReturnType<typeof parseAppsDocument> }
   | { id: number; ok: false; message: string; status?: number };
@@ -27,10 +32,20 @@ async function get(req: FetchRequest): Promise<FetchReply> {
       res = await fetch(req.url, { headers, signal: ac.signal });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      return { id: req.id, ok: false, message: `GET ${req.url}: ${cause?.code ?? cause?.message ?? (e as Error).message}` };
+      return {
+        id: req.id,
+        ok: false,
+        message: `GET ${req.url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`,
+      };
     }
     const text = await res.text();
-    if (!res.ok) return { id: req.id, ok: false, status: res.status, message: `GET ${req.url}: HTTP ${res.status} ${text.slice(0, 200)}` };
+    if (!res.ok)
+      return {
+        id: req.id,
+        ok: false,
+        status: res.status,
+        message: `GET ${req.url}: HTTP ${res.status} ${text.slice(0, 200)}`,
+      };
     let body: unknown;
     try {
       body = JSON.parse(text);

@@ -39,7 +39,7 @@ export class EurekaSource implements RegistrySource {
 
   constructor(
     private readonly src: EurekaSourceConfig,
-    private readonly publisher: EventSink,
+    publisher: EventSink,
     private readonly log: Logger,
     private readonly metrics: CollectorMetrics,
   ) {
@@ -49,7 +49,11 @@ export class EurekaSource implements RegistrySource {
       this.fullDue = 'peer-failover';
     });
     this.resyncer = new ResyncRunner({
-      sourceId: src.id, log, metrics, retryMs: Math.min(src.refreshIntervalMs, 5000), isStopped: () => this.stopped,
+      sourceId: src.id,
+      log,
+      metrics,
+      retryMs: Math.min(src.refreshIntervalMs, 5000),
+      isStopped: () => this.stopped,
       pass: () => this.serial(() => this.fullFetch()),
       onFailure: () => this.setConnected(false),
     });
@@ -57,7 +61,9 @@ export class EurekaSource implements RegistrySource {
     this.exclude = src.excludeApps.map((r) => new RegExp(`^(?:${r})$`));
   }
 
-  get firstResyncDone(): boolean { return this.resyncer.firstDone; }
+  get firstResyncDone(): boolean {
+    return this.resyncer.firstDone;
+  }
 
   async start(): Promise<void> {
     this.resyncTimer = setInterval(() => void this.resync('periodic'), this.src.resyncIntervalMs);
@@ -83,7 +89,10 @@ export class EurekaSource implements RegistrySource {
     if (up === this.connected) return;
     this.connected = up;
     this.metrics.sessionState.set({ source: this.src.id }, up ? 1 : 0);
-    this.log.info({ source: this.src.id, peer: this.client.peer, connected: up }, up ? 'Eureka reachable' : 'no Eureka peer reachable');
+    this.log.info(
+      { source: this.src.id, peer: this.client.peer, connected: up },
+      up ? 'Eureka reachable' : 'no Eureka peer reachable',
+    );
   }
 
   private async refreshLoop(): Promise<void> {
@@ -93,7 +102,10 @@ export class EurekaSource implements RegistrySource {
       const delay = Math.max(0, last + this.src.refreshIntervalMs - performance.now());
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay);
-        this.wake = () => { clearTimeout(t); resolve(); };
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
       });
       if (this.stopped) return;
       last = performance.now();
@@ -106,7 +118,10 @@ export class EurekaSource implements RegistrySource {
       } catch (e) {
         if (this.stopped) return;
         this.metrics.errors.inc({ source: this.src.id, stage: 'delta' });
-        this.log[this.connected ? 'warn' : 'debug']({ source: this.src.id, err: (e as Error).message }, 'reading the Eureka delta failed; full fetch next');
+        this.log[this.connected ? 'warn' : 'debug'](
+          { source: this.src.id, err: (e as Error).message },
+          'reading the Eureka delta failed; full fetch next',
+        );
         this.setConnected(false);
         this.fullDue = 'reconnect';
       }
@@ -124,14 +139,21 @@ export class EurekaSource implements RegistrySource {
     this.reportDocumentIssues('delta', doc.issues);
     const step = refreshWithDelta(this.apps, doc);
     if (step.type === 'full-fetch') {
-      this.log.info({ source: this.src.id, peer, reason: step.reason, expected: step.expected, got: step.got }, 'Eureka apps hash code differs after the delta; full fetch');
+      this.log.info(
+        { source: this.src.id, peer, reason: step.reason, expected: step.expected, got: step.got },
+        'Eureka apps hash code differs after the delta; full fetch',
+      );
       this.fullDue = step.reason;
       return;
     }
     this.apps = step.apps;
     const todo = new Set([...step.changed, ...this.unpublished]);
     this.unpublished.clear();
-    await forEachLimit([...todo].filter((a) => this.wanted(a)), 64, (app) => this.publishApp(app, peer));
+    await forEachLimit(
+      [...todo].filter((a) => this.wanted(a)),
+      64,
+      (app) => this.publishApp(app, peer),
+    );
   }
 
   /** Full fetch: the copy replaced by the registry as the peer has it now, every app published, then the marker. */
@@ -171,7 +193,10 @@ export class EurekaSource implements RegistrySource {
     } catch (e) {
       this.unpublished.add(app);
       this.metrics.errors.inc({ source: this.src.id, stage: 'publish' });
-      this.log.error({ source: this.src.id, app, err: (e as Error).message }, 'publishing failed; retrying with the next refresh');
+      this.log.error(
+        { source: this.src.id, app, err: (e as Error).message },
+        'publishing failed; retrying with the next refresh',
+      );
     }
   }
 
@@ -179,13 +204,19 @@ export class EurekaSource implements RegistrySource {
   private reportDocumentIssues(what: string, issues: DataIssue[]): void {
     for (const i of issues) {
       this.metrics.rejectedData.inc({ source: this.src.id, kind: this.src.kind, field: what, reason: 'malformed' });
-      this.log.warn({ source: this.src.id, response: what, field: i.field, value: i.value, reason: i.reason, action: i.action }, 'Eureka response part not usable; left out');
+      this.log.warn(
+        { source: this.src.id, response: what, field: i.field, value: i.value, reason: i.reason, action: i.action },
+        'Eureka response part not usable; left out',
+      );
     }
   }
 
   private documentProblem(what: string, reason: string): void {
     this.metrics.rejectedData.inc({ source: this.src.id, kind: this.src.kind, field: what, reason: 'malformed' });
-    this.log.warn({ source: this.src.id, response: what, peer: this.client.peer, reason }, 'Eureka response not usable as-is');
+    this.log.warn(
+      { source: this.src.id, response: what, peer: this.client.peer, reason },
+      'Eureka response not usable as-is',
+    );
   }
 
   async stop(): Promise<void> {

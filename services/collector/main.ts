@@ -16,7 +16,8 @@ import { ZooKeeperDubboSource } from './zookeeper-dubbo-source.ts';
 /** One watcher per source kind. */
 const makeSource: SourceFactory = (src, publisher, log, metrics) => {
   if (src.kind === 'eureka') return new EurekaSource(src, publisher, log, metrics);
-  return src.kind === 'consul' ? new ConsulSource(src, publisher, log, metrics) : new ZooKeeperDubboSource(src, publisher, log, metrics);
+  if (src.kind === 'consul') return new ConsulSource(src, publisher, log, metrics);
+  return new ZooKeeperDubboSource(src, publisher, log, metrics);
 };
 
 /**

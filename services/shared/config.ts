@@ -232,7 +232,9 @@ const eurekaSource = strict({
   ports: z.enum(['enabled', 'non-secure', 'secure']).default('enabled'),
   /** Metadata key naming the non-secure port's protocol (http, grpc, tcp, ...); unknown or absent → defaultProtocol. */
   protocolMetadata: z.string().default('protocol'),
-  defaultProtocol: z.enum(['HTTP', 'HTTP2', 'HTTPS', 'GRPC', 'GRPC-Web', 'TCP', 'TLS', 'UDP', 'Mongo', 'Redis', 'MySQL']).default('HTTP'),
+  defaultProtocol: z
+    .enum(['HTTP', 'HTTP2', 'HTTPS', 'GRPC', 'GRPC-Web', 'TCP', 'TLS', 'UDP', 'Mongo', 'Redis', 'MySQL'])
+    .default('HTTP'),
   labelRules: z.array(eurekaLabelRule).default([{ from: 'metadata', match: 'version' }]),
   /** Application names to leave out (full-match regexes). */
   excludeApps: z.array(z.string()).default([]),

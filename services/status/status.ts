@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import type { Config, EurekaSourceConfig } from '../shared/config.ts';
-import { eurekaPeers } from '../collector/eureka-client.ts';
+import { eurekaPeers } from '../shared/eureka-peers.ts';
 import { createKafka, createRedis } from '../shared/clients.ts';
 import { anyReachable } from '../shared/dependency.ts';
 import { redisKeys } from '../shared/keys.ts';
@@ -223,7 +223,8 @@ async function eurekaCheck(check: string, src: EurekaSourceConfig, t: number): P
   const failures: string[] = [];
   for (const peer of eurekaPeers(src)) {
     try {
-      const headers: Record<string, string> = { accept: 'application/json', ...(peer.authorization ? { authorization: peer.authorization } : {}) };
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (peer.authorization) headers.authorization = peer.authorization;
       const res = await withTimeout(fetch(`${peer.url}/apps/delta`, { headers }), t, peer.url);
       await res.text();
       if (res.ok) return { check, outcome: 'ok', detail: `eureka ${peer.url}: answers` };
