@@ -49,7 +49,14 @@ export interface EurekaCluster {
  */
 export async function startEureka(
   runDir: string,
-  opts: { peers?: number; name?: string; heap?: string; args?: string[] } = {},
+  opts: {
+    peers?: number;
+    name?: string;
+    heap?: string;
+    args?: string[];
+    /** Require HTTP basic auth as this user (a single peer: peers would need the credentials in their URLs). */
+    auth?: { user: string; password: string };
+  } = {},
 ): Promise<EurekaCluster> {
   ensureInstalled(['eureka']);
   const n = opts.peers ?? 1;
@@ -66,7 +73,8 @@ export async function startEureka(
           // Alone, the server lists itself (and recognises itself by host name) so it never replicates anywhere else.
           hostname: n === 1 ? '127.0.0.1' : `${name}-peer-${i}`,
           peerUrls: n === 1 ? [urls[0]!] : urls.filter((_, j) => j !== i),
-          args: opts.args ?? [],
+          args: [...(opts.args ?? []), ...authArgs(opts.auth)],
+          auth: opts.auth,
         }),
       ),
     );
@@ -86,9 +94,26 @@ export async function startEureka(
   });
 }
 
+function authArgs(auth: { user: string; password: string } | undefined): string[] {
+  if (!auth) return [];
+  return [
+    '--meshbridge.basic-auth=true',
+    `--spring.security.user.name=${auth.user}`,
+    `--spring.security.user.password=${auth.password}`,
+  ];
+}
+
 async function launchPeer(
   runDir: string,
-  o: { name: string; port: number; heap: string; hostname: string; peerUrls: string[]; args: string[] },
+  o: {
+    name: string;
+    port: number;
+    heap: string;
+    hostname: string;
+    peerUrls: string[];
+    args: string[];
+    auth: { user: string; password: string } | undefined;
+  },
 ): Promise<EurekaPeerServer> {
   const url = `http://127.0.0.1:${o.port}/eureka`;
   const proc = new ManagedProcess({
@@ -114,7 +139,10 @@ async function launchPeer(
         proc.assertRunning();
         if (/Address already in use|BindException/.test(proc.tail(50)))
           throw Object.assign(new Error(`${o.name}: BindException: address already in use`), { fatal: true });
-        const res = await fetch(`${url}/apps`, { headers: { accept: 'application/json' } }).catch(() => undefined);
+        const headers: Record<string, string> = { accept: 'application/json' };
+        if (o.auth)
+          headers.authorization = `Basic ${Buffer.from(`${o.auth.user}:${o.auth.password}`).toString('base64')}`;
+        const res = await fetch(`${url}/apps`, { headers }).catch(() => undefined);
         return res?.ok ? ((await res.json()) as { applications?: unknown }).applications !== undefined : false;
       },
       { what: `Eureka server ${o.name} on :${o.port} (log ${proc.logFile})`, timeoutMs: 180_000, intervalMs: 250 },

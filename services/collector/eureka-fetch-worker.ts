@@ -21,6 +21,14 @@ parentPort?.on('message', (req: FetchRequest) => {
   void get(req).then((reply) => parentPort!.postMessage(reply));
 });
 
+/** What an operator can do about the answers a Eureka server gives most often. */
+const HINTS: Record<number, string> = {
+  401: "(the server wants credentials: set the source's username and password, or user:pass@ in serviceUrls)",
+  403:
+    '(a Eureka server that started without peer data refuses registry reads for wait-time-in-ms-when-sync-empty,' +
+    ' 5 min by default; or this user may not read the registry)',
+};
+
 async function get(req: FetchRequest): Promise<FetchReply> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Error(`no answer within ${req.timeoutMs} ms`)), req.timeoutMs);
@@ -44,7 +52,9 @@ async function get(req: FetchRequest): Promise<FetchReply> {
         id: req.id,
         ok: false,
         status: res.status,
-        message: `GET ${req.url}: HTTP ${res.status} ${text.slice(0, 200)}`,
+        message: [`GET ${req.url}: HTTP ${res.status}`, text.slice(0, 200), HINTS[res.status]]
+          .filter(Boolean)
+          .join(' '),
       };
     let body: unknown;
     try {
