@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir, projectRoot, versions } from './paths.ts';
 
-export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul' | 'kubernetes' | 'istiod-unpatched' | 'helm';
+export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul' | 'kubernetes' | 'istiod-unpatched' | 'helm' | 'eureka';
 
 const present: Record<Server, () => boolean> = {
   redis: () => onPath('redis-server'),
@@ -14,6 +14,7 @@ const present: Record<Server, () => boolean> = {
   kubernetes: () => onPath('etcd') && fs.existsSync(kubernetesBinary('kube-apiserver')) && fs.existsSync(kubernetesBinary('kubectl')),
   'istiod-unpatched': () => fs.existsSync(istiodUnpatchedBinary()) && fs.existsSync(istioCrdFile()),
   helm: () => fs.existsSync(helmBinary()),
+  eureka: () => (['eureka-server', 'eureka-client'] as const).every((j) => fs.existsSync(eurekaJar(j))),
 };
 
 export function kafkaHome(): string { return path.join(cacheDir, 'kafka', versions.kafka); }
@@ -38,6 +39,11 @@ export function helmBinary(): string {
 
 export function consulBinary(): string {
   return process.env.MESHBRIDGE_CONSUL_BIN ?? path.join(cacheDir, 'consul', process.env.MESHBRIDGE_CONSUL_VERSION ?? '1.22.0', 'consul');
+}
+
+/** A jar scripts/install.sh builds from harness/eureka-server or harness/eureka-client. */
+export function eurekaJar(app: 'eureka-server' | 'eureka-client'): string {
+  return path.join(cacheDir, 'eureka', process.env.MESHBRIDGE_EUREKA_VERSION ?? '2025.1.4', `${app}.jar`);
 }
 
 function onPath(cmd: string): boolean {

@@ -2,8 +2,10 @@
 # Installs the real servers meshbridge's local stack and tests run against, on a machine without Docker.
 # Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
 # costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [docker] [docker-base] [compose]
-# [kubernetes] [istiod-unpatched] [helm] (default: all). kubernetes, istiod-unpatched and helm are what the production
-# path tests need (docs/kubernetes.md): etcd + kube-apiserver + kubectl, istiod without the no-Kubernetes patch, Helm. docker, docker-base and compose are what the docker compose end-to-end test needs
+# [kubernetes] [istiod-unpatched] [helm] [eureka] (default: all). kubernetes, istiod-unpatched and helm are what the
+# production path tests need (docs/kubernetes.md): etcd + kube-apiserver + kubectl, istiod without the no-Kubernetes
+# patch, Helm. eureka: the test Eureka server and client (docs/collectors.md). docker, docker-base and compose are what
+# the docker compose end-to-end test needs
 # (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
 # registry is reachable from the build machines) and the Compose v2 CLI built from the Go module proxy.
 set -euo pipefail
@@ -20,6 +22,9 @@ CONSUL_VERSION="${MESHBRIDGE_CONSUL_VERSION:-1.22.0}"
 # lints and renders deploy/helm/meshbridge. Both come from the Go module proxy.
 KUBERNETES_VERSION="${MESHBRIDGE_KUBERNETES_VERSION:-1.37.2}"
 HELM_VERSION="${MESHBRIDGE_HELM_VERSION:-v3.22.0}"
+# The Spring Cloud release train of the test Eureka server and client (harness/eureka-server, harness/eureka-client);
+# their poms pin the Spring Boot version that train is built for.
+EUREKA_VERSION="${MESHBRIDGE_EUREKA_VERSION:-2025.1.4}"
 # Debian's bookworm has only the Python Compose v1 (1.29); the Go module proxy serves a few Compose v2 releases, of
 # which 2.28.1 is the newest that still speaks to Debian bookworm's Docker engine 20.10 (API 1.41) without complaint.
 COMPOSE_VERSION="${MESHBRIDGE_COMPOSE_VERSION:-v2.28.1}"
@@ -286,13 +291,42 @@ install_compose() {
   log "compose $COMPOSE_VERSION: built $dir/docker-compose ($("$dir/docker-compose" version))"
 }
 
+# Builds the two Spring Boot jars of harness/eureka-server and harness/eureka-client with Maven (dependencies from Maven
+# Central, into the shared ~/.m2). Keyed by release train and by a hash of their sources, so a changed app rebuilds.
+install_eureka() {
+  apt_install openjdk-17-jdk-headless maven
+  local root; root="$(cd "$(dirname "$0")/.." && pwd)"
+  local hash; hash=$(cd "$root/harness" && find eureka-server eureka-client -type f | sort | xargs cat | sha256sum | cut -c1-12)
+  local dir="$CACHE/eureka/$EUREKA_VERSION"
+  if [ -f "$dir/$hash.complete" ]; then log "eureka $EUREKA_VERSION: cached at $dir"; return 0; fi
+  log "eureka $EUREKA_VERSION: building the Eureka server and client demo jars with Maven (cold: a few minutes)"
+  mkdir -p "$dir"
+  local app
+  for app in eureka-server eureka-client; do
+    local src; src=$(mktemp -d)
+    cp -r "$root/harness/$app/." "$src/"
+    local out; out=$(mktemp)
+    ( cd "$src" && nice -n 10 mvn -B -DskipTests "-Dspring-cloud.version=$EUREKA_VERSION" package >"$out" 2>&1 ) &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+      sleep 30
+      kill -0 "$pid" 2>/dev/null && log "eureka $app: still building ($(grep -c '^\[INFO\] Downloaded' "$out" || true) artifacts downloaded)"
+    done
+    if ! wait "$pid"; then tail -40 "$out" >&2; rm -rf "$src" "$out"; log "eureka $app: build failed"; return 1; fi
+    cp "$src"/target/*.jar "$dir/$app.jar.tmp" && mv "$dir/$app.jar.tmp" "$dir/$app.jar"
+    rm -rf "$src" "$out"
+  done
+  rm -f "$dir"/*.complete && echo "$hash" >"$dir/$hash.complete"
+  log "eureka $EUREKA_VERSION: built $dir/eureka-server.jar and $dir/eureka-client.jar"
+}
+
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul docker docker-base compose \
-  kubernetes istiod-unpatched helm)
+  kubernetes istiod-unpatched helm eureka)
 for t in "${targets[@]}"; do
   case "$t" in
-    redis|zookeeper|kafka|istiod|consul|docker|compose|kubernetes|helm) "install_$t" ;;
+    redis|zookeeper|kafka|istiod|consul|docker|compose|kubernetes|helm|eureka) "install_$t" ;;
     istiod-unpatched) install_istiod_unpatched ;;
     docker-base) install_docker_base ;;
-    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod istiod-unpatched consul kubernetes helm docker docker-base compose)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod istiod-unpatched consul kubernetes helm eureka docker docker-base compose)" >&2; exit 2 ;;
   esac
 done

@@ -210,7 +210,45 @@ const consulSource = strict({
   blockWaitSeconds: z.number().int().min(1).max(600).default(60),
 });
 
-const sourceKinds = { 'zookeeper-dubbo': zookeeperDubboSource, consul: consulSource } as const;
+/** Eureka label rules read instance metadata (`from: metadata`); otherwise as Consul's. */
+const eurekaLabelRule = labelRule.extend({ from: z.literal('metadata') });
+export type EurekaLabelRule = z.infer<typeof eurekaLabelRule>;
+
+const eurekaSource = strict({
+  ...sourceCommon,
+  kind: z.literal('eureka'),
+  /** Eureka peers' service URLs as Eureka clients write them (`defaultZone`), tried in order on failure. */
+  serviceUrls: z.array(z.string().regex(/^https?:\/\/[^/]+(\/.*)?$/, 'http(s)://host:port/eureka of a Eureka server'))
+    .min(1).default(['http://127.0.0.1:8761/eureka']),
+  /** HTTP basic auth (or user:password@ in a service URL). */
+  username: z.string().optional(),
+  password: z.string().optional(),
+  passwordFile: readableFile.optional(),
+  namespace: hostname.max(63).default('eureka'),
+  /** Host template over {app} (Eureka's application name), {vip} (the instances' vipAddress), {source}. */
+  hostTemplate: z.string().min(1).default('{app}'),
+  /** Instance statuses that become endpoints (Eureka's own clients route to UP only). */
+  statuses: z.array(z.enum(['UP', 'DOWN', 'STARTING', 'OUT_OF_SERVICE', 'UNKNOWN'])).min(1).default(['UP']),
+  /** Which of an instance's ports become service ports: every enabled one, or only the (non-)secure one. */
+  ports: z.enum(['enabled', 'non-secure', 'secure']).default('enabled'),
+  /** Metadata key naming the non-secure port's protocol (http, grpc, tcp, ...); unknown or absent → defaultProtocol. */
+  protocolMetadata: z.string().default('protocol'),
+  defaultProtocol: z
+    .enum(['HTTP', 'HTTP2', 'HTTPS', 'GRPC', 'GRPC-Web', 'TCP', 'TLS', 'UDP', 'Mongo', 'Redis', 'MySQL'])
+    .default('HTTP'),
+  labelRules: z.array(eurekaLabelRule).default([{ from: 'metadata', match: 'version' }]),
+  /** Application names to leave out (full-match regexes). */
+  excludeApps: z.array(z.string()).default([]),
+  /** The endpoints' locality region; with it, the metadata key zoneMetadata gives the zone (region/zone). */
+  region: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a region name').optional(),
+  zoneMetadata: z.string().default('zone'),
+  servicePort: z.number().int().min(1).max(65535).optional(),
+  /** How often the delta is read (Eureka's own clients: 30 s). */
+  refreshIntervalMs: z.number().int().min(100).max(600_000).default(5000),
+  requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+});
+
+const sourceKinds = { 'zookeeper-dubbo': zookeeperDubboSource, consul: consulSource, eureka: eurekaSource } as const;
 type SourceKind = keyof typeof sourceKinds;
 const kindNames = Object.keys(sourceKinds) as SourceKind[];
 type SourceOutput = z.output<(typeof sourceKinds)[SourceKind]>;
@@ -361,6 +399,7 @@ export type Config = z.infer<typeof configSchema>;
 export type SourceConfig = Config['sources'][number];
 export type ZooKeeperDubboSourceConfig = Extract<SourceConfig, { kind: 'zookeeper-dubbo' }>;
 export type ConsulSourceConfig = Extract<SourceConfig, { kind: 'consul' }>;
+export type EurekaSourceConfig = Extract<SourceConfig, { kind: 'eureka' }>;
 
 /**
  * Environment overrides: name -> [path, parser, keys it replaces]. Every one also has a NAME_FILE form whose value is

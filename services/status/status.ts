@@ -1,5 +1,6 @@
 import type { Kafka } from 'kafkajs';
-import type { Config } from '../shared/config.ts';
+import type { Config, EurekaSourceConfig } from '../shared/config.ts';
+import { eurekaPeers } from '../shared/eureka-peers.ts';
 import { createKafka } from '../shared/kafka-client.ts';
 import { createRedis } from '../shared/redis-client.ts';
 import { anyReachable } from '../shared/dependency.ts';
@@ -163,11 +164,13 @@ async function registryChecks(cfg: Config, t: number): Promise<Check[]> {
         if (!res.ok) return { check, outcome: 'fail', detail: `consul ${src.address}: HTTP ${res.status}` };
         return { check, outcome: leader.replace(/"/g, '') ? 'ok' : 'fail', detail: `consul ${src.address}: leader ${leader || 'none'}` };
       }
+      if (src.kind === 'eureka') return await eurekaCheck(check, src, t);
       const hosts = src.connect.split('/')[0]!.split(',');
       const reached = await anyReachable(hosts, Math.min(t, 3_000));
       return { check, outcome: 'ok', detail: `${src.kind} ${src.connect}: ${reached} accepts connections` };
     } catch (e) {
-      return { check, outcome: 'unreachable', detail: `${src.kind} ${'address' in src ? src.address : src.connect}: ${errorText(e)}` };
+      const where = 'address' in src ? src.address : 'connect' in src ? src.connect : src.serviceUrls.join(',');
+      return { check, outcome: 'unreachable', detail: `${src.kind} ${where}: ${errorText(e)}` };
     }
   }));
 }
@@ -214,4 +217,22 @@ async function roleChecks(cfg: Config, opts: StatusOptions): Promise<Check[]> {
     ...gateways.map((g, i) => roleCheck(gateways.length > 1 ? `gateway ${i + 1}` : 'gateway', g.replace(/\/$/, ''), explicit)),
   ]);
   return all.flat();
+}
+
+/** A Eureka source is reachable when one of its peers answers the (small) delta request. */
+async function eurekaCheck(check: string, src: EurekaSourceConfig, t: number): Promise<Check> {
+  const failures: string[] = [];
+  for (const peer of eurekaPeers(src)) {
+    try {
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (peer.authorization) headers.authorization = peer.authorization;
+      const res = await withTimeout(fetch(`${peer.url}/apps/delta`, { headers }), t, peer.url);
+      await res.text();
+      if (res.ok) return { check, outcome: 'ok', detail: `eureka ${peer.url}: answers` };
+      failures.push(`${peer.url}: HTTP ${res.status}`);
+    } catch (e) {
+      failures.push(`${peer.url}: ${errorText(e)}`);
+    }
+  }
+  return { check, outcome: 'unreachable', detail: `eureka: no peer answers (${failures.join('; ')})` };
 }

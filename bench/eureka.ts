@@ -1,0 +1,306 @@
+/**
+ * Eureka collector benchmark: a real Eureka server (harness/eureka.ts), Kafka and Redis started by the harness;
+ * BENCH_APPS apps × BENCH_INSTANCES instances registered through Eureka's REST API as Eureka clients do; one real
+ * `meshbridge collector` process (leader election on, as in production) reading the delta every BENCH_REFRESH_MS;
+ * then BENCH_RATE registry changes per second (an instance registers or cancels on a random app) for BENCH_SECONDS.
+ *
+ *   npm run bench:eureka   (BENCH_APPS=5000 BENCH_INSTANCES=10 BENCH_RATE=100 BENCH_SECONDS=60 BENCH_REFRESH_MS=1000)
+ *
+ * Latency = Kafka's append time of the first event whose instance set reflects a change (the topic uses
+ * message.timestamp.type=LogAppendTime) minus the moment Eureka acknowledged the change (HTTP 204). Same host, same
+ * clock. With a delta read every BENCH_REFRESH_MS, a change waits for the next read: about half the interval on
+ * average and up to one whole interval. Writes bench/results/eureka.json.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { EventTail } from '../harness/event-tail.ts';
+import { startEureka } from '../harness/eureka.ts';
+import { EurekaRegistrar } from '../harness/eureka-registrar.ts';
+import { makeRunDir, projectRoot } from '../harness/paths.ts';
+import { metricSum } from '../harness/prom-text.ts';
+import { pipeline, startAllOrNone, startServers } from '../harness/stack.ts';
+import { waitFor } from '../harness/wait.ts';
+
+const APPS = Number(process.env.BENCH_APPS ?? 5000);
+const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
+const RATE = Number(process.env.BENCH_RATE ?? 100);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const REFRESH_MS = Number(process.env.BENCH_REFRESH_MS ?? 1000);
+const PARTITIONS = 6;
+const SOURCE = 'eureka-bench';
+/**
+ * The server's delta holds every change of its retention window (Eureka's default: 3 min, for clients that read every
+ * 30 s). At 100 changes/s that is 18,000 instances per delta; the collector reads every second, so 30 s is plenty.
+ */
+const SERVER_ARGS = [
+  '--eureka.server.retention-time-in-m-s-in-delta-queue=30000',
+  '--eureka.server.delta-retention-timer-interval-in-ms=5000',
+];
+
+const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const appName = (i: number) => `BENCH-APP-${i}`;
+const hostOf = (i: number) => `bench-app-${i}`;
+
+async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { rssMiB: Math.round(rss), cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
+}
+
+interface Pending {
+  at: number;
+  expected: string;
+}
+
+async function main(): Promise<void> {
+  const runDir = makeRunDir('bench-eureka');
+  log(`starting Eureka, Kafka, Redis in ${runDir}`);
+  const [servers, eureka] = await startAllOrNone([
+    startServers(runDir),
+    startEureka(runDir, { heap: '1536m', args: SERVER_ARGS }),
+  ] as const);
+  const mb = await pipeline(servers, {
+    sources: [{ id: SOURCE, kind: 'eureka', serviceUrls: eureka.urls, refreshIntervalMs: REFRESH_MS }],
+    kafka: { partitions: PARTITIONS },
+  });
+  const reg = new EurekaRegistrar(eureka.urls[0]!);
+  try {
+    const kafka = new Kafka({ clientId: 'bench', brokers: servers.kafka.brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: mb.config.kafka.topic,
+          numPartitions: PARTITIONS,
+          replicationFactor: 1,
+          configEntries: [
+            { name: 'message.timestamp.type', value: 'LogAppendTime' },
+            { name: 'retention.ms', value: '-1' },
+            { name: 'max.message.bytes', value: '16777216' },
+          ],
+        },
+      ],
+    });
+    await admin.disconnect();
+
+    log(`registering ${APPS} apps × ${INSTANCES} instances through Eureka's REST API`);
+    const t0 = performance.now();
+    const instances = new Map<number, string[]>(); // app -> instance ids (= "ip")
+    let seq = 0;
+    const nextIp = () => {
+      const n = seq++;
+      return `10.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`;
+    };
+    const all: [number, string][] = [];
+    for (let i = 0; i < APPS; i++) {
+      const list: string[] = [];
+      for (let k = 0; k < INSTANCES; k++) {
+        const ip = nextIp();
+        list.push(ip);
+        all.push([i, ip]);
+      }
+      instances.set(i, list);
+    }
+    await pool(all, 32, ([i, ip]) =>
+      reg.register({ app: appName(i), id: ip, ip, port: 8080, metadata: { version: 'v1' } }),
+    );
+    log(`registered ${all.length} instances in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    const tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
+    const pending = new Map<string, Pending[]>();
+    const latencies: number[] = [];
+    let eventsSeen = 0;
+    const resolver = setInterval(() => {
+      for (; eventsSeen < tail.events.length; eventsSeen++) {
+        const { event, appendedAt } = tail.events[eventsSeen]!;
+        if (event.kind !== 'SERVICE_STATE') continue;
+        const list = pending.get(event.host);
+        if (!list?.length) continue;
+        const set = event.instances
+          .map((x) => x.address)
+          .sort()
+          .join(',');
+        const idx = list.map((p) => p.expected).lastIndexOf(set);
+        if (idx < 0) continue;
+        for (const p of list.splice(0, idx + 1)) latencies.push(appendedAt - p.at);
+      }
+    }, 5);
+
+    log('starting the collector (full fetch of the whole registry)');
+    const tStart = performance.now();
+    const proc = await mb.start('collector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });
+    const pid = proc.pid!;
+    await waitFor(
+      async () =>
+        (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: SOURCE })) >= 1,
+      { what: 'first full fetch', timeoutMs: 600_000, intervalMs: 200 },
+    );
+    const resyncSeconds = (performance.now() - tStart) / 1000;
+    const resyncEvents = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_events_published_total', {
+      source: SOURCE,
+    });
+    log(`full fetch: ${resyncEvents} events in ${resyncSeconds.toFixed(1)} s (process start included)`);
+    await waitFor(() => tail.services(SOURCE).size >= APPS, {
+      what: 'every app in Kafka',
+      timeoutMs: 300_000,
+      intervalMs: 200,
+    });
+    const afterResync = procStats(pid);
+    const deltasBefore = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_watch_events_total', {
+      source: SOURCE,
+    });
+
+    log(`churn: ${RATE} changes/s for ${SECONDS} s`);
+    const total = RATE * SECONDS;
+    const startedAt = performance.now();
+    const cpuBefore = procStats(pid).cpuSeconds;
+    const loadBefore = os.loadavg()[0]!;
+    let changes = 0;
+    let lateStarts = 0;
+    const inFlight: Promise<void>[] = [];
+    const chains = new Map<number, Promise<void>>();
+    for (let k = 0; k < total; k++) {
+      const due = startedAt + (k * 1000) / RATE;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      else if (wait < -100) lateStarts++;
+      const i = Math.floor(Math.random() * APPS);
+      const list = instances.get(i)!;
+      // Changes to one app run one after another: the expected set of each is then exactly the registry's.
+      const change = async () => {
+        if (list.length > 1 && Math.random() < 0.5) {
+          const [ip] = list.splice(Math.floor(Math.random() * list.length), 1);
+          await reg.cancel(appName(i), ip!);
+        } else {
+          const ip = nextIp();
+          list.push(ip);
+          await reg.register({ app: appName(i), id: ip, ip, port: 8080, metadata: { version: 'v1' } });
+        }
+        const p = pending.get(hostOf(i)) ?? [];
+        p.push({ at: Date.now(), expected: [...list].sort().join(',') });
+        pending.set(hostOf(i), p);
+        changes++;
+      };
+      const next = (chains.get(i) ?? Promise.resolve()).then(change);
+      chains.set(i, next);
+      inFlight.push(next);
+      if (inFlight.length > 64) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+    const churnSeconds = (performance.now() - startedAt) / 1000;
+    await waitFor(() => [...pending.values()].every((l) => l.length === 0), {
+      what: 'every change to reach Kafka',
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    }).catch(() => log(`unresolved changes: ${[...pending.values()].reduce((a, l) => a + l.length, 0)}`));
+    clearInterval(resolver);
+    const after = procStats(pid);
+    // What is still unresolved, and whether Eureka's own answers have it: the delta and the listing it serves now.
+    const churnEnd = Date.now();
+    const stuck = [...pending.entries()].flatMap(([host, l]) =>
+      l.map((p) => ({ host, secondsBeforeEnd: Number(((churnEnd - p.at) / 1000).toFixed(1)), expected: p.expected })),
+    );
+    const read = async (p: string) =>
+      (await (await fetch(`${eureka.urls[0]}${p}`, { headers: { accept: 'application/json' } })).json()) as {
+        applications: { apps__hashcode: string; application: { name: string; instance: { ipAddr: string }[] }[] };
+      };
+    const [listing, delta] = [await read('/apps'), await read('/apps/delta')];
+    const servedSet = (host: string) =>
+      listing.applications.application
+        .find((a) => a.name.toLowerCase() === host)
+        ?.instance.map((x) => x.ipAddr)
+        .sort()
+        .join(',');
+    const unresolved = {
+      count: stuck.length,
+      inEurekaListingNow: stuck.filter((x) => servedSet(x.host) === x.expected).length,
+      youngestSecondsAgo: stuck.length ? Math.min(...stuck.map((x) => x.secondsBeforeEnd)) : null,
+      oldestSecondsAgo: stuck.length ? Math.max(...stuck.map((x) => x.secondsBeforeEnd)) : null,
+      eurekaHashcodes: { listing: listing.applications.apps__hashcode, delta: delta.applications.apps__hashcode },
+    };
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const fullFetches = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', {
+      source: SOURCE,
+    });
+    const deltas =
+      (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_watch_events_total', { source: SOURCE })) -
+      deltasBefore;
+    const result = {
+      date: new Date().toISOString(),
+      machine: {
+        cpus: os.cpus().length,
+        model: os.cpus()[0]?.model,
+        node: process.version,
+        note: "shared 2-core machine; other engineers' processes compete for CPU",
+      },
+      workload: {
+        apps: APPS,
+        instancesPerApp: INSTANCES,
+        instances: APPS * INSTANCES,
+        changesPerSecond: RATE,
+        seconds: SECONDS,
+        refreshIntervalMs: REFRESH_MS,
+        partitions: PARTITIONS,
+        leaderElection: true,
+        eurekaServer: SERVER_ARGS,
+      },
+      initialFullFetch: {
+        seconds: Number(resyncSeconds.toFixed(2)),
+        events: resyncEvents,
+        collectorRssMiB: afterResync.rssMiB,
+      },
+      churn: {
+        changes,
+        achievedRate: Number((changes / churnSeconds).toFixed(1)),
+        lateStarts,
+        measured: sorted.length,
+        unresolved,
+        latencyMs: {
+          fromEurekaAck: {
+            p50: percentile(sorted, 50),
+            p90: percentile(sorted, 90),
+            p99: percentile(sorted, 99),
+            max: sorted[sorted.length - 1] ?? NaN,
+          },
+        },
+        deltaReads: deltas,
+        fullFetchesTotal: fullFetches,
+        loadAverage: [Number(loadBefore.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],
+        collectorCpuPercent: Number((((after.cpuSeconds - cpuBefore) / churnSeconds) * 100).toFixed(1)),
+        collectorRssMiB: after.rssMiB,
+      },
+    };
+    const out = path.join(projectRoot, 'bench', 'results', 'eureka.json');
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(JSON.stringify(result, null, 2));
+    await tail.close();
+  } finally {
+    await mb.stop();
+    await eureka.stop();
+    await servers.stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
