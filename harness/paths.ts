@@ -11,6 +11,10 @@ export const cacheDir = process.env.MESHBRIDGE_CACHE ?? path.join(os.homedir(), 
 export const versions = {
   kafka: process.env.MESHBRIDGE_KAFKA_VERSION ?? '3.9.1',
   istio: process.env.MESHBRIDGE_ISTIO_VERSION ?? '1.30-b01690e6',
+  /** 'debian' is Debian's package (3.8); anything else a release from Maven Central (docs/versions.md). */
+  zookeeper: process.env.MESHBRIDGE_ZOOKEEPER_VERSION ?? 'debian',
+  consul: process.env.MESHBRIDGE_CONSUL_VERSION ?? '1.22.0',
+  dubbo: process.env.MESHBRIDGE_DUBBO_VERSION ?? '3.2.14',
 };
 
 /** A fresh directory for one run's data and per-server logs. Kept after the run for debugging. */
