@@ -1,0 +1,87 @@
+/**
+ * `npm run test:matrix [-- <combination> ...]`: installs each combination's neighbour version with scripts/install.sh,
+ * runs its e2e tests one file at a time against it, and records the results in bench/results/matrix.json and
+ * bench/results/matrix.md (docs/versions.md explains the combinations). Exits non-zero when any test failed.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { projectRoot } from '../../harness/paths.ts';
+import { select, type Combination } from './combinations.ts';
+import { mergeResults, renderTable, type MatrixResult } from './results.ts';
+
+/** A hung test file must not hang the matrix: its own waits are bounded well below this. */
+const FILE_TIMEOUT_MS = 30 * 60_000;
+
+interface Outcome { code: number | null; seconds: number; log: string }
+
+function run(cmd: string, args: string[], env: Record<string, string>, log: string, label: string): Promise<Outcome> {
+  const t0 = Date.now();
+  const out = fs.createWriteStream(log);
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(out, { end: false });
+    child.stderr.pipe(out, { end: false });
+    const timer = setTimeout(() => { out.write(`\n[matrix] ${label}: killed after ${FILE_TIMEOUT_MS / 60_000} min\n`); child.kill('SIGTERM'); }, FILE_TIMEOUT_MS);
+    const progress = setInterval(() => process.stderr.write(`[matrix] ${label}: running (${Math.round((Date.now() - t0) / 1000)} s)\n`), 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      clearInterval(progress);
+      out.end(() => resolve({ code, seconds: Math.round((Date.now() - t0) / 100) / 10, log }));
+    });
+  });
+}
+
+async function runCombination(c: Combination, logDir: string): Promise<MatrixResult[]> {
+  const results: MatrixResult[] = [];
+  const at = new Date().toISOString();
+  let installSeconds: number | undefined;
+  if (c.install.length > 0) {
+    const inst = await run(path.join(projectRoot, 'scripts', 'install.sh'), c.install, c.env, path.join(logDir, `${c.name}-install.log`), `${c.name} install`);
+    installSeconds = inst.seconds;
+    if (inst.code !== 0) {
+      process.stderr.write(`[matrix] ${c.name}: install failed:\n${fs.readFileSync(inst.log, 'utf8').split('\n').slice(-40).join('\n')}\n`);
+      return c.tests.map((test) => ({ combination: c.name, neighbour: c.neighbour, version: c.version, test, status: 'install failed', seconds: 0, installSeconds, at, log: inst.log }));
+    }
+  }
+  for (const test of c.tests) {
+    const file = path.join('test', 'e2e', `${test}.test.ts`);
+    process.stderr.write(`[matrix] ${c.name}: ${test} (${Object.entries(c.env).map(([k, v]) => `${k}=${v}`).join(' ')})\n`);
+    const r = await run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', file], c.env, path.join(logDir, `${c.name}-${test}.log`), `${c.name} ${test}`);
+    const status = r.code === 0 ? 'pass' : 'fail';
+    process.stderr.write(`[matrix] ${c.name}: ${test} ${status} in ${r.seconds} s (log ${path.relative(projectRoot, r.log)})\n`);
+    // A CI log must show why without the log file: its last lines (the failing assertion and test summary).
+    if (status === 'fail') process.stderr.write(fs.readFileSync(r.log, 'utf8').split('\n').slice(-60).join('\n') + '\n');
+    results.push({ combination: c.name, neighbour: c.neighbour, version: c.version, test, status, seconds: r.seconds, installSeconds, at, log: path.relative(projectRoot, r.log) });
+    installSeconds = undefined; // reported once per combination
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const combos = select(args);
+  const logDir = path.join(projectRoot, '.meshbridge', 'matrix', new Date().toISOString().replace(/[:.]/g, ''));
+  fs.mkdirSync(logDir, { recursive: true });
+  const results: MatrixResult[] = [];
+  for (const c of combos) results.push(...(await runCombination(c, logDir)));
+  // `npm test` runs its subset for the pass/fail only: it must not change tracked files.
+  if (args[0] === '--npm-test') return report(results);
+  const jsonFile = path.join(projectRoot, 'bench', 'results', 'matrix.json');
+  const previous: MatrixResult[] = fs.existsSync(jsonFile) ? JSON.parse(fs.readFileSync(jsonFile, 'utf8')) : [];
+  const merged = mergeResults(previous, results);
+  fs.writeFileSync(jsonFile, JSON.stringify(merged, null, 2) + '\n');
+  fs.writeFileSync(path.join(projectRoot, 'bench', 'results', 'matrix.md'), renderTable(merged));
+  report(results);
+}
+
+function report(results: MatrixResult[]): void {
+  process.stdout.write(renderTable(results));
+  const failed = results.filter((r) => r.status !== 'pass');
+  if (failed.length > 0) {
+    process.stderr.write(`[matrix] ${failed.length} failed: ${failed.map((r) => `${r.combination}/${r.test}`).join(', ')}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
