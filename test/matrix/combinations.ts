@@ -50,7 +50,7 @@ export const COMBINATIONS: Combination[] = [
     install: [], tests: ['collector-dubbo-java'],
   },
   {
-    name: 'consul-1.21', neighbour: 'Consul', version: '1.21.5', env: { MESHBRIDGE_CONSUL_VERSION: '1.21.5' },
+    name: 'consul-1.21', neighbour: 'Consul', version: '1.21.0', env: { MESHBRIDGE_CONSUL_VERSION: '1.21.0' },
     install: ['consul'], tests: ['consul-collector', 'consul-to-istiod'],
   },
   {
