@@ -34,6 +34,11 @@ export const COMBINATIONS: Combination[] = [
     install: ['kafka'], tests: KAFKA_CORE,
   },
   {
+    // SASL_SSL with PLAIN and SCRAM: how managed Kafka services are reached.
+    name: 'kafka-4-secure', neighbour: 'Kafka', version: '4.4.0', env: { MESHBRIDGE_KAFKA_VERSION: '4.4.0' },
+    install: ['kafka'], tests: ['secure-transports'],
+  },
+  {
     name: 'kafka-4.0', neighbour: 'Kafka', version: '4.0.0', env: { MESHBRIDGE_KAFKA_VERSION: '4.0.0' },
     install: ['kafka'], tests: ['dubbo-to-istiod', 'projector-rebalance'],
   },
