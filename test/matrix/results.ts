@@ -26,6 +26,8 @@ export function renderTable(results: MatrixResult[]): string {
     '# Version matrix results',
     '',
     'Written by `npm run test:matrix` (test/matrix/run.ts); docs/versions.md says what each combination proves.',
+    '"install s" is the scripts/install.sh time in that run, on the first test of a combination (near 0 when cached;',
+    'cold install times are in docs/versions.md).',
     '',
     '| combination | neighbour | version | e2e test | result | test s | install s | ran at (UTC) |',
     '|---|---|---|---|---|---|---|---|',
