@@ -2,7 +2,8 @@
 # Installs the real servers meshbridge's local stack and tests run against, on a machine without Docker.
 # Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
 # costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [docker] [docker-base] [compose]
-# (default: all). docker, docker-base and compose are what the docker compose end-to-end test needs
+# (default: all). Versions by environment: MESHBRIDGE_KAFKA_VERSION, MESHBRIDGE_ZOOKEEPER_VERSION,
+# MESHBRIDGE_CONSUL_VERSION, MESHBRIDGE_ISTIO_VERSION (docs/versions.md). docker, docker-base and compose are what the docker compose end-to-end test needs
 # (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
 # registry is reachable from the build machines) and the Compose v2 CLI built from the Go module proxy.
 set -euo pipefail
@@ -10,8 +11,8 @@ set -euo pipefail
 CACHE="${MESHBRIDGE_CACHE:-$HOME/.cache/meshbridge}"
 KAFKA_VERSION="${MESHBRIDGE_KAFKA_VERSION:-3.9.1}"
 # istio tags are not semver; the Go module proxy serves them by pseudo-version (docs/protocol.md). The proxy this
-# project's machines reach holds only some istio commits (1.28.0 answers 403), and of those only this one has every
-# dependency on the proxy too: istio master of 2026-04-23 (istio/api v1.30.0-alpha.1), i.e. the 1.30 line.
+# project's machines reach holds only three istio commits (1.28.0 answers 403). The default is istio master of
+# 2026-04-23 (istio/api v1.30.0-alpha.1), i.e. the 1.30 line.
 ISTIO_VERSION="${MESHBRIDGE_ISTIO_VERSION:-1.30-b01690e6}"
 # The other istio commits the proxy holds (docs/versions.md), by label. 1.31-eed52ebb (istio/api 1.31.0-rc) builds
 # with exactly the dependencies it pins. 9739e10e (istio/api 1.30.4-dev, the 1.30 release branch) pins five
