@@ -3,9 +3,10 @@
 # Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
 # costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [docker] [docker-base] [compose]
 # (default: all). Versions by environment: MESHBRIDGE_KAFKA_VERSION, MESHBRIDGE_ZOOKEEPER_VERSION,
-# MESHBRIDGE_CONSUL_VERSION, MESHBRIDGE_ISTIO_VERSION (docs/versions.md). docker, docker-base and compose are what the docker compose end-to-end test needs
-# (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
-# registry is reachable from the build machines) and the Compose v2 CLI built from the Go module proxy.
+# MESHBRIDGE_CONSUL_VERSION, MESHBRIDGE_ISTIO_VERSION (docs/versions.md). docker, docker-base and compose are what
+# the docker compose end-to-end test needs (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image
+# made from Debian's packages (no image registry is reachable from the build machines) and the Compose v2 CLI built
+# from the Go module proxy.
 set -euo pipefail
 
 CACHE="${MESHBRIDGE_CACHE:-$HOME/.cache/meshbridge}"
