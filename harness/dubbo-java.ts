@@ -71,7 +71,8 @@ function zookeeperClientFor(dubbo: string): { curator: string; zookeeper: string
  * which Java 17 refuses unless java.lang is opened (what 2.7 users on Java 17 pass too).
  */
 function legacyJvmFlags(dubbo: string): string[] {
-  return dubbo.startsWith('2.') ? ['--add-opens=java.base/java.lang=ALL-UNNAMED', '--add-opens=java.base/java.util=ALL-UNNAMED'] : [];
+  if (!dubbo.startsWith('2.')) return [];
+  return ['--add-opens=java.base/java.lang=ALL-UNNAMED', '--add-opens=java.base/java.util=ALL-UNNAMED'];
 }
 
 export interface DubboProvider { proc: ManagedProcess; app: string; port: number; stop(): Promise<void> }
@@ -82,7 +83,8 @@ export async function startDubboProvider(runDir: string, opts: { zookeeper: stri
   const proc = new ManagedProcess({
     name: opts.name ?? `dubbo-${opts.app}`,
     command: 'java',
-    args: ['-Xmx192m', '-XX:TieredStopAtLevel=1', ...legacyJvmFlags(DUBBO_VERSION), '-cp', classpath, 'org.meshbridge.demo.Provider', opts.zookeeper, opts.group, opts.app, '127.0.0.1', String(opts.port)],
+    args: ['-Xmx192m', '-XX:TieredStopAtLevel=1', ...legacyJvmFlags(DUBBO_VERSION), '-cp', classpath,
+      'org.meshbridge.demo.Provider', opts.zookeeper, opts.group, opts.app, '127.0.0.1', String(opts.port)],
     logDir: runDir,
   });
   await readyOrStop(proc, () => waitFor(() => {

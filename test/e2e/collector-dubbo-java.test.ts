@@ -15,7 +15,9 @@ const APP_HOST = 'greeting-provider';
 // Dubbo 2.7 (MESHBRIDGE_DUBBO_VERSION=2.7.x) has no application-level discovery: interface-level URLs only.
 const APP_LEVEL = !versions.dubbo.startsWith('2.');
 
-describe(`a real Apache Dubbo ${versions.dubbo} provider (Java) reaches a real istiod, ${APP_LEVEL ? 'interface- and application-level' : 'interface-level'}`, () => {
+const VIEWS = APP_LEVEL ? 'interface- and application-level' : 'interface-level';
+
+describe(`a real Apache Dubbo ${versions.dubbo} provider (Java) reaches a real istiod, ${VIEWS}`, () => {
   let servers: Servers;
   let mb: Pipeline;
   let istiod: IstiodServer;

@@ -31,7 +31,11 @@ export function renderTable(results: MatrixResult[]): string {
     '',
     '| combination | neighbour | version | e2e test | result | test s | install s | ran at (UTC) |',
     '|---|---|---|---|---|---|---|---|',
-    ...results.map((r) => `| ${r.combination} | ${r.neighbour} | ${r.version} | ${r.test} | ${r.status} | ${r.seconds} | ${r.installSeconds ?? ''} | ${r.at.slice(0, 16).replace('T', ' ')} |`),
+    ...results.map((r) => {
+      const at = r.at.slice(0, 16).replace('T', ' ');
+      const cells = [r.combination, r.neighbour, r.version, r.test, r.status, r.seconds, r.installSeconds ?? '', at];
+      return `| ${cells.join(' | ')} |`;
+    }),
     '',
   ];
   return lines.join('\n');

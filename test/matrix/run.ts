@@ -15,15 +15,22 @@ const FILE_TIMEOUT_MS = 30 * 60_000;
 
 interface Outcome { code: number | null; seconds: number; log: string }
 
+const say = (line: string) => process.stderr.write(`[matrix] ${line}\n`);
+const tail = (file: string, lines: number) => fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+
 function run(cmd: string, args: string[], env: Record<string, string>, log: string, label: string): Promise<Outcome> {
   const t0 = Date.now();
   const out = fs.createWriteStream(log);
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
+    const child = spawn(cmd, args, { cwd: projectRoot, env: { ...process.env, ...env }, stdio });
     child.stdout.pipe(out, { end: false });
     child.stderr.pipe(out, { end: false });
-    const timer = setTimeout(() => { out.write(`\n[matrix] ${label}: killed after ${FILE_TIMEOUT_MS / 60_000} min\n`); child.kill('SIGTERM'); }, FILE_TIMEOUT_MS);
-    const progress = setInterval(() => process.stderr.write(`[matrix] ${label}: running (${Math.round((Date.now() - t0) / 1000)} s)\n`), 60_000);
+    const timer = setTimeout(() => {
+      out.write(`\n[matrix] ${label}: killed after ${FILE_TIMEOUT_MS / 60_000} min\n`);
+      child.kill('SIGTERM');
+    }, FILE_TIMEOUT_MS);
+    const progress = setInterval(() => say(`${label}: running (${Math.round((Date.now() - t0) / 1000)} s)`), 60_000);
     child.on('close', (code) => {
       clearTimeout(timer);
       clearInterval(progress);
@@ -35,24 +42,30 @@ function run(cmd: string, args: string[], env: Record<string, string>, log: stri
 async function runCombination(c: Combination, logDir: string): Promise<MatrixResult[]> {
   const results: MatrixResult[] = [];
   const at = new Date().toISOString();
+  const base = { combination: c.name, neighbour: c.neighbour, version: c.version, at };
   let installSeconds: number | undefined;
   if (c.install.length > 0) {
-    const inst = await run(path.join(projectRoot, 'scripts', 'install.sh'), c.install, c.env, path.join(logDir, `${c.name}-install.log`), `${c.name} install`);
+    const script = path.join(projectRoot, 'scripts', 'install.sh');
+    const inst = await run(script, c.install, c.env, path.join(logDir, `${c.name}-install.log`), `${c.name} install`);
     installSeconds = inst.seconds;
     if (inst.code !== 0) {
-      process.stderr.write(`[matrix] ${c.name}: install failed:\n${fs.readFileSync(inst.log, 'utf8').split('\n').slice(-40).join('\n')}\n`);
-      return c.tests.map((test) => ({ combination: c.name, neighbour: c.neighbour, version: c.version, test, status: 'install failed', seconds: 0, installSeconds, at, log: inst.log }));
+      say(`${c.name}: install failed:\n${tail(inst.log, 40)}`);
+      const log = path.relative(projectRoot, inst.log);
+      return c.tests.map((test) => ({ ...base, test, status: 'install failed', seconds: 0, installSeconds, log }));
     }
   }
+  const envText = Object.entries(c.env).map(([k, v]) => `${k}=${v}`).join(' ');
   for (const test of c.tests) {
     const file = path.join('test', 'e2e', `${test}.test.ts`);
-    process.stderr.write(`[matrix] ${c.name}: ${test} (${Object.entries(c.env).map(([k, v]) => `${k}=${v}`).join(' ')})\n`);
-    const r = await run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', file], c.env, path.join(logDir, `${c.name}-${test}.log`), `${c.name} ${test}`);
+    say(`${c.name}: ${test} (${envText})`);
+    const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', file];
+    const r = await run(process.execPath, args, c.env, path.join(logDir, `${c.name}-${test}.log`), `${c.name} ${test}`);
     const status = r.code === 0 ? 'pass' : 'fail';
-    process.stderr.write(`[matrix] ${c.name}: ${test} ${status} in ${r.seconds} s (log ${path.relative(projectRoot, r.log)})\n`);
+    const log = path.relative(projectRoot, r.log);
+    say(`${c.name}: ${test} ${status} in ${r.seconds} s (log ${log})`);
     // A CI log must show why without the log file: its last lines (the failing assertion and test summary).
-    if (status === 'fail') process.stderr.write(fs.readFileSync(r.log, 'utf8').split('\n').slice(-60).join('\n') + '\n');
-    results.push({ combination: c.name, neighbour: c.neighbour, version: c.version, test, status, seconds: r.seconds, installSeconds, at, log: path.relative(projectRoot, r.log) });
+    if (status === 'fail') process.stderr.write(tail(r.log, 60) + '\n');
+    results.push({ ...base, test, status, seconds: r.seconds, installSeconds, log });
     installSeconds = undefined; // reported once per combination
   }
   return results;
@@ -79,7 +92,7 @@ function report(results: MatrixResult[]): void {
   process.stdout.write(renderTable(results));
   const failed = results.filter((r) => r.status !== 'pass');
   if (failed.length > 0) {
-    process.stderr.write(`[matrix] ${failed.length} failed: ${failed.map((r) => `${r.combination}/${r.test}`).join(', ')}\n`);
+    say(`${failed.length} failed: ${failed.map((r) => `${r.combination}/${r.test}`).join(', ')}`);
     process.exitCode = 1;
   }
 }

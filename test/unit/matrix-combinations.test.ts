@@ -13,7 +13,9 @@ describe('version matrix combinations', () => {
   it('names only e2e tests that exist, with unique combination names', () => {
     assert.equal(new Set(COMBINATIONS.map((c) => c.name)).size, COMBINATIONS.length);
     for (const c of COMBINATIONS) {
-      for (const t of c.tests) assert.ok(fs.existsSync(path.join(projectRoot, 'test', 'e2e', `${t}.test.ts`)), `${c.name}: ${t}`);
+      for (const t of c.tests) {
+        assert.ok(fs.existsSync(path.join(projectRoot, 'test', 'e2e', `${t}.test.ts`)), `${c.name}: ${t}`);
+      }
     }
   });
 
@@ -27,10 +29,14 @@ describe('version matrix combinations', () => {
 
   it('keeps earlier results of combinations not rerun and replaces rerun ones', () => {
     const merged = mergeResults(
-      [result('kafka-4', 'audit-replay', 'fail', '2026-01-01T00:00:00Z'), result('zookeeper-3.9', 'dubbo-to-istiod', 'pass', '2026-01-01T00:00:00Z')],
+      [
+        result('kafka-4', 'audit-replay', 'fail', '2026-01-01T00:00:00Z'),
+        result('zookeeper-3.9', 'dubbo-to-istiod', 'pass', '2026-01-01T00:00:00Z'),
+      ],
       [result('kafka-4', 'audit-replay', 'pass', '2026-01-02T00:00:00Z')],
     );
     assert.deepEqual(merged.map((r) => [r.combination, r.status]), [['kafka-4', 'pass'], ['zookeeper-3.9', 'pass']]);
-    assert.match(renderTable(merged), /\| kafka-4 \| Kafka \| 4\.4\.0 \| audit-replay \| pass \| 1 \|  \| 2026-01-02 00:00 \|/);
+    const row = /\| kafka-4 \| Kafka \| 4\.4\.0 \| audit-replay \| pass \| 1 \|  \| 2026-01-02 00:00 \|/;
+    assert.match(renderTable(merged), row);
   });
 });
