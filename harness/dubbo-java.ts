@@ -3,11 +3,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cacheDir, projectRoot } from './paths.ts';
+import { cacheDir, projectRoot, versions } from './paths.ts';
 import { ManagedProcess, readyOrStop } from './process.ts';
 import { waitFor } from './wait.ts';
 
-export const DUBBO_VERSION = process.env.MESHBRIDGE_DUBBO_VERSION ?? '3.2.14';
+export const DUBBO_VERSION = versions.dubbo;
 const SOURCES = path.join(projectRoot, 'harness', 'dubbo-provider');
 
 /**
@@ -22,16 +22,18 @@ export function ensureDubboProvider(): { classpath: string } {
     process.stderr.write(`meshbridge: resolving Apache Dubbo ${DUBBO_VERSION} + ZooKeeper client jars from Maven Central into ${libs}\n`);
     fs.rmSync(libs, { recursive: true, force: true });
     const pomDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mb-dubbo-pom-'));
-    // Curator 5 and ZooKeeper 3.8 as Dubbo 3's zookeeper registry expects them; logback excluded for one slf4j binding.
+    const zk = zookeeperClientFor(DUBBO_VERSION);
     fs.writeFileSync(path.join(pomDir, 'pom.xml'), `<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>meshbridge</groupId><artifactId>dubbo-provider-runtime</artifactId><version>1</version>
   <dependencies>
     <dependency><groupId>org.apache.dubbo</groupId><artifactId>dubbo</artifactId><version>${DUBBO_VERSION}</version></dependency>
-    <dependency><groupId>org.apache.curator</groupId><artifactId>curator-x-discovery</artifactId><version>5.1.0</version></dependency>
-    <dependency><groupId>org.apache.zookeeper</groupId><artifactId>zookeeper</artifactId><version>3.8.4</version>
+    <dependency><groupId>org.apache.curator</groupId><artifactId>curator-x-discovery</artifactId><version>${zk.curator}</version></dependency>
+    <dependency><groupId>org.apache.zookeeper</groupId><artifactId>zookeeper</artifactId><version>${zk.zookeeper}</version>
       <exclusions><exclusion><groupId>ch.qos.logback</groupId><artifactId>logback-classic</artifactId></exclusion>
-        <exclusion><groupId>ch.qos.logback</groupId><artifactId>logback-core</artifactId></exclusion></exclusions></dependency>
+        <exclusion><groupId>ch.qos.logback</groupId><artifactId>logback-core</artifactId></exclusion>
+        <exclusion><groupId>org.slf4j</groupId><artifactId>slf4j-log4j12</artifactId></exclusion>
+        <exclusion><groupId>log4j</groupId><artifactId>log4j</artifactId></exclusion></exclusions></dependency>
     <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.36</version></dependency>
   </dependencies>
 </project>`);
@@ -54,6 +56,25 @@ export function ensureDubboProvider(): { classpath: string } {
   return { classpath: `${classes}:${libs}/*` };
 }
 
+/**
+ * The Curator and ZooKeeper client a Dubbo line's zookeeper registry is used with; log bindings are excluded so
+ * slf4j-simple is the only one. 2.7 is released with Curator 4.2.0 and ZooKeeper 3.4.13 (dubbo-dependencies-zookeeper),
+ * but the 3.4 client cannot connect on Java 14+ (it leaves the server address unresolved: UnresolvedAddressException),
+ * so 2.7 users on Java 17 run the 3.5 client with that Curator, as here.
+ */
+function zookeeperClientFor(dubbo: string): { curator: string; zookeeper: string } {
+  return dubbo.startsWith('2.') ? { curator: '4.2.0', zookeeper: '3.5.10' } : { curator: '5.1.0', zookeeper: '3.8.4' };
+}
+
+/**
+ * Dubbo 2.7 predates the Java module system: its javassist proxies define classes through ClassLoader.defineClass,
+ * which Java 17 refuses unless java.lang is opened (what 2.7 users on Java 17 pass too).
+ */
+function legacyJvmFlags(dubbo: string): string[] {
+  if (!dubbo.startsWith('2.')) return [];
+  return ['--add-opens=java.base/java.lang=ALL-UNNAMED', '--add-opens=java.base/java.util=ALL-UNNAMED'];
+}
+
 export interface DubboProvider { proc: ManagedProcess; app: string; port: number; stop(): Promise<void> }
 
 /** Starts the provider; ready once Dubbo has exported and registered the service (it prints a marker line). */
@@ -62,7 +83,8 @@ export async function startDubboProvider(runDir: string, opts: { zookeeper: stri
   const proc = new ManagedProcess({
     name: opts.name ?? `dubbo-${opts.app}`,
     command: 'java',
-    args: ['-Xmx192m', '-XX:TieredStopAtLevel=1', '-cp', classpath, 'org.meshbridge.demo.Provider', opts.zookeeper, opts.group, opts.app, '127.0.0.1', String(opts.port)],
+    args: ['-Xmx192m', '-XX:TieredStopAtLevel=1', ...legacyJvmFlags(DUBBO_VERSION), '-cp', classpath,
+      'org.meshbridge.demo.Provider', opts.zookeeper, opts.group, opts.app, '127.0.0.1', String(opts.port)],
     logDir: runDir,
   });
   await readyOrStop(proc, () => waitFor(() => {

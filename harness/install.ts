@@ -7,7 +7,8 @@ export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul' | 'ku
 
 const present: Record<Server, () => boolean> = {
   redis: () => onPath('redis-server'),
-  zookeeper: () => fs.existsSync('/usr/share/java/zookeeper.jar') && onPath('java'),
+  zookeeper: () => onPath('java') && (versions.zookeeper === 'debian'
+    ? fs.existsSync('/usr/share/java/zookeeper.jar') : fs.existsSync(path.join(zookeeperHome(), '.complete'))),
   kafka: () => fs.existsSync(path.join(kafkaHome(), '.complete')),
   istiod: () => fs.existsSync(istiodBinary()),
   consul: () => fs.existsSync(consulBinary()),
@@ -18,6 +19,8 @@ const present: Record<Server, () => boolean> = {
 };
 
 export function kafkaHome(): string { return path.join(cacheDir, 'kafka', versions.kafka); }
+/** Where a Maven Central ZooKeeper release's jars are (not used for Debian's package). */
+export function zookeeperHome(): string { return path.join(cacheDir, 'zookeeper', versions.zookeeper); }
 export function istiodBinary(): string {
   return process.env.MESHBRIDGE_ISTIOD_BIN ?? path.join(cacheDir, 'istiod', versions.istio, 'pilot-discovery');
 }
@@ -38,7 +41,7 @@ export function helmBinary(): string {
 }
 
 export function consulBinary(): string {
-  return process.env.MESHBRIDGE_CONSUL_BIN ?? path.join(cacheDir, 'consul', process.env.MESHBRIDGE_CONSUL_VERSION ?? '1.22.0', 'consul');
+  return process.env.MESHBRIDGE_CONSUL_BIN ?? path.join(cacheDir, 'consul', versions.consul, 'consul');
 }
 
 /** A jar scripts/install.sh builds from harness/eureka-server or harness/eureka-client. */

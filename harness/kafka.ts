@@ -87,8 +87,15 @@ async function launchKafka(runDir: string, port: number, controllerPort: number,
   ].join('\n'));
   const log4j = path.join(dir, 'log4j.properties');
   fs.writeFileSync(log4j, 'log4j.rootLogger=WARN, C\nlog4j.logger.kafka.server.KafkaServer=INFO\nlog4j.logger.kafka.server.KafkaRaftServer=INFO\nlog4j.appender.C=org.apache.log4j.ConsoleAppender\nlog4j.appender.C.layout=org.apache.log4j.PatternLayout\nlog4j.appender.C.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n\n');
+  // Kafka 4 also loads log4j 2 (its log-level controller), which complains at start without a configuration of its own;
+  // Kafka's logging itself goes through slf4j to reload4j and the file above on both 3.x and 4.x.
+  const log4j2 = path.join(dir, 'log4j2.properties');
+  fs.writeFileSync(log4j2, ['status=warn', 'rootLogger.level=WARN', 'rootLogger.appenderRef.c.ref=C',
+    'appender.c.type=Console', 'appender.c.name=C', 'appender.c.layout.type=PatternLayout',
+    'appender.c.layout.pattern=%d{ISO8601} %-5p %c{1} - %m%n', ''].join('\n'));
   const cp = path.join(kafkaHome(), 'libs', '*');
-  const jvm = ['-Xmx768m', '-XX:+UseG1GC', `-Dlog4j.configuration=file:${log4j}`, '-cp', cp];
+  const logging = [`-Dlog4j.configuration=file:${log4j}`, `-Dlog4j2.configurationFile=${log4j2}`];
+  const jvm = ['-Xmx768m', '-XX:+UseG1GC', ...logging, '-cp', cp];
   // A base64url id may start with '-', which the storage tool's argument parser takes for a flag (Kafka's own
   // Uuid.randomUuid() skips such ids for this reason): draw until it does not, and pass it as --cluster-id=.
   let clusterId: string;

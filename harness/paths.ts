@@ -13,6 +13,10 @@ export const versions = {
   istio: process.env.MESHBRIDGE_ISTIO_VERSION ?? '1.30-b01690e6',
   kubernetes: process.env.MESHBRIDGE_KUBERNETES_VERSION ?? '1.37.2',
   helm: process.env.MESHBRIDGE_HELM_VERSION ?? 'v3.22.0',
+  /** 'debian' is Debian's package (3.8); anything else a release from Maven Central (docs/versions.md). */
+  zookeeper: process.env.MESHBRIDGE_ZOOKEEPER_VERSION ?? 'debian',
+  consul: process.env.MESHBRIDGE_CONSUL_VERSION ?? '1.22.0',
+  dubbo: process.env.MESHBRIDGE_DUBBO_VERSION ?? '3.2.14',
 };
 
 /** A fresh directory for one run's data and per-server logs. Kept after the run for debugging. */

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { ManagedProcess, readyOrStop } from './process.ts';
 import { freePort, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
+import { ensureInstalled, zookeeperHome } from './install.ts';
+import { versions } from './paths.ts';
 
 export interface ZooKeeperServer {
   port: number;
@@ -12,8 +14,12 @@ export interface ZooKeeperServer {
   stop(): Promise<void>;
 }
 
-/** ZooKeeper 3.8 from Debian's package, run standalone with our own zoo.cfg (not the package's init scripts). */
+/**
+ * ZooKeeper run standalone with our own zoo.cfg (not a package's init scripts): Debian's package (3.8) by default,
+ * or the Maven Central release MESHBRIDGE_ZOOKEEPER_VERSION names (scripts/install.sh zookeeper caches its jars).
+ */
 export function startZooKeeper(runDir: string, opts: { port?: number } = {}): Promise<ZooKeeperServer> {
+  ensureInstalled(['zookeeper']);
   if (opts.port !== undefined) return launchZooKeeper(runDir, opts.port);
   return startWithPortRetry('zookeeper', async () => launchZooKeeper(runDir, await freePort()));
 }
@@ -36,8 +42,8 @@ async function launchZooKeeper(runDir: string, port: number): Promise<ZooKeeperS
   const proc = new ManagedProcess({
     name: 'zookeeper',
     command: 'java',
-    args: ['-Xmx256m', `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`, // The jar's manifest brings slf4j-api but no binding: add log4j 1.2's, or ZooKeeper logs nothing at all.
-      '-cp', '/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar',
+    args: ['-Xmx256m', `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`,
+      '-cp', zookeeperClasspath(),
       'org.apache.zookeeper.server.ZooKeeperServerMain', cfg],
     logDir: runDir,
   });
@@ -46,6 +52,14 @@ async function launchZooKeeper(runDir: string, port: number): Promise<ZooKeeperS
     return (await fourLetter(port, 'ruok')) === 'imok';
   }, { what: `zookeeper on :${port}`, timeoutMs: 30_000, intervalMs: 200 }));
   return { port, connectString: `127.0.0.1:${port}`, proc, stop: () => proc.stop() };
+}
+
+/** Debian's jar brings slf4j-api but no binding: add log4j 1.2's, or ZooKeeper logs nothing at all. */
+function zookeeperClasspath(): string {
+  if (versions.zookeeper === 'debian') {
+    return '/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar';
+  }
+  return path.join(zookeeperHome(), 'libs', '*'); // with slf4j-reload4j, so the same log4j.properties applies
 }
 
 function fourLetter(port: number, cmd: string): Promise<string> {

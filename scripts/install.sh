@@ -2,10 +2,11 @@
 # Installs the real servers meshbridge's local stack and tests run against, on a machine without Docker.
 # Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
 # costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [docker] [docker-base] [compose]
-# [kubernetes] [istiod-unpatched] [helm] [eureka] (default: all). kubernetes, istiod-unpatched and helm are what the
-# production path tests need (docs/kubernetes.md): etcd + kube-apiserver + kubectl, istiod without the no-Kubernetes
-# patch, Helm. eureka: the test Eureka server and client (docs/collectors.md). docker, docker-base and compose are what
-# the docker compose end-to-end test needs
+# [kubernetes] [istiod-unpatched] [helm] [eureka] (default: all). Versions by environment: MESHBRIDGE_KAFKA_VERSION,
+# MESHBRIDGE_ZOOKEEPER_VERSION, MESHBRIDGE_CONSUL_VERSION, MESHBRIDGE_ISTIO_VERSION (docs/versions.md). kubernetes,
+# istiod-unpatched and helm are what the production path tests need (docs/kubernetes.md): etcd + kube-apiserver +
+# kubectl, istiod without the no-Kubernetes patch, Helm. eureka: the test Eureka server and client
+# (docs/collectors.md). docker, docker-base and compose are what the docker compose end-to-end test needs
 # (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
 # registry is reachable from the build machines) and the Compose v2 CLI built from the Go module proxy.
 set -euo pipefail
@@ -13,10 +14,29 @@ set -euo pipefail
 CACHE="${MESHBRIDGE_CACHE:-$HOME/.cache/meshbridge}"
 KAFKA_VERSION="${MESHBRIDGE_KAFKA_VERSION:-3.9.1}"
 # istio tags are not semver; the Go module proxy serves them by pseudo-version (docs/protocol.md). The proxy this
-# project's machines reach holds only some istio commits (1.28.0 answers 403), and of those only this one has every
-# dependency on the proxy too: istio master of 2026-04-23 (istio/api v1.30.0-alpha.1), i.e. the 1.30 line.
+# project's machines reach holds only three istio commits (1.28.0 answers 403). The default is istio master of
+# 2026-04-23 (istio/api v1.30.0-alpha.1), i.e. the 1.30 line.
 ISTIO_VERSION="${MESHBRIDGE_ISTIO_VERSION:-1.30-b01690e6}"
-ISTIO_PSEUDO="${MESHBRIDGE_ISTIO_PSEUDO:-v0.0.0-20260423205519-b01690e6db7d}"
+# The other istio commits the proxy holds (docs/versions.md), by label. 1.31-eed52ebb (istio/api 1.31.0-rc) builds
+# with exactly the dependencies it pins. 9739e10e (istio/api 1.30.4-dev, the 1.30 release branch) pins five
+# pre-release dependencies the proxy refuses (403), so it is built with the nearest served versions instead, and its
+# label says so: the binary is not "istio at 9739e10e" but that source with these substitutes.
+ISTIO_REPLACE="${MESHBRIDGE_ISTIO_REPLACE:-}"
+case "$ISTIO_VERSION" in
+  1.30-b01690e6) ISTIO_DEFAULT_PSEUDO=v0.0.0-20260423205519-b01690e6db7d ;;
+  1.31-eed52ebb) ISTIO_DEFAULT_PSEUDO=v0.0.0-20260827124520-eed52ebb66ad ;;
+  1.30-9739e10e-nearest-deps)
+    ISTIO_DEFAULT_PSEUDO=v0.0.0-20260826214018-9739e10eb9d7
+    [ -n "$ISTIO_REPLACE" ] || ISTIO_REPLACE="istio.io/api@v1.30.8 istio.io/client-go@v1.30.8 \
+github.com/envoyproxy/go-control-plane/envoy@v1.37.1-0.20260713214202-ca8ce173c36f \
+github.com/envoyproxy/go-control-plane/contrib@v1.36.1-0.20260713214202-ca8ce173c36f \
+github.com/agentgateway/agentgateway/api@v0.0.0-20260501213430-773586679f1c" ;;
+  *) ISTIO_DEFAULT_PSEUDO= ;;
+esac
+ISTIO_PSEUDO="${MESHBRIDGE_ISTIO_PSEUDO:-$ISTIO_DEFAULT_PSEUDO}"
+# "debian": Debian's package (3.8 on bookworm); any other value is a release from Maven Central (3.9.5: 3.9.6's
+# parent POM is missing there, so Maven cannot resolve 3.9.6).
+ZOOKEEPER_VERSION="${MESHBRIDGE_ZOOKEEPER_VERSION:-debian}"
 CONSUL_VERSION="${MESHBRIDGE_CONSUL_VERSION:-1.22.0}"
 # The Kubernetes control plane the production-path tests run istiod against (docs/kubernetes.md), and the Helm that
 # lints and renders deploy/helm/meshbridge. Both come from the Go module proxy.
@@ -84,8 +104,37 @@ install_redis() {
 }
 
 install_zookeeper() {
+  if [ "$ZOOKEEPER_VERSION" != debian ]; then install_zookeeper_maven; return; fi
   apt_install default-jre-headless zookeeper
   log "zookeeper: $(ls /usr/share/java/zookeeper-3*.jar 2>/dev/null | head -1)"
+}
+
+# A ZooKeeper release's server jars from Maven Central (the same artifact Apache's tarball ships), with reload4j as
+# the slf4j binding so harness/zookeeper.ts configures it with the same log4j.properties as Debian's package. The
+# server needs two jars its POM marks "provided" (the tarball bundles them): Dropwizard metrics and snappy.
+install_zookeeper_maven() {
+  local dir="$CACHE/zookeeper/$ZOOKEEPER_VERSION"
+  if [ -f "$dir/.complete" ]; then log "zookeeper $ZOOKEEPER_VERSION: cached at $dir"; return 0; fi
+  apt_install default-jre-headless maven
+  log "zookeeper $ZOOKEEPER_VERSION: resolving jars from Maven Central into $dir"
+  rm -rf "$dir" && mkdir -p "$dir/libs"
+  local pom; pom=$(mktemp -d)
+  cat >"$pom/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>meshbridge</groupId><artifactId>zookeeper-runtime</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.zookeeper</groupId><artifactId>zookeeper</artifactId><version>$ZOOKEEPER_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>2.0.13</version></dependency>
+    <dependency><groupId>io.dropwizard.metrics</groupId><artifactId>metrics-core</artifactId><version>4.1.12.1</version></dependency>
+    <dependency><groupId>org.xerial.snappy</groupId><artifactId>snappy-java</artifactId><version>1.1.10.5</version></dependency>
+  </dependencies>
+</project>
+POM
+  mvn -q -B -Dstyle.color=never -f "$pom/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir/libs"
+  rm -rf "$pom"
+  touch "$dir/.complete"
+  log "zookeeper $ZOOKEEPER_VERSION: $(ls "$dir/libs" | wc -l) jars"
 }
 
 install_kafka() {
@@ -128,11 +177,24 @@ install_istiod() {
   # (serviceentry.newController); scripts/patches/ holds the minimal nil guard, the only change to upstream code.
   local src="$CACHE/istiod/src-$ISTIO_VERSION"
   local patches; patches="$(cd "$(dirname "$0")" && pwd)/patches"
+  [ -n "$ISTIO_PSEUDO" ] || { log "istiod $ISTIO_VERSION: unknown label; set MESHBRIDGE_ISTIO_PSEUDO"; return 1; }
+  # Substitutes (MESHBRIDGE_ISTIO_REPLACE, "module@version ..."): replace directives in istio's go.mod, as a wrapper
+  # module would add. istio's go.sum still verifies every dependency it pinned; only the substitutes, absent from it,
+  # are taken from the proxy unverified (GONOSUMDB; the checksum database is unreachable here).
+  local mode=readonly nosum="" edits=() r
+  for r in $ISTIO_REPLACE; do edits+=(-replace "${r%@*}=$r"); nosum="$nosum,${r%@*}"; mode=mod; done
   ( copy_module "istio.io/istio@$ISTIO_PSEUDO" "$src" && cd "$src" \
       && for p in "$patches"/istiod-*.patch; do patch -s -p1 <"$p" || exit 1; done \
-      && go_build_twice "$out" -mod=readonly -o "$dir/pilot-discovery.tmp" ./pilot/cmd/pilot-discovery \
+      && { [ ${#edits[@]} -eq 0 ] || go mod edit "${edits[@]}"; } \
+      && GONOSUMDB="${nosum#,}" go_build_twice "$out" -mod=$mode \
+           -ldflags "-X istio.io/istio/pkg/version.buildVersion=$ISTIO_VERSION" \
+           -o "$dir/pilot-discovery.tmp" ./pilot/cmd/pilot-discovery \
       && mv "$dir/pilot-discovery.tmp" "$dir/pilot-discovery" ) &
   await_build "istiod $ISTIO_VERSION" $! "$out" || return 1
+  # What the binary is, next to it: the source commit, the local patches and every substituted dependency.
+  { echo "label: $ISTIO_VERSION"; echo "source: istio.io/istio@$ISTIO_PSEUDO"
+    echo "patches: $(cd "$patches" && ls istiod-*.patch | tr '\n' ' ')"
+    echo "substituted dependencies (pinned version refused by the proxy): ${ISTIO_REPLACE:-none}"; } >"$dir/BUILD-INFO"
   log "istiod $ISTIO_VERSION: built $dir/pilot-discovery"
 }
 

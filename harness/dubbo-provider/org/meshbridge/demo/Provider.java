@@ -7,8 +7,9 @@ import org.apache.dubbo.config.ServiceConfig;
 import org.apache.dubbo.config.bootstrap.DubboBootstrap;
 
 /**
- * A real Apache Dubbo 3 provider for meshbridge's tests: it registers itself in ZooKeeper exactly as production Dubbo
- * does (register-mode "all": interface-level URLs and an application-level instance).
+ * A real Apache Dubbo provider for meshbridge's tests: it registers itself in ZooKeeper exactly as production Dubbo
+ * does. Dubbo 3 with register-mode "all" (interface-level URLs and an application-level instance); Dubbo 2.7 has no
+ * register mode and registers interface-level URLs only, so the same source builds against both lines.
  * Usage: Provider <zookeeper host:port> <registry group (ZooKeeper root)> <application> <host> <port>
  */
 public class Provider {
@@ -18,7 +19,7 @@ public class Provider {
 
         ApplicationConfig application = new ApplicationConfig(app);
         application.setQosEnable(false);
-        application.setRegisterMode("all");
+        setRegisterModeAll(application);
         RegistryConfig registry = new RegistryConfig("zookeeper://" + zk);
         registry.setGroup(group);
         registry.setUseAsConfigCenter(false);
@@ -34,5 +35,16 @@ public class Provider {
         System.out.println("MESHBRIDGE-DUBBO-PROVIDER-READY");
         System.out.flush();
         Thread.currentThread().join();
+    }
+
+    /** ApplicationConfig.setRegisterMode exists from Dubbo 3.0 on; 2.7 registers interface-level URLs only. */
+    private static void setRegisterModeAll(ApplicationConfig application) throws Exception {
+        java.lang.reflect.Method m;
+        try {
+            m = ApplicationConfig.class.getMethod("setRegisterMode", String.class);
+        } catch (NoSuchMethodException dubbo27) {
+            return;
+        }
+        m.invoke(application, "all");
     }
 }
