@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir, projectRoot, versions } from './paths.ts';
 
-export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul';
+export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul' | 'nacos';
 
 const present: Record<Server, () => boolean> = {
   redis: () => onPath('redis-server'),
@@ -11,6 +11,7 @@ const present: Record<Server, () => boolean> = {
   kafka: () => fs.existsSync(path.join(kafkaHome(), '.complete')),
   istiod: () => fs.existsSync(istiodBinary()),
   consul: () => fs.existsSync(consulBinary()),
+  nacos: () => fs.existsSync(path.join(nacosHome(), '.complete')),
 };
 
 export function kafkaHome(): string { return path.join(cacheDir, 'kafka', versions.kafka); }
@@ -20,6 +21,11 @@ export function istiodBinary(): string {
 
 export function consulBinary(): string {
   return process.env.MESHBRIDGE_CONSUL_BIN ?? path.join(cacheDir, 'consul', process.env.MESHBRIDGE_CONSUL_VERSION ?? '1.22.0', 'consul');
+}
+
+/** The standalone Nacos server built by scripts/install.sh (target/nacos-server.jar, conf/). */
+export function nacosHome(): string {
+  return path.join(cacheDir, 'nacos', process.env.MESHBRIDGE_NACOS_COMMIT ?? '486e198486');
 }
 
 function onPath(cmd: string): boolean {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real servers meshbridge's local stack and tests run against, on a machine without Docker.
 # Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
-# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [docker] [docker-base] [compose]
+# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [nacos] [docker] [docker-base]
+# [compose]
 # (default: all). docker, docker-base and compose are what the docker compose end-to-end test needs
 # (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
 # registry is reachable from the build machines) and the Compose v2 CLI built from the Go module proxy.
@@ -15,6 +16,10 @@ KAFKA_VERSION="${MESHBRIDGE_KAFKA_VERSION:-3.9.1}"
 ISTIO_VERSION="${MESHBRIDGE_ISTIO_VERSION:-1.30-b01690e6}"
 ISTIO_PSEUDO="${MESHBRIDGE_ISTIO_PSEUDO:-v0.0.0-20260423205519-b01690e6db7d}"
 CONSUL_VERSION="${MESHBRIDGE_CONSUL_VERSION:-1.22.0}"
+# Nacos publishes only its clients to Maven Central: the server is built from a source tarball kept beside the
+# project (its README says where it came from), keyed by the commit it holds.
+NACOS_COMMIT="${MESHBRIDGE_NACOS_COMMIT:-486e198486}"
+NACOS_VENDOR="${MESHBRIDGE_VENDOR:-$(cd "$(dirname "$0")/.." && pwd)/../shared/vendor}"
 # Debian's bookworm has only the Python Compose v1 (1.29); the Go module proxy serves a few Compose v2 releases, of
 # which 2.28.1 is the newest that still speaks to Debian bookworm's Docker engine 20.10 (API 1.41) without complaint.
 COMPOSE_VERSION="${MESHBRIDGE_COMPOSE_VERSION:-v2.28.1}"
@@ -148,6 +153,32 @@ install_consul() {
   log "consul $CONSUL_VERSION: built $dir/consul ($("$dir/consul" version | head -1))"
 }
 
+# The standalone Nacos server (nacos-server.jar, conf/) built with Maven from the vendored source; dependencies come
+# from Maven Central; tests, style checks and the console-ui frontend are skipped (the naming API needs none).
+install_nacos() {
+  local dir="$CACHE/nacos/$NACOS_COMMIT"
+  if [ -f "$dir/.complete" ]; then log "nacos $NACOS_COMMIT: cached at $dir"; return 0; fi
+  local tarball="$NACOS_VENDOR/nacos-$NACOS_COMMIT.tar.gz"
+  [ -f "$tarball" ] || { log "nacos: source tarball $tarball not found (set MESHBRIDGE_VENDOR)"; return 1; }
+  log "nacos $NACOS_COMMIT: building the server from $tarball with Maven (cold: ~15-25 min on 2 cores)"
+  local src="$CACHE/nacos/src-$NACOS_COMMIT" out; out=$(mktemp)
+  rm -rf "$src" && mkdir -p "$src" && tar xzf "$tarball" -C "$src" --strip-components=1
+  ( cd "$src" && nice -n 10 mvn -B -T1 -Dstyle.color=never -Prelease-nacos -Dmaven.test.skip=true -Drat.skip=true \
+      -Dcheckstyle.skip=true -Dpmd.skip=true -Denforcer.skip=true -Dmaven.javadoc.skip=true \
+      package -pl distribution -am >"$out" 2>&1 ) &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 30
+    kill -0 "$pid" 2>/dev/null && log "nacos: still building ($(grep -c '^\[INFO\] Building ' "$out") of ~40 modules started)"
+  done
+  if ! wait "$pid"; then tail -40 "$out" >&2; rm -f "$out"; log "nacos: build failed"; return 1; fi
+  rm -f "$out"
+  local built; built=$(ls -d "$src"/distribution/target/nacos-server-*/nacos | head -1)
+  rm -rf "$dir" && mkdir -p "$dir" && cp -r "$built/target" "$built/conf" "$dir/" && mkdir -p "$dir/plugins"
+  rm -rf "$src" && touch "$dir/.complete"
+  log "nacos $NACOS_COMMIT: built $dir/target/nacos-server.jar"
+}
+
 install_docker() {
   # dockerd, containerd, runc and the docker CLI (20.10). Debian's package does not start a daemon here (no init
   # system; policy-rc.d): the compose test starts its own dockerd with its own socket and data root.
@@ -202,11 +233,11 @@ install_compose() {
   log "compose $COMPOSE_VERSION: built $dir/docker-compose ($("$dir/docker-compose" version))"
 }
 
-targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul docker docker-base compose)
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul nacos docker docker-base compose)
 for t in "${targets[@]}"; do
   case "$t" in
-    redis|zookeeper|kafka|istiod|consul|docker|compose) "install_$t" ;;
+    redis|zookeeper|kafka|istiod|consul|nacos|docker|compose) "install_$t" ;;
     docker-base) install_docker_base ;;
-    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod consul docker docker-base compose)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod consul nacos docker docker-base compose)" >&2; exit 2 ;;
   esac
 done

@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import type { SourceConfig } from '../shared/config.ts';
 import type { RedisKeys } from '../shared/keys.ts';
 import { ConsulSource } from '../collector/consul-source.ts';
+import { NacosSource } from '../collector/nacos-source.ts';
 import type { DeciderState } from '../collector/decider.ts';
 import { mergeHostStates } from '../collector/host-merge.ts';
 import { collectorMetrics } from '../collector/metrics.ts';
@@ -51,6 +52,7 @@ function adapterLog(sourceId: string): { log: pino.Logger; lastError: () => stri
 
 function makeSource(src: SourceConfig, sink: EventSink, log: pino.Logger): RegistrySource {
   const metrics = collectorMetrics(new Registry());
+  if (src.kind === 'nacos') return new NacosSource(src, sink, log, metrics);
   return src.kind === 'consul' ? new ConsulSource(src, sink, log, metrics) : new ZooKeeperDubboSource(src, sink, log, metrics);
 }
 

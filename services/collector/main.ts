@@ -7,14 +7,17 @@ import { createMetricsRegistry } from '../shared/metrics.ts';
 import { startOpsServer } from '../shared/http-server.ts';
 import { onShutdown } from '../shared/lifecycle.ts';
 import { ConsulSource } from './consul-source.ts';
+import { NacosSource } from './nacos-source.ts';
 import { collectorMetrics } from './metrics.ts';
 import type { SourceFactory } from './source.ts';
 import { SourceSupervisor } from './source-supervisor.ts';
 import { ZooKeeperDubboSource } from './zookeeper-dubbo-source.ts';
 
 /** One watcher per source kind. */
-const makeSource: SourceFactory = (src, publisher, log, metrics) =>
-  src.kind === 'consul' ? new ConsulSource(src, publisher, log, metrics) : new ZooKeeperDubboSource(src, publisher, log, metrics);
+const makeSource: SourceFactory = (src, publisher, log, metrics) => {
+  if (src.kind === 'nacos') return new NacosSource(src, publisher, log, metrics);
+  return src.kind === 'consul' ? new ConsulSource(src, publisher, log, metrics) : new ZooKeeperDubboSource(src, publisher, log, metrics);
+};
 
 /**
  * The `collector` role. Starts without its dependencies: the ops server first (/healthz live, /readyz 503 naming what
