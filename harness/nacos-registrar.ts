@@ -14,21 +14,23 @@ export interface NacosInstance {
 export interface Where { service: string; group?: string; namespace?: string }
 
 /**
- * Registers instances in a real Nacos the way its clients do: ephemeral instances over gRPC (they live as long as
- * this registrar's connection, exactly as an application's), persistent ones over gRPC's PersistentInstanceRequest
- * (kept until deregistered; Nacos health-checks them itself by connecting to ip:port).
+ * Registers instances in a real Nacos the way its clients do: ephemeral instances over gRPC, one connection per
+ * instance as one per application process (Nacos keeps one ephemeral instance per service and connection, and drops
+ * a connection's instances when it closes), persistent ones with PersistentInstanceRequest (kept until
+ * deregistered; Nacos health-checks them itself by connecting to ip:port).
  */
 export class NacosRegistrar {
-  private conn: NacosConnection | undefined;
+  private readonly conns = new Map<string, NacosConnection>();
 
   constructor(private readonly nacos: NacosServer) {}
 
-  private async connection(): Promise<NacosConnection> {
-    if (this.conn && !this.conn.isClosed) return this.conn;
+  private async connection(key = ''): Promise<NacosConnection> {
+    const cur = this.conns.get(key);
+    if (cur && !cur.isClosed) return cur;
     const token = await this.nacos.token();
     const conn = new NacosConnection({ target: `127.0.0.1:${this.nacos.grpcPort}`, token: () => token, requestTimeoutMs: 30_000 });
     await conn.open();
-    this.conn = conn;
+    this.conns.set(key, conn);
     return conn;
   }
 
@@ -44,11 +46,11 @@ export class NacosRegistrar {
 
   /** Registers (or re-registers with new fields) an ephemeral instance. */
   async register(w: Where, inst: NacosInstance): Promise<void> {
-    await (await this.connection()).request('InstanceRequest', this.body(w, 'registerInstance', inst, true));
+    await (await this.connection(`${inst.ip}:${inst.port}`)).request('InstanceRequest', this.body(w, 'registerInstance', inst, true));
   }
 
   async deregister(w: Where, inst: NacosInstance): Promise<void> {
-    await (await this.connection()).request('InstanceRequest', this.body(w, 'deregisterInstance', inst, true));
+    await (await this.connection(`${inst.ip}:${inst.port}`)).request('InstanceRequest', this.body(w, 'deregisterInstance', inst, true));
   }
 
   /** Registers one service's ephemeral instances in one request (replaces what this connection had there). */
@@ -68,9 +70,14 @@ export class NacosRegistrar {
     await (await this.connection()).request('PersistentInstanceRequest', this.body(w, 'deregisterInstance', inst, false));
   }
 
-  /** Closes the connection: Nacos then drops every ephemeral instance it registered (as when an app dies). */
+  /** Closes one instance's connection: Nacos drops its ephemeral instances, as when an application dies. */
+  crash(inst: NacosInstance): void {
+    this.conns.get(`${inst.ip}:${inst.port}`)?.close();
+    this.conns.delete(`${inst.ip}:${inst.port}`);
+  }
+
   close(): void {
-    this.conn?.close();
-    this.conn = undefined;
+    for (const c of this.conns.values()) c.close();
+    this.conns.clear();
   }
 }

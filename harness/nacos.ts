@@ -29,6 +29,8 @@ export interface NacosOptions {
   name?: string;
   /** Enables Nacos auth with the admin user `nacos` and this password. */
   adminPassword?: string;
+  /** How long a service may stay empty before Nacos deletes it (and how often it looks); 2 s by default here. */
+  emptyServiceCleanMs?: number;
   /** JVM heap (default 512m, as Nacos's standalone script). */
   heap?: string;
 }
@@ -78,12 +80,14 @@ async function launchNacos(runDir: string, opts: NacosOptions): Promise<NacosSer
     `nacos.server.main.port=${port}`,
     'nacos.server.contextPath=/nacos',
     'nacos.deployment.type=server',
-    'nacos.naming.empty-service.auto-clean=true',
-    // Empty services are removed after these delays (defaults: 50 s / 30 s); short here so removal tests are quick.
-    'nacos.naming.empty-service.clean.initial-delay-ms=5000',
-    'nacos.naming.empty-service.clean.period-time-ms=5000',
+    // Nacos deletes a service once it has had no instances for expired-time (checked every interval; defaults 60 s
+    // and 60 s): short here, so tests see a service vanish in seconds.
+    `nacos.naming.clean.empty-service.interval=${opts.emptyServiceCleanMs ?? 2000}`,
+    `nacos.naming.clean.empty-service.expired-time=${opts.emptyServiceCleanMs ?? 2000}`,
     'nacos.istio.mcp.server.enabled=false',
     'nacos.k8s.sync.enabled=false',
+    // Embedded Derby creates its database at the first start: slower than Nacos's 3 s pool timeout on a busy machine.
+    'db.pool.config.connectionTimeout=60000',
     'server.tomcat.accesslog.enabled=false',
     'server.tomcat.basedir=file:.',
     'server.error.include-message=ALWAYS',

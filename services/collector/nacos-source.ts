@@ -31,7 +31,8 @@ const PAGE = 1000;
  * clock, which a server restart on another machine may set back.
  */
 export class NacosSource implements RegistrySource {
-  private conn: NacosConnection | undefined;
+  /** One connection per Nacos namespace, as Nacos's own clients: a push does not name its namespace. */
+  private readonly conns = new Map<string, NacosConnection>();
   private readonly auth: NacosAuth;
   readonly core: SourceCore;
   private readonly resyncer: ResyncRunner;
@@ -44,6 +45,7 @@ export class NacosSource implements RegistrySource {
   private resyncTimer: NodeJS.Timeout | undefined;
   private listTimer: NodeJS.Timeout | undefined;
   private listing = false;
+  private listAgain = false;
   private stopped = false;
   private failures = 0;
   connected = false;
@@ -88,29 +90,50 @@ export class NacosSource implements RegistrySource {
     this.log.info({ source: this.src.id, grpc: this.grpcTarget, connected: up }, up ? 'connected to Nacos' : 'Nacos connection lost');
   }
 
-  /** The open connection, or a new one (login first when auth is configured). */
-  private async connection(): Promise<NacosConnection> {
-    if (this.conn && !this.conn.isClosed) return this.conn;
+  /** The namespace's open connection, or a new one (login first when auth is configured). */
+  private async connection(nacosNamespace: string): Promise<NacosConnection> {
+    const cur = this.conns.get(nacosNamespace);
+    if (cur && !cur.isClosed) return cur;
     await this.auth.refresh();
-    const conn = new NacosConnection({ target: this.grpcTarget, token: () => this.auth.current(), tenant: this.src.nacosNamespaces[0] });
-    conn.on('request', (m: NacosMessage) => this.onPush(conn, m));
-    conn.once('closed', (e: Error) => this.onClosed(conn, e));
+    const conn = new NacosConnection({ target: this.grpcTarget, token: () => this.auth.current(), tenant: nacosNamespace });
+    conn.on('request', (m: NacosMessage) => this.onPush(conn, nacosNamespace, m));
+    conn.once('closed', (e: Error) => this.onClosed(conn, nacosNamespace, e));
     try {
       await conn.open();
     } catch (e) {
       conn.close(e as Error);
       throw e;
     }
-    this.conn = conn;
+    this.conns.set(nacosNamespace, conn);
     this.failures = 0;
     this.setConnected(true);
+    if (this.src.fuzzyWatch) void this.fuzzyWatch(conn, nacosNamespace);
     return conn;
   }
 
-  private onClosed(conn: NacosConnection, e: Error): void {
-    if (conn !== this.conn) return;
-    this.conn = undefined;
-    this.subscribed.clear();
+  /**
+   * Nacos 3's fuzzy watch: the server pushes NamingFuzzyWatchChangeNotifyRequest when a service matching a pattern
+   * appears or goes, which here only triggers the next service-list look at once. The look stays the source of
+   * truth (and the fallback): Nacos 2.x has no fuzzy watch, and Nacos 3 refuses a pattern matching more than
+   * nacos.naming.fuzzy.watch.max.pattern.match.service.count services (500 by default).
+   */
+  private async fuzzyWatch(conn: NacosConnection, nacosNamespace: string): Promise<void> {
+    for (const group of this.src.groups) {
+      try {
+        await conn.request('NamingFuzzyWatchRequest', {
+          namespace: nacosNamespace, groupKeyPattern: `${nacosNamespace}>>${group}>>*`, watchType: 'WATCH', initializing: true, receivedGroupKeys: [],
+        });
+      } catch (e) {
+        this.log.info({ source: this.src.id, nacosNamespace, group, err: (e as Error).message },
+          'Nacos fuzzy watch not available for this group; new and removed services are found by the service-list look alone');
+      }
+    }
+  }
+
+  private onClosed(conn: NacosConnection, nacosNamespace: string, e: Error): void {
+    if (conn !== this.conns.get(nacosNamespace)) return;
+    this.conns.delete(nacosNamespace);
+    for (const [key, ref] of [...this.subscribed]) if (ref.nacosNamespace === nacosNamespace) this.subscribed.delete(key);
     if (this.stopped) return;
     this.metrics.errors.inc({ source: this.src.id, stage: 'connection' });
     this.log.warn({ source: this.src.id, grpc: this.grpcTarget, err: e.message }, 'Nacos connection closed; reconnecting and resyncing');
@@ -125,8 +148,8 @@ export class NacosSource implements RegistrySource {
   }
 
   /** One request on the current connection; an auth failure logs in again once and retries. */
-  private async request(type: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const conn = await this.connection();
+  private async request(nacosNamespace: string, type: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const conn = await this.connection(nacosNamespace);
     try {
       return await conn.request(type, body);
     } catch (e) {
@@ -140,7 +163,7 @@ export class NacosSource implements RegistrySource {
   private async listServices(nacosNamespace: string, group: string): Promise<string[]> {
     const names: string[] = [];
     for (let page = 1; ; page++) {
-      const res = await this.request('ServiceListRequest', { namespace: nacosNamespace, groupName: group, serviceName: '', pageNo: page, pageSize: PAGE, selector: '' });
+      const res = await this.request(nacosNamespace, 'ServiceListRequest', { namespace: nacosNamespace, groupName: group, serviceName: '', pageNo: page, pageSize: PAGE, selector: '' });
       const got = Array.isArray(res.serviceNames) ? res.serviceNames.filter((s): s is string => typeof s === 'string') : [];
       names.push(...got);
       const count = typeof res.count === 'number' ? res.count : 0;
@@ -153,7 +176,7 @@ export class NacosSource implements RegistrySource {
   /** Subscribes to one service (pushes follow) and observes the instance list the subscription answers with. */
   private async subscribe(ref: Ref): Promise<void> {
     const key = nacosKey(ref.nacosNamespace, ref.group, ref.service);
-    const res = await this.request('SubscribeServiceRequest', {
+    const res = await this.request(ref.nacosNamespace, 'SubscribeServiceRequest', {
       namespace: ref.nacosNamespace, groupName: ref.group, serviceName: ref.service, clusters: '', subscribe: true,
     });
     this.subscribed.set(key, ref);
@@ -163,17 +186,22 @@ export class NacosSource implements RegistrySource {
   private async unsubscribe(key: string, ref: Ref): Promise<void> {
     this.subscribed.delete(key);
     this.latest.delete(key);
-    await this.conn?.request('SubscribeServiceRequest', {
+    await this.conns.get(ref.nacosNamespace)?.request('SubscribeServiceRequest', {
       namespace: ref.nacosNamespace, groupName: ref.group, serviceName: ref.service, clusters: '', subscribe: false,
     }).catch(() => undefined);
   }
 
-  private onPush(conn: NacosConnection, m: NacosMessage): void {
-    if (conn !== this.conn || m.type !== 'NotifySubscriberRequest') return;
+  private onPush(conn: NacosConnection, nacosNamespace: string, m: NacosMessage): void {
+    if (conn !== this.conns.get(nacosNamespace)) return;
+    if (m.type === 'NamingFuzzyWatchChangeNotifyRequest') {
+      this.metrics.watchEvents.inc({ source: this.src.id, kind: 'fuzzy-watch' });
+      this.listSoon();
+      return;
+    }
+    if (m.type !== 'NotifySubscriberRequest') return;
     this.metrics.watchEvents.inc({ source: this.src.id, kind: 'push' });
     const b = m.body;
     const info = b.serviceInfo as Record<string, unknown> | undefined;
-    const nacosNamespace = typeof b.namespace === 'string' && b.namespace ? b.namespace : 'public';
     const group = String(b.groupName ?? info?.groupName ?? '');
     // A push names the service either plainly or as Nacos's grouped name (group@@service).
     const rawName = String(b.serviceName ?? info?.name ?? '');
@@ -206,12 +234,18 @@ export class NacosSource implements RegistrySource {
     await this.core.observe({ type: 'present', key, state, order: l.order }, raw);
   }
 
+  /** A look at the service lists now (a fuzzy-watch notification), or right after the one running. */
+  private listSoon(): void {
+    if (this.listing) this.listAgain = true;
+    else void this.listPoll();
+  }
+
   /**
    * Finds services that appeared (subscribe) or vanished (unsubscribe, absent) since the last look. Skipped while a
    * resync runs (it reads the lists itself) or the previous look has not finished.
    */
   private async listPoll(): Promise<void> {
-    if (this.listing || this.stopped || !this.firstResyncDone || !this.conn) return;
+    if (this.listing || this.stopped || !this.firstResyncDone || !this.connected) return;
     this.listing = true;
     try {
       for (const nacosNamespace of this.src.nacosNamespaces) {
@@ -231,6 +265,10 @@ export class NacosSource implements RegistrySource {
       this.log.warn({ source: this.src.id, err: (e as Error).message }, 'reading the Nacos service list failed; next look in listIntervalMs');
     } finally {
       this.listing = false;
+      if (this.listAgain) {
+        this.listAgain = false;
+        setImmediate(() => void this.listPoll());
+      }
     }
   }
 
@@ -271,7 +309,7 @@ export class NacosSource implements RegistrySource {
       }
       return { services: this.core.state.hosts.size, logFields: { nacosServices: refs.length, grpc: this.grpcTarget } };
     } catch (e) {
-      if (!this.conn) this.setConnected(false);
+      if (this.conns.size < this.src.nacosNamespaces.length) this.setConnected(false);
       throw e;
     } finally {
       this.listing = false;
@@ -284,6 +322,6 @@ export class NacosSource implements RegistrySource {
     clearInterval(this.listTimer);
     this.coalescer.stop();
     await this.resyncer.settle();
-    this.conn?.close();
+    for (const c of this.conns.values()) c.close();
   }
 }

@@ -265,6 +265,8 @@ const nacosObject = strict({
    * Costs one ServiceListRequest per namespace and group per interval (docs/collectors.md has the measurement).
    */
   listIntervalMs: z.number().int().min(200).max(600_000).default(2000),
+  /** Nacos 3: also ask to be told of new and removed services (fuzzy watch), which triggers a look at once. */
+  fuzzyWatch: z.boolean().default(true),
 });
 const nacosSource = nacosObject.superRefine((v, ctx) => {
   if (!isObject(v)) return;
