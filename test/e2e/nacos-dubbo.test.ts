@@ -23,7 +23,7 @@ describe('a Dubbo provider with the Nacos registry reaches a real istiod and lea
   let nacos: NacosServer;
   let mb: Pipeline;
   let istiod: IstiodServer;
-  let provider: DubboProvider | undefined;
+  let provider: (DubboProvider & { host: string }) | undefined;
 
   before(async () => {
     const runDir = makeRunDir('e2e-nacos-dubbo');
@@ -53,7 +53,7 @@ describe('a Dubbo provider with the Nacos registry reaches a real istiod and lea
     }, { what: `ServiceEntries ${hosts.join(', ')} in istiod`, timeoutMs: 120_000, intervalMs: 250 });
     for (const e of entries) {
       assert.equal(e!.metadata.namespace, 'nacos');
-      assert.equal(e!.spec.endpoints[0].address, '127.0.0.1');
+      assert.equal(e!.spec.endpoints[0].address, provider.host);
       assert.deepEqual(e!.spec.ports, [{ number: port, protocol: 'TCP', name: 'tcp' }]);
       assert.equal(e!.spec.endpoints[0].labels['meshbridge.io/source'], 'nacos-dubbo');
     }
