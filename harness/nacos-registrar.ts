@@ -11,7 +11,11 @@ export interface NacosInstance {
   metadata?: Record<string, string>;
 }
 
-export interface Where { service: string; group?: string; namespace?: string }
+export interface Where {
+  service: string;
+  group?: string;
+  namespace?: string;
+}
 
 /**
  * Registers instances in a real Nacos the way its clients do: ephemeral instances over gRPC, one connection per
@@ -28,7 +32,11 @@ export class NacosRegistrar {
     const cur = this.conns.get(key);
     if (cur && !cur.isClosed) return cur;
     const token = await this.nacos.token();
-    const conn = new NacosConnection({ target: `127.0.0.1:${this.nacos.grpcPort}`, token: () => token, requestTimeoutMs: 30_000 });
+    const conn = new NacosConnection({
+      target: `127.0.0.1:${this.nacos.grpcPort}`,
+      token: () => token,
+      requestTimeoutMs: 30_000,
+    });
     await conn.open();
     this.conns.set(key, conn);
     return conn;
@@ -36,29 +44,48 @@ export class NacosRegistrar {
 
   private body(w: Where, type: string, inst: NacosInstance, ephemeral: boolean): Record<string, unknown> {
     return {
-      namespace: w.namespace ?? 'public', groupName: w.group ?? 'DEFAULT_GROUP', serviceName: w.service, type,
+      namespace: w.namespace ?? 'public',
+      groupName: w.group ?? 'DEFAULT_GROUP',
+      serviceName: w.service,
+      type,
       instance: {
-        ip: inst.ip, port: inst.port, weight: inst.weight ?? 1, healthy: inst.healthy ?? true, enabled: inst.enabled ?? true,
-        ephemeral, clusterName: inst.clusterName ?? 'DEFAULT', serviceName: w.service, metadata: inst.metadata ?? {},
+        ip: inst.ip,
+        port: inst.port,
+        weight: inst.weight ?? 1,
+        healthy: inst.healthy ?? true,
+        enabled: inst.enabled ?? true,
+        ephemeral,
+        clusterName: inst.clusterName ?? 'DEFAULT',
+        serviceName: w.service,
+        metadata: inst.metadata ?? {},
       },
     };
   }
 
   /** Registers (or re-registers with new fields) an ephemeral instance. */
   async register(w: Where, inst: NacosInstance): Promise<void> {
-    await (await this.connection(`${inst.ip}:${inst.port}`)).request('InstanceRequest', this.body(w, 'registerInstance', inst, true));
+    await (await this.connection(`${inst.ip}:${inst.port}`)).request(
+      'InstanceRequest',
+      this.body(w, 'registerInstance', inst, true),
+    );
   }
 
   async deregister(w: Where, inst: NacosInstance): Promise<void> {
-    await (await this.connection(`${inst.ip}:${inst.port}`)).request('InstanceRequest', this.body(w, 'deregisterInstance', inst, true));
+    await (await this.connection(`${inst.ip}:${inst.port}`)).request(
+      'InstanceRequest',
+      this.body(w, 'deregisterInstance', inst, true),
+    );
   }
 
   /** Registers one service's ephemeral instances in one request (replaces what this connection had there). */
   async registerBatch(w: Where, instances: NacosInstance[]): Promise<void> {
     const one = (i: NacosInstance) => this.body(w, '', i, true).instance;
     await (await this.connection()).request('BatchInstanceRequest', {
-      namespace: w.namespace ?? 'public', groupName: w.group ?? 'DEFAULT_GROUP', serviceName: w.service,
-      type: 'batchRegisterInstance', instances: instances.map(one),
+      namespace: w.namespace ?? 'public',
+      groupName: w.group ?? 'DEFAULT_GROUP',
+      serviceName: w.service,
+      type: 'batchRegisterInstance',
+      instances: instances.map(one),
     });
   }
 
@@ -67,7 +94,10 @@ export class NacosRegistrar {
   }
 
   async deregisterPersistent(w: Where, inst: NacosInstance): Promise<void> {
-    await (await this.connection()).request('PersistentInstanceRequest', this.body(w, 'deregisterInstance', inst, false));
+    await (await this.connection()).request(
+      'PersistentInstanceRequest',
+      this.body(w, 'deregisterInstance', inst, false),
+    );
   }
 
   /** Closes one instance's connection: Nacos drops its ephemeral instances, as when an application dies. */

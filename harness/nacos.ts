@@ -31,6 +31,8 @@ export interface NacosOptions {
   adminPassword?: string;
   /** How long a service may stay empty before Nacos deletes it (and how often it looks); 2 s by default here. */
   emptyServiceCleanMs?: number;
+  /** Nacos's delay before pushing a changed service to subscribers (nacos.naming.push.pushTaskDelay; 500 ms). */
+  pushTaskDelayMs?: number;
   /** JVM heap (default 512m, as Nacos's standalone script). */
   heap?: string;
 }
@@ -84,6 +86,7 @@ async function launchNacos(runDir: string, opts: NacosOptions): Promise<NacosSer
     // and 60 s): short here, so tests see a service vanish in seconds.
     `nacos.naming.clean.empty-service.interval=${opts.emptyServiceCleanMs ?? 2000}`,
     `nacos.naming.clean.empty-service.expired-time=${opts.emptyServiceCleanMs ?? 2000}`,
+    ...(opts.pushTaskDelayMs !== undefined ? [`nacos.naming.push.pushTaskDelay=${opts.pushTaskDelayMs}`] : []),
     'nacos.istio.mcp.server.enabled=false',
     'nacos.k8s.sync.enabled=false',
     // Embedded Derby creates its database at the first start: slower than Nacos's 3 s pool timeout on a busy machine.
@@ -110,7 +113,8 @@ async function launchNacos(runDir: string, opts: NacosOptions): Promise<NacosSer
     if (!auth) return undefined;
     if (token) return token;
     const res = await fetch(`${address}/nacos/v3/auth/user/login`, {
-      method: 'POST', body: new URLSearchParams({ username: 'nacos', password: opts.adminPassword! }),
+      method: 'POST',
+      body: new URLSearchParams({ username: 'nacos', password: opts.adminPassword! }),
     });
     if (!res.ok) throw new Error(`nacos login: HTTP ${res.status} ${await res.text()}`);
     token = ((await res.json()) as { accessToken: string }).accessToken;
@@ -119,39 +123,72 @@ async function launchNacos(runDir: string, opts: NacosOptions): Promise<NacosSer
   const launch = async () => {
     token = undefined;
     proc = new ManagedProcess({
-      name, command: 'java', logDir: runDir, cwd: home,
+      name,
+      command: 'java',
+      logDir: runDir,
+      cwd: home,
       args: [
-        `-Xms${opts.heap ?? '512m'}`, `-Xmx${opts.heap ?? '512m'}`, '-XX:TieredStopAtLevel=1', '-XX:-OmitStackTraceInFastThrow',
-        '-Dnacos.standalone=true', '-DembeddedStorage=true', '-Dnacos.functionMode=naming', '-Dnacos.deployment.type=server',
-        `-Dnacos.home=${home}`, '-Dnacos.preferHostnameOverIp=false', '-Dnacos.server.ip=127.0.0.1',
-        '-jar', path.join(installed, 'target', 'nacos-server.jar'),
-        `--spring.config.additional-location=file:${conf}/`, `--logging.config=${conf}/nacos-logback.xml`,
+        `-Xms${opts.heap ?? '512m'}`,
+        `-Xmx${opts.heap ?? '512m'}`,
+        '-XX:TieredStopAtLevel=1',
+        '-XX:-OmitStackTraceInFastThrow',
+        '-Dnacos.standalone=true',
+        '-DembeddedStorage=true',
+        '-Dnacos.functionMode=naming',
+        '-Dnacos.deployment.type=server',
+        `-Dnacos.home=${home}`,
+        '-Dnacos.preferHostnameOverIp=false',
+        '-Dnacos.server.ip=127.0.0.1',
+        '-jar',
+        path.join(installed, 'target', 'nacos-server.jar'),
+        `--spring.config.additional-location=file:${conf}/`,
+        `--logging.config=${conf}/nacos-logback.xml`,
       ],
     });
     result.proc = proc;
-    await readyOrStop(proc, () => waitFor(async () => {
-      proc.assertRunning();
-      if (/Address already in use|BindException/.test(proc.tail(200))) throw Object.assign(new Error('BindException: a Nacos port was taken'), { fatal: true });
-      // The naming module answers over gRPC: the collector's own path is the readiness probe.
-      const conn = new NacosConnection({ target: `127.0.0.1:${port + 1000}`, requestTimeoutMs: 3000 });
-      try {
-        if (auth) await initAdmin(address, opts.adminPassword!);
-        const t = await login();
-        const c2 = t ? new NacosConnection({ target: `127.0.0.1:${port + 1000}`, token: () => t, requestTimeoutMs: 3000 }) : conn;
-        await c2.open();
-        await c2.request('ServiceListRequest', { namespace: 'public', groupName: 'DEFAULT_GROUP', pageNo: 1, pageSize: 1 });
-        c2.close();
-        return true;
-      } finally {
-        conn.close();
-      }
-    }, { what: `nacos on :${port} (log ${proc.logFile}, ${home}/logs)`, timeoutMs: 180_000, intervalMs: 500 }));
+    await readyOrStop(proc, () =>
+      waitFor(
+        async () => {
+          proc.assertRunning();
+          if (/Address already in use|BindException/.test(proc.tail(200)))
+            throw Object.assign(new Error('BindException: a Nacos port was taken'), { fatal: true });
+          // The naming module answers over gRPC: the collector's own path is the readiness probe.
+          const conn = new NacosConnection({ target: `127.0.0.1:${port + 1000}`, requestTimeoutMs: 3000 });
+          try {
+            if (auth) await initAdmin(address, opts.adminPassword!);
+            const t = await login();
+            const c2 = t
+              ? new NacosConnection({ target: `127.0.0.1:${port + 1000}`, token: () => t, requestTimeoutMs: 3000 })
+              : conn;
+            await c2.open();
+            await c2.request('ServiceListRequest', {
+              namespace: 'public',
+              groupName: 'DEFAULT_GROUP',
+              pageNo: 1,
+              pageSize: 1,
+            });
+            c2.close();
+            return true;
+          } finally {
+            conn.close();
+          }
+        },
+        { what: `nacos on :${port} (log ${proc.logFile}, ${home}/logs)`, timeoutMs: 180_000, intervalMs: 500 },
+      ),
+    );
   };
   const result: NacosServer = {
-    httpPort: port, grpcPort: port + 1000, address, username: auth ? 'nacos' : undefined, password: opts.adminPassword,
+    httpPort: port,
+    grpcPort: port + 1000,
+    address,
+    username: auth ? 'nacos' : undefined,
+    password: opts.adminPassword,
     proc: undefined as unknown as ManagedProcess,
     token: login,
-    async restart() { await proc.stop(); await launch(); },
+    async restart() {
+      await proc.stop();
+      await launch();
+    },
     stop: () => proc.stop(),
   };
   await launch();
@@ -160,6 +197,9 @@ async function launchNacos(runDir: string, opts: NacosOptions): Promise<NacosSer
 
 /** Nacos 3 starts with auth on but no admin password: the first call sets it (later calls answer 409 or similar). */
 async function initAdmin(address: string, password: string): Promise<void> {
-  const res = await fetch(`${address}/nacos/v3/auth/user/admin`, { method: 'POST', body: new URLSearchParams({ password }) });
+  const res = await fetch(`${address}/nacos/v3/auth/user/admin`, {
+    method: 'POST',
+    body: new URLSearchParams({ password }),
+  });
   if (res.status >= 500 && res.status !== 409) throw new Error(`nacos admin init: HTTP ${res.status}`);
 }

@@ -19,10 +19,14 @@ export class NacosAuth {
     this.token = cfg.accessToken;
   }
 
-  get enabled(): boolean { return this.cfg.username !== undefined || this.cfg.accessToken !== undefined; }
+  get enabled(): boolean {
+    return this.cfg.username !== undefined || this.cfg.accessToken !== undefined;
+  }
 
   /** The token to send now (undefined without auth). */
-  current(): string | undefined { return this.token; }
+  current(): string | undefined {
+    return this.token;
+  }
 
   /** Logs in when there is no token yet or it is within 20% of its TTL; a fixed token is used as is. */
   async refresh(force = false): Promise<void> {
@@ -33,12 +37,16 @@ export class NacosAuth {
     let res: Response | undefined;
     for (const path of ['/v3/auth/user/login', '/v1/auth/login']) {
       res = await fetch(`${this.cfg.address}${this.cfg.contextPath}${path}`, {
-        method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' }, signal: AbortSignal.timeout(10_000),
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        signal: AbortSignal.timeout(10_000),
       });
       if (res.status !== 404) break;
     }
     const text = await res!.text();
-    if (!res!.ok) throw new Error(`Nacos login as ${username} at ${this.cfg.address}: HTTP ${res!.status} ${text.slice(0, 200)}`);
+    if (!res!.ok)
+      throw new Error(`Nacos login as ${username} at ${this.cfg.address}: HTTP ${res!.status} ${text.slice(0, 200)}`);
     const json = JSON.parse(text) as { accessToken?: string; tokenTtl?: number };
     if (!json.accessToken) throw new Error(`Nacos login as ${username}: no accessToken in the answer`);
     this.token = json.accessToken;
@@ -49,5 +57,9 @@ export class NacosAuth {
 /** Nacos's answer to a request with a missing, wrong or expired token (error 403 or an auth message). */
 export function isAuthError(e: unknown): boolean {
   const err = e as { errorCode?: number; message?: string };
-  return err?.errorCode === 403 || err?.errorCode === 401 || /token (expired|invalid)|user not found|unknown user|authoriz/i.test(err?.message ?? '');
+  return (
+    err?.errorCode === 403 ||
+    err?.errorCode === 401 ||
+    /token (expired|invalid)|user not found|unknown user|authoriz/i.test(err?.message ?? '')
+  );
 }

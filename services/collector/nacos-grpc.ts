@@ -17,7 +17,13 @@ import protobuf from 'protobufjs';
  */
 const root = protobuf.Root.fromJSON({
   nested: {
-    Metadata: { fields: { type: { type: 'string', id: 3 }, clientIp: { type: 'string', id: 8 }, headers: { keyType: 'string', type: 'string', id: 7 } } },
+    Metadata: {
+      fields: {
+        type: { type: 'string', id: 3 },
+        clientIp: { type: 'string', id: 8 },
+        headers: { keyType: 'string', type: 'string', id: 7 },
+      },
+    },
     Any: { fields: { type_url: { type: 'string', id: 1 }, value: { type: 'bytes', id: 2 } } },
     Payload: { fields: { metadata: { type: 'Metadata', id: 2 }, body: { type: 'Any', id: 3 } } },
   },
@@ -25,26 +31,46 @@ const root = protobuf.Root.fromJSON({
 } as protobuf.INamespace);
 const PayloadType = root.lookupType('Payload');
 
-export interface NacosMessage { type: string; body: Record<string, unknown>; headers: Record<string, string> }
+export interface NacosMessage {
+  type: string;
+  body: Record<string, unknown>;
+  headers: Record<string, string>;
+}
 
 export function encodePayload(type: string, body: unknown, headers: Record<string, string> = {}): Buffer {
-  const msg = PayloadType.create({ metadata: { type, clientIp: '', headers }, body: { value: Buffer.from(JSON.stringify(body)) } });
+  const msg = PayloadType.create({
+    metadata: { type, clientIp: '', headers },
+    body: { value: Buffer.from(JSON.stringify(body)) },
+  });
   return Buffer.from(PayloadType.encode(msg).finish());
 }
 
 export function decodePayload(buf: Buffer): NacosMessage {
   const m = PayloadType.toObject(PayloadType.decode(buf), { bytes: Buffer, defaults: true }) as {
-    metadata?: { type?: string; headers?: Record<string, string> }; body?: { value?: Buffer };
+    metadata?: { type?: string; headers?: Record<string, string> };
+    body?: { value?: Buffer };
   };
   const text = m.body?.value?.toString('utf8') ?? '';
   let body: unknown = {};
-  try { body = text ? JSON.parse(text) : {}; } catch { body = { unparsable: text.slice(0, 256) }; }
-  return { type: m.metadata?.type ?? '', body: (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>, headers: m.metadata?.headers ?? {} };
+  try {
+    body = text ? JSON.parse(text) : {};
+  } catch {
+    body = { unparsable: text.slice(0, 256) };
+  }
+  return {
+    type: m.metadata?.type ?? '',
+    body: (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>,
+    headers: m.metadata?.headers ?? {},
+  };
 }
 
 /** A Nacos response whose resultCode is not 200, with Nacos's own errorCode and message. */
 export class NacosError extends Error {
-  constructor(readonly type: string, readonly errorCode: number, message: string) {
+  constructor(
+    readonly type: string,
+    readonly errorCode: number,
+    message: string,
+  ) {
     super(`Nacos ${type}: error ${errorCode}: ${message}`);
   }
 }
@@ -95,30 +121,52 @@ export class NacosConnection extends EventEmitter {
     const stream = this.client.makeBidiStreamRequest('/BiRequestStream/requestBiStream', identity, identity);
     this.stream = stream;
     let setupAck: (() => void) | undefined;
-    const acked = new Promise<void>((resolve) => { setupAck = resolve; });
+    const acked = new Promise<void>((resolve) => {
+      setupAck = resolve;
+    });
     stream.on('data', (buf: Buffer) => {
       let msg: NacosMessage;
-      try { msg = decodePayload(buf); } catch (e) { this.close(new Error(`undecodable push: ${(e as Error).message}`)); return; }
+      try {
+        msg = decodePayload(buf);
+      } catch (e) {
+        this.close(new Error(`undecodable push: ${(e as Error).message}`));
+        return;
+      }
       if (!msg.type.endsWith('Request')) return; // a response to something sent on the stream
       // Acknowledge first (the server retries unacknowledged pushes), then hand it on.
       const reply = msg.type.replace(/Request$/, 'Response');
-      stream.write(encodePayload(reply, { resultCode: 200, errorCode: 0, requestId: msg.body.requestId ?? msg.headers.requestId ?? '' }));
+      stream.write(
+        encodePayload(reply, {
+          resultCode: 200,
+          errorCode: 0,
+          requestId: msg.body.requestId ?? msg.headers.requestId ?? '',
+        }),
+      );
       if (msg.type === 'SetupAckRequest') setupAck?.();
-      else if (msg.type === 'ConnectResetRequest') this.close(new Error('the server asked this client to reconnect (ConnectResetRequest)'));
+      else if (msg.type === 'ConnectResetRequest')
+        this.close(new Error('the server asked this client to reconnect (ConnectResetRequest)'));
       else if (msg.type !== 'ClientDetectionRequest') this.emit('request', msg);
     });
     stream.on('error', (e: Error) => this.close(e));
     stream.on('end', () => this.close(new Error('the server ended the stream')));
-    stream.write(encodePayload('ConnectionSetupRequest', {
-      clientVersion: this.opts.clientVersion ?? 'meshbridge-nacos:v1', tenant: this.opts.tenant ?? '',
-      labels: { source: 'sdk', module: 'naming' }, abilityTable: {}, headers: {}, requestId: '',
-    }));
+    stream.write(
+      encodePayload('ConnectionSetupRequest', {
+        clientVersion: this.opts.clientVersion ?? 'meshbridge-nacos:v1',
+        tenant: this.opts.tenant ?? '',
+        labels: { source: 'sdk', module: 'naming' },
+        abilityTable: {},
+        headers: {},
+        requestId: '',
+      }),
+    );
     // A server that negotiates abilities answers the setup with SetupAckRequest; older ones register it silently.
     await (negotiates ? Promise.race([acked, sleep(3000)]) : sleep(100));
     await this.untilRegistered();
     const every = this.opts.healthCheckMs ?? 5000;
     this.healthTimer = setInterval(() => {
-      this.request('HealthCheckRequest', {}).catch((e) => this.close(new Error(`health check failed: ${(e as Error).message}`)));
+      this.request('HealthCheckRequest', {}).catch((e) =>
+        this.close(new Error(`health check failed: ${(e as Error).message}`)),
+      );
     }, every);
     this.healthTimer.unref();
   }
@@ -143,16 +191,29 @@ export class NacosConnection extends EventEmitter {
     const headers: Record<string, string> = token ? { accessToken: token } : {};
     const payload = encodePayload(type, { headers: {}, requestId: String(++requestSeq), ...body }, headers);
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest('/Request/request', identity, identity, payload, new grpc.Metadata(),
-        { deadline: Date.now() + (this.opts.requestTimeoutMs ?? 10_000) }, (err, res) => {
-          if (err || !res) { reject(err ?? new Error(`Nacos ${type}: empty response`)); return; }
+      this.client.makeUnaryRequest(
+        '/Request/request',
+        identity,
+        identity,
+        payload,
+        new grpc.Metadata(),
+        { deadline: Date.now() + (this.opts.requestTimeoutMs ?? 10_000) },
+        (err, res) => {
+          if (err || !res) {
+            reject(err ?? new Error(`Nacos ${type}: empty response`));
+            return;
+          }
           const msg = decodePayload(res);
-          if (msg.type === 'ErrorResponse' || (typeof msg.body.resultCode === 'number' && msg.body.resultCode !== 200)) {
+          if (
+            msg.type === 'ErrorResponse' ||
+            (typeof msg.body.resultCode === 'number' && msg.body.resultCode !== 200)
+          ) {
             reject(new NacosError(type, Number(msg.body.errorCode ?? 0), String(msg.body.message ?? msg.type)));
             return;
           }
           resolve(msg.body);
-        });
+        },
+      );
     });
   }
 
@@ -160,12 +221,18 @@ export class NacosConnection extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.healthTimer);
-    try { this.stream?.cancel(); } catch { /* already gone */ }
+    try {
+      this.stream?.cancel();
+    } catch {
+      /* already gone */
+    }
     this.client.close();
     this.emit('closed', reason);
   }
 
-  get isClosed(): boolean { return this.closed; }
+  get isClosed(): boolean {
+    return this.closed;
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -10,8 +10,15 @@ import { ResyncRunner, type ResyncPass } from './resync-runner.ts';
 import { SourceCore } from './source-core.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
 
-interface Ref { nacosNamespace: string; group: string; service: string }
-interface Latest { obs: NacosObservation; order: number }
+interface Ref {
+  nacosNamespace: string;
+  group: string;
+  service: string;
+}
+interface Latest {
+  obs: NacosObservation;
+  order: number;
+}
 
 const BACKOFF_MS = [200, 500, 1000, 2000, 5000];
 const PAGE = 1000;
@@ -52,16 +59,21 @@ export class NacosSource implements RegistrySource {
 
   constructor(
     private readonly src: NacosSourceConfig,
-    private readonly publisher: EventSink,
+    publisher: EventSink,
     private readonly log: Logger,
     private readonly metrics: CollectorMetrics,
   ) {
     const url = new URL(src.address);
-    this.grpcTarget = `${url.hostname}:${src.grpcPort ?? Number(url.port || (url.protocol === 'https:' ? 443 : 80)) + 1000}`;
+    const httpPort = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    this.grpcTarget = `${url.hostname}:${src.grpcPort ?? httpPort + 1000}`;
     this.auth = new NacosAuth(src);
     this.exclude = src.excludeServices.map((r) => new RegExp(`^(?:${r})$`));
     this.resyncer = new ResyncRunner({
-      sourceId: src.id, log, metrics, retryMs: 1000, isStopped: () => this.stopped,
+      sourceId: src.id,
+      log,
+      metrics,
+      retryMs: 1000,
+      isStopped: () => this.stopped,
       pass: () => this.resyncPass(),
     });
     this.core = new SourceCore(src, publisher, log, metrics, () => this.resyncer.generation, { emitOrderToken: false });
@@ -71,7 +83,9 @@ export class NacosSource implements RegistrySource {
     });
   }
 
-  get firstResyncDone(): boolean { return this.resyncer.firstDone; }
+  get firstResyncDone(): boolean {
+    return this.resyncer.firstDone;
+  }
 
   async start(): Promise<void> {
     this.resyncTimer = setInterval(() => void this.resync('periodic'), this.src.resyncIntervalMs);
@@ -87,7 +101,10 @@ export class NacosSource implements RegistrySource {
     if (up === this.connected) return;
     this.connected = up;
     this.metrics.sessionState.set({ source: this.src.id }, up ? 1 : 0);
-    this.log.info({ source: this.src.id, grpc: this.grpcTarget, connected: up }, up ? 'connected to Nacos' : 'Nacos connection lost');
+    this.log.info(
+      { source: this.src.id, grpc: this.grpcTarget, connected: up },
+      up ? 'connected to Nacos' : 'Nacos connection lost',
+    );
   }
 
   /** The namespace's open connection, or a new one (login first when auth is configured). */
@@ -95,7 +112,11 @@ export class NacosSource implements RegistrySource {
     const cur = this.conns.get(nacosNamespace);
     if (cur && !cur.isClosed) return cur;
     await this.auth.refresh();
-    const conn = new NacosConnection({ target: this.grpcTarget, token: () => this.auth.current(), tenant: nacosNamespace });
+    const conn = new NacosConnection({
+      target: this.grpcTarget,
+      token: () => this.auth.current(),
+      tenant: nacosNamespace,
+    });
     conn.on('request', (m: NacosMessage) => this.onPush(conn, nacosNamespace, m));
     conn.once('closed', (e: Error) => this.onClosed(conn, nacosNamespace, e));
     try {
@@ -121,11 +142,17 @@ export class NacosSource implements RegistrySource {
     for (const group of this.src.groups) {
       try {
         await conn.request('NamingFuzzyWatchRequest', {
-          namespace: nacosNamespace, groupKeyPattern: `${nacosNamespace}>>${group}>>*`, watchType: 'WATCH', initializing: true, receivedGroupKeys: [],
+          namespace: nacosNamespace,
+          groupKeyPattern: `${nacosNamespace}>>${group}>>*`,
+          watchType: 'WATCH',
+          initializing: true,
+          receivedGroupKeys: [],
         });
       } catch (e) {
-        this.log.info({ source: this.src.id, nacosNamespace, group, err: (e as Error).message },
-          'Nacos fuzzy watch not available for this group; new and removed services are found by the service-list look alone');
+        this.log.info(
+          { source: this.src.id, nacosNamespace, group, err: (e as Error).message },
+          'Nacos fuzzy watch not available for this group; new and removed services are found by the list look alone',
+        );
       }
     }
   }
@@ -133,10 +160,14 @@ export class NacosSource implements RegistrySource {
   private onClosed(conn: NacosConnection, nacosNamespace: string, e: Error): void {
     if (conn !== this.conns.get(nacosNamespace)) return;
     this.conns.delete(nacosNamespace);
-    for (const [key, ref] of [...this.subscribed]) if (ref.nacosNamespace === nacosNamespace) this.subscribed.delete(key);
+    for (const [key, ref] of [...this.subscribed])
+      if (ref.nacosNamespace === nacosNamespace) this.subscribed.delete(key);
     if (this.stopped) return;
     this.metrics.errors.inc({ source: this.src.id, stage: 'connection' });
-    this.log.warn({ source: this.src.id, grpc: this.grpcTarget, err: e.message }, 'Nacos connection closed; reconnecting and resyncing');
+    this.log.warn(
+      { source: this.src.id, grpc: this.grpcTarget, err: e.message },
+      'Nacos connection closed; reconnecting and resyncing',
+    );
     this.setConnected(false);
     // Subscriptions died with the connection: a resync opens a new one and subscribes to every service again.
     void this.backoff().then(() => this.resync('reconnect'));
@@ -148,7 +179,11 @@ export class NacosSource implements RegistrySource {
   }
 
   /** One request on the current connection; an auth failure logs in again once and retries. */
-  private async request(nacosNamespace: string, type: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private async request(
+    nacosNamespace: string,
+    type: string,
+    body: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const conn = await this.connection(nacosNamespace);
     try {
       return await conn.request(type, body);
@@ -163,8 +198,17 @@ export class NacosSource implements RegistrySource {
   private async listServices(nacosNamespace: string, group: string): Promise<string[]> {
     const names: string[] = [];
     for (let page = 1; ; page++) {
-      const res = await this.request(nacosNamespace, 'ServiceListRequest', { namespace: nacosNamespace, groupName: group, serviceName: '', pageNo: page, pageSize: PAGE, selector: '' });
-      const got = Array.isArray(res.serviceNames) ? res.serviceNames.filter((s): s is string => typeof s === 'string') : [];
+      const res = await this.request(nacosNamespace, 'ServiceListRequest', {
+        namespace: nacosNamespace,
+        groupName: group,
+        serviceName: '',
+        pageNo: page,
+        pageSize: PAGE,
+        selector: '',
+      });
+      const got = Array.isArray(res.serviceNames)
+        ? res.serviceNames.filter((s): s is string => typeof s === 'string')
+        : [];
       names.push(...got);
       const count = typeof res.count === 'number' ? res.count : 0;
       if (got.length < PAGE || names.length >= count) break;
@@ -177,7 +221,11 @@ export class NacosSource implements RegistrySource {
   private async subscribe(ref: Ref): Promise<void> {
     const key = nacosKey(ref.nacosNamespace, ref.group, ref.service);
     const res = await this.request(ref.nacosNamespace, 'SubscribeServiceRequest', {
-      namespace: ref.nacosNamespace, groupName: ref.group, serviceName: ref.service, clusters: '', subscribe: true,
+      namespace: ref.nacosNamespace,
+      groupName: ref.group,
+      serviceName: ref.service,
+      clusters: '',
+      subscribe: true,
     });
     this.subscribed.set(key, ref);
     this.offer(key, ref, res.serviceInfo);
@@ -186,9 +234,16 @@ export class NacosSource implements RegistrySource {
   private async unsubscribe(key: string, ref: Ref): Promise<void> {
     this.subscribed.delete(key);
     this.latest.delete(key);
-    await this.conns.get(ref.nacosNamespace)?.request('SubscribeServiceRequest', {
-      namespace: ref.nacosNamespace, groupName: ref.group, serviceName: ref.service, clusters: '', subscribe: false,
-    }).catch(() => undefined);
+    await this.conns
+      .get(ref.nacosNamespace)
+      ?.request('SubscribeServiceRequest', {
+        namespace: ref.nacosNamespace,
+        groupName: ref.group,
+        serviceName: ref.service,
+        clusters: '',
+        subscribe: false,
+      })
+      .catch(() => undefined);
   }
 
   private onPush(conn: NacosConnection, nacosNamespace: string, m: NacosMessage): void {
@@ -214,7 +269,10 @@ export class NacosSource implements RegistrySource {
 
   /** Keeps the newest view of a service (by the server's lastRefTime) and schedules its publication. */
   private offer(key: string, ref: Ref, serviceInfo: unknown): void {
-    const t = typeof (serviceInfo as { lastRefTime?: unknown })?.lastRefTime === 'number' ? (serviceInfo as { lastRefTime: number }).lastRefTime : 0;
+    const t =
+      typeof (serviceInfo as { lastRefTime?: unknown })?.lastRefTime === 'number'
+        ? (serviceInfo as { lastRefTime: number }).lastRefTime
+        : 0;
     const cur = this.latest.get(key);
     if (cur && t < cur.order) return;
     this.latest.set(key, { obs: { ...ref, serviceInfo }, order: t });
@@ -223,14 +281,25 @@ export class NacosSource implements RegistrySource {
 
   private publishFailed(key: string, e: unknown): void {
     this.metrics.errors.inc({ source: this.src.id, stage: 'publish' });
-    this.log.error({ source: this.src.id, service: key, err: (e as Error).message }, 'publishing failed; retrying in 1 s');
-    setTimeout(() => { if (!this.stopped && this.latest.has(key)) this.coalescer.touch(key); }, 1000).unref();
+    this.log.error(
+      { source: this.src.id, service: key, err: (e as Error).message },
+      'publishing failed; retrying in 1 s',
+    );
+    setTimeout(() => {
+      if (!this.stopped && this.latest.has(key)) this.coalescer.touch(key);
+    }, 1000).unref();
   }
 
   private async publish(key: string, l: Latest): Promise<void> {
     const state = normaliseNacosService(this.src, l.obs);
     const info = l.obs.serviceInfo as Record<string, unknown> | undefined;
-    const raw = { namespace: l.obs.nacosNamespace, group: l.obs.group, service: l.obs.service, lastRefTime: l.order, hosts: info?.hosts };
+    const raw = {
+      namespace: l.obs.nacosNamespace,
+      group: l.obs.group,
+      service: l.obs.service,
+      lastRefTime: l.order,
+      hosts: info?.hosts,
+    };
     await this.core.observe({ type: 'present', key, state, order: l.order }, raw);
   }
 
@@ -262,7 +331,10 @@ export class NacosSource implements RegistrySource {
       }
     } catch (e) {
       this.metrics.errors.inc({ source: this.src.id, stage: 'service-list' });
-      this.log.warn({ source: this.src.id, err: (e as Error).message }, 'reading the Nacos service list failed; next look in listIntervalMs');
+      this.log.warn(
+        { source: this.src.id, err: (e as Error).message },
+        'reading the Nacos service list failed; next look in listIntervalMs',
+      );
     } finally {
       this.listing = false;
       if (this.listAgain) {
@@ -285,7 +357,8 @@ export class NacosSource implements RegistrySource {
       const refs: Ref[] = [];
       for (const nacosNamespace of this.src.nacosNamespaces) {
         for (const group of this.src.groups) {
-          for (const service of await this.listServices(nacosNamespace, group)) refs.push({ nacosNamespace, group, service });
+          for (const service of await this.listServices(nacosNamespace, group))
+            refs.push({ nacosNamespace, group, service });
         }
       }
       // Publish each answer directly (not via the coalescer), so the end marker knows every one of them.
@@ -295,10 +368,12 @@ export class NacosSource implements RegistrySource {
         const l = this.latest.get(key);
         if (l) await this.publish(key, l);
       });
-      await Promise.allSettled(this.coalescer.scheduled().map((key) => {
-        const l = this.latest.get(key);
-        return l ? this.publish(key, l) : undefined;
-      }));
+      await Promise.allSettled(
+        this.coalescer.scheduled().map((key) => {
+          const l = this.latest.get(key);
+          return l ? this.publish(key, l) : undefined;
+        }),
+      );
       const events = await this.core.observe({ type: 'resync-finished' });
       for (const e of events) {
         if (e.type !== 'resync-ended') continue;

@@ -28,9 +28,14 @@ describe('a Dubbo provider with the Nacos registry reaches a real istiod and lea
   before(async () => {
     const runDir = makeRunDir('e2e-nacos-dubbo');
     [servers, nacos] = await Promise.all([startServers(runDir, { istiod: true }), startNacos(runDir)]);
-    mb = await pipeline(servers, { sources: [{ id: 'nacos-dubbo', kind: 'nacos', address: nacos.address, fuzzyWatch: false, listIntervalMs: 1000 }] });
+    mb = await pipeline(servers, {
+      sources: [{ id: 'nacos-dubbo', kind: 'nacos', address: nacos.address, fuzzyWatch: false, listIntervalMs: 1000 }],
+    });
     await Promise.all([mb.start('collector'), mb.start('projector'), mb.start('gateway')]);
-    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, { what: 'gateway ready', timeoutMs: 60_000 });
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, {
+      what: 'gateway ready',
+      timeoutMs: 60_000,
+    });
     istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
   });
 
@@ -46,11 +51,14 @@ describe('a Dubbo provider with the Nacos registry reaches a real istiod and lea
     const port = await freePort();
     provider = await startDubboNacosProvider(servers.runDir, { nacos: `127.0.0.1:${nacos.httpPort}`, app: APP, port });
     const hosts = [IFACE_HOST, APP];
-    const entries = await waitFor(async () => {
-      const all = await serviceEntries(istiod.debug);
-      const found = hosts.map((h) => all.find((c) => c.spec.hosts?.includes(h)));
-      return found.every((e) => (e?.spec.endpoints ?? []).length === 1) ? found : undefined;
-    }, { what: `ServiceEntries ${hosts.join(', ')} in istiod`, timeoutMs: 120_000, intervalMs: 250 });
+    const entries = await waitFor(
+      async () => {
+        const all = await serviceEntries(istiod.debug);
+        const found = hosts.map((h) => all.find((c) => c.spec.hosts?.includes(h)));
+        return found.every((e) => (e?.spec.endpoints ?? []).length === 1) ? found : undefined;
+      },
+      { what: `ServiceEntries ${hosts.join(', ')} in istiod`, timeoutMs: 120_000, intervalMs: 250 },
+    );
     for (const e of entries) {
       assert.equal(e!.metadata.namespace, 'nacos');
       assert.equal(e!.spec.endpoints[0].address, provider.host);
@@ -61,23 +69,40 @@ describe('a Dubbo provider with the Nacos registry reaches a real istiod and lea
     assert.equal(entries[0]!.spec.endpoints[0].labels.version, '1.0.0');
     for (const h of hosts) {
       const cluster = `outbound|${port}||${h}`;
-      await waitFor(async () => {
-        const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === cluster);
-        return v.endpoints[cluster]?.length === 1 && v.endpoints[cluster]![0]!.port === port ? true : undefined;
-      }, { what: `EDS for ${cluster}`, timeoutMs: 30_000 });
+      await waitFor(
+        async () => {
+          const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === cluster);
+          return v.endpoints[cluster]?.length === 1 && v.endpoints[cluster]![0]!.port === port ? true : undefined;
+        },
+        { what: `EDS for ${cluster}`, timeoutMs: 30_000 },
+      );
     }
   });
 
   it('stopping the provider removes its endpoints and then its services from istiod', async () => {
     await provider!.stop();
     provider = undefined;
-    await waitFor(async () => {
-      const all = await serviceEntries(istiod.debug);
-      return [IFACE_HOST, APP].every((h) => (all.find((c) => c.spec.hosts?.includes(h))?.spec.endpoints ?? []).length === 0) ? true : undefined;
-    }, { what: 'provider endpoints gone from istiod', timeoutMs: 60_000, intervalMs: 250 });
-    await waitFor(async () => {
-      const all = await serviceEntries(istiod.debug);
-      return [IFACE_HOST, APP].every((h) => !all.some((c) => c.spec.hosts?.includes(h))) ? true : undefined;
-    }, { what: 'provider services gone from istiod (Nacos deleted the empty services)', timeoutMs: 60_000, intervalMs: 250 });
+    await waitFor(
+      async () => {
+        const all = await serviceEntries(istiod.debug);
+        return [IFACE_HOST, APP].every(
+          (h) => (all.find((c) => c.spec.hosts?.includes(h))?.spec.endpoints ?? []).length === 0,
+        )
+          ? true
+          : undefined;
+      },
+      { what: 'provider endpoints gone from istiod', timeoutMs: 60_000, intervalMs: 250 },
+    );
+    await waitFor(
+      async () => {
+        const all = await serviceEntries(istiod.debug);
+        return [IFACE_HOST, APP].every((h) => !all.some((c) => c.spec.hosts?.includes(h))) ? true : undefined;
+      },
+      {
+        what: 'provider services gone from istiod (Nacos deleted the empty services)',
+        timeoutMs: 60_000,
+        intervalMs: 250,
+      },
+    );
   });
 });
