@@ -153,21 +153,21 @@ async function launchNacos(runDir: string, opts: NacosOptions): Promise<NacosSer
           if (/Address already in use|BindException/.test(proc.tail(200)))
             throw Object.assign(new Error('BindException: a Nacos port was taken'), { fatal: true });
           // The naming module answers over gRPC: the collector's own path is the readiness probe.
-          const conn = new NacosConnection({ target: `127.0.0.1:${port + 1000}`, requestTimeoutMs: 3000 });
+          if (auth) await initAdmin(address, opts.adminPassword!);
+          const t = await login();
+          const conn = new NacosConnection({
+            target: `127.0.0.1:${port + 1000}`,
+            token: () => t,
+            requestTimeoutMs: 3000,
+          });
           try {
-            if (auth) await initAdmin(address, opts.adminPassword!);
-            const t = await login();
-            const c2 = t
-              ? new NacosConnection({ target: `127.0.0.1:${port + 1000}`, token: () => t, requestTimeoutMs: 3000 })
-              : conn;
-            await c2.open();
-            await c2.request('ServiceListRequest', {
+            await conn.open();
+            await conn.request('ServiceListRequest', {
               namespace: 'public',
               groupName: 'DEFAULT_GROUP',
               pageNo: 1,
               pageSize: 1,
             });
-            c2.close();
             return true;
           } finally {
             conn.close();

@@ -9,6 +9,7 @@ import type { IstiodServer } from '../../harness/istiod.ts';
 import { proxyView } from '../../harness/xds-probe.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { metricSum } from '../../harness/prom-text.ts';
+import { CollectorReplicas } from '../support/collector-replicas.ts';
 import { serviceEntries, type IstiodConfig } from '../support/istiod-view.ts';
 
 const SOURCE = 'nacos1';
@@ -205,5 +206,27 @@ describe('services registered in Nacos reach a real istiod through Kafka, Redis 
     });
     const entry = await se('payments');
     assert.deepEqual(entry!.spec.ports, [{ number: 9090, protocol: 'GRPC', name: 'grpc' }]);
+  });
+  it('a standby collector takes over when the leader is killed, and keeps following Nacos', async () => {
+    // The pipeline's own collector leads now; stop it first, so the two replicas compete for the lease.
+    await mb.procs.collector!.stop();
+    const replicas = new CollectorReplicas(mb, SOURCE);
+    try {
+      const a = await replicas.start('nacos-a');
+      const b = await replicas.start('nacos-b');
+      const first = await replicas.leader({ timeoutMs: 30_000 });
+      await first.proc.kill();
+      const second = await replicas.leader({ except: first, timeoutMs: 30_000 });
+      assert.ok(second === a || second === b);
+      await reg.register({ service: 'payments' }, { ip: '10.6.1.3', port: 9090, metadata: { protocol: 'grpc' } });
+      await waitFor(async () => (await addresses('payments')).join() === '10.6.1.1,10.6.1.2,10.6.1.3', {
+        what: 'change after failover in istiod',
+        timeoutMs: 60_000,
+      });
+      assert.deepEqual(await addresses('inventory'), ['10.6.2.1']);
+    } finally {
+      await replicas.stopAll();
+    }
+    await mb.start('collector');
   });
 });
