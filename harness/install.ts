@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir, projectRoot, versions } from './paths.ts';
 
-export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul' | 'kubernetes' | 'istiod-unpatched' | 'helm' | 'eureka';
+export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul' | 'kubernetes' | 'istiod-unpatched' | 'helm' | 'eureka' | 'nacos';
 
 const present: Record<Server, () => boolean> = {
   redis: () => onPath('redis-server'),
@@ -16,6 +16,7 @@ const present: Record<Server, () => boolean> = {
   'istiod-unpatched': () => fs.existsSync(istiodUnpatchedBinary()) && fs.existsSync(istioCrdFile()),
   helm: () => fs.existsSync(helmBinary()),
   eureka: () => (['eureka-server', 'eureka-client'] as const).every((j) => fs.existsSync(eurekaJar(j))),
+  nacos: () => fs.existsSync(path.join(nacosHome(), '.complete')),
 };
 
 export function kafkaHome(): string { return path.join(cacheDir, 'kafka', versions.kafka); }
@@ -47,6 +48,11 @@ export function consulBinary(): string {
 /** A jar scripts/install.sh builds from harness/eureka-server or harness/eureka-client. */
 export function eurekaJar(app: 'eureka-server' | 'eureka-client'): string {
   return path.join(cacheDir, 'eureka', process.env.MESHBRIDGE_EUREKA_VERSION ?? '2025.1.4', `${app}.jar`);
+}
+
+/** The standalone Nacos server built by scripts/install.sh (target/nacos-server.jar, conf/). */
+export function nacosHome(): string {
+  return path.join(cacheDir, 'nacos', process.env.MESHBRIDGE_NACOS_COMMIT ?? '486e198486');
 }
 
 function onPath(cmd: string): boolean {

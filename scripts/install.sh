@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the real servers meshbridge's local stack and tests run against, on a machine without Docker.
 # Idempotent; everything built or downloaded is cached outside the work tree, keyed by version, so a warm run
-# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [docker] [docker-base] [compose]
-# [kubernetes] [istiod-unpatched] [helm] [eureka] (default: all). Versions by environment: MESHBRIDGE_KAFKA_VERSION,
-# MESHBRIDGE_ZOOKEEPER_VERSION, MESHBRIDGE_CONSUL_VERSION, MESHBRIDGE_ISTIO_VERSION (docs/versions.md). kubernetes,
-# istiod-unpatched and helm are what the production path tests need (docs/kubernetes.md): etcd + kube-apiserver +
-# kubectl, istiod without the no-Kubernetes patch, Helm. eureka: the test Eureka server and client
-# (docs/collectors.md). docker, docker-base and compose are what the docker compose end-to-end test needs
+# costs seconds. Usage: scripts/install.sh [redis] [zookeeper] [kafka] [istiod] [consul] [nacos] [docker] [docker-base]
+# [compose] [kubernetes] [istiod-unpatched] [helm] [eureka] (default: all). Versions by environment:
+# MESHBRIDGE_KAFKA_VERSION, MESHBRIDGE_ZOOKEEPER_VERSION, MESHBRIDGE_CONSUL_VERSION, MESHBRIDGE_ISTIO_VERSION
+# (docs/versions.md). kubernetes, istiod-unpatched and helm are what the production path tests need
+# (docs/kubernetes.md): etcd + kube-apiserver + kubectl, istiod without the no-Kubernetes patch, Helm. nacos and
+# eureka: the test registries (docs/collectors.md). docker, docker-base and compose are what the docker compose
+# end-to-end test needs
 # (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
 # registry is reachable from the build machines) and the Compose v2 CLI built from the Go module proxy.
 set -euo pipefail
@@ -45,6 +46,10 @@ HELM_VERSION="${MESHBRIDGE_HELM_VERSION:-v3.22.0}"
 # The Spring Cloud release train of the test Eureka server and client (harness/eureka-server, harness/eureka-client);
 # their poms pin the Spring Boot version that train is built for.
 EUREKA_VERSION="${MESHBRIDGE_EUREKA_VERSION:-2025.1.4}"
+# Nacos publishes only its clients to Maven Central: the server is built from a source tarball kept beside the
+# project (its README says where it came from), keyed by the commit it holds.
+NACOS_COMMIT="${MESHBRIDGE_NACOS_COMMIT:-486e198486}"
+NACOS_VENDOR="${MESHBRIDGE_VENDOR:-$(cd "$(dirname "$0")/.." && pwd)/../shared/vendor}"
 # Debian's bookworm has only the Python Compose v1 (1.29); the Go module proxy serves a few Compose v2 releases, of
 # which 2.28.1 is the newest that still speaks to Debian bookworm's Docker engine 20.10 (API 1.41) without complaint.
 COMPOSE_VERSION="${MESHBRIDGE_COMPOSE_VERSION:-v2.28.1}"
@@ -299,6 +304,36 @@ install_helm() {
   log "helm $HELM_VERSION: built $dir/helm ($("$dir/helm" version --short))"
 }
 
+# The standalone Nacos server (nacos-server.jar, conf/) built with Maven from the vendored source; dependencies come
+# from Maven Central; tests, style checks and the console-ui frontend are skipped (the naming API needs none).
+install_nacos() {
+  local dir="$CACHE/nacos/$NACOS_COMMIT"
+  if [ -f "$dir/.complete" ]; then log "nacos $NACOS_COMMIT: cached at $dir"; return 0; fi
+  local tarball="$NACOS_VENDOR/nacos-$NACOS_COMMIT.tar.gz"
+  [ -f "$tarball" ] || { log "nacos: source tarball $tarball not found (set MESHBRIDGE_VENDOR)"; return 1; }
+  log "nacos $NACOS_COMMIT: building the server from $tarball with Maven (cold: ~7 min on 2 cores with a warm ~/.m2)"
+  local src="$CACHE/nacos/src-$NACOS_COMMIT" out; out=$(mktemp)
+  rm -rf "$src" && mkdir -p "$src" && tar xzf "$tarball" -C "$src" --strip-components=1
+  # -Prelease-nacos makes bootstrap's Spring Boot jar (target/nacos-server.jar), which is all the server is.
+  ( cd "$src" && nice -n 10 mvn -B -T1 -Dstyle.color=never -Prelease-nacos -Dmaven.test.skip=true -Drat.skip=true \
+      -Dcheckstyle.skip=true -Dpmd.skip=true -Denforcer.skip=true -Dmaven.javadoc.skip=true \
+      package -pl bootstrap -am >"$out" 2>&1 ) &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 30
+    kill -0 "$pid" 2>/dev/null && log "nacos: still building (module $(grep -o '\[[0-9]*/[0-9]*\]$' "$out" | tail -1))"
+  done
+  if ! wait "$pid"; then tail -40 "$out" >&2; rm -f "$out"; log "nacos: build failed"; return 1; fi
+  rm -f "$out"
+  [ -f "$src/bootstrap/target/nacos-server.jar" ] || { log "nacos: the build left no bootstrap/target/nacos-server.jar"; return 1; }
+  # What the release assembly would pack: the Spring Boot jar and the default conf/ (the harness writes its own
+  # application.properties per run and takes nacos-logback.xml from here).
+  rm -rf "$dir" && mkdir -p "$dir/target" && cp "$src/bootstrap/target/nacos-server.jar" "$dir/target/" \
+    && cp -r "$src/distribution/conf" "$dir/" || return 1
+  rm -rf "$src" && touch "$dir/.complete"
+  log "nacos $NACOS_COMMIT: built $dir/target/nacos-server.jar"
+}
+
 install_docker() {
   # dockerd, containerd, runc and the docker CLI (20.10). Debian's package does not start a daemon here (no init
   # system; policy-rc.d): the compose test starts its own dockerd with its own socket and data root.
@@ -382,13 +417,13 @@ install_eureka() {
   log "eureka $EUREKA_VERSION: built $dir/eureka-server.jar and $dir/eureka-client.jar"
 }
 
-targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul docker docker-base compose \
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul nacos docker docker-base compose \
   kubernetes istiod-unpatched helm eureka)
 for t in "${targets[@]}"; do
   case "$t" in
-    redis|zookeeper|kafka|istiod|consul|docker|compose|kubernetes|helm|eureka) "install_$t" ;;
+    redis|zookeeper|kafka|istiod|consul|nacos|docker|compose|kubernetes|helm|eureka) "install_$t" ;;
     istiod-unpatched) install_istiod_unpatched ;;
     docker-base) install_docker_base ;;
-    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod istiod-unpatched consul kubernetes helm eureka docker docker-base compose)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod istiod-unpatched consul nacos kubernetes helm eureka docker docker-base compose)" >&2; exit 2 ;;
   esac
 done

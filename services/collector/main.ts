@@ -9,6 +9,7 @@ import { startOpsServer } from '../shared/http-server.ts';
 import { onShutdown } from '../shared/lifecycle.ts';
 import { ConsulSource } from './consul-source.ts';
 import { EurekaSource } from './eureka-source.ts';
+import { NacosSource } from './nacos-source.ts';
 import { collectorMetrics } from './metrics.ts';
 import type { SourceFactory } from './source.ts';
 import { SourceSupervisor } from './source-supervisor.ts';
@@ -17,6 +18,7 @@ import { ZooKeeperDubboSource } from './zookeeper-dubbo-source.ts';
 /** One watcher per source kind. */
 const makeSource: SourceFactory = (src, publisher, log, metrics) => {
   if (src.kind === 'eureka') return new EurekaSource(src, publisher, log, metrics);
+  if (src.kind === 'nacos') return new NacosSource(src, publisher, log, metrics);
   if (src.kind === 'consul') return new ConsulSource(src, publisher, log, metrics);
   return new ZooKeeperDubboSource(src, publisher, log, metrics);
 };

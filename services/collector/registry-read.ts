@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import type { SourceConfig } from '../shared/config.ts';
 import { ConsulSource } from './consul-source.ts';
 import { EurekaSource } from './eureka-source.ts';
+import { NacosSource } from './nacos-source.ts';
 import type { DeciderState } from './decider.ts';
 import { mergeHostStates } from './host-merge.ts';
 import { collectorMetrics } from './metrics.ts';
@@ -47,6 +48,7 @@ function adapterLog(sourceId: string): { log: pino.Logger; lastError: () => stri
 function makeSource(src: SourceConfig, sink: EventSink, log: pino.Logger): RegistrySource {
   const metrics = collectorMetrics(new Registry());
   if (src.kind === 'eureka') return new EurekaSource(src, sink, log, metrics);
+  if (src.kind === 'nacos') return new NacosSource(src, sink, log, metrics);
   return src.kind === 'consul' ? new ConsulSource(src, sink, log, metrics) : new ZooKeeperDubboSource(src, sink, log, metrics);
 }
 

@@ -233,9 +233,7 @@ const eurekaSource = strict({
   ports: z.enum(['enabled', 'non-secure', 'secure']).default('enabled'),
   /** Metadata key naming the non-secure port's protocol (http, grpc, tcp, ...); unknown or absent → defaultProtocol. */
   protocolMetadata: z.string().default('protocol'),
-  defaultProtocol: z
-    .enum(['HTTP', 'HTTP2', 'HTTPS', 'GRPC', 'GRPC-Web', 'TCP', 'TLS', 'UDP', 'Mongo', 'Redis', 'MySQL'])
-    .default('HTTP'),
+  defaultProtocol: z.enum(ISTIO_PROTOCOL_NAMES).default('HTTP'),
   labelRules: z.array(eurekaLabelRule).default([{ from: 'metadata', match: 'version' }]),
   /** Application names to leave out (full-match regexes). */
   excludeApps: z.array(z.string()).default([]),
@@ -248,12 +246,83 @@ const eurekaSource = strict({
   requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
 });
 
-const sourceKinds = { 'zookeeper-dubbo': zookeeperDubboSource, consul: consulSource, eureka: eurekaSource } as const;
+/** Nacos label rules: like Consul's, over an instance's metadata (`from: metadata`, the only source Nacos has). */
+const nacosLabelRule = strict({
+  from: z.literal('metadata').default('metadata'),
+  match: labelRule.shape.match,
+  label: z.string().min(1).optional(),
+  value: z.string().optional(),
+});
+
+/** Nacos 2.x/3.x over its gRPC API (docs/collectors.md, "Nacos"). */
+const nacosObject = strict({
+  ...sourceCommon,
+  kind: z.literal('nacos'),
+  /** http(s)://host:port of the server's HTTP port (login); the gRPC API is on grpcPort. */
+  address: z.string().regex(/^https?:\/\/[^/]+$/, 'http(s)://host:port of a Nacos server (its HTTP port, 8848 by default)').default('http://127.0.0.1:8848'),
+  /** Nacos's gRPC SDK port; by default the HTTP port + 1000, as Nacos itself. */
+  grpcPort: z.number().int().min(1).max(65535).optional(),
+  /** Context path of the HTTP API (login). */
+  contextPath: z.string().regex(/^\/[^?#]*$|^$/, 'a path such as /nacos').default('/nacos'),
+  /** Auth: username + password (or passwordFile) logs in for an access token; or a fixed accessToken. */
+  username: z.string().min(1).optional(),
+  password: z.string().min(1).optional(),
+  passwordFile: readableFile.optional(),
+  accessToken: z.string().min(1).optional(),
+  /** Nacos namespace ids to read ('public' is the default namespace) and, in each, the groups. */
+  nacosNamespaces: z.array(z.string().min(1)).min(1).default(['public']),
+  groups: z.array(z.string().min(1)).min(1).default(['DEFAULT_GROUP']),
+  /** Nacos service names to leave out (full-match regexes); Dubbo's consumer registrations by default. */
+  excludeServices: z.array(z.string()).default(['consumers:.*']),
+  /** Only instances of these clusters (all when empty). */
+  clusters: z.array(z.string().min(1)).default([]),
+  namespace: hostname.max(63).default('nacos'),
+  /**
+   * Host template over {service}, {group}, {nacosNamespace}, {source}; normalised to a DNS name.
+   */
+  hostTemplate: z.string().min(1).default('{service}'),
+  /**
+   * Host template of Dubbo interface-level registrations (services named providers:<interface>:<version>:<group>),
+   * over {interface} (dots kept), {version}, {dubboGroup}, {group}, {nacosNamespace}, {source}.
+   */
+  interfaceHostTemplate: z.string().min(1).default('{interface}'),
+  /** Instances with healthy=false are left out unless this is true. */
+  includeUnhealthy: z.boolean().default(false),
+  /** Metadata key naming the protocol (http, grpc, dubbo, tri, ...); unknown or absent → defaultProtocol. */
+  protocolMeta: z.string().default('protocol'),
+  defaultProtocol: z.enum(ISTIO_PROTOCOL_NAMES).default('TCP'),
+  labelRules: z.array(nacosLabelRule).default([{ from: 'metadata', match: 'version' }]),
+  /** Label carrying the instance's Nacos cluster name (none when empty). */
+  clusterLabel: z.string().default('nacos.io/cluster'),
+  /** Metadata keys whose values make the endpoint's istio locality (region/zone/subzone); none by default. */
+  localityMeta: strict({ region: z.string().min(1).optional(), zone: z.string().min(1).optional(), subzone: z.string().min(1).optional() }).optional(),
+  servicePort: z.number().int().min(1).max(65535).optional(),
+  /**
+   * How often the service list is read to find new and removed services (instance changes are pushed, not polled).
+   * Costs one ServiceListRequest per namespace and group per interval (docs/collectors.md has the measurement).
+   */
+  listIntervalMs: z.number().int().min(200).max(600_000).default(2000),
+  /** Nacos 3: also ask to be told of new and removed services (fuzzy watch), which triggers a look at once. */
+  fuzzyWatch: z.boolean().default(true),
+});
+const nacosSource = nacosObject.superRefine((v, ctx) => {
+  if (!isObject(v)) return;
+  oneSecret(v, ctx, v.username !== undefined);
+  if (v.username === undefined && (v.password !== undefined || v.passwordFile !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['username'], message: 'password needs a username' });
+  }
+  if (v.accessToken !== undefined && v.username !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['accessToken'], message: 'set username/password or accessToken, not both' });
+  }
+}, always).transform(({ passwordFile, ...v }, ctx) => ({ ...v, password: passwordFile !== undefined ? readSecret(passwordFile, ctx, 'passwordFile') : v.password }));
+
+const sourceKinds = { 'zookeeper-dubbo': zookeeperDubboSource, consul: consulSource, eureka: eurekaSource, nacos: nacosSource } as const;
 type SourceKind = keyof typeof sourceKinds;
 const kindNames = Object.keys(sourceKinds) as SourceKind[];
 type SourceOutput = z.output<(typeof sourceKinds)[SourceKind]>;
 /** Keys of each kind, to tell "a key of another kind" from a typo. */
-const kindKeys = Object.fromEntries(kindNames.map((k) => [k, Object.keys(sourceKinds[k].shape)])) as Record<SourceKind, string[]>;
+const kindShapes = { 'zookeeper-dubbo': zookeeperDubboSource.shape, consul: consulSource.shape, eureka: eurekaSource.shape, nacos: nacosObject.shape };
+const kindKeys = Object.fromEntries(kindNames.map((k) => [k, Object.keys(kindShapes[k])])) as Record<SourceKind, string[]>;
 
 /**
  * A source is validated by the schema of its kind. A missing or unknown kind is reported with the valid kinds, and
@@ -400,6 +469,7 @@ export type SourceConfig = Config['sources'][number];
 export type ZooKeeperDubboSourceConfig = Extract<SourceConfig, { kind: 'zookeeper-dubbo' }>;
 export type ConsulSourceConfig = Extract<SourceConfig, { kind: 'consul' }>;
 export type EurekaSourceConfig = Extract<SourceConfig, { kind: 'eureka' }>;
+export type NacosSourceConfig = Extract<SourceConfig, { kind: 'nacos' }>;
 
 /**
  * Environment overrides: name -> [path, parser, keys it replaces]. Every one also has a NAME_FILE form whose value is

@@ -165,6 +165,10 @@ async function registryChecks(cfg: Config, t: number): Promise<Check[]> {
         return { check, outcome: leader.replace(/"/g, '') ? 'ok' : 'fail', detail: `consul ${src.address}: leader ${leader || 'none'}` };
       }
       if (src.kind === 'eureka') return await eurekaCheck(check, src, t);
+      if (src.kind === 'nacos') {
+        const grpc = `${new URL(src.address).hostname}:${src.grpcPort ?? Number(new URL(src.address).port || 8848) + 1000}`;
+        return { check, outcome: 'ok', detail: `nacos ${await anyReachable([grpc], Math.min(t, 3_000))} (gRPC) accepts connections` };
+      }
       const hosts = src.connect.split('/')[0]!.split(',');
       const reached = await anyReachable(hosts, Math.min(t, 3_000));
       return { check, outcome: 'ok', detail: `${src.kind} ${src.connect}: ${reached} accepts connections` };

@@ -141,14 +141,14 @@ describe('configuration: every problem at once', () => {
     assert.ok(p.some((x) => x.startsWith('sources.1.id: duplicate')));
   });
   it('a source that is not an object says what a source is', () => {
-    assert.deepEqual(problemsOf({ ...valid, sources: ['zk1'] }), ['sources.0: a registry source: an object with id and kind (zookeeper-dubbo | consul | eureka)']);
+    assert.deepEqual(problemsOf({ ...valid, sources: ['zk1'] }), ['sources.0: a registry source: an object with id and kind (zookeeper-dubbo | consul | eureka | nacos)']);
   });
 });
 
 describe('configuration: source kind', () => {
   it('a wrong kind is named with the valid kinds and a suggestion, and does not hide the common fields\' problems', () => {
     const p = problemsOf(withSource({ id: 'Bad Id', kind: 'zookeper-dubbo', connect: '127.0.0.1:2181', coalesceMs: -1, leaderElection: { leaseMs: 1 }, hostTemplte: '{interface}' }));
-    assert.ok(p.includes('sources.0.kind: unknown kind "zookeper-dubbo"; did you mean "zookeeper-dubbo"? (valid kinds: zookeeper-dubbo, consul, eureka)'), p.join('\n'));
+    assert.ok(p.includes('sources.0.kind: unknown kind "zookeper-dubbo"; did you mean "zookeeper-dubbo"? (valid kinds: zookeeper-dubbo, consul, eureka, nacos)'), p.join('\n'));
     assert.ok(p.some((x) => x.startsWith('sources.0.id: source id')), p.join('\n'));
     assert.ok(p.some((x) => x.startsWith('sources.0.coalesceMs: ')), p.join('\n'));
     assert.ok(p.some((x) => x.startsWith('sources.0.leaderElection.leaseMs: ')), p.join('\n'));
@@ -158,11 +158,11 @@ describe('configuration: source kind', () => {
   });
   it('a missing kind lists the valid kinds', () => {
     const p = problemsOf(withSource({ id: 'x', connect: 'a:1' }));
-    assert.deepEqual(p, ['sources.0.kind: required: one of "zookeeper-dubbo", "consul", "eureka"']);
+    assert.deepEqual(p, ['sources.0.kind: required: one of "zookeeper-dubbo", "consul", "eureka", "nacos"']);
   });
   it('a kind that is nothing like a valid one gets no suggestion', () => {
     const p = problemsOf(withSource({ id: 'x', kind: 'etcd' }));
-    assert.deepEqual(p, ['sources.0.kind: unknown kind "etcd" (valid kinds: zookeeper-dubbo, consul, eureka)']);
+    assert.deepEqual(p, ['sources.0.kind: unknown kind "etcd" (valid kinds: zookeeper-dubbo, consul, eureka, nacos)']);
   });
 });
 
