@@ -36,12 +36,20 @@ const iface = (i: number) => `org.bench.Service${i}`;
 const hostOf = (i: number) => `org.bench.service${i}`;
 
 function createNode(client: ZkClient, p: string, mode: number): Promise<void> {
-  return new Promise((resolve, reject) => client.create(p, mode, (e) => (e && (e as { getCode?: () => number }).getCode?.() !== zookeeper.Exception.NODE_EXISTS ? reject(e) : resolve())));
+  return new Promise((resolve, reject) =>
+    client.create(p, mode, (e) =>
+      e && (e as { getCode?: () => number }).getCode?.() !== zookeeper.Exception.NODE_EXISTS ? reject(e) : resolve(),
+    ),
+  );
 }
 
 async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => { while (next < items.length) await fn(items[next++]!); }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -59,12 +67,23 @@ function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
 /** Cumulative share of a histogram's samples per bucket ("<=10ms": 0.93, ...). */
 async function histogram(port: number, name: string): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const rows = text.split('\n').filter((l) => l.startsWith(`${name}_bucket`)).map((l) => [/le="([^"]+)"/.exec(l)![1]!, Number(l.split(' ').pop())] as const);
+  const rows = text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}_bucket`))
+    .map((l) => [/le="([^"]+)"/.exec(l)![1]!, Number(l.split(' ').pop())] as const);
   const total = rows.find(([le]) => le === '+Inf')?.[1] ?? 0;
-  return Object.fromEntries(rows.filter(([le]) => le !== '+Inf').map(([le, n]) => [`<=${Number(le) * 1000}ms`, Number((n / (total || 1)).toFixed(4))]));
+  return Object.fromEntries(
+    rows
+      .filter(([le]) => le !== '+Inf')
+      .map(([le, n]) => [`<=${Number(le) * 1000}ms`, Number((n / (total || 1)).toFixed(4))]),
+  );
 }
 
-interface Pending { at: number; issuedAt: number; expected: string }
+interface Pending {
+  at: number;
+  issuedAt: number;
+  expected: string;
+}
 
 async function main(): Promise<void> {
   const runDir = makeRunDir('bench-collector');
@@ -73,7 +92,15 @@ async function main(): Promise<void> {
   const id = crypto.randomBytes(3).toString('hex');
   const root = `/dubbo-bench-${id}`;
   const mb = await pipeline(servers, {
-    sources: [{ id: 'zk-bench', kind: 'zookeeper-dubbo', connect: servers.zookeeper.connectString, root, sessionTimeoutMs: 30_000 }],
+    sources: [
+      {
+        id: 'zk-bench',
+        kind: 'zookeeper-dubbo',
+        connect: servers.zookeeper.connectString,
+        root,
+        sessionTimeoutMs: 30_000,
+      },
+    ],
     kafka: { partitions: PARTITIONS },
   });
   let collectorPid: number | undefined;
@@ -84,9 +111,21 @@ async function main(): Promise<void> {
     const kafka = new Kafka({ clientId: 'bench', brokers: servers.kafka.brokers, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: mb.config.kafka.topic, numPartitions: PARTITIONS, replicationFactor: 1, configEntries: [
-      { name: 'message.timestamp.type', value: 'LogAppendTime' }, { name: 'retention.ms', value: '-1' }, { name: 'max.message.bytes', value: '16777216' },
-    ] }] });
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: mb.config.kafka.topic,
+          numPartitions: PARTITIONS,
+          replicationFactor: 1,
+          configEntries: [
+            { name: 'message.timestamp.type', value: 'LogAppendTime' },
+            { name: 'retention.ms', value: '-1' },
+            { name: 'max.message.bytes', value: '16777216' },
+          ],
+        },
+      ],
+    });
     await admin.disconnect();
 
     log(`registering ${SERVICES} interfaces × ${INSTANCES} providers in ZooKeeper`);
@@ -94,18 +133,31 @@ async function main(): Promise<void> {
     await mkdirp(zk, root);
     const providers = new Map<number, string[]>(); // interface -> "ip:port" list
     let seq = 0;
-    const nextIp = () => { const n = seq++; return `10.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`; };
-    await pool(Array.from({ length: SERVICES }, (_, i) => i), 256, async (i) => {
-      await createNode(zk, `${root}/${iface(i)}`, zookeeper.CreateMode.PERSISTENT);
-      await createNode(zk, `${root}/${iface(i)}/providers`, zookeeper.CreateMode.PERSISTENT);
-      const list: string[] = [];
-      await Promise.all(Array.from({ length: INSTANCES }, async () => {
-        const ip = nextIp();
-        list.push(`${ip}:20880`);
-        await createNode(zk, `${root}/${iface(i)}/providers/${DubboRegistrar.providerUrl(iface(i), ip, 20880)}`, zookeeper.CreateMode.EPHEMERAL);
-      }));
-      providers.set(i, list);
-    });
+    const nextIp = () => {
+      const n = seq++;
+      return `10.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`;
+    };
+    await pool(
+      Array.from({ length: SERVICES }, (_, i) => i),
+      256,
+      async (i) => {
+        await createNode(zk, `${root}/${iface(i)}`, zookeeper.CreateMode.PERSISTENT);
+        await createNode(zk, `${root}/${iface(i)}/providers`, zookeeper.CreateMode.PERSISTENT);
+        const list: string[] = [];
+        await Promise.all(
+          Array.from({ length: INSTANCES }, async () => {
+            const ip = nextIp();
+            list.push(`${ip}:20880`);
+            await createNode(
+              zk,
+              `${root}/${iface(i)}/providers/${DubboRegistrar.providerUrl(iface(i), ip, 20880)}`,
+              zookeeper.CreateMode.EPHEMERAL,
+            );
+          }),
+        );
+        providers.set(i, list);
+      },
+    );
     log(`registered in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
@@ -120,11 +172,17 @@ async function main(): Promise<void> {
         if (event.kind !== 'SERVICE_STATE') continue;
         const list = pending.get(event.host);
         if (!list?.length) continue;
-        const set = event.instances.map((x) => `${x.address}:${Object.values(x.ports)[0]}`).sort().join(',');
+        const set = event.instances
+          .map((x) => `${x.address}:${Object.values(x.ports)[0]}`)
+          .sort()
+          .join(',');
         const idx = list.map((p) => p.expected).lastIndexOf(set);
         if (idx < 0) continue;
         // This event reflects change idx and every earlier change to the service (coalesced into it).
-        for (const p of list.splice(0, idx + 1)) { latencies.push(appendedAt - p.at); issueLatencies.push(appendedAt - p.issuedAt); }
+        for (const p of list.splice(0, idx + 1)) {
+          latencies.push(appendedAt - p.at);
+          issueLatencies.push(appendedAt - p.issuedAt);
+        }
       }
     }, 5);
 
@@ -132,11 +190,21 @@ async function main(): Promise<void> {
     const tStart = performance.now();
     const proc = await mb.start('collector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });
     collectorPid = proc.pid;
-    await waitFor(async () => (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: 'zk-bench' })) >= 1, { what: 'first full resync', timeoutMs: 600_000, intervalMs: 200 });
+    await waitFor(
+      async () =>
+        (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: 'zk-bench' })) >= 1,
+      { what: 'first full resync', timeoutMs: 600_000, intervalMs: 200 },
+    );
     const resyncSeconds = (performance.now() - tStart) / 1000;
-    const resyncEvents = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_events_published_total', { source: 'zk-bench' });
+    const resyncEvents = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_events_published_total', {
+      source: 'zk-bench',
+    });
     log(`resync: ${resyncEvents} events in ${resyncSeconds.toFixed(1)} s (process start included)`);
-    await waitFor(() => tail.services('zk-bench').size >= SERVICES, { what: 'every service in Kafka', timeoutMs: 300_000, intervalMs: 200 });
+    await waitFor(() => tail.services('zk-bench').size >= SERVICES, {
+      what: 'every service in Kafka',
+      timeoutMs: 300_000,
+      intervalMs: 200,
+    });
     const afterResync = procStats(collectorPid!);
 
     log(`churn: ${RATE} changes/s for ${SECONDS} s`);
@@ -155,7 +223,9 @@ async function main(): Promise<void> {
       const issuedAt = Date.now();
       if (list.length > 1 && Math.random() < 0.5) {
         const [addr] = list.splice(Math.floor(Math.random() * list.length), 1);
-        await registrar.unregister(`${root}/${iface(i)}/providers/${DubboRegistrar.providerUrl(iface(i), addr!.split(':')[0]!, 20880)}`);
+        await registrar.unregister(
+          `${root}/${iface(i)}/providers/${DubboRegistrar.providerUrl(iface(i), addr!.split(':')[0]!, 20880)}`,
+        );
       } else {
         const ip = nextIp();
         await registrar.register(iface(i), ip, 20880);
@@ -168,24 +238,64 @@ async function main(): Promise<void> {
       changes++;
     }
     const churnSeconds = (performance.now() - startedAt) / 1000;
-    await waitFor(() => [...pending.values()].every((l) => l.length === 0), { what: 'every change to reach Kafka', timeoutMs: 60_000, intervalMs: 50 })
-      .catch(() => log(`unresolved changes: ${[...pending.values()].reduce((a, l) => a + l.length, 0)}`));
+    await waitFor(() => [...pending.values()].every((l) => l.length === 0), {
+      what: 'every change to reach Kafka',
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    }).catch(() => log(`unresolved changes: ${[...pending.values()].reduce((a, l) => a + l.length, 0)}`));
     clearInterval(resolver);
     const cpuAfter = procStats(collectorPid!);
     const buckets = await histogram(mb.ports.collectorHttp, 'meshbridge_collector_publish_queue_seconds');
     const produceBuckets = await histogram(mb.ports.collectorHttp, 'meshbridge_collector_publish_seconds');
-    const publishedDuringChurn = tail.events.filter((e) => e.appendedAt >= epochStart && e.event.kind === 'SERVICE_STATE').length;
+    const publishedDuringChurn = tail.events.filter(
+      (e) => e.appendedAt >= epochStart && e.event.kind === 'SERVICE_STATE',
+    ).length;
     const sorted = [...latencies].sort((a, b) => a - b);
     const sortedIssue = [...issueLatencies].sort((a, b) => a - b);
     const result = {
       date: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, note: 'shared 2-core machine; other engineers\' processes compete for CPU' },
-      workload: { services: SERVICES, instancesPerService: INSTANCES, znodes: SERVICES * (INSTANCES + 2), changesPerSecond: RATE, seconds: SECONDS, partitions: PARTITIONS, coalesceMs: 20, leaderElection: true, compression: 'gzip', acks: 'all' },
-      initialResync: { seconds: Number(resyncSeconds.toFixed(2)), events: resyncEvents, eventsPerSecond: Math.round(resyncEvents / resyncSeconds), collectorRssMiB: afterResync.rssMiB },
+      machine: {
+        cpus: os.cpus().length,
+        model: os.cpus()[0]?.model,
+        node: process.version,
+        note: "shared 2-core machine; other engineers' processes compete for CPU",
+      },
+      workload: {
+        services: SERVICES,
+        instancesPerService: INSTANCES,
+        znodes: SERVICES * (INSTANCES + 2),
+        changesPerSecond: RATE,
+        seconds: SECONDS,
+        partitions: PARTITIONS,
+        coalesceMs: 20,
+        leaderElection: true,
+        compression: 'gzip',
+        acks: 'all',
+      },
+      initialResync: {
+        seconds: Number(resyncSeconds.toFixed(2)),
+        events: resyncEvents,
+        eventsPerSecond: Math.round(resyncEvents / resyncSeconds),
+        collectorRssMiB: afterResync.rssMiB,
+      },
       churn: {
-        changes, achievedRate: Number((changes / churnSeconds).toFixed(1)), measured: sorted.length, eventsPublished: publishedDuringChurn,
-        latencyMs: { fromZooKeeperAck: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN },
-          fromWriteIssued: { p50: percentile(sortedIssue, 50), p99: percentile(sortedIssue, 99), max: sortedIssue[sortedIssue.length - 1] ?? NaN } },
+        changes,
+        achievedRate: Number((changes / churnSeconds).toFixed(1)),
+        measured: sorted.length,
+        eventsPublished: publishedDuringChurn,
+        latencyMs: {
+          fromZooKeeperAck: {
+            p50: percentile(sorted, 50),
+            p90: percentile(sorted, 90),
+            p99: percentile(sorted, 99),
+            max: sorted[sorted.length - 1] ?? NaN,
+          },
+          fromWriteIssued: {
+            p50: percentile(sortedIssue, 50),
+            p99: percentile(sortedIssue, 99),
+            max: sortedIssue[sortedIssue.length - 1] ?? NaN,
+          },
+        },
         target: 'p99 <= 50 ms from registry change to Kafka append',
         // Inside the collector: queueing + Kafka produce round trip per event (cumulative share per bucket, whole run).
         collectorQueueToAckShare: buckets,

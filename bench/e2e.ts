@@ -42,7 +42,12 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const PARTITIONS = 6;
 const PORT = 20880;
 /** istiod settings for the run, e.g. BENCH_ISTIOD_ENV='PILOT_ENABLE_EDS_DEBOUNCE=false,PILOT_DEBOUNCE_AFTER=10ms'. */
-const ISTIOD_ENV = Object.fromEntries((process.env.BENCH_ISTIOD_ENV ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const ISTIOD_ENV = Object.fromEntries(
+  (process.env.BENCH_ISTIOD_ENV ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => kv.split('=') as [string, string]),
+);
 const OUT = process.env.BENCH_OUT ?? 'e2e.json';
 /** Config sources the gateway splits the snapshot into (gateway.shards): istiod lists one per shard. */
 const SHARDS = Number(process.env.BENCH_SHARDS ?? 1);
@@ -53,25 +58,43 @@ const hostOf = (i: number) => `org.bench.service${i}`;
 const clusterOf = (host: string) => `outbound|${PORT}||${host}`;
 
 function createNode(client: ZkClient, p: string, mode: number): Promise<void> {
-  return new Promise((resolve, reject) => client.create(p, mode, (e) => (e && (e as { getCode?: () => number }).getCode?.() !== zookeeper.Exception.NODE_EXISTS ? reject(e) : resolve())));
+  return new Promise((resolve, reject) =>
+    client.create(p, mode, (e) =>
+      e && (e as { getCode?: () => number }).getCode?.() !== zookeeper.Exception.NODE_EXISTS ? reject(e) : resolve(),
+    ),
+  );
 }
 
 async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => { while (next < items.length) await fn(items[next++]!); }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
-const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!);
+const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 function summary(values: number[]) {
   const s = [...values].sort((a, b) => a - b);
-  return { n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[s.length - 1] ?? NaN };
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    max: s[s.length - 1] ?? NaN,
+  };
 }
 
 function procStats(pid: number | undefined): { rssMiB: number; cpuSeconds: number } {
   if (!pid) return { rssMiB: 0, cpuSeconds: 0 };
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { rssMiB: Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024), cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
+  return {
+    rssMiB: Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024),
+    cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100,
+  };
 }
 
 /** Follows a JSON-lines log file, handing each parsed record to `on`. */
@@ -79,7 +102,10 @@ class LogTail {
   private offset = 0;
   private rest = '';
   private readonly timer: NodeJS.Timeout;
-  constructor(private readonly file: string, private readonly on: (rec: Record<string, unknown>) => void) {
+  constructor(
+    private readonly file: string,
+    private readonly on: (rec: Record<string, unknown>) => void,
+  ) {
     this.timer = setInterval(() => this.read(), 20);
   }
   read(): void {
@@ -95,23 +121,36 @@ class LogTail {
       this.rest = lines.pop() ?? '';
       for (const l of lines) {
         if (!l.startsWith('{')) continue;
-        try { this.on(JSON.parse(l) as Record<string, unknown>); } catch { /* partial or foreign line */ }
+        try {
+          this.on(JSON.parse(l) as Record<string, unknown>);
+        } catch {
+          /* partial or foreign line */
+        }
       }
     } finally {
       fs.closeSync(fd);
     }
   }
-  stop(): void { clearInterval(this.timer); this.read(); }
+  stop(): void {
+    clearInterval(this.timer);
+    this.read();
+  }
 }
 
 /** Times of versions: the first time a version at least v was seen. */
 class VersionTimes {
   private readonly seen: { v: number; at: number }[] = [];
-  add(v: number, at: number): void { if (this.seen.length === 0 || v > this.seen[this.seen.length - 1]!.v) this.seen.push({ v, at }); }
+  add(v: number, at: number): void {
+    if (this.seen.length === 0 || v > this.seen[this.seen.length - 1]!.v) this.seen.push({ v, at });
+  }
   firstAtLeast(v: number): number | undefined {
     let lo = 0;
     let hi = this.seen.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (this.seen[mid]!.v < v) lo = mid + 1; else hi = mid; }
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.seen[mid]!.v < v) lo = mid + 1;
+      else hi = mid;
+    }
     return this.seen[lo]?.at;
   }
 }
@@ -126,8 +165,14 @@ class Sidecar {
   clusters: string[] = [];
   edsResponses = 0;
   cdsResponses = 0;
-  constructor(address: string, private readonly onChange: (cluster: string, added: string[], removed: string[], at: number) => void) {
-    this.client = new XdsClient(address, { id: 'sidecar~10.0.0.1~bench.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } });
+  constructor(
+    address: string,
+    private readonly onChange: (cluster: string, added: string[], removed: string[], at: number) => void,
+  ) {
+    this.client = new XdsClient(address, {
+      id: 'sidecar~10.0.0.1~bench.default~default.svc.cluster.local',
+      metadata: { NAMESPACE: 'default' },
+    });
     this.client.onResponse = (r, at) => this.onResponse(r, at);
   }
   start(): void {
@@ -137,11 +182,19 @@ class Sidecar {
   private onResponse(r: DecodedResponse, at: number): void {
     if (r.typeUrl === CLUSTER_TYPE) {
       this.cdsResponses++;
-      const names = r.resources.map((x) => (EnvoyCluster.decode(x.value) as unknown as { name: string }).name).filter((n) => n.startsWith(`outbound|${PORT}||org.bench.`)).sort();
+      const names = r.resources
+        .map((x) => (EnvoyCluster.decode(x.value) as unknown as { name: string }).name)
+        .filter((n) => n.startsWith(`outbound|${PORT}||org.bench.`))
+        .sort();
       this.client.send({ typeUrl: CLUSTER_TYPE, versionInfo: r.versionInfo, nonce: r.nonce });
       if (names.join() !== this.clusters.join()) {
         this.clusters = names;
-        this.client.send({ typeUrl: CLA_TYPE, resourceNames: names, versionInfo: this.edsVersion, nonce: this.edsNonce });
+        this.client.send({
+          typeUrl: CLA_TYPE,
+          resourceNames: names,
+          versionInfo: this.edsVersion,
+          nonce: this.edsNonce,
+        });
       }
       return;
     }
@@ -152,10 +205,14 @@ class Sidecar {
     this.client.send({ typeUrl: CLA_TYPE, resourceNames: this.clusters, versionInfo: r.versionInfo, nonce: r.nonce });
     for (const x of r.resources) {
       const cla = EnvoyClusterLoadAssignment.decode(x.value) as unknown as {
-        cluster_name: string; endpoints: { lb_endpoints: { endpoint?: { address?: { socket_address?: { address: string; port_value: number } } } }[] }[];
+        cluster_name: string;
+        endpoints: {
+          lb_endpoints: { endpoint?: { address?: { socket_address?: { address: string; port_value: number } } } }[];
+        }[];
       };
       const now = new Set<string>();
-      for (const l of cla.endpoints) for (const e of l.lb_endpoints) now.add(e.endpoint?.address?.socket_address?.address ?? '');
+      for (const l of cla.endpoints)
+        for (const e of l.lb_endpoints) now.add(e.endpoint?.address?.socket_address?.address ?? '');
       const before = this.endpoints.get(cla.cluster_name) ?? new Set<string>();
       const added = [...now].filter((a) => !before.has(a));
       const removed = [...before].filter((a) => !now.has(a));
@@ -165,7 +222,11 @@ class Sidecar {
   }
   private edsVersion = '';
   private edsNonce = '';
-  get endpointCount(): number { let n = 0; for (const s of this.endpoints.values()) n += s.size; return n; }
+  get endpointCount(): number {
+    let n = 0;
+    for (const s of this.endpoints.values()) n += s.size;
+    return n;
+  }
 }
 
 interface Change {
@@ -188,7 +249,15 @@ async function main(): Promise<void> {
   const id = crypto.randomBytes(3).toString('hex');
   const root = `/dubbo-bench-${id}`;
   const mb = await pipeline(servers, {
-    sources: [{ id: 'zk-bench', kind: 'zookeeper-dubbo', connect: servers.zookeeper.connectString, root, sessionTimeoutMs: 30_000 }],
+    sources: [
+      {
+        id: 'zk-bench',
+        kind: 'zookeeper-dubbo',
+        connect: servers.zookeeper.connectString,
+        root,
+        sessionTimeoutMs: 30_000,
+      },
+    ],
     kafka: { partitions: PARTITIONS },
     gateway: { debounceMs: Number(process.env.BENCH_GATEWAY_DEBOUNCE_MS ?? 20), shards: SHARDS },
   });
@@ -200,9 +269,21 @@ async function main(): Promise<void> {
     const kafka = new Kafka({ clientId: 'bench', brokers: servers.kafka.brokers, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: mb.config.kafka.topic, numPartitions: PARTITIONS, replicationFactor: 1, configEntries: [
-      { name: 'message.timestamp.type', value: 'LogAppendTime' }, { name: 'retention.ms', value: '-1' }, { name: 'max.message.bytes', value: '16777216' },
-    ] }] });
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: mb.config.kafka.topic,
+          numPartitions: PARTITIONS,
+          replicationFactor: 1,
+          configEntries: [
+            { name: 'message.timestamp.type', value: 'LogAppendTime' },
+            { name: 'retention.ms', value: '-1' },
+            { name: 'max.message.bytes', value: '16777216' },
+          ],
+        },
+      ],
+    });
     await admin.disconnect();
 
     const collector = await mb.start('collector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });
@@ -210,7 +291,11 @@ async function main(): Promise<void> {
     const gateway = await mb.start('gateway', { env: { MESHBRIDGE_LOG_LEVEL: 'debug' } });
     // Start with an empty registry: the first resync is instant, the snapshot complete, istiod ready at once.
     await mkdirp(zk, root);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).ok, { what: 'gateway ready', timeoutMs: 120_000, intervalMs: 200 });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).ok, {
+      what: 'gateway ready',
+      timeoutMs: 120_000,
+      intervalMs: 200,
+    });
     const istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs, { readyTimeoutMs: 120_000, env: ISTIOD_ENV });
     stopFns.push(() => istiod.stop());
 
@@ -219,11 +304,16 @@ async function main(): Promise<void> {
     const commits = new Map<string, { at: number; v: number }[]>(); // host -> change records naming it
     const redisFollow = new Redis(servers.redis.url);
     let following = true;
-    stopFns.push(() => { following = false; redisFollow.disconnect(); });
+    stopFns.push(() => {
+      following = false;
+      redisFollow.disconnect();
+    });
     void (async () => {
       let last = '$';
       while (following) {
-        const res = await redisFollow.xread('BLOCK', 1000, 'STREAMS', `{${mb.config.redis.prefix}}:changes`, last).catch(() => null);
+        const res = await redisFollow
+          .xread('BLOCK', 1000, 'STREAMS', `{${mb.config.redis.prefix}}:changes`, last)
+          .catch(() => null);
         if (!res) continue;
         for (const [entryId, fields] of res[0]![1]) {
           last = entryId;
@@ -255,7 +345,10 @@ async function main(): Promise<void> {
     const pending = new Map<string, Change[]>(); // cluster|address -> changes waiting for the sidecar
     const done: Change[] = [];
     const sidecar = new Sidecar(`127.0.0.1:${istiod.grpcPort}`, (cluster, added, removed, at) => {
-      for (const [list, kind] of [[added, 'add'], [removed, 'remove']] as const) {
+      for (const [list, kind] of [
+        [added, 'add'],
+        [removed, 'remove'],
+      ] as const) {
         for (const a of list) {
           const key = `${cluster}|${a}|${kind}`;
           const waiting = pending.get(key);
@@ -274,24 +367,40 @@ async function main(): Promise<void> {
     const providers = new Map<number, string[]>();
     const addedAt = new Map<string, number>(); // address -> when registered during the churn
     let seq = 0;
-    const nextIp = () => { const n = seq++; return `10.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`; };
+    const nextIp = () => {
+      const n = seq++;
+      return `10.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`;
+    };
     const loadStart = Date.now();
     const collectorCpu0 = procStats(collector.pid).cpuSeconds;
-    await pool(Array.from({ length: SERVICES }, (_, i) => i), 128, async (i) => {
-      await createNode(zk, `${root}/${iface(i)}`, zookeeper.CreateMode.PERSISTENT);
-      await createNode(zk, `${root}/${iface(i)}/providers`, zookeeper.CreateMode.PERSISTENT);
-      const list: string[] = [];
-      await Promise.all(Array.from({ length: INSTANCES }, async () => {
-        const ip = nextIp();
-        list.push(ip);
-        await createNode(zk, `${root}/${iface(i)}/providers/${DubboRegistrar.providerUrl(iface(i), ip, PORT)}`, zookeeper.CreateMode.EPHEMERAL);
-      }));
-      providers.set(i, list);
-    });
+    await pool(
+      Array.from({ length: SERVICES }, (_, i) => i),
+      128,
+      async (i) => {
+        await createNode(zk, `${root}/${iface(i)}`, zookeeper.CreateMode.PERSISTENT);
+        await createNode(zk, `${root}/${iface(i)}/providers`, zookeeper.CreateMode.PERSISTENT);
+        const list: string[] = [];
+        await Promise.all(
+          Array.from({ length: INSTANCES }, async () => {
+            const ip = nextIp();
+            list.push(ip);
+            await createNode(
+              zk,
+              `${root}/${iface(i)}/providers/${DubboRegistrar.providerUrl(iface(i), ip, PORT)}`,
+              zookeeper.CreateMode.EPHEMERAL,
+            );
+          }),
+        );
+        providers.set(i, list);
+      },
+    );
     const written = Date.now();
     log(`written in ${((written - loadStart) / 1000).toFixed(1)} s; waiting for the sidecar to hold every endpoint`);
-    await waitFor(() => sidecar.clusters.length >= SERVICES && sidecar.endpointCount >= SERVICES * INSTANCES,
-      { what: `sidecar holding ${SERVICES * INSTANCES} endpoints (has ${sidecar.endpointCount})`, timeoutMs: 1_800_000, intervalMs: 200 });
+    await waitFor(() => sidecar.clusters.length >= SERVICES && sidecar.endpointCount >= SERVICES * INSTANCES, {
+      what: `sidecar holding ${SERVICES * INSTANCES} endpoints (has ${sidecar.endpointCount})`,
+      timeoutMs: 1_800_000,
+      intervalMs: 200,
+    });
     const loaded = Date.now();
     const load = {
       writeSeconds: (written - loadStart) / 1000,
@@ -299,7 +408,9 @@ async function main(): Promise<void> {
       afterLastWriteSeconds: (loaded - written) / 1000,
       collectorCpuSeconds: Number((procStats(collector.pid).cpuSeconds - collectorCpu0).toFixed(1)),
     };
-    log(`istiod hands the sidecar all ${SERVICES * INSTANCES} endpoints ${load.afterLastWriteSeconds.toFixed(1)} s after the last write`);
+    log(
+      `istiod hands the sidecar all ${SERVICES * INSTANCES} endpoints ${load.afterLastWriteSeconds.toFixed(1)} s after the last write`,
+    );
 
     // Churn.
     log(`churn: ${RATE} changes/s for ${SECONDS} s`);
@@ -324,24 +435,37 @@ async function main(): Promise<void> {
       const remove = list.length > INSTANCES / 2 && removable.length > 0 && Math.random() < 0.5;
       const address = remove ? removable[Math.floor(Math.random() * removable.length)]! : nextIp();
       if (remove) list.splice(list.indexOf(address), 1);
-      else { list.push(address); addedAt.set(address, Date.now()); }
+      else {
+        list.push(address);
+        addedAt.set(address, Date.now());
+      }
       const write = remove
         ? registrar.unregister(`${root}/${iface(i)}/providers/${DubboRegistrar.providerUrl(iface(i), address, PORT)}`)
         : registrar.register(iface(i), address, PORT);
-      inflight.push(write.then(() => {
-        const c: Change = { host: hostOf(i), address, kind: remove ? 'remove' : 'add', zkAck: Date.now() };
-        changes.push(c);
-        const key = `${clusterOf(c.host)}|${address}|${c.kind}`;
-        const l = pending.get(key) ?? [];
-        l.push(c);
-        pending.set(key, l);
-      }));
+      inflight.push(
+        write.then(() => {
+          const c: Change = { host: hostOf(i), address, kind: remove ? 'remove' : 'add', zkAck: Date.now() };
+          changes.push(c);
+          const key = `${clusterOf(c.host)}|${address}|${c.kind}`;
+          const l = pending.get(key) ?? [];
+          l.push(c);
+          pending.set(key, l);
+        }),
+      );
     }
     await Promise.all(inflight);
     const churnSeconds = (performance.now() - startedAt) / 1000;
-    await waitFor(() => done.length >= changes.length, { what: 'every change at the sidecar', timeoutMs: 120_000, intervalMs: 50 })
-      .catch(() => log(`${changes.length - done.length} changes never reached the sidecar`));
-    const cpu = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, Number((((procStats(p).cpuSeconds - cpu0[k]!) / churnSeconds) * 100).toFixed(1))]));
+    await waitFor(() => done.length >= changes.length, {
+      what: 'every change at the sidecar',
+      timeoutMs: 120_000,
+      intervalMs: 50,
+    }).catch(() => log(`${changes.length - done.length} changes never reached the sidecar`));
+    const cpu = Object.fromEntries(
+      Object.entries(pids).map(([k, p]) => [
+        k,
+        Number((((procStats(p).cpuSeconds - cpu0[k]!) / churnSeconds) * 100).toFixed(1)),
+      ]),
+    );
     const rss = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).rssMiB]));
     const loadAfter = os.loadavg()[0]!;
     gwLog.stop();
@@ -355,10 +479,14 @@ async function main(): Promise<void> {
       c.redis = commit?.at;
       c.version = commit?.v;
       const shard = shardOf(`dubbo/${c.host}`, SHARDS);
-      if (c.version !== undefined) { c.push = pushes[shard]!.firstAtLeast(c.version); c.ack = acks[shard]!.firstAtLeast(c.version); }
+      if (c.version !== undefined) {
+        c.push = pushes[shard]!.firstAtLeast(c.version);
+        c.ack = acks[shard]!.firstAtLeast(c.version);
+      }
     }
     const measured = changes.filter((c) => c.sidecar !== undefined);
-    const diff = (a: keyof Change, b: keyof Change) => measured.filter((c) => c[a] !== undefined && c[b] !== undefined).map((c) => (c[b] as number) - (c[a] as number));
+    const diff = (a: keyof Change, b: keyof Change) =>
+      measured.filter((c) => c[a] !== undefined && c[b] !== undefined).map((c) => (c[b] as number) - (c[a] as number));
     const stages = {
       collector: summary(diff('zkAck', 'kafka')),
       projector: summary(diff('kafka', 'redis')),
@@ -370,11 +498,27 @@ async function main(): Promise<void> {
     const slowest = Object.entries(stages).sort(([, a], [, b]) => b.p50 - a.p50)[0]![0];
     const result = {
       date: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadAverage: [Number(loadBefore.toFixed(2)), Number(loadAfter.toFixed(2))] },
-      workload: { services: SERVICES, instancesPerService: INSTANCES, changesPerSecond: RATE, seconds: SECONDS, partitions: PARTITIONS, shards: SHARDS, istiodEnv: ISTIOD_ENV, gatewayDebounceMs: mb.config.gateway.debounceMs },
+      machine: {
+        cpus: os.cpus().length,
+        model: os.cpus()[0]?.model,
+        node: process.version,
+        loadAverage: [Number(loadBefore.toFixed(2)), Number(loadAfter.toFixed(2))],
+      },
+      workload: {
+        services: SERVICES,
+        instancesPerService: INSTANCES,
+        changesPerSecond: RATE,
+        seconds: SECONDS,
+        partitions: PARTITIONS,
+        shards: SHARDS,
+        istiodEnv: ISTIOD_ENV,
+        gatewayDebounceMs: mb.config.gateway.debounceMs,
+      },
       load,
       churn: {
-        changes: changes.length, achievedRate: Number((changes.length / churnSeconds).toFixed(1)), reachedSidecar: measured.length,
+        changes: changes.length,
+        achievedRate: Number((changes.length / churnSeconds).toFixed(1)),
+        reachedSidecar: measured.length,
         zooKeeperToSidecarMs: endToEnd,
         stagesMs: stages,
         slowestStageByMedian: slowest,
@@ -389,8 +533,14 @@ async function main(): Promise<void> {
     const out = path.join(projectRoot, 'bench', 'results', OUT);
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
-    log(`end to end p50 ${endToEnd.p50} ms, p90 ${endToEnd.p90}, p99 ${endToEnd.p99}, max ${endToEnd.max} (n=${endToEnd.n}); slowest stage: ${slowest}`);
-    log(`stages p50 (ms): ${Object.entries(stages).map(([k, v]) => `${k} ${v.p50}`).join(', ')}`);
+    log(
+      `end to end p50 ${endToEnd.p50} ms, p90 ${endToEnd.p90}, p99 ${endToEnd.p99}, max ${endToEnd.max} (n=${endToEnd.n}); slowest stage: ${slowest}`,
+    );
+    log(
+      `stages p50 (ms): ${Object.entries(stages)
+        .map(([k, v]) => `${k} ${v.p50}`)
+        .join(', ')}`,
+    );
     log(`wrote ${out}`);
     await tail.close();
   } finally {
@@ -403,7 +553,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (e: unknown) => {
-  process.stderr.write(`bench:e2e failed: ${(e as Error).stack ?? e}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench:e2e failed: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

@@ -31,10 +31,18 @@ const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggreg
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
-const mem = () => { gc(); gc(); const m = process.memoryUsage(); return { heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }; };
+const mem = () => {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return { heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+};
 const MiB = (b: number) => Math.round((b / 1048576) * 10) / 10;
 const ms = (x: number) => Math.round(x * 100) / 100;
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!; };
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
 
 /** An ADS client that reads only the top-level scalar fields of each response (skips the resources' bytes). */
 class LightClient {
@@ -44,8 +52,14 @@ class LightClient {
   private waiters: ((r: { version: string; nonce: string }) => void)[] = [];
 
   constructor(port: number, id: string) {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
-    this.call = this.client.makeBidiStreamRequest(ADS, (b: Buffer) => b, (b: Buffer) => b);
+    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': -1,
+    });
+    this.call = this.client.makeBidiStreamRequest(
+      ADS,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
     this.call.on('data', (b: Buffer) => {
       const r = new protobuf.Reader(b);
       let version = '';
@@ -65,15 +79,32 @@ class LightClient {
   }
   private readonly id: string;
 
-  next(): Promise<{ version: string; nonce: string }> { return new Promise((r) => this.waiters.push(r)); }
+  next(): Promise<{ version: string; nonce: string }> {
+    return new Promise((r) => this.waiters.push(r));
+  }
   send(version = '', nonce = String(Date.now())): void {
     const first = this.got.length === 0 && version === '';
-    this.call.write(Buffer.from(DiscoveryRequest.encode(DiscoveryRequest.fromObject({
-      type_url: SE, version_info: version, response_nonce: nonce, ...(first ? { node: { id: this.id } } : {}),
-    })).finish()));
+    this.call.write(
+      Buffer.from(
+        DiscoveryRequest.encode(
+          DiscoveryRequest.fromObject({
+            type_url: SE,
+            version_info: version,
+            response_nonce: nonce,
+            ...(first ? { node: { id: this.id } } : {}),
+          }),
+        ).finish(),
+      ),
+    );
   }
-  ackLast(): void { const l = this.got.at(-1)!; this.send(l.version, l.nonce); }
-  close(): void { this.call.cancel(); this.client.close(); }
+  ackLast(): void {
+    const l = this.got.at(-1)!;
+    this.send(l.version, l.nonce);
+  }
+  close(): void {
+    this.call.cancel();
+    this.client.close();
+  }
 }
 
 async function main() {
@@ -81,7 +112,13 @@ async function main() {
   const runDir = makeRunDir('bench-gateway');
   const redis = await startRedis(runDir);
   const results: Record<string, unknown> = {
-    when: new Date().toISOString(), machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadAvgAtStart: os.loadavg().map((x) => ms(x)) },
+    when: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      node: process.version,
+      loadAvgAtStart: os.loadavg().map((x) => ms(x)),
+    },
     workload: { services: SERVICES, endpointsPerService: ENDPOINTS, debounceMs: DEBOUNCE_MS, changes: CHANGES },
   };
   try {
@@ -92,7 +129,12 @@ async function main() {
     for (let start = 0; start < SERVICES; start += 500) {
       const batch = new Map<string, Buffer>();
       for (let i = start; i < Math.min(SERVICES, start + 500); i++) {
-        const [f, b] = serviceEntry({ namespace: `ns-${i % 20}`, host: `svc-${i}.ns-${i % 20}.svc`, endpoints: ENDPOINTS, seed: i });
+        const [f, b] = serviceEntry({
+          namespace: `ns-${i % 20}`,
+          host: `svc-${i}.ns-${i % 20}.svc`,
+          endpoints: ENDPOINTS,
+          seed: i,
+        });
         batch.set(f, b);
         bytes += b.length;
       }
@@ -104,7 +146,11 @@ async function main() {
     // 2. Cold start: a gateway process from spawn to /readyz 200, and in-process from start to ready.
     const t0 = performance.now();
     const child = await spawnGateway(runDir, redis.url, w.prefix, { name: 'gateway-cold' });
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${child.httpPort}/readyz`)).status === 200, { what: 'child gateway ready', timeoutMs: 30_000, intervalMs: 10 });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${child.httpPort}/readyz`)).status === 200, {
+      what: 'child gateway ready',
+      timeoutMs: 30_000,
+      intervalMs: 10,
+    });
     const processColdMs = performance.now() - t0;
     await child.proc.stop();
 
@@ -112,11 +158,25 @@ async function main() {
     const pushes: PushEvent[] = [];
     let onPush: ((e: PushEvent) => void) | undefined;
     const t1 = performance.now();
-    const gw = await startGatewayInProcess(redis.url, w.prefix, { debounceMs: DEBOUNCE_MS }, { onPushed: (e) => { pushes.push(e); onPush?.(e); } });
+    const gw = await startGatewayInProcess(
+      redis.url,
+      w.prefix,
+      { debounceMs: DEBOUNCE_MS },
+      {
+        onPushed: (e) => {
+          pushes.push(e);
+          onPush?.(e);
+        },
+      },
+    );
     const inProcessColdMs = performance.now() - t1;
     if (!gw.follower.current?.complete) throw new Error('gateway not ready after start');
     const memAfter = mem();
-    results.coldStart = { processSpawnToReadyMs: ms(processColdMs), inProcessLoadToReadyMs: ms(inProcessColdMs), targetMs: 2000 };
+    results.coldStart = {
+      processSpawnToReadyMs: ms(processColdMs),
+      inProcessLoadToReadyMs: ms(inProcessColdMs),
+      targetMs: 2000,
+    };
     results.heap = {
       heapUsedMiB: MiB(memAfter.heapUsed - memBefore.heapUsed),
       buffersMiB: MiB(memAfter.arrayBuffers - memBefore.arrayBuffers),
@@ -134,7 +194,12 @@ async function main() {
     one.send();
     await firstResp;
     const firstPush = pushes[n0]!;
-    results.fullPush = { serverMs: ms(firstPush.serverMs), responseMiB: MiB(firstPush.bytes), clientReceivedMs: ms(one.got[0]!.at - tr), targetMs: 50 };
+    results.fullPush = {
+      serverMs: ms(firstPush.serverMs),
+      responseMiB: MiB(firstPush.bytes),
+      clientReceivedMs: ms(one.got[0]!.at - tr),
+      targetMs: 50,
+    };
     one.ackLast();
     console.log('full push', results.fullPush);
 
@@ -142,14 +207,30 @@ async function main() {
     const many = Array.from({ length: STREAMS }, (_, i) => new LightClient(gw.grpcPort, `bench-${i}`));
     const n1 = pushes.length;
     const ts = performance.now();
-    await Promise.all(many.map((c) => { const p = c.next(); c.send(); return p; }));
+    await Promise.all(
+      many.map((c) => {
+        const p = c.next();
+        c.send();
+        return p;
+      }),
+    );
     const subscribe = pushes.slice(n1);
     for (const c of many) c.ackLast();
     const subscribeWall = Math.max(...many.map((c) => c.got[0]!.at)) - ts;
-    await waitFor(() => gw.ads.connected().every((s) => !s.types[SE]?.awaitingAck), { what: 'all ACKs in', timeoutMs: 30_000, intervalMs: 5 });
+    await waitFor(() => gw.ads.connected().every((s) => !s.types[SE]?.awaitingAck), {
+      what: 'all ACKs in',
+      timeoutMs: 30_000,
+      intervalMs: 5,
+    });
     const n2 = pushes.length;
-    const v = await w.commit(new Map([serviceEntry({ namespace: 'ns-0', host: 'svc-0.ns-0.svc', endpoints: ENDPOINTS, seed: 999_999 })]));
-    await waitFor(() => pushes.slice(n2).filter((p) => p.version === String(v)).length === STREAMS + 1, { what: 'push to every stream', timeoutMs: 30_000, intervalMs: 5 });
+    const v = await w.commit(
+      new Map([serviceEntry({ namespace: 'ns-0', host: 'svc-0.ns-0.svc', endpoints: ENDPOINTS, seed: 999_999 })]),
+    );
+    await waitFor(() => pushes.slice(n2).filter((p) => p.version === String(v)).length === STREAMS + 1, {
+      what: 'push to every stream',
+      timeoutMs: 30_000,
+      intervalMs: 5,
+    });
     const fan = pushes.slice(n2).filter((p) => p.version === String(v));
     results.concurrentStreams = {
       streams: STREAMS,
@@ -161,29 +242,58 @@ async function main() {
       note: `server time = sum of the gateway's time assembling and writing each of the ${STREAMS + 1} responses (one thread); client wall includes ${STREAMS} × ${MiB(firstPush.bytes)} MiB over loopback HTTP/2 into clients in the same process`,
     };
     console.log('concurrent', results.concurrentStreams);
-    await waitFor(() => [one, ...many].every((c) => c.got.at(-1)?.version === String(v)), { what: 'every stream received the change', timeoutMs: 60_000, intervalMs: 5 });
+    await waitFor(() => [one, ...many].every((c) => c.got.at(-1)?.version === String(v)), {
+      what: 'every stream received the change',
+      timeoutMs: 60_000,
+      intervalMs: 5,
+    });
     for (const c of [one, ...many]) c.ackLast();
     for (const c of many) c.close();
 
     // 5. Change record in Redis → push leaving the gateway, one stream, one change at a time (each ACKed).
-    await waitFor(() => gw.ads.connected().every((s) => !s.types[SE]?.awaitingAck), { what: 'ACKs before latency runs', timeoutMs: 30_000, intervalMs: 5 });
+    await waitFor(() => gw.ads.connected().every((s) => !s.types[SE]?.awaitingAck), {
+      what: 'ACKs before latency runs',
+      timeoutMs: 30_000,
+      intervalMs: 5,
+    });
     const lat: number[] = [];
     for (let i = 0; i < CHANGES; i++) {
-      const pushed = new Promise<PushEvent>((resolve) => { onPush = (e) => { if (e.streamId && e.version !== one.got.at(-1)?.version) resolve(e); }; });
+      const pushed = new Promise<PushEvent>((resolve) => {
+        onPush = (e) => {
+          if (e.streamId && e.version !== one.got.at(-1)?.version) resolve(e);
+        };
+      });
       const received = one.next();
       const tc = performance.now();
-      const ver = await w.commit(new Map([serviceEntry({ namespace: `ns-${i % 20}`, host: `svc-${i}.ns-${i % 20}.svc`, endpoints: ENDPOINTS, seed: 1_000_000 + i })]));
+      const ver = await w.commit(
+        new Map([
+          serviceEntry({
+            namespace: `ns-${i % 20}`,
+            host: `svc-${i}.ns-${i % 20}.svc`,
+            endpoints: ENDPOINTS,
+            seed: 1_000_000 + i,
+          }),
+        ]),
+      );
       const e = await pushed;
       if (e.version !== String(ver)) throw new Error(`pushed ${e.version}, expected ${ver}`);
       lat.push(e.at - tc);
       await received;
       one.ackLast();
-      await waitFor(() => gw.ads.connected().every((s) => !s.types[SE]?.awaitingAck), { what: 'ACK', timeoutMs: 10_000, intervalMs: 1 });
+      await waitFor(() => gw.ads.connected().every((s) => !s.types[SE]?.awaitingAck), {
+        what: 'ACK',
+        timeoutMs: 10_000,
+        intervalMs: 1,
+      });
     }
     onPush = undefined;
     results.changeToPush = {
-      samples: lat.length, p50Ms: ms(pct(lat, 50)), p99Ms: ms(pct(lat, 99)), maxMs: ms(Math.max(...lat)),
-      p99MinusDebounceMs: ms(pct(lat, 99) - DEBOUNCE_MS), targetMs: `20 + debounce (${DEBOUNCE_MS})`,
+      samples: lat.length,
+      p50Ms: ms(pct(lat, 50)),
+      p99Ms: ms(pct(lat, 99)),
+      maxMs: ms(Math.max(...lat)),
+      p99MinusDebounceMs: ms(pct(lat, 99) - DEBOUNCE_MS),
+      targetMs: `20 + debounce (${DEBOUNCE_MS})`,
       note: 'from the start of the projector commit (Lua: HSET + INCR + XADD) to the response handed to the transport',
     };
     console.log('change -> push', results.changeToPush);

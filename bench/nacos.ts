@@ -112,19 +112,17 @@ async function main(): Promise<void> {
         groupName: 'DEFAULT_GROUP',
         serviceName: svc(i),
         type: 'batchRegisterInstance',
-        instances: instances
-          .get(i)!
-          .map((ip) => ({
-            ip,
-            port: 8080,
-            weight: 1,
-            healthy: true,
-            enabled: true,
-            ephemeral: true,
-            clusterName: 'DEFAULT',
-            serviceName: svc(i),
-            metadata: { protocol: 'http' },
-          })),
+        instances: instances.get(i)!.map((ip) => ({
+          ip,
+          port: 8080,
+          weight: 1,
+          healthy: true,
+          enabled: true,
+          ephemeral: true,
+          clusterName: 'DEFAULT',
+          serviceName: svc(i),
+          metadata: { protocol: 'http' },
+        })),
       });
     log(`registering ${SERVICES} services × ${INSTANCES} instances in Nacos (gRPC batch registration)`);
     const t0 = performance.now();

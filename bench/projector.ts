@@ -28,7 +28,12 @@ const INSTANCES = 10;
  */
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=32';
 
-interface RedisSample { cpu: number; evalCalls: number; evalUsec: number; netIn: number }
+interface RedisSample {
+  cpu: number;
+  evalCalls: number;
+  evalUsec: number;
+  netIn: number;
+}
 
 async function redisSample(r: Redis): Promise<RedisSample> {
   const info = await r.info('all');
@@ -49,28 +54,46 @@ async function scenario(base: KafkaRedis, replicas: number) {
     for (let i = 0; i < EVENTS; i += 10_000) await rig.produce(churn.next(Math.min(10_000, EVENTS - i)), 1000);
     const high = await rig.highWatermarks();
     const total = high.reduce((a, b) => a + b, 0n);
-    const started = await Promise.all(Array.from({ length: replicas }, (_, i) => rig.startReplica(`bench-${replicas}-${i}`, {
-      MESHBRIDGE_LOG_LEVEL: 'warn',
-      NODE_OPTIONS,
-    })));
+    const started = await Promise.all(
+      Array.from({ length: replicas }, (_, i) =>
+        rig.startReplica(`bench-${replicas}-${i}`, {
+          MESHBRIDGE_LOG_LEVEL: 'warn',
+          NODE_OPTIONS,
+        }),
+      ),
+    );
     // Steady state: every replica holds its final share of the partitions.
-    await waitFor(async () => {
-      const owned = await Promise.all(started.map(async (s) => metricValue(await rig.metrics(s.httpPort), 'meshbridge_projector_partitions_owned')));
-      return owned.every((n) => n === PARTITIONS / replicas) || undefined;
-    }, { what: 'final assignment', timeoutMs: 60_000, intervalMs: 20 });
+    await waitFor(
+      async () => {
+        const owned = await Promise.all(
+          started.map(async (s) => metricValue(await rig.metrics(s.httpPort), 'meshbridge_projector_partitions_owned')),
+        );
+        return owned.every((n) => n === PARTITIONS / replicas) || undefined;
+      },
+      { what: 'final assignment', timeoutMs: 60_000, intervalMs: 20 },
+    );
     const sumOf = (offsets: bigint[]) => offsets.reduce((a, b) => a + b, 0n);
     const r0 = await redisSample(rig.redis);
     const c0 = sumOf(await rig.storedOffsets());
     const t0 = performance.now();
     // Every poll's stored offsets, to find afterwards the moment the first replica ran out of work.
     const samples: { t: number; stored: bigint[] }[] = [];
-    await waitFor(async () => {
-      const stored = await rig.storedOffsets();
-      samples.push({ t: performance.now(), stored });
-      return sumOf(stored) >= total || undefined;
-    }, { what: 'all events projected', timeoutMs: 600_000, intervalMs: 20 });
+    await waitFor(
+      async () => {
+        const stored = await rig.storedOffsets();
+        samples.push({ t: performance.now(), stored });
+        return sumOf(stored) >= total || undefined;
+      },
+      { what: 'all events projected', timeoutMs: 600_000, intervalMs: 20 },
+    );
     const seconds = (performance.now() - t0) / 1000;
-    const allActive = await whileAllActive(started.map((s) => s.httpPort), samples, high, c0, t0);
+    const allActive = await whileAllActive(
+      started.map((s) => s.httpPort),
+      samples,
+      high,
+      c0,
+      t0,
+    );
     const r1 = await redisSample(rig.redis);
     const events = Number(total - c0);
     const texts = await Promise.all(started.map((s) => rig.metrics(s.httpPort)));
@@ -87,8 +110,15 @@ async function scenario(base: KafkaRedis, replicas: number) {
       // partitions hold unequal shares, so the last seconds of a run can be one replica alone).
       allActive,
       batches: commits,
-      eventsPerBatch: round(m('meshbridge_projector_batch_events_sum') / Math.max(1, m('meshbridge_projector_batch_events_count')), 1),
-      batchMsMean: round((1000 * m('meshbridge_projector_batch_seconds_sum')) / Math.max(1, m('meshbridge_projector_batch_seconds_count')), 2),
+      eventsPerBatch: round(
+        m('meshbridge_projector_batch_events_sum') / Math.max(1, m('meshbridge_projector_batch_events_count')),
+        1,
+      ),
+      batchMsMean: round(
+        (1000 * m('meshbridge_projector_batch_seconds_sum')) /
+          Math.max(1, m('meshbridge_projector_batch_seconds_count')),
+        2,
+      ),
       redis: {
         commits: r1.evalCalls - r0.evalCalls,
         bytesPerCommit: Math.round(m('meshbridge_projector_commit_bytes_sum') / Math.max(1, commits)),
@@ -116,13 +146,30 @@ const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
  * Throughput until the first replica finished its own partitions (each replica's partitions from /debug/positions).
  * With one replica this is the whole run.
  */
-async function whileAllActive(httpPorts: number[], samples: { t: number; stored: bigint[] }[], high: bigint[], c0: bigint, t0: number) {
-  const owned = await Promise.all(httpPorts.map(async (port) => Object.keys(await (await fetch(`http://127.0.0.1:${port}/debug/positions`)).json() as Record<string, string>).map(Number)));
+async function whileAllActive(
+  httpPorts: number[],
+  samples: { t: number; stored: bigint[] }[],
+  high: bigint[],
+  c0: bigint,
+  t0: number,
+) {
+  const owned = await Promise.all(
+    httpPorts.map(async (port) =>
+      Object.keys(
+        (await (await fetch(`http://127.0.0.1:${port}/debug/positions`)).json()) as Record<string, string>,
+      ).map(Number),
+    ),
+  );
   const done = (parts: number[], stored: bigint[]) => parts.every((p) => stored[p]! >= high[p]!);
   const first = samples.find((s) => owned.some((parts) => done(parts, s.stored))) ?? samples[samples.length - 1]!;
   const events = Number(first.stored.reduce((a, b) => a + b, 0n) - c0);
   const seconds = (first.t - t0) / 1000;
-  return { seconds: round(seconds, 2), events, eventsPerSecond: Math.round(events / seconds), partitionsPerReplica: owned.map((o) => o.sort((a, b) => a - b)) };
+  return {
+    seconds: round(seconds, 2),
+    events,
+    eventsPerSecond: Math.round(events / seconds),
+    partitionsPerReplica: owned.map((o) => o.sort((a, b) => a - b)),
+  };
 }
 
 /** A replica's peak resident memory so far (Linux VmHWM), per replica. */
@@ -143,9 +190,21 @@ async function main(): Promise<void> {
     const two = await scenario(base, 2);
     const out = {
       date: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadAvgAtStart: load0.map((x) => round(x, 2)), loadAvgAtEnd: os.loadavg().map((x) => round(x, 2)) },
+      machine: {
+        cpus: os.cpus().length,
+        model: os.cpus()[0]?.model,
+        node: process.version,
+        loadAvgAtStart: load0.map((x) => round(x, 2)),
+        loadAvgAtEnd: os.loadavg().map((x) => round(x, 2)),
+      },
       nodeOptions: NODE_OPTIONS,
-      workload: { events: EVENTS, services: SERVICES, instancesPerEvent: INSTANCES, partitions: PARTITIONS, compression: 'gzip' },
+      workload: {
+        events: EVENTS,
+        services: SERVICES,
+        instancesPerEvent: INSTANCES,
+        partitions: PARTITIONS,
+        compression: 'gzip',
+      },
       single: one,
       two,
       scaling: round(two.eventsPerSecond / one.eventsPerSecond, 2),

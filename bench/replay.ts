@@ -29,33 +29,72 @@ const PARTITIONS = 6;
 async function child(brokers: string[]): Promise<void> {
   const kafka = new Kafka({ clientId: 'bench-replay', brokers, logLevel: logLevel.WARN });
   const ranges = await topicRanges(kafka, TOPIC);
-  const { results: [res], stats: [stats], seconds, workers } = await replayTopic(kafka, TOPIC, ranges, [{ kind: 'end' }], 'replay');
+  const {
+    results: [res],
+    stats: [stats],
+    seconds,
+    workers,
+  } = await replayTopic(kafka, TOPIC, ranges, [{ kind: 'end' }], 'replay');
   const s = stats!;
-  process.stdout.write(JSON.stringify({
-    seconds, events: s.events, applied: s.applied, ignored: s.ignored, bySchema: s.bySchema, undecodable: s.undecodable.length,
-    resources: res!.resources.size, workers, decodeAndFoldSeconds: s.foldMs / 1000,
-    peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
-  }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      seconds,
+      events: s.events,
+      applied: s.applied,
+      ignored: s.ignored,
+      bySchema: s.bySchema,
+      undecodable: s.undecodable.length,
+      resources: res!.resources.size,
+      workers,
+      decodeAndFoldSeconds: s.foldMs / 1000,
+      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    }) + '\n',
+  );
 }
 
 function event(i: number, svc: number, rnd: () => number, epoch: number): RegistryEvent {
   const host = `com.bench.svc${svc}.service`;
   const base = {
-    eventId: `bench-${i}`, sourceId: 'zk-bench', sourceKind: 'zookeeper-dubbo', collectorId: 'bench-collector', epoch, generation: 'g1',
-    observedAt: 1_700_000_000_000 + i, namespace: 'dubbo', host, registryService: `com.bench.Svc${svc}`, orderToken: i,
-    ports: [], instances: [], issues: [], resyncServices: [], raw: null,
+    eventId: `bench-${i}`,
+    sourceId: 'zk-bench',
+    sourceKind: 'zookeeper-dubbo',
+    collectorId: 'bench-collector',
+    epoch,
+    generation: 'g1',
+    observedAt: 1_700_000_000_000 + i,
+    namespace: 'dubbo',
+    host,
+    registryService: `com.bench.Svc${svc}`,
+    orderToken: i,
+    ports: [],
+    instances: [],
+    issues: [],
+    resyncServices: [],
+    raw: null,
   } satisfies Partial<RegistryEvent>;
   if (rnd() < 0.02) return { ...base, kind: 'SERVICE_REMOVED' };
   const n = 9 + Math.floor(rnd() * 3);
   const instances = Array.from({ length: n }, (_, k) => ({
-    address: `10.${svc % 250}.${Math.floor(svc / 250) % 250}.${(k + Math.floor(rnd() * 4)) % 250 + 1}`,
+    address: `10.${svc % 250}.${Math.floor(svc / 250) % 250}.${((k + Math.floor(rnd() * 4)) % 250) + 1}`,
     ports: { 'tcp-dubbo': 20880 },
-    labels: { app: `app-${svc % 500}`, version: `1.${Math.floor(rnd() * 3)}.0`, 'dubbo.apache.org/release': '3.2.9', 'meshbridge.io/source': 'zk-bench' },
-    weight: 100, locality: '',
+    labels: {
+      app: `app-${svc % 500}`,
+      version: `1.${Math.floor(rnd() * 3)}.0`,
+      'dubbo.apache.org/release': '3.2.9',
+      'meshbridge.io/source': 'zk-bench',
+    },
+    weight: 100,
+    locality: '',
   }));
   return {
-    ...base, kind: 'SERVICE_STATE', ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }], instances,
-    raw: JSON.stringify({ path: `/dubbo/com.bench.Svc${svc}/providers`, providers: instances.map((x) => `${x.address}:20880`) }),
+    ...base,
+    kind: 'SERVICE_STATE',
+    ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }],
+    instances,
+    raw: JSON.stringify({
+      path: `/dubbo/com.bench.Svc${svc}/providers`,
+      providers: instances.map((x) => `${x.address}:20880`),
+    }),
   };
 }
 
@@ -70,15 +109,30 @@ async function main(): Promise<void> {
     const kafka = new Kafka({ clientId: 'bench-producer', brokers: server.brokers, logLevel: logLevel.WARN });
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS, configEntries: [{ name: 'max.message.bytes', value: '16777216' }] }], waitForLeaders: true });
+    await admin.createTopics({
+      topics: [
+        { topic: TOPIC, numPartitions: PARTITIONS, configEntries: [{ name: 'max.message.bytes', value: '16777216' }] },
+      ],
+      waitForLeaders: true,
+    });
     await admin.disconnect();
-    const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await producer.connect();
 
     const alive = new Set<string>();
     const partitioner = Partitioners.DefaultPartitioner();
-    const partitionMetadata = Array.from({ length: PARTITIONS }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
-    const partitionOf = (key: string) => partitioner({ topic: TOPIC, partitionMetadata, message: { key, value: null } });
+    const partitionMetadata = Array.from({ length: PARTITIONS }, (_, i) => ({
+      partitionId: i,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0],
+    }));
+    const partitionOf = (key: string) =>
+      partitioner({ topic: TOPIC, partitionMetadata, message: { key, value: null } });
     // mulberry32: a deterministic 32-bit generator (integer arithmetic, so no precision loss in doubles).
     let seed = 42;
     const rnd = () => {
@@ -97,37 +151,83 @@ async function main(): Promise<void> {
         const value = j < EVENTS * 0.3 ? encodeEventAs('registry-event.v1.avsc', ev) : encodeEvent(ev);
         bytes += value.length;
         messages.push({ key: `${ev.namespace}/${ev.host}`, value });
-        if (ev.kind === 'SERVICE_STATE') alive.add(`${ev.namespace}/${ev.host}`); else alive.delete(`${ev.namespace}/${ev.host}`);
+        if (ev.kind === 'SERVICE_STATE') alive.add(`${ev.namespace}/${ev.host}`);
+        else alive.delete(`${ev.namespace}/${ev.host}`);
         if ((j + 1) % 100_000 === 0) {
           // A periodic full resync: one marker per partition listing that partition's live services (heals nothing here).
           for (let p = 0; p < PARTITIONS; p++) {
             const resyncServices = [...alive].filter((k) => partitionOf(k) === p).sort();
-            messages.push({ key: 'resync/zk-bench', partition: p, value: encodeEvent({ ...ev, kind: 'RESYNC_END', namespace: '', host: '', registryService: '', orderToken: null, ports: [], instances: [], raw: null, resyncServices }) });
+            messages.push({
+              key: 'resync/zk-bench',
+              partition: p,
+              value: encodeEvent({
+                ...ev,
+                kind: 'RESYNC_END',
+                namespace: '',
+                host: '',
+                registryService: '',
+                orderToken: null,
+                ports: [],
+                instances: [],
+                raw: null,
+                resyncServices,
+              }),
+            });
           }
         }
       }
       await producer.send({ topic: TOPIC, compression: CompressionTypes.GZIP, acks: 1, messages });
-      if (process.stderr.isTTY) process.stderr.write(`\rproduced ${Math.min(EVENTS, i + CHUNK).toLocaleString('en-US')} events`);
+      if (process.stderr.isTTY)
+        process.stderr.write(`\rproduced ${Math.min(EVENTS, i + CHUNK).toLocaleString('en-US')} events`);
     }
     await producer.disconnect();
     const produceSeconds = (performance.now() - t0) / 1000;
-    process.stderr.write(`\nproduced ${EVENTS} events (${(bytes / 2 ** 20).toFixed(0)} MiB uncompressed, avg ${Math.round(bytes / EVENTS)} B) in ${produceSeconds.toFixed(1)} s\n`);
+    process.stderr.write(
+      `\nproduced ${EVENTS} events (${(bytes / 2 ** 20).toFixed(0)} MiB uncompressed, avg ${Math.round(bytes / EVENTS)} B) in ${produceSeconds.toFixed(1)} s\n`,
+    );
 
     // The replay runs in its own process so its peak memory is its own, not the producer's.
     const out = await new Promise<string>((resolve, reject) => {
-      const c = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', server.brokers.join(',')], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const c = spawn(
+        process.execPath,
+        ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', server.brokers.join(',')],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       let s = '';
-      c.stdout.on('data', (d) => { s += d; });
+      c.stdout.on('data', (d) => {
+        s += d;
+      });
       c.on('exit', (code) => (code === 0 ? resolve(s) : reject(new Error(`replay child exited ${code}`))));
     });
     const r = JSON.parse(out);
     const result = {
-      date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, memGiB: Math.round(os.totalmem() / 2 ** 30) },
-      kafka: 'harness single-node KRaft 3.9.1 on loopback', topic: { partitions: PARTITIONS, compression: 'gzip' },
-      workload: { events: EVENTS, services: SERVICES, avgEventBytes: Math.round(bytes / EVENTS), instancesPerState: '9-11', removals: '~2%', schemaV1Share: 0.3, produceSeconds: Number(produceSeconds.toFixed(1)) },
+      date: new Date().toISOString(),
+      machine: {
+        cpus: os.cpus().length,
+        model: os.cpus()[0]?.model,
+        node: process.version,
+        memGiB: Math.round(os.totalmem() / 2 ** 30),
+      },
+      kafka: 'harness single-node KRaft 3.9.1 on loopback',
+      topic: { partitions: PARTITIONS, compression: 'gzip' },
+      workload: {
+        events: EVENTS,
+        services: SERVICES,
+        avgEventBytes: Math.round(bytes / EVENTS),
+        instancesPerState: '9-11',
+        removals: '~2%',
+        schemaV1Share: 0.3,
+        produceSeconds: Number(produceSeconds.toFixed(1)),
+      },
       replay: {
-        seconds: Number(r.seconds.toFixed(2)), eventsPerSecond: Math.round(r.events / r.seconds), events: r.events, applied: r.applied, ignored: r.ignored,
-        bySchema: r.bySchema, resources: r.resources, workerThreads: r.workers,
+        seconds: Number(r.seconds.toFixed(2)),
+        eventsPerSecond: Math.round(r.events / r.seconds),
+        events: r.events,
+        applied: r.applied,
+        ignored: r.ignored,
+        bySchema: r.bySchema,
+        resources: r.resources,
+        workerThreads: r.workers,
         // Summed over the worker threads, which run in parallel with each other and with the Kafka reads.
         decodeAndFoldSecondsAllWorkers: Number(r.decodeAndFoldSeconds.toFixed(2)),
         peakRssMiB: r.peakRssMiB,

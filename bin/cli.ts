@@ -33,27 +33,46 @@ audit (read the topic from the beginning; human-readable, --json for machines; d
 
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
-  const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: false });
+  const { values } = parseArgs({
+    args: rest,
+    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+    strict: false,
+  });
   if (!command || command === 'help' || values.help) {
     process.stdout.write(USAGE);
     return;
   }
   const configFile = typeof values.config === 'string' ? values.config : undefined;
   switch (command) {
-    case 'collector': return (await import('../services/collector/main.ts')).runCollector(loadConfig(configFile));
-    case 'projector': return values.rebuild
-      ? (await import('../services/projector/rebuild.ts')).runRebuild(loadConfig(configFile)) // recompute from the topic, switch atomically
-      : (await import('../services/projector/main.ts')).runProjector(loadConfig(configFile));
-    case 'gateway': return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
+    case 'collector':
+      return (await import('../services/collector/main.ts')).runCollector(loadConfig(configFile));
+    case 'projector':
+      return values.rebuild
+        ? (await import('../services/projector/rebuild.ts')).runRebuild(loadConfig(configFile)) // recompute from the topic, switch atomically
+        : (await import('../services/projector/main.ts')).runProjector(loadConfig(configFile));
+    case 'gateway':
+      return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
     case 'status': // exits at once: a kafkajs client still retrying must not keep the process alive
       return process.exit(await (await import('../services/status/status.ts')).runStatus(rest, loadConfig(configFile)));
-    case 'healthcheck': process.exitCode = await (await import('../services/shared/healthcheck.ts')).healthcheck(rest); return;
-    case 'demo-provider': return (await import('../harness/demo-provider.ts')).runDemoProvider(rest);
-    case 'up': return (await import('../harness/up.ts')).up();
-    case 'replay': case 'history': case 'diff': case 'verify':
+    case 'healthcheck':
+      process.exitCode = await (await import('../services/shared/healthcheck.ts')).healthcheck(rest);
+      return;
+    case 'demo-provider':
+      return (await import('../harness/demo-provider.ts')).runDemoProvider(rest);
+    case 'up':
+      return (await import('../harness/up.ts')).up();
+    case 'replay':
+    case 'history':
+    case 'diff':
+    case 'verify':
       // verify --registry reads each registry with the collector's own adapters: given to audit, not imported by it.
-      process.exitCode = await (await import('../services/audit/cli.ts')).runAudit(command, rest, loadConfig(configFile),
-        { readRegistry: (await import('../services/collector/registry-read.ts')).readRegistry });
+      process.exitCode = await (await import('../services/audit/cli.ts')).runAudit(
+        command,
+        rest,
+        loadConfig(configFile),
+        { readRegistry: (await import('../services/collector/registry-read.ts')).readRegistry },
+      );
       return;
     default:
       process.stderr.write(`meshbridge: unknown command "${command}"\n\n${USAGE}`);

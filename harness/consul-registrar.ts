@@ -19,28 +19,51 @@ export interface ConsulInstance {
 }
 
 export class ConsulRegistrar {
-  constructor(private readonly address: string, private readonly token?: string, private readonly datacenter?: string) {}
+  constructor(
+    private readonly address: string,
+    private readonly token?: string,
+    private readonly datacenter?: string,
+  ) {}
 
   private async put(path: string, body: unknown): Promise<void> {
     const q = this.datacenter ? `?dc=${this.datacenter}` : '';
     const res = await fetch(`${this.address}${path}${q}`, {
-      method: 'PUT', body: JSON.stringify(body),
+      method: 'PUT',
+      body: JSON.stringify(body),
       headers: { 'content-type': 'application/json', ...(this.token ? { 'x-consul-token': this.token } : {}) },
     });
     if (!res.ok) throw new Error(`consul PUT ${path}: ${res.status} ${await res.text()}`);
   }
 
-  static nodeOf(i: ConsulInstance): string { return i.node ?? `node-${i.address.replace(/[.:]/g, '-')}`; }
+  static nodeOf(i: ConsulInstance): string {
+    return i.node ?? `node-${i.address.replace(/[.:]/g, '-')}`;
+  }
 
   async register(i: ConsulInstance): Promise<void> {
     const node = ConsulRegistrar.nodeOf(i);
     await this.put('/v1/catalog/register', {
-      Node: node, Address: i.address, NodeMeta: i.nodeMeta ?? {}, SkipNodeUpdate: false,
+      Node: node,
+      Address: i.address,
+      NodeMeta: i.nodeMeta ?? {},
+      SkipNodeUpdate: false,
       Service: {
-        ID: i.id, Service: i.service, Address: i.serviceAddress ?? i.address, Port: i.port, Tags: i.tags ?? [], Meta: i.meta ?? {},
+        ID: i.id,
+        Service: i.service,
+        Address: i.serviceAddress ?? i.address,
+        Port: i.port,
+        Tags: i.tags ?? [],
+        Meta: i.meta ?? {},
         ...(i.weights ? { Weights: i.weights } : {}),
       },
-      Checks: [{ Node: node, CheckID: `check:${i.id}`, Name: `health of ${i.id}`, Status: i.status ?? 'passing', ServiceID: i.id }],
+      Checks: [
+        {
+          Node: node,
+          CheckID: `check:${i.id}`,
+          Name: `health of ${i.id}`,
+          Status: i.status ?? 'passing',
+          ServiceID: i.id,
+        },
+      ],
     });
   }
 

@@ -57,23 +57,52 @@ async function launchConsul(runDir: string, opts: ConsulOptions): Promise<Consul
   const address = `http://127.0.0.1:${http}`;
   const launch = async () => {
     proc = new ManagedProcess({
-      name, command: consulBinary(), logDir: runDir,
-      args: ['agent', '-dev', '-client=127.0.0.1', '-bind=127.0.0.1', `-datacenter=${datacenter}`, `-node=${name}-${http}`, `-config-file=${cfgFile}`, '-log-level=info'],
+      name,
+      command: consulBinary(),
+      logDir: runDir,
+      args: [
+        'agent',
+        '-dev',
+        '-client=127.0.0.1',
+        '-bind=127.0.0.1',
+        `-datacenter=${datacenter}`,
+        `-node=${name}-${http}`,
+        `-config-file=${cfgFile}`,
+        '-log-level=info',
+      ],
     });
     result.proc = proc;
     // Ready when a leader is elected and the agent has registered itself in the catalog (it can serve catalog writes).
-    await readyOrStop(proc, () => waitFor(async () => {
-      proc.assertRunning();
-      const leader = await fetch(`${address}/v1/status/leader`).then((r) => r.json()).catch(() => '');
-      if (!leader) return false;
-      const headers: Record<string, string> = opts.managementToken ? { 'x-consul-token': opts.managementToken } : {};
-      const nodes = await fetch(`${address}/v1/catalog/nodes`, { headers }).then((r) => (r.ok ? r.json() : [])) as unknown[];
-      return nodes.length > 0;
-    }, { what: `consul dev agent on :${http} (log ${proc.logFile})`, timeoutMs: 60_000, intervalMs: 100 }));
+    await readyOrStop(proc, () =>
+      waitFor(
+        async () => {
+          proc.assertRunning();
+          const leader = await fetch(`${address}/v1/status/leader`)
+            .then((r) => r.json())
+            .catch(() => '');
+          if (!leader) return false;
+          const headers: Record<string, string> = opts.managementToken
+            ? { 'x-consul-token': opts.managementToken }
+            : {};
+          const nodes = (await fetch(`${address}/v1/catalog/nodes`, { headers }).then((r) =>
+            r.ok ? r.json() : [],
+          )) as unknown[];
+          return nodes.length > 0;
+        },
+        { what: `consul dev agent on :${http} (log ${proc.logFile})`, timeoutMs: 60_000, intervalMs: 100 },
+      ),
+    );
   };
   const result: ConsulServer = {
-    httpPort: http, address, datacenter, managementToken: opts.managementToken, proc: undefined as unknown as ManagedProcess,
-    async restart() { await proc.stop(); await launch(); },
+    httpPort: http,
+    address,
+    datacenter,
+    managementToken: opts.managementToken,
+    proc: undefined as unknown as ManagedProcess,
+    async restart() {
+      await proc.stop();
+      await launch();
+    },
     stop: () => proc.stop(),
   };
   await launch();

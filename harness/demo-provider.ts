@@ -25,12 +25,20 @@ function ownAddress(): string {
   return '127.0.0.1';
 }
 
-const log = (msg: string) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), role: 'demo-provider', msg })}\n`);
+const log = (msg: string) =>
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), role: 'demo-provider', msg })}\n`);
 
 export async function runDemoProvider(argv: string[]): Promise<void> {
   const { values } = parseArgs({
-    args: argv, allowPositionals: true, strict: false,
-    options: { zookeeper: { type: 'string' }, root: { type: 'string' }, consul: { type: 'string' }, address: { type: 'string' } },
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: {
+      zookeeper: { type: 'string' },
+      root: { type: 'string' },
+      consul: { type: 'string' },
+      address: { type: 'string' },
+    },
   });
   const zkConnect = String(values.zookeeper ?? 'zookeeper:2181');
   const root = String(values.root ?? '/dubbo');
@@ -60,7 +68,9 @@ export async function runDemoProvider(argv: string[]): Promise<void> {
       zk?.close();
       zk = await connect(zkConnect, 10_000);
     }
-    const exists = await new Promise<boolean>((resolve, reject) => zk!.exists(providerPath, (e, stat) => (e ? reject(e) : resolve(!!stat))));
+    const exists = await new Promise<boolean>((resolve, reject) =>
+      zk!.exists(providerPath, (e, stat) => (e ? reject(e) : resolve(!!stat))),
+    );
     if (exists) return;
     await mkdirp(zk, providerDir);
     await create(zk, providerPath, zookeeper.CreateMode.EPHEMERAL);
@@ -69,21 +79,39 @@ export async function runDemoProvider(argv: string[]): Promise<void> {
   let consulRegistered = false;
   const assertConsul = async () => {
     const res = await fetch(`${consul}/v1/agent/service/register`, {
-      method: 'PUT', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ID: serviceId, Name: DEMO_CONSUL_SERVICE, Address: ip, Port: httpPort, Meta: { protocol: 'http', version: 'v1' }, Tags: ['demo=true'] }),
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        ID: serviceId,
+        Name: DEMO_CONSUL_SERVICE,
+        Address: ip,
+        Port: httpPort,
+        Meta: { protocol: 'http', version: 'v1' },
+        Tags: ['demo=true'],
+      }),
     });
     if (!res.ok) throw new Error(`consul register: HTTP ${res.status} ${await res.text()}`);
-    if (!consulRegistered) log(`registered Consul service ${DEMO_CONSUL_SERVICE} (${serviceId}) at ${ip}:${httpPort} in ${consul}`);
+    if (!consulRegistered)
+      log(`registered Consul service ${DEMO_CONSUL_SERVICE} (${serviceId}) at ${ip}:${httpPort} in ${consul}`);
     consulRegistered = true;
   };
 
   const tick = async () => {
-    for (const [what, step] of [['zookeeper', assertZooKeeper], ['consul', assertConsul]] as const) {
-      try { await step(); } catch (e) { log(`${what}: ${(e as Error).message} (retrying)`); }
+    for (const [what, step] of [
+      ['zookeeper', assertZooKeeper],
+      ['consul', assertConsul],
+    ] as const) {
+      try {
+        await step();
+      } catch (e) {
+        log(`${what}: ${(e as Error).message} (retrying)`);
+      }
     }
   };
   await tick();
-  const timer = setInterval(() => { if (!stopping) void tick(); }, 5000);
+  const timer = setInterval(() => {
+    if (!stopping) void tick();
+  }, 5000);
 
   const stop = async (sig: string) => {
     if (stopping) return;
@@ -91,7 +119,10 @@ export async function runDemoProvider(argv: string[]): Promise<void> {
     clearInterval(timer);
     log(`${sig}: deregistering`);
     await fetch(`${consul}/v1/agent/service/deregister/${serviceId}`, { method: 'PUT' }).catch(() => undefined);
-    if (zk) { await remove(zk, providerPath).catch(() => undefined); zk.close(); }
+    if (zk) {
+      await remove(zk, providerPath).catch(() => undefined);
+      zk.close();
+    }
     dubbo.close();
     web.close();
     process.exit(0);

@@ -17,10 +17,19 @@ export const dockerVersions = {
   baseImage: process.env.MESHBRIDGE_BASE_IMAGE ?? 'debian:12.15-slim',
 };
 
-export function composeBinary(): string { return path.join(cacheDir, 'compose', dockerVersions.compose, 'docker-compose'); }
-export function baseImageTarball(): string { return path.join(cacheDir, 'docker', 'base', `${dockerVersions.baseImage.replace(/[:/]/g, '_')}.tar`); }
+export function composeBinary(): string {
+  return path.join(cacheDir, 'compose', dockerVersions.compose, 'docker-compose');
+}
+export function baseImageTarball(): string {
+  return path.join(cacheDir, 'docker', 'base', `${dockerVersions.baseImage.replace(/[:/]/g, '_')}.tar`);
+}
 
-export interface RunResult { code: number | null; stdout: string; stderr: string; ms: number }
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 
 export interface DockerEngine {
   /** DOCKER_HOST and DOCKER_CONFIG (with the compose plugin) for `docker` and `docker compose`. */
@@ -35,40 +44,80 @@ export interface DockerEngine {
 const RUN_BASE = process.env.MESHBRIDGE_DOCKER_RUN_DIR ?? '/run/meshbridge-docker';
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function ensureInstalled(): void {
   const missing: string[] = [];
-  if (spawnSync('sh', ['-c', 'command -v dockerd && command -v docker && command -v debootstrap'], { stdio: 'ignore' }).status !== 0) missing.push('docker');
+  if (
+    spawnSync('sh', ['-c', 'command -v dockerd && command -v docker && command -v debootstrap'], { stdio: 'ignore' })
+      .status !== 0
+  )
+    missing.push('docker');
   if (!fs.existsSync(baseImageTarball())) missing.push('docker-base');
   if (!fs.existsSync(composeBinary())) missing.push('compose');
   if (missing.length === 0) return;
   process.stderr.write(`meshbridge: installing ${missing.join(', ')} (cached under ${cacheDir})\n`);
-  const res = spawnSync(path.join(projectRoot, 'scripts', 'install.sh'), missing, { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (res.status !== 0) throw new Error(`installing ${missing.join(', ')} failed (exit ${res.status}); run scripts/install.sh ${missing.join(' ')}`);
+  const res = spawnSync(path.join(projectRoot, 'scripts', 'install.sh'), missing, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (res.status !== 0)
+    throw new Error(
+      `installing ${missing.join(', ')} failed (exit ${res.status}); run scripts/install.sh ${missing.join(' ')}`,
+    );
 }
 
 /** Runs a command to completion, collecting its output; never throws on a non-zero exit (the caller asserts). */
-export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string; log?: string } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string; log?: string } = {},
+): Promise<RunResult> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      env: { ...process.env, ...opts.env },
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     const logFd = opts.log ? fs.openSync(opts.log, 'a') : undefined;
     if (logFd !== undefined) fs.writeSync(logFd, `\n$ ${cmd} ${args.join(' ')}\n`);
-    child.stdout!.on('data', (d: Buffer) => { stdout += d; if (logFd !== undefined) fs.writeSync(logFd, d); });
-    child.stderr!.on('data', (d: Buffer) => { stderr += d; if (logFd !== undefined) fs.writeSync(logFd, d); });
-    const timer = opts.timeoutMs ? setTimeout(() => { stderr += `\n[harness] killed after ${opts.timeoutMs} ms`; child.kill('SIGKILL'); }, opts.timeoutMs) : undefined;
-    if (opts.input !== undefined) { child.stdin!.on('error', () => undefined); child.stdin!.end(opts.input); }
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d;
+      if (logFd !== undefined) fs.writeSync(logFd, d);
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d;
+      if (logFd !== undefined) fs.writeSync(logFd, d);
+    });
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          stderr += `\n[harness] killed after ${opts.timeoutMs} ms`;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs)
+      : undefined;
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(opts.input);
+    }
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
       const ms = performance.now() - t0;
-      if (logFd !== undefined) { fs.writeSync(logFd, `[exit ${code} after ${(ms / 1000).toFixed(1)} s]\n`); fs.closeSync(logFd); }
+      if (logFd !== undefined) {
+        fs.writeSync(logFd, `[exit ${code} after ${(ms / 1000).toFixed(1)} s]\n`);
+        fs.closeSync(logFd);
+      }
       resolve({ code, stdout, stderr, ms });
     });
-    child.on('error', (e) => { stderr += String(e); });
+    child.on('error', (e) => {
+      stderr += String(e);
+    });
   });
 }
 
@@ -88,7 +137,8 @@ export async function startDockerEngine(runDir: string): Promise<DockerEngine> {
   fs.mkdirSync(path.join(configDir, 'cli-plugins'), { recursive: true });
   if (fs.existsSync(pidFile)) {
     const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-    if (pid && alive(pid)) throw new Error(`a dockerd (pid ${pid}, ${pidFile}) already uses ${dataRoot}; stop it first`);
+    if (pid && alive(pid))
+      throw new Error(`a dockerd (pid ${pid}, ${pidFile}) already uses ${dataRoot}; stop it first`);
     fs.rmSync(pidFile, { force: true });
   }
   fs.rmSync(socket, { force: true });
@@ -103,35 +153,80 @@ export async function startDockerEngine(runDir: string): Promise<DockerEngine> {
 
   const logFile = path.join(runDir, 'dockerd.log');
   const out = fs.openSync(logFile, 'a');
-  const child: ChildProcess = spawn('dockerd', [
-    '--config-file', daemonJson, '--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${socket}`, '--pidfile', pidFile,
-    '--bridge=none', '--iptables=false', '--ip-forward=false', '--ip-masq=false', '--storage-driver=overlay2',
-  ], { stdio: ['ignore', out, out], detached: true });
+  const child: ChildProcess = spawn(
+    'dockerd',
+    [
+      '--config-file',
+      daemonJson,
+      '--data-root',
+      dataRoot,
+      '--exec-root',
+      execRoot,
+      '-H',
+      `unix://${socket}`,
+      '--pidfile',
+      pidFile,
+      '--bridge=none',
+      '--iptables=false',
+      '--ip-forward=false',
+      '--ip-masq=false',
+      '--storage-driver=overlay2',
+    ],
+    { stdio: ['ignore', out, out], detached: true },
+  );
   fs.closeSync(out);
   let exited = false;
-  const exitedP = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
-  const onExit = () => { if (!exited && child.pid) try { process.kill(child.pid, 'SIGTERM'); } catch { /* gone */ } };
+  const exitedP = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  const onExit = () => {
+    if (!exited && child.pid)
+      try {
+        process.kill(child.pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+  };
   process.on('exit', onExit);
 
   const env: NodeJS.ProcessEnv = { DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: configDir };
   const cmdLog = path.join(runDir, 'docker-commands.log');
-  const docker: DockerEngine['docker'] = (args, opts = {}) => run('docker', args, { ...opts, env: { ...env, ...opts.env }, log: cmdLog });
+  const docker: DockerEngine['docker'] = (args, opts = {}) =>
+    run('docker', args, { ...opts, env: { ...env, ...opts.env }, log: cmdLog });
 
   const stop = async () => {
     process.off('exit', onExit);
     if (exited || !child.pid) return;
     // dockerd stops its containers itself on SIGTERM (then its containerd); only escalate if it hangs.
     process.kill(child.pid, 'SIGTERM');
-    const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 60_000);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 60_000);
     await exitedP;
     clearTimeout(timer);
   };
 
   try {
-    await waitFor(async () => {
-      if (exited) throw Object.assign(new Error(`dockerd exited; log ${logFile}:\n${fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n')}`), { fatal: true });
-      return (await docker(['version', '--format', '{{.Server.Version}}'])).code === 0;
-    }, { what: `dockerd on ${socket} (log ${logFile})`, timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor(
+      async () => {
+        if (exited)
+          throw Object.assign(
+            new Error(
+              `dockerd exited; log ${logFile}:\n${fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n')}`,
+            ),
+            { fatal: true },
+          );
+        return (await docker(['version', '--format', '{{.Server.Version}}'])).code === 0;
+      },
+      { what: `dockerd on ${socket} (log ${logFile})`, timeoutMs: 60_000, intervalMs: 200 },
+    );
     if ((await docker(['image', 'inspect', dockerVersions.baseImage])).code !== 0) {
       const imp = await docker(['import', baseImageTarball(), dockerVersions.baseImage], { timeoutMs: 300_000 });
       if (imp.code !== 0) throw new Error(`docker import of ${baseImageTarball()} failed: ${imp.stderr}`);
@@ -152,13 +247,21 @@ export async function startDockerEngine(runDir: string): Promise<DockerEngine> {
  * fetching over HTTPS must trust here. Links that no longer match their source are replaced; other versions and stale
  * CAs are removed.
  */
-export function linkLocalBuildInputs(servers: { server: string; dir: string }[], caDir = '/usr/local/share/ca-certificates'): void {
+export function linkLocalBuildInputs(
+  servers: { server: string; dir: string }[],
+  caDir = '/usr/local/share/ca-certificates',
+): void {
   const local = path.join(projectRoot, 'deploy', 'docker', 'local');
   const link = (src: string, dst: string) => {
     const st = fs.statSync(src);
     if (fs.existsSync(dst) && fs.statSync(dst).ino === st.ino) return;
     fs.rmSync(dst, { force: true });
-    try { fs.linkSync(src, dst); } catch { fs.copyFileSync(src, dst); fs.chmodSync(dst, st.mode); }
+    try {
+      fs.linkSync(src, dst);
+    } catch {
+      fs.copyFileSync(src, dst);
+      fs.chmodSync(dst, st.mode);
+    }
   };
   const walk = (from: string, to: string) => {
     fs.mkdirSync(to, { recursive: true });
@@ -170,12 +273,14 @@ export function linkLocalBuildInputs(servers: { server: string; dir: string }[],
   for (const { server, dir } of servers) {
     // Only the version scripts/install.sh names now: build-server.sh copies whatever version it finds.
     for (const e of fs.readdirSync(path.join(local, server))) {
-      if (e !== '.keep' && e !== path.basename(dir)) fs.rmSync(path.join(local, server, e), { recursive: true, force: true });
+      if (e !== '.keep' && e !== path.basename(dir))
+        fs.rmSync(path.join(local, server, e), { recursive: true, force: true });
     }
     walk(dir, path.join(local, server, path.basename(dir)));
   }
   const caTarget = path.join(local, 'ca-certificates');
   const cas = fs.existsSync(caDir) ? fs.readdirSync(caDir).filter((f) => f.endsWith('.crt')) : [];
-  for (const f of fs.readdirSync(caTarget)) if (f !== '.keep' && !cas.includes(f)) fs.rmSync(path.join(caTarget, f), { force: true });
+  for (const f of fs.readdirSync(caTarget))
+    if (f !== '.keep' && !cas.includes(f)) fs.rmSync(path.join(caTarget, f), { force: true });
   for (const f of cas) link(path.join(caDir, f), path.join(caTarget, f));
 }

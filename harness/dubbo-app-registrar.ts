@@ -7,33 +7,66 @@ import { createWithData, mkdirp, remove, setData } from './zk-write.ts';
  * ZookeeperInstance payload and Dubbo's metadata, plus the persistent interface → application mapping node.
  */
 export class DubboAppRegistrar {
-  private constructor(private readonly client: ZkClient, private readonly servicesRoot: string, private readonly mappingRoot: string) {}
+  private constructor(
+    private readonly client: ZkClient,
+    private readonly servicesRoot: string,
+    private readonly mappingRoot: string,
+  ) {}
 
   static async open(connectString: string, servicesRoot: string, mappingRoot: string): Promise<DubboAppRegistrar> {
     return new DubboAppRegistrar(await connect(connectString, 30_000), servicesRoot, mappingRoot);
   }
 
-  static instanceJson(app: string, ip: string, port: number, opts: { endpoints?: { port: number; protocol: string }[]; revision?: string; extra?: Record<string, string> } = {}): string {
+  static instanceJson(
+    app: string,
+    ip: string,
+    port: number,
+    opts: { endpoints?: { port: number; protocol: string }[]; revision?: string; extra?: Record<string, string> } = {},
+  ): string {
     const id = `${ip}:${port}`;
     const metadata = {
       'dubbo.endpoints': JSON.stringify(opts.endpoints ?? [{ port, protocol: 'dubbo' }]),
-      'dubbo.metadata-service.url-params': JSON.stringify({ connections: '1', version: '1.0.0', dubbo: '2.0.2', release: '3.2.14', side: 'provider', port: String(port), protocol: 'dubbo' }),
+      'dubbo.metadata-service.url-params': JSON.stringify({
+        connections: '1',
+        version: '1.0.0',
+        dubbo: '2.0.2',
+        release: '3.2.14',
+        side: 'provider',
+        port: String(port),
+        protocol: 'dubbo',
+      }),
       'dubbo.metadata.revision': opts.revision ?? 'a1b2c3d4e5f6',
       'dubbo.metadata.storage-type': 'local',
       timestamp: '1700000000000',
       ...opts.extra,
     };
     return JSON.stringify({
-      name: app, id, address: ip, port, sslPort: null,
+      name: app,
+      id,
+      address: ip,
+      port,
+      sslPort: null,
       payload: { '@class': 'org.apache.dubbo.registry.zookeeper.ZookeeperInstance', id, name: app, metadata },
-      registrationTimeUTC: 1700000000000, serviceType: 'DYNAMIC', uriSpec: null,
+      registrationTimeUTC: 1700000000000,
+      serviceType: 'DYNAMIC',
+      uriSpec: null,
     });
   }
 
-  async register(app: string, ip: string, port: number, opts: Parameters<typeof DubboAppRegistrar.instanceJson>[3] & { interfaces?: string[] } = {}): Promise<string> {
+  async register(
+    app: string,
+    ip: string,
+    port: number,
+    opts: Parameters<typeof DubboAppRegistrar.instanceJson>[3] & { interfaces?: string[] } = {},
+  ): Promise<string> {
     await mkdirp(this.client, `${this.servicesRoot}/${app}`);
     const path = `${this.servicesRoot}/${app}/${ip}:${port}`;
-    await createWithData(this.client, path, Buffer.from(DubboAppRegistrar.instanceJson(app, ip, port, opts)), zookeeper.CreateMode.EPHEMERAL);
+    await createWithData(
+      this.client,
+      path,
+      Buffer.from(DubboAppRegistrar.instanceJson(app, ip, port, opts)),
+      zookeeper.CreateMode.EPHEMERAL,
+    );
     // Dubbo appends the application to the interface's comma-separated mapping.
     for (const iface of opts.interfaces ?? []) {
       const node = `${this.mappingRoot}/${iface}`;
@@ -58,7 +91,11 @@ export class DubboAppRegistrar {
     return path;
   }
 
-  unregister(path: string): Promise<void> { return remove(this.client, path); }
+  unregister(path: string): Promise<void> {
+    return remove(this.client, path);
+  }
 
-  close(): void { this.client.close(); }
+  close(): void {
+    this.client.close();
+  }
 }

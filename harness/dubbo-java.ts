@@ -19,11 +19,15 @@ export function ensureDubboProvider(): { classpath: string } {
   const base = path.join(cacheDir, 'dubbo', DUBBO_VERSION);
   const libs = path.join(base, 'libs');
   if (!fs.existsSync(path.join(libs, '.complete'))) {
-    process.stderr.write(`meshbridge: resolving Apache Dubbo ${DUBBO_VERSION} + ZooKeeper client jars from Maven Central into ${libs}\n`);
+    process.stderr.write(
+      `meshbridge: resolving Apache Dubbo ${DUBBO_VERSION} + ZooKeeper client jars from Maven Central into ${libs}\n`,
+    );
     fs.rmSync(libs, { recursive: true, force: true });
     const pomDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mb-dubbo-pom-'));
     const zk = zookeeperClientFor(DUBBO_VERSION);
-    fs.writeFileSync(path.join(pomDir, 'pom.xml'), `<project xmlns="http://maven.apache.org/POM/4.0.0">
+    fs.writeFileSync(
+      path.join(pomDir, 'pom.xml'),
+      `<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>meshbridge</groupId><artifactId>dubbo-provider-runtime</artifactId><version>1</version>
   <dependencies>
@@ -36,20 +40,39 @@ export function ensureDubboProvider(): { classpath: string } {
         <exclusion><groupId>log4j</groupId><artifactId>log4j</artifactId></exclusion></exclusions></dependency>
     <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.36</version></dependency>
   </dependencies>
-</project>`);
-    const mvn = spawnSync('mvn', ['-q', '-B', '-f', path.join(pomDir, 'pom.xml'), 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${libs}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+</project>`,
+    );
+    const mvn = spawnSync(
+      'mvn',
+      [
+        '-q',
+        '-B',
+        '-f',
+        path.join(pomDir, 'pom.xml'),
+        'dependency:copy-dependencies',
+        '-DincludeScope=runtime',
+        `-DoutputDirectory=${libs}`,
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
     fs.rmSync(pomDir, { recursive: true, force: true });
-    if (mvn.status !== 0) throw new Error(`resolving Dubbo ${DUBBO_VERSION} from Maven Central failed (mvn exit ${mvn.status})`);
+    if (mvn.status !== 0)
+      throw new Error(`resolving Dubbo ${DUBBO_VERSION} from Maven Central failed (mvn exit ${mvn.status})`);
     fs.writeFileSync(path.join(libs, '.complete'), '');
   }
-  const files = fs.readdirSync(path.join(SOURCES, 'org', 'meshbridge', 'demo')).filter((f) => f.endsWith('.java')).sort()
+  const files = fs
+    .readdirSync(path.join(SOURCES, 'org', 'meshbridge', 'demo'))
+    .filter((f) => f.endsWith('.java'))
+    .sort()
     .map((f) => path.join(SOURCES, 'org', 'meshbridge', 'demo', f));
   const hash = crypto.createHash('sha256');
   for (const f of files) hash.update(fs.readFileSync(f));
   const classes = path.join(base, `classes-${hash.digest('hex').slice(0, 12)}`);
   if (!fs.existsSync(path.join(classes, '.complete'))) {
     fs.rmSync(classes, { recursive: true, force: true });
-    const javac = spawnSync('javac', ['-d', classes, '-cp', `${libs}/*`, ...files], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const javac = spawnSync('javac', ['-d', classes, '-cp', `${libs}/*`, ...files], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     if (javac.status !== 0) throw new Error(`javac failed for the Dubbo demo provider (exit ${javac.status})`);
     fs.writeFileSync(path.join(classes, '.complete'), '');
   }
@@ -75,21 +98,45 @@ function legacyJvmFlags(dubbo: string): string[] {
   return ['--add-opens=java.base/java.lang=ALL-UNNAMED', '--add-opens=java.base/java.util=ALL-UNNAMED'];
 }
 
-export interface DubboProvider { proc: ManagedProcess; app: string; port: number; stop(): Promise<void> }
+export interface DubboProvider {
+  proc: ManagedProcess;
+  app: string;
+  port: number;
+  stop(): Promise<void>;
+}
 
 /** Starts the provider; ready once Dubbo has exported and registered the service (it prints a marker line). */
-export async function startDubboProvider(runDir: string, opts: { zookeeper: string; group: string; app: string; port: number; name?: string }): Promise<DubboProvider> {
+export async function startDubboProvider(
+  runDir: string,
+  opts: { zookeeper: string; group: string; app: string; port: number; name?: string },
+): Promise<DubboProvider> {
   const { classpath } = ensureDubboProvider();
   const proc = new ManagedProcess({
     name: opts.name ?? `dubbo-${opts.app}`,
     command: 'java',
-    args: ['-Xmx192m', '-XX:TieredStopAtLevel=1', ...legacyJvmFlags(DUBBO_VERSION), '-cp', classpath,
-      'org.meshbridge.demo.Provider', opts.zookeeper, opts.group, opts.app, '127.0.0.1', String(opts.port)],
+    args: [
+      '-Xmx192m',
+      '-XX:TieredStopAtLevel=1',
+      ...legacyJvmFlags(DUBBO_VERSION),
+      '-cp',
+      classpath,
+      'org.meshbridge.demo.Provider',
+      opts.zookeeper,
+      opts.group,
+      opts.app,
+      '127.0.0.1',
+      String(opts.port),
+    ],
     logDir: runDir,
   });
-  await readyOrStop(proc, () => waitFor(() => {
-    proc.assertRunning();
-    return fs.readFileSync(proc.logFile, 'utf8').includes('MESHBRIDGE-DUBBO-PROVIDER-READY');
-  }, { what: `Dubbo provider ${opts.app} (log ${proc.logFile})`, timeoutMs: 90_000, intervalMs: 200 }));
+  await readyOrStop(proc, () =>
+    waitFor(
+      () => {
+        proc.assertRunning();
+        return fs.readFileSync(proc.logFile, 'utf8').includes('MESHBRIDGE-DUBBO-PROVIDER-READY');
+      },
+      { what: `Dubbo provider ${opts.app} (log ${proc.logFile})`, timeoutMs: 90_000, intervalMs: 200 },
+    ),
+  );
   return { proc, app: opts.app, port: opts.port, stop: () => proc.stop() };
 }

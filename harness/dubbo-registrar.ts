@@ -4,23 +4,44 @@ import { create, mkdirp, remove } from './zk-write.ts';
 
 /** Registers providers in ZooKeeper the way Apache Dubbo 2.7/3 does (interface-level registry). */
 export class DubboRegistrar {
-  private constructor(private readonly client: ZkClient, private readonly root: string, private readonly mode: number) {}
+  private constructor(
+    private readonly client: ZkClient,
+    private readonly root: string,
+    private readonly mode: number,
+  ) {}
 
   /**
    * `persistent`: provider nodes outlive this client's session — for tests that restart ZooKeeper and must reopen
    * the registrar (Dubbo's own nodes are ephemeral, the default).
    */
   static async open(connectString: string, root: string, opts: { persistent?: boolean } = {}): Promise<DubboRegistrar> {
-    return new DubboRegistrar(await connect(connectString, 30_000), root, opts.persistent ? zookeeper.CreateMode.PERSISTENT : zookeeper.CreateMode.EPHEMERAL);
+    return new DubboRegistrar(
+      await connect(connectString, 30_000),
+      root,
+      opts.persistent ? zookeeper.CreateMode.PERSISTENT : zookeeper.CreateMode.EPHEMERAL,
+    );
   }
 
   /** Dubbo's own URL for a provider: protocol://ip:port/interface?params (params as Dubbo 2.7.x writes them). */
   static providerUrl(iface: string, ip: string, port: number, extra: Record<string, string> = {}) {
     return formatDubboProviderUrl({
-      protocol: 'dubbo', host: ip, port, path: iface,
+      protocol: 'dubbo',
+      host: ip,
+      port,
+      path: iface,
       params: {
-        anyhost: 'true', application: 'demo-provider', deprecated: 'false', dubbo: '2.0.2', dynamic: 'true', generic: 'false',
-        interface: iface, methods: 'sayHello,sayHelloAsync', pid: '4242', release: '2.7.23', side: 'provider', timestamp: '1700000000000',
+        anyhost: 'true',
+        application: 'demo-provider',
+        deprecated: 'false',
+        dubbo: '2.0.2',
+        dynamic: 'true',
+        generic: 'false',
+        interface: iface,
+        methods: 'sayHello,sayHelloAsync',
+        pid: '4242',
+        release: '2.7.23',
+        side: 'provider',
+        timestamp: '1700000000000',
         ...extra,
       },
     });
@@ -44,7 +65,9 @@ export class DubboRegistrar {
     return path;
   }
 
-  unregister(path: string): Promise<void> { return remove(this.client, path); }
+  unregister(path: string): Promise<void> {
+    return remove(this.client, path);
+  }
 
   /** Full paths of an interface's provider nodes. */
   async providers(iface: string): Promise<string[]> {
@@ -52,5 +75,7 @@ export class DubboRegistrar {
     return ((await getChildren(this.client, dir))?.children ?? []).map((c) => `${dir}/${c}`);
   }
 
-  close(): void { this.client.close(); }
+  close(): void {
+    this.client.close();
+  }
 }

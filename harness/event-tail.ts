@@ -6,7 +6,12 @@ import type { RegistryEvent } from '../schemas/registry-event.ts';
 import { evolve } from '../projection/evolve.ts';
 import { emptyPartitionState, type PartitionState, type SourceContribution } from '../projection/fold-state.ts';
 
-export interface TailedEvent { partition: number; offset: string; event: RegistryEvent; appendedAt: number }
+export interface TailedEvent {
+  partition: number;
+  offset: string;
+  event: RegistryEvent;
+  appendedAt: number;
+}
 
 /**
  * Reads a meshbridge topic from the beginning, as the projector would, and folds it with the projector's own pure
@@ -25,11 +30,14 @@ export class EventTail {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      await waitFor(async () => {
-        if (!(await admin.listTopics()).includes(topic)) return undefined;
-        const md = await admin.fetchTopicMetadata({ topics: [topic] });
-        return md.topics[0]?.partitions.every((p) => p.leader >= 0) ? true : undefined;
-      }, { what: `topic ${topic}`, timeoutMs: 60_000, intervalMs: 100 });
+      await waitFor(
+        async () => {
+          if (!(await admin.listTopics()).includes(topic)) return undefined;
+          const md = await admin.fetchTopicMetadata({ topics: [topic] });
+          return md.topics[0]?.partitions.every((p) => p.leader >= 0) ? true : undefined;
+        },
+        { what: `topic ${topic}`, timeoutMs: 60_000, intervalMs: 100 },
+      );
     } finally {
       await admin.disconnect();
     }
@@ -73,5 +81,7 @@ export class EventTail {
     return out;
   }
 
-  close(): Promise<void> { return this.consumer.disconnect(); }
+  close(): Promise<void> {
+    return this.consumer.disconnect();
+  }
 }

@@ -3,32 +3,53 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir, projectRoot, versions } from './paths.ts';
 
-export type Server = 'redis' | 'zookeeper' | 'kafka' | 'istiod' | 'consul' | 'kubernetes' | 'istiod-unpatched' | 'helm' | 'eureka' | 'nacos';
+export type Server =
+  | 'redis'
+  | 'zookeeper'
+  | 'kafka'
+  | 'istiod'
+  | 'consul'
+  | 'kubernetes'
+  | 'istiod-unpatched'
+  | 'helm'
+  | 'eureka'
+  | 'nacos';
 
 const present: Record<Server, () => boolean> = {
   redis: () => onPath('redis-server'),
-  zookeeper: () => onPath('java') && (versions.zookeeper === 'debian'
-    ? fs.existsSync('/usr/share/java/zookeeper.jar') : fs.existsSync(path.join(zookeeperHome(), '.complete'))),
+  zookeeper: () =>
+    onPath('java') &&
+    (versions.zookeeper === 'debian'
+      ? fs.existsSync('/usr/share/java/zookeeper.jar')
+      : fs.existsSync(path.join(zookeeperHome(), '.complete'))),
   kafka: () => fs.existsSync(path.join(kafkaHome(), '.complete')),
   istiod: () => fs.existsSync(istiodBinary()),
   consul: () => fs.existsSync(consulBinary()),
-  kubernetes: () => onPath('etcd') && fs.existsSync(kubernetesBinary('kube-apiserver')) && fs.existsSync(kubernetesBinary('kubectl')),
+  kubernetes: () =>
+    onPath('etcd') && fs.existsSync(kubernetesBinary('kube-apiserver')) && fs.existsSync(kubernetesBinary('kubectl')),
   'istiod-unpatched': () => fs.existsSync(istiodUnpatchedBinary()) && fs.existsSync(istioCrdFile()),
   helm: () => fs.existsSync(helmBinary()),
   eureka: () => (['eureka-server', 'eureka-client'] as const).every((j) => fs.existsSync(eurekaJar(j))),
   nacos: () => fs.existsSync(path.join(nacosHome(), '.complete')),
 };
 
-export function kafkaHome(): string { return path.join(cacheDir, 'kafka', versions.kafka); }
+export function kafkaHome(): string {
+  return path.join(cacheDir, 'kafka', versions.kafka);
+}
 /** Where a Maven Central ZooKeeper release's jars are (not used for Debian's package). */
-export function zookeeperHome(): string { return path.join(cacheDir, 'zookeeper', versions.zookeeper); }
+export function zookeeperHome(): string {
+  return path.join(cacheDir, 'zookeeper', versions.zookeeper);
+}
 export function istiodBinary(): string {
   return process.env.MESHBRIDGE_ISTIOD_BIN ?? path.join(cacheDir, 'istiod', versions.istio, 'pilot-discovery');
 }
 
 /** istiod as production runs it, with Kubernetes: the same istio build without scripts/patches/ (install.sh). */
 export function istiodUnpatchedBinary(): string {
-  return process.env.MESHBRIDGE_ISTIOD_UNPATCHED_BIN ?? path.join(cacheDir, 'istiod', `${versions.istio}-unpatched`, 'pilot-discovery');
+  return (
+    process.env.MESHBRIDGE_ISTIOD_UNPATCHED_BIN ??
+    path.join(cacheDir, 'istiod', `${versions.istio}-unpatched`, 'pilot-discovery')
+  );
 }
 /** Istio's CRDs of that build (manifests/charts/base/files/crd-all.gen.yaml), kept next to it by install.sh. */
 export function istioCrdFile(): string {
@@ -67,8 +88,12 @@ export function ensureInstalled(servers: Server[]): void {
   const missing = servers.filter((s) => !present[s]());
   if (missing.length === 0) return;
   process.stderr.write(`meshbridge: installing ${missing.join(', ')} (cached under ${cacheDir})\n`);
-  const res = spawnSync(path.join(projectRoot, 'scripts', 'install.sh'), missing, { stdio: ['ignore', 'inherit', 'inherit'] });
+  const res = spawnSync(path.join(projectRoot, 'scripts', 'install.sh'), missing, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   if (res.status !== 0) {
-    throw new Error(`installing ${missing.join(', ')} failed (exit ${res.status}); run scripts/install.sh ${missing.join(' ')} to see why`);
+    throw new Error(
+      `installing ${missing.join(', ')} failed (exit ${res.status}); run scripts/install.sh ${missing.join(' ')} to see why`,
+    );
   }
 }

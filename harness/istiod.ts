@@ -34,12 +34,25 @@ type IstiodOptions = {
   kubeconfig?: string;
 };
 
-export function startIstiod(runDir: string, configSource: string | string[], opts: IstiodOptions = {}): Promise<IstiodServer> {
+export function startIstiod(
+  runDir: string,
+  configSource: string | string[],
+  opts: IstiodOptions = {},
+): Promise<IstiodServer> {
   return startWithPortRetry('istiod', () => launchIstiod(runDir, configSource, opts));
 }
 
-async function launchIstiod(runDir: string, configSource: string | string[], opts: IstiodOptions): Promise<IstiodServer> {
-  const [grpcPort, httpPort, monitoringPort, ctrlzPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+async function launchIstiod(
+  runDir: string,
+  configSource: string | string[],
+  opts: IstiodOptions,
+): Promise<IstiodServer> {
+  const [grpcPort, httpPort, monitoringPort, ctrlzPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   const dir = path.join(runDir, 'istiod');
   fs.mkdirSync(dir, { recursive: true });
   const mesh = path.join(dir, 'mesh.yaml');
@@ -50,23 +63,50 @@ async function launchIstiod(runDir: string, configSource: string | string[], opt
   const proc = new ManagedProcess({
     name: 'istiod',
     command: opts.kubeconfig ? istiodUnpatchedBinary() : istiodBinary(),
-    args: ['discovery', ...kubeArgs, `--meshConfig=${mesh}`,
-      `--grpcAddr=127.0.0.1:${grpcPort}`, `--httpAddr=127.0.0.1:${httpPort}`, `--monitoringAddr=127.0.0.1:${monitoringPort}`,
-      '--secureGRPCAddr=', '--httpsAddr=', `--ctrlz_port=${ctrlzPort}`, '--ctrlz_address=127.0.0.1'],
+    args: [
+      'discovery',
+      ...kubeArgs,
+      `--meshConfig=${mesh}`,
+      `--grpcAddr=127.0.0.1:${grpcPort}`,
+      `--httpAddr=127.0.0.1:${httpPort}`,
+      `--monitoringAddr=127.0.0.1:${monitoringPort}`,
+      '--secureGRPCAddr=',
+      '--httpsAddr=',
+      `--ctrlz_port=${ctrlzPort}`,
+      '--ctrlz_address=127.0.0.1',
+    ],
     cwd: dir,
-    env: { POD_NAMESPACE: 'istio-system', POD_NAME: 'istiod-local', ENABLE_CA_SERVER: 'false', PILOT_ENABLE_CONFIG_DISTRIBUTION_TRACKING: 'false', ...opts.env },
+    env: {
+      POD_NAMESPACE: 'istio-system',
+      POD_NAME: 'istiod-local',
+      ENABLE_CA_SERVER: 'false',
+      PILOT_ENABLE_CONFIG_DISTRIBUTION_TRACKING: 'false',
+      ...opts.env,
+    },
     logDir: runDir,
   });
   // Readiness: istiod opens its xDS port only once every config type has had an answer and its caches synced
   // ("All caches have been synced up ... marking server ready", then "starting gRPC discovery service"). Its /ready
   // endpoint cannot be used on the 1.30 line without Kubernetes: the injector and validation readiness flags are only
   // ever set when a kube client exists, so it answers 503 forever.
-  await readyOrStop(proc, () => waitFor(async () => {
-    proc.assertRunning();
-    return isListening(grpcPort);
-  }, { what: `istiod xDS port :${grpcPort} (config sources ${sources.join(', ')}; log ${proc.logFile})`, timeoutMs: opts.readyTimeoutMs ?? 60_000, intervalMs: 100 }));
+  await readyOrStop(proc, () =>
+    waitFor(
+      async () => {
+        proc.assertRunning();
+        return isListening(grpcPort);
+      },
+      {
+        what: `istiod xDS port :${grpcPort} (config sources ${sources.join(', ')}; log ${proc.logFile})`,
+        timeoutMs: opts.readyTimeoutMs ?? 60_000,
+        intervalMs: 100,
+      },
+    ),
+  );
   return {
-    grpcPort, httpPort, monitoringPort, proc,
+    grpcPort,
+    httpPort,
+    monitoringPort,
+    proc,
     async debug(pathname: string) {
       const res = await fetch(`http://127.0.0.1:${monitoringPort}${pathname}`);
       if (!res.ok) throw new Error(`istiod ${pathname}: HTTP ${res.status}`);

@@ -67,7 +67,9 @@ export async function startWithPortRetry<T>(what: string, start: () => Promise<T
     } catch (e) {
       const msg = String((e as Error).message ?? e);
       if (i >= attempts || !/address already in use|EADDRINUSE|BindException/i.test(msg)) throw e;
-      process.stderr.write(`[harness] ${what}: a port was taken before the server bound it; retrying on new ports (${i}/${attempts})\n`);
+      process.stderr.write(
+        `[harness] ${what}: a port was taken before the server bound it; retrying on new ports (${i}/${attempts})\n`,
+      );
     }
   }
 }
@@ -76,8 +78,10 @@ export async function startWithPortRetry<T>(what: string, start: () => Promise<T
 export function isListening(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect({ port, host });
-    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
     sock.once('error', () => resolve(false));
   });
 }
-

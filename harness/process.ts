@@ -24,9 +24,14 @@ let guarded = false;
 function guardExit(): void {
   if (guarded) return;
   guarded = true;
-  const killAll = () => { for (const p of live) p.signal('SIGTERM'); };
+  const killAll = () => {
+    for (const p of live) p.signal('SIGTERM');
+  };
   process.on('exit', killAll);
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.on(sig, () => {
       if (process.listenerCount(sig) > 1) return; // the program handles it
       killAll();
@@ -68,8 +73,12 @@ export class ManagedProcess {
     });
   }
 
-  get pid(): number | undefined { return this.child.pid; }
-  get running(): boolean { return this.exitCode === undefined; }
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
 
   /** Last lines of the log, for error messages. */
   tail(lines = 30): string {
@@ -83,13 +92,20 @@ export class ManagedProcess {
   /** Throws with the log tail if the process has died — used inside readiness probes. */
   assertRunning(): void {
     if (!this.running) {
-      throw Object.assign(new Error(`${this.spec.name} exited (code ${this.exitCode}); log ${this.logFile}:\n${this.tail()}`), { fatal: true });
+      throw Object.assign(
+        new Error(`${this.spec.name} exited (code ${this.exitCode}); log ${this.logFile}:\n${this.tail()}`),
+        { fatal: true },
+      );
     }
   }
 
   signal(sig: NodeJS.Signals): void {
     if (this.running && this.child.pid) {
-      try { process.kill(-this.child.pid, sig); } catch { /* already gone */ }
+      try {
+        process.kill(-this.child.pid, sig);
+      } catch {
+        /* already gone */
+      }
     }
   }
 
@@ -107,7 +123,9 @@ export class ManagedProcess {
     await this.exited;
   }
 
-  wait(): Promise<number | null> { return this.exited; }
+  wait(): Promise<number | null> {
+    return this.exited;
+  }
 }
 
 /** Runs a readiness wait; if it fails, stops the process (no leaked servers) and rethrows. */

@@ -21,19 +21,39 @@ import { waitFor } from './wait.ts';
  * processes, events produced directly with the collector's keying, and the proof every projector test ends with:
  * the Redis snapshot equals, byte for byte, a clean Replay of the events read back from the topic.
  */
-export interface KafkaRedis { kafka: KafkaServer; redis: RedisServer; runDir: string; stop(): Promise<void> }
+export interface KafkaRedis {
+  kafka: KafkaServer;
+  redis: RedisServer;
+  runDir: string;
+  stop(): Promise<void>;
+}
 
 export async function startKafkaRedis(label: string, opts: { redisAof?: boolean } = {}): Promise<KafkaRedis> {
   ensureInstalled(['redis', 'kafka']);
   const runDir = makeRunDir(label);
-  const [kafka, redis] = await startAllOrNone([startKafka(runDir), startRedis(runDir, { appendonly: opts.redisAof })] as const);
-  const servers: KafkaRedis = { kafka, redis, runDir, async stop() { await Promise.all([servers.kafka.stop(), servers.redis.stop()]); } };
+  const [kafka, redis] = await startAllOrNone([
+    startKafka(runDir),
+    startRedis(runDir, { appendonly: opts.redisAof }),
+  ] as const);
+  const servers: KafkaRedis = {
+    kafka,
+    redis,
+    runDir,
+    async stop() {
+      await Promise.all([servers.kafka.stop(), servers.redis.stop()]);
+    },
+  };
   return servers;
 }
 
 export const SOURCE = 'zk1';
 
-export interface TopicMessage { offset: bigint; key: Buffer | null; value: Buffer | null; headers: Record<string, unknown> }
+export interface TopicMessage {
+  offset: bigint;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, unknown>;
+}
 export const NAMESPACE = 'dubbo';
 
 /** A projector deployment under test: unique topic, group and prefix; replicas started and stopped at will. */
@@ -48,7 +68,11 @@ export class ProjectorRig {
   private producer: Producer | undefined;
   private readonly partitioner = Partitioners.DefaultPartitioner();
 
-  private constructor(readonly base: KafkaRedis, readonly mb: Pipeline, redisUrl: string) {
+  private constructor(
+    readonly base: KafkaRedis,
+    readonly mb: Pipeline,
+    redisUrl: string,
+  ) {
     this.kafka = new Kafka({ brokers: base.kafka.brokers, logLevel: logLevel.NOTHING, clientId: 'projector-kit' });
     this.redis = new Redis(redisUrl, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(100 * n, 1000) });
     this.keys = redisKeys(mb.config.redis.prefix);
@@ -57,9 +81,17 @@ export class ProjectorRig {
     this.partitions = mb.config.kafka.partitions;
   }
 
-  static async create(base: KafkaRedis, opts: { partitions?: number; sources?: string[]; redisUrl?: string } = {}): Promise<ProjectorRig> {
+  static async create(
+    base: KafkaRedis,
+    opts: { partitions?: number; sources?: string[]; redisUrl?: string } = {},
+  ): Promise<ProjectorRig> {
     const redisUrl = opts.redisUrl ?? base.redis.url;
-    const servers = { kafka: base.kafka, redis: { ...base.redis, url: redisUrl }, runDir: base.runDir, zookeeper: { connectString: '127.0.0.1:1' } } as unknown as Servers;
+    const servers = {
+      kafka: base.kafka,
+      redis: { ...base.redis, url: redisUrl },
+      runDir: base.runDir,
+      zookeeper: { connectString: '127.0.0.1:1' },
+    } as unknown as Servers;
     const sources = (opts.sources ?? [SOURCE]).map((id) => ({ id, kind: 'zookeeper-dubbo', connect: '127.0.0.1:1' }));
     const mb = await pipeline(servers, { sources, kafka: { partitions: opts.partitions ?? 3, compression: 'gzip' } });
     const rig = new ProjectorRig(base, mb, redisUrl);
@@ -69,7 +101,11 @@ export class ProjectorRig {
       await admin.createTopics({
         waitForLeaders: true,
         topics: [
-          { topic: rig.topic, numPartitions: rig.partitions, configEntries: [{ name: 'max.message.bytes', value: '16777216' }] },
+          {
+            topic: rig.topic,
+            numPartitions: rig.partitions,
+            configEntries: [{ name: 'max.message.bytes', value: '16777216' }],
+          },
           { topic: rig.dlqTopic, numPartitions: 1 },
         ],
       });
@@ -82,7 +118,10 @@ export class ProjectorRig {
   /** Starts one projector replica (a real `meshbridge projector` child process) and waits for /healthz. */
   async startReplica(name: string, env: NodeJS.ProcessEnv = {}): Promise<{ proc: ManagedProcess; httpPort: number }> {
     const httpPort = await freePort();
-    const proc = await this.mb.start('projector', { name: `${name}-${crypto.randomBytes(2).toString('hex')}`, env: { MESHBRIDGE_LOG_LEVEL: 'info', MESHBRIDGE_PROJECTOR_HTTP_PORT: String(httpPort), ...env } });
+    const proc = await this.mb.start('projector', {
+      name: `${name}-${crypto.randomBytes(2).toString('hex')}`,
+      env: { MESHBRIDGE_LOG_LEVEL: 'info', MESHBRIDGE_PROJECTOR_HTTP_PORT: String(httpPort), ...env },
+    });
     this.replicas.add(proc);
     return { proc, httpPort };
   }
@@ -90,9 +129,11 @@ export class ProjectorRig {
   /** Runs `meshbridge projector --rebuild` to completion; returns its exit code. */
   async rebuild(): Promise<{ code: number | null; proc: ManagedProcess }> {
     const proc = new ManagedProcess({
-      name: `rebuild-${crypto.randomBytes(2).toString('hex')}`, command: process.execPath,
+      name: `rebuild-${crypto.randomBytes(2).toString('hex')}`,
+      command: process.execPath,
       args: [path.join(projectRoot, 'bin', 'meshbridge.js'), 'projector', '--rebuild', '--config', this.mb.configFile],
-      env: { MESHBRIDGE_LOG_LEVEL: 'info' }, logDir: this.base.runDir,
+      env: { MESHBRIDGE_LOG_LEVEL: 'info' },
+      logDir: this.base.runDir,
     });
     this.replicas.add(proc);
     const code = await proc.wait();
@@ -101,19 +142,31 @@ export class ProjectorRig {
 
   /** Waits until the process log contains `text` (e.g. a failpoint being reached). */
   async waitForLog(proc: ManagedProcess, text: string, timeoutMs = 30_000): Promise<void> {
-    await waitFor(() => {
-      proc.assertRunning();
-      return fs.readFileSync(proc.logFile, 'utf8').includes(text);
-    }, { what: `"${text}" in ${proc.logFile}`, timeoutMs, intervalMs: 50 });
+    await waitFor(
+      () => {
+        proc.assertRunning();
+        return fs.readFileSync(proc.logFile, 'utf8').includes(text);
+      },
+      { what: `"${text}" in ${proc.logFile}`, timeoutMs, intervalMs: 50 },
+    );
   }
 
   partitionOf(key: string): number {
-    const partitionMetadata = Array.from({ length: this.partitions }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    const partitionMetadata = Array.from({ length: this.partitions }, (_, i) => ({
+      partitionId: i,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0],
+    }));
     return this.partitioner({ topic: this.topic, partitionMetadata, message: { key, value: null } });
   }
 
   /** Produces events keyed and partitioned exactly as the collector does (RESYNC_END: to `partition`). */
-  async produce(items: (RegistryEvent | { event: RegistryEvent; partition: number } | { bytes: Buffer; key: string })[], chunk = 500): Promise<void> {
+  async produce(
+    items: (RegistryEvent | { event: RegistryEvent; partition: number } | { bytes: Buffer; key: string })[],
+    chunk = 500,
+  ): Promise<void> {
     if (!this.producer) {
       this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       await this.producer.connect();
@@ -134,7 +187,10 @@ export class ProjectorRig {
   resyncEnd(source: string, liveKeys: Iterable<string>, epoch = 1): { event: RegistryEvent; partition: number }[] {
     const per: string[][] = Array.from({ length: this.partitions }, () => []);
     for (const k of liveKeys) per[this.partitionOf(k)]!.push(k);
-    return per.map((keys, partition) => ({ partition, event: { ...baseEvent(source, epoch), kind: 'RESYNC_END', resyncServices: keys.sort() } }));
+    return per.map((keys, partition) => ({
+      partition,
+      event: { ...baseEvent(source, epoch), kind: 'RESYNC_END', resyncServices: keys.sort() },
+    }));
   }
 
   async highWatermarks(topic = this.topic): Promise<bigint[]> {
@@ -153,16 +209,20 @@ export class ProjectorRig {
   /** Next offsets stored in Redis with the partitions' state (the projector's truth). */
   async storedOffsets(keys = this.keys): Promise<bigint[]> {
     const out: bigint[] = [];
-    for (let p = 0; p < this.partitions; p++) out.push(BigInt((await this.redis.hget(keys.partitionMeta(p), 'offset')) || '0'));
+    for (let p = 0; p < this.partitions; p++)
+      out.push(BigInt((await this.redis.hget(keys.partitionMeta(p), 'offset')) || '0'));
     return out;
   }
 
   async waitCaughtUp(timeoutMs = 60_000): Promise<bigint[]> {
     const high = await this.highWatermarks();
-    await waitFor(async () => {
-      const stored = await this.storedOffsets();
-      return stored.every((o, p) => o >= high[p]!);
-    }, { what: `projector caught up to ${high.join(',')} (stored ${this.topic})`, timeoutMs, intervalMs: 100 });
+    await waitFor(
+      async () => {
+        const stored = await this.storedOffsets();
+        return stored.every((o, p) => o >= high[p]!);
+      },
+      { what: `projector caught up to ${high.join(',')} (stored ${this.topic})`, timeoutMs, intervalMs: 100 },
+    );
     return high;
   }
 
@@ -177,20 +237,28 @@ export class ProjectorRig {
     try {
       await consumer.subscribe({ topic, fromBeginning: true });
       let done!: () => void;
-      const finished = new Promise<void>((r) => { done = r; });
+      const finished = new Promise<void>((r) => {
+        done = r;
+      });
       await consumer.run({
         autoCommit: false,
         eachBatch: async ({ batch }) => {
           const p = batch.partition;
           for (const m of batch.messages) {
             const o = BigInt(m.offset);
-            if (o < until[p]! && (out[p]!.length === 0 || out[p]![out[p]!.length - 1]!.offset < o)) out[p]!.push({ offset: o, key: m.key, value: m.value, headers: m.headers ?? {} });
+            if (o < until[p]! && (out[p]!.length === 0 || out[p]![out[p]!.length - 1]!.offset < o))
+              out[p]!.push({ offset: o, key: m.key, value: m.value, headers: m.headers ?? {} });
           }
           if (BigInt(batch.lastOffset()) + 1n >= until[p]!) pending.delete(p);
           if (pending.size === 0) done();
         },
       });
-      await waitFor(() => pending.size === 0 || undefined, { what: `read back ${topic} to ${until.join(',')}`, timeoutMs: 60_000 }).catch((e) => { throw e; });
+      await waitFor(() => pending.size === 0 || undefined, {
+        what: `read back ${topic} to ${until.join(',')}`,
+        timeoutMs: 60_000,
+      }).catch((e) => {
+        throw e;
+      });
       await finished;
     } finally {
       await consumer.disconnect();
@@ -211,7 +279,11 @@ export class ProjectorRig {
     for (const [p, list] of msgs.entries()) {
       const events: RegistryEvent[] = [];
       for (const m of list) {
-        try { events.push(decodeEvent(m.value!)); } catch { undecodable++; }
+        try {
+          events.push(decodeEvent(m.value!));
+        } catch {
+          undecodable++;
+        }
       }
       replay.apply(p, events);
     }
@@ -222,7 +294,10 @@ export class ProjectorRig {
    * Compares the snapshot in Redis with a clean Replay: same resource names, byte-identical values, same
    * completeness. Returns a description of every difference ('' when equal).
    */
-  async diffAgainstReplay(keys = this.keys, sources = [SOURCE]): Promise<{ diff: string; resources: number; offsets: bigint[] }> {
+  async diffAgainstReplay(
+    keys = this.keys,
+    sources = [SOURCE],
+  ): Promise<{ diff: string; resources: number; offsets: bigint[] }> {
     const { replay, offsets } = await this.replay(keys);
     const live = await this.redis.hgetallBuffer(keys.resources);
     const problems: string[] = [];
@@ -233,8 +308,13 @@ export class ProjectorRig {
     }
     for (const f of Object.keys(live)) if (!replay.resources.has(f)) problems.push(`extra in redis: ${f}`);
     const complete = (await this.redis.get(keys.complete)) === '1';
-    if (complete !== replay.complete(sources, this.partitions)) problems.push(`complete: redis ${complete}, replay ${!complete}`);
-    return { diff: problems.slice(0, 20).join('\n') + (problems.length > 20 ? `\n… ${problems.length - 20} more` : ''), resources: replay.resources.size, offsets };
+    if (complete !== replay.complete(sources, this.partitions))
+      problems.push(`complete: redis ${complete}, replay ${!complete}`);
+    return {
+      diff: problems.slice(0, 20).join('\n') + (problems.length > 20 ? `\n… ${problems.length - 20} more` : ''),
+      resources: replay.resources.size,
+      offsets,
+    };
   }
 
   async metrics(httpPort: number): Promise<string> {
@@ -257,16 +337,37 @@ export { metricValue } from './prom-text.ts';
 
 function baseEvent(source: string, epoch: number): RegistryEvent {
   return {
-    eventId: crypto.randomUUID(), kind: 'SERVICE_STATE', sourceId: source, sourceKind: 'zookeeper-dubbo', collectorId: 'kit',
-    epoch, generation: 'g1', observedAt: 1_700_000_000_000, namespace: '', host: '', registryService: '', orderToken: null,
-    ports: [], instances: [], issues: [], resyncServices: [], raw: null,
+    eventId: crypto.randomUUID(),
+    kind: 'SERVICE_STATE',
+    sourceId: source,
+    sourceKind: 'zookeeper-dubbo',
+    collectorId: 'kit',
+    epoch,
+    generation: 'g1',
+    observedAt: 1_700_000_000_000,
+    namespace: '',
+    host: '',
+    registryService: '',
+    orderToken: null,
+    ports: [],
+    instances: [],
+    issues: [],
+    resyncServices: [],
+    raw: null,
   };
 }
 
 export const hostOf = (i: number) => `svc-${i}.example.local`;
 export const keyOf = (i: number) => `${NAMESPACE}/${hostOf(i)}`;
 
-export interface StateOpts { source?: string; epoch?: number; orderToken?: number | null; instances?: number; variant?: number; observedAt?: number }
+export interface StateOpts {
+  source?: string;
+  epoch?: number;
+  orderToken?: number | null;
+  instances?: number;
+  variant?: number;
+  observedAt?: number;
+}
 
 /** A SERVICE_STATE event for service `i`: `instances` endpoints on one TCP port; `variant` moves addresses/labels. */
 export function stateEvent(i: number, o: StateOpts = {}): RegistryEvent {
@@ -281,16 +382,37 @@ export function stateEvent(i: number, o: StateOpts = {}): RegistryEvent {
     locality: '',
   }));
   // The audit copy the collector attaches: the providers' registry URLs (Dubbo), a few hundred bytes each.
-  const raw = JSON.stringify(instances.map((x) => `dubbo://${x.address}:20880/com.example.Svc${i}?anyhost=true&application=app-${i % 50}&deprecated=false&dubbo=2.0.2&dynamic=true&generic=false&interface=com.example.Svc${i}&methods=get,put,list,delete&pid=${1000 + i}&release=3.2.0&revision=${x.labels.version}&side=provider&timestamp=${1_700_000_000_000 + v}&version=${x.labels.version}&weight=100`));
+  const raw = JSON.stringify(
+    instances.map(
+      (x) =>
+        `dubbo://${x.address}:20880/com.example.Svc${i}?anyhost=true&application=app-${i % 50}&deprecated=false&dubbo=2.0.2&dynamic=true&generic=false&interface=com.example.Svc${i}&methods=get,put,list,delete&pid=${1000 + i}&release=3.2.0&revision=${x.labels.version}&side=provider&timestamp=${1_700_000_000_000 + v}&version=${x.labels.version}&weight=100`,
+    ),
+  );
   return {
-    ...baseEvent(source, o.epoch ?? 1), observedAt: o.observedAt ?? 1_700_000_000_000 + i, raw,
-    namespace: NAMESPACE, host: hostOf(i), registryService: `com.example.Svc${i}`, orderToken: o.orderToken === undefined ? null : o.orderToken,
-    ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }], instances,
+    ...baseEvent(source, o.epoch ?? 1),
+    observedAt: o.observedAt ?? 1_700_000_000_000 + i,
+    raw,
+    namespace: NAMESPACE,
+    host: hostOf(i),
+    registryService: `com.example.Svc${i}`,
+    orderToken: o.orderToken === undefined ? null : o.orderToken,
+    ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }],
+    instances,
   };
 }
 
-export function removedEvent(i: number, o: { source?: string; epoch?: number; orderToken?: number | null } = {}): RegistryEvent {
-  return { ...baseEvent(o.source ?? SOURCE, o.epoch ?? 1), kind: 'SERVICE_REMOVED', namespace: NAMESPACE, host: hostOf(i), registryService: `com.example.Svc${i}`, orderToken: o.orderToken ?? null };
+export function removedEvent(
+  i: number,
+  o: { source?: string; epoch?: number; orderToken?: number | null } = {},
+): RegistryEvent {
+  return {
+    ...baseEvent(o.source ?? SOURCE, o.epoch ?? 1),
+    kind: 'SERVICE_REMOVED',
+    namespace: NAMESPACE,
+    host: hostOf(i),
+    registryService: `com.example.Svc${i}`,
+    orderToken: o.orderToken ?? null,
+  };
 }
 
 /**
@@ -301,9 +423,20 @@ export class Churn {
   private token = 1;
   private rnd: () => number;
   readonly live = new Set<number>();
-  constructor(readonly services: number, seed = 1, readonly opts: { removeRatio?: number; instances?: number } = {}) {
+  constructor(
+    readonly services: number,
+    seed = 1,
+    readonly opts: { removeRatio?: number; instances?: number } = {},
+  ) {
     let s = seed >>> 0 || 1;
-    this.rnd = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 2 ** 32; };
+    this.rnd = () => {
+      s ^= s << 13;
+      s >>>= 0;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      s >>>= 0;
+      return s / 2 ** 32;
+    };
   }
 
   next(count: number): RegistryEvent[] {
@@ -316,13 +449,22 @@ export class Churn {
         out.push(removedEvent(i, { orderToken: token }));
       } else {
         this.live.add(i);
-        out.push(stateEvent(i, { orderToken: token, variant: token, instances: this.opts.instances ?? 1 + Math.floor(this.rnd() * 10), observedAt: 1_700_000_000_000 + token }));
+        out.push(
+          stateEvent(i, {
+            orderToken: token,
+            variant: token,
+            instances: this.opts.instances ?? 1 + Math.floor(this.rnd() * 10),
+            observedAt: 1_700_000_000_000 + token,
+          }),
+        );
       }
     }
     return out;
   }
 
-  liveKeys(): string[] { return [...this.live].map(keyOf); }
+  liveKeys(): string[] {
+    return [...this.live].map(keyOf);
+  }
 }
 
 /** Produces churn in the background until stopped, paced at `perSecond`: load for rebalance/crash tests. */
@@ -330,7 +472,12 @@ export class BackgroundLoad {
   private stopped = false;
   private loop: Promise<void> | undefined;
   produced = 0;
-  constructor(private readonly rig: ProjectorRig, private readonly churn: Churn, private readonly perSecond = 2000, private readonly perRound = 100) {}
+  constructor(
+    private readonly rig: ProjectorRig,
+    private readonly churn: Churn,
+    private readonly perSecond = 2000,
+    private readonly perRound = 100,
+  ) {}
   start(): this {
     const t0 = Date.now();
     this.loop = (async () => {

@@ -13,7 +13,11 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-export interface RedisAclUser { username: string; password: string; /** ACL rules; default: every key, channel and command. */ rules?: string[] }
+export interface RedisAclUser {
+  username: string;
+  password: string /** ACL rules; default: every key, channel and command. */;
+  rules?: string[];
+}
 
 type RedisOptions = {
   port?: number;
@@ -37,36 +41,83 @@ export function startRedis(runDir: string, opts: RedisOptions = {}): Promise<Red
 
 async function launchRedis(runDir: string, port: number, opts: RedisOptions): Promise<RedisServer> {
   const portArgs = opts.tls
-    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.certs.serverCert, '--tls-key-file', opts.tls.certs.serverKey,
-        '--tls-ca-cert-file', opts.tls.certs.caCert, '--tls-auth-clients', opts.tls.clientCert ? 'yes' : 'no']
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        opts.tls.certs.serverCert,
+        '--tls-key-file',
+        opts.tls.certs.serverKey,
+        '--tls-ca-cert-file',
+        opts.tls.certs.caCert,
+        '--tls-auth-clients',
+        opts.tls.clientCert ? 'yes' : 'no',
+      ]
     : ['--port', String(port)];
   const authArgs = [
     ...(opts.requirepass !== undefined ? ['--requirepass', opts.requirepass] : []),
-    ...(opts.users ?? []).flatMap((u) => ['--user', u.username, 'on', `>${u.password}`, ...(u.rules ?? ['~*', '&*', '+@all'])]),
+    ...(opts.users ?? []).flatMap((u) => [
+      '--user',
+      u.username,
+      'on',
+      `>${u.password}`,
+      ...(u.rules ?? ['~*', '&*', '+@all']),
+    ]),
   ];
   const proc = new ManagedProcess({
     name: opts.name ?? 'redis',
     command: 'redis-server',
-    args: [...portArgs, '--bind', '127.0.0.1', '--save', '', '--appendonly', opts.appendonly ? 'yes' : 'no', '--dir', runDir, ...authArgs],
+    args: [
+      ...portArgs,
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      opts.appendonly ? 'yes' : 'no',
+      '--dir',
+      runDir,
+      ...authArgs,
+    ],
     logDir: runDir,
   });
   const url = `${opts.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
   // The readiness probe authenticates as the first ACL user, else with requirepass; over TLS it trusts the CA and
   // presents the client certificate when one is required.
   const probe: ClientOptions = {
-    ...(opts.users?.[0] ? { username: opts.users[0].username, password: opts.users[0].password } : opts.requirepass !== undefined ? { password: opts.requirepass } : {}),
-    ...(opts.tls ? { tls: { ca: [fs.readFileSync(opts.tls.certs.caCert)], ...(opts.tls.clientCert ? { cert: fs.readFileSync(opts.tls.clientCert.cert), key: fs.readFileSync(opts.tls.clientCert.key) } : {}) } } : {}),
+    ...(opts.users?.[0]
+      ? { username: opts.users[0].username, password: opts.users[0].password }
+      : opts.requirepass !== undefined
+        ? { password: opts.requirepass }
+        : {}),
+    ...(opts.tls
+      ? {
+          tls: {
+            ca: [fs.readFileSync(opts.tls.certs.caCert)],
+            ...(opts.tls.clientCert
+              ? { cert: fs.readFileSync(opts.tls.clientCert.cert), key: fs.readFileSync(opts.tls.clientCert.key) }
+              : {}),
+          },
+        }
+      : {}),
   };
-  await readyOrStop(proc, () => waitFor(async () => {
-    proc.assertRunning();
-    const c = new Redis(url, { ...probe, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    c.on('error', () => undefined); // not up yet: the probe's own rejection says so
-    try {
-      await c.connect();
-      return (await c.ping()) === 'PONG';
-    } finally {
-      c.disconnect();
-    }
-  }, { what: `redis on :${port}`, timeoutMs: 15_000 }));
+  await readyOrStop(proc, () =>
+    waitFor(
+      async () => {
+        proc.assertRunning();
+        const c = new Redis(url, { ...probe, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        c.on('error', () => undefined); // not up yet: the probe's own rejection says so
+        try {
+          await c.connect();
+          return (await c.ping()) === 'PONG';
+        } finally {
+          c.disconnect();
+        }
+      },
+      { what: `redis on :${port}`, timeoutMs: 15_000 },
+    ),
+  );
   return { port, url, proc, stop: () => proc.stop() };
 }

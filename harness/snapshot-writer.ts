@@ -15,12 +15,20 @@ export class SnapshotWriter {
   private readonly store: PartitionStore;
   private offset = '';
 
-  private constructor(readonly redis: Redis, readonly prefix: string, streamMaxLen: number) {
+  private constructor(
+    readonly redis: Redis,
+    readonly prefix: string,
+    streamMaxLen: number,
+  ) {
     this.keys = redisKeys(prefix);
     this.store = new PartitionStore(redis, this.keys, [SOURCE], streamMaxLen);
   }
 
-  static async open(url: string, prefix = `gw-${crypto.randomBytes(4).toString('hex')}`, opts: { streamMaxLen?: number } = {}): Promise<SnapshotWriter> {
+  static async open(
+    url: string,
+    prefix = `gw-${crypto.randomBytes(4).toString('hex')}`,
+    opts: { streamMaxLen?: number } = {},
+  ): Promise<SnapshotWriter> {
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null });
     await redis.connect();
     return new SnapshotWriter(redis, prefix, opts.streamMaxLen ?? 10_000);
@@ -30,31 +38,59 @@ export class SnapshotWriter {
    * One projector batch: upserts (field → encoded Any) and deletes; `complete` marks the single source's first resync
    * as done (the snapshot becomes complete). Returns the new global version.
    */
-  async commit(upserts: Map<string, Buffer>, deletes: string[] = [], opts: { complete?: boolean } = {}): Promise<number> {
+  async commit(
+    upserts: Map<string, Buffer>,
+    deletes: string[] = [],
+    opts: { complete?: boolean } = {},
+  ): Promise<number> {
     const next = String(Number(this.offset || '0') + 1);
-    const out = await this.store.commit({
-      partition: 0, expectedOffset: this.offset, nextOffset: next,
-      serviceUpserts: new Map(), serviceDeletes: [],
-      resourceUpserts: upserts, resourceDeletes: deletes,
-      metaSets: [], metaDeletes: [], resyncedSources: opts.complete ? [SOURCE] : [],
-    }, 1);
+    const out = await this.store.commit(
+      {
+        partition: 0,
+        expectedOffset: this.offset,
+        nextOffset: next,
+        serviceUpserts: new Map(),
+        serviceDeletes: [],
+        resourceUpserts: upserts,
+        resourceDeletes: deletes,
+        metaSets: [],
+        metaDeletes: [],
+        resyncedSources: opts.complete ? [SOURCE] : [],
+      },
+      1,
+    );
     this.offset = next;
     return out.version;
   }
 
   /** Forget the stored offset (after the Redis server lost its data). */
-  resetOffset(): void { this.offset = ''; }
+  resetOffset(): void {
+    this.offset = '';
+  }
 
   /** The offset the last commit stored; `rewindTo` it after Redis came back with older data (as the projector reloads). */
-  get storedOffset(): string { return this.offset; }
-  rewindTo(offset: string): void { this.offset = offset; }
+  get storedOffset(): string {
+    return this.offset;
+  }
+  rewindTo(offset: string): void {
+    this.offset = offset;
+  }
 
-  close(): void { this.redis.disconnect(); }
+  close(): void {
+    this.redis.disconnect();
+  }
 }
 
 const SOURCE = 'src';
 
-export interface FakeService { namespace: string; host: string; endpoints: number; port?: number; seed?: number; labels?: Record<string, string> }
+export interface FakeService {
+  namespace: string;
+  host: string;
+  endpoints: number;
+  port?: number;
+  seed?: number;
+  labels?: Record<string, string>;
+}
 
 /** A STATIC ServiceEntry with `endpoints` instances, encoded with the real MCP encoder; returns [hash field, Any bytes]. */
 export function serviceEntry(s: FakeService): [string, Buffer] {
@@ -73,9 +109,15 @@ export function serviceEntry(s: FakeService): [string, Buffer] {
     endpoints,
   };
   const name = `${s.namespace}/${s.host}`;
-  const r = encodeResource('ServiceEntry', {
-    name, createTimeMs: 1_700_000_000_000,
-    labels: { 'app.kubernetes.io/managed-by': 'meshbridge', ...s.labels }, annotations: { 'meshbridge.io/sources': SOURCE },
-  }, body);
+  const r = encodeResource(
+    'ServiceEntry',
+    {
+      name,
+      createTimeMs: 1_700_000_000_000,
+      labels: { 'app.kubernetes.io/managed-by': 'meshbridge', ...s.labels },
+      annotations: { 'meshbridge.io/sources': SOURCE },
+    },
+    body,
+  );
   return [resourceField('ServiceEntry', name), r.any];
 }

@@ -12,31 +12,50 @@ import { freeConsecutivePorts, freePort, isListening } from './ports.ts';
 import { projectRoot } from './paths.ts';
 import { waitFor } from './wait.ts';
 
-export interface Servers { kafka: KafkaServer; redis: RedisServer; zookeeper: ZooKeeperServer; runDir: string; stop(): Promise<void> }
+export interface Servers {
+  kafka: KafkaServer;
+  redis: RedisServer;
+  zookeeper: ZooKeeperServer;
+  runDir: string;
+  stop(): Promise<void>;
+}
 
 /**
  * Starts servers in parallel; if any start fails, stops the ones that did start (a failed start leaks no servers)
  * and rethrows the first failure.
  */
-export async function startAllOrNone<T extends readonly Promise<{ stop(): Promise<void> }>[]>(starts: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+export async function startAllOrNone<T extends readonly Promise<{ stop(): Promise<void> }>[]>(
+  starts: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const started = await Promise.allSettled(starts);
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) {
     await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
     throw (failed as PromiseRejectedResult).reason;
   }
-  return started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+  return started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
 }
 
 /** Installs (if missing) and starts Kafka, Redis and ZooKeeper on free loopback ports, in parallel. */
 export async function startServers(runDir: string, opts: { istiod?: boolean } = {}): Promise<Servers> {
   const needed: Server[] = ['redis', 'zookeeper', 'kafka', ...(opts.istiod ? ['istiod' as const] : [])];
   ensureInstalled(needed);
-  const [kafka, redis, zookeeper] = await startAllOrNone([startKafka(runDir), startRedis(runDir), startZooKeeper(runDir)] as const);
+  const [kafka, redis, zookeeper] = await startAllOrNone([
+    startKafka(runDir),
+    startRedis(runDir),
+    startZooKeeper(runDir),
+  ] as const);
   const servers: Servers = {
-    kafka, redis, zookeeper, runDir,
+    kafka,
+    redis,
+    zookeeper,
+    runDir,
     // The handles as they are now: a test that restarts a server replaces its handle, and the new one is stopped.
-    async stop() { await Promise.all([servers.kafka.stop(), servers.redis.stop(), servers.zookeeper.stop()]); },
+    async stop() {
+      await Promise.all([servers.kafka.stop(), servers.redis.stop(), servers.zookeeper.stop()]);
+    },
   };
   return servers;
 }
@@ -46,7 +65,13 @@ export type Role = 'collector' | 'projector' | 'gateway';
 export interface Pipeline {
   configFile: string;
   config: Record<string, any>;
-  ports: { gatewayGrpc: number; gatewayGrpcs: number[]; collectorHttp: number; projectorHttp: number; gatewayHttp: number };
+  ports: {
+    gatewayGrpc: number;
+    gatewayGrpcs: number[];
+    collectorHttp: number;
+    projectorHttp: number;
+    gatewayHttp: number;
+  };
   procs: Partial<Record<Role, ManagedProcess>>;
   start(role: Role, opts?: { name?: string; env?: NodeJS.ProcessEnv }): Promise<ManagedProcess>;
   stop(): Promise<void>;
@@ -56,25 +81,58 @@ export interface Pipeline {
  * Writes a config with a unique topic and Redis prefix (suites share one set of servers) and starts meshbridge roles
  * as real child processes of the `meshbridge` executable.
  */
-export async function pipeline(servers: Servers, overrides: { sources?: unknown[]; kafka?: Record<string, unknown>; gateway?: Record<string, unknown> } = {}): Promise<Pipeline> {
+export async function pipeline(
+  servers: Servers,
+  overrides: { sources?: unknown[]; kafka?: Record<string, unknown>; gateway?: Record<string, unknown> } = {},
+): Promise<Pipeline> {
   const id = crypto.randomBytes(4).toString('hex');
   const shards = Number(overrides.gateway?.shards ?? 1);
   const gatewayGrpc = await freeConsecutivePorts(shards);
-  const ports = { gatewayGrpc, gatewayGrpcs: Array.from({ length: shards }, (_, i) => gatewayGrpc + i), collectorHttp: await freePort(), projectorHttp: await freePort(), gatewayHttp: await freePort() };
+  const ports = {
+    gatewayGrpc,
+    gatewayGrpcs: Array.from({ length: shards }, (_, i) => gatewayGrpc + i),
+    collectorHttp: await freePort(),
+    projectorHttp: await freePort(),
+    gatewayHttp: await freePort(),
+  };
   const config = {
-    kafka: { brokers: servers.kafka.brokers, topic: `meshbridge.events.${id}`, deadLetterTopic: `meshbridge.dlq.${id}`, partitions: 3, ...overrides.kafka },
+    kafka: {
+      brokers: servers.kafka.brokers,
+      topic: `meshbridge.events.${id}`,
+      deadLetterTopic: `meshbridge.dlq.${id}`,
+      partitions: 3,
+      ...overrides.kafka,
+    },
     redis: { url: servers.redis.url, prefix: `mb-${id}` },
-    sources: overrides.sources ?? [{ id: 'zk1', kind: 'zookeeper-dubbo', connect: servers.zookeeper.connectString, root: `/dubbo-${id}`, sessionTimeoutMs: 4000 }],
+    sources: overrides.sources ?? [
+      {
+        id: 'zk1',
+        kind: 'zookeeper-dubbo',
+        connect: servers.zookeeper.connectString,
+        root: `/dubbo-${id}`,
+        sessionTimeoutMs: 4000,
+      },
+    ],
     collector: { httpPort: ports.collectorHttp },
     projector: { httpPort: ports.projectorHttp, groupId: `projector-${id}` },
-    gateway: { grpcHost: '127.0.0.1', grpcPort: ports.gatewayGrpc, httpPort: ports.gatewayHttp, debounceMs: 20, ...overrides.gateway },
+    gateway: {
+      grpcHost: '127.0.0.1',
+      grpcPort: ports.gatewayGrpc,
+      httpPort: ports.gatewayHttp,
+      debounceMs: 20,
+      ...overrides.gateway,
+    },
   };
   const configFile = path.join(servers.runDir, `meshbridge-${id}.yaml`);
   fs.writeFileSync(configFile, YAML.stringify(config));
   const procs: Pipeline['procs'] = {};
-  const httpPort = (role: Role) => (role === 'collector' ? ports.collectorHttp : role === 'projector' ? ports.projectorHttp : ports.gatewayHttp);
+  const httpPort = (role: Role) =>
+    role === 'collector' ? ports.collectorHttp : role === 'projector' ? ports.projectorHttp : ports.gatewayHttp;
   return {
-    configFile, config, ports, procs,
+    configFile,
+    config,
+    ports,
+    procs,
     async start(role, opts = {}) {
       const proc = new ManagedProcess({
         name: opts.name ?? `${role}-${id}`,
@@ -85,22 +143,36 @@ export async function pipeline(servers: Servers, overrides: { sources?: unknown[
       });
       procs[role] = proc;
       const port = Number(opts.env?.[`MESHBRIDGE_${role.toUpperCase()}_HTTP_PORT`] ?? httpPort(role));
-      await waitFor(async () => {
-        proc.assertRunning();
-        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-        if (!res.ok) return false;
-        if (role === 'gateway') return isListening(Number(opts.env?.MESHBRIDGE_GATEWAY_GRPC_PORT ?? ports.gatewayGrpc));
-        return true;
-      }, { what: `meshbridge ${role} (log ${proc.logFile})`, timeoutMs: 60_000, intervalMs: 100 });
+      await waitFor(
+        async () => {
+          proc.assertRunning();
+          const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+          if (!res.ok) return false;
+          if (role === 'gateway')
+            return isListening(Number(opts.env?.MESHBRIDGE_GATEWAY_GRPC_PORT ?? ports.gatewayGrpc));
+          return true;
+        },
+        { what: `meshbridge ${role} (log ${proc.logFile})`, timeoutMs: 60_000, intervalMs: 100 },
+      );
       return proc;
     },
-    async stop() { await Promise.all(Object.values(procs).map((p) => p!.stop())); },
+    async stop() {
+      await Promise.all(Object.values(procs).map((p) => p!.stop()));
+    },
   };
 }
 
 /** istiod reading the gateway's shard ports (one config source each) on loopback. */
-export async function startIstiodFor(servers: Servers, gatewayGrpcPorts: number | number[], opts: { readyTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<IstiodServer> {
-  return startIstiod(servers.runDir, [gatewayGrpcPorts].flat().map((p) => `xds://127.0.0.1:${p}`), opts);
+export async function startIstiodFor(
+  servers: Servers,
+  gatewayGrpcPorts: number | number[],
+  opts: { readyTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<IstiodServer> {
+  return startIstiod(
+    servers.runDir,
+    [gatewayGrpcPorts].flat().map((p) => `xds://127.0.0.1:${p}`),
+    opts,
+  );
 }
 
 export async function getJson(url: string): Promise<any> {

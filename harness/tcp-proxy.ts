@@ -27,7 +27,10 @@ export async function startTcpProxy(backends: () => number[], host = '127.0.0.1'
   const connect = (client: net.Socket) => {
     const tryNext = (list: number[]) => {
       const port = list[0];
-      if (port === undefined) { client.destroy(); return; }
+      if (port === undefined) {
+        client.destroy();
+        return;
+      }
       const upstream = net.connect({ port, host });
       let connected = false;
       upstream.once('error', () => {
@@ -37,7 +40,10 @@ export async function startTcpProxy(backends: () => number[], host = '127.0.0.1'
         connected = true;
         routed.push(port);
         sockets.add(upstream);
-        upstream.on('close', () => { sockets.delete(upstream); client.destroy(); });
+        upstream.on('close', () => {
+          sockets.delete(upstream);
+          client.destroy();
+        });
         upstream.on('error', () => client.destroy());
         client.on('error', () => upstream.destroy());
         client.on('close', () => upstream.destroy());
@@ -78,15 +84,19 @@ export async function startTcpProxy(backends: () => number[], host = '127.0.0.1'
         }
         return;
       }
-      for (const [client, upstream] of [...pairs]) { client.destroy(); upstream.destroy(); }
+      for (const [client, upstream] of [...pairs]) {
+        client.destroy();
+        upstream.destroy();
+      }
       pairs.clear();
       const waiting = held.filter((c) => !c.destroyed);
       held = [];
       for (const c of waiting) connect(c);
     },
-    close: () => new Promise((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -8,7 +8,9 @@ import { waitFor } from './wait.ts';
 import type { IstiodServer } from './istiod.ts';
 
 const IFACE = 'org.apache.dubbo.demo.DemoService';
-const say = (s = '') => { if (process.stdout.writable) process.stdout.write(`${s}\n`); };
+const say = (s = '') => {
+  if (process.stdout.writable) process.stdout.write(`${s}\n`);
+};
 const step = (s: string) => say(`\n==> ${s}`);
 
 /**
@@ -22,20 +24,23 @@ export async function up(argv = process.argv.slice(3)): Promise<void> {
   const runDir = makeRunDir('up');
   step(`starting Kafka, Redis, ZooKeeper (installing on first run; logs in ${runDir})`);
   const servers = await startServers(runDir, { istiod: true });
-  say(`    kafka ${servers.kafka.brokers[0]}   redis ${servers.redis.url}   zookeeper ${servers.zookeeper.connectString}`);
+  say(
+    `    kafka ${servers.kafka.brokers[0]}   redis ${servers.redis.url}   zookeeper ${servers.zookeeper.connectString}`,
+  );
   const mb = await pipeline(servers, { gateway: { debounceMs: 50 } });
   let istiod: IstiodServer | undefined;
   let dubbo: DubboRegistrar | undefined;
   let stopped: Promise<void> | undefined;
   // Idempotent: signals, a closed stdout and errors may all ask to stop, possibly more than once.
-  const stop = () => (stopped ??= (async () => {
-    step('stopping');
-    dubbo?.close();
-    await istiod?.stop();
-    await mb.stop();
-    await servers.stop();
-    say('    stopped everything.');
-  })());
+  const stop = () =>
+    (stopped ??= (async () => {
+      step('stopping');
+      dubbo?.close();
+      await istiod?.stop();
+      await mb.stop();
+      await servers.stop();
+      say('    stopped everything.');
+    })());
   process.once('SIGINT', () => void stop().then(() => process.exit(0)));
   process.once('SIGTERM', () => void stop().then(() => process.exit(0)));
   // The servers run in their own process groups: if our output goes away (`meshbridge up | head`), stop them
@@ -43,7 +48,11 @@ export async function up(argv = process.argv.slice(3)): Promise<void> {
   process.stdout.on('error', () => void stop().then(() => process.exit(0)));
   try {
     step('starting meshbridge: projector, gateway, collector');
-    await Promise.all([mb.start('projector', { name: 'projector' }), mb.start('gateway', { name: 'gateway' }), mb.start('collector', { name: 'collector' })]);
+    await Promise.all([
+      mb.start('projector', { name: 'projector' }),
+      mb.start('gateway', { name: 'gateway' }),
+      mb.start('collector', { name: 'collector' }),
+    ]);
     say(`    config ${mb.configFile}`);
 
     step(`registering a demo Dubbo provider in ZooKeeper (${mb.config.sources[0].root}/${IFACE}/providers)`);
@@ -52,23 +61,39 @@ export async function up(argv = process.argv.slice(3)): Promise<void> {
     await dubbo.register(IFACE, '127.0.0.2', 20880, { version: '1.0.0' });
     say('    dubbo://127.0.0.1:20880 and dubbo://127.0.0.2:20880 (version 1.0.0)');
 
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).ok, { what: 'gateway ready (complete snapshot)', timeoutMs: 60_000 });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).ok, {
+      what: 'gateway ready (complete snapshot)',
+      timeoutMs: 60_000,
+    });
     step(`starting istiod with configSources: xds://127.0.0.1:${mb.ports.gatewayGrpc}`);
     istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
 
     const host = 'org.apache.dubbo.demo.demoservice';
     const cluster = `outbound|20880||${host}`;
-    const se = await waitFor(async () => {
-      const all = (await istiod!.debug('/debug/configz')) as { kind: string; metadata: any; spec: any }[];
-      return all.find((c) => c.kind === 'ServiceEntry' && c.spec.hosts?.includes(host) && c.spec.endpoints?.length === 2);
-    }, { what: 'the ServiceEntry in istiod', timeoutMs: 30_000 });
+    const se = await waitFor(
+      async () => {
+        const all = (await istiod!.debug('/debug/configz')) as { kind: string; metadata: any; spec: any }[];
+        return all.find(
+          (c) => c.kind === 'ServiceEntry' && c.spec.hosts?.includes(host) && c.spec.endpoints?.length === 2,
+        );
+      },
+      { what: 'the ServiceEntry in istiod', timeoutMs: 30_000 },
+    );
     step(`istiod holds (GET http://127.0.0.1:${istiod.monitoringPort}/debug/configz):`);
-    const shown = { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: se.metadata.name, namespace: se.metadata.namespace }, spec: se.spec };
+    const shown = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: se.metadata.name, namespace: se.metadata.namespace },
+      spec: se.spec,
+    };
     say(YAML.stringify(shown).replace(/^/gm, '    '));
-    const view = await waitFor(async () => {
-      const v = await proxyView(`127.0.0.1:${istiod!.grpcPort}`, (c) => c === cluster);
-      return v.endpoints[cluster]?.length === 2 ? v : undefined;
-    }, { what: 'EDS from istiod', timeoutMs: 30_000 });
+    const view = await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod!.grpcPort}`, (c) => c === cluster);
+        return v.endpoints[cluster]?.length === 2 ? v : undefined;
+      },
+      { what: 'EDS from istiod', timeoutMs: 30_000 },
+    );
     step(`istiod hands a sidecar (its xDS on 127.0.0.1:${istiod.grpcPort}):`);
     say(`    cluster  ${cluster}`);
     for (const ep of view.endpoints[cluster] ?? []) say(`    endpoint ${ep.address}:${ep.port}`);
@@ -77,9 +102,13 @@ export async function up(argv = process.argv.slice(3)): Promise<void> {
     say(`    gateway   http://127.0.0.1:${mb.ports.gatewayHttp}/debug/resources  /debug/istiods  /metrics  /readyz`);
     say(`    projector http://127.0.0.1:${mb.ports.projectorHttp}/metrics`);
     say(`    collector http://127.0.0.1:${mb.ports.collectorHttp}/metrics`);
-    say(`    istiod    http://127.0.0.1:${istiod.monitoringPort}/debug/configz  /debug/registryz  /debug/endpointShardz`);
+    say(
+      `    istiod    http://127.0.0.1:${istiod.monitoringPort}/debug/configz  /debug/registryz  /debug/endpointShardz`,
+    );
     say(`    logs      ${runDir}`);
-    say(`    register more providers under ${mb.config.sources[0].root}/<interface>/providers in ZooKeeper ${servers.zookeeper.connectString}`);
+    say(
+      `    register more providers under ${mb.config.sources[0].root}/<interface>/providers in ZooKeeper ${servers.zookeeper.connectString}`,
+    );
     if (values.once) {
       await stop();
       return;

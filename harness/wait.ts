@@ -6,7 +6,10 @@ export interface WaitOptions {
   intervalMs?: number;
 }
 
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, opts: WaitOptions): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: WaitOptions,
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   const interval = opts.intervalMs ?? 100;
   let lastError: unknown;

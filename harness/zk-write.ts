@@ -15,7 +15,12 @@ export function remove(client: ZkClient, path: string): Promise<void> {
 }
 
 /** Creates a znode with data (Dubbo 3 application-level instances). */
-export function createWithData(client: ZkClient, path: string, data: Buffer, mode: number = zookeeper.CreateMode.EPHEMERAL): Promise<void> {
+export function createWithData(
+  client: ZkClient,
+  path: string,
+  data: Buffer,
+  mode: number = zookeeper.CreateMode.EPHEMERAL,
+): Promise<void> {
   return new Promise((resolve, reject) => client.create(path, data, mode, (e) => (e ? reject(e) : resolve())));
 }
 

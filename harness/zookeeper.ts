@@ -28,29 +28,45 @@ async function launchZooKeeper(runDir: string, port: number): Promise<ZooKeeperS
   const dir = path.join(runDir, 'zookeeper');
   fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
   const cfg = path.join(dir, 'zoo.cfg');
-  fs.writeFileSync(cfg, [
-    'tickTime=500', // short ticks let session-expiry tests run in seconds (min session timeout = 2 ticks)
-    `dataDir=${path.join(dir, 'data')}`,
-    `clientPort=${port}`,
-    'clientPortAddress=127.0.0.1',
-    'maxClientCnxns=0',
-    'admin.enableServer=false',
-    '4lw.commands.whitelist=ruok,srvr,stat,cons',
-    '',
-  ].join('\n'));
-  fs.writeFileSync(path.join(dir, 'log4j.properties'), 'log4j.rootLogger=INFO, C\nlog4j.appender.C=org.apache.log4j.ConsoleAppender\nlog4j.appender.C.layout=org.apache.log4j.PatternLayout\nlog4j.appender.C.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n\n');
+  fs.writeFileSync(
+    cfg,
+    [
+      'tickTime=500', // short ticks let session-expiry tests run in seconds (min session timeout = 2 ticks)
+      `dataDir=${path.join(dir, 'data')}`,
+      `clientPort=${port}`,
+      'clientPortAddress=127.0.0.1',
+      'maxClientCnxns=0',
+      'admin.enableServer=false',
+      '4lw.commands.whitelist=ruok,srvr,stat,cons',
+      '',
+    ].join('\n'),
+  );
+  fs.writeFileSync(
+    path.join(dir, 'log4j.properties'),
+    'log4j.rootLogger=INFO, C\nlog4j.appender.C=org.apache.log4j.ConsoleAppender\nlog4j.appender.C.layout=org.apache.log4j.PatternLayout\nlog4j.appender.C.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n\n',
+  );
   const proc = new ManagedProcess({
     name: 'zookeeper',
     command: 'java',
-    args: ['-Xmx256m', `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`,
-      '-cp', zookeeperClasspath(),
-      'org.apache.zookeeper.server.ZooKeeperServerMain', cfg],
+    args: [
+      '-Xmx256m',
+      `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`,
+      '-cp',
+      zookeeperClasspath(),
+      'org.apache.zookeeper.server.ZooKeeperServerMain',
+      cfg,
+    ],
     logDir: runDir,
   });
-  await readyOrStop(proc, () => waitFor(async () => {
-    proc.assertRunning();
-    return (await fourLetter(port, 'ruok')) === 'imok';
-  }, { what: `zookeeper on :${port}`, timeoutMs: 30_000, intervalMs: 200 }));
+  await readyOrStop(proc, () =>
+    waitFor(
+      async () => {
+        proc.assertRunning();
+        return (await fourLetter(port, 'ruok')) === 'imok';
+      },
+      { what: `zookeeper on :${port}`, timeoutMs: 30_000, intervalMs: 200 },
+    ),
+  );
   return { port, connectString: `127.0.0.1:${port}`, proc, stop: () => proc.stop() };
 }
 

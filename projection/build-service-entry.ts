@@ -36,7 +36,9 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
       const have = byName.get(p.name);
       if (have) {
         if (have.number !== p.number || have.protocol !== p.protocol) {
-          notes.push(`port ${p.name}: source ${id} says ${p.number}/${p.protocol}, kept ${have.number}/${have.protocol} from ${have.source}`);
+          notes.push(
+            `port ${p.name}: source ${id} says ${p.number}/${p.protocol}, kept ${have.number}/${have.protocol} from ${have.source}`,
+          );
         }
         continue;
       }
@@ -49,7 +51,9 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
       byNumber.set(p.number, p.name);
     }
   }
-  const ports = [...byName.values()].sort((a, b) => a.number - b.number).map(({ number, protocol, name }) => ({ number, protocol, name }));
+  const ports = [...byName.values()]
+    .sort((a, b) => a.number - b.number)
+    .map(({ number, protocol, name }) => ({ number, protocol, name }));
 
   const endpoints: ServiceEntryBody['endpoints'] = [];
   const sortKeys: string[] = [];
@@ -57,7 +61,11 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
     for (const inst of fold.sources[id]!.instances) {
       const epPorts = sortedRecord(inst.ports, (n) => byName.has(n));
       if (epPorts === undefined) continue;
-      const ep: ServiceEntryBody['endpoints'][number] = { address: inst.address, ports: epPorts, labels: sortedRecord(inst.labels) ?? {} };
+      const ep: ServiceEntryBody['endpoints'][number] = {
+        address: inst.address,
+        ports: epPorts,
+        labels: sortedRecord(inst.labels) ?? {},
+      };
       if (inst.weight > 0) ep.weight = inst.weight;
       if (inst.locality) ep.locality = inst.locality;
       endpoints.push(ep);
@@ -68,7 +76,13 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
   const order = endpoints.map((_, i) => i).sort((a, b) => cmp(sortKeys[a]!, sortKeys[b]!));
   const sortedEndpoints = order.map((i) => endpoints[i]!);
 
-  const body: ServiceEntryBody = { hosts: [fold.host], ports, location: MESH_INTERNAL, resolution: STATIC, endpoints: sortedEndpoints };
+  const body: ServiceEntryBody = {
+    hosts: [fold.host],
+    ports,
+    location: MESH_INTERNAL,
+    resolution: STATIC,
+    endpoints: sortedEndpoints,
+  };
   const problems = validateServiceEntry(body);
   if (problems.length > 0) return err(problems);
   return {
@@ -104,5 +118,7 @@ function sortedRecord<T>(rec: Record<string, T>, keep?: (k: string) => boolean):
 }
 
 function endpointKey(e: ServiceEntryBody['endpoints'][number]): string {
-  return `${e.address}|${Object.entries(e.ports).map(([k, v]) => `${k}=${v}`).join(',')}|${e.labels['meshbridge.io/source'] ?? ''}`;
+  return `${e.address}|${Object.entries(e.ports)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}|${e.labels['meshbridge.io/source'] ?? ''}`;
 }

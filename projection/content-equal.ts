@@ -22,7 +22,12 @@ export function sameInstances(a: InstanceSpec[], b: InstanceSpec[]): boolean {
     const x = a[i]!;
     const y = b[i]!;
     if (x.address !== y.address || x.weight !== y.weight || x.locality !== y.locality) return false;
-    if (!sameRecord(x.ports, y.ports) || !sameRecord(x.labels, y.labels) || !sameRecord(x.metadata ?? NONE, y.metadata ?? NONE)) return false;
+    if (
+      !sameRecord(x.ports, y.ports) ||
+      !sameRecord(x.labels, y.labels) ||
+      !sameRecord(x.metadata ?? NONE, y.metadata ?? NONE)
+    )
+      return false;
   }
   return true;
 }

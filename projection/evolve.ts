@@ -1,8 +1,22 @@
-import { serviceKey, tombstoneKey, TOMBSTONE_TTL_MS, type FoldEvent, type PartitionState, type ServiceFold, type SourceContribution } from './fold-state.ts';
+import {
+  serviceKey,
+  tombstoneKey,
+  TOMBSTONE_TTL_MS,
+  type FoldEvent,
+  type PartitionState,
+  type ServiceFold,
+  type SourceContribution,
+} from './fold-state.ts';
 import { validateServiceEntry } from '../schemas/service-entry/validate.ts';
 import { samePorts, sameInstances } from './content-equal.ts';
 
-export type IgnoreReason = 'stale-epoch' | 'older-order-token' | 'redelivered' | 'removed-later' | 'empty-identity' | 'invalid';
+export type IgnoreReason =
+  | 'stale-epoch'
+  | 'older-order-token'
+  | 'redelivered'
+  | 'removed-later'
+  | 'empty-identity'
+  | 'invalid';
 
 export interface Evolution {
   /** Service keys whose folded state changed (to be rebuilt, or removed when absent from the state). */
@@ -63,7 +77,12 @@ function applyState(state: PartitionState, e: FoldEvent): Evolution {
   if (tomb) state.tombstones.delete(tombstoneKey(e.sourceId, key));
   if (prev && sameContent(prev, next)) {
     // Record the newer token/epoch/seq without reporting a change: nothing istiod sees moved.
-    svc!.sources[e.sourceId] = { ...prev, orderToken: next.orderToken, epoch: next.epoch, ...(e.seq ? { seq: e.seq } : {}) };
+    svc!.sources[e.sourceId] = {
+      ...prev,
+      orderToken: next.orderToken,
+      epoch: next.epoch,
+      ...(e.seq ? { seq: e.seq } : {}),
+    };
     return { changed: [] };
   }
   const fold: ServiceFold = svc ?? { namespace: e.namespace, host: e.host, createTimeMs: e.observedAt, sources: {} };
@@ -101,7 +120,8 @@ function applyResyncEnd(state: PartitionState, e: FoldEvent): Evolution {
   // matter (an older publisher's: its events are fenced anyway) or that have aged out.
   const prefix = `${e.sourceId}|`;
   for (const [k, t] of state.tombstones) {
-    if (k.startsWith(prefix) && (t.epoch < e.epoch || t.at < e.observedAt - TOMBSTONE_TTL_MS)) state.tombstones.delete(k);
+    if (k.startsWith(prefix) && (t.epoch < e.epoch || t.at < e.observedAt - TOMBSTONE_TTL_MS))
+      state.tombstones.delete(k);
   }
   return { changed, resyncedSource: e.sourceId };
 }
@@ -135,7 +155,9 @@ function isOlder(token: number | null, than: number | null): boolean {
 }
 
 function sameContent(a: SourceContribution, b: SourceContribution): boolean {
-  return a.registryService === b.registryService && samePorts(a.ports, b.ports) && sameInstances(a.instances, b.instances);
+  return (
+    a.registryService === b.registryService && samePorts(a.ports, b.ports) && sameInstances(a.instances, b.instances)
+  );
 }
 
 /** istiod's rules applied to what this one event says (its own ports and instances). */
@@ -145,6 +167,10 @@ export function validateContribution(e: FoldEvent): string[] {
     ports: e.ports.length > 0 ? e.ports : [{ number: 1, protocol: 'TCP', name: 'placeholder' }],
     location: 1,
     resolution: 1,
-    endpoints: e.instances.map((i) => ({ address: i.address, ports: e.ports.length > 0 ? i.ports : {}, labels: i.labels })),
+    endpoints: e.instances.map((i) => ({
+      address: i.address,
+      ports: e.ports.length > 0 ? i.ports : {},
+      labels: i.labels,
+    })),
   });
 }

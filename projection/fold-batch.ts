@@ -36,8 +36,18 @@ export interface BatchEffects {
 export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): BatchEffects {
   const changed = new Set<string>();
   const fx: BatchEffects = {
-    serviceUpserts: new Map(), serviceDeletes: [], resourceUpserts: new Map(), resourceDeletes: [],
-    epochs: new Map(), tombstones: new Map(), resyncedSources: [], applied: 0, ignored: {}, rejected: [], deadLetters: [], notes: [],
+    serviceUpserts: new Map(),
+    serviceDeletes: [],
+    resourceUpserts: new Map(),
+    resourceDeletes: [],
+    epochs: new Map(),
+    tombstones: new Map(),
+    resyncedSources: [],
+    applied: 0,
+    ignored: {},
+    rejected: [],
+    deadLetters: [],
+    notes: [],
   };
   const epochsBefore = new Map(state.epochs);
   const tombstonesBefore = new Map(state.tombstones);
@@ -47,8 +57,10 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
     const r = evolve(state, e);
     if (r.ignored) {
       fx.ignored[r.ignored] = (fx.ignored[r.ignored] ?? 0) + 1;
-      if (r.ignored === 'invalid') fx.deadLetters.push({ index, reason: `invalid for istiod: ${(r.problems ?? []).join('; ')}` });
-      else if (r.ignored === 'empty-identity') fx.deadLetters.push({ index, reason: `${e.kind} without namespace/host` });
+      if (r.ignored === 'invalid')
+        fx.deadLetters.push({ index, reason: `invalid for istiod: ${(r.problems ?? []).join('; ')}` });
+      else if (r.ignored === 'empty-identity')
+        fx.deadLetters.push({ index, reason: `${e.kind} without namespace/host` });
       continue;
     }
     fx.applied++;

@@ -7,7 +7,10 @@ import { emptyPartitionState, type PartitionState, type ServiceFold, type Tombst
  */
 export const encodeServiceFold = (svc: ServiceFold): string => JSON.stringify(svc);
 
-export function decodePartitionState(services: string[] | Record<string, string>, meta: Record<string, string>): PartitionState {
+export function decodePartitionState(
+  services: string[] | Record<string, string>,
+  meta: Record<string, string>,
+): PartitionState {
   const state = emptyPartitionState();
   const pairs = Array.isArray(services) ? pairsOf(services) : Object.entries(services);
   for (const [key, json] of pairs) state.services.set(key, JSON.parse(json) as ServiceFold);
@@ -26,7 +29,10 @@ function decodeTombstone(v: string): Tombstone {
 }
 
 /** The partition meta fields a batch sets and deletes: epochs per source, tombstones set or dropped. */
-export function encodeMetaChanges(epochs: Map<string, number>, tombstones: Map<string, Tombstone | null>): { sets: string[]; deletes: string[] } {
+export function encodeMetaChanges(
+  epochs: Map<string, number>,
+  tombstones: Map<string, Tombstone | null>,
+): { sets: string[]; deletes: string[] } {
   const sets: string[] = [];
   const deletes: string[] = [];
   for (const [s, e] of epochs) sets.push(`epoch:${s}`, String(e));
@@ -44,7 +50,10 @@ function pairsOf(flat: string[]): [string, string][] {
 }
 
 /** The stored form of a whole partition state, as Redis holds it after the batches that produced it. */
-export function encodePartitionState(state: PartitionState): { services: Record<string, string>; meta: Record<string, string> } {
+export function encodePartitionState(state: PartitionState): {
+  services: Record<string, string>;
+  meta: Record<string, string>;
+} {
   const services: Record<string, string> = {};
   for (const [k, v] of state.services) services[k] = encodeServiceFold(v);
   const meta: Record<string, string> = {};

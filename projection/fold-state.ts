@@ -33,7 +33,11 @@ export interface ServiceFold {
  * removal, so a late re-delivery of an older event of that publisher cannot revive the service (older epochs are
  * fenced anyway), and when (event time) for pruning.
  */
-export interface Tombstone { epoch: number; seq: number; at: number }
+export interface Tombstone {
+  epoch: number;
+  seq: number;
+  at: number;
+}
 
 /** How long a tombstone is kept, in event time: pruned by the source's next re-read marker after that. */
 export const TOMBSTONE_TTL_MS = 3_600_000;
@@ -47,7 +51,11 @@ export interface PartitionState {
   tombstones: Map<string, Tombstone>;
 }
 
-export const emptyPartitionState = (): PartitionState => ({ services: new Map(), epochs: new Map(), tombstones: new Map() });
+export const emptyPartitionState = (): PartitionState => ({
+  services: new Map(),
+  epochs: new Map(),
+  tombstones: new Map(),
+});
 
 export const tombstoneKey = (sourceId: string, key: string) => `${sourceId}|${key}`;
 

@@ -16,8 +16,15 @@ const MAGIC = Buffer.from([0xc3, 0x01]);
  */
 export const SCHEMA_FILES = ['registry-event.v1.avsc', 'registry-event.v2.avsc', 'registry-event.v3.avsc'];
 
-interface RecordSchema { fields: { name: string }[] }
-interface Writer { type: avro.Type; fingerprint: Buffer; file: string; fpHex: string }
+interface RecordSchema {
+  fields: { name: string }[];
+}
+interface Writer {
+  type: avro.Type;
+  fingerprint: Buffer;
+  file: string;
+  fpHex: string;
+}
 
 function loadWriters(): { current: Writer & { schema: RecordSchema }; byFingerprint: Map<string, Writer> } {
   const writers = SCHEMA_FILES.map((file) => {
@@ -35,7 +42,10 @@ const { current, byFingerprint } = loadWriters();
 
 export class EventDecodeError extends Error {
   readonly retriable = false;
-  constructor(message: string, readonly context: Record<string, unknown> = {}) {
+  constructor(
+    message: string,
+    readonly context: Record<string, unknown> = {},
+  ) {
     super(message);
     this.name = 'EventDecodeError';
   }
@@ -67,12 +77,17 @@ export function writerSchemaOf(buf: Buffer): string | undefined {
 /** The writer of a single-object encoded message, or an EventDecodeError saying why there is none. */
 function writerOf(buf: Buffer): Writer {
   if (buf.length < 10 || buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1]) {
-    throw new EventDecodeError('not an Avro single-object encoded message (missing C3 01 marker)', { length: buf.length });
+    throw new EventDecodeError('not an Avro single-object encoded message (missing C3 01 marker)', {
+      length: buf.length,
+    });
   }
   const fp = buf.subarray(2, 10).toString('hex');
   const writer = byFingerprint.get(fp);
   if (!writer) {
-    throw new EventDecodeError(`unknown writer schema fingerprint ${fp}: written by a newer meshbridge? upgrade this one`, { fingerprint: fp });
+    throw new EventDecodeError(
+      `unknown writer schema fingerprint ${fp}: written by a newer meshbridge? upgrade this one`,
+      { fingerprint: fp },
+    );
   }
   return writer;
 }
@@ -83,14 +98,24 @@ function writerOf(buf: Buffer): Writer {
  * lookup and the same errors as decodeEvent.
  */
 export function createEventDecoder<T>(omit: readonly string[]): (buf: Buffer) => T {
-  const reader = avro.Type.forSchema({ ...current.schema, fields: current.schema.fields.filter((f) => !omit.includes(f.name)) } as avro.Schema);
-  const resolvers = new Map([...byFingerprint.values()].map((w) => [w, w === current && omit.length === 0 ? undefined : reader.createResolver(w.type)]));
+  const reader = avro.Type.forSchema({
+    ...current.schema,
+    fields: current.schema.fields.filter((f) => !omit.includes(f.name)),
+  } as avro.Schema);
+  const resolvers = new Map(
+    [...byFingerprint.values()].map((w) => [
+      w,
+      w === current && omit.length === 0 ? undefined : reader.createResolver(w.type),
+    ]),
+  );
   return (buf) => {
     const writer = writerOf(buf);
     try {
       return reader.fromBuffer(buf.subarray(10), resolvers.get(writer)) as T;
     } catch (err) {
-      throw new EventDecodeError(`undecodable ${writer.file} body: ${(err as Error).message}`, { fingerprint: writer.fpHex });
+      throw new EventDecodeError(`undecodable ${writer.file} body: ${(err as Error).message}`, {
+        fingerprint: writer.fpHex,
+      });
     }
   };
 }

@@ -6,15 +6,26 @@
 
 /** istio's protocol names, as istio spells them, keyed by lower case. */
 export const ISTIO_PROTOCOLS = {
-  http: 'HTTP', http2: 'HTTP2', https: 'HTTPS', grpc: 'GRPC', 'grpc-web': 'GRPC-Web', tcp: 'TCP', tls: 'TLS',
-  udp: 'UDP', mongo: 'Mongo', redis: 'Redis', mysql: 'MySQL',
+  http: 'HTTP',
+  http2: 'HTTP2',
+  https: 'HTTPS',
+  grpc: 'GRPC',
+  'grpc-web': 'GRPC-Web',
+  tcp: 'TCP',
+  tls: 'TLS',
+  udp: 'UDP',
+  mongo: 'Mongo',
+  redis: 'Redis',
+  mysql: 'MySQL',
 } as const;
 export type IstioProtocol = (typeof ISTIO_PROTOCOLS)[keyof typeof ISTIO_PROTOCOLS];
 export const ISTIO_PROTOCOL_NAMES = Object.values(ISTIO_PROTOCOLS) as [IstioProtocol, ...IstioProtocol[]];
 
 /** The istio spelling of a protocol name in any case, or undefined when istiod does not know it. */
 export const istioProtocol = (name: string): IstioProtocol | undefined =>
-  Object.hasOwn(ISTIO_PROTOCOLS, name.toLowerCase()) ? (ISTIO_PROTOCOLS as Record<string, IstioProtocol>)[name.toLowerCase()] : undefined;
+  Object.hasOwn(ISTIO_PROTOCOLS, name.toLowerCase())
+    ? (ISTIO_PROTOCOLS as Record<string, IstioProtocol>)[name.toLowerCase()]
+    : undefined;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 // Kubernetes label syntax, which istiod enforces on endpoint labels.

@@ -33,7 +33,11 @@ function sorted(rec: Record<string, string>): Record<string, string> {
 function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
   if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+    );
   }
   return v;
 }
@@ -62,10 +66,19 @@ function sortedRecord(rec: Record<string, string>): Record<string, string> {
  * with metadata.version the content hash of the body, labels and annotations. The one writer of these bytes: every
  * resource kind's encoder ends here.
  */
-export function envelope(bodyTypeUrl: string, bodyBytes: Uint8Array, meta: ResourceMeta): { version: string; any: Buffer } {
+export function envelope(
+  bodyTypeUrl: string,
+  bodyBytes: Uint8Array,
+  meta: ResourceMeta,
+): { version: string; any: Buffer } {
   const labels = sortedRecord(meta.labels);
   const annotations = sortedRecord(meta.annotations);
-  const version = crypto.createHash('sha256').update(bodyBytes).update(JSON.stringify([labels, annotations])).digest('hex').slice(0, 16);
+  const version = crypto
+    .createHash('sha256')
+    .update(bodyBytes)
+    .update(JSON.stringify([labels, annotations]))
+    .digest('hex')
+    .slice(0, 16);
   const seconds = Math.floor(meta.createTimeMs / 1000);
   const resource = McpResource.encode({
     metadata: {
@@ -82,18 +95,34 @@ export function envelope(bodyTypeUrl: string, bodyBytes: Uint8Array, meta: Resou
 }
 
 /** Inverse of encodeResource, for tests, debug views and `replay` output. */
-export function decodeResource(any: Uint8Array): { name: string; version: string; createTimeMs: number; labels: Record<string, string>; annotations: Record<string, string>; bodyType: string; body: Record<string, unknown> } {
+export function decodeResource(any: Uint8Array): {
+  name: string;
+  version: string;
+  createTimeMs: number;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  bodyType: string;
+  body: Record<string, unknown>;
+} {
   const outer = Any.decode(any) as unknown as { type_url: string; value: Uint8Array };
   const res = McpResource.toObject(McpResource.decode(outer.value), { longs: Number, defaults: false }) as {
-    metadata: { name: string; version: string; create_time?: { seconds?: number; nanos?: number }; labels?: Record<string, string>; annotations?: Record<string, string> };
+    metadata: {
+      name: string;
+      version: string;
+      create_time?: { seconds?: number; nanos?: number };
+      labels?: Record<string, string>;
+      annotations?: Record<string, string>;
+    };
     body: { type_url: string; value: Uint8Array };
   };
-  if (res.body.type_url !== SERVICE_ENTRY_BODY_TYPE) throw new Error(`${res.metadata.name}: body type ${res.body.type_url} is not one meshbridge serves`);
+  if (res.body.type_url !== SERVICE_ENTRY_BODY_TYPE)
+    throw new Error(`${res.metadata.name}: body type ${res.body.type_url} is not one meshbridge serves`);
   const type = BODY.ServiceEntry.type;
   return {
     name: res.metadata.name,
     version: res.metadata.version,
-    createTimeMs: (res.metadata.create_time?.seconds ?? 0) * 1000 + Math.floor((res.metadata.create_time?.nanos ?? 0) / 1e6),
+    createTimeMs:
+      (res.metadata.create_time?.seconds ?? 0) * 1000 + Math.floor((res.metadata.create_time?.nanos ?? 0) / 1e6),
     labels: res.metadata.labels ?? {},
     annotations: res.metadata.annotations ?? {},
     bodyType: res.body.type_url,

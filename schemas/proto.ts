@@ -8,7 +8,10 @@ const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'proto');
  * One protobufjs root for every .proto in schemas/proto (google/protobuf well-known types are built in). keepCase:
  * objects use the proto field names (type_url, response_nonce), as on the wire docs, not camelCase.
  */
-export const root = new protobuf.Root().loadSync(['xds.proto', 'mcp.proto', 'networking.proto', 'envoy-eds.proto'].map((f) => path.join(dir, f)), { keepCase: true });
+export const root = new protobuf.Root().loadSync(
+  ['xds.proto', 'mcp.proto', 'networking.proto', 'envoy-eds.proto'].map((f) => path.join(dir, f)),
+  { keepCase: true },
+);
 root.resolveAll();
 
 export const DiscoveryRequest = root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');

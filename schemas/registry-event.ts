@@ -5,7 +5,11 @@
  */
 export type EventKind = 'SERVICE_STATE' | 'SERVICE_REMOVED' | 'RESYNC_END';
 
-export interface ServicePortSpec { name: string; number: number; protocol: string }
+export interface ServicePortSpec {
+  name: string;
+  number: number;
+  protocol: string;
+}
 
 export interface InstanceSpec {
   address: string;
@@ -18,7 +22,12 @@ export interface InstanceSpec {
   metadata?: Record<string, string>;
 }
 
-export interface DataIssue { field: string; value: string; reason: string; action: string }
+export interface DataIssue {
+  field: string;
+  value: string;
+  reason: string;
+  action: string;
+}
 
 export interface RegistryEvent {
   eventId: string;

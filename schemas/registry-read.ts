@@ -42,7 +42,11 @@ export type RegistryReader<Source> = (src: Source) => Promise<RegistryRead>;
  */
 export type EmptyPolicy = 'off' | 'keep-last';
 
-export function emptyProtectionDecision(policy: EmptyPolicy, previousCount: number | undefined, nextCount: number): 'publish' | 'hold' {
+export function emptyProtectionDecision(
+  policy: EmptyPolicy,
+  previousCount: number | undefined,
+  nextCount: number,
+): 'publish' | 'hold' {
   if (policy === 'off' || nextCount > 0) return 'publish';
   return previousCount !== undefined && previousCount > 0 ? 'hold' : 'publish';
 }

@@ -3,7 +3,6 @@ export const MCP_RESOURCE_TYPE = 'type.googleapis.com/istio.mcp.v1alpha1.Resourc
 /** The body is always the v1alpha3 proto message, even when istiod asked for the v1 GVK. */
 export const SERVICE_ENTRY_BODY_TYPE = 'type.googleapis.com/istio.networking.v1alpha3.ServiceEntry';
 
-
 /** Which resource kind a requested collection (GVK) is, ignoring its version: istiod ≥1.24 asks v1, older v1alpha3. */
 export type ServedKind = 'ServiceEntry';
 

@@ -21,7 +21,12 @@ export interface ChangeRecord {
 export function parseChangeRecord(id: string, fields: string[]): ChangeRecord {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-  const rec: ChangeRecord = { id, version: Number(f.v), timeMs: Number(id.split('-')[0]), complete: f.complete === '1' };
+  const rec: ChangeRecord = {
+    id,
+    version: Number(f.v),
+    timeMs: Number(id.split('-')[0]),
+    complete: f.complete === '1',
+  };
   if (f.p !== undefined && f.to !== undefined) {
     rec.partition = Number(f.p);
     rec.from = BigInt(f.from || '0');

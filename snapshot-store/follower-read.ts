@@ -62,12 +62,17 @@ type Scripted = {
 
 /** The reader's side of the snapshot store (gateways): a full atomic load, then incremental syncs. */
 export class SnapshotReader {
-  constructor(private readonly redis: Redis, readonly keys: RedisKeys) {
+  constructor(
+    private readonly redis: Redis,
+    readonly keys: RedisKeys,
+  ) {
     redis.defineCommand('meshbridgeLoad', { numberOfKeys: 5, lua: LOAD });
     redis.defineCommand('meshbridgeSync', { numberOfKeys: 5, lua: SYNC });
   }
 
-  private get scripts(): Scripted { return this.redis as unknown as Scripted; }
+  private get scripts(): Scripted {
+    return this.redis as unknown as Scripted;
+  }
   private get k(): string[] {
     return [this.keys.version, this.keys.resources, this.keys.changes, this.keys.complete, this.keys.lineage];
   }
@@ -86,6 +91,12 @@ export class SnapshotReader {
     if (status === 'NONE' || status === 'RELOAD') return { status };
     const changed: [string, Buffer][] = [];
     for (let i = 4; i < raw.length; i += 2) changed.push([raw[i]!.toString(), raw[i + 1]!]);
-    return { status: 'OK', version: Number(raw[1]!.toString()), complete: raw[2]!.toString() === '1', lastId: raw[3]!.toString(), changed };
+    return {
+      status: 'OK',
+      version: Number(raw[1]!.toString()),
+      complete: raw[2]!.toString() === '1',
+      lastId: raw[3]!.toString(),
+      changed,
+    };
   }
 }

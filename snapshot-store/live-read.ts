@@ -27,7 +27,13 @@ type Scripted = { meshbridgeAuditReadBuffer(n: number, ...keys: string[]): Promi
 
 export async function readLiveSnapshot(redis: Redis, keys: RedisKeys, partitions: number[]): Promise<LiveSnapshot> {
   redis.defineCommand('meshbridgeAuditRead', { lua: READ });
-  const k = [keys.version, keys.resources, keys.complete, keys.lineage, ...partitions.map((p) => keys.partitionMeta(p))];
+  const k = [
+    keys.version,
+    keys.resources,
+    keys.complete,
+    keys.lineage,
+    ...partitions.map((p) => keys.partitionMeta(p)),
+  ];
   const raw = await (redis as unknown as Scripted).meshbridgeAuditReadBuffer(k.length, ...k);
   const text = (i: number) => raw[i]!.toString();
   const n = Number(text(3));
@@ -70,11 +76,18 @@ export async function readLiveFolds(redis: Redis, keys: RedisKeys): Promise<Live
   } while (cursor !== '0');
   const m = redis.multi().get(keys.version).get(keys.lineage).get(keys.complete).hgetallBuffer(keys.resources);
   for (const k of foldKeys) m.hgetall(k);
-  const res = (await m.exec())!.map(([err, v]) => { if (err) throw err; return v; });
+  const res = (await m.exec())!.map(([err, v]) => {
+    if (err) throw err;
+    return v;
+  });
   const folds = new Map<string, string>();
-  for (const hash of res.slice(4) as Record<string, string>[]) for (const [key, json] of Object.entries(hash)) folds.set(key, json);
+  for (const hash of res.slice(4) as Record<string, string>[])
+    for (const [key, json] of Object.entries(hash)) folds.set(key, json);
   return {
-    version: Number(res[0] ?? 0), lineage: (res[1] as string | null) ?? '', complete: res[2] === '1',
-    resources: new Map(Object.entries(res[3] as Record<string, Buffer>)), folds,
+    version: Number(res[0] ?? 0),
+    lineage: (res[1] as string | null) ?? '',
+    complete: res[2] === '1',
+    resources: new Map(Object.entries(res[3] as Record<string, Buffer>)),
+    folds,
   };
 }

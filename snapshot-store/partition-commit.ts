@@ -39,7 +39,11 @@ export interface StoredPartition {
 }
 
 export interface CommitOutcome {
-  version: number; upserted: number; removed: number; resourceCount: number; lineage: string;
+  version: number;
+  upserted: number;
+  removed: number;
+  resourceCount: number;
+  lineage: string;
   /** Bytes of keys and arguments sent with the script: the Redis write cost of the batch. */
   bytes: number;
 }
@@ -123,11 +127,17 @@ export class PartitionStore {
     redis.defineCommand('meshbridgeLoadPartition', { lua: LOAD });
   }
 
-  private get scripts(): Scripted { return this.redis as unknown as Scripted; }
+  private get scripts(): Scripted {
+    return this.redis as unknown as Scripted;
+  }
 
   async load(partition: number): Promise<StoredPartition> {
-    const [services, meta, lineage] = await this.scripts.meshbridgeLoadPartition(3,
-      this.keys.partitionServices(partition), this.keys.partitionMeta(partition), this.keys.lineage);
+    const [services, meta, lineage] = await this.scripts.meshbridgeLoadPartition(
+      3,
+      this.keys.partitionServices(partition),
+      this.keys.partitionMeta(partition),
+      this.keys.lineage,
+    );
     const metaObj: Record<string, string> = {};
     let offset = '';
     for (let i = 0; i < meta.length; i += 2) {
@@ -140,17 +150,37 @@ export class PartitionStore {
   async commit(c: PartitionWrite, partitionCount: number): Promise<CommitOutcome> {
     const resyncedKeys = this.sourceIds.map((s) => this.keys.resynced(s));
     const keys = [
-      this.keys.partitionMeta(c.partition), this.keys.partitionServices(c.partition), this.keys.resources, this.keys.version,
-      this.keys.changes, this.keys.complete, this.keys.lineage, ...resyncedKeys,
+      this.keys.partitionMeta(c.partition),
+      this.keys.partitionServices(c.partition),
+      this.keys.resources,
+      this.keys.version,
+      this.keys.changes,
+      this.keys.complete,
+      this.keys.lineage,
+      ...resyncedKeys,
     ];
-    const resynced = c.resyncedSources.map((s) => this.sourceIds.indexOf(s)).filter((i) => i >= 0).map((i) => String(8 + i));
+    const resynced = c.resyncedSources
+      .map((s) => this.sourceIds.indexOf(s))
+      .filter((i) => i >= 0)
+      .map((i) => String(8 + i));
     // A fresh candidate per commit: whenever Redis lost the lineage key, the first commit afterwards starts a new
     // lineage, so gateways reload instead of diffing against a history Redis no longer has.
     const argv: (string | Buffer)[] = [
-      c.expectedOffset, c.nextOffset, String(c.partition), String(partitionCount), String(this.streamMaxLen),
-      crypto.randomUUID(), c.expectedLineage ?? '',
-      String(c.serviceUpserts.size), String(c.serviceDeletes.length), String(c.resourceUpserts.size), String(c.resourceDeletes.length),
-      String(c.metaSets.length / 2), String(resynced.length), String(this.highestVersion), String(c.metaDeletes.length),
+      c.expectedOffset,
+      c.nextOffset,
+      String(c.partition),
+      String(partitionCount),
+      String(this.streamMaxLen),
+      crypto.randomUUID(),
+      c.expectedLineage ?? '',
+      String(c.serviceUpserts.size),
+      String(c.serviceDeletes.length),
+      String(c.resourceUpserts.size),
+      String(c.resourceDeletes.length),
+      String(c.metaSets.length / 2),
+      String(resynced.length),
+      String(this.highestVersion),
+      String(c.metaDeletes.length),
     ];
     for (const [k, v] of c.serviceUpserts) argv.push(k, v);
     argv.push(...c.serviceDeletes);
@@ -161,14 +191,26 @@ export class PartitionStore {
     for (const k of keys) bytes += k.length;
     const res = await this.scripts.meshbridgeCommit(keys.length, ...keys, ...argv);
     if (res[0] === 'FENCED') {
-      const why = res[1] !== c.expectedOffset
-        ? `stored offset ${res[1] || 'none'}, expected ${c.expectedOffset || 'none'}: another projector owns it now, or Redis lost data`
-        : `lineage changed to ${res[2] || 'none'} (a rebuild switched over)`;
-      throw new FencedError(`partition ${c.partition} moved on in Redis (${why})`,
-        { partition: c.partition, stored: res[1], expected: c.expectedOffset, lineage: res[2] });
+      const why =
+        res[1] !== c.expectedOffset
+          ? `stored offset ${res[1] || 'none'}, expected ${c.expectedOffset || 'none'}: another projector owns it now, or Redis lost data`
+          : `lineage changed to ${res[2] || 'none'} (a rebuild switched over)`;
+      throw new FencedError(`partition ${c.partition} moved on in Redis (${why})`, {
+        partition: c.partition,
+        stored: res[1],
+        expected: c.expectedOffset,
+        lineage: res[2],
+      });
     }
     const version = Number(res[1]);
     if (version > this.highestVersion) this.highestVersion = version;
-    return { version, upserted: Number(res[2]), removed: Number(res[3]), resourceCount: Number(res[4]), lineage: res[5]!, bytes };
+    return {
+      version,
+      upserted: Number(res[2]),
+      removed: Number(res[3]),
+      resourceCount: Number(res[4]),
+      lineage: res[5]!,
+      bytes,
+    };
   }
 }

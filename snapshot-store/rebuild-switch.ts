@@ -42,18 +42,39 @@ export type SwitchOutcome =
   | { status: 'INCOMPLETE' };
 
 /** Swaps the staged snapshot in, atomically, if it is at least as far along as the live one on every partition. */
-export async function switchOver(redis: Redis, live: RedisKeys, staged: RedisKeys, sourceIds: string[], partitions: number, streamMaxLen: number, allowIncomplete = false): Promise<SwitchOutcome> {
+export async function switchOver(
+  redis: Redis,
+  live: RedisKeys,
+  staged: RedisKeys,
+  sourceIds: string[],
+  partitions: number,
+  streamMaxLen: number,
+  allowIncomplete = false,
+): Promise<SwitchOutcome> {
   const pairs: string[] = [live.resources, staged.resources, live.complete, staged.complete];
   for (const s of sourceIds) pairs.push(live.resynced(s), staged.resynced(s));
   for (let p = 0; p < partitions; p++) pairs.push(live.partitionServices(p), staged.partitionServices(p));
   for (let p = 0; p < partitions; p++) pairs.push(live.partitionMeta(p), staged.partitionMeta(p));
   const keys = [live.version, live.changes, live.lineage, staged.version, staged.changes, staged.lineage, ...pairs];
   const lineage = crypto.randomUUID();
-  const res = (await redis.eval(SWITCH, keys.length, ...keys, String(partitions), lineage, String(streamMaxLen), allowIncomplete ? '1' : '0')) as string[];
+  const res = (await redis.eval(
+    SWITCH,
+    keys.length,
+    ...keys,
+    String(partitions),
+    lineage,
+    String(streamMaxLen),
+    allowIncomplete ? '1' : '0',
+  )) as string[];
   if (res[0] === 'BEHIND') {
-    return { status: 'BEHIND', behind: res.slice(1).map((x) => { const [p, o] = x.split(':'); return { partition: Number(p), liveOffset: BigInt(o!) }; }) };
+    return {
+      status: 'BEHIND',
+      behind: res.slice(1).map((x) => {
+        const [p, o] = x.split(':');
+        return { partition: Number(p), liveOffset: BigInt(o!) };
+      }),
+    };
   }
   if (res[0] === 'INCOMPLETE') return { status: 'INCOMPLETE' };
   return { status: 'OK', version: Number(res[1]), resources: Number(res[2]), lineage };
 }
-

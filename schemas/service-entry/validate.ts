@@ -11,7 +11,13 @@ export interface ServiceEntryBody {
   ports: { number: number; protocol: string; name: string }[];
   location: number;
   resolution: number;
-  endpoints: { address: string; ports: Record<string, number>; labels: Record<string, string>; weight?: number; locality?: string }[];
+  endpoints: {
+    address: string;
+    ports: Record<string, number>;
+    labels: Record<string, string>;
+    weight?: number;
+    locality?: string;
+  }[];
 }
 
 export function validateServiceEntry(se: ServiceEntryBody): string[] {
@@ -22,13 +28,15 @@ export function validateServiceEntry(se: ServiceEntryBody): string[] {
   const numbers = new Set<number>();
   const names = new Set<string>();
   for (const p of se.ports) {
-    if (!Number.isInteger(p.number) || p.number < 1 || p.number > 65535) problems.push(`ports: ${p.number} outside 1..65535`);
+    if (!Number.isInteger(p.number) || p.number < 1 || p.number > 65535)
+      problems.push(`ports: ${p.number} outside 1..65535`);
     if (numbers.has(p.number)) problems.push(`ports: duplicate number ${p.number}`);
     numbers.add(p.number);
     if (!isPortName(p.name)) problems.push(`ports: name "${p.name}" is not a DNS-1123 label`);
     if (names.has(p.name)) problems.push(`ports: duplicate name "${p.name}"`);
     names.add(p.name);
-    if (p.protocol !== '' && !istioProtocol(p.protocol)) problems.push(`ports: protocol "${p.protocol}" is not one istiod accepts`);
+    if (p.protocol !== '' && !istioProtocol(p.protocol))
+      problems.push(`ports: protocol "${p.protocol}" is not one istiod accepts`);
   }
   if (se.resolution === 0 && se.endpoints.length > 0) problems.push('resolution NONE with endpoints');
   if (se.resolution === 3 && se.endpoints.length > 1) problems.push('DNS_ROUND_ROBIN with more than one endpoint');
@@ -36,7 +44,8 @@ export function validateServiceEntry(se: ServiceEntryBody): string[] {
     if (se.resolution === 1 && net.isIP(ep.address) === 0 && !ep.address.startsWith('unix://')) {
       problems.push(`endpoints[${i}]: address "${ep.address}" is not an IP`);
     }
-    for (const name of Object.keys(ep.ports)) if (!names.has(name)) problems.push(`endpoints[${i}]: port "${name}" is not a port of the service`);
+    for (const name of Object.keys(ep.ports))
+      if (!names.has(name)) problems.push(`endpoints[${i}]: port "${name}" is not a port of the service`);
     for (const k in ep.labels) {
       const v = ep.labels[k]!;
       if (!isLabelKey(k)) problems.push(`endpoints[${i}]: label key "${k}" invalid`);

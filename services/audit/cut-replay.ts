@@ -8,7 +8,10 @@ import type { TopicMessage } from './topic-reader.ts';
  * message whose Kafka timestamp is later than `timeMs`. Either way the cut is an exclusive offset per partition — the
  * same meaning as the `offset` the projector stores in Redis ("next offset to consume").
  */
-export type Cut = { kind: 'offsets'; offsets: Map<number, bigint> } | { kind: 'time'; timeMs: number } | { kind: 'end' };
+export type Cut =
+  | { kind: 'offsets'; offsets: Map<number, bigint> }
+  | { kind: 'time'; timeMs: number }
+  | { kind: 'end' };
 
 export interface CutResult {
   /** Exclusive offset per partition where this cut fell. */
@@ -39,7 +42,14 @@ export interface ReplayStats {
  */
 const CHUNK = 20_000;
 
-interface PartitionRun { replay: Replay; pending: TopicMessage[]; nextCut: number; results: (CutResult | undefined)[]; lastOffset: bigint; events: number }
+interface PartitionRun {
+  replay: Replay;
+  pending: TopicMessage[];
+  nextCut: number;
+  results: (CutResult | undefined)[];
+  lastOffset: bigint;
+  events: number;
+}
 
 /**
  * Replays the topic to one or several cuts in a single pass. Each partition gets its own pure Replay (a mesh service
@@ -51,15 +61,20 @@ export class CutReplay {
   private readonly runs = new Map<number, PartitionRun>();
   readonly stats: ReplayStats = { events: 0, applied: 0, ignored: 0, bySchema: {}, undecodable: [], foldMs: 0 };
 
-  constructor(private readonly cuts: Cut[], partitions: number[]) {
-    for (const p of partitions) this.runs.set(p, { replay: new Replay(), pending: [], nextCut: 0, results: [], lastOffset: -1n, events: 0 });
+  constructor(
+    private readonly cuts: Cut[],
+    partitions: number[],
+  ) {
+    for (const p of partitions)
+      this.runs.set(p, { replay: new Replay(), pending: [], nextCut: 0, results: [], lastOffset: -1n, events: 0 });
   }
 
   /** Feeds one partition's messages in offset order. Returns 'stop' once the partition's last cut is reached. */
   feed(partition: number, messages: TopicMessage[]): 'more' | 'stop' {
     const run = this.run(partition);
     for (const m of messages) {
-      while (run.nextCut < this.cuts.length && this.beyond(this.cuts[run.nextCut]!, partition, m)) this.capture(partition, run, m.offset, m.timestamp);
+      while (run.nextCut < this.cuts.length && this.beyond(this.cuts[run.nextCut]!, partition, m))
+        this.capture(partition, run, m.offset, m.timestamp);
       if (run.nextCut >= this.cuts.length) return 'stop';
       run.lastOffset = m.offset;
       run.events++;
@@ -86,19 +101,29 @@ export class CutReplay {
 
   private beyond(cut: Cut, partition: number, m: TopicMessage): boolean {
     switch (cut.kind) {
-      case 'offsets': return m.offset >= (cut.offsets.get(partition) ?? 0n);
-      case 'time': return m.timestamp > cut.timeMs;
-      case 'end': return false;
+      case 'offsets':
+        return m.offset >= (cut.offsets.get(partition) ?? 0n);
+      case 'time':
+        return m.timestamp > cut.timeMs;
+      case 'end':
+        return false;
     }
   }
 
   private flush(partition: number, run: PartitionRun): void {
     if (run.pending.length === 0) return;
     const t0 = performance.now();
-    const fx = run.replay.apply(0, decodeLazily(run.pending, (m, reason) => this.stats.undecodable.push({ partition, offset: m.offset, reason }), (m) => {
-      const schema = writerSchemaOf(m.value!)!;
-      this.stats.bySchema[schema] = (this.stats.bySchema[schema] ?? 0) + 1;
-    }));
+    const fx = run.replay.apply(
+      0,
+      decodeLazily(
+        run.pending,
+        (m, reason) => this.stats.undecodable.push({ partition, offset: m.offset, reason }),
+        (m) => {
+          const schema = writerSchemaOf(m.value!)!;
+          this.stats.bySchema[schema] = (this.stats.bySchema[schema] ?? 0) + 1;
+        },
+      ),
+    );
     this.stats.foldMs += performance.now() - t0;
     this.stats.applied += fx.applied;
     this.stats.ignored += Object.values(fx.ignored).reduce((a, b) => a + (b ?? 0), 0);
@@ -108,7 +133,9 @@ export class CutReplay {
   private capture(partition: number, run: PartitionRun, at: bigint, excludedTimeMs?: number): void {
     this.flush(partition, run);
     run.results[run.nextCut] = {
-      offsets: new Map([[partition, at]]), resources: new Map(run.replay.resources), events: run.events,
+      offsets: new Map([[partition, at]]),
+      resources: new Map(run.replay.resources),
+      events: run.events,
       ...(excludedTimeMs !== undefined ? { firstExcludedTimeMs: excludedTimeMs } : {}),
     };
     run.nextCut++;
@@ -131,11 +158,14 @@ export function mergeCutResults(shares: CutResult[][]): CutResult[] {
       const r = share[i]!;
       for (const [p, o] of r.offsets) offsets.set(p, o);
       for (const [k, v] of r.resources) resources.set(k, v);
-      if (r.firstExcludedTimeMs !== undefined) firstExcluded = Math.min(firstExcluded ?? Infinity, r.firstExcludedTimeMs);
+      if (r.firstExcludedTimeMs !== undefined)
+        firstExcluded = Math.min(firstExcluded ?? Infinity, r.firstExcludedTimeMs);
       events += r.events;
     }
     return {
-      offsets: new Map([...offsets].sort(([a], [b]) => a - b)), resources: sortedMap(resources), events,
+      offsets: new Map([...offsets].sort(([a], [b]) => a - b)),
+      resources: sortedMap(resources),
+      events,
       ...(firstExcluded !== undefined ? { firstExcludedTimeMs: firstExcluded } : {}),
     };
   });
@@ -154,7 +184,9 @@ export function mergeReplayStats(shares: ReplayStats[][]): ReplayStats[] {
       for (const [schema, n] of Object.entries(s.bySchema)) out.bySchema[schema] = (out.bySchema[schema] ?? 0) + n;
       out.undecodable.push(...s.undecodable);
     }
-    out.undecodable.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+    out.undecodable.sort(
+      (a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0),
+    );
     out.bySchema = Object.fromEntries(Object.entries(out.bySchema).sort(([a], [b]) => (a < b ? -1 : 1)));
     return out;
   });

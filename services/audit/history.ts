@@ -46,7 +46,9 @@ export interface HistoryRecord {
 
 /** Matches the operator's argument: a mesh host, "namespace/host", or the registry's own service name. */
 export function matches(arg: string, e: RegistryEvent): boolean {
-  return e.host === arg || serviceKey(e.namespace, e.host) === arg || (e.registryService !== '' && e.registryService === arg);
+  return (
+    e.host === arg || serviceKey(e.namespace, e.host) === arg || (e.registryService !== '' && e.registryService === arg)
+  );
 }
 
 /**
@@ -67,7 +69,10 @@ export class HistoryTracker {
 
   feed(partition: number, messages: TopicMessage[]): void {
     let replay = this.replays.get(partition);
-    if (!replay) { replay = new Replay(); this.replays.set(partition, replay); }
+    if (!replay) {
+      replay = new Replay();
+      this.replays.set(partition, replay);
+    }
     let pending = this.pending.get(partition) ?? [];
     for (const m of messages) {
       this.events++;
@@ -80,18 +85,30 @@ export class HistoryTracker {
         continue; // the projector dead-letters it: it has no effect
       }
       const key = serviceKey(e.namespace, e.host);
-      const concerns = e.kind === 'RESYNC_END' ? [...this.keys].some((k) => replay!.resources.has(resourceField('ServiceEntry', k)) || stateHas(replay!, k)) : this.keys.has(key) || matches(this.arg, e);
+      const concerns =
+        e.kind === 'RESYNC_END'
+          ? [...this.keys].some((k) => replay!.resources.has(resourceField('ServiceEntry', k)) || stateHas(replay!, k))
+          : this.keys.has(key) || matches(this.arg, e);
       if (!concerns) {
         pending.push(e);
-        if (pending.length >= 20_000) { replay.apply(0, pending); pending = []; }
+        if (pending.length >= 20_000) {
+          replay.apply(0, pending);
+          pending = [];
+        }
         continue;
       }
-      if (pending.length > 0) { replay.apply(0, pending); pending = []; }
+      if (pending.length > 0) {
+        replay.apply(0, pending);
+        pending = [];
+      }
       if (e.kind !== 'RESYNC_END') this.keys.add(key);
       const rec = this.applyOne(replay, partition, m, e);
       if (rec) this.records.push(rec);
     }
-    if (pending.length > 0) { replay.apply(0, pending); pending = []; }
+    if (pending.length > 0) {
+      replay.apply(0, pending);
+      pending = [];
+    }
     this.pending.set(partition, pending);
   }
 
@@ -105,20 +122,45 @@ export class HistoryTracker {
     const fx = replay.apply(0, [e]);
     const reason = Object.keys(fx.ignored)[0] as IgnoreReason | undefined;
     const base = {
-      partition, offset: m.offset.toString(), time: new Date(m.timestamp).toISOString(), observedAt: new Date(e.observedAt).toISOString(),
-      schema: (writerSchemaOf(m.value!) ?? 'unknown').replace(/^registry-event\.|\.avsc$/g, ''), kind: e.kind, eventId: e.eventId,
-      sourceId: e.sourceId, sourceKind: e.sourceKind, collectorId: e.collectorId, collectorVersion: e.collectorVersion ?? '',
-      epoch: e.epoch, generation: e.generation, orderToken: e.orderToken, registryService: e.registryService,
-      instances: e.instances.length, dataIssues: e.issues.map((i) => ({ ...i })),
+      partition,
+      offset: m.offset.toString(),
+      time: new Date(m.timestamp).toISOString(),
+      observedAt: new Date(e.observedAt).toISOString(),
+      schema: (writerSchemaOf(m.value!) ?? 'unknown').replace(/^registry-event\.|\.avsc$/g, ''),
+      kind: e.kind,
+      eventId: e.eventId,
+      sourceId: e.sourceId,
+      sourceKind: e.sourceKind,
+      collectorId: e.collectorId,
+      collectorVersion: e.collectorVersion ?? '',
+      epoch: e.epoch,
+      generation: e.generation,
+      orderToken: e.orderToken,
+      registryService: e.registryService,
+      instances: e.instances.length,
+      dataIssues: e.issues.map((i) => ({ ...i })),
     };
     if (reason) {
-      const detail = reason === 'stale-epoch' ? `epoch ${e.epoch} < ${knownEpoch}, the newest seen for ${e.sourceId} in partition ${partition}: a superseded collector`
-        : reason === 'older-order-token' ? `registry order token ${e.orderToken} < ${prevToken} already applied for ${e.sourceId}`
-          : reason === 'redelivered' ? `sequence ${e.seq} of epoch ${e.epoch} is earlier than the event already applied from that publisher: a re-delivery`
-          : reason === 'removed-later' ? `sequence ${e.seq} of epoch ${e.epoch} is earlier than the removal already applied from that publisher: it cannot revive the service`
-          : reason === 'invalid' ? 'istiod would reject this state; the previous valid state stays'
-            : 'event has no namespace/host';
-      return { ...base, service: key, outcome: 'ignored', reason, detail, ...(reason === 'invalid' ? { problems: validateContribution(e) } : {}) };
+      const detail =
+        reason === 'stale-epoch'
+          ? `epoch ${e.epoch} < ${knownEpoch}, the newest seen for ${e.sourceId} in partition ${partition}: a superseded collector`
+          : reason === 'older-order-token'
+            ? `registry order token ${e.orderToken} < ${prevToken} already applied for ${e.sourceId}`
+            : reason === 'redelivered'
+              ? `sequence ${e.seq} of epoch ${e.epoch} is earlier than the event already applied from that publisher: a re-delivery`
+              : reason === 'removed-later'
+                ? `sequence ${e.seq} of epoch ${e.epoch} is earlier than the removal already applied from that publisher: it cannot revive the service`
+                : reason === 'invalid'
+                  ? 'istiod would reject this state; the previous valid state stays'
+                  : 'event has no namespace/host';
+      return {
+        ...base,
+        service: key,
+        outcome: 'ignored',
+        reason,
+        detail,
+        ...(reason === 'invalid' ? { problems: validateContribution(e) } : {}),
+      };
     }
     const rejected = fx.rejected.filter((r) => watched.includes(r.key)).flatMap((r) => r.problems);
     const changes = watched.flatMap((k) => {
@@ -132,11 +174,20 @@ export class HistoryTracker {
       // A marker matters to this history only when it removed (or changed) the service.
       if (changes.length === 0) return undefined;
       const c = changes[0]!;
-      return { ...base, service: c.resource.slice(c.resource.indexOf('|') + 1), outcome: 'applied', change: c, detail: `not observed by ${e.sourceId}'s full resync ${e.generation}: removed` };
+      return {
+        ...base,
+        service: c.resource.slice(c.resource.indexOf('|') + 1),
+        outcome: 'applied',
+        change: c,
+        detail: `not observed by ${e.sourceId}'s full resync ${e.generation}: removed`,
+      };
     }
     return {
-      ...base, service: key, outcome: changes.length > 0 ? 'applied' : 'unchanged',
-      ...(changes[0] ? { change: changes[0] } : {}), ...(rejected.length > 0 ? { rejected } : {}),
+      ...base,
+      service: key,
+      outcome: changes.length > 0 ? 'applied' : 'unchanged',
+      ...(changes[0] ? { change: changes[0] } : {}),
+      ...(rejected.length > 0 ? { rejected } : {}),
     };
   }
 }

@@ -1,7 +1,13 @@
 import { parseResourceField } from '../../snapshot-store/resource-field.ts';
 import { toKubeObject, type KubeServiceEntry } from './render-yaml.ts';
 
-export interface Endpoint { address: string; ports?: Record<string, number>; labels?: Record<string, string>; weight?: number; locality?: string }
+export interface Endpoint {
+  address: string;
+  ports?: Record<string, number>;
+  labels?: Record<string, string>;
+  weight?: number;
+  locality?: string;
+}
 
 export interface EndpointChange {
   endpoint: string;
@@ -27,13 +33,20 @@ export interface ServiceChange {
  * instance (removed + added); the same instance with new labels, weight or locality is a change.
  */
 export function endpointId(e: Endpoint): string {
-  const ports = Object.entries(e.ports ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, p]) => `${n}=${p}`).join(',');
+  const ports = Object.entries(e.ports ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([n, p]) => `${n}=${p}`)
+    .join(',');
   return `${e.address}${ports ? ` ${ports}` : ''}`;
 }
 
 const json = (v: unknown) => (v === undefined ? undefined : JSON.stringify(v));
 
-function fieldDiff(a: Record<string, unknown>, b: Record<string, unknown>, skip: string[] = []): Record<string, [string | undefined, string | undefined]> {
+function fieldDiff(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+  skip: string[] = [],
+): Record<string, [string | undefined, string | undefined]> {
   const out: Record<string, [string | undefined, string | undefined]> = {};
   for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
     if (skip.includes(k)) continue;
@@ -53,8 +66,13 @@ function endpointAttrs(e: Endpoint): Record<string, string> {
 }
 
 /** Instance-level difference between two versions of one ServiceEntry (either may be absent). */
-export function diffServiceEntry(resource: string, before: KubeServiceEntry | undefined, after: KubeServiceEntry | undefined): ServiceChange {
-  const eps = (se: KubeServiceEntry | undefined) => new Map(((se?.spec.endpoints as Endpoint[] | undefined) ?? []).map((e) => [endpointId(e), e]));
+export function diffServiceEntry(
+  resource: string,
+  before: KubeServiceEntry | undefined,
+  after: KubeServiceEntry | undefined,
+): ServiceChange {
+  const eps = (se: KubeServiceEntry | undefined) =>
+    new Map(((se?.spec.endpoints as Endpoint[] | undefined) ?? []).map((e) => [endpointId(e), e]));
   const a = eps(before);
   const b = eps(after);
   const change: ServiceChange = {
@@ -64,10 +82,21 @@ export function diffServiceEntry(resource: string, before: KubeServiceEntry | un
     added: [...b].filter(([id]) => !a.has(id)).map(([, e]) => e),
     removed: [...a].filter(([id]) => !b.has(id)).map(([, e]) => e),
     changed: [],
-    metadata: before && after ? fieldDiff(
-      { annotations: before.metadata.annotations, labels: before.metadata.labels, creationTimestamp: before.metadata.creationTimestamp },
-      { annotations: after.metadata.annotations, labels: after.metadata.labels, creationTimestamp: after.metadata.creationTimestamp },
-    ) : {},
+    metadata:
+      before && after
+        ? fieldDiff(
+            {
+              annotations: before.metadata.annotations,
+              labels: before.metadata.labels,
+              creationTimestamp: before.metadata.creationTimestamp,
+            },
+            {
+              annotations: after.metadata.annotations,
+              labels: after.metadata.labels,
+              creationTimestamp: after.metadata.creationTimestamp,
+            },
+          )
+        : {},
   };
   for (const [id, ea] of a) {
     const eb = b.get(id);
@@ -75,11 +104,20 @@ export function diffServiceEntry(resource: string, before: KubeServiceEntry | un
     const changes = fieldDiff(endpointAttrs(ea), endpointAttrs(eb));
     if (Object.keys(changes).length > 0) {
       // Attribute values are plain strings here: drop the JSON quoting fieldDiff adds.
-      const plain = Object.fromEntries(Object.entries(changes).map(([k, [x, y]]) => [k, [x && JSON.parse(x), y && JSON.parse(y)]])) as EndpointChange['changes'];
+      const plain = Object.fromEntries(
+        Object.entries(changes).map(([k, [x, y]]) => [k, [x && JSON.parse(x), y && JSON.parse(y)]]),
+      ) as EndpointChange['changes'];
       change.changed.push({ endpoint: id, changes: plain });
     }
   }
-  if (change.kind === 'unchanged' && (Object.keys(change.service).length || change.added.length || change.removed.length || change.changed.length || Object.keys(change.metadata).length)) {
+  if (
+    change.kind === 'unchanged' &&
+    (Object.keys(change.service).length ||
+      change.added.length ||
+      change.removed.length ||
+      change.changed.length ||
+      Object.keys(change.metadata).length)
+  ) {
     change.kind = 'changed';
   }
   return change;

@@ -29,14 +29,20 @@ export function parsePoint(text: string): Point {
     return { kind: 'offsets', offsets, text: t };
   }
   if (/^\d{4}-\d{2}-\d{2}T/.test(t)) {
-    if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(t)) throw new PointError(`time "${t}" has no time zone: add Z or an offset such as +02:00`);
+    if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(t))
+      throw new PointError(`time "${t}" has no time zone: add Z or an offset such as +02:00`);
     const ms = Date.parse(t);
     if (Number.isNaN(ms)) throw new PointError(`"${t}" is not a valid time`);
     return { kind: 'time', timeMs: ms, text: t };
   }
-  throw new PointError(`cannot read "${t}" as a point in time: use an RFC 3339 time (2025-06-01T12:00:00Z), partition offsets (0:120,1:98), a version (v42) or now`);
+  throw new PointError(
+    `cannot read "${t}" as a point in time: use an RFC 3339 time (2025-06-01T12:00:00Z), partition offsets (0:120,1:98), a version (v42) or now`,
+  );
 }
 
 export function formatOffsets(offsets: Map<number, bigint>): string {
-  return [...offsets].sort(([a], [b]) => a - b).map(([p, o]) => `${p}:${o}`).join(',');
+  return [...offsets]
+    .sort(([a], [b]) => a - b)
+    .map(([p, o]) => `${p}:${o}`)
+    .join(',');
 }

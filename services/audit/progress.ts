@@ -8,7 +8,11 @@ export class Progress {
   private readonly start = performance.now();
   private readonly enabled: boolean;
 
-  constructor(private readonly label: string, private readonly total: number, private readonly stream: NodeJS.WriteStream = process.stderr) {
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {
     this.enabled = Boolean(stream.isTTY) && total > 0;
   }
 
@@ -31,6 +35,10 @@ export function progressLine(label: string, done: number, total: number, seconds
   const rate = seconds > 0 ? done / seconds : 0;
   const eta = rate > 0 ? Math.max(0, (total - done) / rate) : Infinity;
   const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100;
-  const etaText = Number.isFinite(eta) ? (eta >= 60 ? `${Math.floor(eta / 60)}m${String(Math.round(eta % 60)).padStart(2, '0')}s` : `${Math.round(eta)}s`) : '?';
+  const etaText = Number.isFinite(eta)
+    ? eta >= 60
+      ? `${Math.floor(eta / 60)}m${String(Math.round(eta % 60)).padStart(2, '0')}s`
+      : `${Math.round(eta)}s`
+    : '?';
   return `${label}  ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} events  ${pct}%  ${Math.round(rate).toLocaleString('en-US')} ev/s  ETA ${etaText}`;
 }

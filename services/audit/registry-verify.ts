@@ -66,7 +66,11 @@ export interface HostDifference {
 }
 
 /** A host whose registry state is empty while the mesh keeps its last endpoints, as `emptyProtection: keep-last` wants. */
-export interface HeldHost { source: string; host: string; meshEndpoints: number }
+export interface HeldHost {
+  source: string;
+  host: string;
+  meshEndpoints: number;
+}
 
 export interface SourceSummary {
   id: string;
@@ -104,20 +108,26 @@ const ofSource = (id: string) => (e: Endpoint) => e.labels?.[SOURCE_LABEL] === i
 
 /** Canonical text of a value: object keys sorted at every level, so key order never makes a difference. */
 function canon(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x)
-    ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => cmp(a, b)))
-    : x));
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => cmp(a, b)))
+      : x,
+  );
 }
 
 /** The form compared: address, ports, labels; weight and locality only when set (the ServiceEntry omits defaults). */
 function endpointOf(e: Endpoint): Endpoint {
   return {
-    address: e.address, ports: e.ports ?? {}, labels: e.labels ?? {},
-    ...(e.weight ? { weight: e.weight } : {}), ...(e.locality ? { locality: e.locality } : {}),
+    address: e.address,
+    ports: e.ports ?? {},
+    labels: e.labels ?? {},
+    ...(e.weight ? { weight: e.weight } : {}),
+    ...(e.locality ? { locality: e.locality } : {}),
   };
 }
 
-const portsOf = (list: ServicePortSpec[]) => list.map((p) => ({ number: p.number, protocol: p.protocol, name: p.name }));
+const portsOf = (list: ServicePortSpec[]) =>
+  list.map((p) => ({ number: p.number, protocol: p.protocol, name: p.name }));
 
 function contributionText(c: SourceContribution | undefined): string {
   if (!c) return '';
@@ -129,28 +139,51 @@ function contributionText(c: SourceContribution | undefined): string {
  * What the mesh should hold for one host once the registry's state (or its absence) is folded into the live fold, by
  * the projector's own `evolve` and `buildServiceEntry`.
  */
-function expectedMesh(source: RegistryRead, key: string, exp: ExpectedHost | undefined, liveFold: ServiceFold | undefined): {
-  fold: ServiceFold | undefined; evolution: Evolution; entry: ReturnType<typeof buildServiceEntry> | undefined;
+function expectedMesh(
+  source: RegistryRead,
+  key: string,
+  exp: ExpectedHost | undefined,
+  liveFold: ServiceFold | undefined,
+): {
+  fold: ServiceFold | undefined;
+  evolution: Evolution;
+  entry: ReturnType<typeof buildServiceEntry> | undefined;
 } {
-  const state: PartitionState = { services: new Map(liveFold ? [[key, structuredClone(liveFold)]] : []), epochs: new Map(), tombstones: new Map() };
+  const state: PartitionState = {
+    services: new Map(liveFold ? [[key, structuredClone(liveFold)]] : []),
+    epochs: new Map(),
+    tombstones: new Map(),
+  };
   const prev = liveFold?.sources[source.sourceId];
   const [namespace, host] = exp ? [exp.namespace, exp.host] : [liveFold?.namespace ?? '', liveFold?.host ?? ''];
   // The same epoch as the folded contribution and no order token: the fold takes it as the newest word of the source.
   const event: FoldEvent = {
-    eventId: 'verify-registry', kind: exp ? 'SERVICE_STATE' : 'SERVICE_REMOVED', sourceId: source.sourceId, sourceKind: source.kind,
-    epoch: prev?.epoch ?? 0, observedAt: liveFold?.createTimeMs ?? 0, namespace, host, registryService: exp?.registryService ?? '',
-    orderToken: null, ports: exp?.ports ?? [], instances: exp?.instances ?? [], resyncServices: [],
+    eventId: 'verify-registry',
+    kind: exp ? 'SERVICE_STATE' : 'SERVICE_REMOVED',
+    sourceId: source.sourceId,
+    sourceKind: source.kind,
+    epoch: prev?.epoch ?? 0,
+    observedAt: liveFold?.createTimeMs ?? 0,
+    namespace,
+    host,
+    registryService: exp?.registryService ?? '',
+    orderToken: null,
+    ports: exp?.ports ?? [],
+    instances: exp?.instances ?? [],
+    resyncServices: [],
   };
   const evolution = evolve(state, event);
   const fold = state.services.get(key);
   // The projector serves no ServiceEntry for a host no source ever gave a port (e.g. a Dubbo interface without providers).
-  const entry = fold && Object.values(fold.sources).some((c) => c.ports.length > 0) ? buildServiceEntry(fold) : undefined;
+  const entry =
+    fold && Object.values(fold.sources).some((c) => c.ports.length > 0) ? buildServiceEntry(fold) : undefined;
   return { fold, evolution, entry };
 }
 
 /** One source's endpoints as a ServiceEntry, so the audit's instance-level diff compares them. */
 const asKube = (endpoints: Endpoint[]): KubeServiceEntry => ({
-  apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry',
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'ServiceEntry',
   metadata: { creationTimestamp: '', name: '', namespace: '', resourceVersion: '' },
   spec: { endpoints },
 });
@@ -173,12 +206,20 @@ function compareHost(source: RegistryRead, key: string, live: LiveMesh, held: He
   }
 
   const d: HostDifference = {
-    source: id, host: key, ...(exp ? { registryService: exp.registryService } : {}), what: 'differs',
-    missingEndpoints: [], extraEndpoints: [], changedEndpoints: [], notes: [],
+    source: id,
+    host: key,
+    ...(exp ? { registryService: exp.registryService } : {}),
+    what: 'differs',
+    missingEndpoints: [],
+    extraEndpoints: [],
+    changedEndpoints: [],
+    notes: [],
   };
   const { fold, evolution, entry } = expectedMesh(source, key, exp, liveFold);
   if (evolution.ignored === 'invalid') {
-    d.notes.push(`istiod would reject the registry's state (${(evolution.problems ?? []).join('; ')}): the projector keeps the last valid one`);
+    d.notes.push(
+      `istiod would reject the registry's state (${(evolution.problems ?? []).join('; ')}): the projector keeps the last valid one`,
+    );
   }
   const expContribution = fold?.sources[id];
   if (expContribution && !liveContribution) d.fold = 'missing';
@@ -192,7 +233,9 @@ function compareHost(source: RegistryRead, key: string, live: LiveMesh, held: He
   }
   if (entry && !entry.ok) {
     // The projector keeps the previous ServiceEntry when the merged one would be rejected: nothing to build it from.
-    d.notes.push(`the ServiceEntry merged over every source would be rejected by istiod (${entry.error.join('; ')}): the projector keeps the previous one; endpoints not compared`);
+    d.notes.push(
+      `the ServiceEntry merged over every source would be rejected by istiod (${entry.error.join('; ')}): the projector keeps the previous one; endpoints not compared`,
+    );
     return d.fold || d.notes.length > 1 ? d : undefined;
   }
   const expEntry = entry?.ok ? entry.value : undefined;
@@ -220,7 +263,11 @@ function compareHost(source: RegistryRead, key: string, live: LiveMesh, held: He
     const mesh = portsOf(liveEntry.ports).map(portText);
     if (registry.join() !== mesh.join()) d.ports = { registry, mesh };
   }
-  const differs = d.missingEndpoints.length + d.extraEndpoints.length + d.changedEndpoints.length > 0 || d.ports || d.fold || d.notes.length > 0;
+  const differs =
+    d.missingEndpoints.length + d.extraEndpoints.length + d.changedEndpoints.length > 0 ||
+    d.ports ||
+    d.fold ||
+    d.notes.length > 0;
   return differs ? d : undefined;
 }
 
@@ -245,13 +292,19 @@ export function compareWithMesh(reads: RegistryRead[], live: LiveMesh): Comparis
       if (d) differences.push(d);
     }
     sources.push({
-      id, kind: source.kind, registryServices: source.registryServices, registryHosts: source.hosts.size,
-      registryEndpoints: [...source.hosts.values()].reduce((n, h) => n + h.instances.length, 0), meshHosts: meshHosts.size, meshEndpoints,
+      id,
+      kind: source.kind,
+      registryServices: source.registryServices,
+      registryHosts: source.hosts.size,
+      registryEndpoints: [...source.hosts.values()].reduce((n, h) => n + h.instances.length, 0),
+      meshHosts: meshHosts.size,
+      meshEndpoints,
     });
   }
   const configured = new Set(reads.map((r) => r.sourceId));
   const unconfigured: Record<string, number> = {};
-  for (const e of live.entries.values()) for (const s of e.sources) if (!configured.has(s)) unconfigured[s] = (unconfigured[s] ?? 0) + 1;
+  for (const e of live.entries.values())
+    for (const s of e.sources) if (!configured.has(s)) unconfigured[s] = (unconfigured[s] ?? 0) + 1;
   return { differences, held, sources, unconfigured };
 }
 
@@ -280,7 +333,9 @@ export function restrictDifference(d: HostDifference, keep: Set<string>): HostDi
     ...d,
     missingEndpoints: d.missingEndpoints.filter((e) => keep.has(`${at}endpoint-missing ${canon(endpointOf(e))}`)),
     extraEndpoints: d.extraEndpoints.filter((e) => keep.has(`${at}endpoint-extra ${canon(endpointOf(e))}`)),
-    changedEndpoints: d.changedEndpoints.filter((c) => keep.has(`${at}endpoint-changed ${c.endpoint} ${canon(c.changes)}`)),
+    changedEndpoints: d.changedEndpoints.filter((c) =>
+      keep.has(`${at}endpoint-changed ${c.endpoint} ${canon(c.changes)}`),
+    ),
     notes: d.notes.filter((n) => keep.has(`${at}note ${n}`)),
   };
   if (d.ports && !keep.has(`${at}ports ${canon(d.ports)}`)) delete out.ports;
@@ -315,7 +370,10 @@ export interface RegistryVerifyOutcome {
  * `rounds` times. Only items of a difference present in every round are reported: a change in flight resolves, or
  * changes shape, within a round or two; a wrong snapshot (a live service deleted) stays exactly as wrong.
  */
-export async function verifyWithSettle(compare: () => Promise<Comparison>, opts: SettleOptions): Promise<RegistryVerifyOutcome> {
+export async function verifyWithSettle(
+  compare: () => Promise<Comparison>,
+  opts: SettleOptions,
+): Promise<RegistryVerifyOutcome> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const seen = new Set<string>();
   let persisting: Set<string> | undefined;
@@ -332,10 +390,16 @@ export async function verifyWithSettle(compare: () => Promise<Comparison>, opts:
     if (round < opts.rounds) opts.onRound?.(round, last, persisting.size);
   }
   const keep = persisting ?? new Set<string>();
-  const differences = last.differences.map((d) => restrictDifference(d, keep)).filter((d): d is HostDifference => d !== undefined);
+  const differences = last.differences
+    .map((d) => restrictDifference(d, keep))
+    .filter((d): d is HostDifference => d !== undefined);
   const reported = new Set(differences.map((d) => `${d.source}|${d.host}`));
   return {
-    equal: differences.length === 0, rounds: round, settleMs: opts.settleMs, differences,
-    settled: [...seen].filter((h) => !reported.has(h)).sort(cmp), last,
+    equal: differences.length === 0,
+    rounds: round,
+    settleMs: opts.settleMs,
+    differences,
+    settled: [...seen].filter((h) => !reported.has(h)).sort(cmp),
+    last,
   };
 }

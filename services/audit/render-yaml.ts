@@ -41,13 +41,26 @@ export function toKubeObject(any: Uint8Array): KubeServiceEntry {
     namespace: r.name.slice(0, slash),
     resourceVersion: r.version,
   };
-  return { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata, spec: toJsonNames(r.body) as Record<string, unknown> };
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata,
+    spec: toJsonNames(r.body) as Record<string, unknown>,
+  };
 }
 
 /** A snapshot's resources as a Kubernetes List, sorted by namespace and name like kubectl's output. */
-export function toKubeList(resources: Map<string, Buffer>): { apiVersion: 'v1'; items: KubeServiceEntry[]; kind: 'List'; metadata: { resourceVersion: string } } {
-  const items = [...resources.values()].map(toKubeObject)
-    .sort((a, b) => (a.metadata.namespace + '/' + a.metadata.name < b.metadata.namespace + '/' + b.metadata.name ? -1 : 1));
+export function toKubeList(resources: Map<string, Buffer>): {
+  apiVersion: 'v1';
+  items: KubeServiceEntry[];
+  kind: 'List';
+  metadata: { resourceVersion: string };
+} {
+  const items = [...resources.values()]
+    .map(toKubeObject)
+    .sort((a, b) =>
+      a.metadata.namespace + '/' + a.metadata.name < b.metadata.namespace + '/' + b.metadata.name ? -1 : 1,
+    );
   return { apiVersion: 'v1', items, kind: 'List', metadata: { resourceVersion: '' } };
 }
 

@@ -13,13 +13,23 @@ import type { ToWorker } from './replay-worker.ts';
 const MAX_QUEUED_EVENTS = 40_000;
 
 type Share = { results: CutResult[]; stats: ReplayStats[] };
-interface Slot { worker: Worker; queued: number; wake: (() => void)[]; finished?: { resolve: (r: Share) => void; reject: (e: Error) => void } }
+interface Slot {
+  worker: Worker;
+  queued: number;
+  wake: (() => void)[];
+  finished?: { resolve: (r: Share) => void; reject: (e: Error) => void };
+}
 
 type FromWorker =
   | { type: 'fed'; partition: number; count: number; verdict: PartitionVerdict }
-  | { type: 'finished'; results: (Omit<CutResult, 'resources'> & { resources: PackedBuffers })[]; stats: ReplayStats[] };
+  | {
+      type: 'finished';
+      results: (Omit<CutResult, 'resources'> & { resources: PackedBuffers })[];
+      stats: ReplayStats[];
+    };
 
-export const defaultReplayWorkers = (partitions: number) => Math.max(1, Math.min(os.availableParallelism(), partitions));
+export const defaultReplayWorkers = (partitions: number) =>
+  Math.max(1, Math.min(os.availableParallelism(), partitions));
 
 /**
  * Decodes and folds a replay in worker threads, partitions spread over them (a mesh service lives in exactly one
@@ -33,21 +43,32 @@ export class ReplayPool {
   private closing = false;
 
   /** `onFolded(n)`: n more events were decoded and folded (progress is reported from here, not from reading). */
-  constructor(cuts: Cut[], partitions: number[], workers = defaultReplayWorkers(partitions.length), private readonly onFolded: (events: number) => void = () => {}) {
+  constructor(
+    cuts: Cut[],
+    partitions: number[],
+    workers = defaultReplayWorkers(partitions.length),
+    private readonly onFolded: (events: number) => void = () => {},
+  ) {
     const n = Math.max(1, Math.min(workers, partitions.length));
     for (let k = 0; k < n; k++) {
       const mine = partitions.filter((_, i) => i % n === k);
-      const worker = startModuleWorker(siblingModule(import.meta.url, 'replay-worker'), { workerData: { cuts, partitions: mine } });
+      const worker = startModuleWorker(siblingModule(import.meta.url, 'replay-worker'), {
+        workerData: { cuts, partitions: mine },
+      });
       const slot: Slot = { worker, queued: 0, wake: [] };
       worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
       worker.on('error', (e) => this.fail(e));
-      worker.on('exit', (code) => { if (!this.closing) this.fail(new Error(`replay worker exited unexpectedly (code ${code})`)); });
+      worker.on('exit', (code) => {
+        if (!this.closing) this.fail(new Error(`replay worker exited unexpectedly (code ${code})`));
+      });
       for (const p of mine) this.owner.set(p, slot);
       this.slots.push(slot);
     }
   }
 
-  get workers(): number { return this.slots.length; }
+  get workers(): number {
+    return this.slots.length;
+  }
 
   /** Hands one partition's next messages to its worker; resolves once there is room for more. */
   async feed(partition: number, messages: TopicMessage[]): Promise<PartitionVerdict> {
@@ -58,7 +79,8 @@ export class ReplayPool {
     const { packed, transfer } = packMessages(messages);
     slot.worker.postMessage({ type: 'feed', partition, batch: packed } satisfies ToWorker, transfer);
     slot.queued += messages.length;
-    while (slot.queued > MAX_QUEUED_EVENTS && !this.failure) await new Promise<void>((resolve) => slot.wake.push(resolve));
+    while (slot.queued > MAX_QUEUED_EVENTS && !this.failure)
+      await new Promise<void>((resolve) => slot.wake.push(resolve));
     this.check();
     return this.stopped.has(partition) ? 'stop' : 'more';
   }
@@ -66,11 +88,19 @@ export class ReplayPool {
   /** Waits for every worker to fold what it was given, and merges their results (one per cut). */
   async finish(ends: Map<number, bigint>): Promise<{ results: CutResult[]; stats: ReplayStats[] }> {
     this.check();
-    const shares = await Promise.all(this.slots.map((slot) => new Promise<Share>((resolve, reject) => {
-      slot.finished = { resolve, reject };
-      slot.worker.postMessage({ type: 'finish', ends } satisfies ToWorker);
-    })));
-    return { results: mergeCutResults(shares.map((s) => s.results)), stats: mergeReplayStats(shares.map((s) => s.stats)) };
+    const shares = await Promise.all(
+      this.slots.map(
+        (slot) =>
+          new Promise<Share>((resolve, reject) => {
+            slot.finished = { resolve, reject };
+            slot.worker.postMessage({ type: 'finish', ends } satisfies ToWorker);
+          }),
+      ),
+    );
+    return {
+      results: mergeCutResults(shares.map((s) => s.results)),
+      stats: mergeReplayStats(shares.map((s) => s.stats)),
+    };
   }
 
   async close(): Promise<void> {
@@ -86,7 +116,10 @@ export class ReplayPool {
       if (slot.queued <= MAX_QUEUED_EVENTS) this.wakeAll(slot);
       return;
     }
-    slot.finished?.resolve({ results: m.results.map((r) => ({ ...r, resources: unpackBuffers(r.resources) })), stats: m.stats });
+    slot.finished?.resolve({
+      results: m.results.map((r) => ({ ...r, resources: unpackBuffers(r.resources) })),
+      stats: m.stats,
+    });
   }
 
   private fail(e: Error): void {

@@ -6,14 +6,21 @@ import { Progress } from './progress.ts';
 
 /** Per-partition read end for a cut: an offsets cut reads one message past it, to learn when the next event came. */
 export function endsFor(cuts: Cut[], ranges: PartitionRange[]): Map<number, bigint> {
-  return new Map(ranges.map((r) => {
-    let end = 0n;
-    for (const c of cuts) {
-      const e = c.kind === 'offsets' ? (c.offsets.get(r.partition)! + 1n < r.high ? c.offsets.get(r.partition)! + 1n : r.high) : r.high;
-      if (e > end) end = e;
-    }
-    return [r.partition, end];
-  }));
+  return new Map(
+    ranges.map((r) => {
+      let end = 0n;
+      for (const c of cuts) {
+        const e =
+          c.kind === 'offsets'
+            ? c.offsets.get(r.partition)! + 1n < r.high
+              ? c.offsets.get(r.partition)! + 1n
+              : r.high
+            : r.high;
+        if (e > end) end = e;
+      }
+      return [r.partition, end];
+    }),
+  );
 }
 
 export interface TopicReplay {
@@ -29,7 +36,14 @@ export interface TopicReplay {
  * Reads the topic once and replays it to each cut (each cut gets its own fold, so cuts need no particular order).
  * This thread only reads; worker threads decode and fold, each partition always in the same worker.
  */
-export async function replayTopic(kafka: Kafka, topic: string, ranges: PartitionRange[], cuts: Cut[], label: string, opts: { workers?: number } = {}): Promise<TopicReplay> {
+export async function replayTopic(
+  kafka: Kafka,
+  topic: string,
+  ranges: PartitionRange[],
+  cuts: Cut[],
+  label: string,
+  opts: { workers?: number } = {},
+): Promise<TopicReplay> {
   const partitions = ranges.map((r) => r.partition);
   const ends = endsFor(cuts, ranges);
   const total = ranges.reduce((n, r) => n + Number((ends.get(r.partition) ?? 0n) - r.low), 0);
@@ -38,7 +52,8 @@ export async function replayTopic(kafka: Kafka, topic: string, ranges: Partition
   const pool = new ReplayPool(cuts, partitions, opts.workers, (n) => progress.add(n));
   try {
     await readTopic(kafka, {
-      topic, ends,
+      topic,
+      ends,
       onBatch: (p, messages) => pool.feed(p, messages),
     });
     const { results, stats } = await pool.finish(ends);

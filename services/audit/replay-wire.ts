@@ -5,9 +5,17 @@ import type { TopicMessage } from './topic-reader.ts';
  * ArrayBuffer and transferred, not cloned. Kafka message values are views into large fetch buffers; cloning a view
  * would copy its whole backing buffer, once per message batch.
  */
-export interface PackedValues { lengths: Int32Array; data: ArrayBuffer }
-export interface PackedMessages extends PackedValues { offsets: BigInt64Array; timestamps: Float64Array }
-export interface PackedBuffers extends PackedValues { keys: string[] }
+export interface PackedValues {
+  lengths: Int32Array;
+  data: ArrayBuffer;
+}
+export interface PackedMessages extends PackedValues {
+  offsets: BigInt64Array;
+  timestamps: Float64Array;
+}
+export interface PackedBuffers extends PackedValues {
+  keys: string[];
+}
 
 /** Byte strings (null: length -1) into one buffer. */
 function packValues(values: (Buffer | null)[]): PackedValues {
@@ -18,7 +26,10 @@ function packValues(values: (Buffer | null)[]): PackedValues {
   const bytes = new Uint8Array(data);
   let at = 0;
   values.forEach((v, i) => {
-    if (v === null) { lengths[i] = -1; return; }
+    if (v === null) {
+      lengths[i] = -1;
+      return;
+    }
     bytes.set(v, at);
     lengths[i] = v.length;
     at += v.length;
@@ -36,13 +47,17 @@ function unpackValues({ lengths, data }: PackedValues): (Buffer | null)[] {
   });
 }
 
-const transferOf = (p: PackedValues, ...more: ArrayBufferLike[]) => [p.lengths.buffer, p.data, ...more] as ArrayBuffer[];
+const transferOf = (p: PackedValues, ...more: ArrayBufferLike[]) =>
+  [p.lengths.buffer, p.data, ...more] as ArrayBuffer[];
 
 export function packMessages(messages: TopicMessage[]): { packed: PackedMessages; transfer: ArrayBuffer[] } {
   const values = packValues(messages.map((m) => m.value));
   const offsets = BigInt64Array.from(messages, (m) => m.offset);
   const timestamps = Float64Array.from(messages, (m) => m.timestamp);
-  return { packed: { ...values, offsets, timestamps }, transfer: transferOf(values, offsets.buffer, timestamps.buffer) };
+  return {
+    packed: { ...values, offsets, timestamps },
+    transfer: transferOf(values, offsets.buffer, timestamps.buffer),
+  };
 }
 
 export function unpackMessages(p: PackedMessages): TopicMessage[] {

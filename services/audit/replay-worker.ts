@@ -7,7 +7,9 @@ import { packBuffers, unpackMessages, type PackedMessages } from './replay-wire.
  * A replay worker thread: decodes and folds its share of the partitions (services/audit/replay-topic.ts sends each
  * partition's messages, in offset order, always to the same worker).
  */
-export type ToWorker = { type: 'feed'; partition: number; batch: PackedMessages } | { type: 'finish'; ends: Map<number, bigint> };
+export type ToWorker =
+  | { type: 'feed'; partition: number; batch: PackedMessages }
+  | { type: 'finish'; ends: Map<number, bigint> };
 
 const { cuts, partitions } = workerData as { cuts: Cut[]; partitions: number[] };
 const replay = new MultiCutReplay(cuts, partitions);

@@ -10,7 +10,11 @@ export interface TopicMessage {
 }
 
 /** What a partition holds: [low, high) — low > 0 once retention deleted old events. */
-export interface PartitionRange { partition: number; low: bigint; high: bigint }
+export interface PartitionRange {
+  partition: number;
+  low: bigint;
+  high: bigint;
+}
 
 export async function topicRanges(kafka: Kafka, topic: string): Promise<PartitionRange[]> {
   const admin = kafka.admin();
@@ -18,7 +22,9 @@ export async function topicRanges(kafka: Kafka, topic: string): Promise<Partitio
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
     if (offsets.length === 0) throw new Error(`topic ${topic} does not exist or has no partitions`);
-    return offsets.map((o) => ({ partition: o.partition, low: BigInt(o.low), high: BigInt(o.high) })).sort((a, b) => a.partition - b.partition);
+    return offsets
+      .map((o) => ({ partition: o.partition, low: BigInt(o.low), high: BigInt(o.high) }))
+      .sort((a, b) => a.partition - b.partition);
   } finally {
     await admin.disconnect();
   }
@@ -59,7 +65,10 @@ export async function readTopic(kafka: Kafka, opts: ReadOptions): Promise<void> 
   });
   let finish!: () => void;
   let fail!: (e: unknown) => void;
-  const done = new Promise<void>((resolve, reject) => { finish = resolve; fail = reject; });
+  const done = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
   const crashed = consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
   try {
     await consumer.connect();
@@ -76,7 +85,10 @@ export async function readTopic(kafka: Kafka, opts: ReadOptions): Promise<void> 
         let reachedEnd = false;
         for (const m of batch.messages) {
           const offset = BigInt(m.offset);
-          if (offset >= end) { reachedEnd = true; break; }
+          if (offset >= end) {
+            reachedEnd = true;
+            break;
+          }
           messages.push({ offset, timestamp: Number(m.timestamp), value: m.value });
         }
         if (messages.length > 0 && BigInt(messages[messages.length - 1]!.offset) + 1n >= end) reachedEnd = true;
@@ -97,6 +109,10 @@ export async function readTopic(kafka: Kafka, opts: ReadOptions): Promise<void> 
     crashed();
     await consumer.disconnect().catch(() => undefined);
     const admin = kafka.admin();
-    await admin.connect().then(() => admin.deleteGroups([groupId])).catch(() => undefined).finally(() => admin.disconnect().catch(() => undefined));
+    await admin
+      .connect()
+      .then(() => admin.deleteGroups([groupId]))
+      .catch(() => undefined)
+      .finally(() => admin.disconnect().catch(() => undefined));
   }
 }

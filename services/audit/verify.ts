@@ -37,7 +37,12 @@ export function compareSnapshots(live: Map<string, Buffer>, replay: Map<string, 
     const b = replay.get(n);
     return !a || !b || !a.equals(b);
   });
-  const out: VerifyOutcome = { equal: differing.length === 0, compared: names.length, differences: differing.length, differing };
+  const out: VerifyOutcome = {
+    equal: differing.length === 0,
+    compared: names.length,
+    differences: differing.length,
+    differing,
+  };
   if (differing.length > 0) out.first = describe(differing[0]!, live.get(differing[0]!), replay.get(differing[0]!));
   return out;
 }

@@ -28,9 +28,13 @@ export interface CutPosition {
 }
 
 /** The live snapshot's version and stored offsets, read atomically. */
-export interface LivePosition { version: number; offsets: Map<number, bigint> }
+export interface LivePosition {
+  version: number;
+  offsets: Map<number, bigint>;
+}
 
-const sameOffsets = (a: Map<number, bigint>, b: Map<number, bigint>) => a.size === b.size && [...a].every(([p, o]) => b.get(p) === o);
+const sameOffsets = (a: Map<number, bigint>, b: Map<number, bigint>) =>
+  a.size === b.size && [...a].every(([p, o]) => b.get(p) === o);
 
 /**
  * The live version whose snapshot equals the replay to this cut, in order of certainty:
@@ -40,11 +44,26 @@ const sameOffsets = (a: Map<number, bigint>, b: Map<number, bigint>) => a.size =
  *    (exact when the projector had caught up in between, as it does in a quiet moment).
  */
 export function versionForCut(records: ChangeRecord[], cut: CutPosition, live: LivePosition | undefined): VersionMatch {
-  if (live && sameOffsets(cut.offsets, live.offsets)) return { version: live.version, method: 'offsets', note: 'the replay stops exactly at the offsets stored with the live snapshot' };
-  if (records.length === 0) return { version: null, method: 'none', note: 'no change records in Redis (no live snapshot, or its stream was lost)' };
+  if (live && sameOffsets(cut.offsets, live.offsets))
+    return {
+      version: live.version,
+      method: 'offsets',
+      note: 'the replay stops exactly at the offsets stored with the live snapshot',
+    };
+  if (records.length === 0)
+    return {
+      version: null,
+      method: 'none',
+      note: 'no change records in Redis (no live snapshot, or its stream was lost)',
+    };
   if (records.every((r) => r.partition !== undefined)) return byOffsets(records, cut.offsets);
-  if (cut.firstExcludedTimeMs !== undefined) return versionAtTime(records, cut.firstExcludedTimeMs - 1, 'the first event after the cut');
-  return { version: null, method: 'none', note: 'the replay reached the end of the topic but the projector has not (or has moved on since): run again when it has caught up' };
+  if (cut.firstExcludedTimeMs !== undefined)
+    return versionAtTime(records, cut.firstExcludedTimeMs - 1, 'the first event after the cut');
+  return {
+    version: null,
+    method: 'none',
+    note: 'the replay reached the end of the topic but the projector has not (or has moved on since): run again when it has caught up',
+  };
 }
 
 /** The version the live snapshot had at a time: the last change committed at or before it. */
@@ -52,10 +71,18 @@ export function versionAtTime(records: ChangeRecord[], timeMs: number, what = 't
   const before = records.filter((r) => r.timeMs <= timeMs);
   if (before.length === 0) {
     if (untrimmed(records)) return { version: 0, method: 'commit-time', note: `nothing was committed before ${what}` };
-    return { version: null, method: 'none', note: `the change stream no longer reaches back to ${what} (trimmed at version ${records[0]!.version})` };
+    return {
+      version: null,
+      method: 'none',
+      note: `the change stream no longer reaches back to ${what} (trimmed at version ${records[0]!.version})`,
+    };
   }
   const v = before[before.length - 1]!.version;
-  return { version: v, method: 'commit-time', note: `last change committed at or before ${what} (exact when the projector had caught up)` };
+  return {
+    version: v,
+    method: 'commit-time',
+    note: `last change committed at or before ${what} (exact when the projector had caught up)`,
+  };
 }
 
 function byOffsets(records: ChangeRecord[], offsets: Map<number, bigint>): VersionMatch {
@@ -65,23 +92,44 @@ function byOffsets(records: ChangeRecord[], offsets: Map<number, bigint>): Versi
   for (const [p, cut] of offsets) {
     const mine = records.filter((r) => r.partition === p);
     for (const r of mine) {
-      if (r.to! <= cut) lo = Math.max(lo, r.version); // this batch is inside the replay: the version is at least r.v
-      else if (r.from! >= cut) hi = Math.min(hi, r.version - 1); // entirely after the cut: the version is before r.v
-      else return { version: null, method: 'offsets', note: `partition ${p} cut at ${cut} falls inside the batch [${r.from}, ${r.to}) committed as version ${r.version}: no live snapshot held exactly this state` };
+      if (r.to! <= cut)
+        lo = Math.max(lo, r.version); // this batch is inside the replay: the version is at least r.v
+      else if (r.from! >= cut)
+        hi = Math.min(hi, r.version - 1); // entirely after the cut: the version is before r.v
+      else
+        return {
+          version: null,
+          method: 'offsets',
+          note: `partition ${p} cut at ${cut} falls inside the batch [${r.from}, ${r.to}) committed as version ${r.version}: no live snapshot held exactly this state`,
+        };
     }
   }
   const last = records[records.length - 1]!.version;
   hi = Math.min(hi, last);
-  if (lo > hi) return { version: null, method: 'offsets', note: `partitions were cut at different live moments (versions ${hi}..${lo}): no live snapshot held exactly this state` };
-  if (lo === records[0]!.version && unknownBelow && lo !== hi) return { version: null, method: 'none', note: 'the change stream was trimmed before this point' };
-  return { version: lo, method: 'offsets', note: 'every partition cut lies between the change records of this version' };
+  if (lo > hi)
+    return {
+      version: null,
+      method: 'offsets',
+      note: `partitions were cut at different live moments (versions ${hi}..${lo}): no live snapshot held exactly this state`,
+    };
+  if (lo === records[0]!.version && unknownBelow && lo !== hi)
+    return { version: null, method: 'none', note: 'the change stream was trimmed before this point' };
+  return {
+    version: lo,
+    method: 'offsets',
+    note: 'every partition cut lies between the change records of this version',
+  };
 }
 
 /**
  * The per-partition offsets whose replay equals live version v (exact records), or undefined when the stream cannot
  * tell. For each partition: the `from` of its first change after v, else the offset stored in Redis now.
  */
-export function offsetsForVersion(records: ChangeRecord[], version: number, stored: Map<number, bigint>): Map<number, bigint> | undefined {
+export function offsetsForVersion(
+  records: ChangeRecord[],
+  version: number,
+  stored: Map<number, bigint>,
+): Map<number, bigint> | undefined {
   if (!records.every((r) => r.partition !== undefined) || records.length === 0) return undefined;
   if (version < records[0]!.version - 1) return undefined; // records between v and the first retained one are gone
   const out = new Map<number, bigint>();

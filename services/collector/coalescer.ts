@@ -9,19 +9,28 @@ export class Coalescer<K> {
   private readonly timers = new Map<K, NodeJS.Timeout>();
   private stopped = false;
 
-  constructor(private readonly windowMs: number, private readonly fire: (key: K) => void, private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly fire: (key: K) => void,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   touch(key: K): void {
     if (this.stopped || this.timers.has(key)) return;
     const elapsed = this.now() - (this.lastFire.get(key) ?? -Infinity);
     const delay = elapsed >= this.windowMs ? 0 : this.windowMs - elapsed;
-    this.timers.set(key, setTimeout(() => {
-      this.timers.delete(key);
-      this.lastFire.set(key, this.now());
-      this.fire(key);
-    }, delay));
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        this.lastFire.set(key, this.now());
+        this.fire(key);
+      }, delay),
+    );
     // Forget keys that stayed quiet for a whole window: the map stays as small as the set of active keys.
-    if (this.lastFire.size > 4096) for (const [k, t] of this.lastFire) if (this.now() - t > this.windowMs && !this.timers.has(k)) this.lastFire.delete(k);
+    if (this.lastFire.size > 4096)
+      for (const [k, t] of this.lastFire)
+        if (this.now() - t > this.windowMs && !this.timers.has(k)) this.lastFire.delete(k);
   }
 
   /** Keys with a fire scheduled and not yet run. */

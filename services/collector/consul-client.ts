@@ -10,9 +10,19 @@ import type { ConsulSourceConfig } from '../shared/config.ts';
  * the response (`ctx.includeResponse`, needed for X-Consul-Index) and the per-request timeout, hence the one cast
  * below. Responses are returned raw (untrusted): normalisation validates them.
  */
-export interface Blocking<T> { body: T; index: number }
+export interface Blocking<T> {
+  body: T;
+  index: number;
+}
 
-interface RawOpts { index?: string; wait?: string; dc?: string; token?: string; timeout?: number; ctx?: EventEmitter & { includeResponse?: boolean } }
+interface RawOpts {
+  index?: string;
+  wait?: string;
+  dc?: string;
+  token?: string;
+  timeout?: number;
+  ctx?: EventEmitter & { includeResponse?: boolean };
+}
 type Call = (opts: RawOpts) => Promise<[IncomingMessage, unknown]>;
 
 export class ConsulClient {
@@ -21,9 +31,16 @@ export class ConsulClient {
   /** In-flight blocking requests, cancelled on close so stop() is immediate. */
   private readonly inflight = new Set<EventEmitter>();
 
-  constructor(private readonly src: ConsulSourceConfig, env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    private readonly src: ConsulSourceConfig,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
     const url = new URL(src.address);
-    this.consul = new Consul({ host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), secure: url.protocol === 'https:' });
+    this.consul = new Consul({
+      host: url.hostname,
+      port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+      secure: url.protocol === 'https:',
+    });
     this.token = resolveToken(src, env);
   }
 
@@ -37,7 +54,7 @@ export class ConsulClient {
         ...(this.src.datacenter ? { dc: this.src.datacenter } : {}),
         ...(this.token ? { token: this.token } : {}),
         // Consul adds up to wait/16 of jitter to a blocking query; a request that outlives that is a dead connection.
-        timeout: index !== undefined ? waitS * 1000 + Math.ceil(waitS * 1000 / 16) + 5000 : 10_000,
+        timeout: index !== undefined ? waitS * 1000 + Math.ceil((waitS * 1000) / 16) + 5000 : 10_000,
         ctx,
       });
       const header = Number(res.headers['x-consul-index']);
@@ -60,7 +77,9 @@ export class ConsulClient {
   /** The agent's own datacenter (GET /v1/agent/self), used when the source names none. */
   async datacenter(): Promise<string> {
     if (this.src.datacenter) return this.src.datacenter;
-    const self = (await this.consul.agent.self(this.token ? { token: this.token } : undefined)) as { Config?: { Datacenter?: string } };
+    const self = (await this.consul.agent.self(this.token ? { token: this.token } : undefined)) as {
+      Config?: { Datacenter?: string };
+    };
     return self.Config?.Datacenter ?? '';
   }
 
@@ -71,7 +90,10 @@ export class ConsulClient {
 }
 
 /** MESHBRIDGE_CONSUL_TOKEN_<ID> (id upper-cased, non-alphanumerics as _) beats tokenFile beats token. */
-export function resolveToken(src: Pick<ConsulSourceConfig, 'id' | 'token' | 'tokenFile'>, env: NodeJS.ProcessEnv): string | undefined {
+export function resolveToken(
+  src: Pick<ConsulSourceConfig, 'id' | 'token' | 'tokenFile'>,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
   const fromEnv = env[`MESHBRIDGE_CONSUL_TOKEN_${src.id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`];
   if (fromEnv) return fromEnv;
   if (src.tokenFile) return fs.readFileSync(src.tokenFile, 'utf8').trim();

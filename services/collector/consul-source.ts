@@ -10,9 +10,14 @@ import { SourceCore } from './source-core.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
 import { backoff, backoffDelay, RETRY } from '../shared/retry.ts';
 
-interface Watch { index: number; stopped: boolean }
-interface Latest { body: unknown; index: number }
-
+interface Watch {
+  index: number;
+  stopped: boolean;
+}
+interface Latest {
+  body: unknown;
+  index: number;
+}
 
 /**
  * Watches a Consul datacenter with blocking queries: one on the service catalog (which services exist) and one per
@@ -52,7 +57,11 @@ export class ConsulSource implements RegistrySource {
   ) {
     this.client = new ConsulClient(src);
     this.resyncer = new ResyncRunner({
-      sourceId: src.id, log, metrics, retryMs: 1000, isStopped: () => this.stopped,
+      sourceId: src.id,
+      log,
+      metrics,
+      retryMs: 1000,
+      isStopped: () => this.stopped,
       pass: () => this.resyncPass(),
       onFailure: () => this.setConnected(false),
     });
@@ -64,7 +73,9 @@ export class ConsulSource implements RegistrySource {
     });
   }
 
-  get firstResyncDone(): boolean { return this.resyncer.firstDone; }
+  get firstResyncDone(): boolean {
+    return this.resyncer.firstDone;
+  }
 
   async start(): Promise<void> {
     this.resyncTimer = setInterval(() => void this.resync('periodic'), this.src.resyncIntervalMs);
@@ -80,7 +91,10 @@ export class ConsulSource implements RegistrySource {
     if (up === this.connected) return;
     this.connected = up;
     this.metrics.sessionState.set({ source: this.src.id }, up ? 1 : 0);
-    this.log.info({ source: this.src.id, address: this.src.address, connected: up }, up ? 'Consul agent reachable' : 'Consul agent unreachable');
+    this.log.info(
+      { source: this.src.id, address: this.src.address, connected: up },
+      up ? 'Consul agent reachable' : 'Consul agent unreachable',
+    );
   }
 
   /** Called after a failed request: backoff, and remember that a resync is due once the agent answers again. */
@@ -91,12 +105,17 @@ export class ConsulSource implements RegistrySource {
       // Not an outage: the agent refuses this client's extra connections (one blocking query per watched service).
       if (!this.limitReported) {
         this.limitReported = true;
-        this.log.error({ source: this.src.id, address: this.src.address, watches: this.watches.size, err: (e as Error).message },
-          'Consul refuses more concurrent connections from this collector: raise limits.http_max_conns_per_client on that agent above the number of watched services plus 50 (docs/collectors.md); retrying');
+        this.log.error(
+          { source: this.src.id, address: this.src.address, watches: this.watches.size, err: (e as Error).message },
+          'Consul refuses more concurrent connections from this collector: raise limits.http_max_conns_per_client on that agent above the number of watched services plus 50 (docs/collectors.md); retrying',
+        );
       }
     } else {
       // One line per outage at warn (the first failure), the rest at debug: thousands of watches fail together.
-      this.log[this.connected ? 'warn' : 'debug']({ source: this.src.id, service, stage, err: (e as Error).message }, 'Consul request failed; retrying');
+      this.log[this.connected ? 'warn' : 'debug'](
+        { source: this.src.id, service, stage, err: (e as Error).message },
+        'Consul request failed; retrying',
+      );
     }
     this.setConnected(false);
     this.failures++;
@@ -125,7 +144,10 @@ export class ConsulSource implements RegistrySource {
       this.metrics.watchEvents.inc({ source: this.src.id, kind: 'catalog' });
       if (res.index < this.catalogIndex) {
         // Consul's state was reset (dev agent restart, snapshot restore): indexes restart, so forget ours and resync.
-        this.log.warn({ source: this.src.id, was: this.catalogIndex, now: res.index }, 'Consul index went backwards; resyncing');
+        this.log.warn(
+          { source: this.src.id, was: this.catalogIndex, now: res.index },
+          'Consul index went backwards; resyncing',
+        );
         this.catalogIndex = 0;
         void this.core.observe({ type: 'order-reset' });
         void this.resync('index-reset');
@@ -140,8 +162,16 @@ export class ConsulSource implements RegistrySource {
   /** The catalog changed: watch new services, publish removal of vanished ones. */
   private applyCatalog(body: unknown): void {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      this.metrics.rejectedData.inc({ source: this.src.id, kind: this.src.kind, field: 'catalog', reason: 'malformed' });
-      this.log.warn({ source: this.src.id, field: 'catalog', value: JSON.stringify(body).slice(0, 256) }, 'Consul catalog response is not an object; ignored');
+      this.metrics.rejectedData.inc({
+        source: this.src.id,
+        kind: this.src.kind,
+        field: 'catalog',
+        reason: 'malformed',
+      });
+      this.log.warn(
+        { source: this.src.id, field: 'catalog', value: JSON.stringify(body).slice(0, 256) },
+        'Consul catalog response is not an object; ignored',
+      );
       return;
     }
     const services = new Set(Object.keys(body).filter((s) => this.wanted(s)));
@@ -193,13 +223,21 @@ export class ConsulSource implements RegistrySource {
     this.metrics.errors.inc({ source: this.src.id, stage: 'publish' });
     this.log.error({ source: this.src.id, service, err: (e as Error).message }, 'publishing failed; retrying in 1 s');
     // Kafka was unavailable beyond the producer's own retries: offer the latest observation again.
-    setTimeout(() => { if (!this.stopped && this.latest.has(service)) this.coalescer.touch(service); }, backoffDelay(RETRY.republish, 1)).unref();
+    setTimeout(
+      () => {
+        if (!this.stopped && this.latest.has(service)) this.coalescer.touch(service);
+      },
+      backoffDelay(RETRY.republish, 1),
+    ).unref();
   }
 
   /** Normalises one service's observation and hands it to the decider (which ignores it if a newer one was seen). */
   private async publish(service: string, obs: Latest): Promise<void> {
     const state = normaliseConsulService(this.src, { service, datacenter: this.datacenter, entries: obs.body });
-    await this.core.observe({ type: 'present', key: service, state, order: obs.index }, { service, datacenter: this.datacenter, consulIndex: obs.index, entries: obs.body });
+    await this.core.observe(
+      { type: 'present', key: service, state, order: obs.index },
+      { service, datacenter: this.datacenter, consulIndex: obs.index, entries: obs.body },
+    );
   }
 
   /** Full resync: every service's current health, published, then the end marker (deletes what vanished). */
@@ -214,17 +252,22 @@ export class ConsulSource implements RegistrySource {
     this.recovered();
     if (catalog.index < this.catalogIndex) await this.core.observe({ type: 'order-reset' });
     const body = catalog.body;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('Consul catalog response is not an object');
-    const services = Object.keys(body).filter((s) => this.wanted(s)).sort();
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new Error('Consul catalog response is not an object');
+    const services = Object.keys(body)
+      .filter((s) => this.wanted(s))
+      .sort();
     await forEachLimit(services, 16, async (service) => {
       const res = await this.client.healthService(service);
       await this.publish(service, { body: res.body, index: res.index });
     });
     // Observations a watch delivered and the coalescer still holds: publish them first, so the marker knows them.
-    await Promise.allSettled(this.coalescer.scheduled().map((service) => {
-      const l = this.latest.get(service);
-      return l ? this.publish(service, l) : undefined;
-    }));
+    await Promise.allSettled(
+      this.coalescer.scheduled().map((service) => {
+        const l = this.latest.get(service);
+        return l ? this.publish(service, l) : undefined;
+      }),
+    );
     const events = await this.core.observe({ type: 'resync-finished' });
     for (const s of services) if (!this.watches.has(s)) this.watch(s);
     // Only what the decider dropped (not observed since the pass began) loses its watch: a service registered while

@@ -67,7 +67,11 @@ export interface DeciderState {
 }
 
 /** A ServiceState ready to become a SERVICE_STATE event. */
-export interface StateToPublish { state: ServiceState; token: number | null; hash: string }
+export interface StateToPublish {
+  state: ServiceState;
+  token: number | null;
+  hash: string;
+}
 
 export type CollectorEvent =
   | { type: 'key-recorded'; key: string; record: KeyRecord }
@@ -75,7 +79,15 @@ export type CollectorEvent =
   | { type: 'order-forgotten' }
   | { type: 'host-published'; hostKey: string; publish: StateToPublish }
   /** `byMarker`: the re-read's marker removes it (the host is not in its list), so no event of its own is written. */
-  | { type: 'host-removed'; hostKey: string; namespace: string; host: string; registryService: string; token: number | null; byMarker?: boolean }
+  | {
+      type: 'host-removed';
+      hostKey: string;
+      namespace: string;
+      host: string;
+      registryService: string;
+      token: number | null;
+      byMarker?: boolean;
+    }
   | { type: 'host-unconfirmed'; hostKey: string }
   | { type: 'empty-held'; hostKey: string; registryService: string; previous: number }
   | { type: 'resync-started'; pass: number }
@@ -84,10 +96,18 @@ export type CollectorEvent =
   | { type: 'problem-cleared'; problem: Problem };
 
 /** Events that go to Kafka; the rest only change the decider's state or are reported. */
-export const isPublished = (e: CollectorEvent): e is Extract<CollectorEvent, { type: 'host-published' | 'host-removed' | 'resync-ended' }> =>
+export const isPublished = (
+  e: CollectorEvent,
+): e is Extract<CollectorEvent, { type: 'host-published' | 'host-removed' | 'resync-ended' }> =>
   e.type === 'host-published' || (e.type === 'host-removed' && !e.byMarker) || e.type === 'resync-ended';
 
-export const initialDeciderState = (): DeciderState => ({ keys: new Map(), hostKeys: new Map(), hosts: new Map(), pass: 0, problems: new Map() });
+export const initialDeciderState = (): DeciderState => ({
+  keys: new Map(),
+  hostKeys: new Map(),
+  hosts: new Map(),
+  pass: 0,
+  problems: new Map(),
+});
 
 export const meshKey = (s: Pick<ServiceState, 'namespace' | 'host'>) => `${s.namespace}/${s.host}`;
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -132,7 +152,13 @@ export function evolve(state: DeciderState, e: CollectorEvent): void {
       return;
     case 'host-published': {
       const s = e.publish.state;
-      state.hosts.set(e.hostKey, { namespace: s.namespace, host: s.host, hash: e.publish.hash, instances: s.instances.length, token: e.publish.token });
+      state.hosts.set(e.hostKey, {
+        namespace: s.namespace,
+        host: s.host,
+        hash: e.publish.hash,
+        instances: s.instances.length,
+        token: e.publish.token,
+      });
       return;
     }
     case 'host-removed':
@@ -178,11 +204,17 @@ function unindex(state: DeciderState, host: string, key: string): void {
   if (set?.size === 0) state.hostKeys.delete(host);
 }
 
-function decidePresent(state: DeciderState, obs: Extract<Observation, { type: 'present' }>, cfg: DeciderConfig): CollectorEvent[] {
+function decidePresent(
+  state: DeciderState,
+  obs: Extract<Observation, { type: 'present' }>,
+  cfg: DeciderConfig,
+): CollectorEvent[] {
   const prev = state.keys.get(obs.key);
   // An older read of the key finishing after a newer one (overlapping reads): it still counts as observed now.
   if (prev && obs.order !== null && prev.order !== null && obs.order < prev.order) {
-    return prev.pass === state.pass ? [] : [{ type: 'key-recorded', key: obs.key, record: { ...prev, pass: state.pass } }];
+    return prev.pass === state.pass
+      ? []
+      : [{ type: 'key-recorded', key: obs.key, record: { ...prev, pass: state.pass } }];
   }
   const host = meshKey(obs.state);
   const record: KeyRecord = { host, state: obs.state, order: obs.order ?? prev?.order ?? null, pass: state.pass };
@@ -217,8 +249,13 @@ function decideAbsent(state: DeciderState, gone: Iterable<string>, cfg: DeciderC
  */
 function decideResyncEnd(state: DeciderState, cfg: DeciderConfig): CollectorEvent[] {
   const stale = new Set([...state.keys.entries()].filter(([, r]) => r.pass < state.pass).map(([k]) => k));
-  const events = decideAbsent(state, [...stale].sort(cmp), cfg).map((e) => (e.type === 'host-removed' ? { ...e, byMarker: true } : e));
-  const hosts = [...state.hostKeys.entries()].filter(([, members]) => [...members].some((k) => !stale.has(k))).map(([h]) => h).sort(cmp);
+  const events = decideAbsent(state, [...stale].sort(cmp), cfg).map((e) =>
+    e.type === 'host-removed' ? { ...e, byMarker: true } : e,
+  );
+  const hosts = [...state.hostKeys.entries()]
+    .filter(([, members]) => [...members].some((k) => !stale.has(k)))
+    .map(([h]) => h)
+    .sort(cmp);
   events.push({ type: 'resync-ended', pass: state.pass, hosts, dropped: [...stale].sort(cmp) });
   return events;
 }
@@ -227,7 +264,11 @@ function decideResyncEnd(state: DeciderState, cfg: DeciderConfig): CollectorEven
  * Registry keys mapping to `host` once `changed` (this decision's new records; undefined = key gone) applies, in
  * name order. Reads only the host's index entry and the changed keys: no copy of a 10,000-key state per observation.
  */
-function hostMembers(state: DeciderState, host: string, changed: Map<string, KeyRecord | undefined>): { key: string; record: KeyRecord }[] {
+function hostMembers(
+  state: DeciderState,
+  host: string,
+  changed: Map<string, KeyRecord | undefined>,
+): { key: string; record: KeyRecord }[] {
   const candidates = new Set(state.hostKeys.get(host) ?? []);
   for (const k of changed.keys()) candidates.add(k);
   const members: { key: string; record: KeyRecord }[] = [];
@@ -239,29 +280,57 @@ function hostMembers(state: DeciderState, host: string, changed: Map<string, Key
 }
 
 /** What to publish for one mesh host, given the registry keys that now map to it. */
-function decideHost(state: DeciderState, hostKey: string, members: { key: string; record: KeyRecord }[], cfg: DeciderConfig): CollectorEvent[] {
+function decideHost(
+  state: DeciderState,
+  hostKey: string,
+  members: { key: string; record: KeyRecord }[],
+  cfg: DeciderConfig,
+): CollectorEvent[] {
   const published = state.hosts.get(hostKey);
   const events: CollectorEvent[] = [];
-  const { state: merged, hostIssues } = members.length > 0 ? mergeHostStates(members.map((m) => ({ key: m.key, state: m.record.state }))) : { state: undefined, hostIssues: [] };
+  const { state: merged, hostIssues } =
+    members.length > 0
+      ? mergeHostStates(members.map((m) => ({ key: m.key, state: m.record.state })))
+      : { state: undefined, hostIssues: [] };
   events.push(...problemChanges(state, `host ${hostKey}`, hostIssues));
   if (!merged) {
     if (!published) return events;
     const was = [...(state.hostKeys.get(hostKey) ?? [])].sort(cmp).join(',');
-    events.push({ type: 'host-removed', hostKey, namespace: published.namespace, host: published.host, registryService: was, token: null });
+    events.push({
+      type: 'host-removed',
+      hostKey,
+      namespace: published.namespace,
+      host: published.host,
+      registryService: was,
+      token: null,
+    });
     return events;
   }
   if (emptyProtectionDecision(cfg.emptyProtection, published?.instances, merged.instances.length) === 'hold') {
-    events.push({ type: 'empty-held', hostKey, registryService: merged.registryService, previous: published!.instances });
+    events.push({
+      type: 'empty-held',
+      hostKey,
+      registryService: merged.registryService,
+      previous: published!.instances,
+    });
     return events;
   }
   const hash = contentHash(merged);
   if (published?.hash === hash) return events;
-  events.push({ type: 'host-published', hostKey, publish: { state: merged, token: hostToken(members, published, cfg), hash } });
+  events.push({
+    type: 'host-published',
+    hostKey,
+    publish: { state: merged, token: hostToken(members, published, cfg), hash },
+  });
   return events;
 }
 
 /** The host's order token: the newest of its keys', never below what this decider already published for it. */
-function hostToken(members: { record: KeyRecord }[], published: HostRecord | undefined, cfg: DeciderConfig): number | null {
+function hostToken(
+  members: { record: KeyRecord }[],
+  published: HostRecord | undefined,
+  cfg: DeciderConfig,
+): number | null {
   if (!cfg.emitOrderToken) return null;
   let t: number | null = published?.token ?? null;
   for (const m of members) if (m.record.order !== null && (t === null || m.record.order > t)) t = m.record.order;
@@ -269,13 +338,21 @@ function hostToken(members: { record: KeyRecord }[], published: HostRecord | und
 }
 
 function contentHash(s: ServiceState): string {
-  return crypto.createHash('sha256').update(JSON.stringify([s.ports, s.instances, s.registryService])).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(JSON.stringify([s.ports, s.instances, s.registryService]))
+    .digest('hex');
 }
 
 /** Problems of a subject that appeared or went away, given its current issues: reported once, not per re-read. */
 function problemChanges(state: DeciderState, subject: string, issues: DataIssue[]): CollectorEvent[] {
   const before = state.problems.get(subject) ?? new Map<string, Problem>();
-  const now = new Map(issues.map((i) => { const p = toProblem(subject, i); return [problemId(p), p] as const; }));
+  const now = new Map(
+    issues.map((i) => {
+      const p = toProblem(subject, i);
+      return [problemId(p), p] as const;
+    }),
+  );
   const events: CollectorEvent[] = [];
   for (const [id, p] of now) if (!before.has(id)) events.push({ type: 'problem-raised', problem: p });
   for (const [id, p] of before) if (!now.has(id)) events.push({ type: 'problem-cleared', problem: p });

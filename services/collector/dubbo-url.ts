@@ -11,7 +11,11 @@ export interface DubboProvider {
   params: Record<string, string>;
 }
 
-export interface DubboUrlError { znode: string; field: string; reason: string }
+export interface DubboUrlError {
+  znode: string;
+  field: string;
+  reason: string;
+}
 
 /**
  * Parses a providers child znode name: a URL-encoded `protocol://host:port/path?k=v&...`. Malformed input is
@@ -25,12 +29,15 @@ export function parseDubboProviderUrl(znode: string): Result<DubboProvider, Dubb
   } catch {
     return fail('url', 'not valid URL-encoding (a stray % or broken UTF-8)');
   }
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(\[[^\]]+\]|[^/:?#]*)(?::([^/?#]*))?(\/[^?#]*)?(?:\?([^#]*))?/.exec(decoded);
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(\[[^\]]+\]|[^/:?#]*)(?::([^/?#]*))?(\/[^?#]*)?(?:\?([^#]*))?/.exec(
+    decoded,
+  );
   if (!m) return fail('url', 'not of the form protocol://host:port/interface?params');
   const [, protocol = '', rawHost = '', rawPort, rawPath, query] = m;
   const host = rawHost.startsWith('[') ? rawHost.slice(1, -1) : rawHost;
   if (!host) return fail('host', 'empty host');
-  if (net.isIP(host) === 0) return fail('host', `"${host.slice(0, 64)}" is not an IP address (istio STATIC endpoints need IPs)`);
+  if (net.isIP(host) === 0)
+    return fail('host', `"${host.slice(0, 64)}" is not an IP address (istio STATIC endpoints need IPs)`);
   if (rawPort === undefined || rawPort === '') return fail('port', 'missing port');
   if (!/^\d+$/.test(rawPort)) return fail('port', `"${rawPort.slice(0, 16)}" is not a number`);
   const port = Number(rawPort);

@@ -2,7 +2,10 @@ import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/reg
 import { sortInstances, type ServiceState } from './service-state.ts';
 
 /** One registry key's normalised state, as one contribution to a mesh host. */
-export interface KeyedState { key: string; state: ServiceState }
+export interface KeyedState {
+  key: string;
+  state: ServiceState;
+}
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -30,13 +33,23 @@ export function mergeHostStates(contributions: KeyedState[]): { state: ServiceSt
       const have = byName.get(p.name);
       if (have) {
         if (have.number !== p.number || have.protocol !== p.protocol) {
-          issues.push({ field: 'ports', value: `${p.name}:${p.number}/${p.protocol}`, reason: `registry service ${key} conflicts with ${have.key} on one mesh host`, action: `kept ${have.number}/${have.protocol} from ${have.key}` });
+          issues.push({
+            field: 'ports',
+            value: `${p.name}:${p.number}/${p.protocol}`,
+            reason: `registry service ${key} conflicts with ${have.key} on one mesh host`,
+            action: `kept ${have.number}/${have.protocol} from ${have.key}`,
+          });
         }
         continue;
       }
       const owner = byNumber.get(p.number);
       if (owner !== undefined) {
-        issues.push({ field: 'ports', value: `${p.name}:${p.number}`, reason: `registry service ${key} conflicts with port ${owner} on one mesh host`, action: 'port dropped' });
+        issues.push({
+          field: 'ports',
+          value: `${p.name}:${p.number}`,
+          reason: `registry service ${key} conflicts with port ${owner} on one mesh host`,
+          action: 'port dropped',
+        });
         continue;
       }
       byName.set(p.name, { ...p, key });
@@ -49,7 +62,10 @@ export function mergeHostStates(contributions: KeyedState[]): { state: ServiceSt
     for (const inst of state.instances) {
       const ports = Object.fromEntries(Object.entries(inst.ports).filter(([n]) => byName.has(n)));
       if (Object.keys(ports).length === 0 && Object.keys(inst.ports).length > 0) continue;
-      const id = `${inst.address}|${Object.entries(ports).sort().map(([k, v]) => `${k}=${v}`).join(',')}`;
+      const id = `${inst.address}|${Object.entries(ports)
+        .sort()
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')}`;
       if (seen.has(id)) continue;
       seen.add(id);
       instances.push({ ...inst, ports });
@@ -57,7 +73,8 @@ export function mergeHostStates(contributions: KeyedState[]): { state: ServiceSt
   }
   const keys = sorted.map((c) => c.key);
   issues.push({
-    field: 'registryService', value: keys.join(',').slice(0, 256),
+    field: 'registryService',
+    value: keys.join(',').slice(0, 256),
     reason: `${keys.length} registry services map to mesh host ${first.host}`,
     action: 'merged: endpoints are the union, ports by the first service in name order',
   });
@@ -65,7 +82,9 @@ export function mergeHostStates(contributions: KeyedState[]): { state: ServiceSt
     namespace: first.namespace,
     host: first.host,
     registryService: keys.join(','),
-    ports: [...byName.values()].sort((a, b) => cmp(a.name, b.name)).map(({ name, number, protocol }) => ({ name, number, protocol })),
+    ports: [...byName.values()]
+      .sort((a, b) => cmp(a.name, b.name))
+      .map(({ name, number, protocol }) => ({ name, number, protocol })),
     instances: sortInstances(instances),
     issues: [...keyIssues, ...issues],
   };

@@ -15,7 +15,10 @@ export interface LeaseAnswer {
   holder: string;
 }
 
-export interface Leadership { epoch: number; validUntil: number }
+export interface Leadership {
+  epoch: number;
+  validUntil: number;
+}
 
 export type Action =
   | { kind: 'none' }
@@ -35,10 +38,17 @@ export const tickOf = (leaseMs: number): number => Math.max(50, Math.floor(lease
  */
 export const standbyTickOf = (leaseMs: number): number => Math.max(50, Math.floor(leaseMs / 8));
 
-export function decide(current: Leadership | undefined, answer: LeaseAnswer | Error, sentAt: number, now: number, leaseMs: number): { next: Leadership | undefined; action: Action } {
+export function decide(
+  current: Leadership | undefined,
+  answer: LeaseAnswer | Error,
+  sentAt: number,
+  now: number,
+  leaseMs: number,
+): { next: Leadership | undefined; action: Action } {
   if (answer instanceof Error) {
     // Redis unreachable: keep leading while the lease we hold is certainly still ours, then step down.
-    if (current && now >= current.validUntil) return { next: undefined, action: { kind: 'stop', reason: `lease expired (Redis: ${answer.message})` } };
+    if (current && now >= current.validUntil)
+      return { next: undefined, action: { kind: 'stop', reason: `lease expired (Redis: ${answer.message})` } };
     return { next: current, action: { kind: 'none' } };
   }
   if (!answer.held) {
@@ -49,10 +59,16 @@ export function decide(current: Leadership | undefined, answer: LeaseAnswer | Er
   const next = { epoch: answer.epoch, validUntil: sentAt + leaseMs - marginOf(leaseMs) };
   if (next.validUntil <= now) {
     // The answer came back too late to act on: treat as not leading; the next tick renews (same epoch) or not.
-    return current ? { next: undefined, action: { kind: 'stop', reason: 'lease renewal answered too late' } } : { next: undefined, action: { kind: 'none' } };
+    return current
+      ? { next: undefined, action: { kind: 'stop', reason: 'lease renewal answered too late' } }
+      : { next: undefined, action: { kind: 'none' } };
   }
   if (!current) return { next, action: { kind: 'start', epoch: answer.epoch } };
-  if (current.epoch !== answer.epoch) return { next, action: { kind: 'restart', epoch: answer.epoch, reason: `lease lapsed; new epoch ${answer.epoch}` } };
+  if (current.epoch !== answer.epoch)
+    return {
+      next,
+      action: { kind: 'restart', epoch: answer.epoch, reason: `lease lapsed; new epoch ${answer.epoch}` },
+    };
   return { next, action: { kind: 'none' } };
 }
 

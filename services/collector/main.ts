@@ -42,24 +42,47 @@ export async function runCollector(cfg: Config): Promise<void> {
   let stopping = false;
   const stopped = () => stopping;
   const ops = await startOpsServer({
-    host: cfg.collector.httpHost, port: cfg.collector.httpPort, registry, log,
+    host: cfg.collector.httpHost,
+    port: cfg.collector.httpPort,
+    registry,
+    log,
     health: () => ({ ok: true }),
     // Ready = dependencies reached, and every source either led elsewhere (standby) or led here, connected and resynced.
     ready: () => {
       const d = dependencyReadiness(deps);
-      const detail = Object.fromEntries(cfg.sources.map((s, i) => {
-        const sv = supervisors[i];
-        return [s.id, { leading: sv?.leading ?? false, epoch: sv?.epoch ?? null, connected: sv?.connected ?? false, resynced: sv?.firstResyncDone ?? false }];
-      }));
-      const sourcesOk = supervisors.length > 0 && supervisors.every((s) => !s.leading || (s.connected && s.firstResyncDone));
+      const detail = Object.fromEntries(
+        cfg.sources.map((s, i) => {
+          const sv = supervisors[i];
+          return [
+            s.id,
+            {
+              leading: sv?.leading ?? false,
+              epoch: sv?.epoch ?? null,
+              connected: sv?.connected ?? false,
+              resynced: sv?.firstResyncDone ?? false,
+            },
+          ];
+        }),
+      );
+      const sourcesOk =
+        supervisors.length > 0 && supervisors.every((s) => !s.leading || (s.connected && s.firstResyncDone));
       return { ok: d.ok && sourcesOk, detail: { ...detail, missing: d.missing, dependencies: d.dependencies } };
     },
     debug: {
       // What is wrong with the registry data now (each problem is logged once when it appears and once when gone).
-      '/debug/problems': () => Object.fromEntries(cfg.sources.map((s, i) => [s.id, {
-        leading: supervisors[i]?.leading ?? false,
-        problems: (supervisors[i]?.problems() ?? []).map(({ metricField, metricReason, ...p }) => ({ ...p, metric: { field: metricField, reason: metricReason } })),
-      }])),
+      '/debug/problems': () =>
+        Object.fromEntries(
+          cfg.sources.map((s, i) => [
+            s.id,
+            {
+              leading: supervisors[i]?.leading ?? false,
+              problems: (supervisors[i]?.problems() ?? []).map(({ metricField, metricReason, ...p }) => ({
+                ...p,
+                metric: { field: metricField, reason: metricReason },
+              })),
+            },
+          ]),
+        ),
     },
   });
   onShutdown(log, async () => {
@@ -78,7 +101,9 @@ export async function runCollector(cfg: Config): Promise<void> {
     if (stopping) return; // SIGTERM while waiting for a dependency
     throw e;
   }
-  supervisors = cfg.sources.map((src) => new SourceSupervisor(cfg, src, kafka, redis, partitions, makeSource, log, metrics));
+  supervisors = cfg.sources.map(
+    (src) => new SourceSupervisor(cfg, src, kafka, redis, partitions, makeSource, log, metrics),
+  );
   await Promise.all(supervisors.map((s) => s.start()));
   log.info({ sources: cfg.sources.map((s) => s.id), partitions }, 'collector running');
 }

@@ -2,8 +2,13 @@ import crypto from 'node:crypto';
 
 /** A DNS-1123 label: lower case alphanumerics and '-', 1..63 chars, alphanumeric at both ends. */
 export function dnsLabel(s: string): string {
-  let v = s.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/-+/g, '-').replace(/^-+|-+$/g, '');
-  if (v.length > 63) v = `${v.slice(0, 54).replace(/-+$/, '')}-${crypto.createHash('sha256').update(s).digest('hex').slice(0, 8)}`;
+  let v = s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (v.length > 63)
+    v = `${v.slice(0, 54).replace(/-+$/, '')}-${crypto.createHash('sha256').update(s).digest('hex').slice(0, 8)}`;
   return v;
 }
 

@@ -9,9 +9,19 @@ import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import { sortInstances, type ServiceState } from './service-state.ts';
 
 /** The part of a Consul source's config that normalisation reads (pure: no connection settings). */
-export type ConsulNormaliseConfig = Pick<ConsulSourceConfig,
-  'id' | 'namespace' | 'hostTemplate' | 'health' | 'protocolMeta' | 'defaultProtocol' | 'labelRules' | 'servicePort'
-  | 'includeZeroWeight' | 'zoneNodeMeta'>;
+export type ConsulNormaliseConfig = Pick<
+  ConsulSourceConfig,
+  | 'id'
+  | 'namespace'
+  | 'hostTemplate'
+  | 'health'
+  | 'protocolMeta'
+  | 'defaultProtocol'
+  | 'labelRules'
+  | 'servicePort'
+  | 'includeZeroWeight'
+  | 'zoneNodeMeta'
+>;
 
 type Health = 'passing' | 'warning' | 'critical';
 const RANK: Record<Health, number> = { passing: 0, warning: 1, critical: 2 };
@@ -40,7 +50,10 @@ function admitted(h: Health, policy: ConsulNormaliseConfig['health']): boolean {
 }
 
 /** The protocol an instance declares in its service meta, mapped to an istio protocol; unknown → an issue. */
-export function istioProtocol(meta: Record<string, string>, src: Pick<ConsulNormaliseConfig, 'protocolMeta' | 'defaultProtocol'>): { protocol: string; issue?: string } {
+export function istioProtocol(
+  meta: Record<string, string>,
+  src: Pick<ConsulNormaliseConfig, 'protocolMeta' | 'defaultProtocol'>,
+): { protocol: string; issue?: string } {
   const raw = meta[src.protocolMeta];
   if (raw === undefined || raw === '') return { protocol: src.defaultProtocol };
   const p = istioSpelling(raw.trim());
@@ -48,7 +61,12 @@ export function istioProtocol(meta: Record<string, string>, src: Pick<ConsulNorm
 }
 
 /** Applies the configured label rules to one instance's tags and meta. Pure; first rule to set a label wins. */
-export function labelsFromRules(rules: LabelRule[], tags: string[], serviceMeta: Record<string, string>, nodeMeta: Record<string, string>): Record<string, string> {
+export function labelsFromRules(
+  rules: LabelRule[],
+  tags: string[],
+  serviceMeta: Record<string, string>,
+  nodeMeta: Record<string, string>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const rule of rules) {
     const re = new RegExp(`^(?:${rule.match})$`);
@@ -57,7 +75,7 @@ export function labelsFromRules(rules: LabelRule[], tags: string[], serviceMeta:
         const m = re.exec(tag);
         if (!m) continue;
         const label = tag.replace(re, rule.label ?? '$1');
-        const value = rule.value !== undefined ? tag.replace(re, rule.value) : m[2] ?? 'true';
+        const value = rule.value !== undefined ? tag.replace(re, rule.value) : (m[2] ?? 'true');
         if (label && !(label in out)) out[label] = value;
       }
     } else {
@@ -89,12 +107,25 @@ export interface ConsulObservation {
  */
 export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulObservation): ServiceState {
   const issues: DataIssue[] = [];
-  const host = renderHost(src.hostTemplate, { service: obs.service, datacenter: obs.datacenter, source: src.id })
-    || renderHost('{service}', { service: obs.service });
+  const host =
+    renderHost(src.hostTemplate, { service: obs.service, datacenter: obs.datacenter, source: src.id }) ||
+    renderHost('{service}', { service: obs.service });
   if (!Array.isArray(obs.entries)) {
-    issues.push({ field: 'entries', value: JSON.stringify(obs.entries ?? null).slice(0, 256), reason: 'health response is not a list', action: 'service read as empty' });
+    issues.push({
+      field: 'entries',
+      value: JSON.stringify(obs.entries ?? null).slice(0, 256),
+      reason: 'health response is not a list',
+      action: 'service read as empty',
+    });
   }
-  interface Candidate { address: string; port: number; protocol: string; labels: Record<string, string>; weight: number; locality: string }
+  interface Candidate {
+    address: string;
+    port: number;
+    protocol: string;
+    labels: Record<string, string>;
+    weight: number;
+    locality: string;
+  }
   const candidates: Candidate[] = [];
   for (const [i, e] of (Array.isArray(obs.entries) ? obs.entries : []).entries()) {
     const node = isObj(e) && isObj(e.Node) ? e.Node : undefined;
@@ -102,7 +133,12 @@ export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulOb
     const id = `${str(node?.Node) ?? '?'}/${str(svc?.ID) ?? i}`;
     const where = `instances[${id}]`;
     if (!svc || !node) {
-      issues.push({ field: `${where}`, value: JSON.stringify(e ?? null).slice(0, 256), reason: 'entry lacks Node or Service', action: 'instance skipped' });
+      issues.push({
+        field: `${where}`,
+        value: JSON.stringify(e ?? null).slice(0, 256),
+        reason: 'entry lacks Node or Service',
+        action: 'instance skipped',
+      });
       continue;
     }
     // Connect sidecars and gateways are registered as services of their own kind: not application endpoints.
@@ -110,39 +146,67 @@ export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulOb
     if (!admitted(healthOf(e && (e as Record<string, unknown>).Checks), src.health)) continue;
     const address = str(svc.Address) || str(node.Address) || '';
     if (net.isIP(address) === 0) {
-      issues.push({ field: `${where}.address`, value: address.slice(0, 128), reason: 'not an IP address (istio STATIC endpoints need IPs)', action: 'instance skipped' });
+      issues.push({
+        field: `${where}.address`,
+        value: address.slice(0, 128),
+        reason: 'not an IP address (istio STATIC endpoints need IPs)',
+        action: 'instance skipped',
+      });
       continue;
     }
     const port = svc.Port;
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-      issues.push({ field: `${where}.port`, value: String(port).slice(0, 32), reason: 'port outside 1..65535', action: 'instance skipped' });
+      issues.push({
+        field: `${where}.port`,
+        value: String(port).slice(0, 32),
+        reason: 'port outside 1..65535',
+        action: 'instance skipped',
+      });
       continue;
     }
     const serviceMeta = strMap(svc.Meta);
     const nodeMeta = strMap(node.Meta);
     const { protocol, issue } = istioProtocol(serviceMeta, src);
     if (issue !== undefined) {
-      issues.push({ field: `${where}.meta.${src.protocolMeta}`, value: issue.slice(0, 64), reason: 'not a protocol istio knows', action: `treated as ${protocol}` });
+      issues.push({
+        field: `${where}.meta.${src.protocolMeta}`,
+        value: issue.slice(0, 64),
+        reason: 'not a protocol istio knows',
+        action: `treated as ${protocol}`,
+      });
     }
     const w = isObj(svc.Weights) ? svc.Weights : {};
     const h = healthOf((e as Record<string, unknown>).Checks);
     const rawWeight = h === 'warning' ? w.Warning : w.Passing;
-    const weight = typeof rawWeight === 'number' && Number.isInteger(rawWeight) && rawWeight >= 0 ? Math.min(rawWeight, 2 ** 31 - 1) : 1;
+    const weight =
+      typeof rawWeight === 'number' && Number.isInteger(rawWeight) && rawWeight >= 0
+        ? Math.min(rawWeight, 2 ** 31 - 1)
+        : 1;
     if (weight === 0 && !src.includeZeroWeight) continue;
     const tags = Array.isArray(svc.Tags) ? svc.Tags.filter((t): t is string => typeof t === 'string') : [];
-    const { labels, issues: labelIssues } = sanitiseLabels(labelsFromRules(src.labelRules, tags, serviceMeta, nodeMeta), where);
+    const { labels, issues: labelIssues } = sanitiseLabels(
+      labelsFromRules(src.labelRules, tags, serviceMeta, nodeMeta),
+      where,
+    );
     issues.push(...labelIssues);
     labels[SOURCE_LABEL] = src.id;
     // istio locality is region/zone/subzone: the datacenter is the region; a configured node meta key the zone.
     const dc = str(node.Datacenter) || obs.datacenter;
     const zone = src.zoneNodeMeta ? nodeMeta[src.zoneNodeMeta] : undefined;
-    const locality = [dc, zone].filter((s): s is string => Boolean(s)).map((s) => s.replace(/\//g, '-')).join('/');
+    const locality = [dc, zone]
+      .filter((s): s is string => Boolean(s))
+      .map((s) => s.replace(/\//g, '-'))
+      .join('/');
     candidates.push({ address, port, protocol, labels, weight, locality });
   }
 
   // One service port per protocol, named by the protocol (valid, unique, stable under churn).
   const portNameOf = (protocol: string) => dnsLabel(protocol);
-  const ports = deriveServicePorts(candidates.map((c) => ({ name: portNameOf(c.protocol), protocol: c.protocol, port: c.port })), src.servicePort, issues);
+  const ports = deriveServicePorts(
+    candidates.map((c) => ({ name: portNameOf(c.protocol), protocol: c.protocol, port: c.port })),
+    src.servicePort,
+    issues,
+  );
   const kept = new Set(ports.map((p) => p.name));
   const instances = new Map<string, InstanceSpec>();
   for (const c of candidates) {
@@ -150,7 +214,21 @@ export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulOb
     if (!kept.has(name)) continue;
     // Two registrations of one address:port (re-registration under a new ID) are one endpoint.
     const key = `${c.address}|${name}|${c.port}`;
-    if (!instances.has(key)) instances.set(key, { address: c.address, ports: { [name]: c.port }, labels: c.labels, weight: c.weight, locality: c.locality });
+    if (!instances.has(key))
+      instances.set(key, {
+        address: c.address,
+        ports: { [name]: c.port },
+        labels: c.labels,
+        weight: c.weight,
+        locality: c.locality,
+      });
   }
-  return { namespace: src.namespace, host, registryService: obs.service, ports, instances: sortInstances([...instances.values()]), issues };
+  return {
+    namespace: src.namespace,
+    host,
+    registryService: obs.service,
+    ports,
+    instances: sortInstances([...instances.values()]),
+    issues,
+  };
 }

@@ -2,7 +2,10 @@ import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
 import type { ZooKeeperDubboSourceConfig } from '../shared/config.ts';
 
 /** The part of a source's config that normalisation reads (pure: no connection settings). */
-export type DubboNormaliseConfig = Pick<ZooKeeperDubboSourceConfig, 'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight'>;
+export type DubboNormaliseConfig = Pick<
+  ZooKeeperDubboSourceConfig,
+  'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight'
+>;
 type SourceConfig = DubboNormaliseConfig;
 import { parseDubboProviderUrl, type DubboProvider } from './dubbo-url.ts';
 import { sanitiseLabels } from './labels.ts';
@@ -21,7 +24,6 @@ const LABEL_PARAMS: Record<string, string> = {
   release: 'dubbo.apache.org/release',
 };
 
-
 function excluded(p: DubboProvider, src: SourceConfig): string | undefined {
   if ((p.params.side ?? 'provider') !== 'provider') return `side=${p.params.side}`;
   if (!src.includeDisabled && (p.params.enabled === 'false' || p.params.disabled === 'true')) return 'disabled';
@@ -33,13 +35,23 @@ function excluded(p: DubboProvider, src: SourceConfig): string | undefined {
  * Folds the provider znodes of one Dubbo interface into the service's complete, istio-valid state. Every URL that is
  * malformed or unusable becomes a DataIssue; it never affects the valid providers.
  */
-export function normaliseDubboService(src: SourceConfig, iface: string, children: string[], parse: (znode: string) => ReturnType<typeof parseDubboProviderUrl> = parseDubboProviderUrl): ServiceState {
+export function normaliseDubboService(
+  src: SourceConfig,
+  iface: string,
+  children: string[],
+  parse: (znode: string) => ReturnType<typeof parseDubboProviderUrl> = parseDubboProviderUrl,
+): ServiceState {
   const issues: DataIssue[] = [];
   const providers: DubboProvider[] = [];
   for (const child of children) {
     const parsed = parse(child);
     if (!parsed.ok) {
-      issues.push({ field: `providers.${parsed.error.field}`, value: parsed.error.znode.slice(0, 256), reason: parsed.error.reason, action: 'provider skipped' });
+      issues.push({
+        field: `providers.${parsed.error.field}`,
+        value: parsed.error.znode.slice(0, 256),
+        reason: parsed.error.reason,
+        action: 'provider skipped',
+      });
       continue;
     }
     const why = excluded(parsed.value, src);
@@ -48,12 +60,20 @@ export function normaliseDubboService(src: SourceConfig, iface: string, children
   const groupOf = (p: DubboProvider) => p.params.group;
   const versionOf = (p: DubboProvider) => p.params.version;
   const first = providers[0];
-  const host = renderHost(src.hostTemplate ?? '{interface}', {
-    interface: iface, group: first && groupOf(first), version: first && versionOf(first), source: src.id,
-  }) || renderHost('{interface}', { interface: iface });
+  const host =
+    renderHost(src.hostTemplate ?? '{interface}', {
+      interface: iface,
+      group: first && groupOf(first),
+      version: first && versionOf(first),
+      source: src.id,
+    }) || renderHost('{interface}', { interface: iface });
 
   // One service port per protocol. Dubbo's own protocols are not istio protocols (istiod rejects DUBBO): TCP.
-  const ports = deriveServicePorts(providers.map((p) => ({ name: dubboPortName(p.protocol), protocol: 'TCP', port: p.port })), src.servicePort, issues);
+  const ports = deriveServicePorts(
+    providers.map((p) => ({ name: dubboPortName(p.protocol), protocol: 'TCP', port: p.port })),
+    src.servicePort,
+    issues,
+  );
   const portName = new Map(ports.map((p) => [p.name, p]));
 
   const instances = new Map<string, InstanceSpec>();
@@ -68,7 +88,10 @@ export function normaliseDubboService(src: SourceConfig, iface: string, children
     const { labels, issues: labelIssues } = sanitiseLabels(rawLabels, `providers[${p.host}:${p.port}]`);
     issues.push(...labelIssues);
     labels[SOURCE_LABEL] = src.id;
-    const weight = p.params.weight !== undefined && /^\d+$/.test(p.params.weight) ? Math.min(Number(p.params.weight), 2 ** 31 - 1) : 0;
+    const weight =
+      p.params.weight !== undefined && /^\d+$/.test(p.params.weight)
+        ? Math.min(Number(p.params.weight), 2 ** 31 - 1)
+        : 0;
     // One endpoint per address and set of ports; the same process serving two protocols merges into one endpoint.
     const key = `${p.host}|${p.port}|${p.protocol}`;
     const existing = [...instances.values()].find((i) => i.address === p.host && i.ports[name] === undefined);
@@ -76,14 +99,18 @@ export function normaliseDubboService(src: SourceConfig, iface: string, children
       existing.ports[name] = p.port;
       continue;
     }
-    if (!instances.has(key)) instances.set(key, { address: p.host, ports: { [name]: p.port }, labels, weight, locality: '' });
+    if (!instances.has(key))
+      instances.set(key, { address: p.host, ports: { [name]: p.port }, labels, weight, locality: '' });
   }
   const sortedInstances = [...instances.values()].sort((a, b) => cmp(instanceKey(a), instanceKey(b)));
   return { namespace: src.namespace, host, registryService: iface, ports, instances: sortedInstances, issues };
 }
 
 function instanceKey(i: InstanceSpec): string {
-  return `${i.address}|${Object.entries(i.ports).sort().map(([k, v]) => `${k}=${v}`).join(',')}`;
+  return `${i.address}|${Object.entries(i.ports)
+    .sort()
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}`;
 }
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

@@ -49,12 +49,16 @@ export function reasonCode(reason: string): ReasonCode {
  * `providers.labels`), at most two segments, each made of letters only — so the label set is bounded by the code.
  */
 export function metricField(field: string): string {
-  const segments = field.replace(/\[[^\]]*\]/g, '').split('.').slice(0, 2);
+  const segments = field
+    .replace(/\[[^\]]*\]/g, '')
+    .split('.')
+    .slice(0, 2);
   return segments.every((s) => /^[A-Za-z]+$/.test(s)) ? segments.join('.') : 'other';
 }
 
 /** Identity of a problem within its subject: the same problem on every re-read is the same problem. */
-export const problemId = (p: Pick<Problem, 'field' | 'value' | 'reason'>) => `${p.field}\u0000${p.value}\u0000${p.reason}`;
+export const problemId = (p: Pick<Problem, 'field' | 'value' | 'reason'>) =>
+  `${p.field}\u0000${p.value}\u0000${p.reason}`;
 
 export function toProblem(subject: string, issue: DataIssue): Problem {
   return { subject, ...issue, metricField: metricField(issue.field), metricReason: reasonCode(issue.reason) };

@@ -20,5 +20,7 @@ export class ProviderParseCache {
     return (znode) => next.get(znode) ?? parseDubboProviderUrl(znode);
   }
 
-  forget(iface: string): void { this.byInterface.delete(iface); }
+  forget(iface: string): void {
+    this.byInterface.delete(iface);
+  }
 }

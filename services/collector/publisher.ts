@@ -12,12 +12,24 @@ const RAW_LIMIT = 64 * 1024;
 /** Messages per Kafka produce request: one round trip for a burst or a resync instead of one per service. */
 const MAX_BATCH = 500;
 
-interface Queued { message: Message & { partition: number }; kind: string; enqueuedAt: number; key: string; done: (e?: Error) => void }
+interface Queued {
+  message: Message & { partition: number };
+  kind: string;
+  enqueuedAt: number;
+  key: string;
+  done: (e?: Error) => void;
+}
 
 /** Where a source's decided events go: Kafka (Publisher), or memory for a one-shot read of a registry (verify). */
 export interface EventSink {
   publishState(p: StateToPublish, generation: string, raw: unknown): Promise<void>;
-  publishRemoval(namespace: string, host: string, registryService: string, orderToken: number | null, generation: string): Promise<void>;
+  publishRemoval(
+    namespace: string,
+    host: string,
+    registryService: string,
+    orderToken: number | null,
+    generation: string,
+  ): Promise<void>;
   publishResyncEnd(generation: string, hosts: string[]): Promise<void>;
 }
 
@@ -62,24 +74,51 @@ export class Publisher implements EventSink {
   }
 
   partitionOf(key: string): number {
-    const partitionMetadata = Array.from({ length: this.partitions }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    const partitionMetadata = Array.from({ length: this.partitions }, (_, i) => ({
+      partitionId: i,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0],
+    }));
     return this.partitioner({ topic: this.cfg.kafka.topic, partitionMetadata, message: { key, value: null } });
   }
 
-  private base(generation: string): Omit<RegistryEvent, 'kind' | 'namespace' | 'host' | 'registryService' | 'orderToken'> {
+  private base(
+    generation: string,
+  ): Omit<RegistryEvent, 'kind' | 'namespace' | 'host' | 'registryService' | 'orderToken'> {
     return {
-      eventId: crypto.randomUUID(), sourceId: this.src.id, sourceKind: this.src.kind, collectorId: this.collectorId,
-      epoch: this.epoch, seq: ++this.seq, generation, observedAt: Date.now(), ports: [], instances: [], issues: [], resyncServices: [], raw: null,
+      eventId: crypto.randomUUID(),
+      sourceId: this.src.id,
+      sourceKind: this.src.kind,
+      collectorId: this.collectorId,
+      epoch: this.epoch,
+      seq: ++this.seq,
+      generation,
+      observedAt: Date.now(),
+      ports: [],
+      instances: [],
+      issues: [],
+      resyncServices: [],
+      raw: null,
     };
   }
 
   /** Queues one event; resolves once Kafka acknowledged it (acks=all). */
   private enqueue(key: string, partition: number, event: RegistryEvent): Promise<void> {
-    if (this.closed) return Promise.reject(new FencedError('publisher closed', { source: this.src.id, epoch: this.epoch }));
+    if (this.closed)
+      return Promise.reject(new FencedError('publisher closed', { source: this.src.id, epoch: this.epoch }));
     return new Promise((resolve, reject) => {
       this.queue.push({
-        key, kind: event.kind, enqueuedAt: performance.now(),
-        message: { key, partition, value: encodeEvent(event), headers: { 'meshbridge-kind': event.kind, 'meshbridge-source': event.sourceId } },
+        key,
+        kind: event.kind,
+        enqueuedAt: performance.now(),
+        message: {
+          key,
+          partition,
+          value: encodeEvent(event),
+          headers: { 'meshbridge-kind': event.kind, 'meshbridge-source': event.sourceId },
+        },
         done: (e) => (e ? reject(e) : resolve()),
       });
       this.flushing ??= this.flush();
@@ -98,7 +137,12 @@ export class Publisher implements EventSink {
         const start = performance.now();
         try {
           this.fence();
-          await this.producer.send({ topic: this.cfg.kafka.topic, compression: compressionOf(this.cfg), acks: -1, messages: batch.map((q) => q.message) });
+          await this.producer.send({
+            topic: this.cfg.kafka.topic,
+            compression: compressionOf(this.cfg),
+            acks: -1,
+            messages: batch.map((q) => q.message),
+          });
         } catch (e) {
           // Not written: the callers' promises reject, and the source's decider publishes these hosts again.
           if (e instanceof FencedError) {
@@ -126,25 +170,57 @@ export class Publisher implements EventSink {
     const s = p.state;
     const key = `${s.namespace}/${s.host}`;
     let rawText = JSON.stringify(raw ?? null);
-    if (rawText.length > RAW_LIMIT) rawText = JSON.stringify({ truncated: true, bytes: rawText.length, head: rawText.slice(0, RAW_LIMIT) });
+    if (rawText.length > RAW_LIMIT)
+      rawText = JSON.stringify({ truncated: true, bytes: rawText.length, head: rawText.slice(0, RAW_LIMIT) });
     return this.enqueue(key, this.partitionOf(key), {
-      ...this.base(generation), kind: 'SERVICE_STATE', namespace: s.namespace, host: s.host, registryService: s.registryService,
-      orderToken: p.token, ports: s.ports, instances: s.instances, issues: s.issues, raw: rawText,
+      ...this.base(generation),
+      kind: 'SERVICE_STATE',
+      namespace: s.namespace,
+      host: s.host,
+      registryService: s.registryService,
+      orderToken: p.token,
+      ports: s.ports,
+      instances: s.instances,
+      issues: s.issues,
+      raw: rawText,
     });
   }
 
-  publishRemoval(namespace: string, host: string, registryService: string, orderToken: number | null, generation: string): Promise<void> {
+  publishRemoval(
+    namespace: string,
+    host: string,
+    registryService: string,
+    orderToken: number | null,
+    generation: string,
+  ): Promise<void> {
     const key = `${namespace}/${host}`;
-    return this.enqueue(key, this.partitionOf(key), { ...this.base(generation), kind: 'SERVICE_REMOVED', namespace, host, registryService, orderToken });
+    return this.enqueue(key, this.partitionOf(key), {
+      ...this.base(generation),
+      kind: 'SERVICE_REMOVED',
+      namespace,
+      host,
+      registryService,
+      orderToken,
+    });
   }
 
   /** Ends a full resync: one marker per partition, listing the source's mesh hosts there that still exist. */
   async publishResyncEnd(generation: string, hosts: string[]): Promise<void> {
     const perPartition: string[][] = Array.from({ length: this.partitions }, () => []);
     for (const key of hosts) perPartition[this.partitionOf(key)]!.push(key);
-    await Promise.all(perPartition.map((keys, p) => this.enqueue(`resync/${this.src.id}`, p, {
-      ...this.base(generation), kind: 'RESYNC_END', namespace: '', host: '', registryService: '', orderToken: null, resyncServices: keys.sort(),
-    })));
+    await Promise.all(
+      perPartition.map((keys, p) =>
+        this.enqueue(`resync/${this.src.id}`, p, {
+          ...this.base(generation),
+          kind: 'RESYNC_END',
+          namespace: '',
+          host: '',
+          registryService: '',
+          orderToken: null,
+          resyncServices: keys.sort(),
+        }),
+      ),
+    );
   }
 
   /** Waits for queued events (unless fenced), then closes the producer. */

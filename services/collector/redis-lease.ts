@@ -36,10 +36,23 @@ return 0
 export type LeaseKeys = ReturnType<typeof leaseKeys>;
 
 export class RedisLease {
-  constructor(private readonly redis: Redis, private readonly keys: LeaseKeys, private readonly collectorId: string, private readonly leaseMs: number) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: LeaseKeys,
+    private readonly collectorId: string,
+    private readonly leaseMs: number,
+  ) {}
 
   async acquire(now = Date.now()): Promise<LeaseAnswer> {
-    const [held, epoch, holder] = (await this.redis.eval(ACQUIRE, 2, this.keys.lease, this.keys.epoch, this.collectorId, String(this.leaseMs), String(now))) as [number, string, string];
+    const [held, epoch, holder] = (await this.redis.eval(
+      ACQUIRE,
+      2,
+      this.keys.lease,
+      this.keys.epoch,
+      this.collectorId,
+      String(this.leaseMs),
+      String(now),
+    )) as [number, string, string];
     return { held: held === 1, epoch: Number(epoch), holder };
   }
 

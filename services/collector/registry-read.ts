@@ -16,9 +16,15 @@ import { RegistryUnreadable } from '../shared/errors.ts';
 
 /** Where the one-shot read's decided events go: nowhere. The decider's state is what the collector would publish. */
 class DiscardingSink implements EventSink {
-  publishState(): Promise<void> { return Promise.resolve(); }
-  publishRemoval(): Promise<void> { return Promise.resolve(); }
-  publishResyncEnd(): Promise<void> { return Promise.resolve(); }
+  publishState(): Promise<void> {
+    return Promise.resolve();
+  }
+  publishRemoval(): Promise<void> {
+    return Promise.resolve();
+  }
+  publishResyncEnd(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /**
@@ -28,7 +34,7 @@ class DiscardingSink implements EventSink {
  */
 function adapterLog(sourceId: string): { log: pino.Logger; lastError: () => string | undefined } {
   const wanted = process.env.MESHBRIDGE_LOG_LEVEL as Level | undefined;
-  const forward = wanted ? pino.levels.values[wanted] ?? Infinity : Infinity;
+  const forward = wanted ? (pino.levels.values[wanted] ?? Infinity) : Infinity;
   let last: string | undefined;
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -37,7 +43,9 @@ function adapterLog(sourceId: string): { log: pino.Logger; lastError: () => stri
         const rec = JSON.parse(line) as { level: number; msg?: string; err?: string };
         if (rec.level >= 50) last = rec.err ?? rec.msg ?? 'error';
         if (rec.level >= forward) process.stderr.write(line);
-      } catch { /* not a log record */ }
+      } catch {
+        /* not a log record */
+      }
       done();
     },
   });
@@ -49,7 +57,9 @@ function makeSource(src: SourceConfig, sink: EventSink, log: pino.Logger): Regis
   const metrics = collectorMetrics(new Registry());
   if (src.kind === 'eureka') return new EurekaSource(src, sink, log, metrics);
   if (src.kind === 'nacos') return new NacosSource(src, sink, log, metrics);
-  return src.kind === 'consul' ? new ConsulSource(src, sink, log, metrics) : new ZooKeeperDubboSource(src, sink, log, metrics);
+  return src.kind === 'consul'
+    ? new ConsulSource(src, sink, log, metrics)
+    : new ZooKeeperDubboSource(src, sink, log, metrics);
 }
 
 /** What a decider holds, as the mesh hosts the collector publishes: per host, the merge of its registry keys' states. */
@@ -62,7 +72,13 @@ export function publishedHosts(state: DeciderState): Map<string, ExpectedHost> {
     });
     if (members.length === 0) continue;
     const { state: s } = mergeHostStates(members);
-    hosts.set(key, { namespace: s.namespace, host: s.host, registryService: s.registryService, ports: s.ports, instances: s.instances });
+    hosts.set(key, {
+      namespace: s.namespace,
+      host: s.host,
+      registryService: s.registryService,
+      ports: s.ports,
+      instances: s.instances,
+    });
   }
   return hosts;
 }
@@ -79,7 +95,15 @@ export async function readRegistry(src: SourceConfig, timeoutMs = 60_000): Promi
   let timer: NodeJS.Timeout | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RegistryUnreadable(`${name}: no complete read within ${timeoutMs / 1000} s${lastError() ? ` (last error: ${lastError()})` : ''}`)), timeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(
+            new RegistryUnreadable(
+              `${name}: no complete read within ${timeoutMs / 1000} s${lastError() ? ` (last error: ${lastError()})` : ''}`,
+            ),
+          ),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([source.start(), timeout]);
@@ -87,13 +111,19 @@ export async function readRegistry(src: SourceConfig, timeoutMs = 60_000): Promi
       if (e instanceof RegistryUnreadable) throw e;
       throw new RegistryUnreadable(`${name}: ${(e as Error).message}`);
     }
-    if (!source.firstResyncDone) throw new RegistryUnreadable(`${name}: the registry could not be read: ${lastError() ?? 'unknown error'}`);
+    if (!source.firstResyncDone)
+      throw new RegistryUnreadable(`${name}: the registry could not be read: ${lastError() ?? 'unknown error'}`);
     const state = source.core.state;
-    return { sourceId: src.id, kind: src.kind, emptyProtection: src.emptyProtection, registryServices: state.keys.size, hosts: publishedHosts(state) };
+    return {
+      sourceId: src.id,
+      kind: src.kind,
+      emptyProtection: src.emptyProtection,
+      registryServices: state.keys.size,
+      hosts: publishedHosts(state),
+    };
   } finally {
     clearTimeout(timer);
     // A read that timed out may still be waiting on the registry: stop without waiting for it for long.
     await Promise.race([source.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
   }
 }
-

@@ -20,16 +20,18 @@ export class ResyncRunner {
   generation = crypto.randomUUID();
   firstDone = false;
 
-  constructor(private readonly o: {
-    sourceId: string;
-    log: Logger;
-    metrics: CollectorMetrics;
-    retryMs: number;
-    isStopped: () => boolean;
-    pass: () => Promise<ResyncPass>;
-    /** Called when a pass fails, before the retry is scheduled (e.g. mark the registry disconnected). */
-    onFailure?: () => void;
-  }) {}
+  constructor(
+    private readonly o: {
+      sourceId: string;
+      log: Logger;
+      metrics: CollectorMetrics;
+      retryMs: number;
+      isStopped: () => boolean;
+      pass: () => Promise<ResyncPass>;
+      /** Called when a pass fails, before the retry is scheduled (e.g. mark the registry disconnected). */
+      onFailure?: () => void;
+    },
+  ) {}
 
   run(reason: string): Promise<void> {
     if (this.o.isStopped()) return Promise.resolve();
@@ -44,7 +46,10 @@ export class ResyncRunner {
         this.firstDone = true;
         metrics.resyncs.inc({ source: sourceId, reason });
         metrics.resyncSeconds.observe({ source: sourceId }, (performance.now() - start) / 1000);
-        log.info({ source: sourceId, reason, ...logFields, services, ms: Math.round(performance.now() - start) }, 'full resync done');
+        log.info(
+          { source: sourceId, reason, ...logFields, services, ms: Math.round(performance.now() - start) },
+          'full resync done',
+        );
       } catch (e) {
         metrics.errors.inc({ source: sourceId, stage: 'resync' });
         this.o.onFailure?.();

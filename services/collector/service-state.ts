@@ -14,6 +14,10 @@ export interface ServiceState {
 
 /** Total order over instances so that the same observation always yields byte-identical events. */
 export function sortInstances(list: InstanceSpec[]): InstanceSpec[] {
-  const key = (i: InstanceSpec) => `${i.address}|${Object.entries(i.ports).sort().map(([k, v]) => `${k}=${v}`).join(',')}`;
+  const key = (i: InstanceSpec) =>
+    `${i.address}|${Object.entries(i.ports)
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',')}`;
   return [...list].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }

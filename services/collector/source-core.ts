@@ -1,6 +1,16 @@
 import type { SourceConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
-import { decide, evolve, handle, initialDeciderState, isPublished, type CollectorEvent, type DeciderConfig, type DeciderState, type Observation } from './decider.ts';
+import {
+  decide,
+  evolve,
+  handle,
+  initialDeciderState,
+  isPublished,
+  type CollectorEvent,
+  type DeciderConfig,
+  type DeciderState,
+  type Observation,
+} from './decider.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import type { Problem } from './problems.ts';
 import type { EventSink } from './publisher.ts';
@@ -36,15 +46,21 @@ export class SourceCore {
     const events = decide(this.state, obs, this.cfg);
     const writes: { hostKey: string | undefined; p: Promise<void> }[] = [];
     for (const e of events) {
-      if (e.type === 'host-published' || e.type === 'host-removed') this.instances -= this.state.hosts.get(e.hostKey)?.instances ?? 0;
+      if (e.type === 'host-published' || e.type === 'host-removed')
+        this.instances -= this.state.hosts.get(e.hostKey)?.instances ?? 0;
       evolve(this.state, e);
       this.report(e);
-      if (isPublished(e)) writes.push({ hostKey: e.type === 'resync-ended' ? undefined : e.hostKey, p: this.write(e, obs, raw) });
+      if (isPublished(e))
+        writes.push({ hostKey: e.type === 'resync-ended' ? undefined : e.hostKey, p: this.write(e, obs, raw) });
     }
     const results = await Promise.allSettled(writes.map((w) => w.p));
     const failed = writes.filter((_, i) => results[i]!.status === 'rejected');
     if (failed.length > 0) {
-      handle(this.state, { type: 'unconfirmed', hosts: failed.flatMap((w) => (w.hostKey ? [w.hostKey] : [])) }, this.cfg);
+      handle(
+        this.state,
+        { type: 'unconfirmed', hosts: failed.flatMap((w) => (w.hostKey ? [w.hostKey] : [])) },
+        this.cfg,
+      );
       throw (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
     }
     return events;
@@ -60,14 +76,21 @@ export class SourceCore {
     return [...this.state.problems.values()].flatMap((m) => [...m.values()]);
   }
 
-  private write(e: Extract<CollectorEvent, { type: 'host-published' | 'host-removed' | 'resync-ended' }>, obs: Observation, raw: unknown): Promise<void> {
+  private write(
+    e: Extract<CollectorEvent, { type: 'host-published' | 'host-removed' | 'resync-ended' }>,
+    obs: Observation,
+    raw: unknown,
+  ): Promise<void> {
     const generation = this.generation();
     switch (e.type) {
       case 'host-published': {
         const members = this.keysOf(e.hostKey);
         const trigger = obs.type === 'present' || obs.type === 'absent' ? obs.key : obs.type;
         // Merged hosts say which registry key's observation this is; the raw data is that key's.
-        const audit = members.length > 1 || obs.type !== 'present' ? { trigger, registryServices: members, ...(obs.type === 'present' ? { raw } : {}) } : raw;
+        const audit =
+          members.length > 1 || obs.type !== 'present'
+            ? { trigger, registryServices: members, ...(obs.type === 'present' ? { raw } : {}) }
+            : raw;
         return this.publisher.publishState(e.publish, generation, audit);
       }
       case 'host-removed':
@@ -86,23 +109,35 @@ export class SourceCore {
         this.metrics.rejectedData.inc({ source, kind, field: p.metricField, reason: p.metricReason });
         this.metrics.problems.inc({ source, kind, field: p.metricField, reason: p.metricReason });
         if (p.metricReason === 'host-collision') this.metrics.collisions.inc({ source });
-        this.log.warn({ source, ...subjectFields(p), field: p.field, value: p.value, reason: p.reason, action: p.action }, 'registry data not usable as-is');
+        this.log.warn(
+          { source, ...subjectFields(p), field: p.field, value: p.value, reason: p.reason, action: p.action },
+          'registry data not usable as-is',
+        );
         return;
       }
       case 'problem-cleared': {
         const p = e.problem;
         this.metrics.problems.dec({ source, kind, field: p.metricField, reason: p.metricReason });
         if (p.metricReason === 'host-collision') this.metrics.collisions.dec({ source });
-        this.log.info({ source, ...subjectFields(p), field: p.field, value: p.value, reason: p.reason }, 'registry data problem gone');
+        this.log.info(
+          { source, ...subjectFields(p), field: p.field, value: p.value, reason: p.reason },
+          'registry data problem gone',
+        );
         return;
       }
       case 'empty-held':
         this.metrics.emptyProtected.inc({ source });
-        this.log.warn({ source, service: e.registryService, host: e.hostKey, previous: e.previous }, 'service suddenly reports zero instances; keeping the last state (emptyProtection: keep-last)');
+        this.log.warn(
+          { source, service: e.registryService, host: e.hostKey, previous: e.previous },
+          'service suddenly reports zero instances; keeping the last state (emptyProtection: keep-last)',
+        );
         return;
       case 'resync-ended':
         if (e.dropped.length > 0) {
-          this.log.info({ source, dropped: e.dropped.length, services: e.dropped.slice(0, 20) }, 'full resync: registry services not observed since it began are gone; removing them');
+          this.log.info(
+            { source, dropped: e.dropped.length, services: e.dropped.slice(0, 20) },
+            'full resync: registry services not observed since it began are gone; removing them',
+          );
         }
         this.metrics.services.set({ source }, this.state.hosts.size);
         return;

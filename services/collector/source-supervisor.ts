@@ -11,7 +11,11 @@ import { RedisLease } from './redis-lease.ts';
 import type { RegistrySource, SourceFactory } from './source.ts';
 import type { Problem } from './problems.ts';
 
-interface Active { epoch: number; publisher: Publisher; source: RegistrySource }
+interface Active {
+  epoch: number;
+  publisher: Publisher;
+  source: RegistrySource;
+}
 
 /**
  * Runs one source on this replica only while it leads the source: every tick it renews (or tries to take) the Redis
@@ -42,16 +46,31 @@ export class SourceSupervisor {
   ) {
     if (src.leaderElection.enabled) {
       if (!redis) throw new Error(`source ${src.id}: leader election needs Redis`);
-      this.lease = new RedisLease(redis, leaseKeys(cfg.redis.prefix, src.id), cfg.collector.id, src.leaderElection.leaseMs);
+      this.lease = new RedisLease(
+        redis,
+        leaseKeys(cfg.redis.prefix, src.id),
+        cfg.collector.id,
+        src.leaderElection.leaseMs,
+      );
     }
   }
 
-  get leading(): boolean { return this.active !== undefined; }
-  get epoch(): number | undefined { return this.active?.epoch; }
-  get connected(): boolean { return this.active?.source.connected ?? false; }
-  get firstResyncDone(): boolean { return this.active?.source.firstResyncDone ?? false; }
+  get leading(): boolean {
+    return this.active !== undefined;
+  }
+  get epoch(): number | undefined {
+    return this.active?.epoch;
+  }
+  get connected(): boolean {
+    return this.active?.source.connected ?? false;
+  }
+  get firstResyncDone(): boolean {
+    return this.active?.source.firstResyncDone ?? false;
+  }
   /** Current registry data problems of the source, while this replica leads it. */
-  problems(): Problem[] { return this.active?.source.core.problems() ?? []; }
+  problems(): Problem[] {
+    return this.active?.source.core.problems() ?? [];
+  }
 
   async start(): Promise<void> {
     if (!this.lease) {
@@ -79,11 +98,18 @@ export class SourceSupervisor {
     // full resync (minutes for a big registry) or a slow shutdown is under way.
     if (action.kind === 'start') void this.queue(() => this.become(action.epoch));
     else if (action.kind === 'restart') {
-      this.log.warn({ source: this.src.id, reason: action.reason }, 'leadership renewed under a new epoch; restarting the source');
-      void this.queue(async () => { await this.resign(action.reason); await this.become(action.epoch); });
+      this.log.warn(
+        { source: this.src.id, reason: action.reason },
+        'leadership renewed under a new epoch; restarting the source',
+      );
+      void this.queue(async () => {
+        await this.resign(action.reason);
+        await this.become(action.epoch);
+      });
     } else if (action.kind === 'stop') void this.queue(() => this.resign(action.reason));
     this.armWatchdog();
-    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), this.leadership ? tickOf(leaseMs) : standbyTickOf(leaseMs));
+    if (!this.stopped)
+      this.timer = setTimeout(() => void this.tick(), this.leadership ? tickOf(leaseMs) : standbyTickOf(leaseMs));
   }
 
   /** Steps down at the local lease deadline even if the renewal never comes back (a hung Redis call). */
@@ -91,12 +117,15 @@ export class SourceSupervisor {
     clearTimeout(this.watchdog);
     const l = this.leadership;
     if (!l) return;
-    this.watchdog = setTimeout(() => {
-      if (this.leadership === l && !isValid(l, Date.now())) {
-        this.leadership = undefined;
-        void this.queue(() => this.resign('lease deadline passed without renewal'));
-      }
-    }, Math.max(0, l.validUntil - Date.now()));
+    this.watchdog = setTimeout(
+      () => {
+        if (this.leadership === l && !isValid(l, Date.now())) {
+          this.leadership = undefined;
+          void this.queue(() => this.resign('lease deadline passed without renewal'));
+        }
+      },
+      Math.max(0, l.validUntil - Date.now()),
+    );
   }
 
   private queue(fn: () => Promise<void>): Promise<void> {
@@ -119,7 +148,15 @@ export class SourceSupervisor {
 
   private async become(epoch: number): Promise<void> {
     if (this.stopped) return;
-    const publisher = new Publisher(this.cfg, this.kafka, this.src, this.cfg.collector.id, epoch, this.metrics, this.fence(epoch));
+    const publisher = new Publisher(
+      this.cfg,
+      this.kafka,
+      this.src,
+      this.cfg.collector.id,
+      epoch,
+      this.metrics,
+      this.fence(epoch),
+    );
     let source: RegistrySource;
     try {
       // The watcher first (it may reject its config, e.g. an unreadable tokenFile), so nothing is left connected.
@@ -130,7 +167,10 @@ export class SourceSupervisor {
       this.leadership = undefined;
       await this.lease?.release(epoch).catch(() => undefined);
       this.metrics.errors.inc({ source: this.src.id, stage: 'start' });
-      this.log.error({ source: this.src.id, epoch, err: (e as Error).message }, 'cannot start the source; lease released, retrying at the next tick');
+      this.log.error(
+        { source: this.src.id, epoch, err: (e as Error).message },
+        'cannot start the source; lease released, retrying at the next tick',
+      );
       return;
     }
     this.active = { epoch, publisher, source };
@@ -142,7 +182,10 @@ export class SourceSupervisor {
     // whatever the previous leader published that no longer exists. Not awaited: stepping down must not wait for it.
     source.start().catch((e) => {
       this.metrics.errors.inc({ source: this.src.id, stage: 'start' });
-      this.log.error({ source: this.src.id, epoch, err: (e as Error).message }, 'starting the source failed; the next leadership tick retries');
+      this.log.error(
+        { source: this.src.id, epoch, err: (e as Error).message },
+        'starting the source failed; the next leadership tick retries',
+      );
       if (this.active?.source !== source) return;
       // Forget the leadership locally: the next tick finds the lease still ours and starts again (same epoch).
       this.leadership = undefined;
@@ -182,6 +225,15 @@ export class SourceSupervisor {
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    p.then((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
   });
 }

@@ -16,7 +16,12 @@ export interface RegistrySource {
   readonly core: SourceCore;
 }
 
-export type SourceFactory = (src: SourceConfig, publisher: EventSink, log: Logger, metrics: CollectorMetrics) => RegistrySource;
+export type SourceFactory = (
+  src: SourceConfig,
+  publisher: EventSink,
+  log: Logger,
+  metrics: CollectorMetrics,
+) => RegistrySource;
 
 /** Runs `fn` over `items` with at most `limit` in flight (resyncs of thousands of services). */
 export async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -5,7 +5,11 @@ export type ZkClient = ReturnType<typeof zookeeper.createClient>;
 export { zookeeper };
 
 /** Promise wrappers over node-zookeeper-client, with one-shot watches. NO_NODE is an answer (undefined), not an error. */
-export function getChildren(client: ZkClient, path: string, watch?: () => void): Promise<{ children: string[]; stat: Stat } | undefined> {
+export function getChildren(
+  client: ZkClient,
+  path: string,
+  watch?: () => void,
+): Promise<{ children: string[]; stat: Stat } | undefined> {
   return new Promise((resolve, reject) => {
     const cb = (e: Error | Exception | null, children: string[], stat: Stat) => {
       if (e) {
@@ -21,7 +25,11 @@ export function getChildren(client: ZkClient, path: string, watch?: () => void):
 /** Sets a one-shot watch for the creation of `path` (used when an interface has no providers node yet). */
 export function watchExists(client: ZkClient, path: string, watch: () => void): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    client.exists(path, () => watch(), (e, stat) => (e ? reject(e) : resolve(Boolean(stat))));
+    client.exists(
+      path,
+      () => watch(),
+      (e, stat) => (e ? reject(e) : resolve(Boolean(stat))),
+    );
   });
 }
 
@@ -30,7 +38,11 @@ export function watchExists(client: ZkClient, path: string, watch: () => void): 
  * Either way exactly one watch is armed. The node can appear between the two calls: then exists() only arms a data
  * watch, which never reports children, so we read the children again instead of missing them until the next resync.
  */
-export async function watchChildrenOrCreation(client: ZkClient, path: string, watch: () => void): Promise<{ children: string[]; stat: Stat } | undefined> {
+export async function watchChildrenOrCreation(
+  client: ZkClient,
+  path: string,
+  watch: () => void,
+): Promise<{ children: string[]; stat: Stat } | undefined> {
   for (;;) {
     const res = await getChildren(client, path, watch);
     if (res) return res;
@@ -44,14 +56,24 @@ export const zxid = (b: Buffer): number => Number(b.readBigInt64BE(0));
 export function connect(connectString: string, sessionTimeout: number): Promise<ZkClient> {
   const client = zookeeper.createClient(connectString, { sessionTimeout, spinDelay: 500, retries: 1000 });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { client.close(); reject(new Error(`cannot reach ZooKeeper at ${connectString} within 15 s`)); }, 15_000);
-    client.once('connected', () => { clearTimeout(timer); resolve(client); });
+    const timer = setTimeout(() => {
+      client.close();
+      reject(new Error(`cannot reach ZooKeeper at ${connectString} within 15 s`));
+    }, 15_000);
+    client.once('connected', () => {
+      clearTimeout(timer);
+      resolve(client);
+    });
     client.connect();
   });
 }
 
 /** Reads a znode's data with a one-shot data watch; undefined when the node does not exist. */
-export function getData(client: ZkClient, path: string, watch?: () => void): Promise<{ data: Buffer | undefined; stat: Stat } | undefined> {
+export function getData(
+  client: ZkClient,
+  path: string,
+  watch?: () => void,
+): Promise<{ data: Buffer | undefined; stat: Stat } | undefined> {
   return new Promise((resolve, reject) => {
     const cb = (e: Error | Exception | null, data: Buffer, stat: Stat) => {
       if (e) {
@@ -63,4 +85,3 @@ export function getData(client: ZkClient, path: string, watch?: () => void): Pro
     else client.getData(path, cb);
   });
 }
-

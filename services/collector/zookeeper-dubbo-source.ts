@@ -56,13 +56,19 @@ export class ZooKeeperDubboSource implements RegistrySource {
   ) {
     this.coalescer = new Coalescer(src.coalesceMs, (name) => this.readNow(name));
     this.resyncer = new ResyncRunner({
-      sourceId: src.id, log, metrics, retryMs: 2000, isStopped: () => this.stopped,
+      sourceId: src.id,
+      log,
+      metrics,
+      retryMs: 2000,
+      isStopped: () => this.stopped,
       pass: () => this.resyncPass(),
     });
     this.core = new SourceCore(src, publisher, log, metrics, () => this.resyncer.generation, { emitOrderToken: true });
   }
 
-  get firstResyncDone(): boolean { return this.resyncer.firstDone; }
+  get firstResyncDone(): boolean {
+    return this.resyncer.firstDone;
+  }
 
   async start(): Promise<void> {
     await this.open();
@@ -75,7 +81,10 @@ export class ZooKeeperDubboSource implements RegistrySource {
     this.client = client;
     this.connected = true;
     this.metrics.sessionState.set({ source: this.src.id }, 1);
-    this.log.info({ source: this.src.id, connect: this.src.connect, root: this.rootPath(), mode: this.src.mode }, 'connected to ZooKeeper');
+    this.log.info(
+      { source: this.src.id, connect: this.src.connect, root: this.rootPath(), mode: this.src.mode },
+      'connected to ZooKeeper',
+    );
     client.on('state', (state) => {
       if (this.stopped || client !== this.client) return;
       const name = String(state);
@@ -109,8 +118,10 @@ export class ZooKeeperDubboSource implements RegistrySource {
     clearTimeout(this.sessionWatchdog);
     this.sessionWatchdog = setTimeout(() => {
       if (this.stopped || client !== this.client || this.connected) return;
-      this.log.warn({ source: this.src.id, connect: this.src.connect, disconnectedMs: this.src.sessionTimeoutMs + 1000 },
-        'no ZooKeeper session for longer than the session timeout: it has expired on the server; opening a new session');
+      this.log.warn(
+        { source: this.src.id, connect: this.src.connect, disconnectedMs: this.src.sessionTimeoutMs + 1000 },
+        'no ZooKeeper session for longer than the session timeout: it has expired on the server; opening a new session',
+      );
       this.metrics.errors.inc({ source: this.src.id, stage: 'session' });
       client.close();
       void this.reopen();
@@ -130,7 +141,10 @@ export class ZooKeeperDubboSource implements RegistrySource {
         return;
       } catch (e) {
         this.metrics.errors.inc({ source: this.src.id, stage: 'connect' });
-        this.log.warn({ source: this.src.id, connect: this.src.connect, err: (e as Error).message }, 'reconnecting to ZooKeeper failed; retrying');
+        this.log.warn(
+          { source: this.src.id, connect: this.src.connect, err: (e as Error).message },
+          'reconnecting to ZooKeeper failed; retrying',
+        );
         await backoff(RETRY.registrySession, 1);
       }
     }
@@ -146,7 +160,10 @@ export class ZooKeeperDubboSource implements RegistrySource {
       await this.core.observe({ type: 'resync-started' });
       const ifaces = await this.listInterfaces();
       if (ifaces === undefined) {
-        this.log.warn({ source: this.src.id, root: this.rootPath() }, 'registry root does not exist yet; treating as empty');
+        this.log.warn(
+          { source: this.src.id, root: this.rootPath() },
+          'registry root does not exist yet; treating as empty',
+        );
       }
       this.inResync = true;
       // Reads overlap (ZooKeeper pipelines requests on one session) so publishes batch up; the publisher keeps their order.
@@ -158,7 +175,9 @@ export class ZooKeeperDubboSource implements RegistrySource {
       }
       this.inResync = false;
       // Reads a watch asked for and that have not finished: finish them first, so the marker knows their services.
-      await Promise.allSettled([...new Set([...this.coalescer.scheduled(), ...this.inflight.keys()])].map((name) => this.readService(name)));
+      await Promise.allSettled(
+        [...new Set([...this.coalescer.scheduled(), ...this.inflight.keys()])].map((name) => this.readService(name)),
+      );
       const events = await this.core.observe({ type: 'resync-finished' });
       const ended = events.find((e) => e.type === 'resync-ended');
       for (const app of ended?.dropped ?? []) {
@@ -180,13 +199,23 @@ export class ZooKeeperDubboSource implements RegistrySource {
   }
 
   /** The registry root's children (interfaces, or applications in application mode), watched. */
-  private readonly listInterfaces = this.watchedChildren('interfaces', () => this.rootPath(), () => this.core.state.keys, '');
+  private readonly listInterfaces = this.watchedChildren(
+    'interfaces',
+    () => this.rootPath(),
+    () => this.core.state.keys,
+    '',
+  );
 
   /**
    * Lists a node's children and keeps a children watch armed on it (or a creation watch while it does not exist);
    * each change schedules every child that appeared or vanished against `known`, named with `prefix`.
    */
-  private watchedChildren(kind: 'interfaces' | 'mapping', path: () => string, known: () => ReadonlyMap<string, unknown>, prefix: string): () => Promise<string[] | undefined> {
+  private watchedChildren(
+    kind: 'interfaces' | 'mapping',
+    path: () => string,
+    known: () => ReadonlyMap<string, unknown>,
+    prefix: string,
+  ): () => Promise<string[] | undefined> {
     const list = async () => (await watchChildrenOrCreation(this.client!, path(), onChange))?.children.sort();
     const onChange = (): void => {
       if (this.stopped) return;
@@ -198,7 +227,10 @@ export class ZooKeeperDubboSource implements RegistrySource {
           for (const c of known().keys()) if (!c.startsWith(MAP) && !now.has(c)) this.schedule(prefix + c);
         } catch (e) {
           this.metrics.errors.inc({ source: this.src.id, stage: 'watch' });
-          this.log.warn({ source: this.src.id, err: (e as Error).message }, `reading the ${kind} failed; the next resync heals it`);
+          this.log.warn(
+            { source: this.src.id, err: (e as Error).message },
+            `reading the ${kind} failed; the next resync heals it`,
+          );
         }
       })();
     };
@@ -213,10 +245,17 @@ export class ZooKeeperDubboSource implements RegistrySource {
   private readNow(name: string): void {
     const read = this.readService(name);
     this.inflight.set(name, read);
-    read.finally(() => { if (this.inflight.get(name) === read) this.inflight.delete(name); }).catch(() => undefined);
+    read
+      .finally(() => {
+        if (this.inflight.get(name) === read) this.inflight.delete(name);
+      })
+      .catch(() => undefined);
     read.catch((e) => {
       this.metrics.errors.inc({ source: this.src.id, stage: 'read' });
-      this.log.warn({ source: this.src.id, service: name, err: (e as Error).message }, 'reading or publishing a service failed; retrying in 1 s');
+      this.log.warn(
+        { source: this.src.id, service: name, err: (e as Error).message },
+        'reading or publishing a service failed; retrying in 1 s',
+      );
       // ZooKeeper or Kafka unavailable beyond their clients' retries: read again (a reconnect also resyncs).
       setTimeout(() => this.schedule(name), backoffDelay(RETRY.republish, 1)).unref();
     });
@@ -274,21 +313,31 @@ export class ZooKeeperDubboSource implements RegistrySource {
       return;
     }
     let token = zxid(res.stat.pzxid);
-    const nodes = await Promise.all(names.map(async (name) => {
-      const d = await getData(client, `${path}/${name}`, watch);
-      if (d) token = Math.max(token, zxid(d.stat.mzxid));
-      return { name, data: d?.data ?? Buffer.alloc(0), exists: d !== undefined };
-    }));
+    const nodes = await Promise.all(
+      names.map(async (name) => {
+        const d = await getData(client, `${path}/${name}`, watch);
+        if (d) token = Math.max(token, zxid(d.stat.mzxid));
+        return { name, data: d?.data ?? Buffer.alloc(0), exists: d !== undefined };
+      }),
+    );
     // An instance deleted between listing and reading is gone (its child watch fires again anyway).
     const present = nodes.filter((n) => n.exists);
     const state = normaliseDubboApp(this.src, app, present);
     this.appStates.set(app, state);
-    await this.publish(app, state, token, { path, instances: present.map((n) => ({ name: n.name, data: n.data.toString('utf8').slice(0, 4096) })) });
+    await this.publish(app, state, token, {
+      path,
+      instances: present.map((n) => ({ name: n.name, data: n.data.toString('utf8').slice(0, 4096) })),
+    });
     await this.republishInterfacesOf(app);
   }
 
   /** The interface→application mapping root's children (interfaces), watched. */
-  private readonly listMapping = this.watchedChildren('mapping', () => this.src.mappingRoot!, () => this.mapping, MAP);
+  private readonly listMapping = this.watchedChildren(
+    'mapping',
+    () => this.src.mappingRoot!,
+    () => this.mapping,
+    MAP,
+  );
 
   /** Reads one interface's mapping node (which applications provide it) and publishes the interface service. */
   private async readMapping(iface: string): Promise<void> {
@@ -305,8 +354,11 @@ export class ZooKeeperDubboSource implements RegistrySource {
   private publishInterface(iface: string): Promise<void> {
     const apps = this.mapping.get(iface) ?? [];
     const src = this.src;
-    const state = composeInterfaceService({ namespace: src.namespace, id: src.id, interfaceHostTemplate: src.interfaceHostTemplate }, iface,
-      apps.map((a) => this.appStates.get(a)).filter((x): x is ServiceState => x !== undefined));
+    const state = composeInterfaceService(
+      { namespace: src.namespace, id: src.id, interfaceHostTemplate: src.interfaceHostTemplate },
+      iface,
+      apps.map((a) => this.appStates.get(a)).filter((x): x is ServiceState => x !== undefined),
+    );
     return this.publish(MAP + iface, state, null, { mapping: `${src.mappingRoot}/${iface}`, applications: apps });
   }
 

@@ -7,7 +7,10 @@ import type { Logger } from '../shared/log.ts';
  * `after-commit:3` (Redis committed; DLQ already sent; Kafka offset, metrics, heartbeat not yet).
  */
 export type FailpointAt = 'after-fold' | 'after-commit';
-export interface Failpoint { at: FailpointAt; batch: number }
+export interface Failpoint {
+  at: FailpointAt;
+  batch: number;
+}
 
 export function parseFailpoint(spec: string | undefined): Failpoint | undefined {
   if (!spec) return undefined;
@@ -18,10 +21,15 @@ export function parseFailpoint(spec: string | undefined): Failpoint | undefined 
 
 export class Failpoints {
   private batches = 0;
-  constructor(private readonly fp: Failpoint | undefined, private readonly log: Logger) {}
+  constructor(
+    private readonly fp: Failpoint | undefined,
+    private readonly log: Logger,
+  ) {}
 
   /** Numbers a batch (partitions are folded concurrently, so each batch carries its own number to `hit`). */
-  nextBatch(): number { return ++this.batches; }
+  nextBatch(): number {
+    return ++this.batches;
+  }
 
   /** Never resolves when the failpoint is reached: the process stays frozen there until it is killed. */
   async hit(at: FailpointAt, batch: number, detail: Record<string, unknown>): Promise<void> {

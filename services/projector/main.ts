@@ -28,16 +28,26 @@ export async function runProjector(cfg: Config): Promise<void> {
   let stopping = false;
   const stopped = () => stopping;
   const ops = await startOpsServer({
-    host: cfg.projector.httpHost, port: cfg.projector.httpPort, registry, log,
+    host: cfg.projector.httpHost,
+    port: cfg.projector.httpPort,
+    registry,
+    log,
     // Live unless the consumer died for good (kafkajs gave up restarting it): then a restart is the fix.
-    health: () => ({ ok: !projector?.failed, detail: projector?.failed ? { consumer: projector.failed.message } : undefined }),
+    health: () => ({
+      ok: !projector?.failed,
+      detail: projector?.failed ? { consumer: projector.failed.message } : undefined,
+    }),
     ready: () => {
       const deps = dependencyReadiness([redisDep, kafkaDep]);
       return {
         ok: deps.ok && Boolean(projector?.ready) && redis.status === 'ready',
         detail: {
-          consumer: projector?.ready ?? false, joined: projector?.joined ?? false, redis: redis.status, positions: projector?.positions ?? {},
-          missing: deps.missing, dependencies: deps.dependencies,
+          consumer: projector?.ready ?? false,
+          joined: projector?.joined ?? false,
+          redis: redis.status,
+          positions: projector?.positions ?? {},
+          missing: deps.missing,
+          dependencies: deps.dependencies,
         },
       };
     },
@@ -52,16 +62,20 @@ export async function runProjector(cfg: Config): Promise<void> {
   try {
     await Promise.all([connectRedis(redis, redisDep, stopped), waitForKafka(kafka, cfg, log, kafkaDep, stopped)]);
     // Joining the group can still fail (Kafka went away again, coordinator moving): a fresh consumer per attempt.
-    await retryUntil(kafkaDep, async () => {
-      const p = new Projector(cfg, kafka, redis, log, metrics, { failpoint });
-      projector = p;
-      try {
-        await p.start();
-      } catch (e) {
-        await p.stop().catch(() => undefined);
-        throw e;
-      }
-    }, { stopped });
+    await retryUntil(
+      kafkaDep,
+      async () => {
+        const p = new Projector(cfg, kafka, redis, log, metrics, { failpoint });
+        projector = p;
+        try {
+          await p.start();
+        } catch (e) {
+          await p.stop().catch(() => undefined);
+          throw e;
+        }
+      },
+      { stopped },
+    );
   } catch (e) {
     if (stopping) return; // SIGTERM while waiting for a dependency
     throw e;

@@ -21,7 +21,11 @@ interface Owned {
   soughtTo?: string;
 }
 
-interface DeadLetter { message: KafkaMessage; reason: 'undecodable' | 'invalid'; detail: string }
+interface DeadLetter {
+  message: KafkaMessage;
+  reason: 'undecodable' | 'invalid';
+  detail: string;
+}
 
 export interface ProjectorOptions {
   /** Where the snapshot lives (default: the configured prefix). A rebuild points this at its staging keys. */
@@ -64,7 +68,12 @@ export class Projector {
     private readonly metrics: ProjectorMetrics,
     opts: ProjectorOptions = {},
   ) {
-    this.store = new ProjectorStore(redis, opts.keys ?? redisKeys(cfg.redis.prefix), cfg.sources.map((s) => s.id), cfg.projector.changeStreamLength);
+    this.store = new ProjectorStore(
+      redis,
+      opts.keys ?? redisKeys(cfg.redis.prefix),
+      cfg.sources.map((s) => s.id),
+      cfg.projector.changeStreamLength,
+    );
     this.failpoints = new Failpoints(opts.failpoint, log);
     this.groupId = opts.groupId ?? cfg.projector.groupId;
     this.deadLetterOn = opts.deadLetter ?? true;
@@ -73,7 +82,8 @@ export class Projector {
 
   async start(): Promise<void> {
     this.partitions = await partitionCount(this.kafka, this.cfg.kafka.topic);
-    if (this.partitions === 0) throw new Error(`topic ${this.cfg.kafka.topic} has no partitions; start a collector first or create it`);
+    if (this.partitions === 0)
+      throw new Error(`topic ${this.cfg.kafka.topic} has no partitions; start a collector first or create it`);
     if (this.deadLetterOn) {
       this.dlq = this.kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
       await this.dlq.connect();
@@ -87,7 +97,9 @@ export class Projector {
       maxBytesPerPartition: 2 * 1024 * 1024,
       maxBytes: 12 * 1024 * 1024,
       // batchWaitMs 0: the broker answers as soon as any event is there (and waits up to 5 s when there is none).
-      ...(this.cfg.projector.batchWaitMs > 0 ? { minBytes: 1024 * 1024, maxWaitTimeInMs: this.cfg.projector.batchWaitMs } : {}),
+      ...(this.cfg.projector.batchWaitMs > 0
+        ? { minBytes: 1024 * 1024, maxWaitTimeInMs: this.cfg.projector.batchWaitMs }
+        : {}),
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
     });
@@ -107,8 +119,10 @@ export class Projector {
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       // kafkajs restarts the consumer itself after a retriable crash (a Kafka outage): that is a warning, not a page.
-      this.log[e.payload.restart ? 'warn' : 'error']({ err: e.payload.error.message, restart: e.payload.restart },
-        e.payload.restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed and will not be restarted');
+      this.log[e.payload.restart ? 'warn' : 'error'](
+        { err: e.payload.error.message, restart: e.payload.restart },
+        e.payload.restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed and will not be restarted',
+      );
       if (!e.payload.restart) this.failed = e.payload.error;
     });
     await this.consumer.connect();
@@ -129,7 +143,15 @@ export class Projector {
       const loaded = await this.store.loadPartition(p);
       owned = { state: loaded.state, offset: loaded.offset, lineage: loaded.lineage };
       this.owned.set(p, owned);
-      this.log.info({ partition: p, offset: owned.offset || 'start', services: loaded.state.services.size, lineage: loaded.lineage || 'none' }, 'partition state loaded from redis');
+      this.log.info(
+        {
+          partition: p,
+          offset: owned.offset || 'start',
+          services: loaded.state.services.size,
+          lineage: loaded.lineage || 'none',
+        },
+        'partition state loaded from redis',
+      );
     }
     return owned;
   }
@@ -162,27 +184,50 @@ export class Projector {
       await heartbeat();
     }
     // Kafka's committed offset is advisory (lag tooling); Redis holds the truth.
-    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: p, offset: owned.offset }]).catch(() => undefined);
+    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: p, offset: owned.offset }]).catch(
+      () => undefined,
+    );
   }
 
   /** Decode, fold, dead-letter and commit one slice of a partition batch. False when the partition was fenced. */
-  private async applySlice(p: number, owned: Owned, slice: KafkaMessage[], lastOffset: bigint, highWatermark: bigint): Promise<boolean> {
+  private async applySlice(
+    p: number,
+    owned: Owned,
+    slice: KafkaMessage[],
+    lastOffset: bigint,
+    highWatermark: bigint,
+  ): Promise<boolean> {
     const batchNo = this.failpoints.nextBatch();
     const start = performance.now();
     // Decoded lazily, as the fold consumes them: see foldBatch. `messages[i]` is the message of the fold's event i.
     const messages: KafkaMessage[] = [];
     const dead: DeadLetter[] = [];
     const nextOffset = String(lastOffset + 1n);
-    const fx = foldBatch(owned.state, decodeLazily(slice, (message, detail) => dead.push({ message, reason: 'undecodable', detail }), (m) => messages.push(m)));
+    const fx = foldBatch(
+      owned.state,
+      decodeLazily(
+        slice,
+        (message, detail) => dead.push({ message, reason: 'undecodable', detail }),
+        (m) => messages.push(m),
+      ),
+    );
     for (const d of fx.deadLetters) dead.push({ message: messages[d.index]!, reason: 'invalid', detail: d.reason });
-    await this.failpoints.hit('after-fold', batchNo, { partition: p, from: owned.offset || '0', nextOffset, events: messages.length });
+    await this.failpoints.hit('after-fold', batchNo, {
+      partition: p,
+      from: owned.offset || '0',
+      nextOffset,
+      events: messages.length,
+    });
     let commitSeconds: number;
     try {
       // Dead letters before the commit: a crash in between re-sends them (at least once, never lost); each carries
       // its source topic/partition/offset, so duplicates are recognisable.
       if (dead.length > 0) await this.deadLetter(p, dead);
       const t = performance.now();
-      const out = await this.store.commit({ partition: p, expectedOffset: owned.offset, expectedLineage: owned.lineage, nextOffset, ...fx }, this.partitions);
+      const out = await this.store.commit(
+        { partition: p, expectedOffset: owned.offset, expectedLineage: owned.lineage, nextOffset, ...fx },
+        this.partitions,
+      );
       commitSeconds = (performance.now() - t) / 1000;
       owned.offset = nextOffset;
       owned.lineage = out.lineage;
@@ -191,7 +236,11 @@ export class Projector {
       this.metrics.resourcesWritten.inc({ op: 'upsert' }, out.upserted);
       this.metrics.resourcesWritten.inc({ op: 'remove' }, out.removed);
       this.metrics.commitBytes.observe(out.bytes);
-      if (out.upserted + out.removed > 0) this.log.debug({ partition: p, version: out.version, upserted: out.upserted, removed: out.removed, events: messages.length }, 'batch committed');
+      if (out.upserted + out.removed > 0)
+        this.log.debug(
+          { partition: p, version: out.version, upserted: out.upserted, removed: out.removed, events: messages.length },
+          'batch committed',
+        );
     } catch (e) {
       this.owned.delete(p); // our in-memory fold includes effects Redis did not take: reload before going on
       if (e instanceof FencedError) {
@@ -207,7 +256,10 @@ export class Projector {
     for (const [reason, n] of Object.entries(fx.ignored)) this.metrics.eventsIgnored.inc({ reason }, n);
     for (const r of fx.rejected) {
       this.metrics.rejected.inc();
-      this.log.warn({ service: r.key, problems: r.problems }, 'ServiceEntry would be rejected by istiod; not published, previous version kept');
+      this.log.warn(
+        { service: r.key, problems: r.problems },
+        'ServiceEntry would be rejected by istiod; not published, previous version kept',
+      );
     }
     for (const n of fx.notes) {
       this.metrics.mergeConflicts.inc();
@@ -225,7 +277,10 @@ export class Projector {
     dead.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
     for (const d of dead) {
       this.metrics.deadLettered.inc({ reason: d.reason });
-      this.log.error({ partition, offset: d.message.offset, reason: d.reason, detail: d.detail }, 'poison event sent to dead-letter topic; continuing');
+      this.log.error(
+        { partition, offset: d.message.offset, reason: d.reason, detail: d.detail },
+        'poison event sent to dead-letter topic; continuing',
+      );
     }
     await this.dlq.send({
       topic: this.cfg.kafka.deadLetterTopic,
@@ -246,7 +301,9 @@ export class Projector {
   }
 
   /** Ready: consuming in the group, with an assignment received. */
-  get ready(): boolean { return this.running && this.joined && !this.failed; }
+  get ready(): boolean {
+    return this.running && this.joined && !this.failed;
+  }
 
   /** Offsets this replica has committed to Redis, per owned partition. */
   get positions(): Record<number, string> {

@@ -19,7 +19,13 @@ export class RebuildError extends MeshbridgeError {
   }
 }
 
-export interface RebuildResult { version: number; resources: number; lineage: string; events: bigint; seconds: number }
+export interface RebuildResult {
+  version: number;
+  resources: number;
+  lineage: string;
+  events: bigint;
+  seconds: number;
+}
 
 /**
  * `meshbridge projector --rebuild`: recompute the snapshot from the topic alone, then switch over atomically.
@@ -34,7 +40,13 @@ export interface RebuildResult { version: number; resources: number; lineage: st
  *
  * Runs a rebuild to its switch-over. Staging keys and the rebuild's consumer group are removed whatever happens.
  */
-export async function rebuild(cfg: Config, kafka: Kafka, redis: Redis, log: Logger, opts: { allowIncomplete?: boolean; pollMs?: number } = {}): Promise<RebuildResult> {
+export async function rebuild(
+  cfg: Config,
+  kafka: Kafka,
+  redis: Redis,
+  log: Logger,
+  opts: { allowIncomplete?: boolean; pollMs?: number } = {},
+): Promise<RebuildResult> {
   const id = crypto.randomBytes(6).toString('hex');
   const live = redisKeys(cfg.redis.prefix);
   const staged = stagingKeys(cfg.redis.prefix, id);
@@ -43,33 +55,60 @@ export async function rebuild(cfg: Config, kafka: Kafka, redis: Redis, log: Logg
   const metrics = projectorMetrics(createMetricsRegistry('projector-rebuild'));
   const projector = new Projector(cfg, kafka, redis, log, metrics, { keys: staged, groupId, deadLetter: false });
   const t0 = performance.now();
-  log.info({ id, staging: stagingPattern(cfg.redis.prefix, id), group: groupId }, 'rebuild: recomputing the snapshot from the topic');
+  log.info(
+    { id, staging: stagingPattern(cfg.redis.prefix, id), group: groupId },
+    'rebuild: recomputing the snapshot from the topic',
+  );
   try {
     await projector.start();
     const admin = kafka.admin();
     await admin.connect();
     let target: bigint[];
     try {
-      target = (await admin.fetchTopicOffsets(cfg.kafka.topic)).sort((a, b) => a.partition - b.partition).map((o) => BigInt(o.high));
+      target = (await admin.fetchTopicOffsets(cfg.kafka.topic))
+        .sort((a, b) => a.partition - b.partition)
+        .map((o) => BigInt(o.high));
     } finally {
       await admin.disconnect();
     }
     const partitions = target.length;
     for (let attempt = 1; ; attempt++) {
       await waitStaged(redis, staged, target, projector, log, opts.pollMs ?? 200);
-      const out = await switchOver(redis, live, staged, sourceIds, partitions, cfg.projector.changeStreamLength, opts.allowIncomplete);
+      const out = await switchOver(
+        redis,
+        live,
+        staged,
+        sourceIds,
+        partitions,
+        cfg.projector.changeStreamLength,
+        opts.allowIncomplete,
+      );
       if (out.status === 'OK') {
         const events = target.reduce((a, b) => a + b, 0n);
         const seconds = (performance.now() - t0) / 1000;
-        log.info({ version: out.version, resources: out.resources, lineage: out.lineage, seconds: Math.round(seconds * 10) / 10, attempts: attempt }, 'rebuild: switched over atomically');
+        log.info(
+          {
+            version: out.version,
+            resources: out.resources,
+            lineage: out.lineage,
+            seconds: Math.round(seconds * 10) / 10,
+            attempts: attempt,
+          },
+          'rebuild: switched over atomically',
+        );
         return { ...out, events, seconds };
       }
       if (out.status === 'INCOMPLETE') {
-        throw new RebuildError('rebuild: the topic does not hold a completed first resync of every configured source, but the live snapshot is complete; refusing to switch to an incomplete snapshot (gateways would keep serving the old one)');
+        throw new RebuildError(
+          'rebuild: the topic does not hold a completed first resync of every configured source, but the live snapshot is complete; refusing to switch to an incomplete snapshot (gateways would keep serving the old one)',
+        );
       }
       // Live projectors moved on while we caught up: chase their offsets, then try again.
       for (const b of out.behind) if (b.liveOffset > target[b.partition]!) target[b.partition] = b.liveOffset;
-      log.info({ attempt, behind: out.behind.map((b) => `${b.partition}@${b.liveOffset}`) }, 'rebuild: live projectors are ahead; catching up before switching');
+      log.info(
+        { attempt, behind: out.behind.map((b) => `${b.partition}@${b.liveOffset}`) },
+        'rebuild: live projectors are ahead; catching up before switching',
+      );
     }
   } finally {
     await projector.stop().catch(() => undefined);
@@ -77,11 +116,20 @@ export async function rebuild(cfg: Config, kafka: Kafka, redis: Redis, log: Logg
   }
 }
 
-async function waitStaged(redis: Redis, staged: RedisKeys, target: bigint[], projector: Projector, log: Logger, pollMs: number): Promise<void> {
+async function waitStaged(
+  redis: Redis,
+  staged: RedisKeys,
+  target: bigint[],
+  projector: Projector,
+  log: Logger,
+  pollMs: number,
+): Promise<void> {
   let lastLog = 0;
   for (;;) {
     if (projector.failed) throw new RebuildError(`rebuild: consumer failed: ${projector.failed.message}`);
-    const offsets = await Promise.all(target.map(async (_, p) => BigInt((await redis.hget(staged.partitionMeta(p), 'offset')) || '0')));
+    const offsets = await Promise.all(
+      target.map(async (_, p) => BigInt((await redis.hget(staged.partitionMeta(p), 'offset')) || '0')),
+    );
     if (offsets.every((o, p) => o >= target[p]!)) return;
     if (Date.now() - lastLog > 5000) {
       lastLog = Date.now();
@@ -92,7 +140,14 @@ async function waitStaged(redis: Redis, staged: RedisKeys, target: bigint[], pro
   }
 }
 
-async function cleanup(kafka: Kafka, redis: Redis, prefix: string, id: string, groupId: string, log: Logger): Promise<void> {
+async function cleanup(
+  kafka: Kafka,
+  redis: Redis,
+  prefix: string,
+  id: string,
+  groupId: string,
+  log: Logger,
+): Promise<void> {
   // After a switch only the staging keys a late fenced batch may have touched are left; after a failure, all of them.
   let cursor = '0';
   do {
@@ -105,7 +160,10 @@ async function cleanup(kafka: Kafka, redis: Redis, prefix: string, id: string, g
     await admin.connect();
     await admin.deleteGroups([groupId]);
   } catch (e) {
-    log.warn({ group: groupId, err: (e as Error).message }, 'rebuild: could not delete the rebuild consumer group; it expires on its own');
+    log.warn(
+      { group: groupId, err: (e as Error).message },
+      'rebuild: could not delete the rebuild consumer group; it expires on its own',
+    );
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
@@ -119,7 +177,9 @@ export async function runRebuild(cfg: Config): Promise<void> {
   await redis.connect();
   try {
     const r = await rebuild(cfg, kafka, redis, log);
-    process.stdout.write(`rebuilt ${r.resources} resources from ${r.events} events in ${r.seconds.toFixed(1)} s; snapshot version ${r.version}, lineage ${r.lineage}\n`);
+    process.stdout.write(
+      `rebuilt ${r.resources} resources from ${r.events} events in ${r.seconds.toFixed(1)} s; snapshot version ${r.version}, lineage ${r.lineage}\n`,
+    );
   } finally {
     await redis.quit().catch(() => redis.disconnect());
   }

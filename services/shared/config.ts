@@ -34,7 +34,10 @@ export function nearest(word: string, candidates: readonly string[]): string | u
   let bestD = Infinity;
   for (const c of candidates) {
     const dist = editDistance(w, c.toLowerCase());
-    if (dist < bestD) { best = c; bestD = dist; }
+    if (dist < bestD) {
+      best = c;
+      bestD = dist;
+    }
   }
   return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
@@ -55,19 +58,29 @@ const UNKNOWN_KEYS = 'unrecognized_keys';
 function strict<T extends z.ZodRawShape>(shape: T) {
   const valid = Object.keys(shape);
   return z.strictObject(shape, {
-    error: (iss) => (iss.code === UNKNOWN_KEYS ? (iss.keys as string[]).map((k) => `${k}\t${unknownKeyMessage(k, valid)}`).join('\n') : undefined),
+    error: (iss) =>
+      iss.code === UNKNOWN_KEYS
+        ? (iss.keys as string[]).map((k) => `${k}\t${unknownKeyMessage(k, valid)}`).join('\n')
+        : undefined,
   });
 }
 
 /** A file meshbridge must be able to read at start-up (secrets, CA and client certificates). */
-const readableFile = z.string().min(1, 'a file path').superRefine((file, ctx) => {
-  try {
-    if (!fs.statSync(file).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
-    fs.accessSync(file, fs.constants.R_OK);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
-  }
-});
+const readableFile = z
+  .string()
+  .min(1, 'a file path')
+  .superRefine((file, ctx) => {
+    try {
+      if (!fs.statSync(file).isFile())
+        throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (e) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      });
+    }
+  });
 
 /** A secret read from a file: the file's contents without the trailing newline; an empty file is an error. */
 function readSecret(file: string, ctx: z.RefinementCtx, key: string): string {
@@ -76,7 +89,11 @@ function readSecret(file: string, ctx: z.RefinementCtx, key: string): string {
     if (v === '') ctx.addIssue({ code: 'custom', path: [key], message: `${file} is empty` });
     return v;
   } catch (e) {
-    ctx.addIssue({ code: 'custom', path: [key], message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: [key],
+      message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    });
     return '';
   }
 }
@@ -89,8 +106,10 @@ const always = { when: () => true };
 /** `password` or `passwordFile`, not both. */
 function oneSecret(v: unknown, ctx: z.RefinementCtx, required: boolean): void {
   if (!isObject(v)) return;
-  if (v.password !== undefined && v.passwordFile !== undefined) ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'set password or passwordFile, not both' });
-  else if (required && v.password === undefined && v.passwordFile === undefined) ctx.addIssue({ code: 'custom', path: ['password'], message: 'required (or passwordFile)' });
+  if (v.password !== undefined && v.passwordFile !== undefined)
+    ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'set password or passwordFile, not both' });
+  else if (required && v.password === undefined && v.passwordFile === undefined)
+    ctx.addIssue({ code: 'custom', path: ['password'], message: 'required (or passwordFile)' });
 }
 
 /** TLS towards a data store: the CA that signed its certificate (system CAs when absent), an optional client pair. */
@@ -107,14 +126,22 @@ const tlsClient = strict({
 }).superRefine((v, ctx) => {
   if (!isObject(v)) return;
   if ((v.certFile === undefined) !== (v.keyFile === undefined)) {
-    ctx.addIssue({ code: 'custom', path: [v.certFile === undefined ? 'certFile' : 'keyFile'], message: 'certFile and keyFile go together (client certificate and its key)' });
+    ctx.addIssue({
+      code: 'custom',
+      path: [v.certFile === undefined ? 'certFile' : 'keyFile'],
+      message: 'certFile and keyFile go together (client certificate and its key)',
+    });
   }
 }, always);
 export type TlsClientConfig = z.infer<typeof tlsClient>;
 
-const hostname = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lower-case DNS name');
+const hostname = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lower-case DNS name');
 
-const sourceId = z.string().regex(/^[a-z0-9][-a-z0-9_.]{0,62}$/, 'source id: lower-case letters, digits, - _ . (max 63)');
+const sourceId = z
+  .string()
+  .regex(/^[a-z0-9][-a-z0-9_.]{0,62}$/, 'source id: lower-case letters, digits, - _ . (max 63)');
 
 /**
  * Leader election among collector replicas, per source (a Redis lease; the fencing epoch comes from Redis too).
@@ -174,7 +201,17 @@ const zookeeperDubboSource = strict({
  *  for tags group 1 / group 2 (or "true"). */
 const labelRule = strict({
   from: z.enum(['tag', 'service-meta', 'node-meta']),
-  match: z.string().min(1).refine((r) => { try { new RegExp(r); return true; } catch { return false; } }, 'not a valid regular expression'),
+  match: z
+    .string()
+    .min(1)
+    .refine((r) => {
+      try {
+        new RegExp(r);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'not a valid regular expression'),
   label: z.string().min(1).optional(),
   value: z.string().optional(),
 });
@@ -183,12 +220,18 @@ export type LabelRule = z.infer<typeof labelRule>;
 const consulSource = strict({
   ...sourceCommon,
   kind: z.literal('consul'),
-  address: z.string().regex(/^https?:\/\/[^/]+$/, 'http(s)://host:port of a Consul agent').default('http://127.0.0.1:8500'),
+  address: z
+    .string()
+    .regex(/^https?:\/\/[^/]+$/, 'http(s)://host:port of a Consul agent')
+    .default('http://127.0.0.1:8500'),
   /** ACL token (or tokenFile); MESHBRIDGE_CONSUL_TOKEN_<ID> overrides it (id upper-cased, non-alphanumerics as _). */
   token: z.string().optional(),
   tokenFile: readableFile.optional(),
   /** Datacenter to read; default: the agent's own. Becomes the endpoints' locality (region). */
-  datacenter: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a Consul datacenter name').optional(),
+  datacenter: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'a Consul datacenter name')
+    .optional(),
   /** Node meta key whose value becomes the locality's zone (region/zone); none by default. */
   zoneNodeMeta: z.string().optional(),
   namespace: hostname.max(63).default('consul'),
@@ -218,8 +261,10 @@ const eurekaSource = strict({
   ...sourceCommon,
   kind: z.literal('eureka'),
   /** Eureka peers' service URLs as Eureka clients write them (`defaultZone`), tried in order on failure. */
-  serviceUrls: z.array(z.string().regex(/^https?:\/\/[^/]+(\/.*)?$/, 'http(s)://host:port/eureka of a Eureka server'))
-    .min(1).default(['http://127.0.0.1:8761/eureka']),
+  serviceUrls: z
+    .array(z.string().regex(/^https?:\/\/[^/]+(\/.*)?$/, 'http(s)://host:port/eureka of a Eureka server'))
+    .min(1)
+    .default(['http://127.0.0.1:8761/eureka']),
   /** HTTP basic auth (or user:password@ in a service URL). */
   username: z.string().optional(),
   password: z.string().optional(),
@@ -228,7 +273,10 @@ const eurekaSource = strict({
   /** Host template over {app} (Eureka's application name), {vip} (the instances' vipAddress), {source}. */
   hostTemplate: z.string().min(1).default('{app}'),
   /** Instance statuses that become endpoints (Eureka's own clients route to UP only). */
-  statuses: z.array(z.enum(['UP', 'DOWN', 'STARTING', 'OUT_OF_SERVICE', 'UNKNOWN'])).min(1).default(['UP']),
+  statuses: z
+    .array(z.enum(['UP', 'DOWN', 'STARTING', 'OUT_OF_SERVICE', 'UNKNOWN']))
+    .min(1)
+    .default(['UP']),
   /** Which of an instance's ports become service ports: every enabled one, or only the (non-)secure one. */
   ports: z.enum(['enabled', 'non-secure', 'secure']).default('enabled'),
   /** Metadata key naming the non-secure port's protocol (http, grpc, tcp, ...); unknown or absent → defaultProtocol. */
@@ -238,7 +286,10 @@ const eurekaSource = strict({
   /** Application names to leave out (full-match regexes). */
   excludeApps: z.array(z.string()).default([]),
   /** The endpoints' locality region; with it, the metadata key zoneMetadata gives the zone (region/zone). */
-  region: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a region name').optional(),
+  region: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'a region name')
+    .optional(),
   zoneMetadata: z.string().default('zone'),
   servicePort: z.number().int().min(1).max(65535).optional(),
   /** How often the delta is read (Eureka's own clients: 30 s). */
@@ -259,11 +310,17 @@ const nacosObject = strict({
   ...sourceCommon,
   kind: z.literal('nacos'),
   /** http(s)://host:port of the server's HTTP port (login); the gRPC API is on grpcPort. */
-  address: z.string().regex(/^https?:\/\/[^/]+$/, 'http(s)://host:port of a Nacos server (its HTTP port, 8848 by default)').default('http://127.0.0.1:8848'),
+  address: z
+    .string()
+    .regex(/^https?:\/\/[^/]+$/, 'http(s)://host:port of a Nacos server (its HTTP port, 8848 by default)')
+    .default('http://127.0.0.1:8848'),
   /** Nacos's gRPC SDK port; by default the HTTP port + 1000, as Nacos itself. */
   grpcPort: z.number().int().min(1).max(65535).optional(),
   /** Context path of the HTTP API (login). */
-  contextPath: z.string().regex(/^\/[^?#]*$|^$/, 'a path such as /nacos').default('/nacos'),
+  contextPath: z
+    .string()
+    .regex(/^\/[^?#]*$|^$/, 'a path such as /nacos')
+    .default('/nacos'),
   /** Auth: username + password (or passwordFile) logs in for an access token; or a fixed accessToken. */
   username: z.string().min(1).optional(),
   password: z.string().min(1).optional(),
@@ -295,7 +352,11 @@ const nacosObject = strict({
   /** Label carrying the instance's Nacos cluster name (none when empty). */
   clusterLabel: z.string().default('nacos.io/cluster'),
   /** Metadata keys whose values make the endpoint's istio locality (region/zone/subzone); none by default. */
-  localityMeta: strict({ region: z.string().min(1).optional(), zone: z.string().min(1).optional(), subzone: z.string().min(1).optional() }).optional(),
+  localityMeta: strict({
+    region: z.string().min(1).optional(),
+    zone: z.string().min(1).optional(),
+    subzone: z.string().min(1).optional(),
+  }).optional(),
   servicePort: z.number().int().min(1).max(65535).optional(),
   /**
    * How often the service list is read to find new and removed services (instance changes are pushed, not polled).
@@ -305,24 +366,46 @@ const nacosObject = strict({
   /** Nacos 3: also ask to be told of new and removed services (fuzzy watch), which triggers a look at once. */
   fuzzyWatch: z.boolean().default(true),
 });
-const nacosSource = nacosObject.superRefine((v, ctx) => {
-  if (!isObject(v)) return;
-  oneSecret(v, ctx, v.username !== undefined);
-  if (v.username === undefined && (v.password !== undefined || v.passwordFile !== undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['username'], message: 'password needs a username' });
-  }
-  if (v.accessToken !== undefined && v.username !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['accessToken'], message: 'set username/password or accessToken, not both' });
-  }
-}, always).transform(({ passwordFile, ...v }, ctx) => ({ ...v, password: passwordFile !== undefined ? readSecret(passwordFile, ctx, 'passwordFile') : v.password }));
+const nacosSource = nacosObject
+  .superRefine((v, ctx) => {
+    if (!isObject(v)) return;
+    oneSecret(v, ctx, v.username !== undefined);
+    if (v.username === undefined && (v.password !== undefined || v.passwordFile !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['username'], message: 'password needs a username' });
+    }
+    if (v.accessToken !== undefined && v.username !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['accessToken'],
+        message: 'set username/password or accessToken, not both',
+      });
+    }
+  }, always)
+  .transform(({ passwordFile, ...v }, ctx) => ({
+    ...v,
+    password: passwordFile !== undefined ? readSecret(passwordFile, ctx, 'passwordFile') : v.password,
+  }));
 
-const sourceKinds = { 'zookeeper-dubbo': zookeeperDubboSource, consul: consulSource, eureka: eurekaSource, nacos: nacosSource } as const;
+const sourceKinds = {
+  'zookeeper-dubbo': zookeeperDubboSource,
+  consul: consulSource,
+  eureka: eurekaSource,
+  nacos: nacosSource,
+} as const;
 type SourceKind = keyof typeof sourceKinds;
 const kindNames = Object.keys(sourceKinds) as SourceKind[];
 type SourceOutput = z.output<(typeof sourceKinds)[SourceKind]>;
 /** Keys of each kind, to tell "a key of another kind" from a typo. */
-const kindShapes = { 'zookeeper-dubbo': zookeeperDubboSource.shape, consul: consulSource.shape, eureka: eurekaSource.shape, nacos: nacosObject.shape };
-const kindKeys = Object.fromEntries(kindNames.map((k) => [k, Object.keys(kindShapes[k])])) as Record<SourceKind, string[]>;
+const kindShapes = {
+  'zookeeper-dubbo': zookeeperDubboSource.shape,
+  consul: consulSource.shape,
+  eureka: eurekaSource.shape,
+  nacos: nacosObject.shape,
+};
+const kindKeys = Object.fromEntries(kindNames.map((k) => [k, Object.keys(kindShapes[k])])) as Record<
+  SourceKind,
+  string[]
+>;
 
 /**
  * A source is validated by the schema of its kind. A missing or unknown kind is reported with the valid kinds, and
@@ -331,31 +414,61 @@ const kindKeys = Object.fromEntries(kindNames.map((k) => [k, Object.keys(kindSha
  */
 const sourceSchema = z.unknown().transform((raw, ctx): SourceOutput => {
   if (!isObject(raw)) {
-    ctx.addIssue({ code: 'custom', message: `a registry source: an object with id and kind (${kindNames.join(' | ')})` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `a registry source: an object with id and kind (${kindNames.join(' | ')})`,
+    });
     return z.NEVER;
   }
   const kind = raw.kind;
-  const forward = (issues: z.core.$ZodIssue[]) => { for (const i of issues) ctx.addIssue({ ...i } as Parameters<typeof ctx.addIssue>[0]); };
+  const forward = (issues: z.core.$ZodIssue[]) => {
+    for (const i of issues) ctx.addIssue({ ...i } as Parameters<typeof ctx.addIssue>[0]);
+  };
   if (typeof kind === 'string' && kind in sourceKinds) {
     const schema = sourceKinds[kind as SourceKind];
     const res = schema.safeParse(raw);
     if (res.success) return res.data;
     // Keys valid for another kind get a precise message instead of a far-fetched suggestion.
-    forward(res.error.issues.map((i) => (i.code === UNKNOWN_KEYS && i.path.length === 0 ? { ...i, message: i.keys.map((k) => `${k}\t${unknownKeyMessage(k, kindKeys[kind as SourceKind], otherKind(k, kind as SourceKind))}`).join('\n') } : i)));
+    forward(
+      res.error.issues.map((i) =>
+        i.code === UNKNOWN_KEYS && i.path.length === 0
+          ? {
+              ...i,
+              message: i.keys
+                .map(
+                  (k) =>
+                    `${k}\t${unknownKeyMessage(k, kindKeys[kind as SourceKind], otherKind(k, kind as SourceKind))}`,
+                )
+                .join('\n'),
+            }
+          : i,
+      ),
+    );
     return z.NEVER;
   }
   const near = typeof kind === 'string' ? nearest(kind, kindNames) : undefined;
   ctx.addIssue({
-    code: 'custom', path: ['kind'],
-    message: kind === undefined
-      ? `required: one of ${kindNames.map((k) => `"${k}"`).join(', ')}`
-      : `unknown kind ${JSON.stringify(kind)}${near ? `; did you mean "${near}"?` : ''} (valid kinds: ${kindNames.join(', ')})`,
+    code: 'custom',
+    path: ['kind'],
+    message:
+      kind === undefined
+        ? `required: one of ${kindNames.map((k) => `"${k}"`).join(', ')}`
+        : `unknown kind ${JSON.stringify(kind)}${near ? `; did you mean "${near}"?` : ''} (valid kinds: ${kindNames.join(', ')})`,
   });
   const common = z.looseObject(sourceCommon).safeParse(raw);
   if (!common.success) forward(common.error.issues);
   const anyKey = [...new Set(Object.values(kindKeys).flat())];
   const unknown = Object.keys(raw).filter((k) => !anyKey.includes(k));
-  if (unknown.length > 0) forward([{ code: UNKNOWN_KEYS, keys: unknown, path: [], input: raw, message: unknown.map((k) => `${k}\t${unknownKeyMessage(k, anyKey)}`).join('\n') } as z.core.$ZodIssue]);
+  if (unknown.length > 0)
+    forward([
+      {
+        code: UNKNOWN_KEYS,
+        keys: unknown,
+        path: [],
+        input: raw,
+        message: unknown.map((k) => `${k}\t${unknownKeyMessage(k, anyKey)}`).join('\n'),
+      } as z.core.$ZodIssue,
+    ]);
   return z.NEVER;
 });
 
@@ -371,8 +484,12 @@ const kafkaSasl = strict({
   /** The password, or a file holding it (MESHBRIDGE_KAFKA_SASL_PASSWORD / MESHBRIDGE_KAFKA_SASL_PASSWORD_FILE). */
   password: z.string().min(1).optional(),
   passwordFile: readableFile.optional(),
-}).superRefine((v, ctx) => oneSecret(v, ctx, true), always)
-  .transform(({ passwordFile, ...v }, ctx) => ({ ...v, password: passwordFile !== undefined ? readSecret(passwordFile, ctx, 'passwordFile') : v.password! }));
+})
+  .superRefine((v, ctx) => oneSecret(v, ctx, true), always)
+  .transform(({ passwordFile, ...v }, ctx) => ({
+    ...v,
+    password: passwordFile !== undefined ? readSecret(passwordFile, ctx, 'passwordFile') : v.password!,
+  }));
 
 /** `ssl: true` is TLS with Node's built-in CAs; an object configures it; false or absent is plaintext. */
 const kafkaSsl = z.preprocess((v) => (v === true ? {} : v === false ? undefined : v), tlsClient.optional());
@@ -394,7 +511,10 @@ const kafka = strict({
 const redis = strict({
   /** redis://host:port or rediss://host:port (TLS); a password in the URL (redis://:pw@host) also works. */
   url: z.string().regex(/^rediss?:\/\//, 'redis://host:port'),
-  prefix: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('meshbridge'),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]+$/)
+    .default('meshbridge'),
   /** ACL user (Redis 6+); the default user when absent. */
   username: z.string().min(1).optional(),
   /** AUTH password, or a file holding it (MESHBRIDGE_REDIS_PASSWORD / MESHBRIDGE_REDIS_PASSWORD_FILE). */
@@ -402,20 +522,34 @@ const redis = strict({
   passwordFile: readableFile.optional(),
   /** TLS settings; needs a rediss:// URL (which alone means TLS with Node's built-in CAs). */
   tls: tlsClient.optional(),
-}).superRefine((v, ctx) => {
-  if (!isObject(v)) return;
-  oneSecret(v, ctx, false);
-  const url = typeof v.url === 'string' ? v.url : '';
-  if (v.tls !== undefined && url.startsWith('redis://')) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS settings need a rediss:// url' });
-  let urlAuth = false;
-  try { urlAuth = /^rediss?:/.test(url) && new URL(url).password !== ''; } catch { /* the url's own rule reports it */ }
-  if (urlAuth && (v.password !== undefined || v.passwordFile !== undefined)) {
-    ctx.addIssue({ code: 'custom', path: [v.password !== undefined ? 'password' : 'passwordFile'], message: 'the url already carries a password; set it in one place' });
-  }
-  if (v.username !== undefined && v.password === undefined && v.passwordFile === undefined && !urlAuth) {
-    ctx.addIssue({ code: 'custom', path: ['username'], message: 'an ACL user needs password or passwordFile' });
-  }
-}, always).transform(({ passwordFile, ...v }, ctx) => ({ ...v, password: passwordFile !== undefined ? readSecret(passwordFile, ctx, 'passwordFile') : v.password }));
+})
+  .superRefine((v, ctx) => {
+    if (!isObject(v)) return;
+    oneSecret(v, ctx, false);
+    const url = typeof v.url === 'string' ? v.url : '';
+    if (v.tls !== undefined && url.startsWith('redis://'))
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS settings need a rediss:// url' });
+    let urlAuth = false;
+    try {
+      urlAuth = /^rediss?:/.test(url) && new URL(url).password !== '';
+    } catch {
+      /* the url's own rule reports it */
+    }
+    if (urlAuth && (v.password !== undefined || v.passwordFile !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [v.password !== undefined ? 'password' : 'passwordFile'],
+        message: 'the url already carries a password; set it in one place',
+      });
+    }
+    if (v.username !== undefined && v.password === undefined && v.passwordFile === undefined && !urlAuth) {
+      ctx.addIssue({ code: 'custom', path: ['username'], message: 'an ACL user needs password or passwordFile' });
+    }
+  }, always)
+  .transform(({ passwordFile, ...v }, ctx) => ({
+    ...v,
+    password: passwordFile !== undefined ? readSecret(passwordFile, ctx, 'passwordFile') : v.password,
+  }));
 
 export const configSchema = strict({
   kafka,
@@ -476,7 +610,14 @@ export type NacosSourceConfig = Extract<SourceConfig, { kind: 'nacos' }>;
  * read from that file (trailing newline dropped), for secrets mounted as files; setting both is an error.
  */
 const ENV: Record<string, [string[], (v: string) => unknown, string[]?]> = {
-  MESHBRIDGE_KAFKA_BROKERS: [['kafka', 'brokers'], (v) => v.split(',').map((s) => s.trim()).filter(Boolean)],
+  MESHBRIDGE_KAFKA_BROKERS: [
+    ['kafka', 'brokers'],
+    (v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+  ],
   MESHBRIDGE_KAFKA_TOPIC: [['kafka', 'topic'], String],
   MESHBRIDGE_KAFKA_SASL_MECHANISM: [['kafka', 'sasl', 'mechanism'], String],
   MESHBRIDGE_KAFKA_SASL_USERNAME: [['kafka', 'sasl', 'username'], String],
@@ -566,7 +707,10 @@ export function parseConfig(raw: unknown, origin = 'configuration'): Config {
   return res.data;
 }
 
-export function loadConfig(file: string | undefined = process.env.MESHBRIDGE_CONFIG, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(
+  file: string | undefined = process.env.MESHBRIDGE_CONFIG,
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
   let raw: Record<string, unknown> = {};
   if (file) {
     let text: string;
@@ -595,7 +739,10 @@ export function loadConfig(file: string | undefined = process.env.MESHBRIDGE_CON
     const name = consulTokenEnv(src.id);
     if (!env[`${name}_FILE`]) continue;
     const v = envValue(env, name, envProblems);
-    if (v !== undefined && !env[name]) { src.token = v; delete src.tokenFile; }
+    if (v !== undefined && !env[name]) {
+      src.token = v;
+      delete src.tokenFile;
+    }
   }
   const origin = file ? `${file} + MESHBRIDGE_* environment` : 'MESHBRIDGE_* environment';
   try {

@@ -22,20 +22,31 @@ export async function connectRedis(redis: Redis, dep: Dependency, stopped: () =>
   let lastError: Error | undefined;
   // Replaces createRedis's per-attempt warning: the outage is reported once by `dep`, its repeats at debug.
   redis.removeAllListeners('error');
-  redis.on('error', (e: Error) => { if (connected) dep.down(e); else lastError = e; });
-  redis.on('ready', () => { if (connected) dep.up(); });
-  redis.on('close', () => { if (connected && !stopped()) dep.down(new Error('connection closed')); });
-  await retryUntil(dep, async () => {
-    lastError = undefined;
-    try {
-      await redis.connect();
-    } catch (e) {
-      // Stop ioredis's own reconnection loop: the next attempt is ours, after the policy's delay.
-      await endOf(redis);
-      // ioredis rejects with a bare "Connection is closed."; the socket's error says why (ECONNREFUSED, auth, TLS).
-      throw lastError ?? e;
-    }
-  }, { stopped });
+  redis.on('error', (e: Error) => {
+    if (connected) dep.down(e);
+    else lastError = e;
+  });
+  redis.on('ready', () => {
+    if (connected) dep.up();
+  });
+  redis.on('close', () => {
+    if (connected && !stopped()) dep.down(new Error('connection closed'));
+  });
+  await retryUntil(
+    dep,
+    async () => {
+      lastError = undefined;
+      try {
+        await redis.connect();
+      } catch (e) {
+        // Stop ioredis's own reconnection loop: the next attempt is ours, after the policy's delay.
+        await endOf(redis);
+        // ioredis rejects with a bare "Connection is closed."; the socket's error says why (ECONNREFUSED, auth, TLS).
+        throw lastError ?? e;
+      }
+    },
+    { stopped },
+  );
   connected = true;
 }
 
@@ -44,7 +55,10 @@ async function endOf(redis: Redis): Promise<void> {
   if (redis.status === 'end') return;
   const ended = new Promise<void>((resolve) => {
     const t = setTimeout(resolve, 2_000); // never hang on a missing event
-    redis.once('end', () => { clearTimeout(t); resolve(); });
+    redis.once('end', () => {
+      clearTimeout(t);
+      resolve();
+    });
   });
   redis.disconnect();
   await ended;
@@ -68,8 +82,17 @@ export async function anyReachable(addresses: string[], timeoutMs = 3_000): Prom
 function tcpConnect(host: string, port: number, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host, port });
-    sock.setTimeout(timeoutMs, () => { sock.destroy(); reject(new Error(`no answer within ${timeoutMs} ms`)); });
-    sock.once('connect', () => { sock.destroy(); resolve(); });
-    sock.once('error', (e) => { sock.destroy(); reject(e); });
+    sock.setTimeout(timeoutMs, () => {
+      sock.destroy();
+      reject(new Error(`no answer within ${timeoutMs} ms`));
+    });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve();
+    });
+    sock.once('error', (e) => {
+      sock.destroy();
+      reject(e);
+    });
   });
 }

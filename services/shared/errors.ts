@@ -10,15 +10,25 @@ export class MeshbridgeError extends Error {
     super(message, { cause: opts.cause });
     this.name = 'MeshbridgeError';
   }
-  get retriable(): boolean { return this.opts.retriable; }
-  get code(): string { return this.opts.code; }
-  get context(): Record<string, unknown> { return this.opts.context ?? {}; }
+  get retriable(): boolean {
+    return this.opts.retriable;
+  }
+  get code(): string {
+    return this.opts.code;
+  }
+  get context(): Record<string, unknown> {
+    return this.opts.context ?? {};
+  }
 }
 
 /** Invalid configuration: names the offending key and how to fix it. Never retriable. */
 export class ConfigError extends MeshbridgeError {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`, { retriable: false, code: 'CONFIG_INVALID', context: { problems } });
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`, {
+      retriable: false,
+      code: 'CONFIG_INVALID',
+      context: { problems },
+    });
     this.name = 'ConfigError';
   }
 }

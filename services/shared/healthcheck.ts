@@ -7,7 +7,12 @@ import { loadConfig } from './config.ts';
  * when one is ready, 1 otherwise. No curl in the image: the runtime it already has does the request.
  */
 export async function healthcheck(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { url: { type: 'string' }, config: { type: 'string' } }, allowPositionals: true, strict: false });
+  const { values } = parseArgs({
+    args: argv,
+    options: { url: { type: 'string' }, config: { type: 'string' } },
+    allowPositionals: true,
+    strict: false,
+  });
   let urls: string[];
   if (typeof values.url === 'string') {
     urls = [values.url];
@@ -20,7 +25,9 @@ export async function healthcheck(argv: string[]): Promise<number> {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.ok) return 0;
       process.stderr.write(`${url}: HTTP ${res.status} ${await res.text()}\n`);
-    } catch { /* not this role's port */ }
+    } catch {
+      /* not this role's port */
+    }
   }
   process.stderr.write(`not ready: ${urls.join(' ')}\n`);
   return 1;

@@ -56,6 +56,10 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<{ port: nu
   opts.log.info({ port }, 'ops server listening (/healthz /readyz /metrics)');
   return {
     port,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

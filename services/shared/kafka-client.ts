@@ -14,11 +14,16 @@ export function createKafka(cfg: Config, log: Logger, clientSuffix: string): Kaf
     clientId: `${cfg.kafka.clientId}-${clientSuffix}`,
     ...kafkaConnectionOptions(cfg),
     logLevel: logLevel.WARN,
-    logCreator: () => ({ namespace, level, log: entry }) => {
-      const { message, ...rest } = entry;
-      const l = kafkaLogLevel(level, message, rest);
-      log[l === 'warn-transient' ? throttle.level(`${namespace}|${message}`) : l]({ kafka: namespace, ...rest }, message);
-    },
+    logCreator:
+      () =>
+      ({ namespace, level, log: entry }) => {
+        const { message, ...rest } = entry;
+        const l = kafkaLogLevel(level, message, rest);
+        log[l === 'warn-transient' ? throttle.level(`${namespace}|${message}`) : l](
+          { kafka: namespace, ...rest },
+          message,
+        );
+      },
     retry: { initialRetryTime: 200, retries: 8 },
   });
 }
@@ -30,11 +35,14 @@ export function kafkaConnectionOptions(cfg: Config): Pick<KafkaConfig, 'brokers'
     brokers,
     ...(ssl ? { ssl: tlsOptions(ssl) } : {}),
     // kafkajs types SASL as a union keyed by mechanism; the three config mechanisms are kafkajs's own names.
-    ...(sasl ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as KafkaConfig['sasl'] } : {}),
+    ...(sasl
+      ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as KafkaConfig['sasl'] }
+      : {}),
   };
 }
 
-export const compressionOf = (cfg: Config) => (cfg.kafka.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None);
+export const compressionOf = (cfg: Config) =>
+  cfg.kafka.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
 
 /**
  * Creates the event and dead-letter topics if missing. The event topic is the system of record: retention from
@@ -53,7 +61,12 @@ export async function ensureTopics(kafka: Kafka, cfg: Config, log: Logger): Prom
     ];
     const topics: ITopicConfig[] = [cfg.kafka.topic, cfg.kafka.deadLetterTopic]
       .filter((t) => !existing.has(t))
-      .map((topic) => ({ topic, numPartitions: topic === cfg.kafka.topic ? cfg.kafka.partitions : 1, replicationFactor: -1, configEntries }));
+      .map((topic) => ({
+        topic,
+        numPartitions: topic === cfg.kafka.topic ? cfg.kafka.partitions : 1,
+        replicationFactor: -1,
+        configEntries,
+      }));
     if (topics.length > 0) {
       // Another replica may create them at the same moment: "already exists" is success.
       await admin.createTopics({ topics, waitForLeaders: true }).catch((e: Error) => {
@@ -83,12 +96,22 @@ export async function partitionCount(kafka: Kafka, topic: string): Promise<numbe
  * failing, so the dependency backoff — max 5 s — decides how soon a returning Kafka is noticed), then lets kafkajs
  * (TLS, SASL, its retries) create the topics and read the metadata.
  */
-export async function waitForKafka(kafka: Kafka, cfg: Config, log: Logger, dep: Dependency, stopped: () => boolean = () => false): Promise<number> {
-  return retryUntil(dep, async () => {
-    await anyReachable(cfg.kafka.brokers);
-    await ensureTopics(kafka, cfg, log);
-    const partitions = await partitionCount(kafka, cfg.kafka.topic);
-    if (partitions === 0) throw new Error(`topic ${cfg.kafka.topic} has no partitions yet`);
-    return partitions;
-  }, { stopped });
+export async function waitForKafka(
+  kafka: Kafka,
+  cfg: Config,
+  log: Logger,
+  dep: Dependency,
+  stopped: () => boolean = () => false,
+): Promise<number> {
+  return retryUntil(
+    dep,
+    async () => {
+      await anyReachable(cfg.kafka.brokers);
+      await ensureTopics(kafka, cfg, log);
+      const partitions = await partitionCount(kafka, cfg.kafka.topic);
+      if (partitions === 0) throw new Error(`topic ${cfg.kafka.topic} has no partitions yet`);
+      return partitions;
+    },
+    { stopped },
+  );
 }

@@ -1,7 +1,8 @@
 import { logLevel } from 'kafkajs';
 
 /** Consumer crashes kafkajs restarts from: connection trouble, retries exhausted on a retriable error, coordinator moves. */
-const RETRIED_CRASH = /^Crash: (KafkaJS(NumberOfRetriesExceeded|ConnectionError|ConnectionClosedError|NoBrokerAvailableError|RequestTimeoutError|BrokerNotFound|LockTimeout)\b|KafkaJSProtocolError: .*(coordinator|leader|not available|loading|rebalanc))/i;
+const RETRIED_CRASH =
+  /^Crash: (KafkaJS(NumberOfRetriesExceeded|ConnectionError|ConnectionClosedError|NoBrokerAvailableError|RequestTimeoutError|BrokerNotFound|LockTimeout)\b|KafkaJSProtocolError: .*(coordinator|leader|not available|loading|rebalanc))/i;
 
 /**
  * What level a kafkajs log line gets in our logs. kafkajs logs at ERROR many conditions it retries itself; operators
@@ -16,14 +17,23 @@ const RETRIED_CRASH = /^Crash: (KafkaJS(NumberOfRetriesExceeded|ConnectionError|
  *  - WARN stays warn, INFO info, DEBUG debug.
  * Pure: `docs/operations.md` shows it as a table.
  */
-export function kafkaLogLevel(level: logLevel, message: string, extra: Record<string, unknown>): 'error' | 'warn-transient' | 'warn' | 'info' | 'debug' {
+export function kafkaLogLevel(
+  level: logLevel,
+  message: string,
+  extra: Record<string, unknown>,
+): 'error' | 'warn-transient' | 'warn' | 'info' | 'debug' {
   if (level > logLevel.WARN) return level === logLevel.INFO ? 'info' : 'debug';
   if (level === logLevel.WARN) return 'warn';
   if (level === logLevel.NOTHING) return 'debug';
   if (/^Response \w+\(/.test(message)) return 'debug';
   if (message.startsWith('Crash: ')) return RETRIED_CRASH.test(message) ? 'warn-transient' : 'error';
   if (extra.retryCount !== undefined || extra.retryTime !== undefined) return 'warn-transient';
-  if (/^(Connection error|Connection timeout|Failed to connect|Restarting the consumer|The coordinator is not aware of this member)/.test(message)) return 'warn-transient';
+  if (
+    /^(Connection error|Connection timeout|Failed to connect|Restarting the consumer|The coordinator is not aware of this member)/.test(
+      message,
+    )
+  )
+    return 'warn-transient';
   return 'error';
 }
 

@@ -16,8 +16,14 @@ export function onShutdown(log: Logger, stop: () => Promise<void>, deadlineMs = 
     }, deadlineMs);
     timer.unref();
     stop().then(
-      () => { log.info('stopped'); process.exit(0); },
-      (err) => { log.error({ err }, 'error during shutdown'); process.exit(1); },
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err) => {
+        log.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
     );
   };
   process.once('SIGINT', handler);

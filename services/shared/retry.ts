@@ -84,11 +84,17 @@ export class DependencyTracker {
   private lastError: string | undefined;
   private everUp = false;
 
-  constructor(readonly name: string, readonly address: string, now = Date.now()) {
+  constructor(
+    readonly name: string,
+    readonly address: string,
+    now = Date.now(),
+  ) {
     this.sinceMs = now;
   }
 
-  get ok(): boolean { return this.okState; }
+  get ok(): boolean {
+    return this.okState;
+  }
 
   /** Records a failure; returns the log level it deserves. */
   failed(err: string, now = Date.now()): 'warn' | 'debug' {
@@ -116,15 +122,23 @@ export class DependencyTracker {
 
   state(): DependencyState {
     return {
-      name: this.name, address: this.address, ok: this.okState, since: new Date(this.sinceMs).toISOString(),
-      attempts: this.failures, ...(this.lastError ? { lastError: this.lastError } : {}),
+      name: this.name,
+      address: this.address,
+      ok: this.okState,
+      since: new Date(this.sinceMs).toISOString(),
+      attempts: this.failures,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
     };
   }
 }
 
 /** A tracker that logs its transitions. */
 export class Dependency extends DependencyTracker {
-  constructor(name: string, address: string, private readonly log: Logger) {
+  constructor(
+    name: string,
+    address: string,
+    private readonly log: Logger,
+  ) {
     super(name, address);
   }
 
@@ -132,22 +146,39 @@ export class Dependency extends DependencyTracker {
     const message = errorText(err);
     const level = this.failed(message);
     const s = this.state();
-    this.log[level]({ dependency: this.name, address: this.address, err: message, since: s.since, attempt: s.attempts, retryInMs },
-      level === 'warn' ? `${this.name} at ${this.address} unreachable; retrying (further failures of this outage are logged at debug)` : `${this.name} still unreachable; retrying`);
+    this.log[level](
+      { dependency: this.name, address: this.address, err: message, since: s.since, attempt: s.attempts, retryInMs },
+      level === 'warn'
+        ? `${this.name} at ${this.address} unreachable; retrying (further failures of this outage are logged at debug)`
+        : `${this.name} still unreachable; retrying`,
+    );
   }
 
   up(): void {
     const r = this.succeeded();
     if (!r) return;
-    if (r.first && r.attempts === 0) this.log.info({ dependency: this.name, address: this.address }, `${this.name} connected`);
-    else this.log.info({ dependency: this.name, address: this.address, downMs: r.downMs, attempts: r.attempts }, `${this.name} at ${this.address} reachable again`);
+    if (r.first && r.attempts === 0)
+      this.log.info({ dependency: this.name, address: this.address }, `${this.name} connected`);
+    else
+      this.log.info(
+        { dependency: this.name, address: this.address, downMs: r.downMs, attempts: r.attempts },
+        `${this.name} at ${this.address} reachable again`,
+      );
   }
 }
 
 /** Readiness over a role's dependencies: not ready while any is down; the detail names each missing one, its address and since when. */
-export function dependencyReadiness(deps: DependencyTracker[]): { ok: boolean; missing: DependencyState[]; dependencies: Record<string, DependencyState> } {
+export function dependencyReadiness(deps: DependencyTracker[]): {
+  ok: boolean;
+  missing: DependencyState[];
+  dependencies: Record<string, DependencyState>;
+} {
   const states = deps.map((d) => d.state());
-  return { ok: states.every((s) => s.ok), missing: states.filter((s) => !s.ok), dependencies: Object.fromEntries(states.map((s) => [s.name, s])) };
+  return {
+    ok: states.every((s) => s.ok),
+    missing: states.filter((s) => !s.ok),
+    dependencies: Object.fromEntries(states.map((s) => [s.name, s])),
+  };
 }
 
 /**
@@ -155,7 +186,11 @@ export function dependencyReadiness(deps: DependencyTracker[]): { ok: boolean; m
  * Rejects when `stopped()` turns true (shutdown) or on an error that is not retriable (isRetriable) — never because
  * the dependency stays away.
  */
-export async function retryUntil<T>(dep: Dependency, attempt: () => Promise<T>, opts: { stopped?: () => boolean; policy?: BackoffPolicy } = {}): Promise<T> {
+export async function retryUntil<T>(
+  dep: Dependency,
+  attempt: () => Promise<T>,
+  opts: { stopped?: () => boolean; policy?: BackoffPolicy } = {},
+): Promise<T> {
   const policy = opts.policy ?? DEPENDENCY_BACKOFF;
   for (let n = 1; ; n++) {
     if (opts.stopped?.()) throw new Error(`stopped while waiting for ${dep.name}`);
@@ -175,7 +210,9 @@ export async function retryUntil<T>(dep: Dependency, attempt: () => Promise<T>, 
 export function errorText(err: unknown): string {
   if (err instanceof Error) {
     const cause = (err as { cause?: unknown }).cause;
-    return cause instanceof Error && !err.message.includes(cause.message) ? `${err.message}: ${cause.message}` : err.message;
+    return cause instanceof Error && !err.message.includes(cause.message)
+      ? `${err.message}: ${cause.message}`
+      : err.message;
   }
   return String(err);
 }

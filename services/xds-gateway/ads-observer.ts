@@ -3,9 +3,21 @@ import type { Logger } from '../shared/log.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { RequestDecision } from './stream-state.ts';
 
-export interface StreamInfo { streamId: string; nodeId: string; peer: string; shard: number }
+export interface StreamInfo {
+  streamId: string;
+  nodeId: string;
+  peer: string;
+  shard: number;
+}
 
-export interface PushEvent { streamId: string; typeUrl: string; version: string; bytes: number; at: number; serverMs: number }
+export interface PushEvent {
+  streamId: string;
+  typeUrl: string;
+  version: string;
+  bytes: number;
+  at: number;
+  serverMs: number;
+}
 
 export interface Pushed extends PushEvent {
   nodeId: string;
@@ -41,11 +53,17 @@ export function metricsObserver(metrics: GatewayMetrics, log: Logger, onPushed?:
       if (d.kind === 'subscribe') log.debug({ stream: s.streamId, typeUrl: d.typeUrl }, 'subscribed');
       else if (d.kind === 'ack') {
         metrics.acks.inc();
-        log.debug({ stream: s.streamId, node: s.nodeId, shard: s.shard, typeUrl: d.typeUrl, version: d.version }, 'acked');
+        log.debug(
+          { stream: s.streamId, node: s.nodeId, shard: s.shard, typeUrl: d.typeUrl, version: d.version },
+          'acked',
+        );
         if (ackMs !== undefined && d.version !== '') metrics.ackSeconds.observe(ackMs / 1000);
       } else if (d.kind === 'nack') {
         metrics.nacks.inc();
-        log.warn({ stream: s.streamId, node: s.nodeId, typeUrl: d.typeUrl, version: d.version, error: d.message }, 'istiod rejected a response');
+        log.warn(
+          { stream: s.streamId, node: s.nodeId, typeUrl: d.typeUrl, version: d.version, error: d.message },
+          'istiod rejected a response',
+        );
       }
     },
     pushed(p) {
@@ -54,8 +72,26 @@ export function metricsObserver(metrics: GatewayMetrics, log: Logger, onPushed?:
       metrics.pushSeconds.observe(p.serverMs / 1000);
       if (p.sinceReadMs !== undefined) metrics.changeToPushSeconds.observe(p.sinceReadMs / 1000);
       if (!p.served) return;
-      onPushed?.({ streamId: p.streamId, typeUrl: p.typeUrl, version: p.version, bytes: p.bytes, at: p.at, serverMs: p.serverMs });
-      log.info({ stream: p.streamId, node: p.nodeId, shard: p.shard, typeUrl: p.typeUrl, version: p.version, resources: p.resources, bytes: p.bytes }, 'pushed');
+      onPushed?.({
+        streamId: p.streamId,
+        typeUrl: p.typeUrl,
+        version: p.version,
+        bytes: p.bytes,
+        at: p.at,
+        serverMs: p.serverMs,
+      });
+      log.info(
+        {
+          stream: p.streamId,
+          node: p.nodeId,
+          shard: p.shard,
+          typeUrl: p.typeUrl,
+          version: p.version,
+          resources: p.resources,
+          bytes: p.bytes,
+        },
+        'pushed',
+      );
     },
   };
 }

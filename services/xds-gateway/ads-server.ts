@@ -49,7 +49,8 @@ export const adsServiceDefinition: grpc.ServiceDefinition = {
     path: `${ADS}/StreamAggregatedResources`,
     requestStream: true,
     responseStream: true,
-    requestSerialize: (r: unknown) => Buffer.from(DiscoveryRequest.encode(DiscoveryRequest.fromObject(r as object)).finish()),
+    requestSerialize: (r: unknown) =>
+      Buffer.from(DiscoveryRequest.encode(DiscoveryRequest.fromObject(r as object)).finish()),
     requestDeserialize: (b: Buffer) => DiscoveryRequest.toObject(DiscoveryRequest.decode(b), { defaults: false }),
     // Responses are assembled from pre-encoded bytes: serialisation is the identity.
     responseSerialize: (b: Buffer) => b,
@@ -80,9 +81,22 @@ class Stream {
   /** Fixed by the stream's first node: a view change on a live stream would look like deletions to istiod. */
   view: View | undefined;
 
-  constructor(readonly call: Call, id: string, readonly shard: number) {
+  constructor(
+    readonly call: Call,
+    id: string,
+    readonly shard: number,
+  ) {
     this.state = new StreamState(id);
-    this.info = { streamId: id, nodeId: '', revision: '', istioVersion: '', view: '', shard, peer: call.getPeer(), connectedAt: new Date().toISOString() };
+    this.info = {
+      streamId: id,
+      nodeId: '',
+      revision: '',
+      istioVersion: '',
+      view: '',
+      shard,
+      peer: call.getPeer(),
+      connectedAt: new Date().toISOString(),
+    };
   }
 }
 
@@ -118,7 +132,11 @@ export class AdsServer {
       server.addService(adsServiceDefinition, {
         StreamAggregatedResources: (call: Call) => this.onStream(call, shard),
         DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-          endWith(call, grpc.status.UNIMPLEMENTED, 'meshbridge serves state-of-the-world ADS only (istiod has no delta MCP client)');
+          endWith(
+            call,
+            grpc.status.UNIMPLEMENTED,
+            'meshbridge serves state-of-the-world ADS only (istiod has no delta MCP client)',
+          );
         },
       });
       return server;
@@ -133,19 +151,24 @@ export class AdsServer {
   async listen(host: string, port: number, creds = grpc.ServerCredentials.createInsecure()): Promise<number[]> {
     const bound: number[] = [];
     for (const [i, server] of this.servers.entries()) {
-      bound.push(await new Promise<number>((resolve, reject) => {
-        server.bindAsync(`${host}:${port === 0 ? 0 : port + i}`, creds, (e, p) => (e ? reject(e) : resolve(p)));
-      }));
+      bound.push(
+        await new Promise<number>((resolve, reject) => {
+          server.bindAsync(`${host}:${port === 0 ? 0 : port + i}`, creds, (e, p) => (e ? reject(e) : resolve(p)));
+        }),
+      );
     }
     return bound;
   }
 
-  get isDraining(): boolean { return this.draining; }
+  get isDraining(): boolean {
+    return this.draining;
+  }
 
   connected(): ConnectedIstiod[] {
     return [...this.streams.values()].map((s) => {
       const types: ConnectedIstiod['types'] = {};
-      for (const [t, st] of s.state.types) types[t] = { lastVersion: st.lastVersion, acked: st.acked, awaitingAck: st.awaitingAck };
+      for (const [t, st] of s.state.types)
+        types[t] = { lastVersion: st.lastVersion, acked: st.acked, awaitingAck: st.awaitingAck };
       return { ...s.info, types };
     });
   }
@@ -169,13 +192,19 @@ export class AdsServer {
     this.streams.set(s.state.streamId, s);
     this.observer.streamOpened(s.info);
     call.on('data', (req: DecodedRequest) => this.onRequest(s, req));
-    call.on('drain', () => { s.blocked = false; this.pushStream(s); });
+    call.on('drain', () => {
+      s.blocked = false;
+      this.pushStream(s);
+    });
     const close = (why: string) => {
       if (!this.streams.delete(s.state.streamId)) return;
       for (const t of s.state.types.keys()) this.sentAt.delete(`${s.state.streamId}|${t}`);
       this.observer.streamClosed(s.info, why);
     };
-    call.on('end', () => { close('client ended'); call.end(); });
+    call.on('end', () => {
+      close('client ended');
+      call.end();
+    });
     call.on('error', (e) => close(e.message));
     call.on('cancelled', () => close('cancelled'));
     call.on('close', () => close('closed'));
@@ -205,11 +234,14 @@ export class AdsServer {
 
   private schedulePush(): void {
     if (this.debounce) return;
-    this.debounce = setTimeout(() => {
-      this.debounce = undefined;
-      this.lastPushAt = performance.now();
-      for (const s of this.streams.values()) this.pushStream(s);
-    }, pushDelay(this.lastPushAt, performance.now(), this.opts.debounceMs));
+    this.debounce = setTimeout(
+      () => {
+        this.debounce = undefined;
+        this.lastPushAt = performance.now();
+        for (const s of this.streams.values()) this.pushStream(s);
+      },
+      pushDelay(this.lastPushAt, performance.now(), this.opts.debounceMs),
+    );
   }
   private lastPushAt = -Infinity;
 
@@ -223,7 +255,11 @@ export class AdsServer {
     const snap = this.source.current;
     const view = s.view ?? ALL;
     const shard = s.shard;
-    const gate: SnapshotGate | undefined = snap && { version: snap.version, complete: snap.complete, changedAt: (k) => snap.kinds[k][shard]!.changedAt };
+    const gate: SnapshotGate | undefined = snap && {
+      version: snap.version,
+      complete: snap.complete,
+      changedAt: (k) => snap.kinds[k][shard]!.changedAt,
+    };
     for (const send of s.state.plan(gate)) {
       const start = performance.now();
       let resources: number | undefined;
@@ -231,21 +267,30 @@ export class AdsServer {
       // stream: a push to N istiods copies nothing of ours (grpc-js still frames each write). Unserved types and
       // MeshConfig get one empty answer, so istiod's initial sync completes.
       const served = send.served;
-      const msg = served && snap
-        ? this.bodies.get(snap, `${send.typeUrl}|${view.key}|${shard}`, () => {
-          const kind = snap.kinds[served][shard]!;
-          const items = select(view, kind.names, kind.items);
-          resources = items.length;
-          return encodeResponseBody(send.version, send.typeUrl, items, send.nonce);
-        })
-        : encodeResponseBody(send.version, send.typeUrl, [], send.nonce);
+      const msg =
+        served && snap
+          ? this.bodies.get(snap, `${send.typeUrl}|${view.key}|${shard}`, () => {
+              const kind = snap.kinds[served][shard]!;
+              const items = select(view, kind.names, kind.items);
+              resources = items.length;
+              return encodeResponseBody(send.version, send.typeUrl, items, send.nonce);
+            })
+          : encodeResponseBody(send.version, send.typeUrl, [], send.nonce);
       s.state.sent(send.typeUrl, send.version, send.changedAt);
       const ok = s.call.write(msg);
       const now = performance.now();
       this.sentAt.set(`${s.state.streamId}|${send.typeUrl}`, now);
       this.observer.pushed({
-        streamId: s.state.streamId, nodeId: s.info.nodeId, shard, typeUrl: send.typeUrl, version: send.version, bytes: msg.length,
-        at: now, serverMs: now - start, served, resources,
+        streamId: s.state.streamId,
+        nodeId: s.info.nodeId,
+        shard,
+        typeUrl: send.typeUrl,
+        version: send.version,
+        bytes: msg.length,
+        at: now,
+        serverMs: now - start,
+        served,
+        resources,
         sinceReadMs: served && snap && send.followUp ? now - snap.readAt : undefined,
       });
       if (!ok) {
@@ -264,10 +309,19 @@ export class AdsServer {
     this.draining = true;
     if (this.debounce) clearTimeout(this.debounce);
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => { for (const server of this.servers) server.forceShutdown(); resolve(); }, graceMs);
+      const t = setTimeout(() => {
+        for (const server of this.servers) server.forceShutdown();
+        resolve();
+      }, graceMs);
       for (const s of this.streams.values()) endWith(s.call, grpc.status.UNAVAILABLE, 'gateway shutting down');
       let open = this.servers.length;
-      for (const server of this.servers) server.tryShutdown(() => { if (--open === 0) { clearTimeout(t); resolve(); } });
+      for (const server of this.servers)
+        server.tryShutdown(() => {
+          if (--open === 0) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
     });
   }
 }

@@ -16,7 +16,9 @@ import { gatewayMetrics } from './metrics.ts';
 import { RedisFollower } from './redis-follower.ts';
 
 /** Called after each served-kind response was handed to the transport (benchmarks, tests); keep it cheap. */
-export interface GatewayHooks { onPushed?: (e: PushEvent) => void }
+export interface GatewayHooks {
+  onPushed?: (e: PushEvent) => void;
+}
 
 export interface RunningGateway {
   ads: AdsServer;
@@ -36,7 +38,11 @@ export interface RunningGateway {
 /** Server credentials from config: a server certificate (istiod verifies it; no client certificates), or plaintext. */
 export function serverCredentials(tls: Config['gateway']['tls']): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: fs.readFileSync(tls.certFile), private_key: fs.readFileSync(tls.keyFile) }], false);
+  return grpc.ServerCredentials.createSsl(
+    null,
+    [{ cert_chain: fs.readFileSync(tls.certFile), private_key: fs.readFileSync(tls.keyFile) }],
+    false,
+  );
 }
 
 /**
@@ -68,10 +74,17 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
   metrics.probes.served = () => follower.current;
   metrics.probes.headVersion = () => follower.headVersion;
   const g = cfg.gateway;
-  const ads = new AdsServer(follower, metricsObserver(metrics, log, hooks.onPushed), { debounceMs: g.debounceMs, view: { namespaces: g.namespaces, revisions: g.revisions }, shards: g.shards });
+  const ads = new AdsServer(follower, metricsObserver(metrics, log, hooks.onPushed), {
+    debounceMs: g.debounceMs,
+    view: { namespaces: g.namespaces, revisions: g.revisions },
+    shards: g.shards,
+  });
   metrics.probes.maxAckedLag = () => ads.maxAckedLag();
   const ops = await startOpsServer({
-    host: g.httpHost, port: g.httpPort, registry, log,
+    host: g.httpHost,
+    port: g.httpPort,
+    registry,
+    log,
     health: () => ({ ok: true }),
     // Ready only with a complete snapshot (an early partial answer would delete live config in istiod), and not
     // while draining (so a load balancer stops sending new istiods here first). A Redis outage after the first load
@@ -81,11 +94,15 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
       return {
         ok: Boolean(follower.current?.complete) && !ads.isDraining,
         detail: {
-          version: follower.current?.version, complete: follower.current?.complete, draining: ads.isDraining,
+          version: follower.current?.version,
+          complete: follower.current?.complete,
+          draining: ads.isDraining,
           // Redis lost its data or is being rebuilt: still ready, serving the last complete snapshot meanwhile.
-          redisVersion: follower.headVersion, awaitingRebuild: follower.awaitingRebuild,
+          redisVersion: follower.headVersion,
+          awaitingRebuild: follower.awaitingRebuild,
           ...(follower.current ? {} : { waitingFor: 'the first complete snapshot from redis' }),
-          missing: deps.missing, dependencies: deps.dependencies,
+          missing: deps.missing,
+          dependencies: deps.dependencies,
         },
       };
     },
@@ -96,11 +113,17 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
         if (!snap) return { version: null, resources: [] };
         const full = url.searchParams.get('full') === '1';
         return {
-          version: snap.version, complete: snap.complete, lineage: snap.lineage,
-          resources: [...snap.resources.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([field, any]) => {
-            const r = decodeResource(any);
-            return full ? { field, ...r } : { field, version: r.version, createTime: new Date(r.createTimeMs).toISOString() };
-          }),
+          version: snap.version,
+          complete: snap.complete,
+          lineage: snap.lineage,
+          resources: [...snap.resources.entries()]
+            .sort(([a], [b]) => (a < b ? -1 : 1))
+            .map(([field, any]) => {
+              const r = decodeResource(any);
+              return full
+                ? { field, ...r }
+                : { field, version: r.version, createTime: new Date(r.createTimeMs).toISOString() };
+            }),
         };
       },
     },
@@ -113,7 +136,10 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
     throw e;
   }
   const grpcPort = grpcPorts[0]!;
-  log.info({ port: grpcPort, ports: grpcPorts, shards: g.shards, tls: Boolean(g.tls) }, 'xds-gateway listening (ADS, state of the world); ServiceEntry withheld until a complete snapshot is loaded');
+  log.info(
+    { port: grpcPort, ports: grpcPorts, shards: g.shards, tls: Boolean(g.tls) },
+    'xds-gateway listening (ADS, state of the world); ServiceEntry withheld until a complete snapshot is loaded',
+  );
   let stopped = false;
   const isStopped = () => stopped;
   const loaded = (async () => {
@@ -125,7 +151,13 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
   })();
   loaded.catch(() => undefined); // observed by startGateway / the role; a stop while waiting is not an error
   return {
-    ads, follower, grpcPort, grpcPorts, httpPort: ops.port, registry, loaded,
+    ads,
+    follower,
+    grpcPort,
+    grpcPorts,
+    httpPort: ops.port,
+    registry,
+    loaded,
     async stop(graceMs) {
       stopped = true;
       await ads.shutdown(graceMs);

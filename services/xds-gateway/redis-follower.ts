@@ -10,7 +10,10 @@ import { backoff, RETRY } from '../shared/retry.ts';
  * `change`: Redis moved on (cheap; the snapshot is built when someone reads `current`). `snapshot`: the new snapshot,
  * built for each change only while someone listens (tests); the gateway itself only reads `current` when it pushes.
  */
-export interface FollowerEvents { change: []; snapshot: [Snapshot] }
+export interface FollowerEvents {
+  change: [];
+  snapshot: [Snapshot];
+}
 
 /**
  * Keeps an in-memory snapshot in step with Redis: a full atomic load at start (and whenever it falls behind or the
@@ -30,7 +33,13 @@ export class RedisFollower extends EventEmitter<FollowerEvents> {
   private pending = new Map<string, Buffer | null>();
   private pendingHead: { version: number; complete: boolean; readAt: number } | undefined;
 
-  constructor(redis: Redis, private readonly blocking: Redis, private readonly keys: RedisKeys, private readonly log: Logger, private readonly shards = 1) {
+  constructor(
+    redis: Redis,
+    private readonly blocking: Redis,
+    private readonly keys: RedisKeys,
+    private readonly log: Logger,
+    private readonly shards = 1,
+  ) {
     super();
     this.reader = new SnapshotReader(redis, keys);
   }
@@ -45,14 +54,16 @@ export class RedisFollower extends EventEmitter<FollowerEvents> {
     return this.snap;
   }
 
-
   async load(): Promise<void> {
     const { version, complete, lineage, lastId, resources } = await this.reader.load();
     const next = fullSnapshot(version, lineage, complete, resources, this.shards);
     const served = this.current;
     this.headVersion = next.version;
     if (served?.complete && !next.complete) {
-      this.log.warn({ served: served.version, redisVersion: next.version }, 'redis snapshot is incomplete (lost data or rebuilding); keep serving the last complete snapshot');
+      this.log.warn(
+        { served: served.version, redisVersion: next.version },
+        'redis snapshot is incomplete (lost data or rebuilding); keep serving the last complete snapshot',
+      );
       this.lastId = lastId;
       this.pendingLineage = lineage;
       return;
@@ -61,17 +72,25 @@ export class RedisFollower extends EventEmitter<FollowerEvents> {
       // Redis lost its last writes (kill -9 with AOF everysec): what it holds is older than what istiods already
       // have. Serving it would move them back in time; keep the newer snapshot until the projector has re-committed
       // past it (its versions never go below one it saw), then load that.
-      if (!this.behind) this.log.warn({ served: served.version, redisVersion: next.version }, 'redis is behind the snapshot we serve (it lost its last writes); keep serving ours until it has moved past it');
+      if (!this.behind)
+        this.log.warn(
+          { served: served.version, redisVersion: next.version },
+          'redis is behind the snapshot we serve (it lost its last writes); keep serving ours until it has moved past it',
+        );
       this.lastId = lastId;
       this.behind = true;
       return;
     }
-    if (this.behind) this.log.info({ version: next.version, served: served?.version }, 'redis has moved past the snapshot we served');
+    if (this.behind)
+      this.log.info({ version: next.version, served: served?.version }, 'redis has moved past the snapshot we served');
     this.behind = false;
     this.lastId = lastId;
     this.pendingLineage = undefined;
     this.publish(next);
-    this.log.info({ version: next.version, complete: next.complete, resources: resources.size, lineage }, 'snapshot loaded from redis');
+    this.log.info(
+      { version: next.version, complete: next.complete, resources: resources.size, lineage },
+      'snapshot loaded from redis',
+    );
   }
 
   /** True while Redis holds an older version of our lineage than we serve (it lost writes): reload until it passes. */
@@ -81,19 +100,29 @@ export class RedisFollower extends EventEmitter<FollowerEvents> {
   private pendingLineage: string | undefined;
 
   /** True while Redis holds a different, still incomplete lineage (lost data, rebuild) and we keep the last complete one. */
-  get awaitingRebuild(): boolean { return this.pendingLineage !== undefined; }
+  get awaitingRebuild(): boolean {
+    return this.pendingLineage !== undefined;
+  }
 
   async sync(): Promise<void> {
     const lineage = this.pendingLineage ?? this.snap?.lineage ?? '';
     const read = await this.reader.syncSince(this.lastId, lineage);
     if (read.status === 'NONE') return;
     if (read.status === 'RELOAD' || this.pendingLineage !== undefined || this.behind || !this.snap) {
-      if (read.status === 'RELOAD') this.log.info({ lastId: this.lastId }, 'change stream cannot be followed from our position; reloading the full snapshot');
+      if (read.status === 'RELOAD')
+        this.log.info(
+          { lastId: this.lastId },
+          'change stream cannot be followed from our position; reloading the full snapshot',
+        );
       return this.load();
     }
     this.lastId = read.lastId;
     for (const [name, value] of read.changed) this.pending.set(name, value.length === 0 ? null : value);
-    this.pendingHead = { version: read.version, complete: read.complete, readAt: this.pendingHead?.readAt ?? performance.now() };
+    this.pendingHead = {
+      version: read.version,
+      complete: read.complete,
+      readAt: this.pendingHead?.readAt ?? performance.now(),
+    };
     this.headVersion = read.version;
     this.changed();
   }

@@ -8,7 +8,10 @@
  */
 function varintSize(n: number): number {
   let size = 1;
-  while (n >= 0x80) { n = Math.floor(n / 128); size++; }
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
   return size;
 }
 
@@ -31,7 +34,12 @@ function writeField(buf: Buffer, at: number, field: number, bytes: Uint8Array): 
 }
 
 /** The response without a nonce, or with `nonce` written into the same buffer (a message shared by every stream). */
-export function encodeResponseBody(versionInfo: string, typeUrl: string, resources: readonly Uint8Array[], nonce?: string): Buffer {
+export function encodeResponseBody(
+  versionInfo: string,
+  typeUrl: string,
+  resources: readonly Uint8Array[],
+  nonce?: string,
+): Buffer {
   const v = Buffer.from(versionInfo, 'utf8');
   const t = Buffer.from(typeUrl, 'utf8');
   const n = nonce === undefined ? undefined : Buffer.from(nonce, 'utf8');

@@ -40,12 +40,25 @@ const KINDS: ServedKind[] = ['ServiceEntry'];
 let changeSeq = 0;
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function make(version: number, lineage: string, complete: boolean, kinds: Record<ServedKind, KindList[]>, shards: number, readAt: number): Snapshot {
+function make(
+  version: number,
+  lineage: string,
+  complete: boolean,
+  kinds: Record<ServedKind, KindList[]>,
+  shards: number,
+  readAt: number,
+): Snapshot {
   let map: Map<string, Buffer> | undefined;
   let size = 0;
   for (const k of KINDS) for (const l of kinds[k]) size += l.names.length;
   return {
-    version, lineage, complete, kinds, shards, size, readAt,
+    version,
+    lineage,
+    complete,
+    kinds,
+    shards,
+    size,
+    readAt,
     get resources() {
       if (!map) {
         map = new Map();
@@ -59,7 +72,14 @@ function make(version: number, lineage: string, complete: boolean, kinds: Record
 }
 
 /** A snapshot from a full read of Redis: every kind and shard listed from scratch. */
-export function fullSnapshot(version: number, lineage: string, complete: boolean, resources: ReadonlyMap<string, Buffer>, shards = 1, readAt = performance.now()): Snapshot {
+export function fullSnapshot(
+  version: number,
+  lineage: string,
+  complete: boolean,
+  resources: ReadonlyMap<string, Buffer>,
+  shards = 1,
+  readAt = performance.now(),
+): Snapshot {
   const kinds = {} as Record<ServedKind, KindList[]>;
   for (const kind of KINDS) {
     const names: string[][] = Array.from({ length: shards }, () => []);
@@ -83,7 +103,13 @@ export function fullSnapshot(version: number, lineage: string, complete: boolean
  * shard's sorted list patched in one linear merge — no copy of a resource map, no re-sort, and untouched shards keep
  * their list (and so are not pushed). Called once per push with every change read since the previous one.
  */
-export function patchSnapshot(prev: Snapshot, version: number, complete: boolean, changes: ReadonlyMap<string, Buffer | null>, readAt: number): Snapshot {
+export function patchSnapshot(
+  prev: Snapshot,
+  version: number,
+  complete: boolean,
+  changes: ReadonlyMap<string, Buffer | null>,
+  readAt: number,
+): Snapshot {
   const touched = new Map<string, Map<string, Buffer | null>>(); // `${kind}|${shard}` -> name -> bytes
   for (const [field, bytes] of changes) {
     const { kind, name } = parseResourceField(field);
@@ -111,11 +137,18 @@ function patchList(prev: KindList, touched: ReadonlyMap<string, Buffer | null>):
   let j = 0;
   for (let i = 0; i < prev.names.length; i++) {
     const n = prev.names[i]!;
-    while (j < added.length && added[j]![0] < n) { names.push(added[j]![0]); items.push(added[j]![1]); j++; }
+    while (j < added.length && added[j]![0] < n) {
+      names.push(added[j]![0]);
+      items.push(added[j]![1]);
+      j++;
+    }
     if (touched.has(n)) continue; // removed, or re-added from `added` in order
     names.push(n);
     items.push(prev.items[i]!);
   }
-  for (; j < added.length; j++) { names.push(added[j]![0]); items.push(added[j]![1]); }
+  for (; j < added.length; j++) {
+    names.push(added[j]![0]);
+    items.push(added[j]![1]);
+  }
   return { changedAt: ++changeSeq, names, items };
 }

@@ -19,7 +19,12 @@ interface TypeState {
   sentChangedAt?: number;
 }
 
-export interface IncomingRequest { typeUrl: string; responseNonce: string; versionInfo: string; errorMessage?: string }
+export interface IncomingRequest {
+  typeUrl: string;
+  responseNonce: string;
+  versionInfo: string;
+  errorMessage?: string;
+}
 
 /** What the decision needs of the served snapshot. */
 export interface SnapshotGate {
@@ -67,7 +72,8 @@ export class StreamState {
     }
     if (req.responseNonce !== t.lastNonce) return { kind: 'stale', typeUrl: req.typeUrl, nonce: req.responseNonce };
     t.awaitingAck = false;
-    if (req.errorMessage) return { kind: 'nack', typeUrl: req.typeUrl, version: req.versionInfo, message: req.errorMessage };
+    if (req.errorMessage)
+      return { kind: 'nack', typeUrl: req.typeUrl, version: req.versionInfo, message: req.errorMessage };
     t.acked = req.versionInfo;
     return { kind: 'ack', typeUrl: req.typeUrl, version: req.versionInfo };
   }
@@ -91,7 +97,14 @@ export class StreamState {
     for (const [typeUrl, t] of this.types) {
       if (!this.shouldSend(typeUrl, snap)) continue;
       const changedAt = t.served && snap ? snap.changedAt(t.served) : undefined;
-      out.push({ typeUrl, served: t.served, version, nonce: nonceOf(version, changedAt), changedAt, followUp: t.sentChangedAt !== undefined });
+      out.push({
+        typeUrl,
+        served: t.served,
+        version,
+        nonce: nonceOf(version, changedAt),
+        changedAt,
+        followUp: t.sentChangedAt !== undefined,
+      });
     }
     return out;
   }

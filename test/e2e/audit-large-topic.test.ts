@@ -19,11 +19,32 @@ const PARTITIONS = 2;
 const PER_PARTITION = 1600;
 
 const ev = (i: number, svc: number): RegistryEvent => ({
-  eventId: `e${i}`, kind: i % 53 === 0 ? 'SERVICE_REMOVED' : 'SERVICE_STATE', sourceId: 'zk1', sourceKind: 'zookeeper-dubbo', collectorId: 'c1',
-  epoch: 1, generation: 'g', observedAt: 1_700_000_000_000 + i, namespace: 'dubbo', host: `svc${svc}.large`, registryService: `com.large.Svc${svc}`,
-  orderToken: i, ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }],
-  instances: i % 53 === 0 ? [] : Array.from({ length: 10 }, (_, k) => ({ address: `10.1.${svc}.${(k + i) % 250 + 1}`, ports: { 'tcp-dubbo': 20880 }, labels: { version: `v${i % 5}`, zone: `z${k % 3}` }, weight: 0, locality: '' })),
-  issues: [], resyncServices: [], raw: JSON.stringify({ padding: 'x'.repeat(1500), i }),
+  eventId: `e${i}`,
+  kind: i % 53 === 0 ? 'SERVICE_REMOVED' : 'SERVICE_STATE',
+  sourceId: 'zk1',
+  sourceKind: 'zookeeper-dubbo',
+  collectorId: 'c1',
+  epoch: 1,
+  generation: 'g',
+  observedAt: 1_700_000_000_000 + i,
+  namespace: 'dubbo',
+  host: `svc${svc}.large`,
+  registryService: `com.large.Svc${svc}`,
+  orderToken: i,
+  ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }],
+  instances:
+    i % 53 === 0
+      ? []
+      : Array.from({ length: 10 }, (_, k) => ({
+          address: `10.1.${svc}.${((k + i) % 250) + 1}`,
+          ports: { 'tcp-dubbo': 20880 },
+          labels: { version: `v${i % 5}`, zone: `z${k % 3}` },
+          weight: 0,
+          locality: '',
+        })),
+  issues: [],
+  resyncServices: [],
+  raw: JSON.stringify({ padding: 'x'.repeat(1500), i }),
 });
 
 describe('audit: a topic larger than one fetch', () => {
@@ -46,7 +67,13 @@ describe('audit: a topic larger than one fetch', () => {
       const events = Array.from({ length: PER_PARTITION }, (_, i) => ev(p * PER_PARTITION + i, p * 100 + (i % 40)));
       sent.set(p, events);
       for (let i = 0; i < events.length; i += 400) {
-        await producer.send({ topic, compression: CompressionTypes.None, messages: events.slice(i, i + 400).map((e) => ({ partition: p, key: `${e.namespace}/${e.host}`, value: encodeEvent(e) })) });
+        await producer.send({
+          topic,
+          compression: CompressionTypes.None,
+          messages: events
+            .slice(i, i + 400)
+            .map((e) => ({ partition: p, key: `${e.namespace}/${e.host}`, value: encodeEvent(e) })),
+        });
       }
     }
     await producer.disconnect();
@@ -58,29 +85,58 @@ describe('audit: a topic larger than one fetch', () => {
 
   it('reads every offset exactly once, in order, across many fetches', { timeout: 60_000 }, async () => {
     const ranges = await topicRanges(client, topic);
-    assert.deepEqual(ranges.map((r) => r.high), [BigInt(PER_PARTITION), BigInt(PER_PARTITION)]);
+    assert.deepEqual(
+      ranges.map((r) => r.high),
+      [BigInt(PER_PARTITION), BigInt(PER_PARTITION)],
+    );
     const seen = new Map<number, bigint[]>();
     let batches = 0;
     await readTopic(client, {
-      topic, ends: new Map(ranges.map((r) => [r.partition, r.high])),
+      topic,
+      ends: new Map(ranges.map((r) => [r.partition, r.high])),
       onBatch: (p, messages) => {
         batches++;
         seen.set(p, [...(seen.get(p) ?? []), ...messages.map((m) => m.offset)]);
         return 'more';
       },
     });
-    assert.ok(batches > PARTITIONS * 2, `the topic took ${batches} fetches: not larger than one fetch per partition, the test proves nothing`);
+    assert.ok(
+      batches > PARTITIONS * 2,
+      `the topic took ${batches} fetches: not larger than one fetch per partition, the test proves nothing`,
+    );
     for (let p = 0; p < PARTITIONS; p++) {
-      assert.deepEqual(seen.get(p), Array.from({ length: PER_PARTITION }, (_, i) => BigInt(i)), `partition ${p}`);
+      assert.deepEqual(
+        seen.get(p),
+        Array.from({ length: PER_PARTITION }, (_, i) => BigInt(i)),
+        `partition ${p}`,
+      );
     }
   });
 
-  it('replays it in worker threads to exactly the in-process fold of the same events, at a mid-log cut and at the end', { timeout: 60_000 }, async () => {
+  it('replays it in worker threads to exactly the in-process fold of the same events, at a mid-log cut and at the end', {
+    timeout: 60_000,
+  }, async () => {
     const ranges = await topicRanges(client, topic);
-    const mid = new Map([[0, 700n], [1, 1234n]]);
-    const { results, stats, workers } = await replayTopic(client, topic, ranges, [{ kind: 'offsets', offsets: mid }, { kind: 'end' }], 'test', { workers: 2 });
+    const mid = new Map([
+      [0, 700n],
+      [1, 1234n],
+    ]);
+    const { results, stats, workers } = await replayTopic(
+      client,
+      topic,
+      ranges,
+      [{ kind: 'offsets', offsets: mid }, { kind: 'end' }],
+      'test',
+      { workers: 2 },
+    );
     assert.equal(workers, 2);
-    for (const [i, cut] of [mid, new Map([[0, BigInt(PER_PARTITION)], [1, BigInt(PER_PARTITION)]])].entries()) {
+    for (const [i, cut] of [
+      mid,
+      new Map([
+        [0, BigInt(PER_PARTITION)],
+        [1, BigInt(PER_PARTITION)],
+      ]),
+    ].entries()) {
       const ref = new Replay();
       for (const [p, events] of sent) ref.apply(p, events.slice(0, Number(cut.get(p))));
       const want = new Map([...ref.resources].sort(([a], [b]) => (a < b ? -1 : 1)));

@@ -22,8 +22,23 @@ describe('Dubbo 3 application-level discovery, next to an interface-level source
     servers = await startServers(makeRunDir('e2e-collector-dubbo-app'));
     mb = await pipeline(servers, {
       sources: [
-        { id: 'zk-app', kind: 'zookeeper-dubbo', mode: 'application', connect: servers.zookeeper.connectString, servicesRoot, namespace: 'dubbo-apps', coalesceMs: 10, mappingRoot: `${dubboRoot}/mapping` },
-        { id: 'zk-if', kind: 'zookeeper-dubbo', connect: servers.zookeeper.connectString, root: dubboRoot, coalesceMs: 10 },
+        {
+          id: 'zk-app',
+          kind: 'zookeeper-dubbo',
+          mode: 'application',
+          connect: servers.zookeeper.connectString,
+          servicesRoot,
+          namespace: 'dubbo-apps',
+          coalesceMs: 10,
+          mappingRoot: `${dubboRoot}/mapping`,
+        },
+        {
+          id: 'zk-if',
+          kind: 'zookeeper-dubbo',
+          connect: servers.zookeeper.connectString,
+          root: dubboRoot,
+          coalesceMs: 10,
+        },
       ],
     });
     apps = await DubboAppRegistrar.open(servers.zookeeper.connectString, servicesRoot, `${dubboRoot}/mapping`);
@@ -41,36 +56,79 @@ describe('Dubbo 3 application-level discovery, next to an interface-level source
   });
 
   it('publishes each application with its instances, follows data and membership changes', async () => {
-    const both = [{ port: 20880, protocol: 'dubbo' }, { port: 50051, protocol: 'tri' }];
-    const a1 = await apps.register('demo-provider', '10.4.0.1', 20880, { endpoints: both, interfaces: ['org.demo.GreetingService'] });
+    const both = [
+      { port: 20880, protocol: 'dubbo' },
+      { port: 50051, protocol: 'tri' },
+    ];
+    const a1 = await apps.register('demo-provider', '10.4.0.1', 20880, {
+      endpoints: both,
+      interfaces: ['org.demo.GreetingService'],
+    });
     await apps.register('demo-provider', '10.4.0.2', 20880, { endpoints: both });
     await ifaces.register('org.demo.LegacyService', '10.4.1.1', 20880);
     // The mapping lives under the interface source's root: it must not be mistaken for an interface with providers.
-    const eps = await waitFor(() => {
-      const e = tail.endpoints('zk-app');
-      return e['dubbo-apps/demo-provider']?.length === 4 && e['dubbo-apps/org.demo.greetingservice']?.length === 4 && tail.endpoints('zk-if')['dubbo/org.demo.legacyservice']?.length === 1 ? e : undefined;
-    }, { what: 'the application, its mapped interface and the interface-level service', timeoutMs: 30_000 });
+    const eps = await waitFor(
+      () => {
+        const e = tail.endpoints('zk-app');
+        return e['dubbo-apps/demo-provider']?.length === 4 &&
+          e['dubbo-apps/org.demo.greetingservice']?.length === 4 &&
+          tail.endpoints('zk-if')['dubbo/org.demo.legacyservice']?.length === 1
+          ? e
+          : undefined;
+      },
+      { what: 'the application, its mapped interface and the interface-level service', timeoutMs: 30_000 },
+    );
     const all4 = ['10.4.0.1:20880', '10.4.0.1:50051', '10.4.0.2:20880', '10.4.0.2:50051'];
     assert.deepEqual(eps, { 'dubbo-apps/demo-provider': all4, 'dubbo-apps/org.demo.greetingservice': all4 });
     assert.deepEqual(Object.keys(tail.endpoints('zk-if')), ['dubbo/org.demo.legacyservice']);
     const svc = tail.services('zk-app').get('dubbo-apps/demo-provider')!;
-    assert.deepEqual(JSON.parse(JSON.stringify(svc.ports)), [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }, { name: 'tcp-tri', number: 50051, protocol: 'TCP' }]);
+    assert.deepEqual(JSON.parse(JSON.stringify(svc.ports)), [
+      { name: 'tcp-dubbo', number: 20880, protocol: 'TCP' },
+      { name: 'tcp-tri', number: 50051, protocol: 'TCP' },
+    ]);
 
     // Dubbo rewrites an instance's data when its metadata revision changes: a data watch picks it up.
-    await apps.write(a1, DubboAppRegistrar.instanceJson('demo-provider', '10.4.0.1', 20880, { endpoints: both, revision: 'rev-2' }));
-    await waitFor(() => tail.services('zk-app').get('dubbo-apps/demo-provider')?.instances.find((i) => i.address === '10.4.0.1')?.labels['dubbo.apache.org/revision'] === 'rev-2',
-      { what: 'the new metadata revision', timeoutMs: 10_000 });
+    await apps.write(
+      a1,
+      DubboAppRegistrar.instanceJson('demo-provider', '10.4.0.1', 20880, { endpoints: both, revision: 'rev-2' }),
+    );
+    await waitFor(
+      () =>
+        tail
+          .services('zk-app')
+          .get('dubbo-apps/demo-provider')
+          ?.instances.find((i) => i.address === '10.4.0.1')?.labels['dubbo.apache.org/revision'] === 'rev-2',
+      { what: 'the new metadata revision', timeoutMs: 10_000 },
+    );
 
     // Garbage instance data is reported and skipped; the application keeps its good instances.
     await apps.registerRaw('demo-provider', '10.4.0.99:20880', '{"address": 42');
     await apps.unregister(a1);
-    await waitFor(() => tail.endpoints('zk-app')['dubbo-apps/demo-provider']?.join() === '10.4.0.2:20880,10.4.0.2:50051', { what: 'one instance left', timeoutMs: 10_000 });
+    await waitFor(
+      () => tail.endpoints('zk-app')['dubbo-apps/demo-provider']?.join() === '10.4.0.2:20880,10.4.0.2:50051',
+      { what: 'one instance left', timeoutMs: 10_000 },
+    );
     // The mapped interface follows its application; a second application providing it joins it.
-    await waitFor(() => tail.endpoints('zk-app')['dubbo-apps/org.demo.greetingservice']?.join() === '10.4.0.2:20880,10.4.0.2:50051', { what: 'interface follows the app', timeoutMs: 10_000 });
+    await waitFor(
+      () => tail.endpoints('zk-app')['dubbo-apps/org.demo.greetingservice']?.join() === '10.4.0.2:20880,10.4.0.2:50051',
+      { what: 'interface follows the app', timeoutMs: 10_000 },
+    );
     await apps.register('other-provider', '10.4.5.1', 20880, { interfaces: ['org.demo.GreetingService'] });
-    await waitFor(() => tail.endpoints('zk-app')['dubbo-apps/org.demo.greetingservice']?.join() === '10.4.0.2:20880,10.4.0.2:50051,10.4.5.1:20880', { what: 'second application joins the interface', timeoutMs: 10_000 });
-    const last = [...tail.events].reverse().find((e) => e.event.sourceId === 'zk-app' && e.event.kind === 'SERVICE_STATE' && e.event.host === 'demo-provider')!.event;
-    assert.deepEqual(last.issues.map((i) => i.field), ['instances[10.4.0.99:20880].data']);
+    await waitFor(
+      () =>
+        tail.endpoints('zk-app')['dubbo-apps/org.demo.greetingservice']?.join() ===
+        '10.4.0.2:20880,10.4.0.2:50051,10.4.5.1:20880',
+      { what: 'second application joins the interface', timeoutMs: 10_000 },
+    );
+    const last = [...tail.events]
+      .reverse()
+      .find(
+        (e) => e.event.sourceId === 'zk-app' && e.event.kind === 'SERVICE_STATE' && e.event.host === 'demo-provider',
+      )!.event;
+    assert.deepEqual(
+      last.issues.map((i) => i.field),
+      ['instances[10.4.0.99:20880].data'],
+    );
   });
 
   it('each source has its own leader and fencing epoch', async () => {

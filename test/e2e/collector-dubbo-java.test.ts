@@ -31,12 +31,31 @@ describe(`a real Apache Dubbo ${versions.dubbo} provider (Java) reaches a real i
     // Dubbo writes interfaces and application instances side by side under /<group>: one source per discovery mode.
     mb = await pipeline(servers, {
       sources: [
-        { id: 'zk-if', kind: 'zookeeper-dubbo', connect: servers.zookeeper.connectString, root: `/${group}`, sessionTimeoutMs: 4000 },
-        { id: 'zk-app', kind: 'zookeeper-dubbo', mode: 'application', connect: servers.zookeeper.connectString, servicesRoot: `/${group}`, namespace: 'dubbo-apps', sessionTimeoutMs: 4000 },
+        {
+          id: 'zk-if',
+          kind: 'zookeeper-dubbo',
+          connect: servers.zookeeper.connectString,
+          root: `/${group}`,
+          sessionTimeoutMs: 4000,
+        },
+        {
+          id: 'zk-app',
+          kind: 'zookeeper-dubbo',
+          mode: 'application',
+          connect: servers.zookeeper.connectString,
+          servicesRoot: `/${group}`,
+          namespace: 'dubbo-apps',
+          sessionTimeoutMs: 4000,
+        },
       ],
     });
     await Promise.all([mb.start('collector'), mb.start('projector'), mb.start('gateway')]);
-    provider = await startDubboProvider(servers.runDir, { zookeeper: servers.zookeeper.connectString, group, app: APP_HOST, port });
+    provider = await startDubboProvider(servers.runDir, {
+      zookeeper: servers.zookeeper.connectString,
+      group,
+      app: APP_HOST,
+      port,
+    });
   });
 
   after(async () => {
@@ -47,15 +66,21 @@ describe(`a real Apache Dubbo ${versions.dubbo} provider (Java) reaches a real i
   });
 
   it('serves both views (Dubbo 3) or the interface view (2.7) to istiod and removes its endpoints on shutdown', async () => {
-    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, { what: 'gateway ready', timeoutMs: 30_000 });
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, {
+      what: 'gateway ready',
+      timeoutMs: 30_000,
+    });
     istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
-    const [ifaceSe, appSe] = await waitFor(async () => {
-      const all = await serviceEntries(istiod.debug);
-      const a = all.find((c) => c.spec.hosts?.includes(IFACE_HOST) && c.spec.endpoints?.length === 1);
-      const b = all.find((c) => c.spec.hosts?.includes(APP_HOST) && c.spec.endpoints?.length === 1);
-      if (!APP_LEVEL) return a ? [a, a] as const : undefined;
-      return a && b ? [a, b] as const : undefined;
-    }, { what: 'the ServiceEntries in istiod configz', timeoutMs: 60_000 });
+    const [ifaceSe, appSe] = await waitFor(
+      async () => {
+        const all = await serviceEntries(istiod.debug);
+        const a = all.find((c) => c.spec.hosts?.includes(IFACE_HOST) && c.spec.endpoints?.length === 1);
+        const b = all.find((c) => c.spec.hosts?.includes(APP_HOST) && c.spec.endpoints?.length === 1);
+        if (!APP_LEVEL) return a ? ([a, a] as const) : undefined;
+        return a && b ? ([a, b] as const) : undefined;
+      },
+      { what: 'the ServiceEntries in istiod configz', timeoutMs: 60_000 },
+    );
     assert.equal(ifaceSe.metadata.namespace, 'dubbo');
     assert.deepEqual(ifaceSe.spec.ports, [{ number: port, protocol: 'TCP', name: 'tcp-dubbo' }]);
     const address = ifaceSe.spec.endpoints[0].address;
@@ -65,7 +90,11 @@ describe(`a real Apache Dubbo ${versions.dubbo} provider (Java) reaches a real i
     if (!APP_LEVEL) {
       // The interface view is a whole pipeline's worth of proof; the app view must not appear from nowhere.
       const all = await serviceEntries(istiod.debug);
-      assert.equal(all.find((c) => c.spec.hosts?.includes(APP_HOST)), undefined, 'Dubbo 2.7 registers no application');
+      assert.equal(
+        all.find((c) => c.spec.hosts?.includes(APP_HOST)),
+        undefined,
+        'Dubbo 2.7 registers no application',
+      );
     }
     if (APP_LEVEL) {
       assert.equal(appSe.metadata.namespace, 'dubbo-apps');
@@ -76,17 +105,23 @@ describe(`a real Apache Dubbo ${versions.dubbo} provider (Java) reaches a real i
     }
 
     const clusters = [`outbound|${port}||${IFACE_HOST}`, ...(APP_LEVEL ? [`outbound|${port}||${APP_HOST}`] : [])];
-    const view = await waitFor(async () => {
-      const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => clusters.includes(c));
-      return clusters.every((c) => v.endpoints[c]?.length === 1) ? v : undefined;
-    }, { what: 'EDS for both clusters', timeoutMs: 30_000 });
+    const view = await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => clusters.includes(c));
+        return clusters.every((c) => v.endpoints[c]?.length === 1) ? v : undefined;
+      },
+      { what: 'EDS for both clusters', timeoutMs: 30_000 },
+    );
     for (const c of clusters) assert.deepEqual(view.endpoints[c], [{ address, port }]);
 
     // Dubbo's shutdown hook unregisters the provider: its endpoints leave the mesh.
     await provider.stop();
-    await waitFor(async () => {
-      const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => clusters.includes(c));
-      return clusters.every((c) => (v.endpoints[c]?.length ?? 0) === 0) ? v : undefined;
-    }, { what: 'no endpoints after the provider stopped', timeoutMs: 30_000 });
+    await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => clusters.includes(c));
+        return clusters.every((c) => (v.endpoints[c]?.length ?? 0) === 0) ? v : undefined;
+      },
+      { what: 'no endpoints after the provider stopped', timeoutMs: 30_000 },
+    );
   });
 });

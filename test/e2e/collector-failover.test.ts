@@ -27,7 +27,7 @@ class Churn {
   constructor(private readonly dubbo: DubboRegistrar) {}
 
   async add(i: number): Promise<void> {
-    const ip = `10.${20 + (this.n >> 16 & 0xff)}.${this.n >> 8 & 0xff}.${this.n & 0xff}`;
+    const ip = `10.${20 + ((this.n >> 16) & 0xff)}.${(this.n >> 8) & 0xff}.${this.n & 0xff}`;
     this.n++;
     const znode = await this.dubbo.register(iface(i), ip, 20880);
     const m = this.providers.get(i) ?? new Map<string, string>();
@@ -57,7 +57,10 @@ class Churn {
     })();
   }
 
-  async stop(): Promise<void> { this.running = false; await this.loop; }
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
 
   expected(): Record<string, string[]> {
     return Object.fromEntries([...this.providers.entries()].map(([i, m]) => [hostOf(i), [...m.keys()].sort()]));
@@ -78,13 +81,23 @@ describe('collector high availability: replicas, failover, fencing', () => {
   async function assertFinalSnapshotExact(): Promise<{ epochs: number[] }> {
     const expected = churn.expected();
     let last: Record<string, string[]> = {};
-    return waitFor(async () => {
-      const s = await sourceFold(redis, mb.config.redis.prefix, mb.config.kafka.partitions, 'zk1');
-      last = s.endpoints;
-      return JSON.stringify(s.endpoints, Object.keys(s.endpoints).sort()) === JSON.stringify(expected, Object.keys(expected).sort()) ? s : undefined;
-    }, { what: 'Redis snapshot equal to what ZooKeeper holds', timeoutMs: 30_000, intervalMs: 200 }).catch((e) => {
-      const diff = Object.keys({ ...expected, ...last }).filter((k) => JSON.stringify(expected[k]) !== JSON.stringify(last[k]));
-      throw new Error(`${(e as Error).message}; differing services: ${diff.map((k) => `${k} expected ${expected[k]?.join(' ')} got ${last[k]?.join(' ')}`).join('; ')}`);
+    return waitFor(
+      async () => {
+        const s = await sourceFold(redis, mb.config.redis.prefix, mb.config.kafka.partitions, 'zk1');
+        last = s.endpoints;
+        return JSON.stringify(s.endpoints, Object.keys(s.endpoints).sort()) ===
+          JSON.stringify(expected, Object.keys(expected).sort())
+          ? s
+          : undefined;
+      },
+      { what: 'Redis snapshot equal to what ZooKeeper holds', timeoutMs: 30_000, intervalMs: 200 },
+    ).catch((e) => {
+      const diff = Object.keys({ ...expected, ...last }).filter(
+        (k) => JSON.stringify(expected[k]) !== JSON.stringify(last[k]),
+      );
+      throw new Error(
+        `${(e as Error).message}; differing services: ${diff.map((k) => `${k} expected ${expected[k]?.join(' ')} got ${last[k]?.join(' ')}`).join('; ')}`,
+      );
     });
   }
 
@@ -96,7 +109,10 @@ describe('collector high availability: replicas, failover, fencing', () => {
     fs.writeFileSync(mb.configFile, JSON.stringify(mb.config));
     dubbo = await DubboRegistrar.open(servers.zookeeper.connectString, mb.config.sources[0].root);
     churn = new Churn(dubbo);
-    for (let i = 0; i < SERVICES; i++) { await churn.add(i); await churn.add(i); }
+    for (let i = 0; i < SERVICES; i++) {
+      await churn.add(i);
+      await churn.add(i);
+    }
     redis = new Redis(servers.redis.url);
     replicas = new CollectorReplicas(mb, 'zk1');
     await mb.start('projector');
@@ -134,10 +150,15 @@ describe('collector high availability: replicas, failover, fencing', () => {
     await waitFor(() => churn.ops >= 400, { what: 'more churn after the failover', timeoutMs: 20_000 });
     await churn.stop();
     const { epochs } = await assertFinalSnapshotExact();
-    console.log(`# failover after kill -9: ${failoverMs.toFixed(0)} ms (lease ${LEASE_MS} ms); ${churn.ops} registry changes; epochs ${oldEpoch} -> ${newEpoch}`);
+    console.log(
+      `# failover after kill -9: ${failoverMs.toFixed(0)} ms (lease ${LEASE_MS} ms); ${churn.ops} registry changes; epochs ${oldEpoch} -> ${newEpoch}`,
+    );
     assert.ok(failoverMs < LEASE_MS * 2 + 3000, `failover took ${failoverMs} ms`);
     assert.ok(newEpoch > oldEpoch, 'the new leader has a larger fencing epoch');
-    assert.ok(epochs.every((e) => e === newEpoch), `every partition has seen the new epoch: ${epochs}`);
+    assert.ok(
+      epochs.every((e) => e === newEpoch),
+      `every partition has seen the new epoch: ${epochs}`,
+    );
   });
 
   it('a paused leader (a zombie) is superseded and fenced: after it wakes up it publishes nothing', async () => {
@@ -154,7 +175,10 @@ describe('collector high availability: replicas, failover, fencing', () => {
     await waitFor(() => churn.ops >= opsAtWake, { what: 'churn while the zombie sleeps', timeoutMs: 20_000 });
     zombie.proc.signal('SIGCONT');
     // The zombie steps down (its lease is gone) and must not overwrite anything the new leader published.
-    await waitFor(async () => (await leaderState(zombie))?.leading === false, { what: 'the zombie to step down', timeoutMs: 10_000 });
+    await waitFor(async () => (await leaderState(zombie))?.leading === false, {
+      what: 'the zombie to step down',
+      timeoutMs: 10_000,
+    });
     await waitFor(() => churn.ops >= opsAtWake + 150, { what: 'churn after the zombie woke', timeoutMs: 20_000 });
     await churn.stop();
     const { epochs } = await assertFinalSnapshotExact();

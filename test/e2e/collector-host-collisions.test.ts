@@ -39,7 +39,10 @@ describe('registry keys that collide on one mesh host are merged, never hidden (
   const underscore: ConsulInstance = { service: 'billing_api', id: 'billing_api-1', address: '10.51.0.2', port: 8080 };
 
   const endpointsOf = async (host: string) =>
-    (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes(host))?.spec.endpoints?.map((e: { address: string }) => e.address).sort() as string[] | undefined;
+    (await serviceEntries(istiod.debug))
+      .find((c) => c.spec.hosts?.includes(host))
+      ?.spec.endpoints?.map((e: { address: string }) => e.address)
+      .sort() as string[] | undefined;
 
   before(async () => {
     const runDir = makeRunDir('e2e-host-collisions');
@@ -57,7 +60,10 @@ describe('registry keys that collide on one mesh host are merged, never hidden (
     await dubbo.register(OUTER, '10.50.0.1', 20880);
     await reg.register(dash);
     await Promise.all([mb.start('collector'), mb.start('projector'), mb.start('gateway')]);
-    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, { what: 'gateway ready', timeoutMs: 30_000 });
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, {
+      what: 'gateway ready',
+      timeoutMs: 30_000,
+    });
     istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
     tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
   });
@@ -72,17 +78,34 @@ describe('registry keys that collide on one mesh host are merged, never hidden (
     await servers?.stop();
   });
 
-  it('ZooKeeper: both interfaces\' providers are in istiod; removing one interface keeps the other\'s provider', async () => {
-    await waitFor(async () => (await endpointsOf(ZK_HOST))?.length === 1, { what: 'the first interface in istiod', timeoutMs: 30_000 });
+  it("ZooKeeper: both interfaces' providers are in istiod; removing one interface keeps the other's provider", async () => {
+    await waitFor(async () => (await endpointsOf(ZK_HOST))?.length === 1, {
+      what: 'the first interface in istiod',
+      timeoutMs: 30_000,
+    });
     const second = await dubbo.register(outer, '10.50.0.2', 20880);
-    const both = await waitFor(async () => { const e = await endpointsOf(ZK_HOST); return e?.length === 2 ? e : undefined; }, { what: 'both interfaces\' providers in istiod', timeoutMs: 30_000 });
+    const both = await waitFor(
+      async () => {
+        const e = await endpointsOf(ZK_HOST);
+        return e?.length === 2 ? e : undefined;
+      },
+      { what: "both interfaces' providers in istiod", timeoutMs: 30_000 },
+    );
     assert.deepEqual(both, ['10.50.0.1', '10.50.0.2']);
     // Reported once, as a metric and in the event (so `meshbridge history` explains it).
     assert.equal(await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_host_collisions', { source: 'zk1' }), 1);
-    const merged = await waitFor(() => [...tail.events].reverse().find((e) => e.event.host === ZK_HOST && e.event.kind === 'SERVICE_STATE' && e.event.instances.length === 2)?.event,
-      { what: 'the merged event in Kafka', timeoutMs: 10_000 });
+    const merged = await waitFor(
+      () =>
+        [...tail.events]
+          .reverse()
+          .find((e) => e.event.host === ZK_HOST && e.event.kind === 'SERVICE_STATE' && e.event.instances.length === 2)
+          ?.event,
+      { what: 'the merged event in Kafka', timeoutMs: 10_000 },
+    );
     assert.equal(merged.registryService, `${OUTER},${outer}`);
-    assert.ok(merged.issues.some((i) => i.field === 'registryService' && /2 registry services map to mesh host/.test(i.reason)));
+    assert.ok(
+      merged.issues.some((i) => i.field === 'registryService' && /2 registry services map to mesh host/.test(i.reason)),
+    );
     const history = await meshbridge(mb.configFile, ['history', ZK_HOST]);
     assert.equal(history.code, 0, history.stderr);
     assert.match(history.stdout, /2 registry services map to mesh host/);
@@ -91,22 +114,44 @@ describe('registry keys that collide on one mesh host are merged, never hidden (
     await dubbo.unregister(second);
     await remove(admin, `${root}/${outer}/providers`);
     await remove(admin, `${root}/${outer}`);
-    await waitFor(async () => (await endpointsOf(ZK_HOST))?.join() === '10.50.0.1', { what: 'only the first interface\'s provider', timeoutMs: 30_000 });
-    await waitFor(async () => (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_host_collisions', { source: 'zk1' })) === 0, { what: 'the collision reported gone', timeoutMs: 10_000 });
+    await waitFor(async () => (await endpointsOf(ZK_HOST))?.join() === '10.50.0.1', {
+      what: "only the first interface's provider",
+      timeoutMs: 30_000,
+    });
+    await waitFor(
+      async () =>
+        (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_host_collisions', { source: 'zk1' })) === 0,
+      { what: 'the collision reported gone', timeoutMs: 10_000 },
+    );
     // And it stays (nothing deletes the ServiceEntry later).
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(await endpointsOf(ZK_HOST), ['10.50.0.1']);
   });
 
   it('Consul: billing-api and billing_api are one host with both instances; deregistering one keeps the other', async () => {
-    await waitFor(async () => (await endpointsOf(CONSUL_HOST))?.length === 1, { what: 'billing-api in istiod', timeoutMs: 30_000 });
+    await waitFor(async () => (await endpointsOf(CONSUL_HOST))?.length === 1, {
+      what: 'billing-api in istiod',
+      timeoutMs: 30_000,
+    });
     await reg.register(underscore);
-    const both = await waitFor(async () => { const e = await endpointsOf(CONSUL_HOST); return e?.length === 2 ? e : undefined; }, { what: 'both Consul services\' instances in istiod', timeoutMs: 30_000 });
+    const both = await waitFor(
+      async () => {
+        const e = await endpointsOf(CONSUL_HOST);
+        return e?.length === 2 ? e : undefined;
+      },
+      { what: "both Consul services' instances in istiod", timeoutMs: 30_000 },
+    );
     assert.deepEqual(both, ['10.51.0.1', '10.51.0.2']);
     assert.equal(await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_host_collisions', { source: 'c1' }), 1);
     await reg.deregister(underscore);
-    await waitFor(async () => (await endpointsOf(CONSUL_HOST))?.join() === '10.51.0.1', { what: 'only billing-api\'s instance', timeoutMs: 30_000 });
+    await waitFor(async () => (await endpointsOf(CONSUL_HOST))?.join() === '10.51.0.1', {
+      what: "only billing-api's instance",
+      timeoutMs: 30_000,
+    });
     await reg.deregister(dash);
-    await waitFor(async () => (await endpointsOf(CONSUL_HOST)) === undefined, { what: 'the host gone once both services are', timeoutMs: 30_000 });
+    await waitFor(async () => (await endpointsOf(CONSUL_HOST)) === undefined, {
+      what: 'the host gone once both services are',
+      timeoutMs: 30_000,
+    });
   });
 });

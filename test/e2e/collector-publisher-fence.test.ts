@@ -12,13 +12,27 @@ import { Publisher } from '../../services/collector/publisher.ts';
 import type { StateToPublish } from '../../services/collector/decider.ts';
 
 const state = (host: string): StateToPublish => ({
-  token: null, hash: host,
-  state: { namespace: 'dubbo', host, registryService: host, ports: [{ number: 20880, protocol: 'TCP', name: 'tcp-dubbo' }], instances: [], issues: [] },
+  token: null,
+  hash: host,
+  state: {
+    namespace: 'dubbo',
+    host,
+    registryService: host,
+    ports: [{ number: 20880, protocol: 'TCP', name: 'tcp-dubbo' }],
+    instances: [],
+    issues: [],
+  },
 });
 
 /** Resolves with the promise's outcome, or 'pending' if it has not settled within `ms`. */
 const within = (p: Promise<unknown>, ms: number) =>
-  Promise.race([p.then(() => 'resolved', (e: unknown) => e), new Promise((r) => setTimeout(() => r('pending'), ms))]);
+  Promise.race([
+    p.then(
+      () => 'resolved',
+      (e: unknown) => e,
+    ),
+    new Promise((r) => setTimeout(() => r('pending'), ms)),
+  ]);
 
 describe('collector publisher: a replica that lost its leadership answers every later publish at once (real Kafka)', () => {
   let kafka: KafkaServer;
@@ -26,7 +40,9 @@ describe('collector publisher: a replica that lost its leadership answers every 
     ensureInstalled(['kafka']);
     kafka = await startKafka(makeRunDir('publisher-fence'));
   });
-  after(async () => { await kafka?.stop(); });
+  after(async () => {
+    await kafka?.stop();
+  });
 
   it('publishes while leading; once fenced, every publish rejects with FencedError (none waits forever)', async () => {
     const topic = `fence-${Date.now()}`;
@@ -40,9 +56,19 @@ describe('collector publisher: a replica that lost its leadership answers every 
     await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
     await admin.disconnect();
     let leading = true;
-    const fence = () => { if (!leading) throw new FencedError('epoch 7 no longer leads', { epoch: 7 }); };
+    const fence = () => {
+      if (!leading) throw new FencedError('epoch 7 no longer leads', { epoch: 7 });
+    };
     const client = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING });
-    const p = new Publisher(cfg, client, cfg.sources[0] as ZooKeeperDubboSourceConfig, 'c1', 7, collectorMetrics(new Registry()), fence);
+    const p = new Publisher(
+      cfg,
+      client,
+      cfg.sources[0] as ZooKeeperDubboSourceConfig,
+      'c1',
+      7,
+      collectorMetrics(new Registry()),
+      fence,
+    );
     await p.connect(2);
     try {
       await p.publishState(state('a.dubbo'), 'g1', null);
@@ -50,7 +76,10 @@ describe('collector publisher: a replica that lost its leadership answers every 
       // The publisher is idle: the first batch after the fence fails synchronously inside the flush loop.
       const first = await within(p.publishState(state('b.dubbo'), 'g1', null), 10_000);
       assert.ok(first instanceof FencedError, `first publish after the fence: ${String(first)}`);
-      const later = await within(Promise.all([p.publishState(state('c.dubbo'), 'g1', null), p.publishResyncEnd('g1', ['dubbo/a.dubbo'])]), 10_000);
+      const later = await within(
+        Promise.all([p.publishState(state('c.dubbo'), 'g1', null), p.publishResyncEnd('g1', ['dubbo/a.dubbo'])]),
+        10_000,
+      );
       assert.ok(later instanceof FencedError, `later publishes reject too, never hang: ${String(later)}`);
     } finally {
       await p.disconnect();

@@ -39,13 +39,18 @@ describe('collector failover while services are being registered: a re-read neve
     mb.config.sources[0].resyncIntervalMs = 1000;
     fs.writeFileSync(mb.configFile, JSON.stringify(mb.config));
     dubbo = await DubboRegistrar.open(servers.zookeeper.connectString, mb.config.sources[0].root);
-    await Promise.all(Array.from({ length: BASE }, async (_, i) => {
-      await dubbo.register(`com.race.Base${i}`, `10.30.${i >> 8}.${i & 0xff}`, 20880);
-      registered.add(hostOf(`com.race.Base${i}`));
-    }));
+    await Promise.all(
+      Array.from({ length: BASE }, async (_, i) => {
+        await dubbo.register(`com.race.Base${i}`, `10.30.${i >> 8}.${i & 0xff}`, 20880);
+        registered.add(hostOf(`com.race.Base${i}`));
+      }),
+    );
     replicas = new CollectorReplicas(mb, 'zk1');
     await Promise.all([mb.start('projector'), mb.start('gateway'), replicas.start('a'), replicas.start('b')]);
-    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, { what: 'gateway ready', timeoutMs: 30_000 });
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, {
+      what: 'gateway ready',
+      timeoutMs: 30_000,
+    });
     istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
     tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
     watch = new IstiodWatch(istiod.debug, () => registered);
@@ -67,11 +72,12 @@ describe('collector failover while services are being registered: a re-read neve
     await istiodHoldsAll('istiod holding the base services');
   });
 
-  const registrations = (prefix: string, everyMs: number) => registrationLoop(async (n) => {
-    const iface = `com.race.${prefix}x${n}`;
-    await dubbo.register(iface, `10.40.${n >> 8}.${n & 0xff}`, 20880);
-    registered.add(hostOf(iface));
-  }, everyMs);
+  const registrations = (prefix: string, everyMs: number) =>
+    registrationLoop(async (n) => {
+      const iface = `com.race.${prefix}x${n}`;
+      await dubbo.register(iface, `10.40.${n >> 8}.${n & 0xff}`, 20880);
+      registered.add(hostOf(iface));
+    }, everyMs);
 
   it('periodic re-reads (every second) while a service is registered every 25 ms', async () => {
     const reg = registrations('P', 25);
@@ -106,7 +112,9 @@ describe('collector failover while services are being registered: a re-read neve
       // No registered service was ever removed by a marker (the projector's own fold of the topic says so).
       const removedByMarker = [...registered].filter((h) => !(h in tail.endpoints('zk1')));
       assert.deepEqual(removedByMarker, []);
-      console.log(`# round ${round}: ${reg.count()} services registered through the takeover (epoch ${oldEpoch} -> ${newEpoch}); ${watch.polls} istiod polls, no violation`);
+      console.log(
+        `# round ${round}: ${reg.count()} services registered through the takeover (epoch ${oldEpoch} -> ${newEpoch}); ${watch.polls} istiod polls, no violation`,
+      );
       // A fresh standby for the next round.
       if (round === 1) await replicas.start(`a${round}`);
     });

@@ -29,7 +29,11 @@ describe('ZooKeeper watch on a node that appears between getChildren and exists 
     const path = '/race-root';
     // A client whose exists() first lets another session create the node: the race, made deterministic.
     const racing = Object.create(a) as ZkClient;
-    (racing as unknown as { exists: ZkClient['exists'] }).exists = ((p: string, w: () => void, cb: (e: unknown, s: unknown) => void) => {
+    (racing as unknown as { exists: ZkClient['exists'] }).exists = ((
+      p: string,
+      w: () => void,
+      cb: (e: unknown, s: unknown) => void,
+    ) => {
       b.create(p, zookeeper.CreateMode.PERSISTENT, () => a.exists(p, w, cb as never));
     }) as unknown as ZkClient['exists'];
     let fired = 0;

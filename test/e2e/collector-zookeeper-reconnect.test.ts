@@ -21,7 +21,9 @@ const hostOf = (iface: string) => `dubbo/${iface.toLowerCase()}`;
  * of ZooKeeper that stops forwarding without closing anything). Each case changes the registry around the outage and
  * ends with Redis holding exactly what ZooKeeper holds, without restarting the collector.
  */
-describe('ZooKeeper restarts and partitions: the collector reconnects and Redis ends with the registry\'s truth', { timeout: 300_000 }, () => {
+describe("ZooKeeper restarts and partitions: the collector reconnects and Redis ends with the registry's truth", {
+  timeout: 300_000,
+}, () => {
   let servers: Servers;
   let mb: Pipeline;
   let proxy: TcpProxy;
@@ -31,8 +33,12 @@ describe('ZooKeeper restarts and partitions: the collector reconnects and Redis 
   /** What ZooKeeper holds: interface -> address -> znode path. */
   const truth = new Map<string, Map<string, string>>();
 
-  const expected = () => Object.fromEntries([...truth.entries()].map(([i, m]) => [hostOf(i), [...m.keys()].map((a) => `${a}:20880`).sort()]));
-  const connected = async () => metricSum(mb.ports.collectorHttp, 'meshbridge_collector_registry_connected', { source: 'zk1' });
+  const expected = () =>
+    Object.fromEntries(
+      [...truth.entries()].map(([i, m]) => [hostOf(i), [...m.keys()].map((a) => `${a}:20880`).sort()]),
+    );
+  const connected = async () =>
+    metricSum(mb.ports.collectorHttp, 'meshbridge_collector_registry_connected', { source: 'zk1' });
 
   async function register(iface: string, address: string): Promise<void> {
     const znode = await dubbo.register(iface, address, 20880);
@@ -46,12 +52,15 @@ describe('ZooKeeper restarts and partitions: the collector reconnects and Redis 
     truth.get(iface)!.delete(address);
   }
 
-  const redisHoldsTruth = (what: string) => foldEquals(redis, mb.config.redis.prefix, mb.config.kafka.partitions, 'zk1', expected, what);
-
+  const redisHoldsTruth = (what: string) =>
+    foldEquals(redis, mb.config.redis.prefix, mb.config.kafka.partitions, 'zk1', expected, what);
 
   async function restartZooKeeper(opts: { wipe: boolean; downMs?: number }): Promise<void> {
     await servers.zookeeper.proc.stop();
-    await waitFor(async () => (await connected()) === 0, { what: 'the collector noticing ZooKeeper is gone', timeoutMs: 20_000 });
+    await waitFor(async () => (await connected()) === 0, {
+      what: 'the collector noticing ZooKeeper is gone',
+      timeoutMs: 20_000,
+    });
     if (opts.downMs) await outage(opts.downMs);
     if (opts.wipe) fs.rmSync(path.join(servers.runDir, 'zookeeper', 'data'), { recursive: true, force: true });
     servers.zookeeper = await startZooKeeper(servers.runDir, { port: servers.zookeeper.port });
@@ -66,7 +75,11 @@ describe('ZooKeeper restarts and partitions: the collector reconnects and Redis 
     servers = await startServers(makeRunDir('e2e-zk-reconnect'));
     proxy = await startTcpProxy(() => [servers.zookeeper.port]);
     root = `/dubbo-reconnect-${process.pid}`;
-    mb = await pipeline(servers, { sources: [{ id: 'zk1', kind: 'zookeeper-dubbo', connect: `127.0.0.1:${proxy.port}`, root, sessionTimeoutMs: SESSION_MS }] });
+    mb = await pipeline(servers, {
+      sources: [
+        { id: 'zk1', kind: 'zookeeper-dubbo', connect: `127.0.0.1:${proxy.port}`, root, sessionTimeoutMs: SESSION_MS },
+      ],
+    });
     dubbo = await DubboRegistrar.open(servers.zookeeper.connectString, root, { persistent: true });
     await register('com.rc.A', '10.70.0.1');
     await register('com.rc.A', '10.70.0.2');
@@ -91,13 +104,16 @@ describe('ZooKeeper restarts and partitions: the collector reconnects and Redis 
     await redisHoldsTruth('changes after the restart');
   });
 
-  it('down for longer than the collector\'s session: a new session, a full re-read, and changes made meanwhile', async () => {
+  it("down for longer than the collector's session: a new session, a full re-read, and changes made meanwhile", async () => {
     const resyncs = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: 'zk1' });
     await restartZooKeeper({ wipe: false, downMs: SESSION_MS + 2000 });
     await register('com.rc.D', '10.70.3.1');
     await unregister('com.rc.B', '10.70.1.1');
     await redisHoldsTruth('the registry after a long outage');
-    assert.ok(await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: 'zk1' }) > resyncs, 'a full re-read ran');
+    assert.ok(
+      (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: 'zk1' })) > resyncs,
+      'a full re-read ran',
+    );
   });
 
   it('restarted empty (fresh data, same port): the collector gets a session on the new server and the marker removes what is gone', async () => {
@@ -110,7 +126,10 @@ describe('ZooKeeper restarts and partitions: the collector reconnects and Redis 
 
   it('a network partition longer than the session: nothing forwarded, then healed; changes made meanwhile arrive', async () => {
     proxy.partition(true);
-    await waitFor(async () => (await connected()) === 0, { what: 'the collector noticing the partition', timeoutMs: 20_000 });
+    await waitFor(async () => (await connected()) === 0, {
+      what: 'the collector noticing the partition',
+      timeoutMs: 20_000,
+    });
     await register('com.rc.F', '10.70.5.1');
     await unregister('com.rc.E', '10.70.4.1');
     await outage(SESSION_MS + 1000);

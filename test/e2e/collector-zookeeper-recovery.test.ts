@@ -16,7 +16,9 @@ function connections(port: number): Promise<number> {
     const sock = net.connect({ port, host: '127.0.0.1' }, () => sock.write('cons'));
     let out = '';
     sock.on('data', (d) => (out += d.toString()));
-    sock.on('end', () => resolve(out.split('\n').filter((l) => l.includes('sid=') && !l.includes('queued=0/recved=1/sent=0')).length));
+    sock.on('end', () =>
+      resolve(out.split('\n').filter((l) => l.includes('sid=') && !l.includes('queued=0/recved=1/sent=0')).length),
+    );
     sock.on('error', () => resolve(-1));
   });
 }
@@ -55,11 +57,20 @@ describe('ZooKeeper session expiry: the collector starts a new session and its r
     (await import('node:fs')).writeFileSync(mb.configFile, JSON.stringify(mb.config));
     const collector = await mb.start('collector');
     tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
-    await waitFor(() => tail.endpoints('zk1')['dubbo/com.exp.a']?.length === 2 && tail.endpoints('zk1')['dubbo/com.exp.b']?.length === 1, { what: 'A and B published', timeoutMs: 30_000 });
+    await waitFor(
+      () =>
+        tail.endpoints('zk1')['dubbo/com.exp.a']?.length === 2 &&
+        tail.endpoints('zk1')['dubbo/com.exp.b']?.length === 1,
+      { what: 'A and B published', timeoutMs: 30_000 },
+    );
     const before = await connections(servers.zookeeper.port);
 
     collector.signal('SIGSTOP');
-    await waitFor(async () => (await connections(servers.zookeeper.port)) === before - 1, { what: "ZooKeeper expiring the paused collector's session", timeoutMs: 20_000, intervalMs: 200 });
+    await waitFor(async () => (await connections(servers.zookeeper.port)) === before - 1, {
+      what: "ZooKeeper expiring the paused collector's session",
+      timeoutMs: 20_000,
+      intervalMs: 200,
+    });
     // While it has no session (no watch notification can reach it): one provider of A leaves, B disappears altogether, C appears.
     await dubbo.unregister(a1);
     await dubbo.unregister(b1);
@@ -68,18 +79,32 @@ describe('ZooKeeper session expiry: the collector starts a new session and its r
     await dubbo.register('com.exp.C', '10.9.2.1', 20880);
     collector.signal('SIGCONT');
 
-    const eps = await waitFor(() => {
-      const e = tail.endpoints('zk1');
-      return !('dubbo/com.exp.b' in e) && e['dubbo/com.exp.a']?.length === 1 && e['dubbo/com.exp.c']?.length === 1 ? e : undefined;
-    }, { what: 'state after the session expiry', timeoutMs: 30_000 });
+    const eps = await waitFor(
+      () => {
+        const e = tail.endpoints('zk1');
+        return !('dubbo/com.exp.b' in e) && e['dubbo/com.exp.a']?.length === 1 && e['dubbo/com.exp.c']?.length === 1
+          ? e
+          : undefined;
+      },
+      { what: 'state after the session expiry', timeoutMs: 30_000 },
+    );
     assert.deepEqual(eps, { 'dubbo/com.exp.a': ['10.9.0.2:20880'], 'dubbo/com.exp.c': ['10.9.2.1:20880'] });
-    await waitFor(async () => (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: 'zk1', reason: 'session-expired' })) >= 1,
-      { what: 'a resync counted as session-expired', timeoutMs: 5000 });
+    await waitFor(
+      async () =>
+        (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', {
+          source: 'zk1',
+          reason: 'session-expired',
+        })) >= 1,
+      { what: 'a resync counted as session-expired', timeoutMs: 5000 },
+    );
     // B vanished while the collector had no session: nobody published its removal, the resync marker deleted it.
     assert.ok(!tail.events.some((e) => e.event.kind === 'SERVICE_REMOVED' && e.event.host === 'com.exp.b'));
 
     // Watches work on the new session.
     await dubbo.register('com.exp.C', '10.9.2.2', 20880);
-    await waitFor(() => tail.endpoints('zk1')['dubbo/com.exp.c']?.length === 2, { what: 'a change after recovery', timeoutMs: 10_000 });
+    await waitFor(() => tail.endpoints('zk1')['dubbo/com.exp.c']?.length === 2, {
+      what: 'a change after recovery',
+      timeoutMs: 10_000,
+    });
   });
 });

@@ -16,7 +16,11 @@ describe('two Consul datacenters feeding one mesh host: each source owns its own
 
   before(async () => {
     const runDir = makeRunDir('e2e-consul-multi-dc');
-    [servers, dc1, dc2] = await Promise.all([startServers(runDir), startConsul(runDir, { datacenter: 'dc1', name: 'consul-dc1' }), startConsul(runDir, { datacenter: 'dc2', name: 'consul-dc2' })]);
+    [servers, dc1, dc2] = await Promise.all([
+      startServers(runDir),
+      startConsul(runDir, { datacenter: 'dc1', name: 'consul-dc1' }),
+      startConsul(runDir, { datacenter: 'dc2', name: 'consul-dc2' }),
+    ]);
     mb = await pipeline(servers, {
       sources: [
         { id: 'c-dc1', kind: 'consul', address: dc1.address, blockWaitSeconds: 5 },
@@ -39,8 +43,12 @@ describe('two Consul datacenters feeding one mesh host: each source owns its own
     const b = { service: 'inventory', id: 'inv-1', address: '10.7.2.1', port: 8080, meta: { protocol: 'http' } };
     await new ConsulRegistrar(dc1.address).register(a);
     await new ConsulRegistrar(dc2.address).register(b);
-    await waitFor(() => tail.endpoints('c-dc1')['consul/inventory']?.length === 1 && tail.endpoints('c-dc2')['consul/inventory']?.length === 1,
-      { what: 'inventory from both datacenters', timeoutMs: 30_000 });
+    await waitFor(
+      () =>
+        tail.endpoints('c-dc1')['consul/inventory']?.length === 1 &&
+        tail.endpoints('c-dc2')['consul/inventory']?.length === 1,
+      { what: 'inventory from both datacenters', timeoutMs: 30_000 },
+    );
     assert.equal(tail.services('c-dc1').get('consul/inventory')!.instances[0]!.locality, 'dc1');
     assert.equal(tail.services('c-dc2').get('consul/inventory')!.instances[0]!.locality, 'dc2');
     // Both contributions live in the same folded service (one partition, one ServiceEntry).
@@ -49,7 +57,10 @@ describe('two Consul datacenters feeding one mesh host: each source owns its own
     assert.deepEqual(Object.keys(folds[0]!.sources).sort(), ['c-dc1', 'c-dc2']);
 
     await new ConsulRegistrar(dc2.address).deregister(b);
-    await waitFor(() => !tail.services('c-dc2').has('consul/inventory'), { what: 'dc2 contribution removed', timeoutMs: 15_000 });
+    await waitFor(() => !tail.services('c-dc2').has('consul/inventory'), {
+      what: 'dc2 contribution removed',
+      timeoutMs: 15_000,
+    });
     assert.deepEqual(tail.endpoints('c-dc1')['consul/inventory'], ['10.7.1.1:8080'], 'dc1 untouched');
   });
 });

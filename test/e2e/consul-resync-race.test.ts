@@ -40,11 +40,23 @@ describe('Consul: re-reads and a collector failover while services are being reg
     reg = new ConsulRegistrar(consul.address);
     await Promise.all(Array.from({ length: BASE }, (_, i) => add(`base-${i}`, i)));
     mb = await pipeline(servers, {
-      sources: [{ id: 'c1', kind: 'consul', address: consul.address, blockWaitSeconds: 5, resyncIntervalMs: 1000, leaderElection: { leaseMs: 2000 } }],
+      sources: [
+        {
+          id: 'c1',
+          kind: 'consul',
+          address: consul.address,
+          blockWaitSeconds: 5,
+          resyncIntervalMs: 1000,
+          leaderElection: { leaseMs: 2000 },
+        },
+      ],
     });
     replicas = new CollectorReplicas(mb, 'c1');
     await Promise.all([mb.start('projector'), mb.start('gateway'), replicas.start('a'), replicas.start('b')]);
-    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, { what: 'gateway ready', timeoutMs: 30_000 });
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, {
+      what: 'gateway ready',
+      timeoutMs: 30_000,
+    });
     istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
     watch = new IstiodWatch(istiod.debug, () => registered);
     await istiodHoldsAll('istiod holding the base services');
@@ -69,7 +81,7 @@ describe('Consul: re-reads and a collector failover while services are being reg
     assert.deepEqual(watch.violations, []);
   });
 
-  it('kill -9 of the leader while registrations run through the standby\'s takeover', async () => {
+  it("kill -9 of the leader while registrations run through the standby's takeover", async () => {
     const old = await replicas.leader();
     const r = registrations('f', 50);
     await waitFor(() => r.count() >= 3, { what: 'registrations under way', timeoutMs: 5000 });

@@ -17,20 +17,38 @@ import { meshbridge } from '../support/meshbridge-cli.ts';
  * Redis, and the collector without Kafka served no /healthz and exited after ~60 s.
  */
 
-interface Missing { name: string; address: string; ok: boolean; since: string; attempts: number; lastError?: string }
+interface Missing {
+  name: string;
+  address: string;
+  ok: boolean;
+  since: string;
+  attempts: number;
+  lastError?: string;
+}
 
-const httpPort = (mb: Pipeline, role: Role) => (role === 'collector' ? mb.ports.collectorHttp : role === 'projector' ? mb.ports.projectorHttp : mb.ports.gatewayHttp);
+const httpPort = (mb: Pipeline, role: Role) =>
+  role === 'collector' ? mb.ports.collectorHttp : role === 'projector' ? mb.ports.projectorHttp : mb.ports.gatewayHttp;
 const readyz = async (mb: Pipeline, role: Role) => getJson(`http://127.0.0.1:${httpPort(mb, role)}/readyz`);
-const healthz = async (mb: Pipeline, role: Role) => (await fetch(`http://127.0.0.1:${httpPort(mb, role)}/healthz`)).status;
+const healthz = async (mb: Pipeline, role: Role) =>
+  (await fetch(`http://127.0.0.1:${httpPort(mb, role)}/healthz`)).status;
 
 /** Waits until the role has failed to reach `dep` at least `attempts` times in this outage, and checks what it reports. */
-async function assertWaitingFor(mb: Pipeline, role: Role, dep: string, address: string, attempts = 3): Promise<Missing> {
-  const missing = await waitFor(async () => {
-    mb.procs[role]!.assertRunning();
-    const r = await readyz(mb, role);
-    const m = (r.body.detail?.missing as Missing[] | undefined)?.find((x) => x.name === dep);
-    return r.status === 503 && m && m.attempts >= attempts ? m : undefined;
-  }, { what: `${role} /readyz 503 naming ${dep} after ${attempts} failed attempts`, timeoutMs: 60_000 });
+async function assertWaitingFor(
+  mb: Pipeline,
+  role: Role,
+  dep: string,
+  address: string,
+  attempts = 3,
+): Promise<Missing> {
+  const missing = await waitFor(
+    async () => {
+      mb.procs[role]!.assertRunning();
+      const r = await readyz(mb, role);
+      const m = (r.body.detail?.missing as Missing[] | undefined)?.find((x) => x.name === dep);
+      return r.status === 503 && m && m.attempts >= attempts ? m : undefined;
+    },
+    { what: `${role} /readyz 503 naming ${dep} after ${attempts} failed attempts`, timeoutMs: 60_000 },
+  );
   assert.equal(missing.address, address, `${role} names ${dep}'s address`);
   assert.equal(missing.ok, false);
   assert.ok(Date.parse(missing.since) <= Date.now(), 'since when');
@@ -41,11 +59,17 @@ async function assertWaitingFor(mb: Pipeline, role: Role, dep: string, address: 
 
 /** Log lines of a role at level error (pino: 50) — a transient, retried outage must produce none. */
 function errorLines(file: string): string[] {
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{') && JSON.parse(l).level >= 50);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{') && JSON.parse(l).level >= 50);
 }
 
 function warnLinesNaming(file: string, dep: string): string[] {
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{') && JSON.parse(l).level === 40 && JSON.parse(l).dependency === dep);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{') && JSON.parse(l).level === 40 && JSON.parse(l).dependency === dep);
 }
 
 describe('every role starts and stays up without its dependencies, and resumes when they come (real servers)', () => {
@@ -68,10 +92,13 @@ describe('every role starts and stays up without its dependencies, and resumes w
     dubbo = await DubboRegistrar.open(servers.zookeeper.connectString, mb.config.sources[0].root);
     await dubbo.register(iface, ip, 20880);
     const host = iface.toLowerCase();
-    await waitFor(async () => {
-      const r = await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/debug/resources?full=1`);
-      return JSON.stringify(r.body.resources ?? []).includes(ip) && JSON.stringify(r.body.resources).includes(host);
-    }, { what: `${host} (${ip}) served by the gateway`, timeoutMs: 90_000 });
+    await waitFor(
+      async () => {
+        const r = await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/debug/resources?full=1`);
+        return JSON.stringify(r.body.resources ?? []).includes(ip) && JSON.stringify(r.body.resources).includes(host);
+      },
+      { what: `${host} (${ip}) served by the gateway`, timeoutMs: 90_000 },
+    );
   }
 
   it('Redis down at start: collector, projector and gateway wait (live, not ready, naming Redis), then resume on the same processes', async () => {
@@ -85,7 +112,10 @@ describe('every role starts and stays up without its dependencies, and resumes w
       await assertWaitingFor(mb, role, 'redis', `127.0.0.1:${redisPort}`);
     }
     const down = await meshbridge(mb.configFile, ['status']);
-    fs.writeFileSync(path.join(servers.runDir, 'status-redis-down.txt'), `${down.stdout}${down.stderr}exit ${down.code}\n`);
+    fs.writeFileSync(
+      path.join(servers.runDir, 'status-redis-down.txt'),
+      `${down.stdout}${down.stderr}exit ${down.code}\n`,
+    );
     assert.equal(down.code, 3, `status: cannot check without Redis\n${down.stdout}${down.stderr}`);
     assert.match(down.stdout, new RegExp(`^redis +UNREACHABLE +127\\.0\\.0\\.1:${redisPort}`, 'm'));
     assert.match(down.stdout, /^kafka +OK/m);
@@ -93,13 +123,26 @@ describe('every role starts and stays up without its dependencies, and resumes w
     servers.redis = await startRedis(servers.runDir, { port: redisPort, name: 'redis-late' });
     await providerServed(mb, 'com.outage.RedisLate', '10.66.0.1');
     for (const role of ['collector', 'projector', 'gateway'] as const) {
-      const r = await waitFor(async () => { const x = await readyz(mb, role); return x.status === 200 ? x : undefined; }, { what: `${role} ready after Redis started`, timeoutMs: 60_000 });
+      const r = await waitFor(
+        async () => {
+          const x = await readyz(mb, role);
+          return x.status === 200 ? x : undefined;
+        },
+        { what: `${role} ready after Redis started`, timeoutMs: 60_000 },
+      );
       assert.deepEqual(r.body.detail.missing, [], `${role} misses nothing`);
     }
-    assert.deepEqual(procs.map((p) => p.pid), pids, 'no role was restarted');
+    assert.deepEqual(
+      procs.map((p) => p.pid),
+      pids,
+      'no role was restarted',
+    );
     assert.ok(procs.every((p) => p.running));
     const healthy = await meshbridge(mb.configFile, ['status']);
-    fs.writeFileSync(path.join(servers.runDir, 'status-healthy.txt'), `${healthy.stdout}${healthy.stderr}exit ${healthy.code}\n`);
+    fs.writeFileSync(
+      path.join(servers.runDir, 'status-healthy.txt'),
+      `${healthy.stdout}${healthy.stderr}exit ${healthy.code}\n`,
+    );
     assert.equal(healthy.code, 0, `status: healthy\n${healthy.stdout}${healthy.stderr}`);
     assert.match(healthy.stdout, /^snapshot +OK +version \d+, \d+ resources, complete/m);
     assert.match(healthy.stdout, /^gateway istiods +OK +0 connected/m);
@@ -125,17 +168,31 @@ describe('every role starts and stays up without its dependencies, and resumes w
     assert.equal(down.code, 3, `status: cannot check without Kafka\n${down.stdout}${down.stderr}`);
     const report = JSON.parse(down.stdout) as { checks: { check: string; outcome: string; detail: string }[] };
     assert.equal(report.checks.find((c) => c.check === 'kafka')?.outcome, 'unreachable');
-    assert.equal(report.checks.find((c) => c.check === 'projector')?.outcome, 'fail', 'the projector answers, not ready');
+    assert.equal(
+      report.checks.find((c) => c.check === 'projector')?.outcome,
+      'fail',
+      'the projector answers, not ready',
+    );
 
     const runDir2 = path.join(servers.runDir, 'kafka-late');
     fs.mkdirSync(runDir2, { recursive: true });
     servers.kafka = await startKafka(runDir2, { port: kafkaPort });
     await providerServed(mb, 'com.outage.KafkaLate', '10.66.0.2');
     for (const role of ['collector', 'projector', 'gateway'] as const) {
-      const r = await waitFor(async () => { const x = await readyz(mb, role); return x.status === 200 ? x : undefined; }, { what: `${role} ready after Kafka started`, timeoutMs: 60_000 });
+      const r = await waitFor(
+        async () => {
+          const x = await readyz(mb, role);
+          return x.status === 200 ? x : undefined;
+        },
+        { what: `${role} ready after Kafka started`, timeoutMs: 60_000 },
+      );
       assert.deepEqual(r.body.detail.missing, [], `${role} misses nothing`);
     }
-    assert.deepEqual(procs.map((p) => p.pid), pids, 'no role was restarted');
+    assert.deepEqual(
+      procs.map((p) => p.pid),
+      pids,
+      'no role was restarted',
+    );
     assert.ok(procs.every((p) => p.running));
     for (const [i, role] of (['collector', 'projector'] as const).entries()) {
       const file = procs[i]!.logFile;

@@ -35,10 +35,16 @@ describe('a Dubbo provider in ZooKeeper reaches a real istiod through Kafka, Red
   it('serves the provider as a ServiceEntry that istiod holds and hands to sidecars', async () => {
     const provider1 = await dubbo.register(IFACE, '10.0.0.11', 20880, { version: '1.0.0', weight: '100' });
     // The gateway becomes ready only once the collector's first full resync has been folded (complete snapshot).
-    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, { what: 'gateway ready', timeoutMs: 30_000 });
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, {
+      what: 'gateway ready',
+      timeoutMs: 30_000,
+    });
     istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
 
-    const se = await waitFor(async () => (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes(HOST)), { what: 'ServiceEntry in istiod configz', timeoutMs: 30_000 });
+    const se = await waitFor(
+      async () => (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes(HOST)),
+      { what: 'ServiceEntry in istiod configz', timeoutMs: 30_000 },
+    );
     assert.equal(se.metadata.namespace, 'dubbo');
     assert.equal(se.metadata.name, HOST);
     assert.deepEqual(se.spec.ports, [{ number: 20880, protocol: 'TCP', name: 'tcp-dubbo' }]);
@@ -50,46 +56,67 @@ describe('a Dubbo provider in ZooKeeper reaches a real istiod through Kafka, Red
     assert.equal(se.spec.endpoints[0].labels.version, '1.0.0');
     assert.equal(se.spec.endpoints[0].labels['meshbridge.io/source'], 'zk1');
 
-    const view = await waitFor(async () => {
-      const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === CLUSTER);
-      return v.endpoints[CLUSTER]?.length === 1 ? v : undefined;
-    }, { what: `EDS for ${CLUSTER} from istiod`, timeoutMs: 30_000 });
+    const view = await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === CLUSTER);
+        return v.endpoints[CLUSTER]?.length === 1 ? v : undefined;
+      },
+      { what: `EDS for ${CLUSTER} from istiod`, timeoutMs: 30_000 },
+    );
     assert.ok(view.clusters.includes(CLUSTER), `CDS has ${CLUSTER}`);
     assert.deepEqual(view.endpoints[CLUSTER], [{ address: '10.0.0.11', port: 20880 }]);
 
     // A second provider: time from the ZooKeeper write to istiod holding the change.
     const t0 = performance.now();
     const provider2 = await dubbo.register(IFACE, '10.0.0.12', 20881);
-    await waitFor(async () => {
-      const s = (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes(HOST));
-      return s?.spec.endpoints?.length === 2;
-    }, { what: 'second endpoint in istiod', timeoutMs: 30_000, intervalMs: 10 });
+    await waitFor(
+      async () => {
+        const s = (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes(HOST));
+        return s?.spec.endpoints?.length === 2;
+      },
+      { what: 'second endpoint in istiod', timeoutMs: 30_000, intervalMs: 10 },
+    );
     const addMs = performance.now() - t0;
-    const view2 = await waitFor(async () => {
-      const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === CLUSTER);
-      return v.endpoints[CLUSTER]?.length === 2 ? v : undefined;
-    }, { what: 'two endpoints in EDS', timeoutMs: 30_000 });
-    assert.deepEqual(view2.endpoints[CLUSTER], [{ address: '10.0.0.11', port: 20880 }, { address: '10.0.0.12', port: 20881 }]);
+    const view2 = await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === CLUSTER);
+        return v.endpoints[CLUSTER]?.length === 2 ? v : undefined;
+      },
+      { what: 'two endpoints in EDS', timeoutMs: 30_000 },
+    );
+    assert.deepEqual(view2.endpoints[CLUSTER], [
+      { address: '10.0.0.11', port: 20880 },
+      { address: '10.0.0.12', port: 20881 },
+    ]);
 
     // Deregistration: the endpoint disappears from istiod's config and from what it hands sidecars.
     const t1 = performance.now();
     await dubbo.unregister(provider1);
-    await waitFor(async () => {
-      const s = (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes(HOST));
-      return s?.spec.endpoints?.length === 1 && s.spec.endpoints[0].address === '10.0.0.12';
-    }, { what: 'first endpoint removed from istiod', timeoutMs: 30_000, intervalMs: 10 });
+    await waitFor(
+      async () => {
+        const s = (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes(HOST));
+        return s?.spec.endpoints?.length === 1 && s.spec.endpoints[0].address === '10.0.0.12';
+      },
+      { what: 'first endpoint removed from istiod', timeoutMs: 30_000, intervalMs: 10 },
+    );
     const removeMs = performance.now() - t1;
-    const view3 = await waitFor(async () => {
-      const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === CLUSTER);
-      return v.endpoints[CLUSTER]?.length === 1 ? v : undefined;
-    }, { what: 'one endpoint left in EDS', timeoutMs: 30_000 });
+    const view3 = await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === CLUSTER);
+        return v.endpoints[CLUSTER]?.length === 1 ? v : undefined;
+      },
+      { what: 'one endpoint left in EDS', timeoutMs: 30_000 },
+    );
     assert.deepEqual(view3.endpoints[CLUSTER], [{ address: '10.0.0.12', port: 20881 }]);
 
     await dubbo.unregister(provider2);
-    await waitFor(async () => {
-      const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === CLUSTER);
-      return (v.endpoints[CLUSTER]?.length ?? 0) === 0 ? v : undefined;
-    }, { what: 'no endpoints left in EDS', timeoutMs: 30_000 });
+    await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === CLUSTER);
+        return (v.endpoints[CLUSTER]?.length ?? 0) === 0 ? v : undefined;
+      },
+      { what: 'no endpoints left in EDS', timeoutMs: 30_000 },
+    );
     console.log(`# zookeeper write -> istiod configz: add ${addMs.toFixed(0)} ms, remove ${removeMs.toFixed(0)} ms`);
   });
 });

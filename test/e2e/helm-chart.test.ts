@@ -15,20 +15,44 @@ const NS = 'meshbridge';
 /** Ports of Istio's sidecar (pilot-agent, envoy) and istiod: the gateway's xDS port must be none of them. */
 const ISTIO_PORTS = [15000, 15001, 15004, 15006, 15008, 15009, 15010, 15012, 15014, 15017, 15020, 15021, 15053, 15090];
 
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; spec?: any; data?: any };
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  spec?: any;
+  data?: any;
+};
 
 function helm(args: string[]): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(helmBinary(), args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-      (err ? reject(new Error(`helm ${args.join(' ')}: ${stderr || stdout || err.message}`)) : resolve({ stdout, stderr })));
+      err
+        ? reject(new Error(`helm ${args.join(' ')}: ${stderr || stdout || err.message}`))
+        : resolve({ stdout, stderr }),
+    );
   });
 }
 
 /** Rendered for the harness API server's version (helm's own default is older than the chart's kubeVersion). */
 const KUBE = ['--kube-version', versions.kubernetes];
 const render = async (...extra: string[]) =>
-  (await helm(['template', 'meshbridge', CHART, '-n', NS, '-f', path.join(FIXTURES, 'ci-values.yaml'), ...KUBE, ...extra])).stdout;
-const docs = (yaml: string): Obj[] => YAML.parseAllDocuments(yaml).map((d) => d.toJS() as Obj).filter((o) => o?.kind);
+  (
+    await helm([
+      'template',
+      'meshbridge',
+      CHART,
+      '-n',
+      NS,
+      '-f',
+      path.join(FIXTURES, 'ci-values.yaml'),
+      ...KUBE,
+      ...extra,
+    ])
+  ).stdout;
+const docs = (yaml: string): Obj[] =>
+  YAML.parseAllDocuments(yaml)
+    .map((d) => d.toJS() as Obj)
+    .filter((o) => o?.kind);
 /** Every pod template of the workloads (Deployments, Job, CronJob), by workload name. */
 function podTemplates(objs: Obj[]): [string, any][] {
   return objs.flatMap((o): [string, any][] => {
@@ -57,7 +81,9 @@ describe('the Helm chart: lint, render, apply to a restricted namespace', () => 
     rendered = await render();
     objs = docs(rendered);
   });
-  after(async () => { await api?.stop(); });
+  after(async () => {
+    await api?.stop();
+  });
 
   it('passes helm lint --strict (default values and the CI values)', async () => {
     const plain = await helm(['lint', '--strict', CHART, ...KUBE]);
@@ -68,7 +94,19 @@ describe('the Helm chart: lint, render, apply to a restricted namespace', () => 
 
   it('renders a ConfigMap meshbridge itself accepts, and pods that follow the rules of the chart', () => {
     const kinds = objs.map((o) => o.kind).sort();
-    for (const k of ['ConfigMap', 'CronJob', 'Deployment', 'Job', 'NetworkPolicy', 'PodDisruptionBudget', 'PrometheusRule', 'Secret', 'Service', 'ServiceAccount', 'ServiceMonitor']) {
+    for (const k of [
+      'ConfigMap',
+      'CronJob',
+      'Deployment',
+      'Job',
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'PrometheusRule',
+      'Secret',
+      'Service',
+      'ServiceAccount',
+      'ServiceMonitor',
+    ]) {
       assert.ok(kinds.includes(k), `renders a ${k}`);
     }
     // The rendered meshbridge.yaml loads with meshbridge's own config loader in every workload, with exactly the
@@ -87,60 +125,114 @@ describe('the Helm chart: lint, render, apply to a restricted namespace', () => 
       assert.equal(cfg.redis.password, 'redisPassword', `${name}: Redis password from its file`);
       assert.equal(cfg.kafka.sasl?.password, 'kafkaSaslPassword', `${name}: Kafka SASL password from its file`);
       assert.equal(cfg.gateway.grpcPort, 18010);
-      assert.ok(!ISTIO_PORTS.includes(cfg.gateway.grpcPort), 'the xDS port is not one of Istio\'s');
+      assert.ok(!ISTIO_PORTS.includes(cfg.gateway.grpcPort), "the xDS port is not one of Istio's");
       assert.equal(cfg.gateway.grpcHost, '0.0.0.0');
-      assert.deepEqual(cfg.gateway.tls, { certFile: '/etc/meshbridge/tls/gateway/tls.crt', keyFile: '/etc/meshbridge/tls/gateway/tls.key' });
+      assert.deepEqual(cfg.gateway.tls, {
+        certFile: '/etc/meshbridge/tls/gateway/tls.crt',
+        keyFile: '/etc/meshbridge/tls/gateway/tls.key',
+      });
       const consul = cfg.sources.find((src) => src.id === 'consul-dc1') as { token?: string };
       const needsConsul = /collector|verify/.test(name);
-      assert.equal(consul.token, needsConsul ? 'consul-consul-dc1' : undefined, `${name}: the Consul token only where it is used`);
+      assert.equal(
+        consul.token,
+        needsConsul ? 'consul-consul-dc1' : undefined,
+        `${name}: the Consul token only where it is used`,
+      );
     }
 
     const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'meshbridge-gateway')!;
-    assert.deepEqual(svc.spec.ports.map((p: { port: number }) => p.port), [18010]);
+    assert.deepEqual(
+      svc.spec.ports.map((p: { port: number }) => p.port),
+      [18010],
+    );
 
     for (const [name, t] of podTemplates(objs)) {
-      const env = Object.fromEntries(t.spec.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+      const env = Object.fromEntries(
+        t.spec.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]),
+      );
       assert.equal(t.metadata.annotations['sidecar.istio.io/inject'], 'false', `${name}: no sidecar`);
       // Deployments roll on a config change; a Job's pod template is immutable (and a Job reads the config at start).
-      if (name.startsWith('Deployment/')) assert.match(t.metadata.annotations['checksum/config'], /^[0-9a-f]{64}$/, `${name}: config checksum`);
+      if (name.startsWith('Deployment/'))
+        assert.match(t.metadata.annotations['checksum/config'], /^[0-9a-f]{64}$/, `${name}: config checksum`);
       else assert.equal(t.metadata.annotations['checksum/config'], undefined, `${name}: no checksum on a Job`);
       assert.equal(t.spec.automountServiceAccountToken, false, `${name}: no token`);
-      assert.equal(env.MESHBRIDGE_REDIS_PASSWORD_FILE, '/etc/meshbridge/secrets/redisPassword', `${name}: Redis password file`);
+      assert.equal(
+        env.MESHBRIDGE_REDIS_PASSWORD_FILE,
+        '/etc/meshbridge/secrets/redisPassword',
+        `${name}: Redis password file`,
+      );
       assert.ok(!JSON.stringify(t).includes('not-a-real'), `${name}: no secret value in the pod template`);
     }
-    for (const sa of objs.filter((o) => o.kind === 'ServiceAccount')) assert.equal((sa as any).automountServiceAccountToken, false);
+    for (const sa of objs.filter((o) => o.kind === 'ServiceAccount'))
+      assert.equal((sa as any).automountServiceAccountToken, false);
   });
 
   it('every object is admitted in a namespace enforcing the restricted Pod Security Standard, without warnings', async () => {
     await api.apply(fs.readFileSync(path.join(FIXTURES, 'monitoring-crds.yaml'), 'utf8'));
-    await api.kubectl(['wait', '--for=condition=Established', '--timeout=120s', 'crd/servicemonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com']);
-    const level = { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest',
-      'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/warn-version': 'latest' };
+    await api.kubectl([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=120s',
+      'crd/servicemonitors.monitoring.coreos.com',
+      'crd/prometheusrules.monitoring.coreos.com',
+    ]);
+    const level = {
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'pod-security.kubernetes.io/enforce-version': 'latest',
+      'pod-security.kubernetes.io/warn': 'restricted',
+      'pod-security.kubernetes.io/warn-version': 'latest',
+    };
     await api.apply(YAML.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: level } }));
     // What kube-controller-manager (absent here) would create in every namespace.
-    await api.apply(YAML.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: NS } }));
+    await api.apply(
+      YAML.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: NS } }),
+    );
 
     // The namespace really enforces: a pod without the restricted settings is refused.
-    await assert.rejects(api.kubectl(['run', 'unrestricted', '-n', NS, '--image=busybox', '--restart=Never']),
-      /violates PodSecurity "restricted:latest"/);
+    await assert.rejects(
+      api.kubectl(['run', 'unrestricted', '-n', NS, '--image=busybox', '--restart=Never']),
+      /violates PodSecurity "restricted:latest"/,
+    );
 
     const applied = await api.apply(rendered, { namespace: NS });
-    assert.equal(applied.stderr.trim(), '', 'no warnings from the API server (PodSecurity warn=restricted, deprecations)');
+    assert.equal(
+      applied.stderr.trim(),
+      '',
+      'no warnings from the API server (PodSecurity warn=restricted, deprecations)',
+    );
     const lines = applied.stdout.trim().split('\n');
     assert.equal(lines.length, objs.length, `every rendered object applied:\n${applied.stdout}`);
-    assert.ok(lines.every((l) => / serverside-applied$/.test(l)), applied.stdout);
+    assert.ok(
+      lines.every((l) => / serverside-applied$/.test(l)),
+      applied.stdout,
+    );
 
     // Workload templates produce pods the namespace admits (server-side dry run: admission runs, nothing is stored).
     for (const [name, t] of podTemplates(objs)) {
-      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `admission-${name.split('/')[1]}`, namespace: NS, ...t.metadata }, spec: t.spec };
+      const pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `admission-${name.split('/')[1]}`, namespace: NS, ...t.metadata },
+        spec: t.spec,
+      };
       const r = await api.kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(pod));
       assert.equal(r.stderr.trim(), '', `${name}: pod admitted without warnings`);
     }
   });
 
   it('a values change changes the config checksum, so the roles roll', async () => {
-    const annotation = async () => (await api.kubectl(['get', 'deploy', '-n', NS, 'meshbridge-gateway', '-o',
-      'jsonpath={.spec.template.metadata.annotations.checksum/config}'])).stdout;
+    const annotation = async () =>
+      (
+        await api.kubectl([
+          'get',
+          'deploy',
+          '-n',
+          NS,
+          'meshbridge-gateway',
+          '-o',
+          'jsonpath={.spec.template.metadata.annotations.checksum/config}',
+        ])
+      ).stdout;
     const before = await annotation();
     const changedYaml = await render('--set', 'config.gateway.debounceMs=100');
     const changed = docs(changedYaml);
@@ -159,12 +251,19 @@ describe('the Helm chart: lint, render, apply to a restricted namespace', () => 
 
   it('per-role image tags: an upgrade can go projector first, then gateways, then collectors', async () => {
     const repo = 'registry.example.com/meshbridge';
-    const imagesOf = async (...set: string[]) => Object.fromEntries(podTemplates(docs(await render(...set.flatMap((s) => ['--set', s]))))
-      .map(([n, t]) => [n, t.spec.containers[0].image as string]));
+    const imagesOf = async (...set: string[]) =>
+      Object.fromEntries(
+        podTemplates(docs(await render(...set.flatMap((s) => ['--set', s])))).map(([n, t]) => [
+          n,
+          t.spec.containers[0].image as string,
+        ]),
+      );
     // Step 1 of docs/kubernetes.md: the new release everywhere but gateways and collectors.
     assert.deepEqual(await imagesOf('image.tag=0.2.0', 'gateway.imageTag=0.1.0', 'collector.imageTag=0.1.0'), {
-      'Deployment/meshbridge-collector': `${repo}:0.1.0`, 'Deployment/meshbridge-gateway': `${repo}:0.1.0`,
-      'Deployment/meshbridge-projector': `${repo}:0.2.0`, 'Job/meshbridge-rebuild-1': `${repo}:0.2.0`,
+      'Deployment/meshbridge-collector': `${repo}:0.1.0`,
+      'Deployment/meshbridge-gateway': `${repo}:0.1.0`,
+      'Deployment/meshbridge-projector': `${repo}:0.2.0`,
+      'Job/meshbridge-rebuild-1': `${repo}:0.2.0`,
       'CronJob/meshbridge-verify': `${repo}:0.2.0`,
     });
   });

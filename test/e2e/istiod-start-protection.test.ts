@@ -13,8 +13,13 @@ import { serviceEntries } from '../support/istiod-view.ts';
 const HOSTS = ['orders.dubbo', 'payments.dubbo'];
 const SE = 'networking.istio.io/v1/ServiceEntry';
 
-interface Connected { streamId: string; nodeId: string; types: Record<string, { lastVersion?: string; acked?: string }> }
-const connectedTo = async (gw: GatewayProcess) => ((await (await fetch(`http://127.0.0.1:${gw.httpPort}/debug/istiods`)).json()) as Connected[]);
+interface Connected {
+  streamId: string;
+  nodeId: string;
+  types: Record<string, { lastVersion?: string; acked?: string }>;
+}
+const connectedTo = async (gw: GatewayProcess) =>
+  (await (await fetch(`http://127.0.0.1:${gw.httpPort}/debug/istiods`)).json()) as Connected[];
 
 /**
  * What protects istiod at its own start (docs/operations.md, "istiod not ready on its config source"), against a real
@@ -59,36 +64,57 @@ describe('istiod started while the gateways cannot serve (real istiod, real gate
     const prefix = `isp-${Date.now().toString(36)}`;
     // The gateway starts while nothing listens on its Redis address: it must stay up and accept istiod.
     gw = await spawnGateway(runDir, `redis://127.0.0.1:${redisPort}`, prefix, { name: 'gateway-without-redis' });
-    const notReady = await (await fetch(`http://127.0.0.1:${gw.httpPort}/readyz`)).json() as { ok: boolean; detail: { missing: { name: string; address: string }[] } };
+    const notReady = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/readyz`)).json()) as {
+      ok: boolean;
+      detail: { missing: { name: string; address: string }[] };
+    };
     assert.equal(notReady.ok, false);
-    assert.deepEqual(notReady.detail.missing.map((m) => [m.name, m.address]), [['redis', `127.0.0.1:${redisPort}`]]);
+    assert.deepEqual(
+      notReady.detail.missing.map((m) => [m.name, m.address]),
+      [['redis', `127.0.0.1:${redisPort}`]],
+    );
 
     const starting = startIstiod(runDir, `xds://127.0.0.1:${gw.grpcPort}`, { readyTimeoutMs: 180_000 });
     starting.catch(() => undefined); // awaited below
     // istiod's stream is open and every type but the served kinds is answered; ServiceEntry is withheld.
-    const stream = await waitFor(async () => {
-      const s = (await connectedTo(gw!)).find((c) => /istiod/.test(c.nodeId));
-      return s && Object.keys(s.types).length > 2 ? s : undefined;
-    }, { what: 'istiod connected to the gateway', timeoutMs: 60_000 });
+    const stream = await waitFor(
+      async () => {
+        const s = (await connectedTo(gw!)).find((c) => /istiod/.test(c.nodeId));
+        return s && Object.keys(s.types).length > 2 ? s : undefined;
+      },
+      { what: 'istiod connected to the gateway', timeoutMs: 60_000 },
+    );
     assert.equal(stream.types[SE]?.lastVersion, undefined, 'ServiceEntry withheld: no snapshot yet');
     // It stays connected, on the same stream, while the gateway keeps failing to reach Redis (several attempts).
-    await waitFor(async () => {
-      const r = await (await fetch(`http://127.0.0.1:${gw!.httpPort}/readyz`)).json() as { detail: { missing: { attempts: number }[] } };
-      return (r.detail.missing[0]?.attempts ?? 0) >= 6;
-    }, { what: 'the gateway retried Redis a few times', timeoutMs: 60_000 });
+    await waitFor(
+      async () => {
+        const r = (await (await fetch(`http://127.0.0.1:${gw!.httpPort}/readyz`)).json()) as {
+          detail: { missing: { attempts: number }[] };
+        };
+        return (r.detail.missing[0]?.attempts ?? 0) >= 6;
+      },
+      { what: 'the gateway retried Redis a few times', timeoutMs: 60_000 },
+    );
     const still = (await connectedTo(gw)).find((c) => c.streamId === stream.streamId);
     assert.ok(still, 'istiod is still connected on the same stream: it did not exit');
     assert.equal(still.types[SE]?.lastVersion, undefined);
 
     redis = await startRedis(runDir, { port: redisPort, name: 'redis-late' });
     writer = await SnapshotWriter.open(redis.url, prefix);
-    await writer.commit(new Map(HOSTS.map((h, i) => serviceEntry({ namespace: 'dubbo', host: h, endpoints: 2, seed: i }))), [], { complete: true });
+    await writer.commit(
+      new Map(HOSTS.map((h, i) => serviceEntry({ namespace: 'dubbo', host: h, endpoints: 2, seed: i }))),
+      [],
+      { complete: true },
+    );
 
     istiod = await starting; // resolves when istiod's own xDS port opens: it became ready
-    await waitFor(async () => {
-      const have = new Set((await serviceEntries(istiod!.debug)).flatMap((c) => c.spec.hosts ?? []));
-      return HOSTS.every((h) => have.has(h));
-    }, { what: 'istiod holds the ServiceEntries', timeoutMs: 30_000 });
+    await waitFor(
+      async () => {
+        const have = new Set((await serviceEntries(istiod!.debug)).flatMap((c) => c.spec.hosts ?? []));
+        return HOSTS.every((h) => have.has(h));
+      },
+      { what: 'istiod holds the ServiceEntries', timeoutMs: 30_000 },
+    );
     const s = (await connectedTo(gw)).find((c) => c.streamId === stream.streamId);
     assert.ok(s?.types[SE]?.acked, 'istiod ACKed the ServiceEntries on the stream it opened while Redis was down');
     assert.equal((await fetch(`http://127.0.0.1:${gw.httpPort}/readyz`)).status, 200);

@@ -84,55 +84,93 @@ describe('istiod with k8s:// and xds://: Kubernetes traffic rules act on meshbri
   it('a DestinationRule and a weighted VirtualService from the API server route the meshbridge host by version', async () => {
     await dubbo.register(IFACE, '10.0.0.11', 20880, { version: '1.0.0' });
     await dubbo.register(IFACE, '10.0.0.12', 20880, { version: '2.0.0' });
-    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200,
-      { what: 'gateway ready', timeoutMs: 60_000 });
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, {
+      what: 'gateway ready',
+      timeoutMs: 60_000,
+    });
     const t0 = Date.now();
-    istiod = await startIstiod(servers.runDir, `xds://127.0.0.1:${mb.ports.gatewayGrpc}`,
-      { kubeconfig: api.kubeconfig, readyTimeoutMs: 180_000 });
+    istiod = await startIstiod(servers.runDir, `xds://127.0.0.1:${mb.ports.gatewayGrpc}`, {
+      kubeconfig: api.kubeconfig,
+      readyTimeoutMs: 180_000,
+    });
     console.log(`# istiod (k8s:// + xds://) xDS port open ${Date.now() - t0} ms after spawn`);
 
-    const se = await waitFor(async () => (await serviceEntries(istiod!.debug)).find((c) => c.spec.hosts?.includes(HOST)),
-      { what: 'meshbridge ServiceEntry in istiod configz', timeoutMs: 60_000 });
-    assert.deepEqual(se.spec.endpoints.map((e: { labels: Record<string, string> }) => e.labels.version).sort(), ['1.0.0', '2.0.0']);
+    const se = await waitFor(
+      async () => (await serviceEntries(istiod!.debug)).find((c) => c.spec.hosts?.includes(HOST)),
+      { what: 'meshbridge ServiceEntry in istiod configz', timeoutMs: 60_000 },
+    );
+    assert.deepEqual(se.spec.endpoints.map((e: { labels: Record<string, string> }) => e.labels.version).sort(), [
+      '1.0.0',
+      '2.0.0',
+    ]);
 
     const applied = await api.apply(destinationRule + '---' + virtualService(80, 20));
     assert.equal(applied.stderr, '', 'the API server admits both without warnings');
-    await waitFor(async () => (await configsOf(istiod!, 'VirtualService')).length === 1 && (await configsOf(istiod!, 'DestinationRule')).length === 1,
-      { what: 'VirtualService and DestinationRule from the API server in istiod configz', timeoutMs: 60_000 });
+    await waitFor(
+      async () =>
+        (await configsOf(istiod!, 'VirtualService')).length === 1 &&
+        (await configsOf(istiod!, 'DestinationRule')).length === 1,
+      { what: 'VirtualService and DestinationRule from the API server in istiod configz', timeoutMs: 60_000 },
+    );
 
     // CDS/EDS: one cluster per subset, each with only the endpoints whose `version` label the subset selects.
-    const view = await waitFor(async () => {
-      const v = await proxyView(`127.0.0.1:${istiod!.grpcPort}`, (c) => c.endsWith(`|${HOST}`));
-      return v.endpoints[subset('v1')]?.length === 1 && v.endpoints[subset('v2')]?.length === 1 ? v : undefined;
-    }, { what: 'subset clusters with their endpoints from istiod', timeoutMs: 60_000 });
-    assert.deepEqual(view.clusters.filter((c) => c.endsWith(`|${HOST}`)).sort(), [`outbound|20880||${HOST}`, subset('v1'), subset('v2')].sort());
+    const view = await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod!.grpcPort}`, (c) => c.endsWith(`|${HOST}`));
+        return v.endpoints[subset('v1')]?.length === 1 && v.endpoints[subset('v2')]?.length === 1 ? v : undefined;
+      },
+      { what: 'subset clusters with their endpoints from istiod', timeoutMs: 60_000 },
+    );
+    assert.deepEqual(
+      view.clusters.filter((c) => c.endsWith(`|${HOST}`)).sort(),
+      [`outbound|20880||${HOST}`, subset('v1'), subset('v2')].sort(),
+    );
     assert.deepEqual(view.endpoints[subset('v1')], [{ address: '10.0.0.11', port: 20880 }]);
     assert.deepEqual(view.endpoints[subset('v2')], [{ address: '10.0.0.12', port: 20880 }]);
 
     // LDS: the TCP route of port 20880 splits 80/20 between the subsets (a TCP port has no RDS).
-    const weightsOf = async () => (await tcpRoutes(`127.0.0.1:${istiod!.grpcPort}`, (l) => l.endsWith('_20880')))
-      .map((r) => r.weighted ?? (r.cluster ? [{ name: r.cluster, weight: 100 }] : []));
-    const split = (v1: number, v2: number) => [{ name: subset('v1'), weight: v1 }, { name: subset('v2'), weight: v2 }];
-    await waitFor(async () => {
-      const w = await weightsOf();
-      return w.length > 0 && w.every((x) => JSON.stringify(x) === JSON.stringify(split(80, 20))) ? w : undefined;
-    }, { what: 'LDS tcp_proxy weighted 80/20 over subsets v1/v2', timeoutMs: 60_000 });
+    const weightsOf = async () =>
+      (await tcpRoutes(`127.0.0.1:${istiod!.grpcPort}`, (l) => l.endsWith('_20880'))).map(
+        (r) => r.weighted ?? (r.cluster ? [{ name: r.cluster, weight: 100 }] : []),
+      );
+    const split = (v1: number, v2: number) => [
+      { name: subset('v1'), weight: v1 },
+      { name: subset('v2'), weight: v2 },
+    ];
+    await waitFor(
+      async () => {
+        const w = await weightsOf();
+        return w.length > 0 && w.every((x) => JSON.stringify(x) === JSON.stringify(split(80, 20))) ? w : undefined;
+      },
+      { what: 'LDS tcp_proxy weighted 80/20 over subsets v1/v2', timeoutMs: 60_000 },
+    );
     const routes = await tcpRoutes(`127.0.0.1:${istiod.grpcPort}`, (l) => l.endsWith('_20880'));
-    console.log(`# LDS: ${routes.map((r) => `${r.listener} -> ${r.weighted?.map((c) => `${c.name} ${c.weight}`).join(', ')}`).join('; ')}`);
+    console.log(
+      `# LDS: ${routes.map((r) => `${r.listener} -> ${r.weighted?.map((c) => `${c.name} ${c.weight}`).join(', ')}`).join('; ')}`,
+    );
 
     // Both sources stay live: a weight change in the cluster and a new v2 provider in ZooKeeper reach the sidecar.
     await api.apply(virtualService(50, 50));
     await dubbo.register(IFACE, '10.0.0.13', 20880, { version: '2.0.0' });
-    await waitFor(async () => {
-      const w = await weightsOf();
-      return w.length > 0 && w.every((x) => JSON.stringify(x) === JSON.stringify(split(50, 50))) ? w : undefined;
-    }, { what: 'LDS tcp_proxy weighted 50/50 after the VirtualService changed', timeoutMs: 60_000 });
-    const view2 = await waitFor(async () => {
-      const v = await proxyView(`127.0.0.1:${istiod!.grpcPort}`, (c) => c.endsWith(`|${HOST}`));
-      return v.endpoints[subset('v2')]?.length === 2 ? v : undefined;
-    }, { what: 'the new v2 provider in subset v2', timeoutMs: 60_000 });
+    await waitFor(
+      async () => {
+        const w = await weightsOf();
+        return w.length > 0 && w.every((x) => JSON.stringify(x) === JSON.stringify(split(50, 50))) ? w : undefined;
+      },
+      { what: 'LDS tcp_proxy weighted 50/50 after the VirtualService changed', timeoutMs: 60_000 },
+    );
+    const view2 = await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod!.grpcPort}`, (c) => c.endsWith(`|${HOST}`));
+        return v.endpoints[subset('v2')]?.length === 2 ? v : undefined;
+      },
+      { what: 'the new v2 provider in subset v2', timeoutMs: 60_000 },
+    );
     assert.deepEqual(view2.endpoints[subset('v1')], [{ address: '10.0.0.11', port: 20880 }]);
-    assert.deepEqual(view2.endpoints[subset('v2')], [{ address: '10.0.0.12', port: 20880 }, { address: '10.0.0.13', port: 20880 }]);
+    assert.deepEqual(view2.endpoints[subset('v2')], [
+      { address: '10.0.0.12', port: 20880 },
+      { address: '10.0.0.13', port: 20880 },
+    ]);
   });
 
   it('gateways down when istiod starts: istiod exits at once, and a restart after a gateway is back has both sources', async () => {
@@ -140,21 +178,33 @@ describe('istiod with k8s:// and xds://: Kubernetes traffic rules act on meshbri
     istiod = undefined;
     await mb.procs.gateway!.stop();
     const started = Date.now();
-    await assert.rejects(startIstiod(servers.runDir, `xds://127.0.0.1:${mb.ports.gatewayGrpc}`, { kubeconfig: api.kubeconfig, readyTimeoutMs: 180_000 }),
+    await assert.rejects(
+      startIstiod(servers.runDir, `xds://127.0.0.1:${mb.ports.gatewayGrpc}`, {
+        kubeconfig: api.kubeconfig,
+        readyTimeoutMs: 180_000,
+      }),
       (e: Error) => {
         assert.match(e.message, /istiod exited/);
         assert.match(e.message, /connection refused/, 'istiod names its xds:// source refusing the connection');
         return true;
-      });
+      },
+    );
     const exitedAfterMs = Date.now() - started;
     // Kubernetes config alone does not keep it up: one unreachable config source at start is fatal (docs/kubernetes.md).
     console.log(`# istiod with k8s:// + an unreachable xds:// exited after ${exitedAfterMs} ms`);
 
     // What kubelet does next (restart the container): with a gateway back, istiod starts with both sources.
     await mb.start('gateway');
-    istiod = await startIstiod(servers.runDir, `xds://127.0.0.1:${mb.ports.gatewayGrpc}`, { kubeconfig: api.kubeconfig, readyTimeoutMs: 180_000 });
-    await waitFor(async () => (await serviceEntries(istiod!.debug)).some((c) => c.spec.hosts?.includes(HOST)) && (await configsOf(istiod!, 'VirtualService')).length === 1,
-      { what: 'ServiceEntry (xds://) and VirtualService (k8s://) in the restarted istiod', timeoutMs: 60_000 });
+    istiod = await startIstiod(servers.runDir, `xds://127.0.0.1:${mb.ports.gatewayGrpc}`, {
+      kubeconfig: api.kubeconfig,
+      readyTimeoutMs: 180_000,
+    });
+    await waitFor(
+      async () =>
+        (await serviceEntries(istiod!.debug)).some((c) => c.spec.hosts?.includes(HOST)) &&
+        (await configsOf(istiod!, 'VirtualService')).length === 1,
+      { what: 'ServiceEntry (xds://) and VirtualService (k8s://) in the restarted istiod', timeoutMs: 60_000 },
+    );
   });
 
   it('the mitigation: a gateway up without Redis is enough: istiod (k8s:// + xds://) connects and waits, then serves both', async () => {
@@ -163,24 +213,46 @@ describe('istiod with k8s:// and xds://: Kubernetes traffic rules act on meshbri
     // A gateway whose Redis is not there yet (the chart's Service publishes not-ready gateways to istiod).
     const redisPort = await freePort();
     const prefix = `k8s-late-${Date.now().toString(36)}`;
-    lateGateway = await spawnGateway(servers.runDir, `redis://127.0.0.1:${redisPort}`, prefix, { name: 'gateway-without-redis' });
-    const starting = startIstiod(servers.runDir, `xds://127.0.0.1:${lateGateway.grpcPort}`, { kubeconfig: api.kubeconfig, readyTimeoutMs: 180_000 });
+    lateGateway = await spawnGateway(servers.runDir, `redis://127.0.0.1:${redisPort}`, prefix, {
+      name: 'gateway-without-redis',
+    });
+    const starting = startIstiod(servers.runDir, `xds://127.0.0.1:${lateGateway.grpcPort}`, {
+      kubeconfig: api.kubeconfig,
+      readyTimeoutMs: 180_000,
+    });
     starting.catch(() => undefined); // awaited below
     type Stream = { streamId: string; nodeId: string; types: Record<string, unknown> };
-    const streams = async () => (await (await fetch(`http://127.0.0.1:${lateGateway!.httpPort}/debug/istiods`)).json()) as Stream[];
-    const stream = await waitFor(async () => (await streams()).find((c) => /istiod/.test(c.nodeId) && Object.keys(c.types).length > 2),
-      { what: 'istiod connected to the gateway without Redis', timeoutMs: 60_000 });
-    await waitFor(async () => {
-      const r = await (await fetch(`http://127.0.0.1:${lateGateway!.httpPort}/readyz`)).json() as { detail: { missing: { attempts: number }[] } };
-      return (r.detail.missing[0]?.attempts ?? 0) >= 5;
-    }, { what: 'the gateway retried Redis a few times', timeoutMs: 60_000 });
-    assert.ok((await streams()).some((c) => c.streamId === stream.streamId), 'istiod still connected on the same stream: it waits, it did not exit');
+    const streams = async () =>
+      (await (await fetch(`http://127.0.0.1:${lateGateway!.httpPort}/debug/istiods`)).json()) as Stream[];
+    const stream = await waitFor(
+      async () => (await streams()).find((c) => /istiod/.test(c.nodeId) && Object.keys(c.types).length > 2),
+      { what: 'istiod connected to the gateway without Redis', timeoutMs: 60_000 },
+    );
+    await waitFor(
+      async () => {
+        const r = (await (await fetch(`http://127.0.0.1:${lateGateway!.httpPort}/readyz`)).json()) as {
+          detail: { missing: { attempts: number }[] };
+        };
+        return (r.detail.missing[0]?.attempts ?? 0) >= 5;
+      },
+      { what: 'the gateway retried Redis a few times', timeoutMs: 60_000 },
+    );
+    assert.ok(
+      (await streams()).some((c) => c.streamId === stream.streamId),
+      'istiod still connected on the same stream: it waits, it did not exit',
+    );
 
     lateRedis = await startRedis(servers.runDir, { port: redisPort, name: 'redis-late' });
     writer = await SnapshotWriter.open(lateRedis.url, prefix);
-    await writer.commit(new Map([serviceEntry({ namespace: 'dubbo', host: HOST, endpoints: 2, seed: 1 })]), [], { complete: true });
+    await writer.commit(new Map([serviceEntry({ namespace: 'dubbo', host: HOST, endpoints: 2, seed: 1 })]), [], {
+      complete: true,
+    });
     istiod = await starting; // its xDS port opens once the gateway answered with the complete snapshot
-    await waitFor(async () => (await serviceEntries(istiod!.debug)).some((c) => c.spec.hosts?.includes(HOST)) && (await configsOf(istiod!, 'VirtualService')).length === 1,
-      { what: 'ServiceEntry (late xds://) and VirtualService (k8s://) in istiod', timeoutMs: 60_000 });
+    await waitFor(
+      async () =>
+        (await serviceEntries(istiod!.debug)).some((c) => c.spec.hosts?.includes(HOST)) &&
+        (await configsOf(istiod!, 'VirtualService')).length === 1,
+      { what: 'ServiceEntry (late xds://) and VirtualService (k8s://) in istiod', timeoutMs: 60_000 },
+    );
   });
 });

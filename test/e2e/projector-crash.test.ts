@@ -23,7 +23,9 @@ describe('projector: kill -9 at any point loses nothing and doubles nothing (rea
   let base: KafkaRedis;
   const rigs: ProjectorRig[] = [];
 
-  before(async () => { base = await startKafkaRedis('projector-crash'); });
+  before(async () => {
+    base = await startKafkaRedis('projector-crash');
+  });
   after(async () => {
     for (const r of rigs) await r.close();
     await base?.stop();
@@ -62,7 +64,10 @@ describe('projector: kill -9 at any point loses nothing and doubles nothing (rea
     const stored = await rig.storedOffsets();
     const committed = await kafkaCommitted(rig);
     await proc.kill();
-    assert.ok(stored.some((o, p) => o > committed[p]!), `Redis is ahead of Kafka's committed offsets (redis ${stored}, kafka ${committed})`);
+    assert.ok(
+      stored.some((o, p) => o > committed[p]!),
+      `Redis is ahead of Kafka's committed offsets (redis ${stored}, kafka ${committed})`,
+    );
     const versionAtCrash = Number(await rig.redis.get(rig.keys.version));
 
     await rig.startReplica('after-crash');
@@ -84,7 +89,11 @@ describe('projector: kill -9 at any point loses nothing and doubles nothing (rea
         const { proc } = await rig.startReplica(`victim-${round}`);
         const v0 = Number((await rig.redis.get(rig.keys.version)) ?? 0);
         // Let it commit a few batches (a different number each round), then kill it wherever it is.
-        await waitFor(async () => Number((await rig.redis.get(rig.keys.version)) ?? 0) >= v0 + 2 + round, { what: `round ${round} progress`, timeoutMs: 60_000, intervalMs: 20 });
+        await waitFor(async () => Number((await rig.redis.get(rig.keys.version)) ?? 0) >= v0 + 2 + round, {
+          what: `round ${round} progress`,
+          timeoutMs: 60_000,
+          intervalMs: 20,
+        });
         await proc.kill();
       }
     } finally {

@@ -2,7 +2,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent } from '../../schemas/event-codec.ts';
 import { decodeResource } from '../../schemas/mcp-envelope.ts';
-import { ProjectorRig, startKafkaRedis, stateEvent, removedEvent, keyOf, metricValue, type KafkaRedis } from '../../harness/projector-kit.ts';
+import {
+  ProjectorRig,
+  startKafkaRedis,
+  stateEvent,
+  removedEvent,
+  keyOf,
+  metricValue,
+  type KafkaRedis,
+} from '../../harness/projector-kit.ts';
 import { waitFor } from '../../harness/wait.ts';
 
 const field = (i: number) => `ServiceEntry|${keyOf(i)}`;
@@ -12,7 +20,9 @@ describe('projector: duplicates, out-of-order, stale-epoch and poison events aga
   let rig: ProjectorRig;
   let httpPort: number;
 
-  before(async () => { base = await startKafkaRedis('projector-fencing'); });
+  before(async () => {
+    base = await startKafkaRedis('projector-fencing');
+  });
   after(async () => {
     await rig?.close();
     await base?.stop();
@@ -53,10 +63,16 @@ describe('projector: duplicates, out-of-order, stale-epoch and poison events aga
     assert.equal(resources, 3);
 
     const live = await rig.redis.hgetallBuffer(rig.keys.resources);
-    const svc1 = decodeResource(live[field(1)]!).body as { endpoints: { address: string; labels: Record<string, string> }[] };
+    const svc1 = decodeResource(live[field(1)]!).body as {
+      endpoints: { address: string; labels: Record<string, string> }[];
+    };
     assert.equal(svc1.endpoints[0]!.labels.version, '1.0.1', 'service 1 holds the newest order token (variant 1)');
     const svc2 = decodeResource(live[field(2)]!).body as { endpoints: { labels: Record<string, string> }[] };
-    assert.equal(svc2.endpoints[0]!.labels.version, '1.0.3', 'service 2 holds the epoch-2 state, not the fenced epoch-1 event');
+    assert.equal(
+      svc2.endpoints[0]!.labels.version,
+      '1.0.3',
+      'service 2 holds the epoch-2 state, not the fenced epoch-1 event',
+    );
     assert.equal(live[`ServiceEntry|dubbo/${invalid.host}`], undefined);
 
     const m = await rig.metrics(httpPort);
@@ -70,10 +86,13 @@ describe('projector: duplicates, out-of-order, stale-epoch and poison events aga
     assert.equal(metricValue(m, 'meshbridge_projector_lag_events'), 0);
 
     // The dead-letter topic holds the original bytes with the reason and where they came from.
-    const dlqHigh = await waitFor(async () => {
-      const h = await rig.highWatermarks(rig.dlqTopic);
-      return h[0]! >= 3n ? h : undefined;
-    }, { what: 'three dead letters', timeoutMs: 10_000 });
+    const dlqHigh = await waitFor(
+      async () => {
+        const h = await rig.highWatermarks(rig.dlqTopic);
+        return h[0]! >= 3n ? h : undefined;
+      },
+      { what: 'three dead letters', timeoutMs: 10_000 },
+    );
     const [dlq] = await rig.readTopic(dlqHigh, rig.dlqTopic);
     assert.equal(dlq!.length, 3);
     const byReason = (r: string) => dlq!.filter((x) => String(x.headers['meshbridge-reason']) === r);
@@ -81,8 +100,12 @@ describe('projector: duplicates, out-of-order, stale-epoch and poison events aga
     assert.ok(byReason('undecodable')[0]!.value!.equals(garbage));
     const inv = byReason('invalid');
     assert.equal(inv.length, 2);
-    assert.ok(inv.some((x) => x.value!.equals(invalidBytes) && /not a DNS name/.test(String(x.headers['meshbridge-detail']))));
-    assert.ok(inv.some((x) => x.value!.equals(badLabelBytes) && /label value/.test(String(x.headers['meshbridge-detail']))));
+    assert.ok(
+      inv.some((x) => x.value!.equals(invalidBytes) && /not a DNS name/.test(String(x.headers['meshbridge-detail']))),
+    );
+    assert.ok(
+      inv.some((x) => x.value!.equals(badLabelBytes) && /label value/.test(String(x.headers['meshbridge-detail']))),
+    );
     for (const x of dlq!) {
       assert.equal(String(x.headers['meshbridge-topic']), rig.topic);
       assert.match(String(x.headers['meshbridge-offset']), /^\d+$/);

@@ -1,13 +1,22 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProjectorRig, startKafkaRedis, Churn, BackgroundLoad, metricValue, type KafkaRedis } from '../../harness/projector-kit.ts';
+import {
+  ProjectorRig,
+  startKafkaRedis,
+  Churn,
+  BackgroundLoad,
+  metricValue,
+  type KafkaRedis,
+} from '../../harness/projector-kit.ts';
 import { waitFor } from '../../harness/wait.ts';
 
 describe('projector: replicas and forced rebalances under load (real Kafka and Redis)', () => {
   let base: KafkaRedis;
   let rig: ProjectorRig;
 
-  before(async () => { base = await startKafkaRedis('projector-rebalance'); });
+  before(async () => {
+    base = await startKafkaRedis('projector-rebalance');
+  });
   after(async () => {
     await rig?.close();
     await base?.stop();
@@ -21,7 +30,11 @@ describe('projector: replicas and forced rebalances under load (real Kafka and R
     const version = async () => Number((await rig.redis.get(rig.keys.version)) ?? 0);
     const progress = async (what: string) => {
       const v0 = await version();
-      await waitFor(async () => (await version()) >= v0 + 3 || undefined, { what: `progress after ${what}`, timeoutMs: 90_000, intervalMs: 20 });
+      await waitFor(async () => (await version()) >= v0 + 3 || undefined, {
+        what: `progress after ${what}`,
+        timeoutMs: 90_000,
+        intervalMs: 20,
+      });
     };
 
     const a = await rig.startReplica('a');

@@ -1,7 +1,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { ProjectorRig, startKafkaRedis, Churn, BackgroundLoad, metricValue, keyOf, stateEvent, type KafkaRedis } from '../../harness/projector-kit.ts';
+import {
+  ProjectorRig,
+  startKafkaRedis,
+  Churn,
+  BackgroundLoad,
+  metricValue,
+  keyOf,
+  stateEvent,
+  type KafkaRedis,
+} from '../../harness/projector-kit.ts';
 import { RedisFollower } from '../../services/xds-gateway/redis-follower.ts';
 import { createLogger } from '../../services/shared/log.ts';
 import { waitFor } from '../../harness/wait.ts';
@@ -12,7 +21,9 @@ describe('meshbridge projector --rebuild (real Kafka and Redis)', () => {
   let follower: RedisFollower | undefined;
   let followerRedis: Redis | undefined;
 
-  before(async () => { base = await startKafkaRedis('projector-rebuild'); });
+  before(async () => {
+    base = await startKafkaRedis('projector-rebuild');
+  });
   after(async () => {
     await follower?.stop();
     followerRedis?.disconnect();
@@ -42,11 +53,24 @@ describe('meshbridge projector --rebuild (real Kafka and Redis)', () => {
     // A gateway's view of Redis during the rebuild.
     followerRedis = new Redis(base.redis.url);
     follower = new RedisFollower(followerRedis, new Redis(base.redis.url), rig.keys, createLogger('test-follower'));
-    const seen: { version: number; lineage: string; complete: boolean; size: number; hasBogus: boolean; hasLost: boolean }[] = [];
-    follower.on('snapshot', (s) => seen.push({
-      version: s.version, lineage: s.lineage, complete: s.complete, size: s.resources.size,
-      hasBogus: s.resources.has('ServiceEntry|dubbo/bogus.example.local'), hasLost: s.resources.has(lost),
-    }));
+    const seen: {
+      version: number;
+      lineage: string;
+      complete: boolean;
+      size: number;
+      hasBogus: boolean;
+      hasLost: boolean;
+    }[] = [];
+    follower.on('snapshot', (s) =>
+      seen.push({
+        version: s.version,
+        lineage: s.lineage,
+        complete: s.complete,
+        size: s.resources.size,
+        hasBogus: s.resources.has('ServiceEntry|dubbo/bogus.example.local'),
+        hasLost: s.resources.has(lost),
+      }),
+    );
     await follower.load();
     follower.start();
     const lineageBefore = await rig.redis.get(rig.keys.lineage);
@@ -63,25 +87,45 @@ describe('meshbridge projector --rebuild (real Kafka and Redis)', () => {
     const lineageAfter = await rig.redis.get(rig.keys.lineage);
     assert.notEqual(lineageAfter, lineageBefore, 'the switch starts a new lineage');
     assert.equal((await rig.diffAgainstReplay()).diff, '', 'after the rebuild the snapshot equals a clean replay');
-    assert.ok((await rig.redis.hgetBuffer(rig.keys.resources, lost))?.equals(lostBytes), 'the lost resource is back, byte for byte');
+    assert.ok(
+      (await rig.redis.hgetBuffer(rig.keys.resources, lost))?.equals(lostBytes),
+      'the lost resource is back, byte for byte',
+    );
 
     // The live projector noticed the switch (fenced by the lineage), reloaded and carried on.
-    await waitFor(async () => metricValue(await rig.metrics(httpPort), 'meshbridge_projector_commits_fenced_total') >= 1 || undefined, { what: 'live projector fenced by the switch', timeoutMs: 30_000 });
+    await waitFor(
+      async () =>
+        metricValue(await rig.metrics(httpPort), 'meshbridge_projector_commits_fenced_total') >= 1 || undefined,
+      { what: 'live projector fenced by the switch', timeoutMs: 30_000 },
+    );
 
     // What the gateway saw: always complete, never shrinking, versions rising, the damage gone in one step.
-    await waitFor(() => seen.some((s) => s.lineage === lineageAfter) || undefined, { what: 'follower on the new lineage', timeoutMs: 30_000 });
+    await waitFor(() => seen.some((s) => s.lineage === lineageAfter) || undefined, {
+      what: 'follower on the new lineage',
+      timeoutMs: 30_000,
+    });
     for (const [i, s] of seen.entries()) {
       assert.ok(s.complete, `snapshot ${i} complete`);
       if (i > 0) {
         assert.ok(s.version > seen[i - 1]!.version, `version rises: ${seen[i - 1]!.version} -> ${s.version}`);
-        assert.ok(s.size >= seen[i - 1]!.size, `never a partial snapshot: ${seen[i - 1]!.size} -> ${s.size} resources at version ${s.version}`);
+        assert.ok(
+          s.size >= seen[i - 1]!.size,
+          `never a partial snapshot: ${seen[i - 1]!.size} -> ${s.size} resources at version ${s.version}`,
+        );
       }
-      if (s.lineage === lineageAfter) assert.ok(!s.hasBogus && s.hasLost, `the rebuilt snapshot is whole at version ${s.version}`);
+      if (s.lineage === lineageAfter)
+        assert.ok(!s.hasBogus && s.hasLost, `the rebuilt snapshot is whole at version ${s.version}`);
       else assert.ok(s.hasBogus && !s.hasLost, `the old lineage is untouched at version ${s.version}`);
     }
 
     // Nothing left behind: no staging keys, no rebuild consumer group.
-    const [, leftovers] = await rig.redis.scan('0', 'MATCH', `{${rig.mb.config.redis.prefix}}:rebuild:*`, 'COUNT', 10_000);
+    const [, leftovers] = await rig.redis.scan(
+      '0',
+      'MATCH',
+      `{${rig.mb.config.redis.prefix}}:rebuild:*`,
+      'COUNT',
+      10_000,
+    );
     assert.deepEqual(leftovers, []);
     const admin = rig.kafka.admin();
     await admin.connect();

@@ -23,7 +23,11 @@ describe('projector: Redis restarts mid-stream (AOF, real Kafka and Redis)', () 
   async function restartRedis(crash: boolean): Promise<void> {
     if (crash) await redis.proc.kill();
     else await redis.stop();
-    redis = await startRedis(base.runDir, { port: redis.port, appendonly: true, name: `redis-${crash ? 'crashed' : 'restarted'}` });
+    redis = await startRedis(base.runDir, {
+      port: redis.port,
+      appendonly: true,
+      name: `redis-${crash ? 'crashed' : 'restarted'}`,
+    });
   }
 
   it('carries on after a graceful restart and after a kill -9 of Redis, and equals a clean replay', async () => {
@@ -37,7 +41,11 @@ describe('projector: Redis restarts mid-stream (AOF, real Kafka and Redis)', () 
     const version = async () => Number((await rig.redis.get(rig.keys.version)) ?? 0);
     const progress = async (what: string) => {
       const v0 = await version();
-      await waitFor(async () => (await version()) >= v0 + 3 || undefined, { what: `progress after ${what}`, timeoutMs: 90_000, intervalMs: 20 });
+      await waitFor(async () => (await version()) >= v0 + 3 || undefined, {
+        what: `progress after ${what}`,
+        timeoutMs: 90_000,
+        intervalMs: 20,
+      });
     };
 
     const load = new BackgroundLoad(rig, churn, 2000).start();
@@ -53,8 +61,17 @@ describe('projector: Redis restarts mid-stream (AOF, real Kafka and Redis)', () 
       const maxBefore = await version();
       await restartRedis(true);
       const afterRestart = await version();
-      const next = await waitFor(async () => { const v = await version(); return v !== afterRestart ? v : undefined; }, { what: 'a commit after the crash', timeoutMs: 90_000, intervalMs: 10 });
-      assert.ok(next > maxBefore, `version after the crash ${next} (Redis restarted at ${afterRestart}) is above ${maxBefore}, the last before it`);
+      const next = await waitFor(
+        async () => {
+          const v = await version();
+          return v !== afterRestart ? v : undefined;
+        },
+        { what: 'a commit after the crash', timeoutMs: 90_000, intervalMs: 10 },
+      );
+      assert.ok(
+        next > maxBefore,
+        `version after the crash ${next} (Redis restarted at ${afterRestart}) is above ${maxBefore}, the last before it`,
+      );
       await progress('kill -9 restart');
       runIds.push(await runId());
       assert.equal(new Set(runIds).size, 3, 'three different Redis server runs');

@@ -5,9 +5,11 @@ import path from 'node:path';
 import { projectRoot } from '../../harness/paths.ts';
 
 // The README's first command, as a user runs it: the executable, not the harness functions.
-describe('meshbridge up (the README\'s first command)', () => {
+describe("meshbridge up (the README's first command)", () => {
   it('starts everything, shows the ServiceEntry istiod holds and the endpoints it hands a sidecar, and stops cleanly', async () => {
-    const child = spawn(process.execPath, [path.join(projectRoot, 'bin', 'meshbridge.js'), 'up', '--once'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(projectRoot, 'bin', 'meshbridge.js'), 'up', '--once'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

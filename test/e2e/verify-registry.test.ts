@@ -5,7 +5,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Redis } from 'ioredis';
-import { makeRunDir, } from '../../harness/paths.ts';
+import { makeRunDir } from '../../harness/paths.ts';
 import { startServers, pipeline, type Servers, type Pipeline } from '../../harness/stack.ts';
 import { startConsul, type ConsulServer } from '../../harness/consul.ts';
 import { ConsulRegistrar, type ConsulInstance } from '../../harness/consul-registrar.ts';
@@ -35,30 +35,52 @@ describe('verify --registry: the registries against the live snapshot', () => {
   let dubbo: DubboRegistrar;
   let reg: ConsulRegistrar;
   let producer: Producer | undefined;
-  const web1: ConsulInstance = { service: 'web', id: 'web-1', address: '10.7.0.1', port: 8080, meta: { protocol: 'http', version: 'v1' } };
-  const web2: ConsulInstance = { service: 'web', id: 'web-2', address: '10.7.0.2', port: 8080, meta: { protocol: 'http', version: 'v2' } };
+  const web1: ConsulInstance = {
+    service: 'web',
+    id: 'web-1',
+    address: '10.7.0.1',
+    port: 8080,
+    meta: { protocol: 'http', version: 'v1' },
+  };
+  const web2: ConsulInstance = {
+    service: 'web',
+    id: 'web-2',
+    address: '10.7.0.2',
+    port: 8080,
+    meta: { protocol: 'http', version: 'v2' },
+  };
   const keys = () => redisKeys(mb.config.redis.prefix);
-  const verify = (args: string[] = [], onStderr?: (all: string) => void) => meshbridge(mb.configFile, ['verify', '--registry', ...args], onStderr);
+  const verify = (args: string[] = [], onStderr?: (all: string) => void) =>
+    meshbridge(mb.configFile, ['verify', '--registry', ...args], onStderr);
   /** Keeps a command's output in the run directory (docs/audit.md quotes it). */
-  const keep = (name: string, r: Run) => fs.writeFileSync(path.join(servers.runDir, `verify-registry-${name}.txt`), `${r.stdout}${r.stderr ? `--- stderr\n${r.stderr}` : ''}exit ${r.code}\n`);
+  const keep = (name: string, r: Run) =>
+    fs.writeFileSync(
+      path.join(servers.runDir, `verify-registry-${name}.txt`),
+      `${r.stdout}${r.stderr ? `--- stderr\n${r.stderr}` : ''}exit ${r.code}\n`,
+    );
   const explain = (r: Run) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
   /** What the live snapshot serves: mesh host -> sorted endpoint addresses. */
   async function mesh(): Promise<Record<string, string[]>> {
     const all = await redis.hgetallBuffer(keys().resources);
-    return Object.fromEntries(Object.values(all).map((b) => {
-      const r = decodeResource(b);
-      return [r.name, ((r.body.endpoints ?? []) as { address: string }[]).map((e) => e.address).sort()];
-    }));
+    return Object.fromEntries(
+      Object.values(all).map((b) => {
+        const r = decodeResource(b);
+        return [r.name, ((r.body.endpoints ?? []) as { address: string }[]).map((e) => e.address).sort()];
+      }),
+    );
   }
 
   /** Waits until the snapshot serves exactly these endpoints for these hosts (others may exist). */
   async function meshHas(expected: Record<string, string[]>, what: string): Promise<void> {
-    await waitFor(async () => {
-      mb.procs.projector!.assertRunning();
-      const m = await mesh();
-      return Object.entries(expected).every(([h, eps]) => (m[h] ?? []).join() === eps.join());
-    }, { what, timeoutMs: 60_000 });
+    await waitFor(
+      async () => {
+        mb.procs.projector!.assertRunning();
+        const m = await mesh();
+        return Object.entries(expected).every(([h, eps]) => (m[h] ?? []).join() === eps.join());
+      },
+      { what, timeoutMs: 60_000 },
+    );
   }
 
   before(async () => {
@@ -69,7 +91,13 @@ describe('verify --registry: the registries against the live snapshot', () => {
     mb = await pipeline(servers, {
       kafka: { partitions: PARTITIONS },
       sources: [
-        { id: 'zk1', kind: 'zookeeper-dubbo', connect: servers.zookeeper.connectString, root: `/dubbo-verify-${process.pid}`, sessionTimeoutMs: 4000 },
+        {
+          id: 'zk1',
+          kind: 'zookeeper-dubbo',
+          connect: servers.zookeeper.connectString,
+          root: `/dubbo-verify-${process.pid}`,
+          sessionTimeoutMs: 4000,
+        },
         { id: 'c1', kind: 'consul', address: consul.address, coalesceMs: 10, blockWaitSeconds: 5 },
       ],
     });
@@ -81,11 +109,19 @@ describe('verify --registry: the registries against the live snapshot', () => {
     await dubbo.register('com.verify.Users', '10.6.2.1', 20880);
     await mb.start('projector'); // creates the topics
     await mb.start('collector');
-    await meshHas({
-      'dubbo/com.verify.orders': ['10.6.0.1', '10.6.0.2'], 'dubbo/com.verify.payments': ['10.6.1.1'], 'dubbo/com.verify.users': ['10.6.2.1'],
-      'consul/web': ['10.7.0.1', '10.7.0.2'],
-    }, 'the registered services in the snapshot');
-    await waitFor(async () => (await redis.get(keys().complete)) === '1', { what: 'both sources\' first resync applied', timeoutMs: 30_000 });
+    await meshHas(
+      {
+        'dubbo/com.verify.orders': ['10.6.0.1', '10.6.0.2'],
+        'dubbo/com.verify.payments': ['10.6.1.1'],
+        'dubbo/com.verify.users': ['10.6.2.1'],
+        'consul/web': ['10.7.0.1', '10.7.0.2'],
+      },
+      'the registered services in the snapshot',
+    );
+    await waitFor(async () => (await redis.get(keys().complete)) === '1', {
+      what: "both sources' first resync applied",
+      timeoutMs: 30_000,
+    });
   });
 
   after(async () => {
@@ -102,22 +138,47 @@ describe('verify --registry: the registries against the live snapshot', () => {
     const text = await verify();
     keep('equal', text);
     assert.equal(text.code, 0, explain(text));
-    assert.match(text.stdout, /^registry zk1 \(zookeeper-dubbo\): 3 registry services -> 3 mesh hosts, 4 endpoints; the mesh holds 3 hosts, 4 endpoints from zk1$/m);
-    assert.match(text.stdout, /^registry c1 \(consul\): 1 registry service -> 1 mesh host, 2 endpoints; the mesh holds 1 host, 2 endpoints from c1$/m);
-    assert.match(text.stdout, /^OK: the mesh holds what the registries hold \(2 sources, 4 mesh hosts, 6 endpoints; 1 round, /m);
+    assert.match(
+      text.stdout,
+      /^registry zk1 \(zookeeper-dubbo\): 3 registry services -> 3 mesh hosts, 4 endpoints; the mesh holds 3 hosts, 4 endpoints from zk1$/m,
+    );
+    assert.match(
+      text.stdout,
+      /^registry c1 \(consul\): 1 registry service -> 1 mesh host, 2 endpoints; the mesh holds 1 host, 2 endpoints from c1$/m,
+    );
+    assert.match(
+      text.stdout,
+      /^OK: the mesh holds what the registries hold \(2 sources, 4 mesh hosts, 6 endpoints; 1 round, /m,
+    );
     const json = await verify(['--json']);
     assert.equal(json.code, 0, explain(json));
     const out = JSON.parse(json.stdout);
     assert.equal(out.equal, true);
     assert.equal(out.rounds, 1);
     assert.deepEqual(out.differences, []);
-    assert.deepEqual(out.sources.map((s: { id: string; registryHosts: number; meshHosts: number }) => [s.id, s.registryHosts, s.meshHosts]), [['zk1', 3, 3], ['c1', 1, 1]]);
+    assert.deepEqual(
+      out.sources.map((s: { id: string; registryHosts: number; meshHosts: number }) => [
+        s.id,
+        s.registryHosts,
+        s.meshHosts,
+      ]),
+      [
+        ['zk1', 3, 3],
+        ['c1', 1, 1],
+      ],
+    );
   });
 
   it('changes made just before verify runs are not a mismatch', async () => {
     await dubbo.register('com.verify.Payments', '10.6.1.2', 20880);
     await dubbo.register('com.verify.Fresh', '10.6.3.1', 20880);
-    await reg.register({ service: 'web', id: 'web-3', address: '10.7.0.3', port: 8080, meta: { protocol: 'http', version: 'v3' } });
+    await reg.register({
+      service: 'web',
+      id: 'web-3',
+      address: '10.7.0.3',
+      port: 8080,
+      meta: { protocol: 'http', version: 'v3' },
+    });
     const r = await verify(['--json']);
     assert.equal(r.code, 0, explain(r));
     assert.equal(JSON.parse(r.stdout).equal, true);
@@ -127,10 +188,17 @@ describe('verify --registry: the registries against the live snapshot', () => {
     // The projector is paused: the collector publishes the new provider, the snapshot cannot show it yet.
     mb.procs.projector!.signal('SIGSTOP');
     let resumed = false;
-    const resume = () => { if (!resumed) { resumed = true; mb.procs.projector!.signal('SIGCONT'); } };
+    const resume = () => {
+      if (!resumed) {
+        resumed = true;
+        mb.procs.projector!.signal('SIGCONT');
+      }
+    };
     try {
       await dubbo.register('com.verify.Late', '10.6.4.1', 20880);
-      const r = await verify(['--json'], (stderr) => { if (/round 1 of 3: .*dubbo\/com\.verify\.late/.test(stderr)) resume(); });
+      const r = await verify(['--json'], (stderr) => {
+        if (/round 1 of 3: .*dubbo\/com\.verify\.late/.test(stderr)) resume();
+      });
       keep('settled', r);
       assert.ok(resumed, `verify saw the change in flight in its first round:\n${explain(r)}`);
       assert.equal(r.code, 0, explain(r));
@@ -147,24 +215,58 @@ describe('verify --registry: the registries against the live snapshot', () => {
     // What the resync race of issue 10 did: a removal of a registered service, written by the source's own leader.
     const hostKey = 'dubbo/com.verify.orders';
     const partition = Partitioners.DefaultPartitioner()({
-      topic: '', message: { key: hostKey, value: null },
-      partitionMetadata: Array.from({ length: PARTITIONS }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] })),
+      topic: '',
+      message: { key: hostKey, value: null },
+      partitionMetadata: Array.from({ length: PARTITIONS }, (_, i) => ({
+        partitionId: i,
+        leader: 0,
+        partitionErrorCode: 0,
+        replicas: [0],
+        isr: [0],
+      })),
     });
     const epoch = Number(await redis.hget(keys().partitionMeta(partition), 'epoch:zk1'));
-    const kafka = new Kafka({ clientId: 'verify-registry-test', brokers: servers.kafka.brokers, logLevel: logLevel.NOTHING });
-    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    const kafka = new Kafka({
+      clientId: 'verify-registry-test',
+      brokers: servers.kafka.brokers,
+      logLevel: logLevel.NOTHING,
+    });
+    producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await producer.connect();
     await producer.send({
-      topic: mb.config.kafka.topic, acks: -1,
-      messages: [{
-        key: hostKey, partition, value: encodeEvent({
-          eventId: 'wrong-removal', kind: 'SERVICE_REMOVED', sourceId: 'zk1', sourceKind: 'zookeeper-dubbo', collectorId: 'test', epoch, generation: 'g',
-          observedAt: Date.now(), namespace: 'dubbo', host: 'com.verify.orders', registryService: 'com.verify.Orders', orderToken: null,
-          ports: [], instances: [], issues: [], resyncServices: [], raw: null,
-        }),
-      }],
+      topic: mb.config.kafka.topic,
+      acks: -1,
+      messages: [
+        {
+          key: hostKey,
+          partition,
+          value: encodeEvent({
+            eventId: 'wrong-removal',
+            kind: 'SERVICE_REMOVED',
+            sourceId: 'zk1',
+            sourceKind: 'zookeeper-dubbo',
+            collectorId: 'test',
+            epoch,
+            generation: 'g',
+            observedAt: Date.now(),
+            namespace: 'dubbo',
+            host: 'com.verify.orders',
+            registryService: 'com.verify.Orders',
+            orderToken: null,
+            ports: [],
+            instances: [],
+            issues: [],
+            resyncServices: [],
+            raw: null,
+          }),
+        },
+      ],
     });
-    await waitFor(async () => !(hostKey in await mesh()), { what: 'the wrong removal applied', timeoutMs: 30_000 });
+    await waitFor(async () => !(hostKey in (await mesh())), { what: 'the wrong removal applied', timeoutMs: 30_000 });
 
     const log = await meshbridge(mb.configFile, ['verify']);
     keep('log-verify-after-wrong-removal', log);
@@ -173,7 +275,10 @@ describe('verify --registry: the registries against the live snapshot', () => {
     keep('wrong-removal', r);
     assert.equal(r.code, 1, explain(r));
     assert.match(r.stdout, /^MISMATCH: 1 mesh host differs from the registry in every round \(3 rounds 2 s apart, /m);
-    assert.match(r.stdout, /^ {2}- dubbo\/com\.verify\.orders \(source zk1, registry service com\.verify\.Orders\): MISSING in the mesh/m);
+    assert.match(
+      r.stdout,
+      /^ {2}- dubbo\/com\.verify\.orders \(source zk1, registry service com\.verify\.Orders\): MISSING in the mesh/m,
+    );
     assert.match(r.stdout, /- endpoint 10\.6\.0\.1 tcp-dubbo=20880 .*\(registered\)/);
 
     // Heal it the way the registry would: a change to the service republishes its whole state.
@@ -195,27 +300,65 @@ describe('verify --registry: the registries against the live snapshot', () => {
     body.endpoints = body.endpoints.filter((e) => e.address !== '10.7.0.2');
     body.endpoints.find((e) => e.address === '10.7.0.1')!.labels.version = 'v9';
     body.endpoints.push({ ...body.endpoints[0]!, address: '10.7.9.9' });
-    await redis.hset(keys().resources, field, encodeResource('ServiceEntry', { name: orig.name, createTimeMs: orig.createTimeMs, labels: orig.labels, annotations: orig.annotations }, body).any);
+    await redis.hset(
+      keys().resources,
+      field,
+      encodeResource(
+        'ServiceEntry',
+        { name: orig.name, createTimeMs: orig.createTimeMs, labels: orig.labels, annotations: orig.annotations },
+        body,
+      ).any,
+    );
 
     const text = await verify();
     keep('deleted', text);
     assert.equal(text.code, 1, explain(text));
-    assert.match(text.stdout, /^MISMATCH: 2 mesh hosts differ from the registry in every round \(3 rounds 2 s apart, .*\): 1 missing in the mesh, 0 extra in the mesh, 1 with different endpoints or state$/m);
-    assert.match(text.stdout, /^ {2}- dubbo\/com\.verify\.users \(source zk1, registry service com\.verify\.Users\): MISSING in the mesh/m);
+    assert.match(
+      text.stdout,
+      /^MISMATCH: 2 mesh hosts differ from the registry in every round \(3 rounds 2 s apart, .*\): 1 missing in the mesh, 0 extra in the mesh, 1 with different endpoints or state$/m,
+    );
+    assert.match(
+      text.stdout,
+      /^ {2}- dubbo\/com\.verify\.users \(source zk1, registry service com\.verify\.Users\): MISSING in the mesh/m,
+    );
     assert.match(text.stdout, /^ {2}~ consul\/web \(source c1, registry service web\): differs$/m);
     assert.match(text.stdout, /^ {6}- endpoint 10\.7\.0\.2 http=8080 .*\(registered, not in the mesh\)$/m);
     assert.match(text.stdout, /^ {6}\+ endpoint 10\.7\.9\.9 http=8080 .*\(in the mesh, not registered\)$/m);
-    assert.match(text.stdout, /^ {6}~ endpoint 10\.7\.0\.1 http=8080: label version v1 -> v9 {2}\(registry -> mesh\)$/m);
+    assert.match(
+      text.stdout,
+      /^ {6}~ endpoint 10\.7\.0\.1 http=8080: label version v1 -> v9 {2}\(registry -> mesh\)$/m,
+    );
     const json = await verify(['--json']);
     assert.equal(json.code, 1, explain(json));
     const out = JSON.parse(json.stdout);
     assert.equal(out.equal, false);
-    assert.deepEqual(out.differences.map((d: { source: string; host: string; what: string; fold?: string }) => [d.source, d.host, d.what, d.fold]),
-      [['zk1', hostKey, 'missing-in-mesh', 'missing'], ['c1', 'consul/web', 'differs', undefined]]);
-    assert.deepEqual(out.differences[0].missingEndpoints.map((e: { address: string }) => e.address), ['10.6.2.1']);
+    assert.deepEqual(
+      out.differences.map((d: { source: string; host: string; what: string; fold?: string }) => [
+        d.source,
+        d.host,
+        d.what,
+        d.fold,
+      ]),
+      [
+        ['zk1', hostKey, 'missing-in-mesh', 'missing'],
+        ['c1', 'consul/web', 'differs', undefined],
+      ],
+    );
+    assert.deepEqual(
+      out.differences[0].missingEndpoints.map((e: { address: string }) => e.address),
+      ['10.6.2.1'],
+    );
     const web = out.differences[1];
-    assert.deepEqual([web.missingEndpoints.map((e: { address: string }) => e.address), web.extraEndpoints.map((e: { address: string }) => e.address)], [['10.7.0.2'], ['10.7.9.9']]);
-    assert.deepEqual(web.changedEndpoints, [{ endpoint: '10.7.0.1 http=8080', changes: { 'label version': ['v1', 'v9'] } }]);
+    assert.deepEqual(
+      [
+        web.missingEndpoints.map((e: { address: string }) => e.address),
+        web.extraEndpoints.map((e: { address: string }) => e.address),
+      ],
+      [['10.7.0.2'], ['10.7.9.9']],
+    );
+    assert.deepEqual(web.changedEndpoints, [
+      { endpoint: '10.7.0.1 http=8080', changes: { 'label version': ['v1', 'v9'] } },
+    ]);
   });
 
   it('exit 3 when a registry cannot be read', async () => {
@@ -226,6 +369,9 @@ describe('verify --registry: the registries against the live snapshot', () => {
     const r = await meshbridge(file, ['verify', '--registry']);
     keep('unreachable', r);
     assert.equal(r.code, 3, explain(r));
-    assert.match(r.stderr, /^meshbridge verify: cannot verify: source c1 \(consul\): the registry could not be read: .*ECONNREFUSED/m);
+    assert.match(
+      r.stderr,
+      /^meshbridge verify: cannot verify: source c1 \(consul\): the registry could not be read: .*ECONNREFUSED/m,
+    );
   });
 });

@@ -13,7 +13,11 @@ import { mergeResults, renderTable, type MatrixResult } from './results.ts';
 /** A hung test file must not hang the matrix: its own waits are bounded well below this. */
 const FILE_TIMEOUT_MS = 30 * 60_000;
 
-interface Outcome { code: number | null; seconds: number; log: string }
+interface Outcome {
+  code: number | null;
+  seconds: number;
+  log: string;
+}
 
 const say = (line: string) => process.stderr.write(`[matrix] ${line}\n`);
 const tail = (file: string, lines: number) => fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
@@ -54,7 +58,9 @@ async function runCombination(c: Combination, logDir: string): Promise<MatrixRes
       return c.tests.map((test) => ({ ...base, test, status: 'install failed', seconds: 0, installSeconds, log }));
     }
   }
-  const envText = Object.entries(c.env).map(([k, v]) => `${k}=${v}`).join(' ');
+  const envText = Object.entries(c.env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   for (const test of c.tests) {
     const file = path.join('test', 'e2e', `${test}.test.ts`);
     say(`${c.name}: ${test} (${envText})`);

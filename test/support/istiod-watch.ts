@@ -13,7 +13,11 @@ export class IstiodWatch {
   private running = true;
   private readonly loop: Promise<void>;
 
-  constructor(private readonly debug: (p: string) => Promise<unknown>, private readonly registered: () => Set<string>, intervalMs = 100) {
+  constructor(
+    private readonly debug: (p: string) => Promise<unknown>,
+    private readonly registered: () => Set<string>,
+    intervalMs = 100,
+  ) {
     this.loop = (async () => {
       while (this.running) {
         await this.poll().catch(() => undefined);
@@ -25,17 +29,27 @@ export class IstiodWatch {
   /** Hosts (namespace/host) istiod holds now, with their endpoint addresses. */
   async current(): Promise<Map<string, string[]>> {
     const ses = await serviceEntries(this.debug);
-    return new Map(ses.map((se) => [`${se.metadata.namespace}/${se.spec.hosts[0]}`, (se.spec.endpoints ?? []).map((e: { address: string }) => e.address).sort()]));
+    return new Map(
+      ses.map((se) => [
+        `${se.metadata.namespace}/${se.spec.hosts[0]}`,
+        (se.spec.endpoints ?? []).map((e: { address: string }) => e.address).sort(),
+      ]),
+    );
   }
 
   /** Waits until istiod holds every registered host; the error names the missing ones. */
   async holdsAll(what: string, timeoutMs = 30_000): Promise<void> {
-    await waitFor(async () => {
+    await waitFor(
+      async () => {
+        const now = await this.current();
+        return [...this.registered()].every((h) => now.has(h)) ? true : undefined;
+      },
+      { what, timeoutMs },
+    ).catch(async (e) => {
       const now = await this.current();
-      return [...this.registered()].every((h) => now.has(h)) ? true : undefined;
-    }, { what, timeoutMs }).catch(async (e) => {
-      const now = await this.current();
-      throw new Error(`${(e as Error).message}; missing: ${[...this.registered()].filter((h) => !now.has(h)).join(' ')}`);
+      throw new Error(
+        `${(e as Error).message}; missing: ${[...this.registered()].filter((h) => !now.has(h)).join(' ')}`,
+      );
     });
   }
 
@@ -53,7 +67,8 @@ export class IstiodWatch {
     for (const h of now.keys()) this.held.add(h);
     // Registered for the whole poll, held before, missing now: a live service istiod lost.
     for (const h of before) {
-      if (after.has(h) && this.held.has(h) && !now.has(h)) this.violations.push(`${new Date().toISOString()} ${h} missing from istiod while registered`);
+      if (after.has(h) && this.held.has(h) && !now.has(h))
+        this.violations.push(`${new Date().toISOString()} ${h} missing from istiod while registered`);
     }
   }
 
@@ -64,7 +79,10 @@ export class IstiodWatch {
 }
 
 /** Registers a new service every `everyMs` (the caller's `register(n)`) until stopped. */
-export function registrationLoop(register: (n: number) => Promise<void>, everyMs: number): { count: () => number; stop: () => Promise<void> } {
+export function registrationLoop(
+  register: (n: number) => Promise<void>,
+  everyMs: number,
+): { count: () => number; stop: () => Promise<void> } {
   let running = true;
   let n = 0;
   const loop = (async () => {
@@ -74,5 +92,11 @@ export function registrationLoop(register: (n: number) => Promise<void>, everyMs
       await new Promise((r) => setTimeout(r, everyMs));
     }
   })();
-  return { count: () => n, stop: async () => { running = false; await loop; } };
+  return {
+    count: () => n,
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
 }

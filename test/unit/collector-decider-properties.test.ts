@@ -2,7 +2,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import { handle, initialDeciderState, type CollectorEvent, type DeciderState, type Observation } from '../../services/collector/decider.ts';
+import {
+  handle,
+  initialDeciderState,
+  type CollectorEvent,
+  type DeciderState,
+  type Observation,
+} from '../../services/collector/decider.ts';
 import type { ServiceState } from '../../services/collector/service-state.ts';
 import { evolve } from '../../projection/evolve.ts';
 import { emptyPartitionState, type PartitionState } from '../../projection/fold-state.ts';
@@ -27,7 +33,14 @@ type Op =
   | { op: 'failover' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('set' as const), key: fc.constantFrom(...KEYS), addrs: fc.uniqueArray(fc.constantFrom(...ADDRESSES), { maxLength: 3 }) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('set' as const),
+      key: fc.constantFrom(...KEYS),
+      addrs: fc.uniqueArray(fc.constantFrom(...ADDRESSES), { maxLength: 3 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), key: fc.constantFrom(...KEYS) }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('deliver' as const), i: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ op: 'resync-start' as const }) },
@@ -38,9 +51,17 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 function stateOf(key: string, addrs: Set<string>): ServiceState {
   return {
-    namespace: 'dubbo', host: key.toLowerCase(), registryService: key,
+    namespace: 'dubbo',
+    host: key.toLowerCase(),
+    registryService: key,
     ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }],
-    instances: [...addrs].sort().map((address) => ({ address, ports: { 'tcp-dubbo': 20880 }, labels: { 'meshbridge.io/source': 'zk1' }, weight: 0, locality: '' })),
+    instances: [...addrs].sort().map((address) => ({
+      address,
+      ports: { 'tcp-dubbo': 20880 },
+      labels: { 'meshbridge.io/source': 'zk1' },
+      weight: 0,
+      locality: '',
+    })),
     issues: [],
   };
 }
@@ -65,17 +86,50 @@ class World {
 
   read(key: string): void {
     const addrs = this.registry.get(key);
-    this.observe(addrs ? { type: 'present', key, state: stateOf(key, addrs), order: ++this.order } : { type: 'absent', key });
+    this.observe(
+      addrs ? { type: 'present', key, state: stateOf(key, addrs), order: ++this.order } : { type: 'absent', key },
+    );
   }
 
   private fold(e: CollectorEvent): void {
-    const base = { eventId: 'e', sourceId: 'zk1', sourceKind: 'zookeeper-dubbo', collectorId: 'c', epoch: this.epoch, generation: 'g', observedAt: 1, ports: [], instances: [], issues: [], resyncServices: [], raw: null, registryService: '', orderToken: null };
+    const base = {
+      eventId: 'e',
+      sourceId: 'zk1',
+      sourceKind: 'zookeeper-dubbo',
+      collectorId: 'c',
+      epoch: this.epoch,
+      generation: 'g',
+      observedAt: 1,
+      ports: [],
+      instances: [],
+      issues: [],
+      resyncServices: [],
+      raw: null,
+      registryService: '',
+      orderToken: null,
+    };
     let ev: RegistryEvent | undefined;
     if (e.type === 'host-published') {
       const s = e.publish.state;
-      ev = { ...base, kind: 'SERVICE_STATE', namespace: s.namespace, host: s.host, registryService: s.registryService, orderToken: e.publish.token, ports: s.ports, instances: s.instances };
+      ev = {
+        ...base,
+        kind: 'SERVICE_STATE',
+        namespace: s.namespace,
+        host: s.host,
+        registryService: s.registryService,
+        orderToken: e.publish.token,
+        ports: s.ports,
+        instances: s.instances,
+      };
     } else if (e.type === 'host-removed' && !e.byMarker) {
-      ev = { ...base, kind: 'SERVICE_REMOVED', namespace: e.namespace, host: e.host, registryService: e.registryService, orderToken: e.token };
+      ev = {
+        ...base,
+        kind: 'SERVICE_REMOVED',
+        namespace: e.namespace,
+        host: e.host,
+        registryService: e.registryService,
+        orderToken: e.token,
+      };
     } else if (e.type === 'resync-ended') {
       ev = { ...base, kind: 'RESYNC_END', namespace: '', host: '', resyncServices: e.hosts };
     }
@@ -89,7 +143,10 @@ class World {
   private checkNoLiveServiceMissing(): void {
     this.markers++;
     for (const key of this.registry.keys()) {
-      assert.ok(this.projector.services.get(hostOf(key))?.sources.zk1, `marker ${this.markers} deleted live ${hostOf(key)} (key ${key} registered)`);
+      assert.ok(
+        this.projector.services.get(hostOf(key))?.sources.zk1,
+        `marker ${this.markers} deleted live ${hostOf(key)} (key ${key} registered)`,
+      );
     }
   }
 
@@ -147,38 +204,57 @@ class World {
     const out: Record<string, Set<string>> = {};
     for (const key of this.registry.keys()) out[hostOf(key)] ??= new Set();
     for (const [key, addrs] of this.registry) for (const a of addrs) out[hostOf(key)]!.add(a);
-    return Object.fromEntries(Object.entries(out).map(([h, s]) => [h, [...s].sort()]).sort());
+    return Object.fromEntries(
+      Object.entries(out)
+        .map(([h, s]) => [h, [...s].sort()])
+        .sort(),
+    );
   }
 
   projected(): Record<string, string[]> {
-    return Object.fromEntries([...this.projector.services.entries()]
-      .map(([h, f]) => [h, (f.sources.zk1?.instances ?? []).map((i) => i.address).sort()] as const).sort());
+    return Object.fromEntries(
+      [...this.projector.services.entries()]
+        .map(([h, f]) => [h, (f.sources.zk1?.instances ?? []).map((i) => i.address).sort()] as const)
+        .sort(),
+    );
   }
 }
 
 describe('collector decider + projector over interleavings (fast-check)', () => {
   it('no marker ever deletes a registered service, and the mesh converges to the registry', () => {
-    fc.assert(fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
-      const w = new World();
-      w.apply({ op: 'resync-start' });
-      for (const op of ops) w.apply(op);
-      // Quiesce: every notification handled, one last complete re-read.
-      w.finish();
-      for (const key of w.pending.splice(0)) w.read(key);
-      w.apply({ op: 'resync-start' });
-      w.finish();
-      assert.deepEqual(w.projected(), w.expected());
-    }), { numRuns: 400 });
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
+        const w = new World();
+        w.apply({ op: 'resync-start' });
+        for (const op of ops) w.apply(op);
+        // Quiesce: every notification handled, one last complete re-read.
+        w.finish();
+        for (const key of w.pending.splice(0)) w.read(key);
+        w.apply({ op: 'resync-start' });
+        w.finish();
+        assert.deepEqual(w.projected(), w.expected());
+      }),
+      { numRuns: 400 },
+    );
   });
 
   it('without re-reads, handled notifications alone keep the mesh equal to the registry', () => {
-    fc.assert(fc.property(fc.array(opArb.filter((o) => o.op === 'set' || o.op === 'delete' || o.op === 'deliver'), { maxLength: 40 }), (ops) => {
-      const w = new World();
-      w.apply({ op: 'resync-start' });
-      w.finish();
-      for (const op of ops) w.apply(op);
-      for (const key of w.pending.splice(0)) w.read(key);
-      assert.deepEqual(w.projected(), w.expected());
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.array(
+          opArb.filter((o) => o.op === 'set' || o.op === 'delete' || o.op === 'deliver'),
+          { maxLength: 40 },
+        ),
+        (ops) => {
+          const w = new World();
+          w.apply({ op: 'resync-start' });
+          w.finish();
+          for (const op of ops) w.apply(op);
+          for (const key of w.pending.splice(0)) w.read(key);
+          assert.deepEqual(w.projected(), w.expected());
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

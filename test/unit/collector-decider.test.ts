@@ -1,21 +1,43 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InstanceSpec } from '../../schemas/registry-event.ts';
-import { handle, initialDeciderState, type CollectorEvent, type DeciderConfig, type DeciderState, type Observation } from '../../services/collector/decider.ts';
+import {
+  handle,
+  initialDeciderState,
+  type CollectorEvent,
+  type DeciderConfig,
+  type DeciderState,
+  type Observation,
+} from '../../services/collector/decider.ts';
 import { metricField, reasonCode } from '../../services/collector/problems.ts';
 import type { ServiceState } from '../../services/collector/service-state.ts';
 
 // given/when/then over the collector's pure decider: observations in, decided events out.
 const CFG: DeciderConfig = { emptyProtection: 'off', emitOrderToken: true };
-const inst = (address: string, port = 20880): InstanceSpec => ({ address, ports: { 'tcp-dubbo': port }, labels: { 'meshbridge.io/source': 'zk1' }, weight: 0, locality: '' });
+const inst = (address: string, port = 20880): InstanceSpec => ({
+  address,
+  ports: { 'tcp-dubbo': port },
+  labels: { 'meshbridge.io/source': 'zk1' },
+  weight: 0,
+  locality: '',
+});
 function svc(key: string, addresses: string[], over: Partial<ServiceState> = {}): ServiceState {
   return {
-    namespace: 'dubbo', host: key.toLowerCase().replace(/\$/g, '-'), registryService: key,
-    ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }], instances: addresses.map((a) => inst(a)), issues: [], ...over,
+    namespace: 'dubbo',
+    host: key.toLowerCase().replace(/\$/g, '-'),
+    registryService: key,
+    ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }],
+    instances: addresses.map((a) => inst(a)),
+    issues: [],
+    ...over,
   };
 }
-const present = (key: string, addresses: string[], order: number | null = null, over: Partial<ServiceState> = {}): Observation =>
-  ({ type: 'present', key, state: svc(key, addresses, over), order });
+const present = (
+  key: string,
+  addresses: string[],
+  order: number | null = null,
+  over: Partial<ServiceState> = {},
+): Observation => ({ type: 'present', key, state: svc(key, addresses, over), order });
 const absent = (key: string): Observation => ({ type: 'absent', key });
 
 function given(observations: Observation[], cfg = CFG): DeciderState {
@@ -24,16 +46,20 @@ function given(observations: Observation[], cfg = CFG): DeciderState {
   return s;
 }
 const when = (s: DeciderState, o: Observation, cfg = CFG) => handle(s, o, cfg);
-const published = (events: CollectorEvent[]) => events.flatMap((e) => {
-  if (e.type === 'host-published') return [`state ${e.hostKey} ${e.publish.state.instances.map((i) => i.address).join(',')}`];
-  if (e.type === 'host-removed') return e.byMarker ? [] : [`removed ${e.hostKey}`];
-  if (e.type === 'resync-ended') return [`marker ${e.hosts.join(' ')}`];
-  return [];
-});
+const published = (events: CollectorEvent[]) =>
+  events.flatMap((e) => {
+    if (e.type === 'host-published')
+      return [`state ${e.hostKey} ${e.publish.state.instances.map((i) => i.address).join(',')}`];
+    if (e.type === 'host-removed') return e.byMarker ? [] : [`removed ${e.hostKey}`];
+    if (e.type === 'resync-ended') return [`marker ${e.hosts.join(' ')}`];
+    return [];
+  });
 
 describe('collector decider: publishing', () => {
   it('given nothing, when a service is observed, then its complete state is published', () => {
-    assert.deepEqual(published(when(given([]), present('com.a.Svc', ['10.0.0.1', '10.0.0.2']))), ['state dubbo/com.a.svc 10.0.0.1,10.0.0.2']);
+    assert.deepEqual(published(when(given([]), present('com.a.Svc', ['10.0.0.1', '10.0.0.2']))), [
+      'state dubbo/com.a.svc 10.0.0.1,10.0.0.2',
+    ]);
   });
 
   it('given a published state, when the same state is observed again, then nothing is published', () => {
@@ -55,7 +81,12 @@ describe('collector decider: publishing', () => {
 
   it('given a service whose host template output changes, then the old host is removed and the new one published', () => {
     const s = given([present('com.a.Svc', ['10.0.0.1'])]);
-    const events = when(s, { type: 'present', key: 'com.a.Svc', state: { ...svc('com.a.Svc', ['10.0.0.1']), host: 'v2.com.a.svc' }, order: null });
+    const events = when(s, {
+      type: 'present',
+      key: 'com.a.Svc',
+      state: { ...svc('com.a.Svc', ['10.0.0.1']), host: 'v2.com.a.svc' },
+      order: null,
+    });
     assert.deepEqual(published(events).sort(), ['removed dubbo/com.a.svc', 'state dubbo/v2.com.a.svc 10.0.0.1']);
   });
 
@@ -71,7 +102,10 @@ describe('collector decider: publishing', () => {
     when(s, { type: 'order-reset' });
     const e = when(s, present('com.a.Svc', ['10.0.0.9'], 5)).find((x) => x.type === 'host-published');
     assert.ok(e?.type === 'host-published');
-    assert.deepEqual(e.publish.state.instances.map((i) => i.address), ['10.0.0.9']);
+    assert.deepEqual(
+      e.publish.state.instances.map((i) => i.address),
+      ['10.0.0.9'],
+    );
     assert.equal(e.publish.token, 24);
   });
 
@@ -80,7 +114,9 @@ describe('collector decider: publishing', () => {
     const e = when(s, present('com.a.Svc', ['10.0.0.2'], 12)).find((x) => x.type === 'host-published');
     assert.equal(e?.type === 'host-published' && e.publish.token, 12);
     const consul = { ...CFG, emitOrderToken: false };
-    const c = when(given([], consul), present('web', ['10.0.0.1'], 40), consul).find((x) => x.type === 'host-published');
+    const c = when(given([], consul), present('web', ['10.0.0.1'], 40), consul).find(
+      (x) => x.type === 'host-published',
+    );
     assert.equal(c?.type === 'host-published' && c.publish.token, null);
   });
 });
@@ -146,9 +182,17 @@ describe('collector decider: registry keys that map to one mesh host are merged,
     assert.deepEqual(published(events), [`state ${HOST} 10.0.0.1,10.0.0.2`]);
     const e = events.find((x) => x.type === 'host-published');
     assert.equal(e?.type === 'host-published' && e.publish.state.registryService, `${K1},${K2}`);
-    assert.ok(e?.type === 'host-published' && e.publish.state.issues.some((i) => i.field === 'registryService' && /2 registry services map to mesh host/.test(i.reason)));
+    assert.ok(
+      e?.type === 'host-published' &&
+        e.publish.state.issues.some(
+          (i) => i.field === 'registryService' && /2 registry services map to mesh host/.test(i.reason),
+        ),
+    );
     const raised = events.filter((x) => x.type === 'problem-raised');
-    assert.deepEqual(raised.map((x) => x.type === 'problem-raised' && x.problem.metricReason), ['host-collision']);
+    assert.deepEqual(
+      raised.map((x) => x.type === 'problem-raised' && x.problem.metricReason),
+      ['host-collision'],
+    );
   });
 
   it('given a merged host, when one key goes, then only its endpoints go and the collision is reported gone', () => {
@@ -167,7 +211,16 @@ describe('collector decider: registry keys that map to one mesh host are merged,
 
   it('given two keys that disagree on a port number under one name, the first key in name order wins and the conflict is reported', () => {
     const s = given([present(K1, ['10.0.0.1'])]);
-    const events = when(s, { type: 'present', key: K2, order: null, state: { ...svc(K2, []), ports: [{ name: 'tcp-dubbo', number: 20881, protocol: 'TCP' }], instances: [inst('10.0.0.2', 20881)] } });
+    const events = when(s, {
+      type: 'present',
+      key: K2,
+      order: null,
+      state: {
+        ...svc(K2, []),
+        ports: [{ name: 'tcp-dubbo', number: 20881, protocol: 'TCP' }],
+        instances: [inst('10.0.0.2', 20881)],
+      },
+    });
     const e = events.find((x) => x.type === 'host-published');
     assert.ok(e?.type === 'host-published');
     assert.deepEqual(e.publish.state.ports, [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }]);
@@ -176,14 +229,28 @@ describe('collector decider: registry keys that map to one mesh host are merged,
 });
 
 describe('collector decider: problems are reported once, with bounded labels', () => {
-  const bad = { issues: [{ field: 'providers[10.0.0.9:20880].labels[version]', value: 'a b', reason: 'label value is not valid Kubernetes label syntax', action: 'rewritten to "a-b"' }] };
+  const bad = {
+    issues: [
+      {
+        field: 'providers[10.0.0.9:20880].labels[version]',
+        value: 'a b',
+        reason: 'label value is not valid Kubernetes label syntax',
+        action: 'rewritten to "a-b"',
+      },
+    ],
+  };
   it('given a problem, when the same data is read again (a re-read), then it is not reported again; when fixed, it is reported gone', () => {
     const s = given([]);
     assert.equal(when(s, present('A', ['10.0.0.1'], null, bad)).filter((e) => e.type === 'problem-raised').length, 1);
     assert.equal(when(s, present('A', ['10.0.0.1'], null, bad)).filter((e) => e.type.startsWith('problem')).length, 0);
     when(s, { type: 'resync-started' });
     assert.equal(when(s, present('A', ['10.0.0.1'], null, bad)).filter((e) => e.type.startsWith('problem')).length, 0);
-    assert.deepEqual(when(s, present('A', ['10.0.0.1'])).map((e) => e.type).filter((t) => t.startsWith('problem')), ['problem-cleared']);
+    assert.deepEqual(
+      when(s, present('A', ['10.0.0.1']))
+        .map((e) => e.type)
+        .filter((t) => t.startsWith('problem')),
+      ['problem-cleared'],
+    );
   });
 
   it('metric labels never carry an address, instance, label key or service name', () => {

@@ -10,7 +10,11 @@ import { redisConnectionOptions } from '../../services/shared/redis-client.ts';
 import { ConfigError } from '../../services/shared/errors.ts';
 import { projectRoot } from '../../harness/paths.ts';
 
-const valid = { kafka: { brokers: ['127.0.0.1:9092'] }, redis: { url: 'redis://127.0.0.1:6379' }, sources: [{ id: 'zk1', kind: 'zookeeper-dubbo', connect: '127.0.0.1:2181' }] };
+const valid = {
+  kafka: { brokers: ['127.0.0.1:9092'] },
+  redis: { url: 'redis://127.0.0.1:6379' },
+  sources: [{ id: 'zk1', kind: 'zookeeper-dubbo', connect: '127.0.0.1:2181' }],
+};
 
 describe('configuration', () => {
   it('applies documented defaults', () => {
@@ -24,14 +28,23 @@ describe('configuration', () => {
   });
 
   it('names every offending key', () => {
-    assert.throws(() => parseConfig({ ...valid, kafka: { brokers: ['nohostport'] }, sources: [{ id: 'Bad Id', kind: 'zookeeper-dubbo', connect: '' }], gateway: { grpcPort: 70000 } }), (e: Error) => {
-      assert.ok(e instanceof ConfigError);
-      assert.match(e.message, /kafka\.brokers\.0: host:port/);
-      assert.match(e.message, /sources\.0\.id: source id/);
-      assert.match(e.message, /sources\.0\.connect: ZooKeeper connect string/);
-      assert.match(e.message, /gateway\.grpcPort/);
-      return true;
-    });
+    assert.throws(
+      () =>
+        parseConfig({
+          ...valid,
+          kafka: { brokers: ['nohostport'] },
+          sources: [{ id: 'Bad Id', kind: 'zookeeper-dubbo', connect: '' }],
+          gateway: { grpcPort: 70000 },
+        }),
+      (e: Error) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /kafka\.brokers\.0: host:port/);
+        assert.match(e.message, /sources\.0\.id: source id/);
+        assert.match(e.message, /sources\.0\.connect: ZooKeeper connect string/);
+        assert.match(e.message, /gateway\.grpcPort/);
+        return true;
+      },
+    );
   });
 
   it('takes connection keys from MESHBRIDGE_* environment over the file', () => {
@@ -45,7 +58,11 @@ describe('configuration', () => {
   it('a role started with a bad config exits 78 with the key in the message, before touching any server', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mb-cfg-')), 'c.yaml');
     fs.writeFileSync(file, 'kafka: {brokers: []}\nredis: {url: "http://x"}\nsources: []\n');
-    const r = spawnSync(process.execPath, [path.join(projectRoot, 'bin', 'meshbridge.js'), 'gateway', '--config', file], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(projectRoot, 'bin', 'meshbridge.js'), 'gateway', '--config', file],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     assert.equal(r.status, 78, r.stderr);
     assert.match(r.stderr, /kafka\.brokers/);
     assert.match(r.stderr, /redis\.url: redis:\/\/host:port/);
@@ -53,7 +70,10 @@ describe('configuration', () => {
   });
 
   it('a missing config file or a non-mapping top level is a config error naming the file', () => {
-    assert.throws(() => loadConfig('/nonexistent/mb.yaml', {}), (e: Error) => e instanceof ConfigError && /config file \/nonexistent\/mb\.yaml/.test(e.message));
+    assert.throws(
+      () => loadConfig('/nonexistent/mb.yaml', {}),
+      (e: Error) => e instanceof ConfigError && /config file \/nonexistent\/mb\.yaml/.test(e.message),
+    );
     const file = path.join(tmp(), 'list.yaml');
     fs.writeFileSync(file, '- a\n- b\n');
     assert.throws(() => loadConfig(file, {}), /top level must be a mapping/);
@@ -91,7 +111,12 @@ describe('configuration: edit distance and suggestions', () => {
 
 describe('configuration: unknown keys', () => {
   it('names each unknown key with its path and the nearest valid key', () => {
-    const p = problemsOf({ ...valid, gatway: {}, redis: { url: 'redis://h:1', pasword: 'x' }, sources: [{ ...valid.sources[0], hostTemplte: '{interface}' }] });
+    const p = problemsOf({
+      ...valid,
+      gatway: {},
+      redis: { url: 'redis://h:1', pasword: 'x' },
+      sources: [{ ...valid.sources[0], hostTemplte: '{interface}' }],
+    });
     assert.ok(p.includes('gatway: unknown key; did you mean "gateway"?'), p.join('\n'));
     assert.ok(p.includes('redis.pasword: unknown key; did you mean "password"?'), p.join('\n'));
     assert.ok(p.includes('sources.0.hostTemplte: unknown key; did you mean "hostTemplate"?'), p.join('\n'));
@@ -102,18 +127,28 @@ describe('configuration: unknown keys', () => {
     assert.match(p[0]!, /^kafka\.zzzzzzzz: unknown key; valid keys: brokers, topic, .*sasl$/);
   });
   it('reports several unknown keys of one object one by one, in nested objects too', () => {
-    const p = problemsOf({ ...valid, collector: { idd: 'x', httpPrt: 1 }, sources: [{ ...valid.sources[0], leaderElection: { leasMs: 3000 } }], gateway: { tls: { certFile: 'c', keyFile: 'k', caFile: 'x' } } });
+    const p = problemsOf({
+      ...valid,
+      collector: { idd: 'x', httpPrt: 1 },
+      sources: [{ ...valid.sources[0], leaderElection: { leasMs: 3000 } }],
+      gateway: { tls: { certFile: 'c', keyFile: 'k', caFile: 'x' } },
+    });
     assert.ok(p.includes('collector.idd: unknown key; did you mean "id"?'), p.join('\n'));
     assert.ok(p.includes('collector.httpPrt: unknown key; did you mean "httpPort"?'), p.join('\n'));
     assert.ok(p.includes('sources.0.leaderElection.leasMs: unknown key; did you mean "leaseMs"?'), p.join('\n'));
-    assert.ok(p.some((x) => x.startsWith('gateway.tls.caFile: unknown key')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.startsWith('gateway.tls.caFile: unknown key')),
+      p.join('\n'),
+    );
   });
   it('a key of another source kind says so', () => {
     const p = problemsOf(withSource({ id: 'c1', kind: 'consul', connect: '127.0.0.1:2181' }));
     assert.deepEqual(p, ['sources.0.connect: unknown key here (a key of kind zookeeper-dubbo, this source is consul)']);
   });
   it('unknown keys in consul label rules', () => {
-    const p = problemsOf(withSource({ id: 'c1', kind: 'consul', labelRules: [{ from: 'tag', match: 'x', lable: 'y' }] }));
+    const p = problemsOf(
+      withSource({ id: 'c1', kind: 'consul', labelRules: [{ from: 'tag', match: 'x', lable: 'y' }] }),
+    );
     assert.deepEqual(p, ['sources.0.labelRules.0.lable: unknown key; did you mean "label"?']);
   });
 });
@@ -130,28 +165,73 @@ describe('configuration: every problem at once', () => {
       ],
       gateway: { grpcPort: 70000 },
     });
-    for (const key of ['kafka.brokers.0', 'kafka.partitions', 'redis.url', 'sources.0.id', 'sources.0.connect', 'sources.0.root', 'sources.1.address', 'sources.1.health', 'sources.2.id', 'gateway.grpcPort']) {
-      assert.ok(p.some((x) => x.startsWith(`${key}: `)), `${key} missing in:\n${p.join('\n')}`);
+    for (const key of [
+      'kafka.brokers.0',
+      'kafka.partitions',
+      'redis.url',
+      'sources.0.id',
+      'sources.0.connect',
+      'sources.0.root',
+      'sources.1.address',
+      'sources.1.health',
+      'sources.2.id',
+      'gateway.grpcPort',
+    ]) {
+      assert.ok(
+        p.some((x) => x.startsWith(`${key}: `)),
+        `${key} missing in:\n${p.join('\n')}`,
+      );
     }
     assert.ok(p.includes('sources.2.id: duplicate source id "c1" (also sources.1.id)'), p.join('\n'));
   });
   it('a duplicate id is reported even when the sources have other problems', () => {
-    const p = problemsOf({ ...valid, sources: [{ id: 'a', kind: 'consul', health: 'x' }, { id: 'a', kind: 'consul' }] });
+    const p = problemsOf({
+      ...valid,
+      sources: [
+        { id: 'a', kind: 'consul', health: 'x' },
+        { id: 'a', kind: 'consul' },
+      ],
+    });
     assert.ok(p.some((x) => x.startsWith('sources.0.health')));
     assert.ok(p.some((x) => x.startsWith('sources.1.id: duplicate')));
   });
   it('a source that is not an object says what a source is', () => {
-    assert.deepEqual(problemsOf({ ...valid, sources: ['zk1'] }), ['sources.0: a registry source: an object with id and kind (zookeeper-dubbo | consul | eureka | nacos)']);
+    assert.deepEqual(problemsOf({ ...valid, sources: ['zk1'] }), [
+      'sources.0: a registry source: an object with id and kind (zookeeper-dubbo | consul | eureka | nacos)',
+    ]);
   });
 });
 
 describe('configuration: source kind', () => {
-  it('a wrong kind is named with the valid kinds and a suggestion, and does not hide the common fields\' problems', () => {
-    const p = problemsOf(withSource({ id: 'Bad Id', kind: 'zookeper-dubbo', connect: '127.0.0.1:2181', coalesceMs: -1, leaderElection: { leaseMs: 1 }, hostTemplte: '{interface}' }));
-    assert.ok(p.includes('sources.0.kind: unknown kind "zookeper-dubbo"; did you mean "zookeeper-dubbo"? (valid kinds: zookeeper-dubbo, consul, eureka, nacos)'), p.join('\n'));
-    assert.ok(p.some((x) => x.startsWith('sources.0.id: source id')), p.join('\n'));
-    assert.ok(p.some((x) => x.startsWith('sources.0.coalesceMs: ')), p.join('\n'));
-    assert.ok(p.some((x) => x.startsWith('sources.0.leaderElection.leaseMs: ')), p.join('\n'));
+  it("a wrong kind is named with the valid kinds and a suggestion, and does not hide the common fields' problems", () => {
+    const p = problemsOf(
+      withSource({
+        id: 'Bad Id',
+        kind: 'zookeper-dubbo',
+        connect: '127.0.0.1:2181',
+        coalesceMs: -1,
+        leaderElection: { leaseMs: 1 },
+        hostTemplte: '{interface}',
+      }),
+    );
+    assert.ok(
+      p.includes(
+        'sources.0.kind: unknown kind "zookeper-dubbo"; did you mean "zookeeper-dubbo"? (valid kinds: zookeeper-dubbo, consul, eureka, nacos)',
+      ),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.some((x) => x.startsWith('sources.0.id: source id')),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.some((x) => x.startsWith('sources.0.coalesceMs: ')),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.some((x) => x.startsWith('sources.0.leaderElection.leaseMs: ')),
+      p.join('\n'),
+    );
     assert.ok(p.includes('sources.0.hostTemplte: unknown key; did you mean "hostTemplate"?'), p.join('\n'));
     // connect is a key of some kind: not reported as unknown while the kind is unknown.
     assert.ok(!p.some((x) => x.startsWith('sources.0.connect')), p.join('\n'));
@@ -175,29 +255,50 @@ describe('configuration: secrets from files and environment', () => {
   const sasl = { mechanism: 'scram-sha-512', username: 'mb' };
 
   it('redis.passwordFile and kafka.sasl.passwordFile are read at load time, without the trailing newline', () => {
-    const c = parseConfig({ ...valid, kafka: { ...valid.kafka, sasl: { ...sasl, passwordFile: secretFile('k-secret\n') } }, redis: { ...valid.redis, username: 'mb', passwordFile: secretFile('r-secret\r\n') } });
+    const c = parseConfig({
+      ...valid,
+      kafka: { ...valid.kafka, sasl: { ...sasl, passwordFile: secretFile('k-secret\n') } },
+      redis: { ...valid.redis, username: 'mb', passwordFile: secretFile('r-secret\r\n') },
+    });
     assert.equal(c.kafka.sasl?.password, 'k-secret');
     assert.equal(c.redis.password, 'r-secret');
     assert.equal(c.redis.username, 'mb');
-    assert.deepEqual(kafkaConnectionOptions(c).sasl, { mechanism: 'scram-sha-512', username: 'mb', password: 'k-secret' });
+    assert.deepEqual(kafkaConnectionOptions(c).sasl, {
+      mechanism: 'scram-sha-512',
+      username: 'mb',
+      password: 'k-secret',
+    });
     assert.deepEqual(redisConnectionOptions(c), { username: 'mb', password: 'r-secret' });
   });
   it('a missing or empty secret file is a config error naming the key and the path', () => {
     const empty = secretFile('\n');
-    const p = problemsOf({ ...valid, kafka: { ...valid.kafka, sasl: { ...sasl, passwordFile: '/nonexistent/kafka-pw' } }, redis: { ...valid.redis, passwordFile: empty } });
+    const p = problemsOf({
+      ...valid,
+      kafka: { ...valid.kafka, sasl: { ...sasl, passwordFile: '/nonexistent/kafka-pw' } },
+      redis: { ...valid.redis, passwordFile: empty },
+    });
     assert.ok(p.includes('kafka.sasl.passwordFile: cannot read /nonexistent/kafka-pw: ENOENT'), p.join('\n'));
     assert.ok(p.includes(`redis.passwordFile: ${empty} is empty`), p.join('\n'));
   });
   it('an unreadable secret file (a directory, here) is a config error', () => {
     const dir = tmp();
-    assert.deepEqual(problemsOf({ ...valid, redis: { ...valid.redis, passwordFile: dir } }), [`redis.passwordFile: cannot read ${dir}: not a regular file`]);
+    assert.deepEqual(problemsOf({ ...valid, redis: { ...valid.redis, passwordFile: dir } }), [
+      `redis.passwordFile: cannot read ${dir}: not a regular file`,
+    ]);
   });
   it('password and passwordFile together, or SASL without either, are errors', () => {
-    assert.deepEqual(problemsOf({ ...valid, redis: { ...valid.redis, password: 'a', passwordFile: secretFile('b') } }), ['redis.passwordFile: set password or passwordFile, not both']);
-    assert.deepEqual(problemsOf({ ...valid, kafka: { ...valid.kafka, sasl } }), ['kafka.sasl.password: required (or passwordFile)']);
+    assert.deepEqual(
+      problemsOf({ ...valid, redis: { ...valid.redis, password: 'a', passwordFile: secretFile('b') } }),
+      ['redis.passwordFile: set password or passwordFile, not both'],
+    );
+    assert.deepEqual(problemsOf({ ...valid, kafka: { ...valid.kafka, sasl } }), [
+      'kafka.sasl.password: required (or passwordFile)',
+    ]);
   });
   it('the Consul tokenFile must be readable', () => {
-    assert.deepEqual(problemsOf(withSource({ id: 'c1', kind: 'consul', tokenFile: '/nonexistent/token' })), ['sources.0.tokenFile: cannot read /nonexistent/token: ENOENT']);
+    assert.deepEqual(problemsOf(withSource({ id: 'c1', kind: 'consul', tokenFile: '/nonexistent/token' })), [
+      'sources.0.tokenFile: cannot read /nonexistent/token: ENOENT',
+    ]);
   });
 
   const fileWith = (config: unknown) => {
@@ -206,8 +307,16 @@ describe('configuration: secrets from files and environment', () => {
     return f;
   };
   it('MESHBRIDGE_REDIS_PASSWORD / MESHBRIDGE_KAFKA_SASL_PASSWORD override the file, including its passwordFile', () => {
-    const file = fileWith({ ...valid, kafka: { ...valid.kafka, sasl: { ...sasl, passwordFile: '/nonexistent/pw' } }, redis: { ...valid.redis, passwordFile: '/nonexistent/pw' } });
-    const c = loadConfig(file, { MESHBRIDGE_REDIS_PASSWORD: 'from-env', MESHBRIDGE_REDIS_USERNAME: 'acl-user', MESHBRIDGE_KAFKA_SASL_PASSWORD: 'k-env' });
+    const file = fileWith({
+      ...valid,
+      kafka: { ...valid.kafka, sasl: { ...sasl, passwordFile: '/nonexistent/pw' } },
+      redis: { ...valid.redis, passwordFile: '/nonexistent/pw' },
+    });
+    const c = loadConfig(file, {
+      MESHBRIDGE_REDIS_PASSWORD: 'from-env',
+      MESHBRIDGE_REDIS_USERNAME: 'acl-user',
+      MESHBRIDGE_KAFKA_SASL_PASSWORD: 'k-env',
+    });
     assert.equal(c.redis.password, 'from-env');
     assert.equal(c.redis.username, 'acl-user');
     assert.equal(c.kafka.sasl?.password, 'k-env');
@@ -216,7 +325,9 @@ describe('configuration: secrets from files and environment', () => {
     const file = fileWith(valid);
     const c = loadConfig(file, {
       MESHBRIDGE_REDIS_PASSWORD_FILE: secretFile('r-file\n'),
-      MESHBRIDGE_KAFKA_SASL_MECHANISM: 'plain', MESHBRIDGE_KAFKA_SASL_USERNAME: 'mb', MESHBRIDGE_KAFKA_SASL_PASSWORD_FILE: secretFile('k-file'),
+      MESHBRIDGE_KAFKA_SASL_MECHANISM: 'plain',
+      MESHBRIDGE_KAFKA_SASL_USERNAME: 'mb',
+      MESHBRIDGE_KAFKA_SASL_PASSWORD_FILE: secretFile('k-file'),
       MESHBRIDGE_REDIS_URL_FILE: secretFile('rediss://r:6380\n'),
     });
     assert.equal(c.kafka.sasl?.password, 'k-file');
@@ -226,26 +337,39 @@ describe('configuration: secrets from files and environment', () => {
   });
   it('NAME and NAME_FILE both set, or an unreadable NAME_FILE, are config errors naming the variable and path', () => {
     const file = fileWith(valid);
-    assert.throws(() => loadConfig(file, { MESHBRIDGE_REDIS_PASSWORD: 'a', MESHBRIDGE_REDIS_PASSWORD_FILE: secretFile('b') }), (e: Error) => {
-      assert.ok(e instanceof ConfigError);
-      assert.match(e.message, /MESHBRIDGE_REDIS_PASSWORD and MESHBRIDGE_REDIS_PASSWORD_FILE are both set; set one/);
-      return true;
-    });
-    assert.throws(() => loadConfig(fileWith({ ...valid, gatway: {} }), { MESHBRIDGE_KAFKA_SASL_PASSWORD_FILE: '/nonexistent/k' }), (e: Error) => {
-      assert.ok(e instanceof ConfigError);
-      assert.match(e.message, /MESHBRIDGE_KAFKA_SASL_PASSWORD_FILE: cannot read \/nonexistent\/k: ENOENT/);
-      assert.match(e.message, /gatway: unknown key; did you mean "gateway"\?/); // the rest is still checked
-      return true;
-    });
+    assert.throws(
+      () => loadConfig(file, { MESHBRIDGE_REDIS_PASSWORD: 'a', MESHBRIDGE_REDIS_PASSWORD_FILE: secretFile('b') }),
+      (e: Error) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /MESHBRIDGE_REDIS_PASSWORD and MESHBRIDGE_REDIS_PASSWORD_FILE are both set; set one/);
+        return true;
+      },
+    );
+    assert.throws(
+      () => loadConfig(fileWith({ ...valid, gatway: {} }), { MESHBRIDGE_KAFKA_SASL_PASSWORD_FILE: '/nonexistent/k' }),
+      (e: Error) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /MESHBRIDGE_KAFKA_SASL_PASSWORD_FILE: cannot read \/nonexistent\/k: ENOENT/);
+        assert.match(e.message, /gatway: unknown key; did you mean "gateway"\?/); // the rest is still checked
+        return true;
+      },
+    );
   });
-  it('MESHBRIDGE_CONSUL_TOKEN_<ID>_FILE becomes that source\'s token', () => {
+  it("MESHBRIDGE_CONSUL_TOKEN_<ID>_FILE becomes that source's token", () => {
     const file = fileWith(withSource({ id: 'dc-1', kind: 'consul', tokenFile: '/nonexistent/token' }));
     const c = loadConfig(file, { MESHBRIDGE_CONSUL_TOKEN_DC_1_FILE: secretFile('tok\n') });
     const src = c.sources[0]!;
     assert.ok(src.kind === 'consul' && src.token === 'tok' && src.tokenFile === undefined);
   });
   it('every override has a documented name', () => {
-    for (const n of ['MESHBRIDGE_REDIS_PASSWORD', 'MESHBRIDGE_REDIS_USERNAME', 'MESHBRIDGE_KAFKA_SASL_PASSWORD', 'MESHBRIDGE_KAFKA_SASL_USERNAME', 'MESHBRIDGE_KAFKA_SASL_MECHANISM']) assert.ok(envOverrides.includes(n), n);
+    for (const n of [
+      'MESHBRIDGE_REDIS_PASSWORD',
+      'MESHBRIDGE_REDIS_USERNAME',
+      'MESHBRIDGE_KAFKA_SASL_PASSWORD',
+      'MESHBRIDGE_KAFKA_SASL_USERNAME',
+      'MESHBRIDGE_KAFKA_SASL_MECHANISM',
+    ])
+      assert.ok(envOverrides.includes(n), n);
     const doc = fs.readFileSync(path.join(projectRoot, 'docs', 'configuration.md'), 'utf8');
     for (const n of envOverrides) assert.ok(doc.includes(n), `docs/configuration.md does not mention ${n}`);
   });
@@ -258,11 +382,21 @@ describe('configuration: Kafka TLS and SASL, Redis AUTH and TLS', () => {
     return { ca: path.join(d, 'ca.crt'), cert: path.join(d, 'client.crt'), key: path.join(d, 'client.key') };
   };
   it('kafka.ssl: true is TLS with the built-in CAs; an object sets CA, client pair, servername; false is plaintext', () => {
-    assert.deepEqual(kafkaConnectionOptions(parseConfig({ ...valid, kafka: { ...valid.kafka, ssl: true } })).ssl, { rejectUnauthorized: true });
-    assert.equal(kafkaConnectionOptions(parseConfig({ ...valid, kafka: { ...valid.kafka, ssl: false } })).ssl, undefined);
+    assert.deepEqual(kafkaConnectionOptions(parseConfig({ ...valid, kafka: { ...valid.kafka, ssl: true } })).ssl, {
+      rejectUnauthorized: true,
+    });
+    assert.equal(
+      kafkaConnectionOptions(parseConfig({ ...valid, kafka: { ...valid.kafka, ssl: false } })).ssl,
+      undefined,
+    );
     assert.equal(kafkaConnectionOptions(parseConfig(valid)).ssl, undefined);
     const f = pem();
-    const ssl = kafkaConnectionOptions(parseConfig({ ...valid, kafka: { ...valid.kafka, ssl: { caFile: f.ca, certFile: f.cert, keyFile: f.key, servername: 'kafka.example' } } })).ssl as Record<string, unknown>;
+    const ssl = kafkaConnectionOptions(
+      parseConfig({
+        ...valid,
+        kafka: { ...valid.kafka, ssl: { caFile: f.ca, certFile: f.cert, keyFile: f.key, servername: 'kafka.example' } },
+      }),
+    ).ssl as Record<string, unknown>;
     assert.equal(String((ssl.ca as Buffer[])[0]), '-----BEGIN ca.crt-----\n');
     assert.equal(String(ssl.cert), '-----BEGIN client.crt-----\n');
     assert.equal(String(ssl.key), '-----BEGIN client.key-----\n');
@@ -271,31 +405,63 @@ describe('configuration: Kafka TLS and SASL, Redis AUTH and TLS', () => {
   });
   it('TLS files must exist, and a client certificate needs its key', () => {
     const f = pem();
-    const p = problemsOf({ ...valid, kafka: { ...valid.kafka, ssl: { caFile: '/nonexistent/ca.pem', certFile: f.cert } }, redis: { url: 'rediss://h:1', tls: { keyFile: f.key, verify: false } } });
+    const p = problemsOf({
+      ...valid,
+      kafka: { ...valid.kafka, ssl: { caFile: '/nonexistent/ca.pem', certFile: f.cert } },
+      redis: { url: 'rediss://h:1', tls: { keyFile: f.key, verify: false } },
+    });
     assert.ok(p.includes('kafka.ssl.caFile: cannot read /nonexistent/ca.pem: ENOENT'), p.join('\n'));
-    assert.ok(p.includes('kafka.ssl.keyFile: certFile and keyFile go together (client certificate and its key)'), p.join('\n'));
-    assert.ok(p.includes('redis.tls.certFile: certFile and keyFile go together (client certificate and its key)'), p.join('\n'));
-    assert.ok(p.some((x) => x.startsWith('redis.tls.verify: unknown key')), p.join('\n'));
+    assert.ok(
+      p.includes('kafka.ssl.keyFile: certFile and keyFile go together (client certificate and its key)'),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.includes('redis.tls.certFile: certFile and keyFile go together (client certificate and its key)'),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.some((x) => x.startsWith('redis.tls.verify: unknown key')),
+      p.join('\n'),
+    );
   });
   it('SASL mechanisms are plain, scram-sha-256 and scram-sha-512; username is required', () => {
     const p = problemsOf({ ...valid, kafka: { ...valid.kafka, sasl: { mechanism: 'SCRAM', password: 'x' } } });
-    assert.ok(p.some((x) => x.startsWith('kafka.sasl.mechanism: ') && x.includes('scram-sha-256')), p.join('\n'));
-    assert.ok(p.some((x) => x.startsWith('kafka.sasl.username: ')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.startsWith('kafka.sasl.mechanism: ') && x.includes('scram-sha-256')),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.some((x) => x.startsWith('kafka.sasl.username: ')),
+      p.join('\n'),
+    );
     for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512']) {
-      assert.equal(parseConfig({ ...valid, kafka: { ...valid.kafka, sasl: { mechanism, username: 'u', password: 'p' } } }).kafka.sasl?.mechanism, mechanism);
+      assert.equal(
+        parseConfig({ ...valid, kafka: { ...valid.kafka, sasl: { mechanism, username: 'u', password: 'p' } } }).kafka
+          .sasl?.mechanism,
+        mechanism,
+      );
     }
   });
   it('redis.tls needs a rediss:// url; rediss:// alone is TLS with the built-in CAs', () => {
     const f = pem();
-    assert.deepEqual(problemsOf({ ...valid, redis: { url: 'redis://h:1', tls: { caFile: f.ca } } }), ['redis.tls: TLS settings need a rediss:// url']);
-    const c = parseConfig({ ...valid, redis: { url: 'rediss://h:1', tls: { caFile: f.ca, rejectUnauthorized: false } } });
+    assert.deepEqual(problemsOf({ ...valid, redis: { url: 'redis://h:1', tls: { caFile: f.ca } } }), [
+      'redis.tls: TLS settings need a rediss:// url',
+    ]);
+    const c = parseConfig({
+      ...valid,
+      redis: { url: 'rediss://h:1', tls: { caFile: f.ca, rejectUnauthorized: false } },
+    });
     const o = redisConnectionOptions(c);
     assert.equal((o.tls as { rejectUnauthorized: boolean }).rejectUnauthorized, false);
     assert.deepEqual(redisConnectionOptions(parseConfig({ ...valid, redis: { url: 'rediss://h:1' } })), {});
   });
   it('an ACL user needs a password; a password in the URL and in redis.password conflict', () => {
-    assert.deepEqual(problemsOf({ ...valid, redis: { url: 'redis://h:1', username: 'mb' } }), ['redis.username: an ACL user needs password or passwordFile']);
-    assert.deepEqual(problemsOf({ ...valid, redis: { url: 'redis://:pw@h:1', password: 'other' } }), ['redis.password: the url already carries a password; set it in one place']);
+    assert.deepEqual(problemsOf({ ...valid, redis: { url: 'redis://h:1', username: 'mb' } }), [
+      'redis.username: an ACL user needs password or passwordFile',
+    ]);
+    assert.deepEqual(problemsOf({ ...valid, redis: { url: 'redis://:pw@h:1', password: 'other' } }), [
+      'redis.password: the url already carries a password; set it in one place',
+    ]);
     assert.equal(parseConfig({ ...valid, redis: { url: 'redis://mb:pw@h:1' } }).redis.url, 'redis://mb:pw@h:1');
   });
 });

@@ -1,7 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { logLevel } from 'kafkajs';
-import { DEPENDENCY_BACKOFF, DependencyTracker, backoffDelay, dependencyReadiness, redisAddress } from '../../services/shared/retry.ts';
+import {
+  DEPENDENCY_BACKOFF,
+  DependencyTracker,
+  backoffDelay,
+  dependencyReadiness,
+  redisAddress,
+} from '../../services/shared/retry.ts';
 import { KafkaLogThrottle, kafkaLogLevel } from '../../services/shared/kafka-log.ts';
 import { formatTable, parseStatusArgs, statusExit, type Check } from '../../services/status/status.ts';
 
@@ -21,7 +27,10 @@ describe('dependency backoff (services/shared/retry.ts)', () => {
     assert.equal(d.failed('ECONNREFUSED', 1600), 'debug');
     const r = dependencyReadiness([d]);
     assert.equal(r.ok, false);
-    assert.deepEqual(r.missing.map((m) => [m.name, m.address, m.since, m.attempts, m.lastError]), [['redis', '10.0.0.1:6379', new Date(1000).toISOString(), 3, 'ECONNREFUSED']]);
+    assert.deepEqual(
+      r.missing.map((m) => [m.name, m.address, m.since, m.attempts, m.lastError]),
+      [['redis', '10.0.0.1:6379', new Date(1000).toISOString(), 3, 'ECONNREFUSED']],
+    );
     assert.deepEqual(d.succeeded(5000), { downMs: 4000, attempts: 3, first: true });
     assert.equal(d.succeeded(5100), undefined, 'already up');
     assert.equal(dependencyReadiness([d]).ok, true);
@@ -36,27 +45,64 @@ describe('dependency backoff (services/shared/retry.ts)', () => {
 });
 
 describe('kafkajs log levels', () => {
-  const L = (level: logLevel, message: string, extra: Record<string, unknown> = {}) => kafkaLogLevel(level, message, extra);
+  const L = (level: logLevel, message: string, extra: Record<string, unknown> = {}) =>
+    kafkaLogLevel(level, message, extra);
   it('broker error responses are debug (the caller retries or reports them)', () => {
-    assert.equal(L(logLevel.ERROR, 'Response CreateTopics(key: 19, version: 3)', { error: 'Topic with this name already exists' }), 'debug');
-    assert.equal(L(logLevel.ERROR, 'Response GroupCoordinator(key: 10, version: 2)', { error: 'The coordinator is loading and hence can\'t process requests' }), 'debug');
-    assert.equal(L(logLevel.ERROR, 'Response InitProducerId(key: 22, version: 1)', { error: 'The coordinator is not available' }), 'debug');
+    assert.equal(
+      L(logLevel.ERROR, 'Response CreateTopics(key: 19, version: 3)', { error: 'Topic with this name already exists' }),
+      'debug',
+    );
+    assert.equal(
+      L(logLevel.ERROR, 'Response GroupCoordinator(key: 10, version: 2)', {
+        error: "The coordinator is loading and hence can't process requests",
+      }),
+      'debug',
+    );
+    assert.equal(
+      L(logLevel.ERROR, 'Response InitProducerId(key: 22, version: 1)', { error: 'The coordinator is not available' }),
+      'debug',
+    );
   });
   it('retried conditions are transient warnings; a crash that is not retried, or our own code failing, stays an error', () => {
     assert.equal(L(logLevel.ERROR, 'Connection error: connect ECONNREFUSED 127.0.0.1:9092'), 'warn-transient');
-    assert.equal(L(logLevel.ERROR, 'Failed to connect to seed broker, trying another broker from the list: x', { retryCount: 0, retryTime: 200 }), 'warn-transient');
-    assert.equal(L(logLevel.ERROR, 'Crash: KafkaJSNoBrokerAvailableError: No broker available', { retryCount: undefined }), 'warn-transient');
-    assert.equal(L(logLevel.ERROR, 'Crash: KafkaJSNumberOfRetriesExceeded: Connection error', { retryCount: 5 }), 'warn-transient');
-    assert.equal(L(logLevel.ERROR, 'Restarting the consumer in 300ms', { retryCount: 0, retryTime: 300 }), 'warn-transient');
-    assert.equal(L(logLevel.ERROR, 'Crash: KafkaJSNonRetriableError: Topic authorization failed', { retryCount: undefined }), 'error');
+    assert.equal(
+      L(logLevel.ERROR, 'Failed to connect to seed broker, trying another broker from the list: x', {
+        retryCount: 0,
+        retryTime: 200,
+      }),
+      'warn-transient',
+    );
+    assert.equal(
+      L(logLevel.ERROR, 'Crash: KafkaJSNoBrokerAvailableError: No broker available', { retryCount: undefined }),
+      'warn-transient',
+    );
+    assert.equal(
+      L(logLevel.ERROR, 'Crash: KafkaJSNumberOfRetriesExceeded: Connection error', { retryCount: 5 }),
+      'warn-transient',
+    );
+    assert.equal(
+      L(logLevel.ERROR, 'Restarting the consumer in 300ms', { retryCount: 0, retryTime: 300 }),
+      'warn-transient',
+    );
+    assert.equal(
+      L(logLevel.ERROR, 'Crash: KafkaJSNonRetriableError: Topic authorization failed', { retryCount: undefined }),
+      'error',
+    );
     assert.equal(L(logLevel.ERROR, 'Error when calling eachBatch', { error: 'boom' }), 'error');
-    assert.equal(L(logLevel.WARN, 'Limiting retries for the idempotent producer may invalidate EoS guarantees'), 'warn');
+    assert.equal(
+      L(logLevel.WARN, 'Limiting retries for the idempotent producer may invalidate EoS guarantees'),
+      'warn',
+    );
     assert.equal(L(logLevel.INFO, 'Consumer has joined the group'), 'info');
   });
   it('the first transient warning of a kind per minute is warn, the rest debug', () => {
     const t = new KafkaLogThrottle(60_000);
     assert.equal(t.level('Connection|Connection error: connect ECONNREFUSED 127.0.0.1:9092', 0), 'warn');
-    assert.equal(t.level('Connection|Connection error: connect ECONNREFUSED 127.0.0.1:9093', 1000), 'debug', 'numbers do not make a new kind');
+    assert.equal(
+      t.level('Connection|Connection error: connect ECONNREFUSED 127.0.0.1:9093', 1000),
+      'debug',
+      'numbers do not make a new kind',
+    );
     assert.equal(t.level('BrokerPool|Failed to connect', 1000), 'warn');
     assert.equal(t.level('Connection|Connection error: connect ECONNREFUSED 127.0.0.1:9092', 61_000), 'warn');
   });
@@ -71,8 +117,17 @@ describe('meshbridge status (pure parts)', () => {
     assert.equal(statusExit([c('unreachable', true), c('fail')]), 3);
   });
   it('prints an aligned table and parses its flags', () => {
-    assert.equal(formatTable([{ check: 'kafka', outcome: 'ok', detail: 'a' }, { check: 'snapshot', outcome: 'fail', detail: 'b' }]),
-      'CHECK     STATUS  DETAIL\nkafka     OK      a\nsnapshot  FAIL    b\n');
-    assert.deepEqual(parseStatusArgs(['--json', '--gateway', 'http://a:1', '--gateway=http://b:2']), { json: true, gateways: ['http://a:1', 'http://b:2'], timeoutMs: 10_000 });
+    assert.equal(
+      formatTable([
+        { check: 'kafka', outcome: 'ok', detail: 'a' },
+        { check: 'snapshot', outcome: 'fail', detail: 'b' },
+      ]),
+      'CHECK     STATUS  DETAIL\nkafka     OK      a\nsnapshot  FAIL    b\n',
+    );
+    assert.deepEqual(parseStatusArgs(['--json', '--gateway', 'http://a:1', '--gateway=http://b:2']), {
+      json: true,
+      gateways: ['http://a:1', 'http://b:2'],
+      timeoutMs: 10_000,
+    });
   });
 });

@@ -4,7 +4,8 @@ import { parseDubboProviderUrl } from '../../services/collector/dubbo-url.ts';
 import { formatDubboProviderUrl } from '../../harness/dubbo-url-format.ts';
 
 // A child name exactly as Dubbo 2.7's ZookeeperRegistry writes it (URL.encode of the full URL string).
-const REAL = 'dubbo%3A%2F%2F192.168.1.5%3A20880%2Forg.apache.dubbo.demo.DemoService%3Fanyhost%3Dtrue%26application%3Ddemo-provider%26deprecated%3Dfalse%26dubbo%3D2.0.2%26dynamic%3Dtrue%26generic%3Dfalse%26interface%3Dorg.apache.dubbo.demo.DemoService%26methods%3DsayHello%2CsayHelloAsync%26pid%3D1234%26release%3D2.7.23%26side%3Dprovider%26timestamp%3D1700000000000';
+const REAL =
+  'dubbo%3A%2F%2F192.168.1.5%3A20880%2Forg.apache.dubbo.demo.DemoService%3Fanyhost%3Dtrue%26application%3Ddemo-provider%26deprecated%3Dfalse%26dubbo%3D2.0.2%26dynamic%3Dtrue%26generic%3Dfalse%26interface%3Dorg.apache.dubbo.demo.DemoService%26methods%3DsayHello%2CsayHelloAsync%26pid%3D1234%26release%3D2.7.23%26side%3Dprovider%26timestamp%3D1700000000000';
 
 describe('parseDubboProviderUrl', () => {
   it('parses a real Dubbo provider znode name', () => {
@@ -27,7 +28,13 @@ describe('parseDubboProviderUrl', () => {
   });
 
   it('round-trips with formatDubboProviderUrl', () => {
-    const p = { protocol: 'dubbo', host: '10.1.2.3', port: 20881, path: 'a.B', params: { side: 'provider', version: '1.0.0' } };
+    const p = {
+      protocol: 'dubbo',
+      host: '10.1.2.3',
+      port: 20881,
+      path: 'a.B',
+      params: { side: 'provider', version: '1.0.0' },
+    };
     const r = parseDubboProviderUrl(formatDubboProviderUrl(p));
     assert.deepEqual(r, { ok: true, value: p });
   });
@@ -54,12 +61,25 @@ describe('parseDubboProviderUrl', () => {
   }
 
   it('never throws on arbitrary input', () => {
-    for (const s of ['', '%', '%%%', '://', 'dubbo://', 'a'.repeat(100_000), '\u0000\uffff', encodeURIComponent('dubbo://[::1:20880/x')]) {
+    for (const s of [
+      '',
+      '%',
+      '%%%',
+      '://',
+      'dubbo://',
+      'a'.repeat(100_000),
+      '\u0000\uffff',
+      encodeURIComponent('dubbo://[::1:20880/x'),
+    ]) {
       assert.doesNotThrow(() => parseDubboProviderUrl(s));
     }
   });
 });
 
 function decodeURIComponentSafe(s: string): string {
-  try { return decodeURIComponent(s); } catch { return s; }
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }

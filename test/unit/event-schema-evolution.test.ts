@@ -4,7 +4,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
-import { decodeEvent, encodeEvent, encodeEventAs, writerSchemaOf, SCHEMA_FILES, currentSchema } from '../../schemas/event-codec.ts';
+import {
+  decodeEvent,
+  encodeEvent,
+  encodeEventAs,
+  writerSchemaOf,
+  SCHEMA_FILES,
+  currentSchema,
+} from '../../schemas/event-codec.ts';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
 import { rabinFingerprint } from '../../schemas/rabin.ts';
 
@@ -12,12 +19,25 @@ const avroDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 
 /** An event as a v1 meshbridge collector built it: no v2 fields at all. */
 const v1Event = (): RegistryEvent => ({
-  eventId: '7d3f0c1e-0000-4000-8000-000000000001', kind: 'SERVICE_STATE', sourceId: 'zk1', sourceKind: 'zookeeper-dubbo',
-  collectorId: 'c-old', epoch: 1_700_000_000_000, generation: 'g1', observedAt: 1_700_000_000_123,
-  namespace: 'dubbo', host: 'org.example.greeter', registryService: 'org.example.Greeter', orderToken: 4242,
+  eventId: '7d3f0c1e-0000-4000-8000-000000000001',
+  kind: 'SERVICE_STATE',
+  sourceId: 'zk1',
+  sourceKind: 'zookeeper-dubbo',
+  collectorId: 'c-old',
+  epoch: 1_700_000_000_000,
+  generation: 'g1',
+  observedAt: 1_700_000_000_123,
+  namespace: 'dubbo',
+  host: 'org.example.greeter',
+  registryService: 'org.example.Greeter',
+  orderToken: 4242,
   ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }],
-  instances: [{ address: '10.0.0.1', ports: { 'tcp-dubbo': 20880 }, labels: { app: 'greeter' }, weight: 100, locality: '' }],
-  issues: [], resyncServices: [], raw: '{"path":"/dubbo/org.example.Greeter/providers"}',
+  instances: [
+    { address: '10.0.0.1', ports: { 'tcp-dubbo': 20880 }, labels: { app: 'greeter' }, weight: 100, locality: '' },
+  ],
+  issues: [],
+  resyncServices: [],
+  raw: '{"path":"/dubbo/org.example.Greeter/providers"}',
 });
 
 describe('registry event schema evolution', () => {
@@ -29,7 +49,9 @@ describe('registry event schema evolution', () => {
   it('v3 is backward compatible with v1 and v2: seq has a default', () => {
     const v3 = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(avroDir, 'registry-event.v3.avsc'), 'utf8')));
     for (const old of ['registry-event.v1.avsc', 'registry-event.v2.avsc']) {
-      assert.doesNotThrow(() => v3.createResolver(avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(avroDir, old), 'utf8')))));
+      assert.doesNotThrow(() =>
+        v3.createResolver(avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(avroDir, old), 'utf8')))),
+      );
     }
     const e = decodeEvent(encodeEventAs('registry-event.v2.avsc', v1Event()));
     assert.equal(e.seq, 0, 'an event without a sequence number reads as 0 (never judged a re-delivery)');
@@ -44,7 +66,9 @@ describe('registry event schema evolution', () => {
 
   it('decodes bytes a v1 writer produced with the current reader, filling the defaults', () => {
     // Bytes built with avsc straight from the v1 file — independent of encodeEventAs — as an old collector wrote them.
-    const v1Type = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(avroDir, 'registry-event.v1.avsc'), 'utf8')));
+    const v1Type = avro.Type.forSchema(
+      JSON.parse(fs.readFileSync(path.join(avroDir, 'registry-event.v1.avsc'), 'utf8')),
+    );
     const fp = rabinFingerprint(Buffer.from(JSON.stringify(v1Type.schema())));
     const bytes = Buffer.concat([Buffer.from([0xc3, 0x01]), fp, v1Type.toBuffer(v1Event())]);
     assert.deepEqual(bytes, encodeEventAs('registry-event.v1.avsc', v1Event()));

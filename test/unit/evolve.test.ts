@@ -8,11 +8,24 @@ import { emptyPartitionState, type PartitionState } from '../../projection/fold-
 let seq = 0;
 function ev(over: Partial<RegistryEvent>): RegistryEvent {
   return {
-    eventId: `e${++seq}`, kind: 'SERVICE_STATE', sourceId: 'zk1', sourceKind: 'zookeeper-dubbo', collectorId: 'c1', epoch: 1,
-    generation: 'g1', observedAt: 1_700_000_000_000, namespace: 'dubbo', host: 'a.svc', registryService: 'A', orderToken: 10,
+    eventId: `e${++seq}`,
+    kind: 'SERVICE_STATE',
+    sourceId: 'zk1',
+    sourceKind: 'zookeeper-dubbo',
+    collectorId: 'c1',
+    epoch: 1,
+    generation: 'g1',
+    observedAt: 1_700_000_000_000,
+    namespace: 'dubbo',
+    host: 'a.svc',
+    registryService: 'A',
+    orderToken: 10,
     ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }],
     instances: [{ address: '10.0.0.1', ports: { 'tcp-dubbo': 20880 }, labels: {}, weight: 0, locality: '' }],
-    issues: [], resyncServices: [], raw: null, ...over,
+    issues: [],
+    resyncServices: [],
+    raw: null,
+    ...over,
   };
 }
 function given(...events: RegistryEvent[]): PartitionState {
@@ -20,7 +33,10 @@ function given(...events: RegistryEvent[]): PartitionState {
   for (const e of events) evolve(s, e);
   return s;
 }
-const addresses = (s: PartitionState, key = 'dubbo/a.svc') => Object.values(s.services.get(key)?.sources ?? {}).flatMap((c) => c.instances.map((i) => i.address)).sort();
+const addresses = (s: PartitionState, key = 'dubbo/a.svc') =>
+  Object.values(s.services.get(key)?.sources ?? {})
+    .flatMap((c) => c.instances.map((i) => i.address))
+    .sort();
 
 describe('evolve', () => {
   it('given nothing, when a service state arrives, then the service exists with its create time', () => {
@@ -53,7 +69,14 @@ describe('evolve', () => {
 
   it('given token 10 from epoch 1, when a new leader (epoch 2) reports token 9, then its re-read state wins', () => {
     const s = given(ev({ orderToken: 10 }));
-    const r = evolve(s, ev({ epoch: 2, orderToken: 9, instances: [{ address: '10.0.0.2', ports: { 'tcp-dubbo': 20880 }, labels: {}, weight: 0, locality: '' }] }));
+    const r = evolve(
+      s,
+      ev({
+        epoch: 2,
+        orderToken: 9,
+        instances: [{ address: '10.0.0.2', ports: { 'tcp-dubbo': 20880 }, labels: {}, weight: 0, locality: '' }],
+      }),
+    );
     assert.equal(r.ignored, undefined);
     assert.deepEqual(addresses(s), ['10.0.0.2']);
   });
@@ -82,11 +105,17 @@ describe('evolve', () => {
     assert.deepEqual(evolve(v2, ev({ orderToken: null, instances: [] })).changed, ['dubbo/a.svc']);
   });
 
-  it('given tombstones, when the source\'s next marker comes an hour later, or from a new epoch, then they are pruned', () => {
-    const s = given(ev({ seq: 3 }), ev({ kind: 'SERVICE_REMOVED', seq: 5, instances: [], ports: [], observedAt: 1_000 }));
+  it("given tombstones, when the source's next marker comes an hour later, or from a new epoch, then they are pruned", () => {
+    const s = given(
+      ev({ seq: 3 }),
+      ev({ kind: 'SERVICE_REMOVED', seq: 5, instances: [], ports: [], observedAt: 1_000 }),
+    );
     evolve(s, ev({ kind: 'RESYNC_END', seq: 6, host: '', namespace: '', resyncServices: [], observedAt: 2_000 }));
     assert.equal(s.tombstones.size, 1, 'young tombstones stay');
-    evolve(s, ev({ kind: 'RESYNC_END', seq: 7, host: '', namespace: '', resyncServices: [], observedAt: 1_000 + 3_600_001 }));
+    evolve(
+      s,
+      ev({ kind: 'RESYNC_END', seq: 7, host: '', namespace: '', resyncServices: [], observedAt: 1_000 + 3_600_001 }),
+    );
     assert.equal(s.tombstones.size, 0);
     const t = given(ev({ seq: 3 }), ev({ kind: 'SERVICE_REMOVED', seq: 5, instances: [], ports: [] }));
     evolve(t, ev({ kind: 'RESYNC_END', epoch: 2, seq: 1, host: '', namespace: '', resyncServices: [] }));
@@ -103,14 +132,26 @@ describe('evolve', () => {
 
   it('given a valid state, when an invalid one arrives, then it is ignored with the reason and the valid state stays', () => {
     const s = given(ev({}));
-    const r = evolve(s, ev({ orderToken: 11, instances: [{ address: 'not-an-ip', ports: { 'tcp-dubbo': 1 }, labels: {}, weight: 0, locality: '' }] }));
+    const r = evolve(
+      s,
+      ev({
+        orderToken: 11,
+        instances: [{ address: 'not-an-ip', ports: { 'tcp-dubbo': 1 }, labels: {}, weight: 0, locality: '' }],
+      }),
+    );
     assert.equal(r.ignored, 'invalid');
     assert.match(r.problems!.join(), /not an IP/);
     assert.deepEqual(addresses(s), ['10.0.0.1']);
   });
 
-  it('given two sources feeding one host, when one removes it, then the other source\'s endpoints remain', () => {
-    const s = given(ev({}), ev({ sourceId: 'consul-dc1', instances: [{ address: '10.0.1.1', ports: { 'tcp-dubbo': 20880 }, labels: {}, weight: 0, locality: '' }] }));
+  it("given two sources feeding one host, when one removes it, then the other source's endpoints remain", () => {
+    const s = given(
+      ev({}),
+      ev({
+        sourceId: 'consul-dc1',
+        instances: [{ address: '10.0.1.1', ports: { 'tcp-dubbo': 20880 }, labels: {}, weight: 0, locality: '' }],
+      }),
+    );
     assert.deepEqual(addresses(s), ['10.0.0.1', '10.0.1.1']);
     evolve(s, ev({ kind: 'SERVICE_REMOVED', orderToken: 12 }));
     assert.deepEqual(addresses(s), ['10.0.1.1']);

@@ -26,41 +26,81 @@ const instance = fc.record({
   version: fc.constantFrom('1.0.0', '2.0.0', 'bad value'),
 });
 
-const event: fc.Arbitrary<RegistryEvent> = fc.record({
-  kind: fc.constantFrom('SERVICE_STATE', 'SERVICE_STATE', 'SERVICE_STATE', 'SERVICE_REMOVED', 'RESYNC_END'),
-  source: fc.constantFrom(...SOURCES),
-  epoch: fc.integer({ min: 1, max: 3 }),
-  host: fc.constantFrom(...HOSTS),
-  token: fc.option(fc.integer({ min: 1, max: 6 }), { nil: null }),
-  instances: fc.uniqueArray(instance, { maxLength: 3, selector: (i) => i.address }),
-  portName: fc.constantFrom('tcp-dubbo', 'tcp-dubbo', 'http'),
-  observedAt: fc.integer({ min: 1_700_000_000_000, max: 1_700_000_100_000 }),
-  // v3 sequence numbers (arbitrary, so re-deliveries and tombstones happen), or none as in v1/v2 events.
-  seq: fc.option(fc.integer({ min: 1, max: 12 }), { nil: undefined }),
-  resynced: fc.subarray(HOSTS),
-}).map((g) => {
-  const base = {
-    eventId: `e-${g.observedAt}`, sourceId: g.source, sourceKind: 'zookeeper-dubbo', collectorId: 'c', epoch: g.epoch, generation: 'g',
-    observedAt: g.observedAt, registryService: g.host, orderToken: g.token, issues: [], resyncServices: [], raw: null,
-    ...(g.seq ? { seq: g.seq } : {}),
-  };
-  if (g.kind === 'RESYNC_END') {
-    return { ...base, kind: 'RESYNC_END', namespace: '', host: '', orderToken: null, ports: [], instances: [], resyncServices: g.resynced.map(key).sort() } as RegistryEvent;
-  }
-  if (g.kind === 'SERVICE_REMOVED') return { ...base, kind: 'SERVICE_REMOVED', namespace: 'dubbo', host: g.host, ports: [], instances: [] } as RegistryEvent;
-  const port = g.instances[0]?.port ?? 20880;
-  return {
-    ...base, kind: 'SERVICE_STATE', namespace: 'dubbo', host: g.host,
-    ports: g.instances.length > 0 ? [{ name: g.portName, number: port, protocol: 'TCP' }] : [],
-    instances: g.instances.map((i) => ({ address: i.address, ports: { [g.portName]: i.port }, labels: { 'meshbridge.io/source': g.source, version: i.version }, weight: 100, locality: '' })),
-  } as RegistryEvent;
-});
+const event: fc.Arbitrary<RegistryEvent> = fc
+  .record({
+    kind: fc.constantFrom('SERVICE_STATE', 'SERVICE_STATE', 'SERVICE_STATE', 'SERVICE_REMOVED', 'RESYNC_END'),
+    source: fc.constantFrom(...SOURCES),
+    epoch: fc.integer({ min: 1, max: 3 }),
+    host: fc.constantFrom(...HOSTS),
+    token: fc.option(fc.integer({ min: 1, max: 6 }), { nil: null }),
+    instances: fc.uniqueArray(instance, { maxLength: 3, selector: (i) => i.address }),
+    portName: fc.constantFrom('tcp-dubbo', 'tcp-dubbo', 'http'),
+    observedAt: fc.integer({ min: 1_700_000_000_000, max: 1_700_000_100_000 }),
+    // v3 sequence numbers (arbitrary, so re-deliveries and tombstones happen), or none as in v1/v2 events.
+    seq: fc.option(fc.integer({ min: 1, max: 12 }), { nil: undefined }),
+    resynced: fc.subarray(HOSTS),
+  })
+  .map((g) => {
+    const base = {
+      eventId: `e-${g.observedAt}`,
+      sourceId: g.source,
+      sourceKind: 'zookeeper-dubbo',
+      collectorId: 'c',
+      epoch: g.epoch,
+      generation: 'g',
+      observedAt: g.observedAt,
+      registryService: g.host,
+      orderToken: g.token,
+      issues: [],
+      resyncServices: [],
+      raw: null,
+      ...(g.seq ? { seq: g.seq } : {}),
+    };
+    if (g.kind === 'RESYNC_END') {
+      return {
+        ...base,
+        kind: 'RESYNC_END',
+        namespace: '',
+        host: '',
+        orderToken: null,
+        ports: [],
+        instances: [],
+        resyncServices: g.resynced.map(key).sort(),
+      } as RegistryEvent;
+    }
+    if (g.kind === 'SERVICE_REMOVED')
+      return {
+        ...base,
+        kind: 'SERVICE_REMOVED',
+        namespace: 'dubbo',
+        host: g.host,
+        ports: [],
+        instances: [],
+      } as RegistryEvent;
+    const port = g.instances[0]?.port ?? 20880;
+    return {
+      ...base,
+      kind: 'SERVICE_STATE',
+      namespace: 'dubbo',
+      host: g.host,
+      ports: g.instances.length > 0 ? [{ name: g.portName, number: port, protocol: 'TCP' }] : [],
+      instances: g.instances.map((i) => ({
+        address: i.address,
+        ports: { [g.portName]: i.port },
+        labels: { 'meshbridge.io/source': g.source, version: i.version },
+        weight: 100,
+        locality: '',
+      })),
+    } as RegistryEvent;
+  });
 
 const stream = fc.array(event, { minLength: 1, maxLength: 60 });
 
 /** Everything observable about a fold: resource bytes, completeness, and the state as Redis would hold it. */
 function outcome(replay: Replay): string {
-  const resources = [...replay.resources].sort(([a], [b]) => (a < b ? -1 : 1)).map(([f, b]) => [f, b.toString('base64')]);
+  const resources = [...replay.resources]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([f, b]) => [f, b.toString('base64')]);
   const states = [...replay.partitions].sort(([a], [b]) => a - b).map(([p, s]) => [p, canonicalState(s)]);
   const resynced = [...replay.resynced].sort(([a], [b]) => (a < b ? -1 : 1)).map(([s, ps]) => [s, [...ps].sort()]);
   return JSON.stringify({ resources, states, resynced });
@@ -68,7 +108,10 @@ function outcome(replay: Replay): string {
 
 function canonicalState(s: PartitionState) {
   const { services, meta } = encodePartitionState(s);
-  return { services: Object.entries(services).sort(([a], [b]) => (a < b ? -1 : 1)), meta: Object.entries(meta).sort(([a], [b]) => (a < b ? -1 : 1)) };
+  return {
+    services: Object.entries(services).sort(([a], [b]) => (a < b ? -1 : 1)),
+    meta: Object.entries(meta).sort(([a], [b]) => (a < b ? -1 : 1)),
+  };
 }
 
 function replayIn(batches: RegistryEvent[][]): Replay {
@@ -95,48 +138,70 @@ describe('the fold (property-based)', () => {
   it('is deterministic: the same events give byte-identical resources and identical state', () => {
     let withResources = 0;
     let withIgnored = 0;
-    fc.assert(fc.property(stream, (events) => {
-      const a = replayIn([structuredClone(events)]);
-      assert.equal(outcome(a), outcome(replayIn([structuredClone(events)])));
-      if (a.resources.size > 0) withResources++;
-      if (a.ignored > 0) withIgnored++;
-    }), RUNS);
+    fc.assert(
+      fc.property(stream, (events) => {
+        const a = replayIn([structuredClone(events)]);
+        assert.equal(outcome(a), outcome(replayIn([structuredClone(events)])));
+        if (a.resources.size > 0) withResources++;
+        if (a.ignored > 0) withIgnored++;
+      }),
+      RUNS,
+    );
     // The generator must exercise the interesting paths, not just produce empty folds.
-    assert.ok(withResources > RUNS.numRuns / 4 && withIgnored > RUNS.numRuns / 4, `${withResources} runs with resources, ${withIgnored} with ignored events`);
+    assert.ok(
+      withResources > RUNS.numRuns / 4 && withIgnored > RUNS.numRuns / 4,
+      `${withResources} runs with resources, ${withIgnored} with ignored events`,
+    );
   });
 
   it('is insensitive to duplicates: any events delivered twice in a row change nothing', () => {
-    fc.assert(fc.property(stream, fc.array(fc.nat(), { maxLength: 10 }), (events, picks) => {
-      const dup = new Set(picks.map((p) => p % events.length));
-      const withDuplicates = events.flatMap((e, i) => (dup.has(i) ? [e, structuredClone(e)] : [e]));
-      assert.equal(outcome(replayIn([withDuplicates])), outcome(replayIn([events])));
-    }), RUNS);
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 10 }), (events, picks) => {
+        const dup = new Set(picks.map((p) => p % events.length));
+        const withDuplicates = events.flatMap((e, i) => (dup.has(i) ? [e, structuredClone(e)] : [e]));
+        assert.equal(outcome(replayIn([withDuplicates])), outcome(replayIn([events])));
+      }),
+      RUNS,
+    );
   });
 
   it('is batch-boundary independent: any split into batches gives the same result', () => {
-    fc.assert(fc.property(stream, fc.array(fc.nat(), { maxLength: 8 }), (events, cuts) => {
-      assert.equal(outcome(replayIn(split(events, cuts))), outcome(replayIn([events])));
-    }), RUNS);
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 8 }), (events, cuts) => {
+        assert.equal(outcome(replayIn(split(events, cuts))), outcome(replayIn([events])));
+      }),
+      RUNS,
+    );
   });
 
   it('continues identically from its stored form (crash / rebalance reload at any batch boundary)', () => {
-    fc.assert(fc.property(stream, fc.array(fc.nat(), { maxLength: 6 }), (events, cuts) => {
-      const reference = emptyPartitionState();
-      foldBatch(reference, events);
-      let state = emptyPartitionState();
-      for (const batch of split(events, cuts)) {
-        foldBatch(state, batch);
-        const stored = encodePartitionState(state);
-        state = decodePartitionState(stored.services, stored.meta);
-      }
-      assert.deepEqual(canonicalState(state), canonicalState(reference));
-    }), RUNS);
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 6 }), (events, cuts) => {
+        const reference = emptyPartitionState();
+        foldBatch(reference, events);
+        let state = emptyPartitionState();
+        for (const batch of split(events, cuts)) {
+          foldBatch(state, batch);
+          const stored = encodePartitionState(state);
+          state = decodePartitionState(stored.services, stored.meta);
+        }
+        assert.deepEqual(canonicalState(state), canonicalState(reference));
+      }),
+      RUNS,
+    );
   });
 
   it('produces resources only from valid data: every resource decodes and names a known host', () => {
-    fc.assert(fc.property(stream, (events) => {
-      const r = replayIn([events]);
-      for (const f of r.resources.keys()) assert.ok(HOSTS.some((h) => f === `ServiceEntry|${key(h)}`), f);
-    }), RUNS);
+    fc.assert(
+      fc.property(stream, (events) => {
+        const r = replayIn([events]);
+        for (const f of r.resources.keys())
+          assert.ok(
+            HOSTS.some((h) => f === `ServiceEntry|${key(h)}`),
+            f,
+          );
+      }),
+      RUNS,
+    );
   });
 });

@@ -13,42 +13,69 @@ const SE = 'networking.istio.io/v1/ServiceEntry';
 
 describe('gateway pure logic', () => {
   it('a patched snapshot equals a snapshot built from scratch (names sorted, items aligned)', () => {
-    const name = fc.tuple(fc.constantFrom('a', 'b', 'ns-1'), fc.stringMatching(/^[a-z0-9.]{1,6}$/)).map(([ns, h]) => `${ns}/${h}`);
+    const name = fc
+      .tuple(fc.constantFrom('a', 'b', 'ns-1'), fc.stringMatching(/^[a-z0-9.]{1,6}$/))
+      .map(([ns, h]) => `${ns}/${h}`);
     const field = fc.tuple(fc.constantFrom('ServiceEntry', 'WorkloadEntry'), name).map(([k, n]) => `${k}|${n}`);
-    fc.assert(fc.property(fc.uniqueArray(field, { maxLength: 30 }), fc.array(fc.tuple(field, fc.boolean()), { maxLength: 15 }), fc.constantFrom(1, 4), (initial, changes, shards) => {
-      const res = new Map(initial.map((f, i) => [f, Buffer.from(`v0-${i}-${f}`)]));
-      const prev = fullSnapshot(1, 'l', true, res, shards);
-      const next = new Map(res);
-      const changed = new Map<string, Buffer | null>();
-      for (const [i, [f, del]] of changes.entries()) {
-        if (del) next.delete(f);
-        else next.set(f, Buffer.from(`v1-${i}-${f}`));
-        changed.set(f, next.get(f) ?? null);
-      }
-      const patched = patchSnapshot(prev, 2, true, changed, 0);
-      const scratch = fullSnapshot(2, 'l', true, next, shards);
-      // Fields of another kind (here WorkloadEntry, which is not served) are never listed.
-      for (let s = 0; s < shards; s++) {
-        const [p, f, before] = [patched.kinds.ServiceEntry[s]!, scratch.kinds.ServiceEntry[s]!, prev.kinds.ServiceEntry[s]!];
-        assert.deepEqual(p.names, f.names);
-        assert.deepEqual(p.items.map(String), f.items.map(String));
-        assert.ok(f.names.every((n) => next.has(`ServiceEntry|${n}`) && shardOf(n, shards) === s));
-        // A shard no change touched keeps its list: its streams are not pushed.
-        const touched = changes.some(([c]) => c.startsWith('ServiceEntry|') && shardOf(c.slice('ServiceEntry|'.length), shards) === s);
-        if (!touched) assert.equal(p, before);
-      }
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(field, { maxLength: 30 }),
+        fc.array(fc.tuple(field, fc.boolean()), { maxLength: 15 }),
+        fc.constantFrom(1, 4),
+        (initial, changes, shards) => {
+          const res = new Map(initial.map((f, i) => [f, Buffer.from(`v0-${i}-${f}`)]));
+          const prev = fullSnapshot(1, 'l', true, res, shards);
+          const next = new Map(res);
+          const changed = new Map<string, Buffer | null>();
+          for (const [i, [f, del]] of changes.entries()) {
+            if (del) next.delete(f);
+            else next.set(f, Buffer.from(`v1-${i}-${f}`));
+            changed.set(f, next.get(f) ?? null);
+          }
+          const patched = patchSnapshot(prev, 2, true, changed, 0);
+          const scratch = fullSnapshot(2, 'l', true, next, shards);
+          // Fields of another kind (here WorkloadEntry, which is not served) are never listed.
+          for (let s = 0; s < shards; s++) {
+            const [p, f, before] = [
+              patched.kinds.ServiceEntry[s]!,
+              scratch.kinds.ServiceEntry[s]!,
+              prev.kinds.ServiceEntry[s]!,
+            ];
+            assert.deepEqual(p.names, f.names);
+            assert.deepEqual(p.items.map(String), f.items.map(String));
+            assert.ok(f.names.every((n) => next.has(`ServiceEntry|${n}`) && shardOf(n, shards) === s));
+            // A shard no change touched keeps its list: its streams are not pushed.
+            const touched = changes.some(
+              ([c]) => c.startsWith('ServiceEntry|') && shardOf(c.slice('ServiceEntry|'.length), shards) === s,
+            );
+            if (!touched) assert.equal(p, before);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('encodes a DiscoveryResponse that protobuf decodes, with the nonce appended per stream', () => {
-    const items = [serviceEntry({ namespace: 'a', host: 'x.a', endpoints: 200 })[1], serviceEntry({ namespace: 'a', host: 'y.a', endpoints: 1 })[1]];
+    const items = [
+      serviceEntry({ namespace: 'a', host: 'x.a', endpoints: 200 })[1],
+      serviceEntry({ namespace: 'a', host: 'y.a', endpoints: 1 })[1],
+    ];
     const msg = encodeResponseBody('42', SE, items, 's1-7');
-    const r = DiscoveryResponse.toObject(DiscoveryResponse.decode(msg), { defaults: true }) as { version_info: string; type_url: string; nonce: string; resources: { value: Uint8Array }[] };
+    const r = DiscoveryResponse.toObject(DiscoveryResponse.decode(msg), { defaults: true }) as {
+      version_info: string;
+      type_url: string;
+      nonce: string;
+      resources: { value: Uint8Array }[];
+    };
     assert.equal(r.version_info, '42');
     assert.equal(r.type_url, SE);
     assert.equal(r.nonce, 's1-7');
     const Any = DiscoveryResponse.root.lookupType('google.protobuf.Any');
-    assert.deepEqual(r.resources.map((a) => Buffer.from(Any.encode(a as never).finish())), items);
+    assert.deepEqual(
+      r.resources.map((a) => Buffer.from(Any.encode(a as never).finish())),
+      items,
+    );
   });
 
   it('views: per revision namespaces, else the default list, empty = everything', () => {
@@ -71,16 +98,28 @@ describe('gateway pure logic', () => {
     const nonce = s.sent(SE, '3', 3);
     assert.equal(s.shouldSend(SE, { complete: true, changedAt: () => 4 }), false, 'awaiting ACK');
     assert.equal(s.onRequest({ typeUrl: SE, responseNonce: 'other', versionInfo: '3' }).kind, 'stale');
-    assert.deepEqual(s.onRequest({ typeUrl: SE, responseNonce: nonce, versionInfo: '3' }), { kind: 'ack', typeUrl: SE, version: '3' });
+    assert.deepEqual(s.onRequest({ typeUrl: SE, responseNonce: nonce, versionInfo: '3' }), {
+      kind: 'ack',
+      typeUrl: SE,
+      version: '3',
+    });
     assert.equal(s.shouldSend(SE, snap), false, 'nothing changed');
     assert.equal(s.shouldSend(SE, { complete: true, changedAt: () => 4 }), true);
     s.onRequest({ typeUrl: 'core/v1alpha1/MeshConfig', responseNonce: 'x', versionInfo: '' });
-    assert.equal(s.shouldSend('core/v1alpha1/MeshConfig', undefined), true, 'unserved types answered even without a snapshot');
+    assert.equal(
+      s.shouldSend('core/v1alpha1/MeshConfig', undefined),
+      true,
+      'unserved types answered even without a snapshot',
+    );
   });
 
   describe('send plan (given a stream state and a snapshot, when asked, then what to send)', () => {
     const MESH = 'core/v1alpha1/MeshConfig';
-    const gate = (version: number, changedAt: number, complete = true) => ({ version, complete, changedAt: () => changedAt });
+    const gate = (version: number, changedAt: number, complete = true) => ({
+      version,
+      complete,
+      changedAt: () => changedAt,
+    });
     const subscribed = (id: string) => {
       const s = new StreamState(id);
       s.onRequest({ typeUrl: MESH, responseNonce: '', versionInfo: '' });
@@ -91,17 +130,31 @@ describe('gateway pure logic', () => {
     it('given no complete snapshot: only the empty answers of unserved types, each once', () => {
       const s = subscribed('s1');
       const plan = s.plan(gate(3, 1, false));
-      assert.deepEqual(plan.map((p) => [p.typeUrl, p.served, p.nonce]), [[MESH, undefined, '3.0']]);
+      assert.deepEqual(
+        plan.map((p) => [p.typeUrl, p.served, p.nonce]),
+        [[MESH, undefined, '3.0']],
+      );
       s.sent(MESH, '3', undefined);
       s.onRequest({ typeUrl: MESH, responseNonce: '3.0', versionInfo: '3' });
       assert.deepEqual(s.plan(gate(4, 2, false)), [], 'an unserved type is answered once per stream');
     });
 
     it('given a complete snapshot: every stream gets the same nonce for the same kind list (one shared message)', () => {
-      const a = subscribed('s1').plan(gate(7, 5)).find((p) => p.typeUrl === SE);
-      const b = subscribed('s2').plan(gate(7, 5)).find((p) => p.typeUrl === SE);
+      const a = subscribed('s1')
+        .plan(gate(7, 5))
+        .find((p) => p.typeUrl === SE);
+      const b = subscribed('s2')
+        .plan(gate(7, 5))
+        .find((p) => p.typeUrl === SE);
       assert.deepEqual(a, b);
-      assert.deepEqual(a, { typeUrl: SE, served: 'ServiceEntry', version: '7', nonce: '7.5', changedAt: 5, followUp: false });
+      assert.deepEqual(a, {
+        typeUrl: SE,
+        served: 'ServiceEntry',
+        version: '7',
+        nonce: '7.5',
+        changedAt: 5,
+        followUp: false,
+      });
     });
 
     it('when a push awaits its ACK: nothing more; after the ACK only a changed list is sent, as a follow-up', () => {
@@ -111,7 +164,10 @@ describe('gateway pure logic', () => {
       s.onRequest({ typeUrl: SE, responseNonce: '7.5', versionInfo: '7' });
       assert.deepEqual(s.plan(gate(7, 5)), [], 'nothing changed');
       const next = s.plan(gate(9, 6));
-      assert.deepEqual(next.map((p) => [p.typeUrl, p.nonce, p.followUp]), [[SE, '9.6', true]]);
+      assert.deepEqual(
+        next.map((p) => [p.typeUrl, p.nonce, p.followUp]),
+        [[SE, '9.6', true]],
+      );
     });
   });
 

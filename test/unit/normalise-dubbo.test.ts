@@ -2,54 +2,104 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { normaliseDubboService } from '../../services/collector/normalise-dubbo.ts';
 import { formatDubboProviderUrl } from '../../harness/dubbo-url-format.ts';
-import { isValidLabelKey, isValidLabelValue, sanitiseLabels, sanitiseLabelValue } from '../../services/collector/labels.ts';
+import {
+  isValidLabelKey,
+  isValidLabelValue,
+  sanitiseLabels,
+  sanitiseLabelValue,
+} from '../../services/collector/labels.ts';
 import { dnsName, renderHost } from '../../services/collector/naming.ts';
 import { parseConfig, type SourceConfig } from '../../services/shared/config.ts';
 import { validateServiceEntry } from '../../schemas/service-entry/validate.ts';
 
 function source(extra: Partial<SourceConfig> = {}): SourceConfig {
-  const cfg = parseConfig({ kafka: { brokers: ['127.0.0.1:9092'] }, redis: { url: 'redis://127.0.0.1:6379' }, sources: [{ id: 'zk1', kind: 'zookeeper-dubbo', connect: '127.0.0.1:2181', ...extra }] });
+  const cfg = parseConfig({
+    kafka: { brokers: ['127.0.0.1:9092'] },
+    redis: { url: 'redis://127.0.0.1:6379' },
+    sources: [{ id: 'zk1', kind: 'zookeeper-dubbo', connect: '127.0.0.1:2181', ...extra }],
+  });
   return cfg.sources[0]!;
 }
-const url = (host: string, port: number, params: Record<string, string> = {}, protocol = 'dubbo', path = 'com.foo.DemoService') =>
-  formatDubboProviderUrl({ protocol, host, port, path, params: { side: 'provider', ...params } });
+const url = (
+  host: string,
+  port: number,
+  params: Record<string, string> = {},
+  protocol = 'dubbo',
+  path = 'com.foo.DemoService',
+) => formatDubboProviderUrl({ protocol, host, port, path, params: { side: 'provider', ...params } });
 
 describe('normaliseDubboService', () => {
   it('turns providers into an istio-valid service: DNS host, TCP port named by protocol, one endpoint each', () => {
-    const s = normaliseDubboService(source(), 'com.foo.DemoService', [url('10.0.0.2', 20880, { version: '1.0.0' }), url('10.0.0.1', 20880, { application: 'demo' })]);
+    const s = normaliseDubboService(source(), 'com.foo.DemoService', [
+      url('10.0.0.2', 20880, { version: '1.0.0' }),
+      url('10.0.0.1', 20880, { application: 'demo' }),
+    ]);
     assert.equal(s.host, 'com.foo.demoservice');
     assert.equal(s.namespace, 'dubbo');
     assert.deepEqual(s.ports, [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }]);
-    assert.deepEqual(s.instances.map((i) => i.address), ['10.0.0.1', '10.0.0.2']);
+    assert.deepEqual(
+      s.instances.map((i) => i.address),
+      ['10.0.0.1', '10.0.0.2'],
+    );
     assert.deepEqual(s.instances[0]!.labels, { app: 'demo', 'meshbridge.io/source': 'zk1' });
     assert.equal(s.instances[1]!.labels.version, '1.0.0');
     assert.deepEqual(s.issues, []);
   });
 
   it('maps Dubbo protocols to TCP (istiod rejects DUBBO) and keeps each protocol its own port', () => {
-    const s = normaliseDubboService(source(), 'com.foo.DemoService', [url('10.0.0.1', 20880), url('10.0.0.1', 50051, {}, 'tri')]);
-    assert.deepEqual(s.ports, [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }, { name: 'tcp-tri', number: 50051, protocol: 'TCP' }]);
+    const s = normaliseDubboService(source(), 'com.foo.DemoService', [
+      url('10.0.0.1', 20880),
+      url('10.0.0.1', 50051, {}, 'tri'),
+    ]);
+    assert.deepEqual(s.ports, [
+      { name: 'tcp-dubbo', number: 20880, protocol: 'TCP' },
+      { name: 'tcp-tri', number: 50051, protocol: 'TCP' },
+    ]);
     assert.equal(s.instances.length, 1, 'one process serving two protocols is one endpoint');
     assert.deepEqual(s.instances[0]!.ports, { 'tcp-dubbo': 20880, 'tcp-tri': 50051 });
   });
 
   it('excludes disabled, zero-weight and consumer registrations by default, and includes them when configured', () => {
-    const children = [url('10.0.0.1', 20880), url('10.0.0.2', 20880, { enabled: 'false' }), url('10.0.0.3', 20880, { weight: '0' }), url('10.0.0.4', 20880, { side: 'consumer' })];
-    assert.deepEqual(normaliseDubboService(source(), 'com.foo.DemoService', children).instances.map((i) => i.address), ['10.0.0.1']);
-    const all = normaliseDubboService(source({ includeDisabled: true, includeZeroWeight: true }), 'com.foo.DemoService', children);
-    assert.deepEqual(all.instances.map((i) => i.address), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    const children = [
+      url('10.0.0.1', 20880),
+      url('10.0.0.2', 20880, { enabled: 'false' }),
+      url('10.0.0.3', 20880, { weight: '0' }),
+      url('10.0.0.4', 20880, { side: 'consumer' }),
+    ];
+    assert.deepEqual(
+      normaliseDubboService(source(), 'com.foo.DemoService', children).instances.map((i) => i.address),
+      ['10.0.0.1'],
+    );
+    const all = normaliseDubboService(
+      source({ includeDisabled: true, includeZeroWeight: true }),
+      'com.foo.DemoService',
+      children,
+    );
+    assert.deepEqual(
+      all.instances.map((i) => i.address),
+      ['10.0.0.1', '10.0.0.2', '10.0.0.3'],
+    );
   });
 
   it('reports a malformed provider and keeps the valid ones', () => {
-    const s = normaliseDubboService(source(), 'com.foo.DemoService', [url('10.0.0.1', 20880), encodeURIComponent('dubbo://not-an-ip:20880/com.foo.DemoService'), '%zz']);
-    assert.deepEqual(s.instances.map((i) => i.address), ['10.0.0.1']);
+    const s = normaliseDubboService(source(), 'com.foo.DemoService', [
+      url('10.0.0.1', 20880),
+      encodeURIComponent('dubbo://not-an-ip:20880/com.foo.DemoService'),
+      '%zz',
+    ]);
+    assert.deepEqual(
+      s.instances.map((i) => i.address),
+      ['10.0.0.1'],
+    );
     assert.equal(s.issues.length, 2);
     assert.match(s.issues[0]!.field, /providers\.host/);
     assert.match(s.issues[1]!.reason, /URL-encoding/);
   });
 
   it('sanitises label values istiod would reject, reporting each rewrite', () => {
-    const s = normaliseDubboService(source(), 'com.foo.DemoService', [url('10.0.0.1', 20880, { version: '1.0.0 (beta)', application: 'x'.repeat(80) })]);
+    const s = normaliseDubboService(source(), 'com.foo.DemoService', [
+      url('10.0.0.1', 20880, { version: '1.0.0 (beta)', application: 'x'.repeat(80) }),
+    ]);
     const labels = s.instances[0]!.labels;
     for (const [k, v] of Object.entries(labels)) assert.ok(isValidLabelKey(k) && isValidLabelValue(v), `${k}=${v}`);
     assert.equal(labels.version, '1.0.0--beta');
@@ -58,20 +108,37 @@ describe('normaliseDubboService', () => {
   });
 
   it('uses a configured host template and always yields a DNS name', () => {
-    const s = normaliseDubboService(source({ hostTemplate: '{version}.{group}.{interface}' }), 'com.foo.Demo_Service', [url('10.0.0.1', 20880, { version: '1.0.0', group: 'Blue' }, 'dubbo', 'com.foo.Demo_Service')]);
+    const s = normaliseDubboService(source({ hostTemplate: '{version}.{group}.{interface}' }), 'com.foo.Demo_Service', [
+      url('10.0.0.1', 20880, { version: '1.0.0', group: 'Blue' }, 'dubbo', 'com.foo.Demo_Service'),
+    ]);
     assert.equal(s.host, '1-0-0.blue.com.foo.demo-service');
   });
 
   it('produces a ServiceEntry body that passes istiod validation', () => {
-    const s = normaliseDubboService(source(), 'com.foo.DemoService:1.0.0', [url('10.0.0.1', 20880, { version: '1.0.0 beta' })]);
-    assert.deepEqual(validateServiceEntry({ hosts: [s.host], ports: s.ports, location: 1, resolution: 1, endpoints: s.instances }), []);
+    const s = normaliseDubboService(source(), 'com.foo.DemoService:1.0.0', [
+      url('10.0.0.1', 20880, { version: '1.0.0 beta' }),
+    ]);
+    assert.deepEqual(
+      validateServiceEntry({ hosts: [s.host], ports: s.ports, location: 1, resolution: 1, endpoints: s.instances }),
+      [],
+    );
   });
 });
 
 describe('labels and names', () => {
   it('validates Kubernetes label keys and values', () => {
-    assert.ok(isValidLabelKey('app') && isValidLabelKey('dubbo.apache.org/group') && !isValidLabelKey('Bad/Prefix/x') && !isValidLabelKey('-x'));
-    assert.ok(isValidLabelValue('') && isValidLabelValue('v1.0_a') && !isValidLabelValue('a b') && !isValidLabelValue('x'.repeat(64)));
+    assert.ok(
+      isValidLabelKey('app') &&
+        isValidLabelKey('dubbo.apache.org/group') &&
+        !isValidLabelKey('Bad/Prefix/x') &&
+        !isValidLabelKey('-x'),
+    );
+    assert.ok(
+      isValidLabelValue('') &&
+        isValidLabelValue('v1.0_a') &&
+        !isValidLabelValue('a b') &&
+        !isValidLabelValue('x'.repeat(64)),
+    );
   });
   it('sanitises values: invalid chars to -, trimmed ends, long values hashed to 63', () => {
     assert.equal(sanitiseLabelValue('  hello world!  '), 'hello-world');
@@ -81,7 +148,7 @@ describe('labels and names', () => {
     assert.equal(sanitiseLabelValue('!!!'), undefined);
   });
   it('drops invalid keys with a report', () => {
-    const r = sanitiseLabels({ 'ok': 'v', 'bad key': 'v' }, 'x');
+    const r = sanitiseLabels({ ok: 'v', 'bad key': 'v' }, 'x');
     assert.deepEqual(r.labels, { ok: 'v' });
     assert.equal(r.issues[0]!.action, 'dropped');
   });

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { ProviderParseCache } from '../../services/collector/provider-parse-cache.ts';
 import { formatDubboProviderUrl } from '../../harness/dubbo-url-format.ts';
 
-const url = (host: string) => formatDubboProviderUrl({ protocol: 'dubbo', host, port: 20880, path: 'com.example.Api', params: { side: 'provider' } });
+const url = (host: string) =>
+  formatDubboProviderUrl({
+    protocol: 'dubbo',
+    host,
+    port: 20880,
+    path: 'com.example.Api',
+    params: { side: 'provider' },
+  });
 
 describe('provider parse cache', () => {
   it('given a re-read, when a provider is unchanged, then its parse is reused; new ones are parsed; gone ones forgotten', () => {

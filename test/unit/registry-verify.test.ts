@@ -9,29 +9,64 @@ import { evolve } from '../../projection/evolve.ts';
 import { emptyPartitionState } from '../../projection/fold-state.ts';
 import { publishedHosts } from '../../services/collector/registry-read.ts';
 import {
-  compareWithMesh, liveEntryOf, verifyWithSettle, type Comparison, type HostDifference, type LiveMesh,
+  compareWithMesh,
+  liveEntryOf,
+  verifyWithSettle,
+  type Comparison,
+  type HostDifference,
+  type LiveMesh,
 } from '../../services/audit/registry-verify.ts';
 import type { ExpectedHost, RegistryRead } from '../../schemas/registry-read.ts';
 import { formatRegistryVerify } from '../../services/audit/format-text.ts';
 
 const PORT: ServicePortSpec = { name: 'tcp-dubbo', number: 20880, protocol: 'TCP' };
 const inst = (source: string, address: string, labels: Record<string, string> = {}): InstanceSpec => ({
-  address, ports: { 'tcp-dubbo': 20880 }, labels: { 'meshbridge.io/source': source, ...labels }, weight: 0, locality: '',
+  address,
+  ports: { 'tcp-dubbo': 20880 },
+  labels: { 'meshbridge.io/source': source, ...labels },
+  weight: 0,
+  locality: '',
 });
 const host = (name: string, instances: InstanceSpec[], ports = [PORT]): ExpectedHost => ({
-  namespace: 'dubbo', host: name, registryService: `iface.${name}`, ports, instances,
+  namespace: 'dubbo',
+  host: name,
+  registryService: `iface.${name}`,
+  ports,
+  instances,
 });
 
-const registry = (sourceId: string, hosts: ExpectedHost[], emptyProtection: 'off' | 'keep-last' = 'off'): RegistryRead => ({
-  sourceId, kind: 'zookeeper-dubbo', emptyProtection, registryServices: hosts.length,
+const registry = (
+  sourceId: string,
+  hosts: ExpectedHost[],
+  emptyProtection: 'off' | 'keep-last' = 'off',
+): RegistryRead => ({
+  sourceId,
+  kind: 'zookeeper-dubbo',
+  emptyProtection,
+  registryServices: hosts.length,
   hosts: new Map(hosts.map((h) => [`${h.namespace}/${h.host}`, h])),
 });
 
 let n = 0;
 const event = (sourceId: string, h: ExpectedHost, over: Partial<RegistryEvent> = {}): RegistryEvent => ({
-  eventId: `e${++n}`, kind: 'SERVICE_STATE', sourceId, sourceKind: 'zookeeper-dubbo', collectorId: 'c', epoch: 7, generation: 'g',
-  observedAt: 1_700_000_000_000, namespace: h.namespace, host: h.host, registryService: h.registryService, orderToken: null,
-  ports: h.ports, instances: h.instances, issues: [], resyncServices: [], raw: null, ...over,
+  eventId: `e${++n}`,
+  kind: 'SERVICE_STATE',
+  sourceId,
+  sourceKind: 'zookeeper-dubbo',
+  collectorId: 'c',
+  epoch: 7,
+  generation: 'g',
+  observedAt: 1_700_000_000_000,
+  namespace: h.namespace,
+  host: h.host,
+  registryService: h.registryService,
+  orderToken: null,
+  ports: h.ports,
+  instances: h.instances,
+  issues: [],
+  resyncServices: [],
+  raw: null,
+  ...over,
 });
 
 /** The live snapshot the real projector rules make of these events: its fold and the ServiceEntries built from it. */
@@ -45,7 +80,13 @@ function meshOf(events: RegistryEvent[]): LiveMesh {
     assert.ok(built.ok);
     entries.set(key, liveEntryOf(encodeServiceEntryAny(built.value.meta, built.value.body)));
   }
-  return { version: 9, lineage: 'l', complete: true, entries, folds: new Map([...state.services].map(([k, v]) => [k, structuredClone(v)])) };
+  return {
+    version: 9,
+    lineage: 'l',
+    complete: true,
+    entries,
+    folds: new Map([...state.services].map(([k, v]) => [k, structuredClone(v)])),
+  };
 }
 
 const only = (c: Comparison): HostDifference => {
@@ -60,7 +101,17 @@ describe('verify --registry: comparison of a registry with the live mesh', () =>
   it('equal when the mesh holds what the registry holds', () => {
     const c = compareWithMesh([registry('zk1', [a, b])], meshOf([event('zk1', a), event('zk1', b)]));
     assert.deepEqual(c.differences, []);
-    assert.deepEqual(c.sources, [{ id: 'zk1', kind: 'zookeeper-dubbo', registryServices: 2, registryHosts: 2, registryEndpoints: 3, meshHosts: 2, meshEndpoints: 3 }]);
+    assert.deepEqual(c.sources, [
+      {
+        id: 'zk1',
+        kind: 'zookeeper-dubbo',
+        registryServices: 2,
+        registryHosts: 2,
+        registryEndpoints: 3,
+        meshHosts: 2,
+        meshEndpoints: 3,
+      },
+    ]);
   });
 
   it('a live service deleted from the snapshot (ServiceEntry and fold) is missing in the mesh, with its registered endpoints', () => {
@@ -71,12 +122,19 @@ describe('verify --registry: comparison of a registry with the live mesh', () =>
     assert.equal(d.what, 'missing-in-mesh');
     assert.equal(d.host, 'dubbo/svc.b');
     assert.equal(d.registryService, 'iface.svc.b');
-    assert.deepEqual(d.missingEndpoints.map((e) => e.address), ['10.0.1.1']);
+    assert.deepEqual(
+      d.missingEndpoints.map((e) => e.address),
+      ['10.0.1.1'],
+    );
     assert.equal(d.fold, 'missing');
   });
 
   it('a deletion by a resync marker in the log (what verify against the topic cannot see) is missing in the mesh', () => {
-    const live = meshOf([event('zk1', a), event('zk1', b), event('zk1', a, { kind: 'RESYNC_END', namespace: '', host: '', resyncServices: ['dubbo/svc.a'] })]);
+    const live = meshOf([
+      event('zk1', a),
+      event('zk1', b),
+      event('zk1', a, { kind: 'RESYNC_END', namespace: '', host: '', resyncServices: ['dubbo/svc.a'] }),
+    ]);
     assert.ok(!live.entries.has('dubbo/svc.b'));
     assert.equal(only(compareWithMesh([registry('zk1', [a, b])], live)).what, 'missing-in-mesh');
   });
@@ -94,7 +152,10 @@ describe('verify --registry: comparison of a registry with the live mesh', () =>
     const d = only(compareWithMesh([registry('zk1', [a])], meshOf([event('zk1', a), event('zk1', gone)])));
     assert.equal(d.what, 'extra-in-mesh');
     assert.equal(d.host, 'dubbo/svc.gone');
-    assert.deepEqual(d.extraEndpoints.map((e) => e.address), ['10.0.9.9']);
+    assert.deepEqual(
+      d.extraEndpoints.map((e) => e.address),
+      ['10.0.9.9'],
+    );
     assert.equal(d.fold, 'extra');
   });
 
@@ -103,22 +164,34 @@ describe('verify --registry: comparison of a registry with the live mesh', () =>
     const inRegistry = host('svc.a', [inst('zk1', '10.0.0.1'), inst('zk1', '10.0.0.2', { version: '2' })]);
     const d = only(compareWithMesh([registry('zk1', [inRegistry])], meshOf([event('zk1', inMesh)])));
     assert.equal(d.what, 'differs');
-    assert.deepEqual(d.missingEndpoints.map((e) => e.address), ['10.0.0.1']);
-    assert.deepEqual(d.extraEndpoints.map((e) => e.address), ['10.0.0.3']);
-    assert.deepEqual(d.changedEndpoints, [{ endpoint: '10.0.0.2 tcp-dubbo=20880', changes: { 'label version': ['2', '1'] } }]);
+    assert.deepEqual(
+      d.missingEndpoints.map((e) => e.address),
+      ['10.0.0.1'],
+    );
+    assert.deepEqual(
+      d.extraEndpoints.map((e) => e.address),
+      ['10.0.0.3'],
+    );
+    assert.deepEqual(d.changedEndpoints, [
+      { endpoint: '10.0.0.2 tcp-dubbo=20880', changes: { 'label version': ['2', '1'] } },
+    ]);
     assert.equal(d.fold, 'differs');
     assert.equal(d.ports, undefined);
   });
 
   it('a different service port is reported with both sides', () => {
-    const moved = host('svc.b', [{ ...inst('zk1', '10.0.1.1'), ports: { 'tcp-dubbo': 20881 } }], [{ ...PORT, number: 20881 }]);
+    const moved = host(
+      'svc.b',
+      [{ ...inst('zk1', '10.0.1.1'), ports: { 'tcp-dubbo': 20881 } }],
+      [{ ...PORT, number: 20881 }],
+    );
     const d = only(compareWithMesh([registry('zk1', [moved])], meshOf([event('zk1', b)])));
     assert.deepEqual(d.ports, { registry: ['tcp-dubbo:20881/TCP'], mesh: ['tcp-dubbo:20880/TCP'] });
     assert.equal(d.missingEndpoints.length, 1);
     assert.equal(d.extraEndpoints.length, 1);
   });
 
-  it('other sources feeding the same host are not this source\'s business', () => {
+  it("other sources feeding the same host are not this source's business", () => {
     const shared = host('svc.shared', [inst('zk1', '10.0.2.1')]);
     const other = host('svc.shared', [inst('consul-a', '10.0.3.1'), inst('consul-a', '10.0.3.2')]);
     const live = meshOf([event('zk1', shared), event('consul-a', other)]);
@@ -128,10 +201,13 @@ describe('verify --registry: comparison of a registry with the live mesh', () =>
     const without = meshOf([event('consul-a', other)]);
     const d = only(compareWithMesh([registry('zk1', [shared])], without));
     assert.equal(d.what, 'missing-in-mesh');
-    assert.deepEqual(d.missingEndpoints.map((e) => e.address), ['10.0.2.1']);
+    assert.deepEqual(
+      d.missingEndpoints.map((e) => e.address),
+      ['10.0.2.1'],
+    );
   });
 
-  it('a service whose last provider left keeps its ports in the mesh (the projector\'s rule): equal', () => {
+  it("a service whose last provider left keeps its ports in the mesh (the projector's rule): equal", () => {
     const empty = host('svc.b', [], []);
     const live = meshOf([event('zk1', b), event('zk1', empty)]);
     assert.equal(live.entries.get('dubbo/svc.b')!.endpoints.length, 0);
@@ -148,10 +224,13 @@ describe('verify --registry: comparison of a registry with the live mesh', () =>
     assert.deepEqual(held.differences, []);
     assert.deepEqual(held.held, [{ source: 'zk1', host: 'dubbo/svc.a', meshEndpoints: 2 }]);
     const off = only(compareWithMesh([registry('zk1', [emptied], 'off')], live));
-    assert.deepEqual(off.extraEndpoints.map((e) => e.address), ['10.0.0.1', '10.0.0.2']);
+    assert.deepEqual(
+      off.extraEndpoints.map((e) => e.address),
+      ['10.0.0.1', '10.0.0.2'],
+    );
   });
 
-  it('the projector\'s stored fold differing while the served ServiceEntry agrees is a difference', () => {
+  it("the projector's stored fold differing while the served ServiceEntry agrees is a difference", () => {
     const live = meshOf([event('zk1', a)]);
     live.folds.get('dubbo/svc.a')!.sources.zk1!.instances.pop();
     const d = only(compareWithMesh([registry('zk1', [a])], live));
@@ -162,36 +241,87 @@ describe('verify --registry: comparison of a registry with the live mesh', () =>
 
   it('label order and default fields never make a difference', () => {
     const live = meshOf([event('zk1', host('svc.a', [inst('zk1', '10.0.0.1', { b: '2', a: '1' })]))]);
-    assert.deepEqual(compareWithMesh([registry('zk1', [host('svc.a', [inst('zk1', '10.0.0.1', { a: '1', b: '2' })])])], live).differences, []);
+    assert.deepEqual(
+      compareWithMesh([registry('zk1', [host('svc.a', [inst('zk1', '10.0.0.1', { a: '1', b: '2' })])])], live)
+        .differences,
+      [],
+    );
   });
 
   it('what the collector publishes: colliding registry keys merged into one host', () => {
     const state = initialDeciderState();
     const s = (key: string, address: string): ServiceState => ({
-      namespace: 'dubbo', host: 'com.example.outer-innerapi', registryService: key, ports: [PORT], instances: [inst('zk1', address)], issues: [],
+      namespace: 'dubbo',
+      host: 'com.example.outer-innerapi',
+      registryService: key,
+      ports: [PORT],
+      instances: [inst('zk1', address)],
+      issues: [],
     });
-    handle(state, { type: 'present', key: 'com.example.Outer$InnerAPI', state: s('com.example.Outer$InnerAPI', '10.0.0.1'), order: 1 }, { emptyProtection: 'off', emitOrderToken: true });
-    handle(state, { type: 'present', key: 'com.example.outer$innerapi', state: s('com.example.outer$innerapi', '10.0.0.2'), order: 2 }, { emptyProtection: 'off', emitOrderToken: true });
+    handle(
+      state,
+      {
+        type: 'present',
+        key: 'com.example.Outer$InnerAPI',
+        state: s('com.example.Outer$InnerAPI', '10.0.0.1'),
+        order: 1,
+      },
+      { emptyProtection: 'off', emitOrderToken: true },
+    );
+    handle(
+      state,
+      {
+        type: 'present',
+        key: 'com.example.outer$innerapi',
+        state: s('com.example.outer$innerapi', '10.0.0.2'),
+        order: 2,
+      },
+      { emptyProtection: 'off', emitOrderToken: true },
+    );
     const hosts = publishedHosts(state);
     assert.deepEqual([...hosts.keys()], ['dubbo/com.example.outer-innerapi']);
     const h = hosts.get('dubbo/com.example.outer-innerapi')!;
-    assert.deepEqual(h.instances.map((i) => i.address), ['10.0.0.1', '10.0.0.2']);
+    assert.deepEqual(
+      h.instances.map((i) => i.address),
+      ['10.0.0.1', '10.0.0.2'],
+    );
     assert.equal(h.registryService, 'com.example.Outer$InnerAPI,com.example.outer$innerapi');
   });
 });
 
 describe('verify --registry: the settle rule', () => {
   const comparison = (...differences: Partial<HostDifference>[]): Comparison => ({
-    differences: differences.map((d) => ({ source: 'zk1', host: 'dubbo/x', what: 'differs', missingEndpoints: [], extraEndpoints: [], changedEndpoints: [], notes: [], ...d })),
-    held: [], sources: [], unconfigured: {},
+    differences: differences.map((d) => ({
+      source: 'zk1',
+      host: 'dubbo/x',
+      what: 'differs',
+      missingEndpoints: [],
+      extraEndpoints: [],
+      changedEndpoints: [],
+      notes: [],
+      ...d,
+    })),
+    held: [],
+    sources: [],
+    unconfigured: {},
   });
   const scripted = (rounds: Comparison[]) => {
     let i = 0;
     return async () => rounds[Math.min(i++, rounds.length - 1)]!;
   };
   const sleeps: number[] = [];
-  const opts = { rounds: 3, settleMs: 1500, sleep: async (ms: number) => { sleeps.push(ms); } };
-  const ep = (address: string) => ({ address, ports: { 'tcp-dubbo': 20880 }, labels: { 'meshbridge.io/source': 'zk1' } });
+  const opts = {
+    rounds: 3,
+    settleMs: 1500,
+    sleep: async (ms: number) => {
+      sleeps.push(ms);
+    },
+  };
+  const ep = (address: string) => ({
+    address,
+    ports: { 'tcp-dubbo': 20880 },
+    labels: { 'meshbridge.io/source': 'zk1' },
+  });
 
   it('equal at once: one round, no pause', async () => {
     sleeps.length = 0;
@@ -201,7 +331,10 @@ describe('verify --registry: the settle rule', () => {
 
   it('a change in flight (differs in round 1, not in round 2) is not reported', async () => {
     sleeps.length = 0;
-    const o = await verifyWithSettle(scripted([comparison({ host: 'dubbo/new', what: 'missing-in-mesh' }), comparison()]), opts);
+    const o = await verifyWithSettle(
+      scripted([comparison({ host: 'dubbo/new', what: 'missing-in-mesh' }), comparison()]),
+      opts,
+    );
     assert.deepEqual([o.equal, o.rounds, o.settled, sleeps], [true, 2, ['zk1|dubbo/new'], [1500]]);
   });
 
@@ -210,29 +343,49 @@ describe('verify --registry: the settle rule', () => {
     const o = await verifyWithSettle(scripted([gone, gone, gone]), opts);
     assert.equal(o.equal, false);
     assert.equal(o.rounds, 3);
-    assert.deepEqual(o.differences.map((d) => [d.host, d.what]), [['dubbo/gone', 'missing-in-mesh']]);
+    assert.deepEqual(
+      o.differences.map((d) => [d.host, d.what]),
+      [['dubbo/gone', 'missing-in-mesh']],
+    );
   });
 
   it('under churn, only the items that persist count: endpoints coming and going are in flight, a stuck one is not', async () => {
-    const o = await verifyWithSettle(scripted([
-      comparison({ missingEndpoints: [ep('10.0.0.1')], extraEndpoints: [ep('10.9.9.9')] }),
-      comparison({ missingEndpoints: [ep('10.0.0.2')], extraEndpoints: [ep('10.9.9.9')] }),
-      comparison({ missingEndpoints: [ep('10.0.0.3')], extraEndpoints: [ep('10.9.9.9')] }),
-    ]), opts);
+    const o = await verifyWithSettle(
+      scripted([
+        comparison({ missingEndpoints: [ep('10.0.0.1')], extraEndpoints: [ep('10.9.9.9')] }),
+        comparison({ missingEndpoints: [ep('10.0.0.2')], extraEndpoints: [ep('10.9.9.9')] }),
+        comparison({ missingEndpoints: [ep('10.0.0.3')], extraEndpoints: [ep('10.9.9.9')] }),
+      ]),
+      opts,
+    );
     assert.equal(o.equal, false);
-    assert.deepEqual(o.differences.map((d) => [d.missingEndpoints.length, d.extraEndpoints.map((e) => e.address)]), [[0, ['10.9.9.9']]]);
-    const churn = await verifyWithSettle(scripted([
-      comparison({ missingEndpoints: [ep('10.0.0.1')] }), comparison({ missingEndpoints: [ep('10.0.0.2')] }), comparison({ missingEndpoints: [ep('10.0.0.3')] }),
-    ]), opts);
+    assert.deepEqual(
+      o.differences.map((d) => [d.missingEndpoints.length, d.extraEndpoints.map((e) => e.address)]),
+      [[0, ['10.9.9.9']]],
+    );
+    const churn = await verifyWithSettle(
+      scripted([
+        comparison({ missingEndpoints: [ep('10.0.0.1')] }),
+        comparison({ missingEndpoints: [ep('10.0.0.2')] }),
+        comparison({ missingEndpoints: [ep('10.0.0.3')] }),
+      ]),
+      opts,
+    );
     assert.deepEqual([churn.equal, churn.rounds], [true, 2]);
   });
 
   it('text output names each host and what differs', async () => {
     const live = meshOf([event('zk1', host('svc.a', [inst('zk1', '10.0.0.1')]))]);
     const reg = registry('zk1', [host('svc.a', [inst('zk1', '10.0.0.1')]), host('svc.b', [inst('zk1', '10.0.1.1')])]);
-    const o = await verifyWithSettle(async () => compareWithMesh([reg], live), { ...opts, sleep: async () => undefined });
+    const o = await verifyWithSettle(async () => compareWithMesh([reg], live), {
+      ...opts,
+      sleep: async () => undefined,
+    });
     const text = formatRegistryVerify(o, ['context line'], 3.2);
-    assert.match(text, /^context line\nMISMATCH: 1 mesh host differs from the registry in every round \(3 rounds 1.5 s apart, 3.2 s\): 1 missing in the mesh/);
+    assert.match(
+      text,
+      /^context line\nMISMATCH: 1 mesh host differs from the registry in every round \(3 rounds 1.5 s apart, 3.2 s\): 1 missing in the mesh/,
+    );
     assert.match(text, /- dubbo\/svc.b \(source zk1, registry service iface.svc.b\): MISSING in the mesh/);
     assert.match(text, /- endpoint 10.0.1.1 tcp-dubbo=20880 \{meshbridge.io\/source=zk1\} {2}\(registered\)/);
   });

@@ -5,12 +5,30 @@ import { validateServiceEntry } from '../../schemas/service-entry/validate.ts';
 import type { ServiceFold, SourceContribution } from '../../projection/fold-state.ts';
 
 const contrib = (over: Partial<SourceContribution>): SourceContribution => ({
-  sourceKind: 'zookeeper-dubbo', registryService: 'A', orderToken: 1, epoch: 1, eventId: 'e', observedAt: 0,
+  sourceKind: 'zookeeper-dubbo',
+  registryService: 'A',
+  orderToken: 1,
+  epoch: 1,
+  eventId: 'e',
+  observedAt: 0,
   ports: [{ name: 'tcp-dubbo', number: 20880, protocol: 'TCP' }],
-  instances: [{ address: '10.0.0.1', ports: { 'tcp-dubbo': 20880 }, labels: { 'meshbridge.io/source': 'zk1' }, weight: 100, locality: '' }],
+  instances: [
+    {
+      address: '10.0.0.1',
+      ports: { 'tcp-dubbo': 20880 },
+      labels: { 'meshbridge.io/source': 'zk1' },
+      weight: 100,
+      locality: '',
+    },
+  ],
   ...over,
 });
-const fold = (sources: Record<string, SourceContribution>): ServiceFold => ({ namespace: 'dubbo', host: 'a.svc', createTimeMs: 1_700_000_000_000, sources });
+const fold = (sources: Record<string, SourceContribution>): ServiceFold => ({
+  namespace: 'dubbo',
+  host: 'a.svc',
+  createTimeMs: 1_700_000_000_000,
+  sources,
+});
 
 describe('buildServiceEntry', () => {
   it('builds a STATIC MESH_INTERNAL ServiceEntry named namespace/host with a stable create time', () => {
@@ -19,47 +37,102 @@ describe('buildServiceEntry', () => {
     assert.equal(r.value.meta.name, 'dubbo/a.svc');
     assert.equal(r.value.meta.createTimeMs, 1_700_000_000_000);
     assert.deepEqual(r.value.body, {
-      hosts: ['a.svc'], ports: [{ number: 20880, protocol: 'TCP', name: 'tcp-dubbo' }], location: 1, resolution: 1,
-      endpoints: [{ address: '10.0.0.1', ports: { 'tcp-dubbo': 20880 }, labels: { 'meshbridge.io/source': 'zk1' }, weight: 100 }],
+      hosts: ['a.svc'],
+      ports: [{ number: 20880, protocol: 'TCP', name: 'tcp-dubbo' }],
+      location: 1,
+      resolution: 1,
+      endpoints: [
+        { address: '10.0.0.1', ports: { 'tcp-dubbo': 20880 }, labels: { 'meshbridge.io/source': 'zk1' }, weight: 100 },
+      ],
     });
   });
 
   it('merges sources; on a port conflict the first source in id order wins and the conflict is reported', () => {
-    const r = buildServiceEntry(fold({
-      zk1: contrib({}),
-      'consul-dc1': contrib({ ports: [{ name: 'tcp-dubbo', number: 20990, protocol: 'TCP' }], instances: [{ address: '10.0.1.1', ports: { 'tcp-dubbo': 20990 }, labels: {}, weight: 0, locality: 'dc1' }] }),
-    }));
+    const r = buildServiceEntry(
+      fold({
+        zk1: contrib({}),
+        'consul-dc1': contrib({
+          ports: [{ name: 'tcp-dubbo', number: 20990, protocol: 'TCP' }],
+          instances: [{ address: '10.0.1.1', ports: { 'tcp-dubbo': 20990 }, labels: {}, weight: 0, locality: 'dc1' }],
+        }),
+      }),
+    );
     assert.ok(r.ok);
     assert.deepEqual(r.value.body.ports, [{ number: 20990, protocol: 'TCP', name: 'tcp-dubbo' }]);
     assert.match(r.value.notes[0]!, /source zk1 says 20880\/TCP, kept 20990\/TCP from consul-dc1/);
-    assert.deepEqual(r.value.body.endpoints.map((e) => e.address), ['10.0.0.1', '10.0.1.1']);
+    assert.deepEqual(
+      r.value.body.endpoints.map((e) => e.address),
+      ['10.0.0.1', '10.0.1.1'],
+    );
     assert.equal(r.value.meta.annotations['meshbridge.io/sources'], 'consul-dc1,zk1');
   });
 
   it('is canonical: the same content in any insertion order gives the same body', () => {
-    const a = buildServiceEntry(fold({ zk1: contrib({ instances: [
-      { address: '10.0.0.2', ports: { 'tcp-dubbo': 1 }, labels: { b: '1', a: '2' }, weight: 0, locality: '' },
-      { address: '10.0.0.1', ports: { 'tcp-dubbo': 1 }, labels: {}, weight: 0, locality: '' }] }) }));
-    const b = buildServiceEntry(fold({ zk1: contrib({ instances: [
-      { address: '10.0.0.1', ports: { 'tcp-dubbo': 1 }, labels: {}, weight: 0, locality: '' },
-      { address: '10.0.0.2', ports: { 'tcp-dubbo': 1 }, labels: { a: '2', b: '1' }, weight: 0, locality: '' }] }) }));
+    const a = buildServiceEntry(
+      fold({
+        zk1: contrib({
+          instances: [
+            { address: '10.0.0.2', ports: { 'tcp-dubbo': 1 }, labels: { b: '1', a: '2' }, weight: 0, locality: '' },
+            { address: '10.0.0.1', ports: { 'tcp-dubbo': 1 }, labels: {}, weight: 0, locality: '' },
+          ],
+        }),
+      }),
+    );
+    const b = buildServiceEntry(
+      fold({
+        zk1: contrib({
+          instances: [
+            { address: '10.0.0.1', ports: { 'tcp-dubbo': 1 }, labels: {}, weight: 0, locality: '' },
+            { address: '10.0.0.2', ports: { 'tcp-dubbo': 1 }, labels: { a: '2', b: '1' }, weight: 0, locality: '' },
+          ],
+        }),
+      }),
+    );
     assert.ok(a.ok && b.ok);
     assert.equal(JSON.stringify(a.value.body), JSON.stringify(b.value.body));
   });
 });
 
 describe('validateServiceEntry (istiod rules)', () => {
-  const ok = { hosts: ['a.svc'], ports: [{ number: 80, protocol: 'TCP', name: 'tcp' }], location: 1, resolution: 1, endpoints: [{ address: '10.0.0.1', ports: { tcp: 80 }, labels: {} }] };
+  const ok = {
+    hosts: ['a.svc'],
+    ports: [{ number: 80, protocol: 'TCP', name: 'tcp' }],
+    location: 1,
+    resolution: 1,
+    endpoints: [{ address: '10.0.0.1', ports: { tcp: 80 }, labels: {} }],
+  };
   it('accepts a valid entry', () => assert.deepEqual(validateServiceEntry(ok), []));
   const cases: [string, object, RegExp][] = [
     ['a Dubbo key as host', { hosts: ['com.foo.Svc:1.0.0'] }, /not a DNS name/],
     ['a wildcard host', { hosts: ['*'] }, /not a DNS name/],
     ['port 0', { ports: [{ number: 0, protocol: 'TCP', name: 'tcp' }] }, /outside 1\.\.65535/],
     ['protocol DUBBO', { ports: [{ number: 80, protocol: 'DUBBO', name: 'tcp' }] }, /protocol "DUBBO"/],
-    ['duplicate port numbers', { ports: [{ number: 80, protocol: 'TCP', name: 'a' }, { number: 80, protocol: 'TCP', name: 'b' }], endpoints: [] }, /duplicate number/],
-    ['a non-IP STATIC endpoint', { endpoints: [{ address: 'host.local', ports: { tcp: 80 }, labels: {} }] }, /not an IP/],
-    ['an endpoint port not on the service', { endpoints: [{ address: '10.0.0.1', ports: { http: 80 }, labels: {} }] }, /not a port of the service/],
-    ['an invalid label value', { endpoints: [{ address: '10.0.0.1', ports: { tcp: 80 }, labels: { v: 'a b' } }] }, /label value/],
+    [
+      'duplicate port numbers',
+      {
+        ports: [
+          { number: 80, protocol: 'TCP', name: 'a' },
+          { number: 80, protocol: 'TCP', name: 'b' },
+        ],
+        endpoints: [],
+      },
+      /duplicate number/,
+    ],
+    [
+      'a non-IP STATIC endpoint',
+      { endpoints: [{ address: 'host.local', ports: { tcp: 80 }, labels: {} }] },
+      /not an IP/,
+    ],
+    [
+      'an endpoint port not on the service',
+      { endpoints: [{ address: '10.0.0.1', ports: { http: 80 }, labels: {} }] },
+      /not a port of the service/,
+    ],
+    [
+      'an invalid label value',
+      { endpoints: [{ address: '10.0.0.1', ports: { tcp: 80 }, labels: { v: 'a b' } }] },
+      /label value/,
+    ],
     ['NONE resolution with endpoints', { resolution: 0 }, /NONE with endpoints/],
   ];
   for (const [name, patch, re] of cases) {
