@@ -15,15 +15,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline } from '../harness/stack.ts';
 import { EventTail } from '../harness/event-tail.ts';
 import { metricSum } from '../harness/prom-text.ts';
 import { waitFor } from '../harness/wait.ts';
 import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
-import { connect, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { connect, zookeeper } from '../services/collector/zk-client.ts';
 import { mkdirp } from '../harness/zk-write.ts';
+import { createAppendTimeTopic, createNode, percentile, pool, procStats } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -34,35 +34,6 @@ const PARTITIONS = 6;
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const iface = (i: number) => `org.bench.Service${i}`;
 const hostOf = (i: number) => `org.bench.service${i}`;
-
-function createNode(client: ZkClient, p: string, mode: number): Promise<void> {
-  return new Promise((resolve, reject) =>
-    client.create(p, mode, (e) =>
-      e && (e as { getCode?: () => number }).getCode?.() !== zookeeper.Exception.NODE_EXISTS ? reject(e) : resolve(),
-    ),
-  );
-}
-
-async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticks = Number(stat[11]) + Number(stat[12]);
-  return { rssMiB: Math.round(rss), cpuSeconds: ticks / 100 };
-}
 
 /** Cumulative share of a histogram's samples per bucket ("<=10ms": 0.93, ...). */
 async function histogram(port: number, name: string): Promise<Record<string, number>> {
@@ -108,25 +79,7 @@ async function main(): Promise<void> {
   const registrar = await DubboRegistrar.open(servers.zookeeper.connectString, root);
   try {
     // The topic, created before the collector: broker-stamped append times make the latency measurement honest.
-    const kafka = new Kafka({ clientId: 'bench', brokers: servers.kafka.brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: mb.config.kafka.topic,
-          numPartitions: PARTITIONS,
-          replicationFactor: 1,
-          configEntries: [
-            { name: 'message.timestamp.type', value: 'LogAppendTime' },
-            { name: 'retention.ms', value: '-1' },
-            { name: 'max.message.bytes', value: '16777216' },
-          ],
-        },
-      ],
-    });
-    await admin.disconnect();
+    await createAppendTimeTopic(servers.kafka.brokers, mb.config.kafka.topic, PARTITIONS);
 
     log(`registering ${SERVICES} interfaces × ${INSTANCES} providers in ZooKeeper`);
     const t0 = performance.now();

@@ -22,7 +22,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline, startIstiodFor } from '../harness/stack.ts';
@@ -31,9 +30,10 @@ import { waitFor } from '../harness/wait.ts';
 import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
 import { CLA_TYPE, CLUSTER_TYPE, XdsClient, type DecodedResponse } from '../harness/xds-probe.ts';
 import { EnvoyCluster, EnvoyClusterLoadAssignment } from '../schemas/proto.ts';
-import { connect, zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { connect, zookeeper } from '../services/collector/zk-client.ts';
 import { mkdirp } from '../harness/zk-write.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
+import { createAppendTimeTopic, createNode, percentile, pool, procStats } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -57,25 +57,6 @@ const iface = (i: number) => `org.bench.Service${i}`;
 const hostOf = (i: number) => `org.bench.service${i}`;
 const clusterOf = (host: string) => `outbound|${PORT}||${host}`;
 
-function createNode(client: ZkClient, p: string, mode: number): Promise<void> {
-  return new Promise((resolve, reject) =>
-    client.create(p, mode, (e) =>
-      e && (e as { getCode?: () => number }).getCode?.() !== zookeeper.Exception.NODE_EXISTS ? reject(e) : resolve(),
-    ),
-  );
-}
-
-async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
-const percentile = (sorted: number[], p: number) =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 function summary(values: number[]) {
   const s = [...values].sort((a, b) => a - b);
   return {
@@ -84,16 +65,6 @@ function summary(values: number[]) {
     p90: percentile(s, 90),
     p99: percentile(s, 99),
     max: s[s.length - 1] ?? NaN,
-  };
-}
-
-function procStats(pid: number | undefined): { rssMiB: number; cpuSeconds: number } {
-  if (!pid) return { rssMiB: 0, cpuSeconds: 0 };
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return {
-    rssMiB: Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024),
-    cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100,
   };
 }
 
@@ -266,25 +237,7 @@ async function main(): Promise<void> {
   const redis = new Redis(servers.redis.url);
   const stopFns: (() => unknown)[] = [];
   try {
-    const kafka = new Kafka({ clientId: 'bench', brokers: servers.kafka.brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: mb.config.kafka.topic,
-          numPartitions: PARTITIONS,
-          replicationFactor: 1,
-          configEntries: [
-            { name: 'message.timestamp.type', value: 'LogAppendTime' },
-            { name: 'retention.ms', value: '-1' },
-            { name: 'max.message.bytes', value: '16777216' },
-          ],
-        },
-      ],
-    });
-    await admin.disconnect();
+    await createAppendTimeTopic(servers.kafka.brokers, mb.config.kafka.topic, PARTITIONS);
 
     const collector = await mb.start('collector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });
     const projector = await mb.start('projector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });

@@ -14,7 +14,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { EventTail } from '../harness/event-tail.ts';
 import { startEureka } from '../harness/eureka.ts';
 import { EurekaRegistrar } from '../harness/eureka-registrar.ts';
@@ -22,6 +21,7 @@ import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { metricSum } from '../harness/prom-text.ts';
 import { pipeline, startAllOrNone, startServers } from '../harness/stack.ts';
 import { waitFor } from '../harness/wait.ts';
+import { createAppendTimeTopic, percentile, pool, procStats } from './support.ts';
 
 const APPS = Number(process.env.BENCH_APPS ?? 5000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -43,26 +43,6 @@ const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString
 const appName = (i: number) => `BENCH-APP-${i}`;
 const hostOf = (i: number) => `bench-app-${i}`;
 
-async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { rssMiB: Math.round(rss), cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
-}
-
 interface Pending {
   at: number;
   expected: string;
@@ -81,25 +61,7 @@ async function main(): Promise<void> {
   });
   const reg = new EurekaRegistrar(eureka.urls[0]!);
   try {
-    const kafka = new Kafka({ clientId: 'bench', brokers: servers.kafka.brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: mb.config.kafka.topic,
-          numPartitions: PARTITIONS,
-          replicationFactor: 1,
-          configEntries: [
-            { name: 'message.timestamp.type', value: 'LogAppendTime' },
-            { name: 'retention.ms', value: '-1' },
-            { name: 'max.message.bytes', value: '16777216' },
-          ],
-        },
-      ],
-    });
-    await admin.disconnect();
+    await createAppendTimeTopic(servers.kafka.brokers, mb.config.kafka.topic, PARTITIONS);
 
     log(`registering ${APPS} apps × ${INSTANCES} instances through Eureka's REST API`);
     const t0 = performance.now();

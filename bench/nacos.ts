@@ -17,7 +17,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline } from '../harness/stack.ts';
 import { startNacos } from '../harness/nacos.ts';
@@ -25,6 +24,7 @@ import { EventTail } from '../harness/event-tail.ts';
 import { metricSum } from '../harness/prom-text.ts';
 import { waitFor } from '../harness/wait.ts';
 import { NacosConnection } from '../services/collector/nacos-grpc.ts';
+import { createAppendTimeTopic, percentile, pool, procStats } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 5000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -40,26 +40,6 @@ const SOURCE = 'nacos-bench';
 
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const svc = (i: number) => `bench-svc-${i}`;
-
-async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { rssMiB: Math.round(rss), cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
-}
 
 interface Pending {
   at: number;
@@ -80,25 +60,7 @@ async function main(): Promise<void> {
   const reg = new NacosConnection({ target: `127.0.0.1:${nacos.grpcPort}`, requestTimeoutMs: 60_000 });
   await reg.open();
   try {
-    const kafka = new Kafka({ clientId: 'bench', brokers: servers.kafka.brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: mb.config.kafka.topic,
-          numPartitions: PARTITIONS,
-          replicationFactor: 1,
-          configEntries: [
-            { name: 'message.timestamp.type', value: 'LogAppendTime' },
-            { name: 'retention.ms', value: '-1' },
-            { name: 'max.message.bytes', value: '16777216' },
-          ],
-        },
-      ],
-    });
-    await admin.disconnect();
+    await createAppendTimeTopic(servers.kafka.brokers, mb.config.kafka.topic, PARTITIONS);
 
     const instances = new Map<number, string[]>();
     let seq = 0;

@@ -1,0 +1,65 @@
+/** What the benchmarks share: bounded concurrency, percentiles, process CPU and memory, ZooKeeper and Kafka setup. */
+import fs from 'node:fs';
+import { Kafka, logLevel } from 'kafkajs';
+import { zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/** The p-th percentile of an ascending list (nearest rank). */
+export function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Resident memory and CPU seconds (user + system) of a process, from /proc. */
+export function procStats(pid: number | undefined): { rssMiB: number; cpuSeconds: number } {
+  if (!pid) return { rssMiB: 0, cpuSeconds: 0 };
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { rssMiB: Math.round(rss), cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
+}
+
+/** Creates a znode; one that exists already is fine. */
+export function createNode(client: ZkClient, p: string, mode: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    client.create(p, mode, (e) =>
+      e && (e as { getCode?: () => number }).getCode?.() !== zookeeper.Exception.NODE_EXISTS ? reject(e) : resolve(),
+    ),
+  );
+}
+
+/**
+ * The event topic, created before the collector with broker-stamped append times (LogAppendTime), so latencies are
+ * measured against the broker's clock, not the producer's.
+ */
+export async function createAppendTimeTopic(brokers: string[], topic: string, partitions: number): Promise<void> {
+  const admin = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic,
+          numPartitions: partitions,
+          replicationFactor: 1,
+          configEntries: [
+            { name: 'message.timestamp.type', value: 'LogAppendTime' },
+            { name: 'retention.ms', value: '-1' },
+            { name: 'max.message.bytes', value: '16777216' },
+          ],
+        },
+      ],
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
