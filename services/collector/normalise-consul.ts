@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { istioProtocol as istioSpelling } from '../../schemas/istio-rules.ts';
 import { deriveServicePorts } from './service-ports.ts';
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
@@ -7,6 +6,7 @@ import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import { sortInstances, type ServiceState } from './service-state.ts';
+import { endpointIssue, isPort } from './endpoint-check.ts';
 
 /** The part of a Consul source's config that normalisation reads (pure: no connection settings). */
 export type ConsulNormaliseConfig = Pick<
@@ -145,23 +145,10 @@ export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulOb
     if (str(svc.Kind)) continue;
     if (!admitted(healthOf(e && (e as Record<string, unknown>).Checks), src.health)) continue;
     const address = str(svc.Address) || str(node.Address) || '';
-    if (net.isIP(address) === 0) {
-      issues.push({
-        field: `${where}.address`,
-        value: address.slice(0, 128),
-        reason: 'not an IP address (istio STATIC endpoints need IPs)',
-        action: 'instance skipped',
-      });
-      continue;
-    }
     const port = svc.Port;
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-      issues.push({
-        field: `${where}.port`,
-        value: String(port).slice(0, 32),
-        reason: 'port outside 1..65535',
-        action: 'instance skipped',
-      });
+    const bad = endpointIssue(where, 'address', address, port);
+    if (bad || !isPort(port)) {
+      if (bad) issues.push(bad);
       continue;
     }
     const serviceMeta = strMap(svc.Meta);

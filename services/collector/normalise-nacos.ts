@@ -1,4 +1,3 @@
-import net from 'node:net';
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
 import type { NacosSourceConfig } from '../shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
@@ -7,6 +6,7 @@ import { istioProtocol, labelsFromRules } from './normalise-consul.ts';
 import { deriveServicePorts } from './service-ports.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import { sortInstances, type ServiceState } from './service-state.ts';
+import { endpointIssue, isPort } from './endpoint-check.ts';
 
 /** The part of a Nacos source's config that normalisation reads (pure: no connection settings). */
 export type NacosNormaliseConfig = Pick<
@@ -116,23 +116,10 @@ export function normaliseNacosService(src: NacosNormaliseConfig, obs: NacosObser
     if (clusterFilter && !clusterFilter.has(cluster)) continue;
     if (h.healthy === false && !src.includeUnhealthy) continue;
     if (h.enabled === false && !src.includeDisabled) continue;
-    if (net.isIP(ip) === 0) {
-      issues.push({
-        field: `${where}.ip`,
-        value: ip.slice(0, 128),
-        reason: 'not an IP address (istio STATIC endpoints need IPs)',
-        action: 'instance skipped',
-      });
-      continue;
-    }
     const port = h.port;
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-      issues.push({
-        field: `${where}.port`,
-        value: String(port).slice(0, 32),
-        reason: 'port outside 1..65535',
-        action: 'instance skipped',
-      });
+    const bad = endpointIssue(where, 'ip', ip, port);
+    if (bad || !isPort(port)) {
+      if (bad) issues.push(bad);
       continue;
     }
     // Nacos weights are doubles (default 1.0); istio's are integers: scale by 100 so 0.5 vs 1.0 keeps its ratio.
