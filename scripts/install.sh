@@ -49,7 +49,9 @@ EUREKA_VERSION="${MESHBRIDGE_EUREKA_VERSION:-2025.1.4}"
 # Nacos publishes only its clients to Maven Central: the server is built from a source tarball kept beside the
 # project (its README says where it came from), keyed by the commit it holds.
 NACOS_COMMIT="${MESHBRIDGE_NACOS_COMMIT:-486e198486}"
-NACOS_VENDOR="${MESHBRIDGE_VENDOR:-$(cd "$(dirname "$0")/.." && pwd)/../shared/vendor}"
+# Where nacos-<commit>.tar.gz is (docs/collectors.md, "Building the Nacos test server"); by default the build
+# machines' vendor directory, a sibling of the checkout's parent layout.
+NACOS_VENDOR="${MESHBRIDGE_VENDOR:-$(dirname "$(cd "$(dirname "$0")/.." && pwd)")/shared/vendor}"
 # Debian's bookworm has only the Python Compose v1 (1.29); the Go module proxy serves a few Compose v2 releases, of
 # which 2.28.1 is the newest that still speaks to Debian bookworm's Docker engine 20.10 (API 1.41) without complaint.
 COMPOSE_VERSION="${MESHBRIDGE_COMPOSE_VERSION:-v2.28.1}"
