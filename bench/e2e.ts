@@ -22,6 +22,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline, startIstiodFor } from '../harness/stack.ts';
@@ -33,6 +35,7 @@ import { EnvoyCluster, EnvoyClusterLoadAssignment } from '../schemas/proto.ts';
 import { connect, zookeeper } from '../services/collector/zk-client.ts';
 import { mkdirp } from '../harness/zk-write.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
+import { istiodBinary } from '../harness/install.ts';
 import { createAppendTimeTopic, createNode, percentile, pool, procStats } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
@@ -41,7 +44,10 @@ const RATE = Number(process.env.BENCH_RATE ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const PARTITIONS = 6;
 const PORT = 20880;
-/** istiod settings for the run, e.g. BENCH_ISTIOD_ENV='PILOT_ENABLE_EDS_DEBOUNCE=false,PILOT_DEBOUNCE_AFTER=10ms'. */
+/**
+ * istiod settings for the run over the harness's (which turns EDS debounce off, as docs/operations.md recommends),
+ * e.g. BENCH_ISTIOD_ENV='PILOT_ENABLE_EDS_DEBOUNCE=true,PILOT_DEBOUNCE_AFTER=10ms'.
+ */
 const ISTIOD_ENV = Object.fromEntries(
   (process.env.BENCH_ISTIOD_ENV ?? '')
     .split(',')
@@ -51,6 +57,12 @@ const ISTIOD_ENV = Object.fromEntries(
 const OUT = process.env.BENCH_OUT ?? 'e2e.json';
 /** Config sources the gateway splits the snapshot into (gateway.shards): istiod lists one per shard. */
 const SHARDS = Number(process.env.BENCH_SHARDS ?? 1);
+/**
+ * A CPU profile of istiod over this many seconds of the churn (0: none): istiod's own account of where its time goes,
+ * written next to the result as <OUT>.istiod.pprof and summarised (`go tool pprof -top`) as <OUT>.istiod-top.txt.
+ */
+const execFileAsync = promisify(execFile);
+const PROFILE_SECONDS = Number(process.env.BENCH_ISTIOD_PROFILE_SECONDS ?? 0);
 
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const iface = (i: number) => `org.bench.Service${i}`;
@@ -198,6 +210,32 @@ class Sidecar {
     for (const s of this.endpoints.values()) n += s.size;
     return n;
   }
+}
+
+/** istiod's CPU profile (its pprof endpoint on the monitoring port), started 5 s into the churn; returns the file. */
+async function profileIstiod(monitoringPort: number, seconds: number): Promise<string> {
+  await new Promise((r) => setTimeout(r, 5_000));
+  const res = await fetch(`http://127.0.0.1:${monitoringPort}/debug/pprof/profile?seconds=${seconds}`);
+  if (!res.ok) throw new Error(`istiod profile: HTTP ${res.status} from /debug/pprof/profile`);
+  const pprof = path.join(projectRoot, 'bench', 'results', OUT.replace(/\.json$/, '.istiod.pprof'));
+  fs.writeFileSync(pprof, Buffer.from(await res.arrayBuffer()));
+  return pprof;
+}
+
+/**
+ * `go tool pprof -top` by flat and by cumulative time, next to the profile. Run after the churn, asynchronously: it
+ * takes seconds, and a blocked event loop would stall the registry writes and expire the ZooKeeper session.
+ */
+async function summariseProfile(pprof: string): Promise<{ pprof: string; top: string }> {
+  const top = pprof.replace(/\.pprof$/, '-top.txt');
+  const run = async (...flags: string[]) => {
+    const r = await execFileAsync('go', ['tool', 'pprof', '-top', '-nodecount=60', ...flags, istiodBinary(), pprof], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return r.stdout;
+  };
+  fs.writeFileSync(top, `# flat\n${await run()}\n# cumulative\n${await run('-cum')}`);
+  return { pprof: path.relative(projectRoot, pprof), top: path.relative(projectRoot, top) };
 }
 
 interface Change {
@@ -376,6 +414,7 @@ async function main(): Promise<void> {
     const startedAt = performance.now();
     const total = RATE * SECONDS;
     const inflight: Promise<void>[] = [];
+    const profile = PROFILE_SECONDS > 0 ? profileIstiod(istiod.monitoringPort, PROFILE_SECONDS) : undefined;
     for (let k = 0; k < total; k++) {
       const due = startedAt + (k * 1000) / RATE;
       const wait = due - performance.now();
@@ -407,6 +446,7 @@ async function main(): Promise<void> {
       );
     }
     await Promise.all(inflight);
+    const profiled = profile ? await profile : undefined;
     const churnSeconds = (performance.now() - startedAt) / 1000;
     await waitFor(() => done.length >= changes.length, {
       what: 'every change at the sidecar',
@@ -437,6 +477,7 @@ async function main(): Promise<void> {
         c.ack = acks[shard]!.firstAtLeast(c.version);
       }
     }
+    const profileFiles = profiled ? await summariseProfile(profiled) : undefined;
     const measured = changes.filter((c) => c.sidecar !== undefined);
     const diff = (a: keyof Change, b: keyof Change) =>
       measured.filter((c) => c[a] !== undefined && c[b] !== undefined).map((c) => (c[b] as number) - (c[a] as number));
@@ -464,7 +505,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         partitions: PARTITIONS,
         shards: SHARDS,
-        istiodEnv: ISTIOD_ENV,
+        istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', ...ISTIOD_ENV },
         gatewayDebounceMs: mb.config.gateway.debounceMs,
       },
       load,
@@ -481,6 +522,7 @@ async function main(): Promise<void> {
         cpuPercent: cpu,
         rssMiB: rss,
       },
+      ...(profileFiles ? { istiodProfile: profileFiles } : {}),
       target: 'ZooKeeper write -> sidecar EDS: p50 <= 100 ms, p99 <= 250 ms at 10,000 x 10 and 100 changes/s',
     };
     const out = path.join(projectRoot, 'bench', 'results', OUT);
