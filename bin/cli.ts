@@ -16,6 +16,8 @@ tools:
   status [--json] [--gateway http://host:port ...]   check Kafka (brokers, topics, dead letters), Redis (snapshot complete,
                 version), each registry, the roles' /readyz and the gateways' istiods and lag (docs/operations.md;
                 exit 0 healthy, 1 degraded, 3 cannot check: Kafka or Redis unreachable)
+  istiod-config [--host H ...] [--kubernetes] [--ca ca.pem]   print istiod's configSources for this config's gateways:
+                one xds:// entry per shard (gateway.shards) of each host (default 127.0.0.1); --kubernetes adds k8s://
   healthcheck   exit 0 when this container's role answers /readyz (--url URL: that URL instead); the image's HEALTHCHECK
   demo-provider the demo workload of docker-compose.yml: registers itself in ZooKeeper (Dubbo) and Consul
   up            install and start a complete local stack (Kafka, Redis, ZooKeeper, istiod, the three roles),
@@ -55,6 +57,12 @@ async function main(): Promise<void> {
       return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
     case 'status': // exits at once: a kafkajs client still retrying must not keep the process alive
       return process.exit(await (await import('../services/status/status.ts')).runStatus(rest, loadConfig(configFile)));
+    case 'istiod-config':
+      process.exitCode = (await import('../services/xds-gateway/istiod-config.ts')).runIstiodConfig(
+        rest,
+        loadConfig(configFile),
+      );
+      return;
     case 'healthcheck':
       process.exitCode = await (await import('../services/shared/healthcheck.ts')).healthcheck(rest);
       return;

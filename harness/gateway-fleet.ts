@@ -12,7 +12,8 @@ import { waitFor } from './wait.ts';
 
 /**
  * A gateway-only config: the gateway reads Redis and nothing else, so Kafka and the sources are placeholders that the
- * gateway never dials.
+ * gateway never dials. One shard unless asked: these gateways serve protocol, failover and benchmark tests that
+ * drive one config source (gateway-shards.test.ts asks for several; pipeline() runs the product's default).
  */
 export function gatewayConfig(redisUrl: string, prefix: string, gateway: Partial<Config['gateway']> = {}): Config {
   return parseConfig(
@@ -20,7 +21,15 @@ export function gatewayConfig(redisUrl: string, prefix: string, gateway: Partial
       kafka: { brokers: ['127.0.0.1:9'] },
       redis: { url: redisUrl, prefix },
       sources: [{ id: 'unused', kind: 'zookeeper-dubbo', connect: '127.0.0.1:9' }],
-      gateway: { grpcHost: '127.0.0.1', grpcPort: 0, httpHost: '127.0.0.1', httpPort: 0, debounceMs: 10, ...gateway },
+      gateway: {
+        grpcHost: '127.0.0.1',
+        grpcPort: 0,
+        httpHost: '127.0.0.1',
+        httpPort: 0,
+        debounceMs: 10,
+        shards: 1,
+        ...gateway,
+      },
     },
     'gateway test config',
   );

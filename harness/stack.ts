@@ -8,6 +8,7 @@ import { startRedis, type RedisServer } from './redis.ts';
 import { startZooKeeper, type ZooKeeperServer } from './zookeeper.ts';
 import { startIstiod, type IstiodServer } from './istiod.ts';
 import { ManagedProcess } from './process.ts';
+import { DEFAULT_GATEWAY_SHARDS } from '../services/shared/config.ts';
 import { freeConsecutivePorts, freePort, isListening } from './ports.ts';
 import { projectRoot } from './paths.ts';
 import { waitFor } from './wait.ts';
@@ -86,7 +87,7 @@ export async function pipeline(
   overrides: { sources?: unknown[]; kafka?: Record<string, unknown>; gateway?: Record<string, unknown> } = {},
 ): Promise<Pipeline> {
   const id = crypto.randomBytes(4).toString('hex');
-  const shards = Number(overrides.gateway?.shards ?? 1);
+  const shards = Number(overrides.gateway?.shards ?? DEFAULT_GATEWAY_SHARDS);
   const gatewayGrpc = await freeConsecutivePorts(shards);
   const ports = {
     gatewayGrpc,
@@ -120,6 +121,7 @@ export async function pipeline(
       grpcPort: ports.gatewayGrpc,
       httpPort: ports.gatewayHttp,
       debounceMs: 20,
+      shards,
       ...overrides.gateway,
     },
   };

@@ -65,8 +65,11 @@ export async function up(argv = process.argv.slice(3)): Promise<void> {
       what: 'gateway ready (complete snapshot)',
       timeoutMs: 60_000,
     });
-    step(`starting istiod with configSources: xds://127.0.0.1:${mb.ports.gatewayGrpc}`);
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    step(
+      `starting istiod with configSources: xds://127.0.0.1:${mb.ports.gatewayGrpc}` +
+        (mb.ports.gatewayGrpcs.length > 1 ? ` … :${mb.ports.gatewayGrpcs.at(-1)} (one per shard)` : ''),
+    );
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
 
     const host = 'org.apache.dubbo.demo.demoservice';
     const cluster = `outbound|20880||${host}`;

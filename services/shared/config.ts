@@ -551,6 +551,9 @@ const redis = strict({
     password: passwordFile !== undefined ? readSecret(passwordFile, ctx, 'passwordFile') : v.password,
   }));
 
+/** gateway.shards when unset (docs/gateway.md, "Shards": chosen from bench:e2e's curve). */
+export const DEFAULT_GATEWAY_SHARDS = 1;
+
 export const configSchema = strict({
   kafka,
   redis,
@@ -589,7 +592,7 @@ export const configSchema = strict({
      * grpcPort + i and istiod lists one `xds://` source per shard. istiod re-reads only the changed shard's
      * collection on a push, so a change costs it 1/shards of the mesh (docs/gateway.md, "Shards").
      */
-    shards: z.number().int().min(1).max(256).default(1),
+    shards: z.number().int().min(1).max(256).default(DEFAULT_GATEWAY_SHARDS),
     /** Namespaces served to istiods (empty: all); `revisions` overrides it per ISTIO_REVISION (services/xds-gateway/view.ts). */
     namespaces: z.array(hostname.max(63)).default([]),
     revisions: z.record(z.string(), z.array(hostname.max(63))).default({}),

@@ -70,7 +70,7 @@ describe(`a real Apache Dubbo ${versions.dubbo} provider (Java) reaches a real i
       what: 'gateway ready',
       timeoutMs: 30_000,
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
     const [ifaceSe, appSe] = await waitFor(
       async () => {
         const all = await serviceEntries(istiod.debug);

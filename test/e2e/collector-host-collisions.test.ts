@@ -64,7 +64,7 @@ describe('registry keys that collide on one mesh host are merged, never hidden (
       what: 'gateway ready',
       timeoutMs: 30_000,
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
     tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
   });
 

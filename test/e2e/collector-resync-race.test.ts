@@ -51,7 +51,7 @@ describe('collector failover while services are being registered: a re-read neve
       what: 'gateway ready',
       timeoutMs: 30_000,
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
     tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
     watch = new IstiodWatch(istiod.debug, () => registered);
   });

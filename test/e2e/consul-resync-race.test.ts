@@ -57,7 +57,7 @@ describe('Consul: re-reads and a collector failover while services are being reg
       what: 'gateway ready',
       timeoutMs: 30_000,
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
     watch = new IstiodWatch(istiod.debug, () => registered);
     await istiodHoldsAll('istiod holding the base services');
   });

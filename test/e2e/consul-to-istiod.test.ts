@@ -57,7 +57,7 @@ describe("services registered through Consul's HTTP API reach a real istiod thro
       what: 'gateway ready',
       timeoutMs: 30_000,
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
 
     const se = await waitFor(
       async () => (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes(HOST)),

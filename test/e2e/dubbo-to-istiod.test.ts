@@ -39,7 +39,7 @@ describe('a Dubbo provider in ZooKeeper reaches a real istiod through Kafka, Red
       what: 'gateway ready',
       timeoutMs: 30_000,
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
 
     const se = await waitFor(
       async () => (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes(HOST)),

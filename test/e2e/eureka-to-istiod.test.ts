@@ -110,7 +110,7 @@ describe("apps registered in Eureka reach a real istiod through the collector's 
       what: 'gateway ready',
       timeoutMs: 60_000,
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
 
     const entry = await waitFor(
       async () => {

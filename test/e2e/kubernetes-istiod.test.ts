@@ -89,10 +89,14 @@ describe('istiod with k8s:// and xds://: Kubernetes traffic rules act on meshbri
       timeoutMs: 60_000,
     });
     const t0 = Date.now();
-    istiod = await startIstiod(servers.runDir, `xds://127.0.0.1:${mb.ports.gatewayGrpc}`, {
-      kubeconfig: api.kubeconfig,
-      readyTimeoutMs: 180_000,
-    });
+    istiod = await startIstiod(
+      servers.runDir,
+      mb.ports.gatewayGrpcs.map((p) => `xds://127.0.0.1:${p}`),
+      {
+        kubeconfig: api.kubeconfig,
+        readyTimeoutMs: 180_000,
+      },
+    );
     console.log(`# istiod (k8s:// + xds://) xDS port open ${Date.now() - t0} ms after spawn`);
 
     const se = await waitFor(
@@ -179,10 +183,14 @@ describe('istiod with k8s:// and xds://: Kubernetes traffic rules act on meshbri
     await mb.procs.gateway!.stop();
     const started = Date.now();
     await assert.rejects(
-      startIstiod(servers.runDir, `xds://127.0.0.1:${mb.ports.gatewayGrpc}`, {
-        kubeconfig: api.kubeconfig,
-        readyTimeoutMs: 180_000,
-      }),
+      startIstiod(
+        servers.runDir,
+        mb.ports.gatewayGrpcs.map((p) => `xds://127.0.0.1:${p}`),
+        {
+          kubeconfig: api.kubeconfig,
+          readyTimeoutMs: 180_000,
+        },
+      ),
       (e: Error) => {
         assert.match(e.message, /istiod exited/);
         assert.match(e.message, /connection refused/, 'istiod names its xds:// source refusing the connection');
@@ -195,10 +203,14 @@ describe('istiod with k8s:// and xds://: Kubernetes traffic rules act on meshbri
 
     // What kubelet does next (restart the container): with a gateway back, istiod starts with both sources.
     await mb.start('gateway');
-    istiod = await startIstiod(servers.runDir, `xds://127.0.0.1:${mb.ports.gatewayGrpc}`, {
-      kubeconfig: api.kubeconfig,
-      readyTimeoutMs: 180_000,
-    });
+    istiod = await startIstiod(
+      servers.runDir,
+      mb.ports.gatewayGrpcs.map((p) => `xds://127.0.0.1:${p}`),
+      {
+        kubeconfig: api.kubeconfig,
+        readyTimeoutMs: 180_000,
+      },
+    );
     await waitFor(
       async () =>
         (await serviceEntries(istiod!.debug)).some((c) => c.spec.hosts?.includes(HOST)) &&

@@ -36,7 +36,7 @@ describe('a Dubbo provider with the Nacos registry reaches a real istiod and lea
       what: 'gateway ready',
       timeoutMs: 60_000,
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
   });
 
   after(async () => {

@@ -66,7 +66,7 @@ describe('services registered in Nacos reach a real istiod through Kafka, Redis 
       what: 'gateway ready',
       timeoutMs: 60_000,
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpc);
+    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
   });
 
   after(async () => {

@@ -170,3 +170,24 @@ volumes:
     secret: { secretName: {{ .ctx.Values.secrets.gatewayTls.existingSecret }}, defaultMode: 288 }
 {{- end }}
 {{- end }}
+
+{{/* config.gateway.shards (values.yaml sets the product default): config sources the gateway serves, one port each. */}}
+{{- define "meshbridge.gatewayShards" -}}
+{{- $gw := .Values.config.gateway | default dict }}{{ int (get $gw "shards" | default 1) }}
+{{- end }}
+
+{{/* Services exposing the shards, at most 100 ports each (the EndpointSlice limit). */}}
+{{- define "meshbridge.gatewayServiceCount" -}}
+{{ div (add (include "meshbridge.gatewayShards" . | int) 99) 100 }}
+{{- end }}
+
+{{/* istiod's xds:// addresses, one per shard, each on the Service that exposes it. */}}
+{{- define "meshbridge.istiodSources" -}}
+{{- $fn := include "meshbridge.fullname" . }}
+{{- $lines := list }}
+{{- range $i := until (include "meshbridge.gatewayShards" . | int) }}
+{{- $g := div $i 100 }}
+{{- $lines = append $lines (printf "- address: xds://%s-gateway%s.%s.svc:%d" $fn (ternary (printf "-%d" $g) "" (gt $g 0)) $.Release.Namespace (add $.Values.ports.xds $i)) }}
+{{- end }}
+{{- join "\n" $lines }}
+{{- end }}
