@@ -18,13 +18,17 @@ export function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** Resident memory and CPU seconds (user + system) of a process, from /proc. */
-export function procStats(pid: number | undefined): { rssMiB: number; cpuSeconds: number } {
-  if (!pid) return { rssMiB: 0, cpuSeconds: 0 };
+/** Resident memory (now and its peak) and CPU seconds (user + system) of a process, from /proc. */
+export function procStats(pid: number | undefined): { rssMiB: number; peakRssMiB: number; cpuSeconds: number } {
+  if (!pid) return { rssMiB: 0, peakRssMiB: 0, cpuSeconds: 0 };
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { rssMiB: Math.round(rss), cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
+  return {
+    rssMiB: Math.round(kib('VmRSS')),
+    peakRssMiB: Math.round(kib('VmHWM')),
+    cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100,
+  };
 }
 
 /** Creates a znode; one that exists already is fine. */
