@@ -4,7 +4,8 @@ import type { AdsObserver, StreamInfo } from './ads-observer.ts';
 import type { Snapshot } from './snapshot.ts';
 import { StreamState, type SnapshotGate } from './stream-state.ts';
 import { pushDelay } from './push-window.ts';
-import { encodeResponseBody, ResponseBodyCache } from './response-encoder.ts';
+import { encodeFramedResponse, ResponseBodyCache } from './response-encoder.ts';
+import { installFramedWrites } from './framed-write.ts';
 import { ALL, select, viewFor, type View, type ViewConfig } from './view.ts';
 
 interface DecodedRequest {
@@ -69,6 +70,9 @@ export const adsServiceDefinition: grpc.ServiceDefinition = {
 
 type Call = grpc.ServerDuplexStream<DecodedRequest, Buffer>;
 
+/** gRPC's message prefix (compressed flag + length), not counted in the response sizes reported. */
+const FRAME_PREFIX = 5;
+
 /** Ends a server stream with a status (grpc-js turns an 'error' event on a server stream into its trailers). */
 function endWith(call: grpc.ServerDuplexStream<unknown, unknown>, code: grpc.status, details: string): void {
   call.emit('error', { code, details });
@@ -120,6 +124,8 @@ export class AdsServer {
     private readonly observer: AdsObserver,
     private readonly opts: AdsServerOptions,
   ) {
+    // Fails here, at start-up, if the installed grpc-js is not one the pre-framed write was checked against.
+    installFramedWrites();
     this.viewConfig = opts.view ?? { namespaces: [], revisions: {} };
     this.servers = Array.from({ length: Math.max(1, opts.shards ?? 1) }, (_, shard) => {
       const server = new grpc.Server({
@@ -263,9 +269,9 @@ export class AdsServer {
     for (const send of s.state.plan(gate)) {
       const start = performance.now();
       let resources: number | undefined;
-      // A served kind's message (nonce included) is built once per (kind list, type, view) and shared by every
-      // stream: a push to N istiods copies nothing of ours (grpc-js still frames each write). Unserved types and
-      // MeshConfig get one empty answer, so istiod's initial sync completes.
+      // A served kind's message (nonce included) is built once per (kind list, type, view, shard), framed for the
+      // wire, and the same Buffer is written to every stream: a push to N istiods copies nothing (framed-write.ts).
+      // Unserved types and MeshConfig get one empty answer, so istiod's initial sync completes.
       const served = send.served;
       const msg =
         served && snap
@@ -273,9 +279,9 @@ export class AdsServer {
               const kind = snap.kinds[served][shard]!;
               const items = select(view, kind.names, kind.items);
               resources = items.length;
-              return encodeResponseBody(send.version, send.typeUrl, items, send.nonce);
+              return encodeFramedResponse(send.version, send.typeUrl, items, send.nonce);
             })
-          : encodeResponseBody(send.version, send.typeUrl, [], send.nonce);
+          : encodeFramedResponse(send.version, send.typeUrl, [], send.nonce);
       s.state.sent(send.typeUrl, send.version, send.changedAt);
       const ok = s.call.write(msg);
       const now = performance.now();
@@ -286,7 +292,7 @@ export class AdsServer {
         shard,
         typeUrl: send.typeUrl,
         version: send.version,
-        bytes: msg.length,
+        bytes: msg.length - FRAME_PREFIX,
         at: now,
         serverMs: now - start,
         served,
