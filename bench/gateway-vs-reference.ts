@@ -88,6 +88,12 @@ interface Server {
 
 type Side = 'gateway' | 'reference';
 
+/**
+ * Change numbers run on across rounds and sides: every change is new content (the projector's commit script drops an
+ * upsert of identical bytes, so a repeated change would never be pushed).
+ */
+let changeSeq = 0;
+
 function changed(i: number): [string, Buffer] {
   return serviceEntry({
     namespace: `ns-${i % 20}`,
@@ -137,8 +143,7 @@ async function measure(side: Side, start: () => Promise<Server>): Promise<Round>
     const connect1Ms = performance.now() - tc;
     one.ackLast();
     await sleep(PAUSE_MS);
-    let next = 0;
-    const change1Ms = await changes(srv, [one], CHANGES_1, () => next++);
+    const change1Ms = await changes(srv, [one], CHANGES_1);
     const cpuPerPush1Ms = change1Ms.cpuMs / CHANGES_1;
     one.close();
 
@@ -155,7 +160,7 @@ async function measure(side: Side, start: () => Promise<Server>): Promise<Round>
     const connect20Ms = performance.now() - tm;
     for (const c of many) c.ackLast();
     await sleep(PAUSE_MS);
-    const change20Ms = await changes(srv, many, CHANGES_20, () => next++);
+    const change20Ms = await changes(srv, many, CHANGES_20);
     for (const c of many) c.close();
     const peakRssMiB = procStats(pidOf(srv)).peakRssMiB;
     return {
@@ -186,19 +191,25 @@ function pidOf(srv: Server): number {
  * `n` changes, each timed from its start to the complete response on the last of `clients`; every response ACKed
  * before the next change. Also the server's CPU time over the whole run.
  */
-async function changes(
-  srv: Server,
-  clients: LightClient[],
-  n: number,
-  nextIndex: () => number,
-): Promise<{ ms: number[]; cpuMs: number }> {
+async function changes(srv: Server, clients: LightClient[], n: number): Promise<{ ms: number[]; cpuMs: number }> {
   const out: number[] = [];
   const cpu0 = procStats(pidOf(srv)).cpuSeconds;
   for (let k = 0; k < n; k++) {
-    const got = clients.map((c) => c.next());
+    const got = Promise.all(clients.map((c) => c.next()));
     const t = performance.now();
-    await srv.change(nextIndex());
-    await Promise.all(got);
+    const i = changeSeq++;
+    await srv.change(i);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      got,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${srv.proc.spec.name}: change ${i} not received within 30 s (${srv.proc.logFile})`)),
+          30_000,
+        );
+      }),
+    ]);
+    clearTimeout(timer);
     out.push(Math.max(...clients.map((c) => c.got.at(-1)!.at)) - t);
     for (const c of clients) c.ackLast();
     await sleep(PAUSE_MS);
