@@ -1,20 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
-import { DiscoveryRequest } from '../../schemas/proto.ts';
 import type { AdsObserver, StreamInfo } from './ads-observer.ts';
 import type { Snapshot } from './snapshot.ts';
 import { StreamState, type SnapshotGate } from './stream-state.ts';
 import { pushDelay } from './push-window.ts';
 import { encodeFramedResponse, ResponseBodyCache } from './response-encoder.ts';
 import { installFramedWrites } from './framed-write.ts';
+import { decodeDiscoveryRequest, type DiscoveryRequestFields } from './request-decoder.ts';
 import { ALL, select, viewFor, type View, type ViewConfig } from './view.ts';
-
-interface DecodedRequest {
-  version_info?: string;
-  node?: { id?: string; metadata?: { fields?: Record<string, { stringValue?: string }> } };
-  type_url?: string;
-  response_nonce?: string;
-  error_detail?: { code?: number; message?: string };
-}
 
 /** What the server needs from the snapshot side: the current snapshot and change notifications. */
 export interface SnapshotSource {
@@ -50,9 +42,9 @@ export const adsServiceDefinition: grpc.ServiceDefinition = {
     path: `${ADS}/StreamAggregatedResources`,
     requestStream: true,
     responseStream: true,
-    requestSerialize: (r: unknown) =>
-      Buffer.from(DiscoveryRequest.encode(DiscoveryRequest.fromObject(r as object)).finish()),
-    requestDeserialize: (b: Buffer) => DiscoveryRequest.toObject(DiscoveryRequest.decode(b), { defaults: false }),
+    // The server only decodes requests (by hand: request-decoder.ts); clients here send bytes.
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: decodeDiscoveryRequest,
     // Responses are assembled from pre-encoded bytes: serialisation is the identity.
     responseSerialize: (b: Buffer) => b,
     responseDeserialize: (b: Buffer) => b,
@@ -68,7 +60,7 @@ export const adsServiceDefinition: grpc.ServiceDefinition = {
   },
 };
 
-type Call = grpc.ServerDuplexStream<DecodedRequest, Buffer>;
+type Call = grpc.ServerDuplexStream<DiscoveryRequestFields, Buffer>;
 
 /** gRPC's message prefix (compressed flag + length), not counted in the response sizes reported. */
 const FRAME_PREFIX = 5;
@@ -197,7 +189,7 @@ export class AdsServer {
     const s = new Stream(call, `s${++this.seq}`, shard);
     this.streams.set(s.state.streamId, s);
     this.observer.streamOpened(s.info);
-    call.on('data', (req: DecodedRequest) => this.onRequest(s, req));
+    call.on('data', (req: DiscoveryRequestFields) => this.onRequest(s, req));
     call.on('drain', () => {
       s.blocked = false;
       this.pushStream(s);
@@ -216,21 +208,21 @@ export class AdsServer {
     call.on('close', () => close('closed'));
   }
 
-  private onRequest(s: Stream, req: DecodedRequest): void {
+  private onRequest(s: Stream, req: DiscoveryRequestFields): void {
     if (req.node?.id && !s.view) {
-      const md = req.node.metadata?.fields ?? {};
+      const md = req.node.metadata;
       s.info.nodeId = req.node.id;
-      s.info.revision = md.ISTIO_REVISION?.stringValue ?? '';
-      s.info.istioVersion = md.ISTIO_VERSION?.stringValue ?? '';
+      s.info.revision = md.ISTIO_REVISION ?? '';
+      s.info.istioVersion = md.ISTIO_VERSION ?? '';
       s.view = viewFor(this.viewConfig, s.info.revision);
       s.info.view = s.view.key;
     }
-    const typeUrl = req.type_url ?? '';
+    const typeUrl = req.typeUrl;
     const d = s.state.onRequest({
       typeUrl,
-      responseNonce: req.response_nonce ?? '',
-      versionInfo: req.version_info ?? '',
-      ...(req.error_detail?.message ? { errorMessage: req.error_detail.message } : {}),
+      responseNonce: req.responseNonce,
+      versionInfo: req.versionInfo,
+      ...(req.errorDetail?.message ? { errorMessage: req.errorDetail.message } : {}),
     });
     if (d.kind === 'stale') return;
     const sentAt = d.kind === 'ack' ? this.sentAt.get(`${s.state.streamId}|${typeUrl}`) : undefined;
