@@ -1,9 +1,9 @@
 /**
  * The xds-gateway against a reference config source on go-control-plane (bench/reference/), side by side
- * (`npm run bench:gateway-vs-reference`): same machine, same 10,000 ServiceEntries × 10 endpoints, same resource bytes,
- * rounds alternating between the two. The gateway runs as production runs it: the compiled JavaScript (dist/) as a
- * child process, reading the snapshot from a real Redis written through the projector's commit script; the reference
- * loads the same Any elements from a file and takes a change over HTTP. Results:
+ * (`npm run bench:gateway-vs-reference`): same machine, same 10,000 ServiceEntries × 10 endpoints, same resource
+ * bytes, rounds alternating between the two. The gateway runs as production runs it: the compiled JavaScript
+ * (dist/) as a child process, reading the snapshot from a real Redis written through the projector's commit script;
+ * the reference loads the same Any elements from a file and takes a change over HTTP. Results:
  * bench/results/gateway-vs-reference.{json,md}; summary in docs/gateway.md.
  *
  * Both servers get the same clients (bench/gateway.ts LightClient: reads version and nonce only) and the same change

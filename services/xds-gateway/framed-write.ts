@@ -14,8 +14,8 @@
  */
 import { createRequire } from 'node:module';
 
-/** grpc-js minor versions whose server call serialises in BaseServerInterceptingCall.serializeMessage (checked). */
-const CHECKED = { major: 1, minMinor: 10, maxMinor: 14 };
+/** grpc-js minors whose BaseServerInterceptingCall.serializeMessage was read (1.14.7); package.json pins ~1.14.7. */
+const CHECKED = { major: 1, minMinor: 14, maxMinor: 14 };
 const PREFIX = 5;
 
 const framed = new WeakSet<Buffer>();
@@ -57,8 +57,8 @@ export function installFramedWrites(): void {
   const where = `@grpc/grpc-js ${version}: pre-framed writes (services/xds-gateway/framed-write.ts)`;
   if (major !== CHECKED.major || minor! < CHECKED.minMinor || minor! > CHECKED.maxMinor)
     throw new Error(
-      `${where} are checked against ${CHECKED.major}.${CHECKED.minMinor}–${CHECKED.major}.${CHECKED.maxMinor} only; ` +
-        'check BaseServerInterceptingCall.serializeMessage in the new version and extend CHECKED, or pin grpc-js',
+      `${where} are checked against ${CHECKED.major}.${CHECKED.minMinor}–${CHECKED.major}.${CHECKED.maxMinor} ` +
+        'only; check BaseServerInterceptingCall.serializeMessage in the new version and extend CHECKED, or pin grpc-js',
     );
   const mod = require('@grpc/grpc-js/build/src/server-interceptors.js') as {
     BaseServerInterceptingCall?: { prototype: ServerCallPrototype };

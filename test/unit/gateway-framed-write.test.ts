@@ -31,7 +31,7 @@ describe('gateway pre-framed writes', () => {
     assert.deepEqual(unframe(body), body, 'a buffer not made by frame() is left alone');
   });
 
-  it('grpc-js writes one framed buffer to several streams; clients get the message, unframed and other writes too', async () => {
+  it('grpc-js writes one framed buffer to several streams as is; other writes keep their own framing', async () => {
     installFramedWrites();
     installFramedWrites(); // idempotent
     const items = [serviceEntry({ namespace: 'a', host: 'y.a', endpoints: 50 })[1]];
