@@ -25,7 +25,7 @@ import { freePort, isListening } from '../harness/ports.ts';
 import { serviceEntry, type SnapshotWriter } from '../harness/snapshot-writer.ts';
 import { waitFor } from '../harness/wait.ts';
 import { DEBOUNCE_MS, ENDPOINTS, LightClient, SERVICES, writeBenchSnapshot } from './gateway.ts';
-import { percentile, procStats } from './support.ts';
+import { machineInfo, percentile, procStats } from './support.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CHANGES_1 = Number(process.env.BENCH_CHANGES ?? 30);
@@ -359,14 +359,11 @@ async function main() {
   const ref = summary(rounds.filter((r) => r.side === 'reference'));
   const results = {
     when: new Date().toISOString(),
-    machine: {
-      cpus: os.cpus().length,
-      cpu: os.cpus()[0]?.model,
-      node: process.version,
+    machine: machineInfo({
       go: execFileSync('go', ['version'], { encoding: 'utf8' }).trim(),
       loadAvgAtStart,
       loadAvgAtEnd: os.loadavg().map(round2),
-    },
+    }),
     workload: {
       services: SERVICES,
       endpointsPerService: ENDPOINTS,

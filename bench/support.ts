@@ -1,5 +1,6 @@
 /** What the benchmarks share: bounded concurrency, percentiles, process CPU and memory, ZooKeeper and Kafka setup. */
 import fs from 'node:fs';
+import os from 'node:os';
 import { Kafka, logLevel } from 'kafkajs';
 import { zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
 
@@ -29,6 +30,11 @@ export function procStats(pid: number | undefined): { rssMiB: number; peakRssMiB
     peakRssMiB: Math.round(kib('VmHWM')),
     cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100,
   };
+}
+
+/** The machine a result was measured on (CPU count and model, Node version), plus what the caller adds. */
+export function machineInfo(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, ...extra };
 }
 
 /** Creates a znode; one that exists already is fine. */
