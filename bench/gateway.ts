@@ -11,6 +11,7 @@ import path from 'node:path';
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { ensureInstalled } from '../harness/install.ts';
@@ -21,12 +22,12 @@ import { waitFor } from '../harness/wait.ts';
 import { DiscoveryRequest, protobuf } from '../schemas/proto.ts';
 import type { PushEvent } from '../services/xds-gateway/ads-observer.ts';
 
-const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
-const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 10);
+export const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
+export const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 10);
 const STREAMS = 20;
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 200);
-const DEBOUNCE_MS = Number(process.env.BENCH_DEBOUNCE_MS ?? 50); // the config default
-const SE = 'networking.istio.io/v1/ServiceEntry';
+export const DEBOUNCE_MS = Number(process.env.BENCH_DEBOUNCE_MS ?? 50); // the config default
+export const SE = 'networking.istio.io/v1/ServiceEntry';
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
 v8.setFlagsFromString('--expose-gc');
@@ -45,13 +46,14 @@ const pct = (xs: number[], p: number) => {
 };
 
 /** An ADS client that reads only the top-level scalar fields of each response (skips the resources' bytes). */
-class LightClient {
+export class LightClient {
   private readonly client: grpc.Client;
   private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
   readonly got: { version: string; nonce: string; at: number; bytes: number }[] = [];
   private waiters: ((r: { version: string; nonce: string }) => void)[] = [];
 
-  constructor(port: number, id: string) {
+  constructor(port: number, id: string, typeUrl = SE) {
+    this.typeUrl = typeUrl;
     this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': -1,
     });
@@ -78,6 +80,7 @@ class LightClient {
     this.id = id;
   }
   private readonly id: string;
+  private readonly typeUrl: string;
 
   next(): Promise<{ version: string; nonce: string }> {
     return new Promise((r) => this.waiters.push(r));
@@ -88,7 +91,7 @@ class LightClient {
       Buffer.from(
         DiscoveryRequest.encode(
           DiscoveryRequest.fromObject({
-            type_url: SE,
+            type_url: this.typeUrl,
             version_info: version,
             response_nonce: nonce,
             ...(first ? { node: { id: this.id } } : {}),
@@ -107,6 +110,34 @@ class LightClient {
   }
 }
 
+/**
+ * The benchmark's snapshot (SERVICES ServiceEntries × ENDPOINTS endpoints), committed to Redis as the projector does;
+ * `each` sees every resource's field and Any bytes (the gateway-vs-reference benchmark feeds them to the reference).
+ */
+export async function writeBenchSnapshot(
+  redisUrl: string,
+  each?: (field: string, any: Buffer) => void,
+): Promise<{ writer: SnapshotWriter; bytes: number }> {
+  const w = await SnapshotWriter.open(redisUrl, `bench-${Date.now()}`);
+  let bytes = 0;
+  for (let start = 0; start < SERVICES; start += 500) {
+    const batch = new Map<string, Buffer>();
+    for (let i = start; i < Math.min(SERVICES, start + 500); i++) {
+      const [f, b] = serviceEntry({
+        namespace: `ns-${i % 20}`,
+        host: `svc-${i}.ns-${i % 20}.svc`,
+        endpoints: ENDPOINTS,
+        seed: i,
+      });
+      batch.set(f, b);
+      each?.(f, b);
+      bytes += b.length;
+    }
+    await w.commit(batch, [], { complete: start + 500 >= SERVICES });
+  }
+  return { writer: w, bytes };
+}
+
 async function main() {
   ensureInstalled(['redis']);
   const runDir = makeRunDir('bench-gateway');
@@ -123,23 +154,8 @@ async function main() {
   };
   try {
     // 1. The snapshot, written as the projector writes it.
-    const w = await SnapshotWriter.open(redis.url, `bench-${Date.now()}`);
     const tw = performance.now();
-    let bytes = 0;
-    for (let start = 0; start < SERVICES; start += 500) {
-      const batch = new Map<string, Buffer>();
-      for (let i = start; i < Math.min(SERVICES, start + 500); i++) {
-        const [f, b] = serviceEntry({
-          namespace: `ns-${i % 20}`,
-          host: `svc-${i}.ns-${i % 20}.svc`,
-          endpoints: ENDPOINTS,
-          seed: i,
-        });
-        batch.set(f, b);
-        bytes += b.length;
-      }
-      await w.commit(batch, [], { complete: start + 500 >= SERVICES });
-    }
+    const { writer: w, bytes } = await writeBenchSnapshot(redis.url);
     results.snapshot = { resourceBytesMiB: MiB(bytes), writeSeconds: ms((performance.now() - tw) / 1000) };
     console.log(`snapshot: ${SERVICES} ServiceEntries, ${MiB(bytes)} MiB encoded`);
 
@@ -310,4 +326,5 @@ async function main() {
   console.log(`results: ${path.relative(process.cwd(), out)}`);
 }
 
-await main();
+// Run only as the benchmark itself, not when another benchmark imports its helpers.
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) await main();

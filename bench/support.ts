@@ -1,5 +1,6 @@
 /** What the benchmarks share: bounded concurrency, percentiles, process CPU and memory, ZooKeeper and Kafka setup. */
 import fs from 'node:fs';
+import os from 'node:os';
 import { Kafka, logLevel } from 'kafkajs';
 import { zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
 
@@ -18,13 +19,22 @@ export function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** Resident memory and CPU seconds (user + system) of a process, from /proc. */
-export function procStats(pid: number | undefined): { rssMiB: number; cpuSeconds: number } {
-  if (!pid) return { rssMiB: 0, cpuSeconds: 0 };
+/** Resident memory (now and its peak) and CPU seconds (user + system) of a process, from /proc. */
+export function procStats(pid: number | undefined): { rssMiB: number; peakRssMiB: number; cpuSeconds: number } {
+  if (!pid) return { rssMiB: 0, peakRssMiB: 0, cpuSeconds: 0 };
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { rssMiB: Math.round(rss), cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
+  return {
+    rssMiB: Math.round(kib('VmRSS')),
+    peakRssMiB: Math.round(kib('VmHWM')),
+    cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100,
+  };
+}
+
+/** The machine a result was measured on (CPU count and model, Node version), plus what the caller adds. */
+export function machineInfo(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, ...extra };
 }
 
 /** Creates a znode; one that exists already is fine. */

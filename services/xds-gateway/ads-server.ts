@@ -1,19 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
-import { DiscoveryRequest } from '../../schemas/proto.ts';
 import type { AdsObserver, StreamInfo } from './ads-observer.ts';
 import type { Snapshot } from './snapshot.ts';
 import { StreamState, type SnapshotGate } from './stream-state.ts';
 import { pushDelay } from './push-window.ts';
-import { encodeResponseBody, ResponseBodyCache } from './response-encoder.ts';
+import { encodeFramedResponse, ResponseBodyCache } from './response-encoder.ts';
+import { installFramedWrites } from './framed-write.ts';
+import { decodeDiscoveryRequest, type DiscoveryRequestFields } from './request-decoder.ts';
 import { ALL, select, viewFor, type View, type ViewConfig } from './view.ts';
-
-interface DecodedRequest {
-  version_info?: string;
-  node?: { id?: string; metadata?: { fields?: Record<string, { stringValue?: string }> } };
-  type_url?: string;
-  response_nonce?: string;
-  error_detail?: { code?: number; message?: string };
-}
 
 /** What the server needs from the snapshot side: the current snapshot and change notifications. */
 export interface SnapshotSource {
@@ -49,9 +42,9 @@ export const adsServiceDefinition: grpc.ServiceDefinition = {
     path: `${ADS}/StreamAggregatedResources`,
     requestStream: true,
     responseStream: true,
-    requestSerialize: (r: unknown) =>
-      Buffer.from(DiscoveryRequest.encode(DiscoveryRequest.fromObject(r as object)).finish()),
-    requestDeserialize: (b: Buffer) => DiscoveryRequest.toObject(DiscoveryRequest.decode(b), { defaults: false }),
+    // The server only decodes requests (by hand: request-decoder.ts); clients here send bytes.
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: decodeDiscoveryRequest,
     // Responses are assembled from pre-encoded bytes: serialisation is the identity.
     responseSerialize: (b: Buffer) => b,
     responseDeserialize: (b: Buffer) => b,
@@ -67,7 +60,10 @@ export const adsServiceDefinition: grpc.ServiceDefinition = {
   },
 };
 
-type Call = grpc.ServerDuplexStream<DecodedRequest, Buffer>;
+type Call = grpc.ServerDuplexStream<DiscoveryRequestFields, Buffer>;
+
+/** gRPC's message prefix (compressed flag + length), not counted in the response sizes reported. */
+const FRAME_PREFIX = 5;
 
 /** Ends a server stream with a status (grpc-js turns an 'error' event on a server stream into its trailers). */
 function endWith(call: grpc.ServerDuplexStream<unknown, unknown>, code: grpc.status, details: string): void {
@@ -120,6 +116,8 @@ export class AdsServer {
     private readonly observer: AdsObserver,
     private readonly opts: AdsServerOptions,
   ) {
+    // Fails here, at start-up, if the installed grpc-js is not one the pre-framed write was checked against.
+    installFramedWrites();
     this.viewConfig = opts.view ?? { namespaces: [], revisions: {} };
     this.servers = Array.from({ length: Math.max(1, opts.shards ?? 1) }, (_, shard) => {
       const server = new grpc.Server({
@@ -191,7 +189,7 @@ export class AdsServer {
     const s = new Stream(call, `s${++this.seq}`, shard);
     this.streams.set(s.state.streamId, s);
     this.observer.streamOpened(s.info);
-    call.on('data', (req: DecodedRequest) => this.onRequest(s, req));
+    call.on('data', (req: DiscoveryRequestFields) => this.onRequest(s, req));
     call.on('drain', () => {
       s.blocked = false;
       this.pushStream(s);
@@ -210,21 +208,21 @@ export class AdsServer {
     call.on('close', () => close('closed'));
   }
 
-  private onRequest(s: Stream, req: DecodedRequest): void {
+  private onRequest(s: Stream, req: DiscoveryRequestFields): void {
     if (req.node?.id && !s.view) {
-      const md = req.node.metadata?.fields ?? {};
+      const md = req.node.metadata;
       s.info.nodeId = req.node.id;
-      s.info.revision = md.ISTIO_REVISION?.stringValue ?? '';
-      s.info.istioVersion = md.ISTIO_VERSION?.stringValue ?? '';
+      s.info.revision = md.ISTIO_REVISION ?? '';
+      s.info.istioVersion = md.ISTIO_VERSION ?? '';
       s.view = viewFor(this.viewConfig, s.info.revision);
       s.info.view = s.view.key;
     }
-    const typeUrl = req.type_url ?? '';
+    const typeUrl = req.typeUrl;
     const d = s.state.onRequest({
       typeUrl,
-      responseNonce: req.response_nonce ?? '',
-      versionInfo: req.version_info ?? '',
-      ...(req.error_detail?.message ? { errorMessage: req.error_detail.message } : {}),
+      responseNonce: req.responseNonce,
+      versionInfo: req.versionInfo,
+      ...(req.errorDetail?.message ? { errorMessage: req.errorDetail.message } : {}),
     });
     if (d.kind === 'stale') return;
     const sentAt = d.kind === 'ack' ? this.sentAt.get(`${s.state.streamId}|${typeUrl}`) : undefined;
@@ -263,9 +261,9 @@ export class AdsServer {
     for (const send of s.state.plan(gate)) {
       const start = performance.now();
       let resources: number | undefined;
-      // A served kind's message (nonce included) is built once per (kind list, type, view) and shared by every
-      // stream: a push to N istiods copies nothing of ours (grpc-js still frames each write). Unserved types and
-      // MeshConfig get one empty answer, so istiod's initial sync completes.
+      // A served kind's message (nonce included) is built once per (kind list, type, view, shard), framed for the
+      // wire, and the same Buffer is written to every stream: a push to N istiods copies nothing (framed-write.ts).
+      // Unserved types and MeshConfig get one empty answer, so istiod's initial sync completes.
       const served = send.served;
       const msg =
         served && snap
@@ -273,9 +271,9 @@ export class AdsServer {
               const kind = snap.kinds[served][shard]!;
               const items = select(view, kind.names, kind.items);
               resources = items.length;
-              return encodeResponseBody(send.version, send.typeUrl, items, send.nonce);
+              return encodeFramedResponse(send.version, send.typeUrl, items, send.nonce);
             })
-          : encodeResponseBody(send.version, send.typeUrl, [], send.nonce);
+          : encodeFramedResponse(send.version, send.typeUrl, [], send.nonce);
       s.state.sent(send.typeUrl, send.version, send.changedAt);
       const ok = s.call.write(msg);
       const now = performance.now();
@@ -286,7 +284,7 @@ export class AdsServer {
         shard,
         typeUrl: send.typeUrl,
         version: send.version,
-        bytes: msg.length,
+        bytes: msg.length - FRAME_PREFIX,
         at: now,
         serverMs: now - start,
         served,

@@ -8,7 +8,6 @@ import { createMetricsRegistry } from '../shared/metrics.ts';
 import { startOpsServer } from '../shared/http-server.ts';
 import { connectRedis, redisDependency } from '../shared/dependency.ts';
 import { dependencyReadiness, retryUntil } from '../shared/retry.ts';
-import { decodeResource } from '../../schemas/mcp-envelope.ts';
 import { metricsObserver, type PushEvent } from './ads-observer.ts';
 import { AdsServer } from './ads-server.ts';
 import type { Registry } from 'prom-client';
@@ -108,9 +107,11 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
     },
     debug: {
       '/debug/istiods': () => ads.connected(),
-      '/debug/resources': (url) => {
+      '/debug/resources': async (url) => {
         const snap = follower.current;
         if (!snap) return { version: null, resources: [] };
+        // Loaded on first use: the MCP schemas (protobufjs) are not needed to serve, only to show resources decoded.
+        const { decodeResource } = await import('../../schemas/mcp-envelope.ts');
         const full = url.searchParams.get('full') === '1';
         return {
           version: snap.version,

@@ -6,6 +6,8 @@
  * Written by hand into one pre-sized buffer: with 10,000 resources (~7 MiB) a generic protobuf Writer spends most of
  * a push copying the same bytes twice.
  */
+import { frame } from './framed-write.ts';
+
 function varintSize(n: number): number {
   let size = 1;
   while (n >= 0x80) {
@@ -33,6 +35,29 @@ function writeField(buf: Buffer, at: number, field: number, bytes: Uint8Array): 
   return at + bytes.length;
 }
 
+interface Parts {
+  v: Buffer;
+  t: Buffer;
+  n: Buffer | undefined;
+  size: number;
+}
+
+function parts(versionInfo: string, typeUrl: string, resources: readonly Uint8Array[], nonce?: string): Parts {
+  const v = Buffer.from(versionInfo, 'utf8');
+  const t = Buffer.from(typeUrl, 'utf8');
+  const n = nonce === undefined ? undefined : Buffer.from(nonce, 'utf8');
+  let size = fieldSize(v.length) + fieldSize(t.length) + (n ? fieldSize(n.length) : 0);
+  for (const r of resources) size += fieldSize(r.length);
+  return { v, t, n, size };
+}
+
+function write(out: Buffer, p: Parts, resources: readonly Uint8Array[]): void {
+  let at = writeField(out, 0, 1, p.v);
+  for (const r of resources) at = writeField(out, at, 2, r);
+  at = writeField(out, at, 4, p.t);
+  if (p.n) writeField(out, at, 5, p.n);
+}
+
 /** The response without a nonce, or with `nonce` written into the same buffer (a message shared by every stream). */
 export function encodeResponseBody(
   versionInfo: string,
@@ -40,17 +65,24 @@ export function encodeResponseBody(
   resources: readonly Uint8Array[],
   nonce?: string,
 ): Buffer {
-  const v = Buffer.from(versionInfo, 'utf8');
-  const t = Buffer.from(typeUrl, 'utf8');
-  const n = nonce === undefined ? undefined : Buffer.from(nonce, 'utf8');
-  let total = fieldSize(v.length) + fieldSize(t.length) + (n ? fieldSize(n.length) : 0);
-  for (const r of resources) total += fieldSize(r.length);
-  const out = Buffer.allocUnsafe(total);
-  let at = writeField(out, 0, 1, v);
-  for (const r of resources) at = writeField(out, at, 2, r);
-  at = writeField(out, at, 4, t);
-  if (n) writeField(out, at, 5, n);
+  const p = parts(versionInfo, typeUrl, resources, nonce);
+  const out = Buffer.allocUnsafe(p.size);
+  write(out, p, resources);
   return out;
+}
+
+/**
+ * The same response framed for the gRPC wire (framed-write.ts), written once into one buffer: what the ADS server
+ * hands to every stream. `unframe()` gives the DiscoveryResponse back.
+ */
+export function encodeFramedResponse(
+  versionInfo: string,
+  typeUrl: string,
+  resources: readonly Uint8Array[],
+  nonce: string,
+): Buffer {
+  const p = parts(versionInfo, typeUrl, resources, nonce);
+  return frame(p.size, (body) => write(body, p, resources));
 }
 
 /**

@@ -1,0 +1,69 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { encodeFramedResponse, encodeResponseBody } from '../../services/xds-gateway/response-encoder.ts';
+import { installFramedWrites, unframe } from '../../services/xds-gateway/framed-write.ts';
+import { serviceEntry } from '../../harness/snapshot-writer.ts';
+
+const SE = 'networking.istio.io/v1/ServiceEntry';
+const PATH = '/test.Framed/Stream';
+const identity = (b: Buffer) => b;
+const def: grpc.ServiceDefinition = {
+  Stream: {
+    path: PATH,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+};
+
+describe('gateway pre-framed writes', () => {
+  it('frames the same DiscoveryResponse bytes behind a gRPC prefix (uncompressed, big-endian length)', () => {
+    const items = [serviceEntry({ namespace: 'a', host: 'x.a', endpoints: 3 })[1]];
+    const body = encodeResponseBody('7', SE, items, 'n-1');
+    const framed = encodeFramedResponse('7', SE, items, 'n-1');
+    assert.equal(framed[0], 0);
+    assert.equal(framed.readUInt32BE(1), body.length);
+    assert.deepEqual(unframe(framed), body);
+    assert.deepEqual(unframe(body), body, 'a buffer not made by frame() is left alone');
+  });
+
+  it('grpc-js writes one framed buffer to several streams as is; other writes keep their own framing', async () => {
+    installFramedWrites();
+    installFramedWrites(); // idempotent
+    const items = [serviceEntry({ namespace: 'a', host: 'y.a', endpoints: 50 })[1]];
+    const framed = encodeFramedResponse('9', SE, items, 'n-2');
+    const plain = Buffer.from('not framed');
+    const server = new grpc.Server();
+    server.addService(def, {
+      Stream: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        call.write(framed);
+        call.write(plain);
+        call.end();
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const read = () =>
+        new Promise<Buffer[]>((resolve, reject) => {
+          const got: Buffer[] = [];
+          const call = client.makeBidiStreamRequest(PATH, identity, identity);
+          call.on('data', (b: Buffer) => got.push(b));
+          call.on('error', reject);
+          call.on('end', () => resolve(got));
+          call.end();
+        });
+      const [a, b] = await Promise.all([read(), read()]);
+      for (const got of [a, b]) assert.deepEqual(got, [unframe(framed), plain]);
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+});
