@@ -8,6 +8,8 @@ import type { EventSink } from './publisher.ts';
 import { SourceCore } from './source-core.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Coalescer } from './coalescer.ts';
+import { ReadLimiter } from './read-limiter.ts';
+import { FencedError } from '../shared/errors.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
 import { connect, getChildren, getData, watchChildrenOrCreation, zxid, type ZkClient } from './zk-client.ts';
 import { backoff, backoffDelay, RETRY } from '../shared/retry.ts';
@@ -32,6 +34,8 @@ const MAP = 'mapping:';
 export class ZooKeeperDubboSource implements RegistrySource {
   private client: ZkClient | undefined;
   private readonly coalescer: Coalescer<string>;
+  /** Watch-driven reads, bounded (read-limiter.ts: an unbounded burst starves the leader lease). */
+  private readonly limiter = new ReadLimiter<string>(64, (name) => this.readNow(name));
   readonly core: SourceCore;
   /** Reads started by watches and not finished yet, by service name. */
   private readonly parsed = new ProviderParseCache();
@@ -54,7 +58,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
     private readonly log: Logger,
     private readonly metrics: CollectorMetrics,
   ) {
-    this.coalescer = new Coalescer(src.coalesceMs, (name) => this.readNow(name));
+    this.coalescer = new Coalescer(src.coalesceMs, (name) => this.limiter.submit(name));
     this.resyncer = new ResyncRunner({
       sourceId: src.id,
       log,
@@ -176,7 +180,9 @@ export class ZooKeeperDubboSource implements RegistrySource {
       this.inResync = false;
       // Reads a watch asked for and that have not finished: finish them first, so the marker knows their services.
       await Promise.allSettled(
-        [...new Set([...this.coalescer.scheduled(), ...this.inflight.keys()])].map((name) => this.readService(name)),
+        [...new Set([...this.coalescer.scheduled(), ...this.limiter.queued(), ...this.inflight.keys()])].map((name) =>
+          this.readService(name),
+        ),
       );
       const events = await this.core.observe({ type: 'resync-finished' });
       const ended = events.find((e) => e.type === 'resync-ended');
@@ -242,7 +248,8 @@ export class ZooKeeperDubboSource implements RegistrySource {
     if (!this.stopped) this.coalescer.touch(name);
   }
 
-  private readNow(name: string): void {
+  /** Reads one service for a watch; settles when done (failures are handled here: logged, and retried). */
+  private readNow(name: string): Promise<void> {
     const read = this.readService(name);
     this.inflight.set(name, read);
     read
@@ -250,7 +257,9 @@ export class ZooKeeperDubboSource implements RegistrySource {
         if (this.inflight.get(name) === read) this.inflight.delete(name);
       })
       .catch(() => undefined);
-    read.catch((e) => {
+    return read.catch((e) => {
+      // Leadership moved on: this replica stops publishing, and the next leader re-reads everything. Not an error.
+      if (e instanceof FencedError) return;
       this.metrics.errors.inc({ source: this.src.id, stage: 'read' });
       this.log.warn(
         { source: this.src.id, service: name, err: (e as Error).message },
@@ -382,6 +391,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
     clearInterval(this.resyncTimer);
     clearTimeout(this.sessionWatchdog);
     this.coalescer.stop();
+    this.limiter.clear();
     await this.resyncer.settle();
     this.client?.close();
   }
