@@ -1,7 +1,7 @@
 /**
  * End-to-end benchmark: a registry change in ZooKeeper until a sidecar connected to a real istiod receives it.
  *
- *   npm run bench:e2e     (BENCH_SERVICES=10000 BENCH_INSTANCES=10 BENCH_RATE=100 BENCH_SECONDS=60)
+ *   npm run bench:e2e     (BENCH_SERVICES=10000 BENCH_INSTANCES=10 BENCH_RATE=100 BENCH_SECONDS=60 BENCH_SHARDS=256)
  *
  * Real ZooKeeper, Kafka, Redis and istiod started by the harness; the three meshbridge roles as real processes.
  * BENCH_SERVICES Dubbo interfaces × BENCH_INSTANCES providers are registered as Dubbo does, then BENCH_RATE provider
@@ -36,6 +36,7 @@ import { connect, zookeeper } from '../services/collector/zk-client.ts';
 import { mkdirp } from '../harness/zk-write.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
 import { istiodBinary } from '../harness/install.ts';
+import { DEFAULT_GATEWAY_SHARDS } from '../services/shared/config.ts';
 import { createAppendTimeTopic, createNode, percentile, pool, procStats } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
@@ -56,7 +57,7 @@ const ISTIOD_ENV = Object.fromEntries(
 );
 const OUT = process.env.BENCH_OUT ?? 'e2e.json';
 /** Config sources the gateway splits the snapshot into (gateway.shards): istiod lists one per shard. */
-const SHARDS = Number(process.env.BENCH_SHARDS ?? 1);
+const SHARDS = Number(process.env.BENCH_SHARDS ?? DEFAULT_GATEWAY_SHARDS);
 /**
  * A CPU profile of istiod over this many seconds of the churn (0: none): istiod's own account of where its time goes,
  * written next to the result as <OUT>.istiod.pprof and summarised (`go tool pprof -top`) as <OUT>.istiod-top.txt.

@@ -552,7 +552,7 @@ const redis = strict({
   }));
 
 /** gateway.shards when unset (docs/gateway.md, "Shards": chosen from bench:e2e's curve). */
-export const DEFAULT_GATEWAY_SHARDS = 1;
+export const DEFAULT_GATEWAY_SHARDS = 256;
 
 export const configSchema = strict({
   kafka,
@@ -598,7 +598,18 @@ export const configSchema = strict({
     revisions: z.record(z.string(), z.array(hostname.max(63))).default({}),
     /** Server certificate (istiod ≥1.26 configSources[].tlsSettings mode SIMPLE); plaintext when absent. */
     tls: strict({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
-  }).prefault({}),
+  })
+    .superRefine((v, ctx) => {
+      if (!isObject(v) || typeof v.grpcPort !== 'number' || typeof v.shards !== 'number') return;
+      if (v.grpcPort !== 0 && v.grpcPort + v.shards - 1 > 65535) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['grpcPort'],
+          message: `shard i listens on grpcPort + i: ${v.grpcPort} + ${v.shards - 1} is past 65535; lower grpcPort or gateway.shards`,
+        });
+      }
+    }, always)
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

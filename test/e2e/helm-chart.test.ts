@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import { makeRunDir, projectRoot, versions } from '../../harness/paths.ts';
 import { ensureInstalled, helmBinary } from '../../harness/install.ts';
 import { startKubeApiServer, type KubeApiServer } from '../../harness/kube-apiserver.ts';
-import { loadConfig } from '../../services/shared/config.ts';
+import { DEFAULT_GATEWAY_SHARDS, loadConfig } from '../../services/shared/config.ts';
 
 const CHART = path.join(projectRoot, 'deploy', 'helm', 'meshbridge');
 const FIXTURES = path.join(projectRoot, 'test', 'fixtures', 'helm');
@@ -140,10 +140,20 @@ describe('the Helm chart: lint, render, apply to a restricted namespace', () => 
       );
     }
 
-    const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'meshbridge-gateway')!;
+    // One port per shard (config.gateway.shards, the product's default), at most 100 per Service (an EndpointSlice
+    // holds no more): shard i on 18010 + i, in meshbridge-gateway, meshbridge-gateway-1, ...
+    const exposed = objs
+      .filter((o) => o.kind === 'Service' && /^meshbridge-gateway(-\d+)?$/.test(o.metadata.name))
+      .flatMap((svc) => {
+        assert.ok(svc.spec.ports.length <= 100, `${svc.metadata.name}: at most 100 ports`);
+        return svc.spec.ports.map((p: { port: number; targetPort: number }) => {
+          assert.equal(p.targetPort, p.port);
+          return p.port;
+        });
+      });
     assert.deepEqual(
-      svc.spec.ports.map((p: { port: number }) => p.port),
-      [18010],
+      exposed,
+      Array.from({ length: DEFAULT_GATEWAY_SHARDS }, (_, i) => 18010 + i),
     );
 
     for (const [name, t] of podTemplates(objs)) {

@@ -47,6 +47,15 @@ describe('configuration', () => {
     );
   });
 
+  it('gateway shards: 256 by default, and every shard port must exist (grpcPort + shards - 1 <= 65535)', () => {
+    assert.equal(parseConfig(valid).gateway.shards, 256);
+    assert.throws(
+      () => parseConfig({ ...valid, gateway: { grpcPort: 65400 } }),
+      (e: Error) => e instanceof ConfigError && /gateway\.grpcPort: shard i listens on grpcPort \+ i/.test(e.message),
+    );
+    assert.equal(parseConfig({ ...valid, gateway: { grpcPort: 65400, shards: 100 } }).gateway.shards, 100);
+  });
+
   it('takes connection keys from MESHBRIDGE_* environment over the file', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mb-cfg-')), 'c.yaml');
     fs.writeFileSync(file, JSON.stringify(valid));
