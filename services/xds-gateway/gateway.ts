@@ -1,18 +1,16 @@
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Config } from '../shared/config.ts';
-import { createRedis } from '../shared/redis-client.ts';
-import { redisKeys } from '../../snapshot-store/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { createMetricsRegistry } from '../shared/metrics.ts';
 import { startOpsServer } from '../shared/http-server.ts';
-import { connectRedis, redisDependency } from '../shared/dependency.ts';
-import { dependencyReadiness, retryUntil } from '../shared/retry.ts';
+import { dependencyReadiness } from '../shared/retry.ts';
 import { metricsObserver, type PushEvent } from './ads-observer.ts';
 import { AdsServer } from './ads-server.ts';
 import type { Registry } from 'prom-client';
 import { gatewayMetrics } from './metrics.ts';
-import { RedisFollower } from './redis-follower.ts';
+import type { RedisFollower } from './redis-follower.ts';
+import { openSnapshotSource, type SnapshotSource } from './snapshot-source.ts';
 
 /** Called after each served-kind response was handed to the transport (benchmarks, tests); keep it cheap. */
 export interface GatewayHooks {
@@ -56,20 +54,23 @@ export async function startGateway(cfg: Config, log: Logger, hooks: GatewayHooks
 }
 
 /**
- * Assembles one gateway without waiting for Redis: ops server first (/healthz live, /readyz 503 naming Redis while it
- * is missing), then the ADS listener, then Redis with the dependency backoff (services/shared/retry.ts). istiods may
+ * Assembles one gateway without waiting for Redis: ops server (/healthz live, /readyz 503 naming Redis while it is
+ * missing) and ADS listener, while `source` (snapshot-source.ts; the role opens it before importing this module)
+ * connects to Redis and loads the first snapshot with the dependency backoff (services/shared/retry.ts). istiods may
  * connect at once: every type is answered except ServiceEntry, which is withheld until a complete
  * snapshot is loaded — an istiod that starts while Redis is down waits (not ready) instead of exiting, and never gets
  * an empty answer that would delete live config (docs/operations.md). Through a later Redis outage the last complete
  * snapshot keeps being served.
  */
-export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks = {}): Promise<RunningGateway> {
+export async function openGateway(
+  cfg: Config,
+  log: Logger,
+  hooks: GatewayHooks = {},
+  source: SnapshotSource = openSnapshotSource(cfg, log),
+): Promise<RunningGateway> {
+  const { follower, dep: redisDep } = source;
   const registry = createMetricsRegistry('gateway');
   const metrics = gatewayMetrics(registry);
-  const redisDep = redisDependency(cfg, log);
-  const redis = createRedis(cfg, log, 'gateway');
-  const blocking = createRedis(cfg, log, 'gateway-follow');
-  const follower = new RedisFollower(redis, blocking, redisKeys(cfg.redis.prefix), log, cfg.gateway.shards);
   metrics.probes.served = () => follower.current;
   metrics.probes.headVersion = () => follower.headVersion;
   const g = cfg.gateway;
@@ -128,12 +129,16 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
         };
       },
     },
+  }).catch(async (e: unknown) => {
+    await source.stop(); // stop trying Redis: this gateway will not run
+    throw e;
   });
   let grpcPorts: number[];
   try {
     grpcPorts = await ads.listen(g.grpcHost, g.grpcPort, serverCredentials(g.tls));
   } catch (e) {
     await ops.close();
+    await source.stop();
     throw e;
   }
   const grpcPort = grpcPorts[0]!;
@@ -141,16 +146,6 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
     { port: grpcPort, ports: grpcPorts, shards: g.shards, tls: Boolean(g.tls) },
     'xds-gateway listening (ADS, state of the world); ServiceEntry withheld until a complete snapshot is loaded',
   );
-  let stopped = false;
-  const isStopped = () => stopped;
-  const loaded = (async () => {
-    await Promise.all([connectRedis(redis, redisDep, isStopped), connectRedis(blocking, redisDep, isStopped)]);
-    await retryUntil(redisDep, () => follower.load(), { stopped: isStopped });
-    if (stopped) throw new Error('gateway stopped before its first snapshot was loaded');
-    follower.start();
-    log.info({ version: follower.current?.version, complete: follower.current?.complete }, 'following redis');
-  })();
-  loaded.catch(() => undefined); // observed by startGateway / the role; a stop while waiting is not an error
   return {
     ads,
     follower,
@@ -158,12 +153,10 @@ export async function openGateway(cfg: Config, log: Logger, hooks: GatewayHooks 
     grpcPorts,
     httpPort: ops.port,
     registry,
-    loaded,
+    loaded: source.loaded,
     async stop(graceMs) {
-      stopped = true;
       await ads.shutdown(graceMs);
-      await follower.stop();
-      redis.disconnect();
+      await source.stop();
       await ops.close();
     },
   };

@@ -1,15 +1,19 @@
 import type { Config } from '../shared/config.ts';
 import { createLogger } from '../shared/log.ts';
 import { onShutdown } from '../shared/lifecycle.ts';
-import { openGateway } from './gateway.ts';
+import { openSnapshotSource } from './snapshot-source.ts';
 
 /**
  * The `gateway` role: serve the snapshot to istiods until SIGTERM, then drain them to other replicas and exit. Starts
- * without Redis (ops server and ADS listener first; Redis retried with the dependency backoff, docs/operations.md).
+ * without Redis (ops server and ADS listener; Redis retried with the dependency backoff, docs/operations.md).
  */
 export async function runGateway(cfg: Config): Promise<void> {
   const log = createLogger('gateway');
-  const gw = await openGateway(cfg, log);
+  // Redis first: it runs the snapshot load while the rest of the gateway (gRPC, metrics) is imported — a start →
+  // ready that adds the two instead of paying them one after the other. gateway.ts is imported only after.
+  const source = openSnapshotSource(cfg, log);
+  const { openGateway } = await import('./gateway.ts');
+  const gw = await openGateway(cfg, log, {}, source);
   onShutdown(log, () => gw.stop());
   await gw.loaded.catch((e: unknown) => log.debug({ err: (e as Error).message }, 'stopped before the first snapshot'));
 }

@@ -1,0 +1,56 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../shared/config.ts';
+import { connectRedis, redisDependency } from '../shared/dependency.ts';
+import type { Logger } from '../shared/log.ts';
+import { createRedis } from '../shared/redis-client.ts';
+import type { Dependency } from '../shared/retry.ts';
+import { retryUntil } from '../shared/retry.ts';
+import { redisKeys } from '../../snapshot-store/keys.ts';
+import { RedisFollower } from './redis-follower.ts';
+
+/** The gateway's Redis side: two connections, the follower, and the first snapshot load under way. */
+export interface SnapshotSource {
+  redis: Redis;
+  blocking: Redis;
+  dep: Dependency;
+  follower: RedisFollower;
+  /** Resolves once the first snapshot is loaded and followed (rejects only if stopped before that). */
+  loaded: Promise<void>;
+  /** Stops waiting for Redis, stops following, closes both connections. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Connects to Redis and loads the first snapshot at once, with the dependency backoff. Opened before the rest of
+ * the gateway is even imported (main.ts): Redis executes the load and sends its ~10 MiB while this process is still
+ * loading gRPC and the metrics code and opening its listeners, instead of after. Nothing here waits for Redis, so the
+ * ops server and the ADS listener still come up while Redis is missing.
+ */
+export function openSnapshotSource(cfg: Config, log: Logger): SnapshotSource {
+  const dep = redisDependency(cfg, log);
+  const redis = createRedis(cfg, log, 'gateway');
+  const blocking = createRedis(cfg, log, 'gateway-follow');
+  const follower = new RedisFollower(redis, blocking, redisKeys(cfg.redis.prefix), log, cfg.gateway.shards);
+  let stopped = false;
+  const isStopped = () => stopped;
+  const loaded = (async () => {
+    await Promise.all([connectRedis(redis, dep, isStopped), connectRedis(blocking, dep, isStopped)]);
+    await retryUntil(dep, () => follower.load(), { stopped: isStopped });
+    if (stopped) throw new Error('gateway stopped before its first snapshot was loaded');
+    follower.start();
+    log.info({ version: follower.current?.version, complete: follower.current?.complete }, 'following redis');
+  })();
+  loaded.catch(() => undefined); // observed by the gateway / the role; a stop while waiting is not an error
+  return {
+    redis,
+    blocking,
+    dep,
+    follower,
+    loaded,
+    async stop() {
+      stopped = true;
+      await follower.stop();
+      redis.disconnect();
+    },
+  };
+}
