@@ -592,7 +592,7 @@ export const configSchema = strict({
      * grpcPort + i and istiod lists one `xds://` source per shard. istiod re-reads only the changed shard's
      * collection on a push, so a change costs it 1/shards of the mesh (docs/gateway.md, "Shards").
      */
-    shards: z.number().int().min(1).max(256).default(DEFAULT_GATEWAY_SHARDS),
+    shards: z.number().int().min(1).max(1024).default(DEFAULT_GATEWAY_SHARDS),
     /** Namespaces served to istiods (empty: all); `revisions` overrides it per ISTIO_REVISION (services/xds-gateway/view.ts). */
     namespaces: z.array(hostname.max(63)).default([]),
     revisions: z.record(z.string(), z.array(hostname.max(63))).default({}),
