@@ -105,7 +105,10 @@ function node(r: Reader): { id: string; metadata: Record<string, string> } {
           else return false;
           return true;
         });
-        if (value !== undefined) out.metadata[key] = value;
+        // An own property whatever the key: assignment would treat a key "__proto__" (istiod's metadata is anyone's
+        // input on the wire) as the object's prototype instead of a value.
+        if (value !== undefined)
+          Object.defineProperty(out.metadata, key, { value, enumerable: true, writable: true, configurable: true });
         return true;
       });
     } else return false;
