@@ -27,23 +27,11 @@ export interface DecodedResponse {
  * cluster names (10,000 at bench:e2e's scale), and re-encoding them each time cost the benchmark's client more CPU than
  * the gateway spends. Protobuf fields may come in any order, so these bytes are appended to the rest of the request.
  */
-const namesCache = new WeakMap<readonly string[], Buffer>();
-function encodedNames(names: readonly string[]): Buffer {
+const namesCache = new WeakMap<readonly string[], Uint8Array>();
+function encodedNames(names: readonly string[]): Uint8Array {
   let b = namesCache.get(names);
   if (!b) {
-    const parts: Buffer[] = [];
-    for (const n of names) {
-      const bytes = Buffer.from(n, 'utf8');
-      const len: number[] = [];
-      let v = bytes.length;
-      while (v >= 0x80) {
-        len.push((v & 0x7f) | 0x80);
-        v >>>= 7;
-      }
-      len.push(v);
-      parts.push(Buffer.from([(3 << 3) | 2, ...len]), bytes);
-    }
-    b = Buffer.concat(parts);
+    b = DiscoveryRequest.encode(DiscoveryRequest.fromObject({ resource_names: names })).finish();
     namesCache.set(names, b);
   }
   return b;

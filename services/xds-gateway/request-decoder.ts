@@ -55,7 +55,7 @@ class Reader {
     return new Reader(this.buf, s, e);
   }
 
-  skip(wireType: number): void {
+  skipField(wireType: number): void {
     if (wireType === 0) this.varint();
     else if (wireType === 1) this.pos += 8;
     else if (wireType === 2) this.bytes();
@@ -69,7 +69,7 @@ class Reader {
     while (this.pos < this.end) {
       const tag = this.varint();
       const wt = tag & 7;
-      if (!field(Math.floor(tag / 8), wt)) this.skip(wt);
+      if (!field(Math.floor(tag / 8), wt)) this.skipField(wt);
     }
   }
 }
