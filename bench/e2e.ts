@@ -37,6 +37,7 @@ import { mkdirp } from '../harness/zk-write.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
 import { istiodBinary } from '../harness/install.ts';
 import { DEFAULT_GATEWAY_SHARDS } from '../services/shared/config.ts';
+import { readLatestProfile, topFrames } from './cpuprofile-top.ts';
 import { createAppendTimeTopic, createNode, percentile, pool, procStats } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
@@ -64,6 +65,11 @@ const SHARDS = Number(process.env.BENCH_SHARDS ?? DEFAULT_GATEWAY_SHARDS);
  */
 const execFileAsync = promisify(execFile);
 const PROFILE_SECONDS = Number(process.env.BENCH_ISTIOD_PROFILE_SECONDS ?? 0);
+/**
+ * BENCH_NODE_PROFILE=1: the collector, projector and gateway run under `node --cpu-prof`; their self time over the
+ * churn is summarised in <OUT>.node-top.txt, so their share of the machine is explained, not only measured.
+ */
+const NODE_PROFILE = process.env.BENCH_NODE_PROFILE === '1';
 
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const iface = (i: number) => `org.bench.Service${i}`;
@@ -283,12 +289,19 @@ async function main(): Promise<void> {
   const registrar = await DubboRegistrar.open(servers.zookeeper.connectString, root);
   const redis = new Redis(servers.redis.url);
   const stopFns: (() => unknown)[] = [];
+  const roles = ['collector', 'projector', 'gateway'] as const;
+  const profileDir = (role: string) => path.join(runDir, `cpu-prof-${role}`);
+  const roleOpts = (role: string, level: string) => ({
+    env: { MESHBRIDGE_LOG_LEVEL: level },
+    nodeArgs: NODE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir(role)}`] : [],
+  });
+  let churnWall: { start: number; end: number } | undefined;
   try {
     await createAppendTimeTopic(servers.kafka.brokers, mb.config.kafka.topic, PARTITIONS);
 
-    const collector = await mb.start('collector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });
-    const projector = await mb.start('projector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });
-    const gateway = await mb.start('gateway', { env: { MESHBRIDGE_LOG_LEVEL: 'debug' } });
+    const collector = await mb.start('collector', roleOpts('collector', 'info'));
+    const projector = await mb.start('projector', roleOpts('projector', 'info'));
+    const gateway = await mb.start('gateway', roleOpts('gateway', 'debug'));
     // Start with an empty registry: the first resync is instant, the snapshot complete, istiod ready at once.
     await mkdirp(zk, root);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).ok, {
@@ -300,7 +313,7 @@ async function main(): Promise<void> {
     stopFns.push(() => istiod.stop());
 
     // Stage observers.
-    const tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
+    const tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic, { observer: true });
     const commits = new Map<string, { at: number; v: number }[]>(); // host -> change records naming it
     const redisFollow = new Redis(servers.redis.url);
     let following = true;
@@ -430,6 +443,7 @@ async function main(): Promise<void> {
     const edsBefore = sidecar.edsResponses;
     const changes: Change[] = [];
     const startedAt = performance.now();
+    const startedWall = Date.now();
     const total = RATE * SECONDS;
     const inflight: Promise<void>[] = [];
     const profile = PROFILE_SECONDS > 0 ? profileIstiod(istiod.monitoringPort, PROFILE_SECONDS) : undefined;
@@ -466,6 +480,7 @@ async function main(): Promise<void> {
     await Promise.all(inflight);
     // CPU over the churn itself (not the wait for stragglers below).
     const churnSeconds = (performance.now() - startedAt) / 1000;
+    churnWall = { start: startedWall, end: Date.now() };
     const cpu = Object.fromEntries(
       Object.entries(pids).map(([k, p]) => [
         k,
@@ -585,8 +600,34 @@ async function main(): Promise<void> {
     zk.close();
     redis.disconnect();
     await mb.stop();
+    const stoppedAt = Date.now();
     await servers.stop();
+    if (NODE_PROFILE && churnWall) writeNodeProfiles(roles, profileDir, stoppedAt, churnWall);
   }
+}
+
+/** Each role's self time over the churn, from the profile it wrote on exit (its last sample is about `stoppedAt`). */
+function writeNodeProfiles(
+  roles: readonly string[],
+  dir: (role: string) => string,
+  stoppedAt: number,
+  churn: { start: number; end: number },
+): void {
+  const parts: string[] = [];
+  for (const role of roles) {
+    const profile = readLatestProfile(dir(role));
+    if (!profile) {
+      parts.push(`# ${role}: no profile written (did it exit cleanly?)\n`);
+      continue;
+    }
+    const rows = topFrames(profile, stoppedAt - churn.start, stoppedAt - churn.end, 30);
+    parts.push(
+      `# ${role}: self time over the churn\n${rows.map((r) => `${String(r.ms).padStart(7)} ms ${String(r.percent).padStart(5)}%  ${r.frame}`).join('\n')}\n`,
+    );
+  }
+  const out = path.join(projectRoot, 'bench', 'results', OUT.replace(/\.json$/, '.node-top.txt'));
+  fs.writeFileSync(out, parts.join('\n'));
+  log(`wrote ${out}`);
 }
 
 main().then(

@@ -23,7 +23,12 @@ export class EventTail {
   readonly partitions = new Map<number, PartitionState>();
   private constructor(private readonly consumer: Consumer) {}
 
-  static async open(brokers: string[], topic: string): Promise<EventTail> {
+  /**
+   * `observer`: for a benchmark that only reads the events afterwards — no fold, and fetches that wait for a batch
+   * (broker-stamped append times do not depend on when the tail reads them), so the tail costs the broker and the
+   * machine next to nothing while the system under test runs.
+   */
+  static async open(brokers: string[], topic: string, opts: { observer?: boolean } = {}): Promise<EventTail> {
     const kafka = new Kafka({ clientId: 'meshbridge-test-tail', brokers, logLevel: logLevel.NOTHING });
     // The roles create the topic once they reach Kafka, which may be after their process answers /healthz: wait
     // for it (with its partitions' leaders) instead of subscribing to a topic that is not there yet.
@@ -41,7 +46,10 @@ export class EventTail {
     } finally {
       await admin.disconnect();
     }
-    const consumer = kafka.consumer({ groupId: `tail-${crypto.randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 20 });
+    const consumer = kafka.consumer({
+      groupId: `tail-${crypto.randomBytes(4).toString('hex')}`,
+      ...(opts.observer ? { maxWaitTimeInMs: 1_000, minBytes: 1024 * 1024 } : { maxWaitTimeInMs: 20 }),
+    });
     const tail = new EventTail(consumer);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -49,6 +57,7 @@ export class EventTail {
       eachMessage: async ({ partition, message }) => {
         const event = decodeEvent(message.value!);
         tail.events.push({ partition, offset: message.offset, event, appendedAt: Number(message.timestamp) });
+        if (opts.observer) return;
         let state = tail.partitions.get(partition);
         if (!state) {
           state = emptyPartitionState();

@@ -74,7 +74,11 @@ export interface Pipeline {
     gatewayHttp: number;
   };
   procs: Partial<Record<Role, ManagedProcess>>;
-  start(role: Role, opts?: { name?: string; env?: NodeJS.ProcessEnv }): Promise<ManagedProcess>;
+  start(
+    role: Role,
+    /** nodeArgs: flags for node itself (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+    opts?: { name?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] },
+  ): Promise<ManagedProcess>;
   stop(): Promise<void>;
 }
 
@@ -139,7 +143,7 @@ export async function pipeline(
       const proc = new ManagedProcess({
         name: opts.name ?? `${role}-${id}`,
         command: process.execPath,
-        args: [path.join(projectRoot, 'bin', 'meshbridge.js'), role, '--config', configFile],
+        args: [...(opts.nodeArgs ?? []), path.join(projectRoot, 'bin', 'meshbridge.js'), role, '--config', configFile],
         env: { MESHBRIDGE_LOG_LEVEL: 'debug', ...opts.env },
         logDir: servers.runDir,
       });

@@ -3,6 +3,7 @@ import type { AdsObserver, StreamInfo } from './ads-observer.ts';
 import type { Snapshot } from './snapshot.ts';
 import { StreamState, type SnapshotGate } from './stream-state.ts';
 import { pushDelay } from './push-window.ts';
+import { changedShards } from './changed-shards.ts';
 import { encodeFramedResponse, ResponseBodyCache } from './response-encoder.ts';
 import { installFramedWrites } from './framed-write.ts';
 import { decodeDiscoveryRequest, type DiscoveryRequestFields } from './request-decoder.ts';
@@ -104,6 +105,10 @@ export class AdsServer {
   /** One listener per shard: istiod has one config source (one ADS stream) per shard address. */
   private readonly servers: grpc.Server[];
   private readonly streams = new Map<string, Stream>();
+  /** The same streams by shard: a push tick visits only the shards that changed. */
+  private readonly byShard: Set<Stream>[];
+  /** Newest kind-list changedAt a push tick has handled (changed-shards.ts). */
+  private pushedSeq = 0;
   private readonly bodies = new ResponseBodyCache();
   private readonly sentAt = new Map<string, number>();
   private readonly viewConfig: ViewConfig;
@@ -139,6 +144,7 @@ export class AdsServer {
       });
       return server;
     });
+    this.byShard = this.servers.map(() => new Set<Stream>());
     source.on('change', () => this.schedulePush());
   }
 
@@ -188,6 +194,7 @@ export class AdsServer {
     }
     const s = new Stream(call, `s${++this.seq}`, shard);
     this.streams.set(s.state.streamId, s);
+    this.byShard[shard]!.add(s);
     this.observer.streamOpened(s.info);
     call.on('data', (req: DiscoveryRequestFields) => this.onRequest(s, req));
     call.on('drain', () => {
@@ -196,6 +203,7 @@ export class AdsServer {
     });
     const close = (why: string) => {
       if (!this.streams.delete(s.state.streamId)) return;
+      this.byShard[shard]!.delete(s);
       for (const t of s.state.types.keys()) this.sentAt.delete(`${s.state.streamId}|${t}`);
       this.observer.streamClosed(s.info, why);
     };
@@ -236,7 +244,11 @@ export class AdsServer {
       () => {
         this.debounce = undefined;
         this.lastPushAt = performance.now();
-        for (const s of this.streams.values()) this.pushStream(s);
+        const snap = this.source.current;
+        if (!snap) return;
+        const { shards, maxSeq } = changedShards(snap, this.pushedSeq);
+        this.pushedSeq = maxSeq;
+        for (const shard of shards) for (const s of this.byShard[shard] ?? []) this.pushStream(s);
       },
       pushDelay(this.lastPushAt, performance.now(), this.opts.debounceMs),
     );

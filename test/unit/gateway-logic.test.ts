@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { DiscoveryResponse } from '../../schemas/proto.ts';
 import { fullSnapshot, patchSnapshot } from '../../services/xds-gateway/snapshot.ts';
 import { shardOf } from '../../services/xds-gateway/shard.ts';
+import { changedShards } from '../../services/xds-gateway/changed-shards.ts';
 import { encodeResponseBody } from '../../services/xds-gateway/response-encoder.ts';
 import { viewFor, select, ALL } from '../../services/xds-gateway/view.ts';
 import { StreamState } from '../../services/xds-gateway/stream-state.ts';
@@ -54,6 +55,26 @@ describe('gateway pure logic', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('a push tick visits exactly the shards a patch touched, and then none until the next change', () => {
+    // Given a full snapshot over 8 shards whose lists a tick has already handled
+    const res = new Map(Array.from({ length: 40 }, (_, i) => [`ServiceEntry|ns/h${i}`, Buffer.from(`v0-${i}`)]));
+    const full = fullSnapshot(1, 'l', true, res, 8);
+    const first = changedShards(full, 0);
+    assert.deepEqual(first.shards, [0, 1, 2, 3, 4, 5, 6, 7]);
+    // When two services change
+    const changed = new Map<string, Buffer | null>([
+      ['ServiceEntry|ns/h3', Buffer.from('v1')],
+      ['ServiceEntry|ns/h17', null],
+    ]);
+    const next = changedShards(patchSnapshot(full, 2, true, changed, 0), first.maxSeq);
+    // Then only their shards are visited
+    assert.deepEqual(next.shards, [...new Set([shardOf('ns/h3', 8), shardOf('ns/h17', 8)])].sort((a, b) => a - b));
+    // And a snapshot with no list change (completeness unchanged) visits none
+    assert.deepEqual(changedShards(patchSnapshot(full, 3, true, new Map(), 0), next.maxSeq).shards, []);
+    // But completeness flipping re-offers every shard
+    assert.equal(changedShards(patchSnapshot(full, 3, false, new Map(), 0), next.maxSeq).shards.length, 8);
   });
 
   it('encodes a DiscoveryResponse that protobuf decodes, with the nonce appended per stream', () => {
