@@ -6,8 +6,8 @@
  * Real ZooKeeper, Kafka, Redis and istiod started by the harness; the three meshbridge roles as real processes.
  * BENCH_SERVICES Dubbo interfaces × BENCH_INSTANCES providers are registered as Dubbo does, then BENCH_RATE provider
  * changes per second (register a new provider or unregister one) on random interfaces for BENCH_SECONDS. A
- * sidecar-style ADS client on istiod's xDS port (CDS, then EDS for every meshbridge cluster, ACKing everything)
- * timestamps when each change's endpoint appears or disappears.
+ * sidecar-style ADS client on istiod's xDS port (delta xDS, as istio's sidecars speak by default; CDS, then EDS for
+ * every meshbridge cluster, ACKing everything) timestamps when each change's endpoint appears or disappears.
  *
  * Each change is also followed through the stages, same host, same clock:
  *   collector  ZooKeeper write -> Kafka append (topic with broker-stamped LogAppendTime)
@@ -31,6 +31,7 @@ import { EventTail } from '../harness/event-tail.ts';
 import { waitFor } from '../harness/wait.ts';
 import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
 import { CLA_TYPE, CLUSTER_TYPE, XdsClient, type DecodedResponse } from '../harness/xds-probe.ts';
+import { DeltaXdsClient, type DeltaResponse } from '../harness/xds-delta-client.ts';
 import { EnvoyCluster, EnvoyClusterLoadAssignment } from '../schemas/proto.ts';
 import { connect, zookeeper } from '../services/collector/zk-client.ts';
 import { mkdirp } from '../harness/zk-write.ts';
@@ -70,6 +71,10 @@ const PROFILE_SECONDS = Number(process.env.BENCH_ISTIOD_PROFILE_SECONDS ?? 0);
  * churn is summarised in <OUT>.node-top.txt, so their share of the machine is explained, not only measured.
  */
 const NODE_PROFILE = process.env.BENCH_NODE_PROFILE === '1';
+/** The sidecar's protocol: delta (what istiod's sidecars speak by default) or sotw. */
+const SIDECAR_MODE = process.env.BENCH_SIDECAR === 'sotw' ? 'sotw' : 'delta';
+/** kafka.compression for the run (the product's default when unset). */
+const KAFKA_COMPRESSION = process.env.BENCH_KAFKA_COMPRESSION;
 
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const iface = (i: number) => `org.bench.Service${i}`;
@@ -148,43 +153,56 @@ class VersionTimes {
 /**
  * A sidecar as istiod sees one: CDS, then EDS for every meshbridge cluster, ACKing every response. Keeps each
  * cluster's endpoint set and reports, with the response's arrival time, every endpoint that appeared or left.
+ * Speaks delta xDS by default, as istiod's sidecars do (ISTIO_DELTA_XDS); BENCH_SIDECAR=sotw for state of the world,
+ * whose ACKs repeat every subscribed cluster name (10,000 at this scale) for istiod to decode each time.
  */
 class Sidecar {
-  readonly client: XdsClient;
   readonly endpoints = new Map<string, Set<string>>();
   clusters: string[] = [];
   edsResponses = 0;
   cdsResponses = 0;
+  private readonly sotw: XdsClient | undefined;
+  private readonly delta: DeltaXdsClient | undefined;
+  private edsVersion = '';
+  private edsNonce = '';
   constructor(
     address: string,
+    readonly mode: 'delta' | 'sotw',
     private readonly onChange: (cluster: string, added: string[], removed: string[], at: number) => void,
   ) {
-    this.client = new XdsClient(address, {
+    const node = {
       id: 'sidecar~10.0.0.1~bench.default~default.svc.cluster.local',
       metadata: { NAMESPACE: 'default' },
-    });
-    this.client.onResponse = (r, at) => this.onResponse(r, at);
+    };
+    if (mode === 'sotw') {
+      this.sotw = new XdsClient(address, node);
+      this.sotw.onResponse = (r, at) => this.onSotw(r, at);
+    } else {
+      this.delta = new DeltaXdsClient(address, node);
+      this.delta.onResponse = (r, at) => this.onDelta(r, at);
+    }
   }
   start(): void {
-    this.client.open();
-    this.client.send({ typeUrl: CLUSTER_TYPE });
+    this.sotw?.open().send({ typeUrl: CLUSTER_TYPE });
+    this.delta?.open().subscribe(CLUSTER_TYPE);
   }
-  private onResponse(r: DecodedResponse, at: number): void {
+  close(): void {
+    this.sotw?.close();
+    this.delta?.close();
+  }
+  private ours = (name: string) => name.startsWith(`outbound|${PORT}||org.bench.`);
+  private onSotw(r: DecodedResponse, at: number): void {
+    const c = this.sotw!;
     if (r.typeUrl === CLUSTER_TYPE) {
       this.cdsResponses++;
       const names = r.resources
         .map((x) => (EnvoyCluster.decode(x.value) as unknown as { name: string }).name)
-        .filter((n) => n.startsWith(`outbound|${PORT}||org.bench.`))
+        .filter(this.ours)
         .sort();
-      this.client.send({ typeUrl: CLUSTER_TYPE, versionInfo: r.versionInfo, nonce: r.nonce });
+      c.send({ typeUrl: CLUSTER_TYPE, versionInfo: r.versionInfo, nonce: r.nonce });
       if (names.join() !== this.clusters.join()) {
         this.clusters = names;
-        this.client.send({
-          typeUrl: CLA_TYPE,
-          resourceNames: names,
-          versionInfo: this.edsVersion,
-          nonce: this.edsNonce,
-        });
+        c.send({ typeUrl: CLA_TYPE, resourceNames: names, versionInfo: this.edsVersion, nonce: this.edsNonce });
       }
       return;
     }
@@ -192,26 +210,43 @@ class Sidecar {
     this.edsResponses++;
     this.edsVersion = r.versionInfo;
     this.edsNonce = r.nonce;
-    this.client.send({ typeUrl: CLA_TYPE, resourceNames: this.clusters, versionInfo: r.versionInfo, nonce: r.nonce });
-    for (const x of r.resources) {
-      const cla = EnvoyClusterLoadAssignment.decode(x.value) as unknown as {
-        cluster_name: string;
-        endpoints: {
-          lb_endpoints: { endpoint?: { address?: { socket_address?: { address: string; port_value: number } } } }[];
-        }[];
-      };
-      const now = new Set<string>();
-      for (const l of cla.endpoints)
-        for (const e of l.lb_endpoints) now.add(e.endpoint?.address?.socket_address?.address ?? '');
-      const before = this.endpoints.get(cla.cluster_name) ?? new Set<string>();
-      const added = [...now].filter((a) => !before.has(a));
-      const removed = [...before].filter((a) => !now.has(a));
-      this.endpoints.set(cla.cluster_name, now);
-      if (added.length > 0 || removed.length > 0) this.onChange(cla.cluster_name, added, removed, at);
-    }
+    c.send({ typeUrl: CLA_TYPE, resourceNames: this.clusters, versionInfo: r.versionInfo, nonce: r.nonce });
+    for (const x of r.resources) this.applyCla(x.value, at);
   }
-  private edsVersion = '';
-  private edsNonce = '';
+  private onDelta(r: DeltaResponse, at: number): void {
+    const c = this.delta!;
+    c.ack(r);
+    if (r.typeUrl === CLUSTER_TYPE) {
+      this.cdsResponses++;
+      const have = new Set(this.clusters);
+      const added = r.resources.map((x) => x.name).filter((n) => this.ours(n) && !have.has(n));
+      const removed = r.removed.filter((n) => have.has(n));
+      if (added.length === 0 && removed.length === 0) return;
+      for (const n of removed) have.delete(n);
+      this.clusters = [...have, ...added].sort();
+      c.subscribe(CLA_TYPE, added, removed);
+      return;
+    }
+    if (r.typeUrl !== CLA_TYPE) return;
+    this.edsResponses++;
+    for (const x of r.resources) this.applyCla(x.value, at);
+  }
+  private applyCla(value: Uint8Array, at: number): void {
+    const cla = EnvoyClusterLoadAssignment.decode(value) as unknown as {
+      cluster_name: string;
+      endpoints: {
+        lb_endpoints: { endpoint?: { address?: { socket_address?: { address: string; port_value: number } } } }[];
+      }[];
+    };
+    const now = new Set<string>();
+    for (const l of cla.endpoints)
+      for (const e of l.lb_endpoints) now.add(e.endpoint?.address?.socket_address?.address ?? '');
+    const before = this.endpoints.get(cla.cluster_name) ?? new Set<string>();
+    const added = [...now].filter((a) => !before.has(a));
+    const removed = [...before].filter((a) => !now.has(a));
+    this.endpoints.set(cla.cluster_name, now);
+    if (added.length > 0 || removed.length > 0) this.onChange(cla.cluster_name, added, removed, at);
+  }
   get endpointCount(): number {
     let n = 0;
     for (const s of this.endpoints.values()) n += s.size;
@@ -282,7 +317,7 @@ async function main(): Promise<void> {
         sessionTimeoutMs: 30_000,
       },
     ],
-    kafka: { partitions: PARTITIONS },
+    kafka: { partitions: PARTITIONS, ...(KAFKA_COMPRESSION ? { compression: KAFKA_COMPRESSION } : {}) },
     gateway: { debounceMs: Number(process.env.BENCH_GATEWAY_DEBOUNCE_MS ?? 20), shards: SHARDS },
   });
   const zk = await connect(servers.zookeeper.connectString, 30_000);
@@ -357,7 +392,7 @@ async function main(): Promise<void> {
 
     const pending = new Map<string, Change[]>(); // cluster|address -> changes waiting for the sidecar
     const done: Change[] = [];
-    const sidecar = new Sidecar(`127.0.0.1:${istiod.grpcPort}`, (cluster, added, removed, at) => {
+    const sidecar = new Sidecar(`127.0.0.1:${istiod.grpcPort}`, SIDECAR_MODE, (cluster, added, removed, at) => {
       for (const [list, kind] of [
         [added, 'add'],
         [removed, 'remove'],
@@ -373,7 +408,7 @@ async function main(): Promise<void> {
       }
     });
     sidecar.start();
-    stopFns.push(() => sidecar.client.close());
+    stopFns.push(() => sidecar.close());
 
     // Initial load: every provider written as fast as ZooKeeper takes them, until the sidecar holds every endpoint.
     log(`registering ${SERVICES} interfaces × ${INSTANCES} providers in ZooKeeper`);
@@ -561,6 +596,8 @@ async function main(): Promise<void> {
         shards: SHARDS,
         istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', ...ISTIOD_ENV },
         gatewayDebounceMs: mb.config.gateway.debounceMs,
+        kafkaCompression: mb.config.kafka.compression,
+        sidecarXds: SIDECAR_MODE,
       },
       load,
       churn: {

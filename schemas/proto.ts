@@ -16,6 +16,8 @@ root.resolveAll();
 
 export const DiscoveryRequest = root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
 export const DiscoveryResponse = root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+export const DeltaDiscoveryRequest = root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
+export const DeltaDiscoveryResponse = root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
 export const McpResource = root.lookupType('istio.mcp.v1alpha1.Resource');
 export const ServiceEntry = root.lookupType('istio.networking.v1alpha3.ServiceEntry');
 export const WorkloadEntry = root.lookupType('istio.networking.v1alpha3.WorkloadEntry');

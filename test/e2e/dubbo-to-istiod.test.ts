@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { makeRunDir } from '../../harness/paths.ts';
 import { startServers, pipeline, startIstiodFor, getJson, type Servers, type Pipeline } from '../../harness/stack.ts';
 import type { IstiodServer } from '../../harness/istiod.ts';
-import { proxyView } from '../../harness/xds-probe.ts';
+import { CLA_TYPE, CLUSTER_TYPE, proxyView } from '../../harness/xds-probe.ts';
+import { DeltaXdsClient } from '../../harness/xds-delta-client.ts';
+import { EnvoyClusterLoadAssignment } from '../../schemas/proto.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
 import { serviceEntries } from '../support/istiod-view.ts';
@@ -118,5 +120,54 @@ describe('a Dubbo provider in ZooKeeper reaches a real istiod through Kafka, Red
       { what: 'no endpoints left in EDS', timeoutMs: 30_000 },
     );
     console.log(`# zookeeper write -> istiod configz: add ${addMs.toFixed(0)} ms, remove ${removeMs.toFixed(0)} ms`);
+  });
+
+  it('a delta-xDS sidecar (what istio 1.30 sidecars speak by default) gets each change incrementally', async () => {
+    // Runs after the first test: istiod is up and the service has no providers left.
+    const endpoints = new Map<string, string[]>();
+    let clusterNames = new Set<string>();
+    const sidecar = new DeltaXdsClient(`127.0.0.1:${istiod.grpcPort}`, {
+      id: 'sidecar~10.0.0.2~delta.default~default.svc.cluster.local',
+      metadata: { NAMESPACE: 'default' },
+    });
+    sidecar.onResponse = (r) => {
+      sidecar.ack(r);
+      if (r.typeUrl === CLUSTER_TYPE) {
+        const added = r.resources.map((x) => x.name).filter((n) => !clusterNames.has(n));
+        clusterNames = new Set([...clusterNames, ...added]);
+        if (added.includes(CLUSTER)) sidecar.subscribe(CLA_TYPE, [CLUSTER]);
+        return;
+      }
+      for (const x of r.resources) {
+        const cla = EnvoyClusterLoadAssignment.decode(x.value) as unknown as {
+          cluster_name: string;
+          endpoints: { lb_endpoints: { endpoint?: { address?: { socket_address?: { address: string } } } }[] }[];
+        };
+        endpoints.set(
+          cla.cluster_name,
+          cla.endpoints.flatMap((l) => l.lb_endpoints.map((e) => e.endpoint?.address?.socket_address?.address ?? '')),
+        );
+      }
+    };
+    sidecar.open().subscribe(CLUSTER_TYPE);
+    try {
+      await waitFor(() => endpoints.has(CLUSTER) || undefined, { what: `delta EDS for ${CLUSTER}`, timeoutMs: 30_000 });
+      assert.deepEqual(endpoints.get(CLUSTER), []);
+      const p = await dubbo.register(IFACE, '10.0.0.21', 20880);
+      await waitFor(() => endpoints.get(CLUSTER)?.join() === '10.0.0.21' || undefined, {
+        what: 'the new provider pushed to the delta sidecar',
+        timeoutMs: 30_000,
+        intervalMs: 10,
+      });
+      await dubbo.unregister(p);
+      await waitFor(() => endpoints.get(CLUSTER)?.length === 0 || undefined, {
+        what: 'the removed provider withdrawn from the delta sidecar',
+        timeoutMs: 30_000,
+        intervalMs: 10,
+      });
+      assert.equal(sidecar.closedWith, undefined);
+    } finally {
+      sidecar.close();
+    }
   });
 });
