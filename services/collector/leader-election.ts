@@ -76,3 +76,17 @@ export function decide(
 export function isValid(l: Leadership | undefined, now: number): boolean {
   return l !== undefined && now < l.validUntil;
 }
+
+/**
+ * `l` extended by a renewal the background thread made (lease-renewal-worker.ts) of the same epoch: valid from when
+ * that renewal was sent, if that is later than the main thread's own. Any other epoch's renewal changes nothing.
+ */
+export function withRenewal(
+  l: Leadership | undefined,
+  r: { epoch: number; sentAt: number } | undefined,
+  leaseMs: number,
+): Leadership | undefined {
+  if (!l || !r || r.epoch !== l.epoch) return l;
+  const validUntil = r.sentAt + leaseMs - marginOf(leaseMs);
+  return validUntil > l.validUntil ? { epoch: l.epoch, validUntil } : l;
+}

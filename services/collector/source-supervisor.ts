@@ -3,7 +3,16 @@ import type { Redis } from 'ioredis';
 import type { Config, SourceConfig } from '../shared/config.ts';
 import { FencedError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
-import { decide, isValid, standbyTickOf, tickOf, type LeaseAnswer, type Leadership } from './leader-election.ts';
+import {
+  decide,
+  isValid,
+  standbyTickOf,
+  tickOf,
+  withRenewal,
+  type LeaseAnswer,
+  type Leadership,
+} from './leader-election.ts';
+import { LeaseKeeper } from './lease-keeper.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Publisher } from './publisher.ts';
 import { leaseKeys } from '../../snapshot-store/keys.ts';
@@ -26,13 +35,15 @@ interface Active {
  * With leader election disabled the source runs at once with a wall-clock epoch (a single replica).
  */
 export class SourceSupervisor {
-  private leadership: Leadership | undefined;
+  private leadershipState: Leadership | undefined;
   private active: Active | undefined;
   private transition: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly lease: RedisLease | undefined;
+  /** Renews the held lease from another thread while this one is busy (lease-renewal-worker.ts). */
+  private readonly keeper: LeaseKeeper | undefined;
 
   constructor(
     private readonly cfg: Config,
@@ -46,13 +57,24 @@ export class SourceSupervisor {
   ) {
     if (src.leaderElection.enabled) {
       if (!redis) throw new Error(`source ${src.id}: leader election needs Redis`);
-      this.lease = new RedisLease(
-        redis,
-        leaseKeys(cfg.redis.prefix, src.id),
-        cfg.collector.id,
-        src.leaderElection.leaseMs,
-      );
+      const keys = leaseKeys(cfg.redis.prefix, src.id);
+      const leaseMs = src.leaderElection.leaseMs;
+      this.lease = new RedisLease(redis, keys, cfg.collector.id, leaseMs);
+      this.keeper = new LeaseKeeper(cfg, src.id, keys.lease, leaseMs, livenessOf(leaseMs));
     }
+  }
+
+  /**
+   * This replica's leadership, extended by the background thread's latest renewal: after the main thread was held up
+   * (a long read, a long garbage collection), the lease it still holds is not mistaken for a lapsed one.
+   */
+  private get leadership(): Leadership | undefined {
+    this.leadershipState = withRenewal(this.leadershipState, this.keeper?.renewal(), this.src.leaderElection.leaseMs);
+    return this.leadershipState;
+  }
+  private set leadership(l: Leadership | undefined) {
+    this.leadershipState = l;
+    this.keeper?.lead(l?.epoch);
   }
 
   get leading(): boolean {
@@ -92,7 +114,14 @@ export class SourceSupervisor {
       this.log.warn({ source: this.src.id, err: (e as Error).message }, 'leader lease: Redis call failed');
       answer = e as Error;
     }
-    const { next, action } = decide(this.leadership, answer, sentAt, Date.now(), leaseMs);
+    // The answer may be processed long after it came (this thread was busy): a renewal the background thread made
+    // meanwhile, of the same epoch, dates the lease instead.
+    const renewal = this.keeper?.renewal();
+    const since =
+      !(answer instanceof Error) && answer.held && renewal?.epoch === answer.epoch
+        ? Math.max(sentAt, renewal.sentAt)
+        : sentAt;
+    const { next, action } = decide(this.leadership, answer, since, Date.now(), leaseMs);
     this.leadership = next;
     // Transitions run in their own queue, never awaited here: renewals must keep their rhythm while a new leader's
     // full resync (minutes for a big registry) or a slow shutdown is under way.
@@ -119,10 +148,14 @@ export class SourceSupervisor {
     if (!l) return;
     this.watchdog = setTimeout(
       () => {
-        if (this.leadership === l && !isValid(l, Date.now())) {
-          this.leadership = undefined;
-          void this.queue(() => this.resign('lease deadline passed without renewal'));
+        const now = this.leadership;
+        if (now?.epoch !== l.epoch) return;
+        if (isValid(now, Date.now())) {
+          this.armWatchdog(); // renewed meanwhile (by the background thread): watch the new deadline
+          return;
         }
+        this.leadership = undefined;
+        void this.queue(() => this.resign('lease deadline passed without renewal'));
       },
       Math.max(0, l.validUntil - Date.now()),
     );
@@ -218,9 +251,18 @@ export class SourceSupervisor {
       this.metrics.leader.set({ source: this.src.id }, 0);
     });
     // Hand over at once instead of letting the standby wait out the lease.
+    this.leadership = undefined;
+    await this.keeper?.close();
     if (this.lease && epoch !== undefined) await this.lease.release(epoch).catch(() => undefined);
   }
 }
+
+/**
+ * How long the background thread keeps renewing without a heartbeat from the main thread: long enough for the longest
+ * pause a busy collector shows (seconds of garbage collection at 50,000 services), short enough that a wedged process
+ * hands the source over in well under a minute.
+ */
+export const livenessOf = (leaseMs: number): number => Math.max(10_000, 5 * leaseMs);
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, isValid, marginOf, tickOf } from '../../services/collector/leader-election.ts';
+import { decide, isValid, marginOf, tickOf, withRenewal } from '../../services/collector/leader-election.ts';
 import { emptyProtectionDecision } from '../../schemas/registry-read.ts';
 
 const LEASE = 3000;
@@ -8,6 +8,19 @@ const held = (epoch: number) => ({ held: true, epoch, holder: 'me' });
 const other = (epoch: number) => ({ held: false, epoch, holder: 'other' });
 
 describe('leader election decisions', () => {
+  it("a background renewal of the leader's epoch extends it from when that renewal was sent", () => {
+    const l = { epoch: 7, validUntil: 3700 };
+    assert.deepEqual(withRenewal(l, { epoch: 7, sentAt: 5000 }, LEASE), {
+      epoch: 7,
+      validUntil: 5000 + LEASE - marginOf(LEASE),
+    });
+    // An older renewal, another epoch's, or none changes nothing.
+    assert.equal(withRenewal(l, { epoch: 7, sentAt: 100 }, LEASE), l);
+    assert.equal(withRenewal(l, { epoch: 6, sentAt: 5000 }, LEASE), l);
+    assert.equal(withRenewal(l, undefined, LEASE), l);
+    assert.equal(withRenewal(undefined, { epoch: 7, sentAt: 5000 }, LEASE), undefined);
+  });
+
   it('a follower that gets the lease starts with its epoch, valid until sentAt + lease - margin', () => {
     const { next, action } = decide(undefined, held(7), 1000, 1010, LEASE);
     assert.deepEqual(action, { kind: 'start', epoch: 7 });
