@@ -1,5 +1,6 @@
 /**
- * End-to-end benchmark: a registry change in ZooKeeper until a sidecar connected to a real istiod receives it.
+ * End-to-end benchmark: a registry change (ZooKeeper, or Consul with BENCH_REGISTRY=consul) until a sidecar connected
+ * to a real istiod receives it.
  *
  *   npm run bench:e2e     (BENCH_SERVICES=10000 BENCH_INSTANCES=10 BENCH_RATE=100 BENCH_SECONDS=60 BENCH_SHARDS=256)
  *
@@ -10,7 +11,7 @@
  * every meshbridge cluster, ACKing everything) timestamps when each change's endpoint appears or disappears.
  *
  * Each change is also followed through the stages, same host, same clock:
- *   collector  ZooKeeper write -> Kafka append (topic with broker-stamped LogAppendTime)
+ *   collector  registry write -> Kafka append (topic with broker-stamped LogAppendTime)
  *   projector  Kafka append  -> Redis commit of a change record naming the service (stream entry time)
  *   gateway    Redis commit  -> first push of that version or later (gateway log)
  *   istiod ack push          -> istiod's ACK of that version or later (gateway log)
@@ -29,24 +30,26 @@ import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline, startIstiodFor } from '../harness/stack.ts';
 import { EventTail } from '../harness/event-tail.ts';
 import { waitFor } from '../harness/wait.ts';
-import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
 import { CLA_TYPE, CLUSTER_TYPE, XdsClient, type DecodedResponse } from '../harness/xds-probe.ts';
 import { DeltaXdsClient, type DeltaResponse } from '../harness/xds-delta-client.ts';
 import { EnvoyCluster, EnvoyClusterLoadAssignment } from '../schemas/proto.ts';
-import { connect, zookeeper } from '../services/collector/zk-client.ts';
-import { mkdirp } from '../harness/zk-write.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
 import { istiodBinary } from '../harness/install.ts';
 import { DEFAULT_GATEWAY_SHARDS } from '../services/shared/config.ts';
 import { readLatestProfile, topFrames } from './cpuprofile-top.ts';
-import { createAppendTimeTopic, createNode, percentile, pool, procStats } from './support.ts';
+import { createAppendTimeTopic, percentile, pool, procStats } from './support.ts';
+import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-registries.ts';
 
-const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
+/**
+ * The registry written to: zookeeper (Dubbo providers, the default) or consul (catalog services). The Consul
+ * collector holds one blocking query per service, so its default scale is 1,000 services.
+ */
+const REGISTRY = process.env.BENCH_REGISTRY === 'consul' ? 'consul' : 'zookeeper';
+const SERVICES = Number(process.env.BENCH_SERVICES ?? (REGISTRY === 'consul' ? 1_000 : 10_000));
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const PARTITIONS = 6;
-const PORT = 20880;
 /**
  * istiod settings for the run over the harness's (which turns EDS debounce off, as docs/operations.md recommends),
  * e.g. BENCH_ISTIOD_ENV='PILOT_ENABLE_EDS_DEBOUNCE=true,PILOT_DEBOUNCE_AFTER=10ms'.
@@ -57,7 +60,7 @@ const ISTIOD_ENV = Object.fromEntries(
     .filter(Boolean)
     .map((kv) => kv.split('=') as [string, string]),
 );
-const OUT = process.env.BENCH_OUT ?? 'e2e.json';
+const OUT = process.env.BENCH_OUT ?? (REGISTRY === 'consul' ? 'e2e-consul.json' : 'e2e.json');
 /** Config sources the gateway splits the snapshot into (gateway.shards): istiod lists one per shard. */
 const SHARDS = Number(process.env.BENCH_SHARDS ?? DEFAULT_GATEWAY_SHARDS);
 /**
@@ -77,9 +80,6 @@ const SIDECAR_MODE = process.env.BENCH_SIDECAR === 'sotw' ? 'sotw' : 'delta';
 const KAFKA_COMPRESSION = process.env.BENCH_KAFKA_COMPRESSION;
 
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-const iface = (i: number) => `org.bench.Service${i}`;
-const hostOf = (i: number) => `org.bench.service${i}`;
-const clusterOf = (host: string) => `outbound|${PORT}||${host}`;
 
 function summary(values: number[]) {
   const s = [...values].sort((a, b) => a - b);
@@ -168,6 +168,8 @@ class Sidecar {
   constructor(
     address: string,
     readonly mode: 'delta' | 'sotw',
+    /** Cluster-name prefix of the benchmark's services: the only clusters followed. */
+    private readonly clusterPrefix: string,
     private readonly onChange: (cluster: string, added: string[], removed: string[], at: number) => void,
   ) {
     const node = {
@@ -190,7 +192,7 @@ class Sidecar {
     this.sotw?.close();
     this.delta?.close();
   }
-  private ours = (name: string) => name.startsWith(`outbound|${PORT}||org.bench.`);
+  private ours = (name: string) => name.startsWith(this.clusterPrefix);
   private onSotw(r: DecodedResponse, at: number): void {
     const c = this.sotw!;
     if (r.typeUrl === CLUSTER_TYPE) {
@@ -309,22 +311,15 @@ async function main(): Promise<void> {
   log(`starting ZooKeeper, Kafka, Redis in ${runDir}`);
   const servers = await startServers(runDir, { istiod: true });
   const id = crypto.randomBytes(3).toString('hex');
-  const root = `/dubbo-bench-${id}`;
+  const registry: BenchRegistry =
+    REGISTRY === 'consul' ? await consulRegistry(runDir, SERVICES) : await zooKeeperRegistry(servers, id);
+  const hostOf = (i: number) => registry.host(i);
+  const clusterOf = (host: string) => `outbound|${registry.port}||${host}`;
   const mb = await pipeline(servers, {
-    sources: [
-      {
-        id: 'zk-bench',
-        kind: 'zookeeper-dubbo',
-        connect: servers.zookeeper.connectString,
-        root,
-        sessionTimeoutMs: 30_000,
-      },
-    ],
+    sources: [registry.source],
     kafka: { partitions: PARTITIONS, ...(KAFKA_COMPRESSION ? { compression: KAFKA_COMPRESSION } : {}) },
     gateway: { debounceMs: Number(process.env.BENCH_GATEWAY_DEBOUNCE_MS ?? 20), shards: SHARDS },
   });
-  const zk = await connect(servers.zookeeper.connectString, 30_000);
-  const registrar = await DubboRegistrar.open(servers.zookeeper.connectString, root);
   const redis = new Redis(servers.redis.url);
   const stopFns: (() => unknown)[] = [];
   const roles = ['collector', 'projector', 'gateway'] as const;
@@ -341,7 +336,7 @@ async function main(): Promise<void> {
     const projector = await mb.start('projector', roleOpts('projector', 'info'));
     const gateway = await mb.start('gateway', roleOpts('gateway', 'debug'));
     // Start with an empty registry: the first resync is instant, the snapshot complete, istiod ready at once.
-    await mkdirp(zk, root);
+    await registry.prepare();
     await waitFor(async () => (await fetch(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).ok, {
       what: 'gateway ready',
       timeoutMs: 120_000,
@@ -395,7 +390,8 @@ async function main(): Promise<void> {
 
     const pending = new Map<string, Change[]>(); // cluster|address -> changes waiting for the sidecar
     const done: Change[] = [];
-    const sidecar = new Sidecar(`127.0.0.1:${istiod.grpcPort}`, SIDECAR_MODE, (cluster, added, removed, at) => {
+    const prefix = clusterOf(registry.hostPrefix);
+    const sidecar = new Sidecar(`127.0.0.1:${istiod.grpcPort}`, SIDECAR_MODE, prefix, (cluster, added, removed, at) => {
       for (const [list, kind] of [
         [added, 'add'],
         [removed, 'remove'],
@@ -414,7 +410,7 @@ async function main(): Promise<void> {
     stopFns.push(() => sidecar.close());
 
     // Initial load: every provider written as fast as ZooKeeper takes them, until the sidecar holds every endpoint.
-    log(`registering ${SERVICES} interfaces × ${INSTANCES} providers in ZooKeeper`);
+    log(`registering ${SERVICES} services × ${INSTANCES} instances in ${REGISTRY}`);
     const providers = new Map<number, string[]>();
     const addedAt = new Map<string, number>(); // address -> when registered during the churn
     let seq = 0;
@@ -428,27 +424,15 @@ async function main(): Promise<void> {
       Array.from({ length: SERVICES }, (_, i) => i),
       128,
       async (i) => {
-        await createNode(zk, `${root}/${iface(i)}`, zookeeper.CreateMode.PERSISTENT);
-        await createNode(zk, `${root}/${iface(i)}/providers`, zookeeper.CreateMode.PERSISTENT);
-        const list: string[] = [];
-        await Promise.all(
-          Array.from({ length: INSTANCES }, async () => {
-            const ip = nextIp();
-            list.push(ip);
-            await createNode(
-              zk,
-              `${root}/${iface(i)}/providers/${DubboRegistrar.providerUrl(iface(i), ip, PORT)}`,
-              zookeeper.CreateMode.EPHEMERAL,
-            );
-          }),
-        );
+        const list = Array.from({ length: INSTANCES }, nextIp);
+        await registry.load(i, list);
         providers.set(i, list);
       },
     );
     const written = Date.now();
     log(`written in ${((written - loadStart) / 1000).toFixed(1)} s; waiting for the sidecar to hold every endpoint`);
     // A server or role that died fails the run now, not after the wait's 30 minutes.
-    const alive = [servers.zookeeper.proc, servers.kafka.proc, istiod.proc, collector, projector, gateway];
+    const alive = [...registry.procs, servers.kafka.proc, istiod.proc, collector, projector, gateway];
     await waitFor(
       () => {
         for (const p of alive) p.assertRunning();
@@ -518,9 +502,7 @@ async function main(): Promise<void> {
       const l = pending.get(key) ?? [];
       l.push(c);
       pending.set(key, l);
-      const write = remove
-        ? registrar.unregister(`${root}/${iface(i)}/providers/${DubboRegistrar.providerUrl(iface(i), address, PORT)}`)
-        : registrar.register(iface(i), address, PORT);
+      const write = remove ? registry.remove(i, address) : registry.add(i, address);
       inflight.push(write.then(() => undefined));
     }
     await Promise.all(inflight);
@@ -546,14 +528,14 @@ async function main(): Promise<void> {
       timeoutMs: 60_000,
       intervalMs: 50,
     }).catch(() => log(`${changes.length - done.length} changes never reached the sidecar`));
-    // What the sidecar holds against what ZooKeeper holds: a change that was not seen as such (e.g. folded into
+    // What the sidecar holds against what the registry holds: a change that was not seen as such (e.g. folded into
     // another) still must leave the right endpoints. Any difference is a lost or stale update.
     const wrong: string[] = [];
     for (const [i, list] of providers) {
       const have = sidecar.endpoints.get(clusterOf(hostOf(i))) ?? new Set<string>();
       if (have.size !== list.length || list.some((a) => !have.has(a))) wrong.push(hostOf(i));
     }
-    if (wrong.length > 0) log(`final state differs from ZooKeeper for ${wrong.length} services, e.g. ${wrong[0]}`);
+    if (wrong.length > 0) log(`final state differs from the registry for ${wrong.length} services, e.g. ${wrong[0]}`);
     const rss = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).rssMiB]));
     const loadAfter = os.loadavg()[0]!;
     gwLog.stop();
@@ -571,7 +553,7 @@ async function main(): Promise<void> {
       const commit = c.kafka === undefined ? undefined : (commits.get(c.host) ?? []).find((r) => r.at >= c.kafka! - 1);
       c.redis = commit?.at;
       c.version = commit?.v;
-      const shard = shardOf(`dubbo/${c.host}`, SHARDS);
+      const shard = shardOf(`${registry.namespace}/${c.host}`, SHARDS);
       if (c.version !== undefined) {
         c.push = pushes[shard]!.firstAtLeast(c.version);
         c.ack = acks[shard]!.firstAtLeast(c.version);
@@ -599,6 +581,7 @@ async function main(): Promise<void> {
         loadAverage: [Number(loadBefore.toFixed(2)), Number(loadAfter.toFixed(2))],
       },
       workload: {
+        registry: REGISTRY,
         services: SERVICES,
         instancesPerService: INSTANCES,
         changesPerSecond: RATE,
@@ -616,7 +599,9 @@ async function main(): Promise<void> {
         achievedRate: Number((changes.length / churnSeconds).toFixed(1)),
         reachedSidecar: measured.length,
         finalStateWrongServices: wrong.length,
-        zooKeeperToSidecarMs: endToEnd,
+        registryToSidecarMs: endToEnd,
+        // The name earlier results (ZooKeeper only) used for the same figure.
+        ...(REGISTRY === 'zookeeper' ? { zooKeeperToSidecarMs: endToEnd } : {}),
         stagesMs: stages,
         slowestStageByMedian: slowest,
         // Endpoint-only changes should stay on istiod's incremental EDS path: CDS pushes during the churn mean a
@@ -627,7 +612,7 @@ async function main(): Promise<void> {
         rssMiB: rss,
       },
       ...(profileFiles ? { istiodProfile: profileFiles } : {}),
-      target: 'ZooKeeper write -> sidecar EDS: p50 <= 100 ms, p99 <= 250 ms at 10,000 x 10 and 100 changes/s',
+      target: 'registry write -> sidecar EDS: p50 <= 100 ms, p99 <= 250 ms at 10,000 x 10 and 100 changes/s',
     };
     const out = path.join(projectRoot, 'bench', 'results', OUT);
     fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -644,8 +629,7 @@ async function main(): Promise<void> {
     await tail.close();
   } finally {
     for (const f of stopFns.reverse()) await Promise.resolve(f()).catch(() => undefined);
-    registrar.close();
-    zk.close();
+    await registry.close();
     redis.disconnect();
     await mb.stop();
     const stoppedAt = Date.now();
