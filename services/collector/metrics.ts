@@ -104,6 +104,14 @@ export function collectorMetrics(registry: Registry) {
       labelNames: ['source', 'to'],
       ...r,
     }),
+    leaseKeptByBackground: new prom.Counter({
+      name: 'meshbridge_collector_lease_kept_by_background_total',
+      help:
+        "Times the main thread's own lease deadline passed while the background thread had renewed the lease: " +
+        'the main thread was held up for longer than the lease (a long read or garbage collection)',
+      labelNames: ['source'],
+      ...r,
+    }),
     errors: new prom.Counter({
       name: 'meshbridge_collector_errors_total',
       help: 'Errors while reading the registry or publishing',

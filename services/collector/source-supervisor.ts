@@ -151,7 +151,14 @@ export class SourceSupervisor {
         const now = this.leadership;
         if (now?.epoch !== l.epoch) return;
         if (isValid(now, Date.now())) {
-          this.armWatchdog(); // renewed meanwhile (by the background thread): watch the new deadline
+          // Every renewal of this thread re-arms the watchdog, so it fires only when this thread renewed nothing for
+          // a whole lease: only the background thread's renewals kept it.
+          this.metrics.leaseKeptByBackground.inc({ source: this.src.id });
+          this.log.warn(
+            { source: this.src.id, epoch: l.epoch, lateMs: Date.now() - l.validUntil },
+            'this thread renewed nothing for a whole lease; the background renewal kept it (event loop held up)',
+          );
+          this.armWatchdog(); // watch the background renewal's deadline
           return;
         }
         this.leadership = undefined;
