@@ -464,6 +464,7 @@ async function main(): Promise<void> {
       istiod: istiod.proc.pid,
       kafka: servers.kafka.proc.pid,
       zookeeper: servers.zookeeper.proc.pid,
+      ...(registry.kind === 'consul' ? { consul: registry.procs[0]?.pid } : {}),
     };
     const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).cpuSeconds]));
     const machine0 = machineCpu();
