@@ -3,7 +3,7 @@ import type { AdsObserver, StreamInfo } from './ads-observer.ts';
 import type { Snapshot } from './snapshot.ts';
 import { StreamState, type SnapshotGate } from './stream-state.ts';
 import { pushDelay } from './push-window.ts';
-import { encodeFramedResponse, encodeFramedResponseAdopting, ResponseBodyCache } from './response-encoder.ts';
+import { encodeFramedResponse, ResponseBodyCache } from './response-encoder.ts';
 import { installFramedWrites } from './framed-write.ts';
 import { decodeDiscoveryRequest, type DiscoveryRequestFields } from './request-decoder.ts';
 import { ALL, select, viewFor, type View, type ViewConfig } from './view.ts';
@@ -271,10 +271,7 @@ export class AdsServer {
               const kind = snap.kinds[served][shard]!;
               const items = select(view, kind.names, kind.items);
               resources = items.length;
-              // The whole list (view ALL): its items become views into this message (held once, not twice).
-              return items === kind.items
-                ? encodeFramedResponseAdopting(send.version, send.typeUrl, kind.items as Buffer[], send.nonce)
-                : encodeFramedResponse(send.version, send.typeUrl, items, send.nonce);
+              return encodeFramedResponse(send.version, send.typeUrl, items, send.nonce);
             })
           : encodeFramedResponse(send.version, send.typeUrl, [], send.nonce);
       s.state.sent(send.typeUrl, send.version, send.changedAt);

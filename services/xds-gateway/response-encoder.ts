@@ -6,7 +6,7 @@
  * Written by hand into one pre-sized buffer: with 10,000 resources (~7 MiB) a generic protobuf Writer spends most of
  * a push copying the same bytes twice.
  */
-import { frame, unframe } from './framed-write.ts';
+import { frame } from './framed-write.ts';
 
 function varintSize(n: number): number {
   let size = 1;
@@ -83,24 +83,6 @@ export function encodeFramedResponse(
 ): Buffer {
   const p = parts(versionInfo, typeUrl, resources, nonce);
   return frame(p.size, (body) => write(body, p, resources));
-}
-
-/**
- * encodeFramedResponse, then each of `items` replaced by a view of its own bytes inside the message: the snapshot's
- * list then holds its resources once, in the response every stream is sent, instead of a second ~10 MiB of Buffers
- * (as read from Redis) next to it. The bytes are identical, so every other holder of the list sees no change; the
- * next message built from the list re-points them again, so an old message is freed once no stream still sends it.
- */
-export function encodeFramedResponseAdopting(versionInfo: string, typeUrl: string, items: Buffer[], nonce: string) {
-  const msg = encodeFramedResponse(versionInfo, typeUrl, items, nonce);
-  let at = unframe(msg).byteOffset - msg.byteOffset + fieldSize(Buffer.byteLength(versionInfo, 'utf8'));
-  for (let i = 0; i < items.length; i++) {
-    const len = items[i]!.length;
-    at += 1 + varintSize(len);
-    items[i] = msg.subarray(at, at + len);
-    at += len;
-  }
-  return msg;
 }
 
 /**

@@ -33,7 +33,6 @@ export interface KindList {
   readonly changedAt: number;
   /** "namespace/name", sorted (code-unit order, the same on every replica). */
   readonly names: readonly string[];
-  /** Same bytes; may become views into the ALL-view response built from this list (encodeFramedResponseAdopting). */
   readonly items: readonly Buffer[];
 }
 

@@ -1,11 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import {
-  encodeFramedResponse,
-  encodeFramedResponseAdopting,
-  encodeResponseBody,
-} from '../../services/xds-gateway/response-encoder.ts';
+import { encodeFramedResponse, encodeResponseBody } from '../../services/xds-gateway/response-encoder.ts';
 import { installFramedWrites, unframe } from '../../services/xds-gateway/framed-write.ts';
 import { serviceEntry } from '../../harness/snapshot-writer.ts';
 
@@ -33,25 +29,6 @@ describe('gateway pre-framed writes', () => {
     assert.equal(framed.readUInt32BE(1), body.length);
     assert.deepEqual(unframe(framed), body);
     assert.deepEqual(unframe(body), body, 'a buffer not made by frame() is left alone');
-  });
-
-  it('adopting: same message, and each item becomes a view of its own bytes inside it', () => {
-    // Sizes around the one- and two-byte length varints, and a long version string.
-    const items = [3, 0, 50, 1].map((n, i) => serviceEntry({ namespace: 'a', host: `h${i}.a`, endpoints: n })[1]);
-    const copies = items.map((b) => Buffer.from(b));
-    const expected = encodeFramedResponse('v'.repeat(200), SE, copies, 'n-3');
-    const msg = encodeFramedResponseAdopting('v'.repeat(200), SE, items, 'n-3');
-    assert.deepEqual(msg, expected);
-    for (const [i, item] of items.entries()) {
-      assert.equal(item.buffer, msg.buffer, `item ${i} is a view into the message`);
-      assert.deepEqual(item, copies[i], `item ${i} keeps its bytes`);
-      assert.ok(item.byteOffset >= msg.byteOffset && item.byteOffset + item.length <= msg.byteOffset + msg.length);
-    }
-    const again = encodeFramedResponseAdopting('2', SE, items, 'n-4');
-    for (const [i, item] of items.entries()) {
-      assert.equal(item.buffer, again.buffer, `item ${i} re-pointed to the newer message`);
-      assert.deepEqual(item, copies[i]);
-    }
   });
 
   it('grpc-js writes one framed buffer to several streams as is; other writes keep their own framing', async () => {
