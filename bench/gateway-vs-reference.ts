@@ -38,7 +38,9 @@ const REF_DIR = path.join(projectRoot, 'bench', 'reference');
  * The Node flags the image's launcher gives the gateway role (deploy/docker/meshbridge.sh); BENCH_GATEWAY_NODE_FLAGS
  * (space-separated, '' for none) measures others.
  */
-const GATEWAY_NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
+const GATEWAY_NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '--max-semi-space-size=1')
+  .split(' ')
+  .filter(Boolean);
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
