@@ -31,8 +31,10 @@ COPY snapshot-store/ snapshot-store/
 COPY projection/ projection/
 COPY services/ services/
 COPY harness/ harness/
-# `npm run build` (tsconfig.build.json); the schema files the code reads at run time go next to the compiled code.
-RUN npx tsc -p tsconfig.build.json && cp -r schemas/avro schemas/proto dist/schemas/ \
+COPY scripts/bundle-gateway.ts scripts/
+# `npm run build` (tsconfig.build.json, then the gateway role bundled into one file by esbuild); the schema files the
+# code reads at run time go next to the compiled code.
+RUN npm run build && cp -r schemas/avro schemas/proto dist/schemas/ \
  && npm prune --omit=dev --no-audit --no-fund --loglevel=error \
  && ! ls node_modules | grep -qxE 'tsx|typescript|esbuild'
 

@@ -2,7 +2,8 @@
  * The xds-gateway against a reference config source on go-control-plane (bench/reference/), side by side
  * (`npm run bench:gateway-vs-reference`): same machine, same 10,000 ServiceEntries × 10 endpoints, same resource
  * bytes, rounds alternating between the two. The gateway runs as production runs it: the compiled JavaScript
- * (dist/) as a child process, reading the snapshot from a real Redis written through the projector's commit script;
+ * (dist/, the gateway role's single-file bundle) as a child process with the image launcher's Node flags, reading
+ * the snapshot from a real Redis written through the projector's commit script;
  * the reference loads the same Any elements from a file and takes a change over HTTP. Results:
  * bench/results/gateway-vs-reference.{json,md}; summary in docs/gateway.md.
  *
@@ -33,6 +34,13 @@ const CHANGES_20 = Number(process.env.BENCH_CHANGES_20 ?? 10);
 const STREAMS = 20;
 const PAUSE_MS = 100;
 const REF_DIR = path.join(projectRoot, 'bench', 'reference');
+/**
+ * The Node flags the image's launcher gives the gateway role (deploy/docker/meshbridge.sh); BENCH_GATEWAY_NODE_FLAGS
+ * (space-separated, '' for none) measures others.
+ */
+const GATEWAY_NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '--max-semi-space-size=1')
+  .split(' ')
+  .filter(Boolean);
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -294,7 +302,7 @@ async function main() {
       const proc = new ManagedProcess({
         name: `gateway-${grpcPort}`,
         command: process.execPath,
-        args: [cli, 'gateway', '--config', cfgFile],
+        args: [...GATEWAY_NODE_FLAGS, cli, 'gateway', '--config', cfgFile],
         env: { NODE_ENV: 'production', MESHBRIDGE_LOG_LEVEL: 'info' },
         logDir: runDir,
       });
@@ -372,6 +380,7 @@ async function main() {
       changesTwentyStreams: CHANGES_20,
       pauseBetweenChangesMs: PAUSE_MS,
       gatewayDebounceMs: DEBOUNCE_MS,
+      gatewayNodeFlags: GATEWAY_NODE_FLAGS,
     },
     gateway: g,
     reference: ref,

@@ -1,6 +1,15 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../services/shared/config.ts';
-import { MeshbridgeError } from '../services/shared/errors.ts';
+import type { Config } from '../services/shared/config.ts';
+import type { MeshbridgeError } from '../services/shared/errors.ts';
+
+// Configuration code (zod, yaml) is loaded by the command that needs it: the gateway role brings its own copy, in
+// its single-file bundle (bin/gateway-role.ts).
+const loadConfig = async (file: string | undefined): Promise<Config> =>
+  (await import('../services/shared/config.ts')).loadConfig(file);
+
+/** A MeshbridgeError from this module graph or from the gateway's bundle (its own copy of the class). */
+const isMeshbridgeError = (e: unknown): e is MeshbridgeError =>
+  e instanceof Error && typeof (e as Partial<MeshbridgeError>).retriable === 'boolean';
 
 const USAGE = `meshbridge — registry services into an Istio mesh over MCP-over-xDS
 
@@ -48,19 +57,21 @@ async function main(): Promise<void> {
   const configFile = typeof values.config === 'string' ? values.config : undefined;
   switch (command) {
     case 'collector':
-      return (await import('../services/collector/main.ts')).runCollector(loadConfig(configFile));
+      return (await import('../services/collector/main.ts')).runCollector(await loadConfig(configFile));
     case 'projector':
       return values.rebuild
-        ? (await import('../services/projector/rebuild.ts')).runRebuild(loadConfig(configFile)) // recompute from the topic, switch atomically
-        : (await import('../services/projector/main.ts')).runProjector(loadConfig(configFile));
+        ? (await import('../services/projector/rebuild.ts')).runRebuild(await loadConfig(configFile)) // recompute from the topic, switch atomically
+        : (await import('../services/projector/main.ts')).runProjector(await loadConfig(configFile));
     case 'gateway':
-      return (await import('../services/xds-gateway/main.ts')).runGateway(loadConfig(configFile));
+      return (await import('./gateway-role.ts')).runGatewayRole(configFile);
     case 'status': // exits at once: a kafkajs client still retrying must not keep the process alive
-      return process.exit(await (await import('../services/status/status.ts')).runStatus(rest, loadConfig(configFile)));
+      return process.exit(
+        await (await import('../services/status/status.ts')).runStatus(rest, await loadConfig(configFile)),
+      );
     case 'istiod-config':
       process.exitCode = (await import('../services/xds-gateway/istiod-config.ts')).runIstiodConfig(
         rest,
-        loadConfig(configFile),
+        await loadConfig(configFile),
       );
       return;
     case 'healthcheck':
@@ -78,7 +89,7 @@ async function main(): Promise<void> {
       process.exitCode = await (await import('../services/audit/cli.ts')).runAudit(
         command,
         rest,
-        loadConfig(configFile),
+        await loadConfig(configFile),
         { readRegistry: (await import('../services/collector/registry-read.ts')).readRegistry },
       );
       return;
@@ -89,7 +100,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  if (e instanceof MeshbridgeError) {
+  if (isMeshbridgeError(e)) {
     process.stderr.write(`meshbridge: ${e.message}\n`);
     process.exit(e.code === 'CONFIG_INVALID' ? 78 : 1); // 78 = EX_CONFIG
   }

@@ -11,8 +11,12 @@
  *
  * The wrapped method is internal to grpc-js: the versions it was checked against are pinned below, and a gateway on
  * any other version, or one where the method is missing, refuses to start instead of silently copying again.
+ *
+ * Both are imported statically, not required at run time: in the gateway's single-file bundle (scripts/bundle.ts) a
+ * run-time require would load a second grpc-js from node_modules and patch a prototype the server never uses.
  */
-import { createRequire } from 'node:module';
+import grpcPackage from '@grpc/grpc-js/package.json' with { type: 'json' };
+import interceptors from '@grpc/grpc-js/build/src/server-interceptors.js';
 
 /** grpc-js minors whose BaseServerInterceptingCall.serializeMessage was read (1.14.7); package.json pins ~1.14.7. */
 const CHECKED = { major: 1, minMinor: 14, maxMinor: 14 };
@@ -51,8 +55,7 @@ let installed = false;
  */
 export function installFramedWrites(): void {
   if (installed) return;
-  const require = createRequire(import.meta.url);
-  const version = (require('@grpc/grpc-js/package.json') as { version: string }).version;
+  const version = grpcPackage.version;
   const [major, minor] = version.split('.').map(Number);
   const where = `@grpc/grpc-js ${version}: pre-framed writes (services/xds-gateway/framed-write.ts)`;
   if (major !== CHECKED.major || minor! < CHECKED.minMinor || minor! > CHECKED.maxMinor)
@@ -60,9 +63,7 @@ export function installFramedWrites(): void {
       `${where} are checked against ${CHECKED.major}.${CHECKED.minMinor}–${CHECKED.major}.${CHECKED.maxMinor} ` +
         'only; check BaseServerInterceptingCall.serializeMessage in the new version and extend CHECKED, or pin grpc-js',
     );
-  const mod = require('@grpc/grpc-js/build/src/server-interceptors.js') as {
-    BaseServerInterceptingCall?: { prototype: ServerCallPrototype };
-  };
+  const mod = interceptors as unknown as { BaseServerInterceptingCall?: { prototype: ServerCallPrototype } };
   const proto = mod.BaseServerInterceptingCall?.prototype;
   const original = proto?.serializeMessage;
   if (!proto || typeof original !== 'function')

@@ -16,6 +16,8 @@ export interface SnapshotSource {
   follower: RedisFollower;
   /** Resolves once the first snapshot is loaded and followed (rejects only if stopped before that). */
   loaded: Promise<void>;
+  /** Resolves once the first load has been sent to Redis (never, while Redis is missing). */
+  loadRequested: Promise<void>;
   /** Stops waiting for Redis, stops following, closes both connections. */
   stop(): Promise<void>;
 }
@@ -33,9 +35,21 @@ export function openSnapshotSource(cfg: Config, log: Logger): SnapshotSource {
   const follower = new RedisFollower(redis, blocking, redisKeys(cfg.redis.prefix), log, cfg.gateway.shards);
   let stopped = false;
   const isStopped = () => stopped;
+  let requested: () => void = () => undefined;
+  const loadRequested = new Promise<void>((r) => {
+    requested = r;
+  });
   const loaded = (async () => {
     await Promise.all([connectRedis(redis, dep, isStopped), connectRedis(blocking, dep, isStopped)]);
-    await retryUntil(dep, () => follower.load(), { stopped: isStopped });
+    await retryUntil(
+      dep,
+      () => {
+        const load = follower.load(); // ioredis writes the transaction to the socket before this returns
+        requested();
+        return load;
+      },
+      { stopped: isStopped },
+    );
     if (stopped) throw new Error('gateway stopped before its first snapshot was loaded');
     follower.start();
     log.info({ version: follower.current?.version, complete: follower.current?.complete }, 'following redis');
@@ -47,6 +61,7 @@ export function openSnapshotSource(cfg: Config, log: Logger): SnapshotSource {
     dep,
     follower,
     loaded,
+    loadRequested,
     async stop() {
       stopped = true;
       await follower.stop();
