@@ -228,7 +228,8 @@ async function main(): Promise<void> {
       istiodRssMiB: procStats(istiod.proc.pid).rssMiB,
     };
     log(
-      `the sidecar holds all ${SERVICES * INSTANCES} endpoints ${load.istiodStartToSidecarSeconds} s after istiod start`,
+      `the sidecar holds all ${SERVICES * INSTANCES} endpoints ` +
+        `${load.istiodStartToSidecarSeconds} s after istiod start`,
     );
 
     // Churn.

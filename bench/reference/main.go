@@ -243,7 +243,7 @@ type constantHash struct{}
 func (constantHash) ID(*core.Node) string { return "mesh" }
 
 func main() {
-	grpcAddr := flag.String("grpc", "127.0.0.1:0", "ADS listen address (with -shards > 1: the host, each shard on a free port)")
+	grpcAddr := flag.String("grpc", "127.0.0.1:0", "ADS listen address (-shards > 1: its host, each shard on a free port)")
 	httpAddr := flag.String("http", "127.0.0.1:0", "control listen address")
 	file := flag.String("resources", "", "resource file (see the package comment)")
 	shards := flag.Int("shards", 1, "config sources (ADS listeners), as the gateway's gateway.shards")
