@@ -11,13 +11,12 @@
  * protocol: change, wait for the response on every stream, ACK, pause PAUSE_MS (longer than the gateway's 50 ms push
  * window, so each change is an isolated one, pushed on the leading edge), repeat.
  */
-import crypto from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { cacheDir, makeRunDir, projectRoot } from '../harness/paths.ts';
+import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { ensureInstalled } from '../harness/install.ts';
 import { startRedis } from '../harness/redis.ts';
 import { gatewayConfig } from '../harness/gateway-fleet.ts';
@@ -27,13 +26,13 @@ import { serviceEntry, type SnapshotWriter } from '../harness/snapshot-writer.ts
 import { waitFor } from '../harness/wait.ts';
 import { DEBOUNCE_MS, ENDPOINTS, LightClient, SERVICES, writeBenchSnapshot } from './gateway.ts';
 import { machineInfo, percentile, procStats } from './support.ts';
+import { referenceBinary, resourceRecord } from './reference-binary.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CHANGES_1 = Number(process.env.BENCH_CHANGES ?? 30);
 const CHANGES_20 = Number(process.env.BENCH_CHANGES_20 ?? 10);
 const STREAMS = 20;
 const PAUSE_MS = 100;
-const REF_DIR = path.join(projectRoot, 'bench', 'reference');
 /**
  * The Node flags the image's launcher gives the gateway role (deploy/docker/meshbridge.sh); BENCH_GATEWAY_NODE_FLAGS
  * (space-separated, '' for none) measures others.
@@ -44,40 +43,6 @@ const GATEWAY_NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '--max-semi-
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Builds the reference once per source hash into the shared cache (Go's own build and module caches are shared). */
-async function referenceBinary(): Promise<string> {
-  const h = crypto.createHash('sha256');
-  for (const f of ['go.mod', 'go.sum', 'main.go']) h.update(fs.readFileSync(path.join(REF_DIR, f)));
-  const dir = path.join(cacheDir, 'reference', h.digest('hex').slice(0, 16));
-  const bin = path.join(dir, 'reference');
-  if (fs.existsSync(bin)) return bin;
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = `${bin}.${process.pid}.tmp`;
-  console.log(`building the go-control-plane reference into ${dir} (a cold build takes a few minutes)`);
-  const t0 = performance.now();
-  const progress = setInterval(
-    () => console.log(`  still building the reference (${Math.round((performance.now() - t0) / 1000)} s)`),
-    30_000,
-  );
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const p = spawn('nice', ['-n', '10', 'go', 'build', '-trimpath', '-o', tmp, '.'], {
-        cwd: REF_DIR,
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
-      p.on('error', (e) =>
-        reject(new Error(`go build: ${e.message} (is Go on PATH? scripts/install.sh needs it too)`)),
-      );
-      p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`go build of ${REF_DIR} exited ${code}`))));
-    });
-  } finally {
-    clearInterval(progress);
-  }
-  fs.renameSync(tmp, bin);
-  console.log(`reference built in ${Math.round((performance.now() - t0) / 1000)} s`);
-  return bin;
-}
 
 /** `npm run build`, plus the schema files the compiled code reads at run time (as the Dockerfile copies them). */
 function buildGateway(): string {
@@ -279,15 +244,7 @@ async function main() {
     // The same resources for both: the gateway reads them from Redis, the reference from this file.
     const file = path.join(runDir, 'resources.bin');
     const fd = fs.openSync(file, 'w');
-    const u32 = (n: number) => {
-      const b = Buffer.alloc(4);
-      b.writeUInt32BE(n);
-      return b;
-    };
-    const record = (name: string, any: Buffer) => {
-      const n = Buffer.from(name, 'utf8');
-      fs.writeSync(fd, Buffer.concat([u32(n.length), n, u32(any.length), any]));
-    };
+    const record = (name: string, any: Buffer) => fs.writeSync(fd, resourceRecord(name, any));
     const { writer: w } = await writeBenchSnapshot(redis.url, record);
     fs.closeSync(fd);
     writer = w;

@@ -1,10 +1,16 @@
 // A minimal MCP-over-xDS config source on go-control-plane (its SotW ADS server and snapshot cache), serving the
 // ServiceEntries the gateway benchmark wrote: the reference that bench/gateway-vs-reference.ts measures the
-// xds-gateway against. Not part of meshbridge; built by that benchmark on demand.
+// xds-gateway against, and the config source of bench/istiod-floor.ts (istiod's own latency floor). Not part of
+// meshbridge; built by those benchmarks on demand.
 //
 // Input: -resources, a file of records [u32 BE name length][name][u32 BE length][Any bytes] — the exact Any elements
-// the gateway serves. POST /resource?name=N with an Any as body replaces (or adds) one resource and bumps the version;
-// GET /version returns the version being served.
+// the gateway serves. POST /resource?name=N with an Any as body replaces (or adds) one resource and bumps the version
+// of its shard, answering that version; GET /version returns the version being served (shard 0's).
+//
+// -shards K: K ADS listeners, one config source each with its own snapshot cache, as the gateway's gateway.shards. A
+// resource lives in shard FNV-1a-32("namespace/name") mod K (services/xds-gateway/shard.ts); a name of the form
+// "Kind|namespace/name" (the snapshot store's field) is hashed without its "Kind|". A change rebuilds only its shard.
+// -events prints one JSON line per ServiceEntry response pushed and per ACK received, for the benchmark's timings.
 package main
 
 import (
@@ -18,8 +24,10 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf16"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -41,11 +49,42 @@ var servedTypes = map[string]bool{
 }
 
 // rawResource is a message that marshals to exactly the given bytes (kept as unknown fields): the cache wraps it in
-// Any{type_url: <requested type>, value: <these bytes>} — the MCP Resource, byte for byte what the gateway sends.
+// Any{type_url: <requested type>, value: <these bytes>}, and mcpStream names the MCP Resource in type_url — byte for
+// byte what the gateway sends.
 func rawResource(value []byte) types.Resource {
 	m := &emptypb.Empty{}
 	m.ProtoReflect().SetUnknown(protoreflect.RawFields(value))
 	return m
+}
+
+// mcpResourceType is the type_url of each element istiod reads from an MCP-over-xDS response (its client rejects any
+// other); go-control-plane's cache always uses the request's type URL.
+const mcpResourceType = "type.googleapis.com/istio.mcp.v1alpha1.Resource"
+
+// mcpStream sends each ServiceEntry response with its elements renamed to mcpResourceType: a shallow copy, since the
+// cache shares one response between streams.
+type mcpStream struct{ grpc.ServerStream }
+
+func (s mcpStream) SendMsg(m any) error {
+	if resp, ok := m.(*discoverygrpc.DiscoveryResponse); ok && servedTypes[resp.TypeUrl] {
+		out := &discoverygrpc.DiscoveryResponse{
+			VersionInfo:  resp.VersionInfo,
+			Canary:       resp.Canary,
+			TypeUrl:      resp.TypeUrl,
+			Nonce:        resp.Nonce,
+			ControlPlane: resp.ControlPlane,
+			Resources:    make([]*anypb.Any, len(resp.Resources)),
+		}
+		for i, r := range resp.Resources {
+			out.Resources[i] = &anypb.Any{TypeUrl: mcpResourceType, Value: r.Value}
+		}
+		m = out
+	}
+	return s.ServerStream.SendMsg(m)
+}
+
+func mcpTypes(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, mcpStream{ss})
 }
 
 // snapshot implements cachev3.ResourceSnapshot for Istio type URLs (the stock Snapshot knows Envoy types only).
@@ -80,10 +119,11 @@ func (s *snapshot) GetResources(typeURL string) map[string]types.Resource {
 func (s *snapshot) ConstructVersionMap() error             { return nil }
 func (s *snapshot) GetVersionMap(string) map[string]string { return nil }
 
+// store is one shard: its resources and the snapshot cache its listener serves.
 type store struct {
 	mu      sync.Mutex
 	version int
-	values  map[string][]byte
+	values  map[string]types.Resource
 	cache   cachev3.SnapshotCache
 }
 
@@ -95,12 +135,64 @@ func (st *store) publish() error {
 		resources: make(map[string]types.ResourceWithTTL, len(st.values)),
 		plain:     make(map[string]types.Resource, len(st.values)),
 	}
-	for name, v := range st.values {
-		r := rawResource(v)
+	for name, r := range st.values {
 		s.resources[name] = types.ResourceWithTTL{Resource: r}
 		s.plain[name] = r
 	}
 	return st.cache.SetSnapshot(context.Background(), "mesh", s)
+}
+
+// shardOf is services/xds-gateway/shard.ts: FNV-1a (32 bit) over the UTF-16 code units of "namespace/name", mod K.
+func shardOf(name string, shards int) int {
+	if shards <= 1 {
+		return 0
+	}
+	if bar := strings.IndexByte(name, '|'); bar >= 0 {
+		name = name[bar+1:]
+	}
+	h := uint32(0x811c9dc5)
+	for _, u := range utf16.Encode([]rune(name)) {
+		h ^= uint32(u)
+		h *= 0x01000193
+	}
+	return int(h % uint32(shards))
+}
+
+// events writes the -events lines: {"ev":"push"|"ack","shard":k,"version":"v","t":<unix ms>}.
+type events struct {
+	mu sync.Mutex
+	on bool
+}
+
+func (e *events) emit(ev string, shard int, version string) {
+	if !e.on {
+		return
+	}
+	t := time.Now().UnixMilli()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fmt.Fprintf(os.Stdout, "{\"ev\":%q,\"shard\":%d,\"version\":%q,\"t\":%d}\n", ev, shard, version, t)
+}
+
+// callbacks report ServiceEntry pushes and istiod's ACKs (a request carrying the version it accepts, no error).
+func (e *events) callbacks(shard int) serverv3.Callbacks {
+	if !e.on {
+		return nil
+	}
+	return serverv3.CallbackFuncs{
+		StreamRequestFunc: func(_ int64, req *discoverygrpc.DiscoveryRequest) error {
+			if servedTypes[req.TypeUrl] && req.ResponseNonce != "" && req.ErrorDetail == nil {
+				e.emit("ack", shard, req.VersionInfo)
+			}
+			return nil
+		},
+		StreamResponseFunc: func(_ context.Context, _ int64, _ *discoverygrpc.DiscoveryRequest,
+			resp *discoverygrpc.DiscoveryResponse) {
+			if servedTypes[resp.TypeUrl] {
+				e.emit("push", shard, resp.VersionInfo)
+			}
+		},
+	}
 }
 
 func anyValue(b []byte) ([]byte, error) {
@@ -151,31 +243,57 @@ type constantHash struct{}
 func (constantHash) ID(*core.Node) string { return "mesh" }
 
 func main() {
-	grpcAddr := flag.String("grpc", "127.0.0.1:0", "ADS listen address")
+	grpcAddr := flag.String("grpc", "127.0.0.1:0", "ADS listen address (-shards > 1: its host, each shard on a free port)")
 	httpAddr := flag.String("http", "127.0.0.1:0", "control listen address")
 	file := flag.String("resources", "", "resource file (see the package comment)")
+	shards := flag.Int("shards", 1, "config sources (ADS listeners), as the gateway's gateway.shards")
+	logEvents := flag.Bool("events", false, "print a JSON line per ServiceEntry push and per ACK")
 	flag.Parse()
+	if *shards < 1 {
+		log.Fatalf("-shards must be at least 1, not %d", *shards)
+	}
 
 	values, err := load(*file)
 	if err != nil {
 		log.Fatalf("loading resources: %v", err)
 	}
-	st := &store{values: values, cache: cachev3.NewSnapshotCache(false, constantHash{}, nil)}
-	if err := st.publish(); err != nil {
-		log.Fatalf("snapshot: %v", err)
+	ev := &events{on: *logEvents}
+	stores := make([]*store, *shards)
+	for k := range stores {
+		stores[k] = &store{values: map[string]types.Resource{}, cache: cachev3.NewSnapshotCache(false, constantHash{}, nil)}
+	}
+	for name, v := range values {
+		stores[shardOf(name, *shards)].values[name] = rawResource(v)
 	}
 
-	gs := grpc.NewServer(
-		grpc.MaxRecvMsgSize(16*1024*1024),
-		// istiod pings every 30 s on an open stream: allow it, as the gateway does.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	)
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(gs, serverv3.NewServer(context.Background(), st.cache, nil))
-	gl, err := net.Listen("tcp", *grpcAddr)
-	if err != nil {
-		log.Fatalf("grpc listen: %v", err)
+	ports := make([]string, *shards)
+	for k, st := range stores {
+		if err := st.publish(); err != nil {
+			log.Fatalf("snapshot: %v", err)
+		}
+		gs := grpc.NewServer(
+			grpc.MaxRecvMsgSize(16*1024*1024),
+			grpc.StreamInterceptor(mcpTypes),
+			// istiod pings every 30 s on an open stream: allow it, as the gateway does.
+			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		)
+		discoverygrpc.RegisterAggregatedDiscoveryServiceServer(gs,
+			serverv3.NewServer(context.Background(), st.cache, ev.callbacks(k)))
+		addr := *grpcAddr
+		if *shards > 1 {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				log.Fatalf("-grpc %q: %v", addr, err)
+			}
+			addr = net.JoinHostPort(host, "0")
+		}
+		gl, err := net.Listen("tcp", addr)
+		if err != nil {
+			log.Fatalf("grpc listen: %v", err)
+		}
+		ports[k] = strconv.Itoa(gl.Addr().(*net.TCPAddr).Port)
+		go func() { log.Fatal(gs.Serve(gl)) }()
 	}
-	go func() { log.Fatal(gs.Serve(gl)) }()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /resource", func(w http.ResponseWriter, r *http.Request) {
@@ -192,8 +310,9 @@ func main() {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		st := stores[shardOf(name, *shards)]
 		st.mu.Lock()
-		st.values[name] = v
+		st.values[name] = rawResource(v)
 		err = st.publish()
 		version := st.version
 		st.mu.Unlock()
@@ -204,16 +323,18 @@ func main() {
 		fmt.Fprint(w, version)
 	})
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		fmt.Fprint(w, st.version)
+		stores[0].mu.Lock()
+		defer stores[0].mu.Unlock()
+		fmt.Fprint(w, stores[0].version)
 	})
 	hl, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
 		log.Fatalf("http listen: %v", err)
 	}
-	// One line the benchmark reads for the bound ports.
-	fmt.Printf("listening grpc=%d http=%d resources=%d\n",
-		gl.Addr().(*net.TCPAddr).Port, hl.Addr().(*net.TCPAddr).Port, len(values))
+	// One line the benchmarks read for the bound ports (comma-separated, shard order).
+	ev.mu.Lock()
+	fmt.Printf("listening grpc=%s http=%d resources=%d\n",
+		strings.Join(ports, ","), hl.Addr().(*net.TCPAddr).Port, len(values))
+	ev.mu.Unlock()
 	log.Fatal(http.Serve(hl, mux))
 }

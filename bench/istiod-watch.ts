@@ -1,0 +1,200 @@
+/**
+ * Watching istiod from the outside, for the benchmarks that time changes through it (bench:istiod-floor; the same
+ * approach as bench:e2e): a sidecar-style ADS client, a JSON-lines log follower, version timelines, the machine's
+ * busy time, and istiod's own CPU profile.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { CLA_TYPE, CLUSTER_TYPE, XdsClient, type DecodedResponse } from '../harness/xds-probe.ts';
+import { EnvoyCluster, EnvoyClusterLoadAssignment } from '../schemas/proto.ts';
+import { istiodBinary } from '../harness/install.ts';
+import { projectRoot } from '../harness/paths.ts';
+import { percentile } from './support.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** n, p50, p90, p99 and max of a list of latencies. */
+export function latencySummary(values: number[]) {
+  const s = [...values].sort((a, b) => a - b);
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    max: s[s.length - 1] ?? NaN,
+  };
+}
+
+/** Follows a JSON-lines log file, handing each parsed record to `on`. */
+export class LogTail {
+  private offset = 0;
+  private rest = '';
+  private readonly timer: NodeJS.Timeout;
+  constructor(
+    private readonly file: string,
+    private readonly on: (rec: Record<string, unknown>) => void,
+  ) {
+    this.timer = setInterval(() => this.read(), 20);
+  }
+  read(): void {
+    if (!fs.existsSync(this.file)) return;
+    const fd = fs.openSync(this.file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size <= this.offset) return;
+      const buf = Buffer.alloc(size - this.offset);
+      fs.readSync(fd, buf, 0, buf.length, this.offset);
+      this.offset = size;
+      const lines = (this.rest + buf.toString('utf8')).split('\n');
+      this.rest = lines.pop() ?? '';
+      for (const l of lines) {
+        if (!l.startsWith('{')) continue;
+        try {
+          this.on(JSON.parse(l) as Record<string, unknown>);
+        } catch {
+          /* partial or foreign line */
+        }
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  stop(): void {
+    clearInterval(this.timer);
+    this.read();
+  }
+}
+
+/** Times of versions: the first time a version at least v was seen. */
+export class VersionTimes {
+  private readonly seen: { v: number; at: number }[] = [];
+  add(v: number, at: number): void {
+    if (this.seen.length === 0 || v > this.seen[this.seen.length - 1]!.v) this.seen.push({ v, at });
+  }
+  firstAtLeast(v: number): number | undefined {
+    let lo = 0;
+    let hi = this.seen.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.seen[mid]!.v < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.seen[lo]?.at;
+  }
+}
+
+interface Cla {
+  cluster_name: string;
+  endpoints: {
+    lb_endpoints: { endpoint?: { address?: { socket_address?: { address: string; port_value: number } } } }[];
+  }[];
+}
+
+/**
+ * A sidecar as istiod sees one: CDS, then EDS for every cluster whose name starts with `clusterPrefix`, ACKing every
+ * response. Keeps each cluster's endpoint set and reports, with the response's arrival time, every endpoint that
+ * appeared or left.
+ */
+export class Sidecar {
+  readonly client: XdsClient;
+  readonly endpoints = new Map<string, Set<string>>();
+  clusters: string[] = [];
+  edsResponses = 0;
+  cdsResponses = 0;
+  private edsVersion = '';
+  private edsNonce = '';
+  constructor(
+    address: string,
+    private readonly clusterPrefix: string,
+    private readonly onChange: (cluster: string, added: string[], removed: string[], at: number) => void,
+  ) {
+    this.client = new XdsClient(address, {
+      id: 'sidecar~10.0.0.1~bench.default~default.svc.cluster.local',
+      metadata: { NAMESPACE: 'default' },
+    });
+    this.client.onResponse = (r, at) => this.onResponse(r, at);
+  }
+  start(): void {
+    this.client.open();
+    this.client.send({ typeUrl: CLUSTER_TYPE });
+  }
+  private onResponse(r: DecodedResponse, at: number): void {
+    if (r.typeUrl === CLUSTER_TYPE) {
+      this.cdsResponses++;
+      const names = r.resources
+        .map((x) => (EnvoyCluster.decode(x.value) as unknown as { name: string }).name)
+        .filter((n) => n.startsWith(this.clusterPrefix))
+        .sort();
+      this.client.send({ typeUrl: CLUSTER_TYPE, versionInfo: r.versionInfo, nonce: r.nonce });
+      if (names.join() !== this.clusters.join()) {
+        this.clusters = names;
+        this.client.send({
+          typeUrl: CLA_TYPE,
+          resourceNames: names,
+          versionInfo: this.edsVersion,
+          nonce: this.edsNonce,
+        });
+      }
+      return;
+    }
+    if (r.typeUrl !== CLA_TYPE) return;
+    this.edsResponses++;
+    this.edsVersion = r.versionInfo;
+    this.edsNonce = r.nonce;
+    this.client.send({ typeUrl: CLA_TYPE, resourceNames: this.clusters, versionInfo: r.versionInfo, nonce: r.nonce });
+    for (const x of r.resources) {
+      const cla = EnvoyClusterLoadAssignment.decode(x.value) as unknown as Cla;
+      const now = new Set<string>();
+      for (const l of cla.endpoints)
+        for (const e of l.lb_endpoints) now.add(e.endpoint?.address?.socket_address?.address ?? '');
+      const before = this.endpoints.get(cla.cluster_name) ?? new Set<string>();
+      const added = [...now].filter((a) => !before.has(a));
+      const removed = [...before].filter((a) => !now.has(a));
+      this.endpoints.set(cla.cluster_name, now);
+      if (added.length > 0 || removed.length > 0) this.onChange(cla.cluster_name, added, removed, at);
+    }
+  }
+  get endpointCount(): number {
+    let n = 0;
+    for (const s of this.endpoints.values()) n += s.size;
+    return n;
+  }
+}
+
+/** Busy and total jiffies of the whole machine (/proc/stat). */
+export function machineCpu(): { busy: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * istiod's CPU profile (its pprof endpoint on the monitoring port) over `seconds`, started `delayMs` in; written to
+ * `file`.
+ */
+export async function profileIstiod(monitoringPort: number, seconds: number, file: string, delayMs = 5_000) {
+  await new Promise((r) => setTimeout(r, delayMs));
+  const res = await fetch(`http://127.0.0.1:${monitoringPort}/debug/pprof/profile?seconds=${seconds}`);
+  if (!res.ok) throw new Error(`istiod profile: HTTP ${res.status} from /debug/pprof/profile`);
+  fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+  return file;
+}
+
+/**
+ * `go tool pprof -top` by flat and by cumulative time, next to the profile (<name>-top.txt). Asynchronous: it takes
+ * seconds, and a blocked event loop would stall the benchmark's clients.
+ */
+export async function summariseProfile(pprof: string): Promise<{ pprof: string; top: string }> {
+  const top = pprof.replace(/\.pprof$/, '-top.txt');
+  const run = async (...flags: string[]) => {
+    const r = await execFileAsync('go', ['tool', 'pprof', '-top', '-nodecount=60', ...flags, istiodBinary(), pprof], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return r.stdout;
+  };
+  fs.writeFileSync(top, `# flat\n${await run()}\n# cumulative\n${await run('-cum')}`);
+  return { pprof: path.relative(projectRoot, pprof), top: path.relative(projectRoot, top) };
+}
