@@ -23,21 +23,25 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline, startIstiodFor } from '../harness/stack.ts';
 import { EventTail } from '../harness/event-tail.ts';
 import { waitFor } from '../harness/wait.ts';
-import { CLA_TYPE, CLUSTER_TYPE, XdsClient, type DecodedResponse } from '../harness/xds-probe.ts';
-import { DeltaXdsClient, type DeltaResponse } from '../harness/xds-delta-client.ts';
-import { EnvoyCluster, EnvoyClusterLoadAssignment } from '../schemas/proto.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
-import { istiodBinary } from '../harness/install.ts';
 import { DEFAULT_GATEWAY_SHARDS } from '../services/shared/config.ts';
 import { readLatestProfile, topFrames } from './cpuprofile-top.ts';
-import { createAppendTimeTopic, percentile, pool, procStats } from './support.ts';
+import {
+  LogTail,
+  Sidecar,
+  VersionTimes,
+  latencySummary,
+  machineCpu,
+  profileIstiod,
+  sidecarMode,
+  summariseProfile,
+} from './istiod-watch.ts';
+import { createAppendTimeTopic, pool, procStats } from './support.ts';
 import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-registries.ts';
 
 /**
@@ -67,228 +71,17 @@ const SHARDS = Number(process.env.BENCH_SHARDS ?? DEFAULT_GATEWAY_SHARDS);
  * A CPU profile of istiod over this many seconds of the churn (0: none): istiod's own account of where its time goes,
  * written next to the result as <OUT>.istiod.pprof and summarised (`go tool pprof -top`) as <OUT>.istiod-top.txt.
  */
-const execFileAsync = promisify(execFile);
 const PROFILE_SECONDS = Number(process.env.BENCH_ISTIOD_PROFILE_SECONDS ?? 0);
 /**
  * BENCH_NODE_PROFILE=1: the collector, projector and gateway run under `node --cpu-prof`; their self time over the
  * churn is summarised in <OUT>.node-top.txt, so their share of the machine is explained, not only measured.
  */
 const NODE_PROFILE = process.env.BENCH_NODE_PROFILE === '1';
-/** The sidecar's protocol: delta (what istiod's sidecars speak by default) or sotw. */
-const SIDECAR_MODE = process.env.BENCH_SIDECAR === 'sotw' ? 'sotw' : 'delta';
+const SIDECAR_MODE = sidecarMode();
 /** kafka.compression for the run (the product's default when unset). */
 const KAFKA_COMPRESSION = process.env.BENCH_KAFKA_COMPRESSION;
 
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-
-function summary(values: number[]) {
-  const s = [...values].sort((a, b) => a - b);
-  return {
-    n: s.length,
-    p50: percentile(s, 50),
-    p90: percentile(s, 90),
-    p99: percentile(s, 99),
-    max: s[s.length - 1] ?? NaN,
-  };
-}
-
-/** Follows a JSON-lines log file, handing each parsed record to `on`. */
-class LogTail {
-  private offset = 0;
-  private rest = '';
-  private readonly timer: NodeJS.Timeout;
-  constructor(
-    private readonly file: string,
-    private readonly on: (rec: Record<string, unknown>) => void,
-  ) {
-    this.timer = setInterval(() => this.read(), 20);
-  }
-  read(): void {
-    if (!fs.existsSync(this.file)) return;
-    const fd = fs.openSync(this.file, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      if (size <= this.offset) return;
-      const buf = Buffer.alloc(size - this.offset);
-      fs.readSync(fd, buf, 0, buf.length, this.offset);
-      this.offset = size;
-      const lines = (this.rest + buf.toString('utf8')).split('\n');
-      this.rest = lines.pop() ?? '';
-      for (const l of lines) {
-        if (!l.startsWith('{')) continue;
-        try {
-          this.on(JSON.parse(l) as Record<string, unknown>);
-        } catch {
-          /* partial or foreign line */
-        }
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-  stop(): void {
-    clearInterval(this.timer);
-    this.read();
-  }
-}
-
-/** Times of versions: the first time a version at least v was seen. */
-class VersionTimes {
-  private readonly seen: { v: number; at: number }[] = [];
-  add(v: number, at: number): void {
-    if (this.seen.length === 0 || v > this.seen[this.seen.length - 1]!.v) this.seen.push({ v, at });
-  }
-  firstAtLeast(v: number): number | undefined {
-    let lo = 0;
-    let hi = this.seen.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.seen[mid]!.v < v) lo = mid + 1;
-      else hi = mid;
-    }
-    return this.seen[lo]?.at;
-  }
-}
-
-/**
- * A sidecar as istiod sees one: CDS, then EDS for every meshbridge cluster, ACKing every response. Keeps each
- * cluster's endpoint set and reports, with the response's arrival time, every endpoint that appeared or left.
- * Speaks delta xDS by default, as istiod's sidecars do (ISTIO_DELTA_XDS); BENCH_SIDECAR=sotw for state of the world,
- * whose ACKs repeat every subscribed cluster name (10,000 at this scale) for istiod to decode each time.
- */
-class Sidecar {
-  readonly endpoints = new Map<string, Set<string>>();
-  clusters: string[] = [];
-  edsResponses = 0;
-  cdsResponses = 0;
-  private readonly sotw: XdsClient | undefined;
-  private readonly delta: DeltaXdsClient | undefined;
-  private edsVersion = '';
-  private edsNonce = '';
-  constructor(
-    address: string,
-    readonly mode: 'delta' | 'sotw',
-    /** Cluster-name prefix of the benchmark's services: the only clusters followed. */
-    private readonly clusterPrefix: string,
-    private readonly onChange: (cluster: string, added: string[], removed: string[], at: number) => void,
-  ) {
-    const node = {
-      id: 'sidecar~10.0.0.1~bench.default~default.svc.cluster.local',
-      metadata: { NAMESPACE: 'default' },
-    };
-    if (mode === 'sotw') {
-      this.sotw = new XdsClient(address, node);
-      this.sotw.onResponse = (r, at) => this.onSotw(r, at);
-    } else {
-      this.delta = new DeltaXdsClient(address, node);
-      this.delta.onResponse = (r, at) => this.onDelta(r, at);
-    }
-  }
-  start(): void {
-    this.sotw?.open().send({ typeUrl: CLUSTER_TYPE });
-    this.delta?.open().subscribe(CLUSTER_TYPE);
-  }
-  close(): void {
-    this.sotw?.close();
-    this.delta?.close();
-  }
-  private ours = (name: string) => name.startsWith(this.clusterPrefix);
-  private onSotw(r: DecodedResponse, at: number): void {
-    const c = this.sotw!;
-    if (r.typeUrl === CLUSTER_TYPE) {
-      this.cdsResponses++;
-      const names = r.resources
-        .map((x) => (EnvoyCluster.decode(x.value) as unknown as { name: string }).name)
-        .filter(this.ours)
-        .sort();
-      c.send({ typeUrl: CLUSTER_TYPE, versionInfo: r.versionInfo, nonce: r.nonce });
-      if (names.join() !== this.clusters.join()) {
-        this.clusters = names;
-        c.send({ typeUrl: CLA_TYPE, resourceNames: names, versionInfo: this.edsVersion, nonce: this.edsNonce });
-      }
-      return;
-    }
-    if (r.typeUrl !== CLA_TYPE) return;
-    this.edsResponses++;
-    this.edsVersion = r.versionInfo;
-    this.edsNonce = r.nonce;
-    c.send({ typeUrl: CLA_TYPE, resourceNames: this.clusters, versionInfo: r.versionInfo, nonce: r.nonce });
-    for (const x of r.resources) this.applyCla(x.value, at);
-  }
-  private onDelta(r: DeltaResponse, at: number): void {
-    const c = this.delta!;
-    c.ack(r);
-    if (r.typeUrl === CLUSTER_TYPE) {
-      this.cdsResponses++;
-      const have = new Set(this.clusters);
-      const added = r.resources.map((x) => x.name).filter((n) => this.ours(n) && !have.has(n));
-      const removed = r.removed.filter((n) => have.has(n));
-      if (added.length === 0 && removed.length === 0) return;
-      for (const n of removed) have.delete(n);
-      this.clusters = [...have, ...added].sort();
-      c.subscribe(CLA_TYPE, added, removed);
-      return;
-    }
-    if (r.typeUrl !== CLA_TYPE) return;
-    this.edsResponses++;
-    for (const x of r.resources) this.applyCla(x.value, at);
-  }
-  private applyCla(value: Uint8Array, at: number): void {
-    const cla = EnvoyClusterLoadAssignment.decode(value) as unknown as {
-      cluster_name: string;
-      endpoints: {
-        lb_endpoints: { endpoint?: { address?: { socket_address?: { address: string; port_value: number } } } }[];
-      }[];
-    };
-    const now = new Set<string>();
-    for (const l of cla.endpoints)
-      for (const e of l.lb_endpoints) now.add(e.endpoint?.address?.socket_address?.address ?? '');
-    const before = this.endpoints.get(cla.cluster_name) ?? new Set<string>();
-    const added = [...now].filter((a) => !before.has(a));
-    const removed = [...before].filter((a) => !now.has(a));
-    this.endpoints.set(cla.cluster_name, now);
-    if (added.length > 0 || removed.length > 0) this.onChange(cla.cluster_name, added, removed, at);
-  }
-  get endpointCount(): number {
-    let n = 0;
-    for (const s of this.endpoints.values()) n += s.size;
-    return n;
-  }
-}
-
-/** istiod's CPU profile (its pprof endpoint on the monitoring port), started 5 s into the churn; returns the file. */
-async function profileIstiod(monitoringPort: number, seconds: number): Promise<string> {
-  await new Promise((r) => setTimeout(r, 5_000));
-  const res = await fetch(`http://127.0.0.1:${monitoringPort}/debug/pprof/profile?seconds=${seconds}`);
-  if (!res.ok) throw new Error(`istiod profile: HTTP ${res.status} from /debug/pprof/profile`);
-  const pprof = path.join(projectRoot, 'bench', 'results', OUT.replace(/\.json$/, '.istiod.pprof'));
-  fs.writeFileSync(pprof, Buffer.from(await res.arrayBuffer()));
-  return pprof;
-}
-
-/**
- * `go tool pprof -top` by flat and by cumulative time, next to the profile. Run after the churn, asynchronously: it
- * takes seconds, and a blocked event loop would stall the registry writes and expire the ZooKeeper session.
- */
-async function summariseProfile(pprof: string): Promise<{ pprof: string; top: string }> {
-  const top = pprof.replace(/\.pprof$/, '-top.txt');
-  const run = async (...flags: string[]) => {
-    const r = await execFileAsync('go', ['tool', 'pprof', '-top', '-nodecount=60', ...flags, istiodBinary(), pprof], {
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return r.stdout;
-  };
-  fs.writeFileSync(top, `# flat\n${await run()}\n# cumulative\n${await run('-cum')}`);
-  return { pprof: path.relative(projectRoot, pprof), top: path.relative(projectRoot, top) };
-}
-
-/** Busy and total jiffies of the whole machine (/proc/stat). */
-function machineCpu(): { busy: number; total: number } {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
-}
 
 interface Change {
   host: string;
@@ -477,7 +270,8 @@ async function main(): Promise<void> {
     const startedWall = Date.now();
     const total = RATE * SECONDS;
     const inflight: Promise<void>[] = [];
-    const profile = PROFILE_SECONDS > 0 ? profileIstiod(istiod.monitoringPort, PROFILE_SECONDS) : undefined;
+    const pprofFile = path.join(projectRoot, 'bench', 'results', OUT.replace(/\.json$/, '.istiod.pprof'));
+    const profile = PROFILE_SECONDS > 0 ? profileIstiod(istiod.monitoringPort, PROFILE_SECONDS, pprofFile) : undefined;
     for (let k = 0; k < total; k++) {
       const due = startedAt + (k * 1000) / RATE;
       const wait = due - performance.now();
@@ -565,13 +359,13 @@ async function main(): Promise<void> {
     const diff = (a: keyof Change, b: keyof Change) =>
       measured.filter((c) => c[a] !== undefined && c[b] !== undefined).map((c) => (c[b] as number) - (c[a] as number));
     const stages = {
-      collector: summary(diff('issuedAt', 'kafka')),
-      projector: summary(diff('kafka', 'redis')),
-      gateway: summary(diff('redis', 'push')),
-      istiodAck: summary(diff('push', 'ack')),
-      istiodToSidecar: summary(diff('ack', 'sidecar')),
+      collector: latencySummary(diff('issuedAt', 'kafka')),
+      projector: latencySummary(diff('kafka', 'redis')),
+      gateway: latencySummary(diff('redis', 'push')),
+      istiodAck: latencySummary(diff('push', 'ack')),
+      istiodToSidecar: latencySummary(diff('ack', 'sidecar')),
     };
-    const endToEnd = summary(measured.map((c) => c.sidecar! - c.issuedAt));
+    const endToEnd = latencySummary(measured.map((c) => c.sidecar! - c.issuedAt));
     const slowest = Object.entries(stages).sort(([, a], [, b]) => b.p50 - a.p50)[0]![0];
     const result = {
       date: new Date().toISOString(),

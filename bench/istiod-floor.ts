@@ -38,6 +38,7 @@ import { referenceBinary, resourceRecord } from './reference-binary.ts';
 import {
   LogTail,
   Sidecar,
+  sidecarMode,
   VersionTimes,
   latencySummary,
   machineCpu,
@@ -200,22 +201,27 @@ async function main(): Promise<void> {
 
     const pending = new Map<string, Change[]>(); // cluster|address|kind -> changes waiting for the sidecar
     const done: Change[] = [];
-    const sidecar = new Sidecar(`127.0.0.1:${istiod.grpcPort}`, `outbound|${PORT}||org.bench.`, (c, a, r, at) => {
-      for (const [list, kind] of [
-        [a, 'add'],
-        [r, 'remove'],
-      ] as const) {
-        for (const address of list) {
-          const waiting = pending.get(`${c}|${address}|${kind}`);
-          if (!waiting?.length) continue;
-          const ch = waiting.shift()!;
-          ch.sidecar = at;
-          done.push(ch);
+    const sidecar = new Sidecar(
+      `127.0.0.1:${istiod.grpcPort}`,
+      sidecarMode(),
+      `outbound|${PORT}||org.bench.`,
+      (c, a, r, at) => {
+        for (const [list, kind] of [
+          [a, 'add'],
+          [r, 'remove'],
+        ] as const) {
+          for (const address of list) {
+            const waiting = pending.get(`${c}|${address}|${kind}`);
+            if (!waiting?.length) continue;
+            const ch = waiting.shift()!;
+            ch.sidecar = at;
+            done.push(ch);
+          }
         }
-      }
-    });
+      },
+    );
     sidecar.start();
-    stopFns.push(() => sidecar.client.close());
+    stopFns.push(() => sidecar.close());
     await waitFor(() => sidecar.clusters.length >= SERVICES && sidecar.endpointCount >= SERVICES * INSTANCES, {
       what: `sidecar holding ${SERVICES * INSTANCES} endpoints`,
       timeoutMs: 1_800_000,
@@ -336,6 +342,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         shards: SHARDS,
         istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', ...ISTIOD_ENV },
+        sidecarXds: sidecarMode(),
         configSource: 'bench/reference (go-control-plane SotW snapshot cache per shard), changes by HTTP POST',
         resourceMiB: Number((bytes / 1048576).toFixed(1)),
       },
