@@ -70,7 +70,10 @@ describe('gateway pure logic', () => {
     ]);
     const next = changedShards(patchSnapshot(full, 2, true, changed, 0), first.maxSeq);
     // Then only their shards are visited
-    assert.deepEqual(next.shards, [...new Set([shardOf('ns/h3', 8), shardOf('ns/h17', 8)])].sort((a, b) => a - b));
+    assert.deepEqual(
+      next.shards,
+      [...new Set([shardOf('ns/h3', 8), shardOf('ns/h17', 8)])].sort((a, b) => a - b),
+    );
     // And a snapshot with no list change (completeness unchanged) visits none
     assert.deepEqual(changedShards(patchSnapshot(full, 3, true, new Map(), 0), next.maxSeq).shards, []);
     // But completeness flipping re-offers every shard
