@@ -123,9 +123,9 @@ describe('a Dubbo provider in ZooKeeper reaches a real istiod through Kafka, Red
   });
 
   it('a delta-xDS sidecar (what istio 1.30 sidecars speak by default) gets each change incrementally', async () => {
-    // Runs after the first test: istiod is up and the service has no providers left.
+    // Runs after the first test, on the same istiod; it registers its own providers.
     const endpoints = new Map<string, string[]>();
-    let clusterNames = new Set<string>();
+    const clusterNames = new Set<string>();
     const sidecar = new DeltaXdsClient(`127.0.0.1:${istiod.grpcPort}`, {
       id: 'sidecar~10.0.0.2~delta.default~default.svc.cluster.local',
       metadata: { NAMESPACE: 'default' },
@@ -133,11 +133,14 @@ describe('a Dubbo provider in ZooKeeper reaches a real istiod through Kafka, Red
     sidecar.onResponse = (r) => {
       sidecar.ack(r);
       if (r.typeUrl === CLUSTER_TYPE) {
+        for (const n of r.removed) clusterNames.delete(n);
         const added = r.resources.map((x) => x.name).filter((n) => !clusterNames.has(n));
-        clusterNames = new Set([...clusterNames, ...added]);
+        for (const n of added) clusterNames.add(n);
+        // A cluster (re)appearing is subscribed for its endpoints, as Envoy does.
         if (added.includes(CLUSTER)) sidecar.subscribe(CLA_TYPE, [CLUSTER]);
         return;
       }
+      for (const n of r.removed) endpoints.delete(n);
       for (const x of r.resources) {
         const cla = EnvoyClusterLoadAssignment.decode(x.value) as unknown as {
           cluster_name: string;
@@ -145,26 +148,27 @@ describe('a Dubbo provider in ZooKeeper reaches a real istiod through Kafka, Red
         };
         endpoints.set(
           cla.cluster_name,
-          cla.endpoints.flatMap((l) => l.lb_endpoints.map((e) => e.endpoint?.address?.socket_address?.address ?? '')),
+          cla.endpoints
+            .flatMap((l) => l.lb_endpoints.map((e) => e.endpoint?.address?.socket_address?.address ?? ''))
+            .sort(),
         );
       }
     };
     sidecar.open().subscribe(CLUSTER_TYPE);
+    const expect = (addresses: string[], what: string) =>
+      waitFor(() => endpoints.get(CLUSTER)?.join() === addresses.join() || undefined, {
+        what: `${what} (delta EDS has ${endpoints.get(CLUSTER)?.join() ?? 'no assignment'})`,
+        timeoutMs: 30_000,
+        intervalMs: 10,
+      });
     try {
-      await waitFor(() => endpoints.has(CLUSTER) || undefined, { what: `delta EDS for ${CLUSTER}`, timeoutMs: 30_000 });
-      assert.deepEqual(endpoints.get(CLUSTER), []);
-      const p = await dubbo.register(IFACE, '10.0.0.21', 20880);
-      await waitFor(() => endpoints.get(CLUSTER)?.join() === '10.0.0.21' || undefined, {
-        what: 'the new provider pushed to the delta sidecar',
-        timeoutMs: 30_000,
-        intervalMs: 10,
-      });
-      await dubbo.unregister(p);
-      await waitFor(() => endpoints.get(CLUSTER)?.length === 0 || undefined, {
-        what: 'the removed provider withdrawn from the delta sidecar',
-        timeoutMs: 30_000,
-        intervalMs: 10,
-      });
+      const p1 = await dubbo.register(IFACE, '10.0.0.21', 20880);
+      await expect(['10.0.0.21'], 'the first provider pushed to the delta sidecar');
+      const p2 = await dubbo.register(IFACE, '10.0.0.22', 20880);
+      await expect(['10.0.0.21', '10.0.0.22'], 'a second provider added incrementally');
+      await dubbo.unregister(p1);
+      await expect(['10.0.0.22'], 'the removed provider withdrawn');
+      await dubbo.unregister(p2);
       assert.equal(sidecar.closedWith, undefined);
     } finally {
       sidecar.close();
