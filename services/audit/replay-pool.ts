@@ -1,6 +1,6 @@
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { startModuleWorker, siblingModule } from '../shared/module-worker.ts';
+import { startModuleWorker, siblingModule } from '../../services/shared/module-worker.ts';
 import { mergeCutResults, mergeReplayStats, type Cut, type CutResult, type ReplayStats } from './cut-replay.ts';
 import { packMessages, unpackBuffers, type PackedBuffers } from './replay-wire.ts';
 import type { PartitionVerdict, TopicMessage } from './topic-reader.ts';

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import Consul from 'consul';
-import type { ConsulSourceConfig } from '../shared/config.ts';
+import type { ConsulSourceConfig } from '../../services/shared/config.ts';
 
 /**
  * The Consul HTTP calls a collector needs, over the `consul` npm package (the card's choice). The package covers

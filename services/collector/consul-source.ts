@@ -1,6 +1,6 @@
 import { ResyncRunner, type ResyncPass } from './resync-runner.ts';
-import type { ConsulSourceConfig } from '../shared/config.ts';
-import type { Logger } from '../shared/log.ts';
+import type { ConsulSourceConfig } from '../../services/shared/config.ts';
+import type { Logger } from '../../services/shared/log.ts';
 import { Coalescer } from './coalescer.ts';
 import { ConsulClient, type Blocking } from './consul-client.ts';
 import type { CollectorMetrics } from './metrics.ts';
@@ -8,7 +8,7 @@ import { normaliseConsulService } from './normalise-consul.ts';
 import type { EventSink } from './publisher.ts';
 import { SourceCore } from './source-core.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
-import { backoff, backoffDelay, RETRY } from '../shared/retry.ts';
+import { backoff, backoffDelay, RETRY } from '../../services/shared/retry.ts';
 
 interface Watch {
   index: number;

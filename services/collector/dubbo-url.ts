@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { err, ok, type Result } from '../shared/errors.ts';
+import { err, ok, type Result } from '../../services/shared/errors.ts';
 
 /** One provider registration as Apache Dubbo writes it under /dubbo/<interface>/providers/. */
 export interface DubboProvider {

@@ -1,9 +1,9 @@
 import type { Worker } from 'node:worker_threads';
-import { siblingModule, startModuleWorker } from '../shared/module-worker.ts';
+import { siblingModule, startModuleWorker } from '../../services/shared/module-worker.ts';
 import type { AppsDocument } from './eureka-apps.ts';
 import type { FetchReply, FetchRequest } from './eureka-fetch-worker.ts';
-import type { EurekaSourceConfig } from '../shared/config.ts';
-import { eurekaPeers, type EurekaPeer } from '../shared/eureka-peers.ts';
+import type { EurekaSourceConfig } from '../../services/shared/config.ts';
+import { eurekaPeers, type EurekaPeer } from '../../services/shared/eureka-peers.ts';
 
 /** Error from a Eureka peer, with the HTTP status when it answered. */
 export class EurekaRequestError extends Error {

@@ -1,6 +1,6 @@
 import type { DataIssue } from '../../schemas/registry-event.ts';
-import type { EurekaSourceConfig } from '../shared/config.ts';
-import type { Logger } from '../shared/log.ts';
+import type { EurekaSourceConfig } from '../../services/shared/config.ts';
+import type { Logger } from '../../services/shared/log.ts';
 import { appsFromDocument, reconcileHashCode, refreshWithDelta, type EurekaApps } from './eureka-apps.ts';
 import { EurekaClient } from './eureka-client.ts';
 import type { CollectorMetrics } from './metrics.ts';

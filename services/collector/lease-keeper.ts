@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
-import type { Config } from '../shared/config.ts';
-import { siblingModule, startModuleWorker } from '../shared/module-worker.ts';
+import type { Config } from '../../services/shared/config.ts';
+import { siblingModule, startModuleWorker } from '../../services/shared/module-worker.ts';
 
 /** Slots of the memory shared with the renewal thread (BigInt64, read and written with Atomics). */
 export const SLOT = { heartbeat: 0, leading: 1, renewedEpoch: 2, renewedSentAt: 3 } as const;

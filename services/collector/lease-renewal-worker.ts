@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
-import type { Config } from '../shared/config.ts';
-import { redisConnectionOptions } from '../shared/redis-client.ts';
+import type { Config } from '../../services/shared/config.ts';
+import { redisConnectionOptions } from '../../services/shared/redis-client.ts';
 import { tickOf } from './leader-election.ts';
 import { SLOT, type RenewalWorkerData } from './lease-keeper.ts';
 

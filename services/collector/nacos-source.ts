@@ -1,5 +1,5 @@
-import type { NacosSourceConfig } from '../shared/config.ts';
-import type { Logger } from '../shared/log.ts';
+import type { NacosSourceConfig } from '../../services/shared/config.ts';
+import type { Logger } from '../../services/shared/log.ts';
 import { Coalescer } from './coalescer.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { isAuthError, NacosAuth } from './nacos-auth.ts';

@@ -1,7 +1,7 @@
 import { istioProtocol as istioSpelling } from '../../schemas/istio-rules.ts';
 import { deriveServicePorts } from './service-ports.ts';
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
-import type { ConsulSourceConfig, LabelRule } from '../shared/config.ts';
+import type { ConsulSourceConfig, LabelRule } from '../../services/shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';

@@ -2,12 +2,12 @@ import net from 'node:net';
 import { deriveServicePorts } from './service-ports.ts';
 import { dubboPortName } from './normalise-dubbo.ts';
 import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
-import type { ZooKeeperDubboSourceConfig } from '../shared/config.ts';
+import type { ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
 import { renderHost } from './naming.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import { sortInstances, type ServiceState } from './service-state.ts';
-import { err, ok, type Result } from '../shared/errors.ts';
+import { err, ok, type Result } from '../../services/shared/errors.ts';
 
 export type DubboAppNormaliseConfig = Pick<
   ZooKeeperDubboSourceConfig,

@@ -1,5 +1,5 @@
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
-import type { ZooKeeperDubboSourceConfig } from '../shared/config.ts';
+import type { ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts';
 
 /** The part of a source's config that normalisation reads (pure: no connection settings). */
 export type DubboNormaliseConfig = Pick<

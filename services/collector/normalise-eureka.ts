@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
-import type { EurekaSourceConfig, LabelRule } from '../shared/config.ts';
+import type { EurekaSourceConfig, LabelRule } from '../../services/shared/config.ts';
 import type { EurekaInstance } from './eureka-apps.ts';
 import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';

@@ -1,5 +1,5 @@
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
-import type { NacosSourceConfig } from '../shared/config.ts';
+import type { NacosSourceConfig } from '../../services/shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
 import { istioProtocol, labelsFromRules } from './normalise-consul.ts';

@@ -2,9 +2,9 @@ import crypto from 'node:crypto';
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import { encodeEvent } from '../../schemas/event-codec.ts';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
-import type { Config, SourceConfig } from '../shared/config.ts';
-import { compressionOf } from '../shared/kafka-client.ts';
-import { FencedError } from '../shared/errors.ts';
+import type { Config, SourceConfig } from '../../services/shared/config.ts';
+import { compressionOf } from '../../services/shared/kafka-client.ts';
+import { FencedError } from '../../services/shared/errors.ts';
 import type { StateToPublish } from './decider.ts';
 import type { CollectorMetrics } from './metrics.ts';
 

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino, type Level } from 'pino';
 import { Registry } from 'prom-client';
-import type { SourceConfig } from '../shared/config.ts';
+import type { SourceConfig } from '../../services/shared/config.ts';
 import { ConsulSource } from './consul-source.ts';
 import { EurekaSource } from './eureka-source.ts';
 import { NacosSource } from './nacos-source.ts';
@@ -12,7 +12,7 @@ import type { EventSink } from './publisher.ts';
 import type { RegistrySource } from './source.ts';
 import { ZooKeeperDubboSource } from './zookeeper-dubbo-source.ts';
 import type { ExpectedHost, RegistryRead } from '../../schemas/registry-read.ts';
-import { RegistryUnreadable } from '../shared/errors.ts';
+import { RegistryUnreadable } from '../../services/shared/errors.ts';
 
 /** Where the one-shot read's decided events go: nowhere. The decider's state is what the collector would publish. */
 class DiscardingSink implements EventSink {

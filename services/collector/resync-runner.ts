@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Logger } from '../shared/log.ts';
+import type { Logger } from '../../services/shared/log.ts';
 import type { CollectorMetrics } from './metrics.ts';
 
 export interface ResyncPass {

@@ -1,8 +1,8 @@
 import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import type { Config, SourceConfig } from '../shared/config.ts';
-import { FencedError } from '../shared/errors.ts';
-import type { Logger } from '../shared/log.ts';
+import type { Config, SourceConfig } from '../../services/shared/config.ts';
+import { FencedError } from '../../services/shared/errors.ts';
+import type { Logger } from '../../services/shared/log.ts';
 import {
   decide,
   isValid,

@@ -1,5 +1,5 @@
-import type { SourceConfig } from '../shared/config.ts';
-import type { Logger } from '../shared/log.ts';
+import type { SourceConfig } from '../../services/shared/config.ts';
+import type { Logger } from '../../services/shared/log.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import type { EventSink } from './publisher.ts';
 import type { SourceCore } from './source-core.ts';

@@ -1,6 +1,6 @@
 import { ResyncRunner, type ResyncPass } from './resync-runner.ts';
-import type { ZooKeeperDubboSourceConfig as SourceConfig } from '../shared/config.ts';
-import type { Logger } from '../shared/log.ts';
+import type { ZooKeeperDubboSourceConfig as SourceConfig } from '../../services/shared/config.ts';
+import type { Logger } from '../../services/shared/log.ts';
 import { normaliseDubboService } from './normalise-dubbo.ts';
 import { composeInterfaceService, normaliseDubboApp, parseMapping } from './normalise-dubbo-app.ts';
 import type { ServiceState } from './service-state.ts';
@@ -9,10 +9,10 @@ import { SourceCore } from './source-core.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Coalescer } from './coalescer.ts';
 import { ReadLimiter } from './read-limiter.ts';
-import { FencedError } from '../shared/errors.ts';
+import { FencedError } from '../../services/shared/errors.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
 import { connect, getChildren, getData, watchChildrenOrCreation, zxid, type ZkClient } from './zk-client.ts';
-import { backoff, backoffDelay, RETRY } from '../shared/retry.ts';
+import { backoff, backoffDelay, RETRY } from '../../services/shared/retry.ts';
 import { ProviderParseCache } from './provider-parse-cache.ts';
 
 /**

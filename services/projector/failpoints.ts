@@ -1,4 +1,4 @@
-import type { Logger } from '../shared/log.ts';
+import type { Logger } from '../../services/shared/log.ts';
 
 /**
  * Crash-test hooks. A failpoint halts the projector at a precise point of the N-th non-empty batch so that a test

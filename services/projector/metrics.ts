@@ -1,4 +1,4 @@
-import { prom } from '../shared/metrics.ts';
+import { prom } from '../../services/shared/metrics.ts';
 import type { Registry } from 'prom-client';
 
 export function projectorMetrics(registry: Registry) {

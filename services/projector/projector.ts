@@ -1,11 +1,11 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { decodeLazily } from '../../projection/decode-projection.ts';
-import type { Config } from '../shared/config.ts';
-import { FencedError } from '../shared/errors.ts';
+import type { Config } from '../../services/shared/config.ts';
+import { FencedError } from '../../services/shared/errors.ts';
 import { redisKeys, type RedisKeys } from '../../snapshot-store/keys.ts';
-import type { Logger } from '../shared/log.ts';
-import { partitionCount } from '../shared/kafka-client.ts';
+import type { Logger } from '../../services/shared/log.ts';
+import { partitionCount } from '../../services/shared/kafka-client.ts';
 import type { PartitionState } from '../../projection/fold-state.ts';
 import { foldBatch } from '../../projection/fold-batch.ts';
 import { ProjectorStore } from './redis-store.ts';

@@ -1,14 +1,14 @@
 import crypto from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import type { Config } from '../shared/config.ts';
-import { createKafka } from '../shared/kafka-client.ts';
-import { createRedis } from '../shared/redis-client.ts';
+import type { Config } from '../../services/shared/config.ts';
+import { createKafka } from '../../services/shared/kafka-client.ts';
+import { createRedis } from '../../services/shared/redis-client.ts';
 import { redisKeys, stagingKeys, stagingPattern, type RedisKeys } from '../../snapshot-store/keys.ts';
 import { switchOver } from '../../snapshot-store/rebuild-switch.ts';
-import { createLogger, type Logger } from '../shared/log.ts';
-import { createMetricsRegistry } from '../shared/metrics.ts';
-import { MeshbridgeError } from '../shared/errors.ts';
+import { createLogger, type Logger } from '../../services/shared/log.ts';
+import { createMetricsRegistry } from '../../services/shared/metrics.ts';
+import { MeshbridgeError } from '../../services/shared/errors.ts';
 import { projectorMetrics } from './metrics.ts';
 import { Projector } from './projector.ts';
 

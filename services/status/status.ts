@@ -1,12 +1,12 @@
 import type { Kafka } from 'kafkajs';
-import type { Config, EurekaSourceConfig } from '../shared/config.ts';
-import { eurekaPeers } from '../shared/eureka-peers.ts';
-import { createKafka } from '../shared/kafka-client.ts';
-import { createRedis } from '../shared/redis-client.ts';
-import { anyReachable } from '../shared/dependency.ts';
+import type { Config, EurekaSourceConfig } from '../../services/shared/config.ts';
+import { eurekaPeers } from '../../services/shared/eureka-peers.ts';
+import { createKafka } from '../../services/shared/kafka-client.ts';
+import { createRedis } from '../../services/shared/redis-client.ts';
+import { anyReachable } from '../../services/shared/dependency.ts';
 import { redisKeys } from '../../snapshot-store/keys.ts';
-import { createLogger } from '../shared/log.ts';
-import { errorText, redisAddress } from '../shared/retry.ts';
+import { createLogger } from '../../services/shared/log.ts';
+import { errorText, redisAddress } from '../../services/shared/retry.ts';
 
 /**
  * `meshbridge status`: one look at everything the pipeline depends on, as a table (or --json), with an exit code.

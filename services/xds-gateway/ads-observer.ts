@@ -1,5 +1,5 @@
 import type { ServedKind } from '../../schemas/type-urls.ts';
-import type { Logger } from '../shared/log.ts';
+import type { Logger } from '../../services/shared/log.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { RequestDecision } from './stream-state.ts';
 

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import type { Config } from '../shared/config.ts';
-import type { Logger } from '../shared/log.ts';
-import { createMetricsRegistry } from '../shared/metrics.ts';
-import { startOpsServer } from '../shared/http-server.ts';
-import { dependencyReadiness } from '../shared/retry.ts';
+import type { Config } from '../../services/shared/config.ts';
+import type { Logger } from '../../services/shared/log.ts';
+import { createMetricsRegistry } from '../../services/shared/metrics.ts';
+import { startOpsServer } from '../../services/shared/http-server.ts';
+import { dependencyReadiness } from '../../services/shared/retry.ts';
 import { metricsObserver, type PushEvent } from './ads-observer.ts';
 import { AdsServer } from './ads-server.ts';
 import type { Registry } from 'prom-client';

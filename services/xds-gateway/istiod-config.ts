@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Config } from '../shared/config.ts';
-import { MeshbridgeError } from '../shared/errors.ts';
+import type { Config } from '../../services/shared/config.ts';
+import { MeshbridgeError } from '../../services/shared/errors.ts';
 import { istiodSourcesYaml } from './istiod-sources.ts';
 
 /**

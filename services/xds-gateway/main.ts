@@ -1,6 +1,6 @@
-import type { Config } from '../shared/config.ts';
-import { createLogger } from '../shared/log.ts';
-import { onShutdown } from '../shared/lifecycle.ts';
+import type { Config } from '../../services/shared/config.ts';
+import { createLogger } from '../../services/shared/log.ts';
+import { onShutdown } from '../../services/shared/lifecycle.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { openSnapshotSource } from './snapshot-source.ts';
 

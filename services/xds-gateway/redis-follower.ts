@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { SnapshotReader } from '../../snapshot-store/follower-read.ts';
 import type { RedisKeys } from '../../snapshot-store/keys.ts';
-import type { Logger } from '../shared/log.ts';
+import type { Logger } from '../../services/shared/log.ts';
 import { fullSnapshot, patchSnapshot, type Snapshot } from './snapshot.ts';
-import { backoff, RETRY } from '../shared/retry.ts';
+import { backoff, RETRY } from '../../services/shared/retry.ts';
 
 /**
  * `change`: Redis moved on (cheap; the snapshot is built when someone reads `current`). `snapshot`: the new snapshot,

@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
-import type { Config } from '../shared/config.ts';
-import { connectRedis, redisDependency } from '../shared/dependency.ts';
-import type { Logger } from '../shared/log.ts';
-import { createRedis } from '../shared/redis-client.ts';
-import type { Dependency } from '../shared/retry.ts';
-import { retryUntil } from '../shared/retry.ts';
+import type { Config } from '../../services/shared/config.ts';
+import { connectRedis, redisDependency } from '../../services/shared/dependency.ts';
+import type { Logger } from '../../services/shared/log.ts';
+import { createRedis } from '../../services/shared/redis-client.ts';
+import type { Dependency } from '../../services/shared/retry.ts';
+import { retryUntil } from '../../services/shared/retry.ts';
 import { redisKeys } from '../../snapshot-store/keys.ts';
 import { RedisFollower } from './redis-follower.ts';
 
