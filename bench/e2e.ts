@@ -36,10 +36,11 @@ import {
   Sidecar,
   VersionTimes,
   latencySummary,
-  machineCpu,
+  ChurnCpu,
   profileIstiod,
   sidecarMode,
   summariseProfile,
+  wrongServices,
 } from './istiod-watch.ts';
 import { createAppendTimeTopic, pool, procStats } from './support.ts';
 import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-registries.ts';
@@ -259,9 +260,7 @@ async function main(): Promise<void> {
       zookeeper: servers.zookeeper.proc.pid,
       ...(registry.kind === 'consul' ? { consul: registry.procs[0]?.pid } : {}),
     };
-    const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).cpuSeconds]));
-    const machine0 = machineCpu();
-    const bench0 = process.cpuUsage();
+    const churnCpu = new ChurnCpu(pids);
     const loadBefore = os.loadavg()[0]!;
     const cdsBefore = sidecar.cdsResponses;
     const edsBefore = sidecar.edsResponses;
@@ -304,32 +303,14 @@ async function main(): Promise<void> {
     // CPU over the churn itself (not the wait for stragglers below).
     const churnSeconds = (performance.now() - startedAt) / 1000;
     churnWall = { start: startedWall, end: Date.now() };
-    const cpu = Object.fromEntries(
-      Object.entries(pids).map(([k, p]) => [
-        k,
-        Number((((procStats(p).cpuSeconds - cpu0[k]!) / churnSeconds) * 100).toFixed(1)),
-      ]),
-    );
-    const machine1 = machineCpu();
-    const benchCpu = process.cpuUsage(bench0);
-    cpu.benchmarkClient = Number((((benchCpu.user + benchCpu.system) / 1e6 / churnSeconds) * 100).toFixed(1));
-    // The whole machine, in cores: on 2 cores a saturated machine, not any one stage, sets the queueing delays.
-    const machineBusyCores = Number(
-      (((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * os.cpus().length).toFixed(2),
-    );
+    const { cpuPercent: cpu, machineBusyCores } = churnCpu.read(churnSeconds);
     const profiled = profile ? await profile : undefined;
     await waitFor(() => done.length >= changes.length, {
       what: 'every change at the sidecar',
       timeoutMs: 60_000,
       intervalMs: 50,
     }).catch(() => log(`${changes.length - done.length} changes never reached the sidecar`));
-    // What the sidecar holds against what the registry holds: a change that was not seen as such (e.g. folded into
-    // another) still must leave the right endpoints. Any difference is a lost or stale update.
-    const wrong: string[] = [];
-    for (const [i, list] of providers) {
-      const have = sidecar.endpoints.get(clusterOf(hostOf(i))) ?? new Set<string>();
-      if (have.size !== list.length || list.some((a) => !have.has(a))) wrong.push(hostOf(i));
-    }
+    const wrong = wrongServices(providers, sidecar, (i) => clusterOf(hostOf(i)), hostOf);
     if (wrong.length > 0) log(`final state differs from the registry for ${wrong.length} services, e.g. ${wrong[0]}`);
     const rss = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).rssMiB]));
     const loadAfter = os.loadavg()[0]!;

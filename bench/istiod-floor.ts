@@ -41,9 +41,10 @@ import {
   sidecarMode,
   VersionTimes,
   latencySummary,
-  machineCpu,
+  ChurnCpu,
   profileIstiod,
   summariseProfile,
+  wrongServices,
 } from './istiod-watch.ts';
 import { procStats } from './support.ts';
 
@@ -241,9 +242,7 @@ async function main(): Promise<void> {
     // Churn.
     log(`churn: ${RATE} changes/s for ${SECONDS} s`);
     const pids = { istiod: istiod.proc.pid, reference: ref.pid };
-    const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).cpuSeconds]));
-    const machine0 = machineCpu();
-    const bench0 = process.cpuUsage();
+    const churnCpu = new ChurnCpu(pids);
     const loadBefore = os.loadavg()[0]!;
     const cdsBefore = sidecar.cdsResponses;
     const edsBefore = sidecar.edsResponses;
@@ -283,29 +282,14 @@ async function main(): Promise<void> {
     }
     await Promise.all(inflight);
     const churnSeconds = (performance.now() - startedAt) / 1000;
-    const cpu = Object.fromEntries(
-      Object.entries(pids).map(([k, p]) => [
-        k,
-        Number((((procStats(p).cpuSeconds - cpu0[k]!) / churnSeconds) * 100).toFixed(1)),
-      ]),
-    );
-    const machine1 = machineCpu();
-    const benchCpu = process.cpuUsage(bench0);
-    cpu.benchmarkClient = Number((((benchCpu.user + benchCpu.system) / 1e6 / churnSeconds) * 100).toFixed(1));
-    const machineBusyCores = Number(
-      (((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * os.cpus().length).toFixed(2),
-    );
+    const { cpuPercent: cpu, machineBusyCores } = churnCpu.read(churnSeconds);
     const profiled = profile ? await profile : undefined;
     await waitFor(() => done.length >= changes.length, {
       what: 'every change at the sidecar',
       timeoutMs: 60_000,
       intervalMs: 50,
     }).catch(() => log(`${changes.length - done.length} changes never reached the sidecar`));
-    const wrong: string[] = [];
-    for (const [i, list] of providers) {
-      const have = sidecar.endpoints.get(clusterOf(hostOf(i))) ?? new Set<string>();
-      if (have.size !== list.length || list.some((a) => !have.has(a))) wrong.push(hostOf(i));
-    }
+    const wrong = wrongServices(providers, sidecar, (i) => clusterOf(hostOf(i)), hostOf);
     if (wrong.length > 0) log(`final state differs from the source for ${wrong.length} services, e.g. ${wrong[0]}`);
     const rss = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).rssMiB]));
     const loadAfter = os.loadavg()[0]!;

@@ -4,6 +4,7 @@
  * busy time, and istiod's own CPU profile.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -12,7 +13,7 @@ import { DeltaXdsClient, type DeltaResponse } from '../harness/xds-delta-client.
 import { EnvoyCluster, EnvoyClusterLoadAssignment } from '../schemas/proto.ts';
 import { istiodBinary } from '../harness/install.ts';
 import { projectRoot } from '../harness/paths.ts';
-import { percentile } from './support.ts';
+import { percentile, procStats } from './support.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -229,4 +230,47 @@ export async function summariseProfile(pprof: string): Promise<{ pprof: string; 
   };
   fs.writeFileSync(top, `# flat\n${await run()}\n# cumulative\n${await run('-cum')}`);
   return { pprof: path.relative(projectRoot, pprof), top: path.relative(projectRoot, top) };
+}
+
+/**
+ * CPU over a window (the churn): each process's share of a core, the benchmark's own, and the whole machine's busy
+ * cores — on 2 cores a saturated machine, not any one stage, sets the queueing delays.
+ */
+export class ChurnCpu {
+  private readonly proc0: Record<string, number>;
+  private readonly machine0 = machineCpu();
+  private readonly bench0 = process.cpuUsage();
+  constructor(private readonly pids: Record<string, number | undefined>) {
+    this.proc0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).cpuSeconds]));
+  }
+  /** Percent of a core per process (and `benchmarkClient`), and busy cores, over `seconds` since construction. */
+  read(seconds: number): { cpuPercent: Record<string, number>; machineBusyCores: number } {
+    const pct = (s: number) => Number(((s / seconds) * 100).toFixed(1));
+    const cpuPercent = Object.fromEntries(
+      Object.entries(this.pids).map(([k, p]) => [k, pct(procStats(p).cpuSeconds - this.proc0[k]!)]),
+    );
+    const b = process.cpuUsage(this.bench0);
+    cpuPercent.benchmarkClient = pct((b.user + b.system) / 1e6);
+    const m = machineCpu();
+    const busy = ((m.busy - this.machine0.busy) / (m.total - this.machine0.total)) * os.cpus().length;
+    return { cpuPercent, machineBusyCores: Number(busy.toFixed(2)) };
+  }
+}
+
+/**
+ * Services whose endpoints at the sidecar differ from the registry's (instance addresses per service index): a change
+ * that was not seen as such (folded into another) must still leave the right endpoints; any difference is lost.
+ */
+export function wrongServices(
+  registry: ReadonlyMap<number, readonly string[]>,
+  sidecar: Sidecar,
+  clusterOf: (i: number) => string,
+  nameOf: (i: number) => string,
+): string[] {
+  const wrong: string[] = [];
+  for (const [i, list] of registry) {
+    const have = sidecar.endpoints.get(clusterOf(i)) ?? new Set<string>();
+    if (have.size !== list.length || list.some((a) => !have.has(a))) wrong.push(nameOf(i));
+  }
+  return wrong;
 }
