@@ -37,7 +37,7 @@ const PAUSE_MS = 100;
  * The Node flags the image's launcher gives the gateway role (deploy/docker/meshbridge.sh); BENCH_GATEWAY_NODE_FLAGS
  * (space-separated, '' for none) measures others.
  */
-const GATEWAY_NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '--max-semi-space-size=1')
+const GATEWAY_NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '--max-semi-space-size=1 --expose-gc')
   .split(' ')
   .filter(Boolean);
 

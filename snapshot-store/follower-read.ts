@@ -80,6 +80,10 @@ export class SnapshotReader {
       .xrevrange(k.changes, '+', '-', 'COUNT', 1)
       .callBuffer('HGETALL', k.resources)
       .exec();
+    // ioredis's reply parser holds the buffer of the last reply it parsed until the next reply arrives: without a
+    // next reply this whole load (the size of the snapshot) stays referenced by an idle connection after the snapshot
+    // has moved its bytes elsewhere (the gateway's shared messages). A PING is that next reply; nothing waits for it.
+    this.redis.ping().catch(() => undefined);
     if (!replies) throw new Error(`snapshot load from redis (${k.resources}): transaction discarded`);
     for (const [err] of replies) if (err) throw new Error(`snapshot load from redis (${k.resources}): ${err.message}`);
     const [version, complete, lineage, last, all] = replies.map(([, r]) => r) as [

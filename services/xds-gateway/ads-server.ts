@@ -1,10 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import type { AdsObserver, StreamInfo } from './ads-observer.ts';
-import type { Snapshot } from './snapshot.ts';
+import { LoadGarbage } from './load-garbage.ts';
+import { shareItemBytes, type Snapshot } from './snapshot.ts';
 import { StreamState, type SnapshotGate } from './stream-state.ts';
 import { pushDelay } from './push-window.ts';
 import { changedShards } from './changed-shards.ts';
-import { encodeFramedResponse, ResponseBodyCache } from './response-encoder.ts';
+import { encodeFramedResponse, encodeFramedResponseViews, ResponseBodyCache } from './response-encoder.ts';
 import { installFramedWrites } from './framed-write.ts';
 import { decodeDiscoveryRequest, type DiscoveryRequestFields } from './request-decoder.ts';
 import { ALL, select, viewFor, type View, type ViewConfig } from './view.ts';
@@ -110,6 +111,7 @@ export class AdsServer {
   /** Newest kind-list changedAt a push tick has handled (changed-shards.ts). */
   private pushedSeq = 0;
   private readonly bodies = new ResponseBodyCache();
+  private readonly loadGarbage = new LoadGarbage();
   private readonly sentAt = new Map<string, number>();
   private readonly viewConfig: ViewConfig;
   private seq = 0;
@@ -283,7 +285,11 @@ export class AdsServer {
               const kind = snap.kinds[served][shard]!;
               const items = select(view, kind.names, kind.items);
               resources = items.length;
-              return encodeFramedResponse(send.version, send.typeUrl, items, send.nonce);
+              if (view !== ALL) return encodeFramedResponse(send.version, send.typeUrl, items, send.nonce);
+              const { msg, views } = encodeFramedResponseViews(send.version, send.typeUrl, items, send.nonce);
+              shareItemBytes(kind, views); // the list's bytes now live in this message only
+              if (kind.fromLoad) this.loadGarbage.served(kind);
+              return msg;
             })
           : encodeFramedResponse(send.version, send.typeUrl, [], send.nonce);
       s.state.sent(send.typeUrl, send.version, send.changedAt);
@@ -318,6 +324,7 @@ export class AdsServer {
   async shutdown(graceMs = 5_000): Promise<void> {
     this.draining = true;
     if (this.debounce) clearTimeout(this.debounce);
+    this.loadGarbage.stop();
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         for (const server of this.servers) server.forceShutdown();

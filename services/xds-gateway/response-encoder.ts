@@ -51,9 +51,19 @@ function parts(versionInfo: string, typeUrl: string, resources: readonly Uint8Ar
   return { v, t, n, size };
 }
 
-function write(out: Buffer, p: Parts, resources: readonly Uint8Array[]): void {
+/** Writes the message; `placed(i, at)` is told where resource i's bytes start in `out`. */
+function write(
+  out: Buffer,
+  p: Parts,
+  resources: readonly Uint8Array[],
+  placed?: (i: number, at: number) => void,
+): void {
   let at = writeField(out, 0, 1, p.v);
-  for (const r of resources) at = writeField(out, at, 2, r);
+  for (let i = 0; i < resources.length; i++) {
+    const r = resources[i]!;
+    at = writeField(out, at, 2, r);
+    placed?.(i, at - r.length);
+  }
   at = writeField(out, at, 4, p.t);
   if (p.n) writeField(out, at, 5, p.n);
 }
@@ -83,6 +93,26 @@ export function encodeFramedResponse(
 ): Buffer {
   const p = parts(versionInfo, typeUrl, resources, nonce);
   return frame(p.size, (body) => write(body, p, resources));
+}
+
+/**
+ * encodeFramedResponse, plus each resource's bytes as a view into the message: views that can stand in for the
+ * buffers they were copied from, so the process holds each resource's bytes once (in the message) instead of twice.
+ */
+export function encodeFramedResponseViews(
+  versionInfo: string,
+  typeUrl: string,
+  resources: readonly Uint8Array[],
+  nonce: string,
+): { msg: Buffer; views: Buffer[] } {
+  const p = parts(versionInfo, typeUrl, resources, nonce);
+  const views: Buffer[] = new Array(resources.length);
+  const msg = frame(p.size, (body) =>
+    write(body, p, resources, (i, at) => {
+      views[i] = body.subarray(at, at + resources[i]!.length);
+    }),
+  );
+  return { msg, views };
 }
 
 /**

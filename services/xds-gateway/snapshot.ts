@@ -34,6 +34,20 @@ export interface KindList {
   /** "namespace/name", sorted (code-unit order, the same on every replica). */
   readonly names: readonly string[];
   readonly items: readonly Buffer[];
+  /** Set on the lists of a full load: their items are the load's buffers until first served (load-garbage.ts). */
+  readonly fromLoad?: true;
+}
+
+/**
+ * Points a list's items at byte-identical views: the copies inside the response message just built from them. The
+ * list's value is unchanged (same names, same bytes); only which memory holds them, so a served snapshot's bytes are
+ * held once, in its messages, instead of also in the buffers they were read from Redis into (docs/gateway.md,
+ * "Start-up and memory").
+ */
+export function shareItemBytes(list: KindList, views: readonly Buffer[]): void {
+  if (views.length !== list.items.length) return;
+  const items = list.items as Buffer[];
+  for (let i = 0; i < views.length; i++) items[i] = views[i]!;
 }
 
 const KINDS: ServedKind[] = ['ServiceEntry'];
@@ -93,7 +107,7 @@ export function fullSnapshot(
       names[s]!.push(name);
       items[s]!.push(resources.get(f)!);
     }
-    kinds[kind] = names.map((n, s) => ({ changedAt: ++changeSeq, names: n, items: items[s]! }));
+    kinds[kind] = names.map((n, s) => ({ changedAt: ++changeSeq, names: n, items: items[s]!, fromLoad: true }));
   }
   return make(version, lineage, complete, kinds, shards, readAt);
 }

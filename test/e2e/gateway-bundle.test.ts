@@ -19,7 +19,7 @@ const NODE = { id: 'sidecar~127.0.0.1~istiod-bundle.istio-system~istio-system.sv
 
 /**
  * The gateway role as the image runs it: `npm run build` (tsc, then the role bundled into one file by esbuild,
- * scripts/bundle-gateway.ts) and `node --max-semi-space-size=1 dist/bin/cli.js gateway` (deploy/docker/meshbridge.sh).
+ * scripts/bundle-gateway.ts) and `node --max-semi-space-size=1 --expose-gc dist/bin/cli.js gateway` (deploy/docker/meshbridge.sh).
  * Everything else tests the gateway from the TypeScript sources; this proves the bundle serves, reports and refuses a
  * bad configuration the same way.
  */
@@ -66,7 +66,7 @@ describe('the bundled gateway role (dist/bin/gateway-role.js), as the image star
     const proc = new ManagedProcess({
       name: 'gateway-bundled',
       command: process.execPath,
-      args: ['--max-semi-space-size=1', cli, 'gateway', '--config', file],
+      args: ['--max-semi-space-size=1', '--expose-gc', cli, 'gateway', '--config', file],
       env: { NODE_ENV: 'production', MESHBRIDGE_LOG_LEVEL: 'info' },
       logDir: runDir,
     });
