@@ -3,6 +3,7 @@
  * meshbridge source that watches it. The benchmark itself — roles, istiod, the sidecar, stage attribution — is the
  * same for every registry.
  */
+import fs from 'node:fs';
 import type { ManagedProcess } from '../harness/process.ts';
 import type { Servers } from '../harness/stack.ts';
 import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
@@ -30,7 +31,34 @@ export interface BenchRegistry {
   remove(i: number, address: string): Promise<void>;
   /** Servers the registry runs on, checked alive while the benchmark waits. */
   readonly procs: ManagedProcess[];
+  /**
+   * The registry server's own heavy work between two wall-clock times (ms), as it logged it: on a 2-core machine it
+   * takes CPU from every stage, so a run's tail is read next to it.
+   */
+  pauses(fromMs: number, toMs: number): RegistryPause[];
   close(): Promise<void>;
+}
+
+export interface RegistryPause {
+  what: string;
+  /** Seconds after `fromMs` it started. */
+  atS: number;
+  ms: number;
+}
+
+/**
+ * ZooKeeper's snapshots in [fromMs, toMs], from its log ("Snapshotting: …" then "Snapshot taken in N ms"; the log's
+ * timestamps are the machine's local time). At 500,000 znodes one takes ~2 s of a core.
+ */
+export function zooKeeperSnapshots(log: string, fromMs: number, toMs: number): RegistryPause[] {
+  const out: RegistryPause[] = [];
+  for (const m of log.matchAll(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d),(\d{3}) .*Snapshot taken in (\d+) ms/gm)) {
+    const end = new Date(`${m[1]}T${m[2]}.${m[3]}`).getTime();
+    const ms = Number(m[4]);
+    if (end < fromMs || end - ms > toMs) continue;
+    out.push({ what: 'ZooKeeper snapshot', atS: Math.round((end - ms - fromMs) / 100) / 10, ms });
+  }
+  return out;
 }
 
 /** Apache Dubbo providers in ZooKeeper, as Dubbo registers them (one ephemeral URL node per provider). */
@@ -68,6 +96,7 @@ export async function zooKeeperRegistry(servers: Servers, id: string): Promise<B
       await registrar.unregister(providerPath(i, address));
     },
     procs: [servers.zookeeper.proc],
+    pauses: (from, to) => zooKeeperSnapshots(fs.readFileSync(servers.zookeeper.proc.logFile, 'utf8'), from, to),
     async close() {
       registrar.close();
       zk.close();
@@ -102,6 +131,7 @@ export async function consulRegistry(runDir: string, services: number): Promise<
     add: (i, address) => reg.register(instance(i, address)),
     remove: (i, address) => reg.deregister(instance(i, address)),
     procs: [consul.proc],
+    pauses: () => [],
     close: () => consul.stop(),
   };
 }

@@ -347,6 +347,18 @@ async function main(): Promise<void> {
       istiodToSidecar: latencySummary(diff('ack', 'sidecar')),
     };
     const endToEnd = latencySummary(measured.map((c) => c.sidecar! - c.issuedAt));
+    // The churn in 10-second windows: a tail spread over the run (steady contention) reads differently from one
+    // window's stall (a garbage collection, a periodic re-read, a neighbour's burst).
+    const windowed = (from: number) =>
+      latencySummary(
+        measured.filter((c) => c.issuedAt >= from && c.issuedAt < from + 10_000).map((c) => c.sidecar! - c.issuedAt),
+      );
+    const byWindow = churnWall
+      ? Array.from({ length: Math.ceil((churnWall.end - churnWall.start) / 10_000) }, (_, w) => ({
+          fromS: w * 10,
+          ...windowed(churnWall!.start + w * 10_000),
+        }))
+      : [];
     const slowest = Object.entries(stages).sort(([, a], [, b]) => b.p50 - a.p50)[0]![0];
     const result = {
       date: new Date().toISOString(),
@@ -380,6 +392,9 @@ async function main(): Promise<void> {
         ...(REGISTRY === 'zookeeper' ? { zooKeeperToSidecarMs: endToEnd } : {}),
         stagesMs: stages,
         slowestStageByMedian: slowest,
+        registryToSidecarByTenSecondsMs: byWindow,
+        // The registry server's own heavy work during the churn (ZooKeeper's snapshots): CPU taken from every stage.
+        registryPausesDuringChurn: churnWall ? registry.pauses(churnWall.start, churnWall.end) : [],
         // Endpoint-only changes should stay on istiod's incremental EDS path: CDS pushes during the churn mean a
         // service-level field changed (or istiod chose a full push).
         sidecarResponsesDuringChurn: { eds: sidecar.edsResponses - edsBefore, cds: sidecar.cdsResponses - cdsBefore },
