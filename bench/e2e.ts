@@ -69,6 +69,13 @@ const OUT = process.env.BENCH_OUT ?? (REGISTRY === 'consul' ? 'e2e-consul.json' 
 /** Config sources the gateway splits the snapshot into (gateway.shards): istiod lists one per shard. */
 const SHARDS = Number(process.env.BENCH_SHARDS ?? DEFAULT_GATEWAY_SHARDS);
 /**
+ * The collector's periodic full re-read interval (source resyncIntervalMs; default the product's 5 minutes).
+ * BENCH_RESYNC_INTERVAL_MS=60000 puts a re-read inside every 60-second churn: the worst case, measured on purpose.
+ */
+const RESYNC_INTERVAL_MS = Number(process.env.BENCH_RESYNC_INTERVAL_MS ?? 0);
+/** ZooKeeper sources' periodicResyncReadsPerSecond (default the product's); a huge value measures an unpaced re-read. */
+const RESYNC_READS_PER_SECOND = Number(process.env.BENCH_RESYNC_READS_PER_SECOND ?? 0);
+/**
  * A CPU profile of istiod over this many seconds of the churn (0: none): istiod's own account of where its time goes,
  * written next to the result as <OUT>.istiod.pprof and summarised (`go tool pprof -top`) as <OUT>.istiod-top.txt.
  */
@@ -110,7 +117,15 @@ async function main(): Promise<void> {
   const hostOf = (i: number) => registry.host(i);
   const clusterOf = (host: string) => `outbound|${registry.port}||${host}`;
   const mb = await pipeline(servers, {
-    sources: [registry.source],
+    sources: [
+      {
+        ...registry.source,
+        ...(RESYNC_INTERVAL_MS ? { resyncIntervalMs: RESYNC_INTERVAL_MS } : {}),
+        ...(RESYNC_READS_PER_SECOND && registry.kind === 'zookeeper'
+          ? { periodicResyncReadsPerSecond: RESYNC_READS_PER_SECOND }
+          : {}),
+      },
+    ],
     kafka: { partitions: PARTITIONS, ...(KAFKA_COMPRESSION ? { compression: KAFKA_COMPRESSION } : {}) },
     gateway: { debounceMs: Number(process.env.BENCH_GATEWAY_DEBOUNCE_MS ?? 20), shards: SHARDS },
   });
@@ -378,6 +393,11 @@ async function main(): Promise<void> {
         shards: SHARDS,
         istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', ...ISTIOD_ENV },
         gatewayDebounceMs: mb.config.gateway.debounceMs,
+        collectorResync: {
+          intervalMs: mb.config.sources[0]?.resyncIntervalMs,
+          periodicReadsPerSecond: (mb.config.sources[0] as { periodicResyncReadsPerSecond?: number } | undefined)
+            ?.periodicResyncReadsPerSecond,
+        },
         kafkaCompression: mb.config.kafka.compression,
         sidecarXds: SIDECAR_MODE,
       },

@@ -27,7 +27,8 @@ export class ResyncRunner {
       metrics: CollectorMetrics;
       retryMs: number;
       isStopped: () => boolean;
-      pass: () => Promise<ResyncPass>;
+      /** One pass; `reason` is run()'s ('start', 'periodic', 'reconnect', 'retry', …). */
+      pass: (reason: string) => Promise<ResyncPass>;
       /** Called when a pass fails, before the retry is scheduled (e.g. mark the registry disconnected). */
       onFailure?: () => void;
     },
@@ -42,7 +43,7 @@ export class ResyncRunner {
       const generation = crypto.randomUUID();
       this.generation = generation;
       try {
-        const { services, logFields } = await this.o.pass();
+        const { services, logFields } = await this.o.pass(reason);
         this.firstDone = true;
         metrics.resyncs.inc({ source: sourceId, reason });
         metrics.resyncSeconds.observe({ source: sourceId }, (performance.now() - start) / 1000);

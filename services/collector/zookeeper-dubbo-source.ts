@@ -8,6 +8,7 @@ import type { EventSink } from './publisher.ts';
 import { SourceCore } from './source-core.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Coalescer } from './coalescer.ts';
+import { pacer } from './pacer.ts';
 import { ReadLimiter } from './read-limiter.ts';
 import { FencedError } from '../../services/shared/errors.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
@@ -65,7 +66,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
       metrics,
       retryMs: 2000,
       isStopped: () => this.stopped,
-      pass: () => this.resyncPass(),
+      pass: (reason) => this.resyncPass(reason),
     });
     this.core = new SourceCore(src, publisher, log, metrics, () => this.resyncer.generation, { emitOrderToken: true });
   }
@@ -159,7 +160,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
     return this.resyncer.run(reason);
   }
 
-  private async resyncPass(): Promise<ResyncPass> {
+  private async resyncPass(reason: string): Promise<ResyncPass> {
     try {
       await this.core.observe({ type: 'resync-started' });
       const ifaces = await this.listInterfaces();
@@ -171,7 +172,12 @@ export class ZooKeeperDubboSource implements RegistrySource {
       }
       this.inResync = true;
       // Reads overlap (ZooKeeper pipelines requests on one session) so publishes batch up; the publisher keeps their order.
-      await forEachLimit(ifaces ?? [], 64, (iface) => this.readService(iface));
+      // A periodic pass (the safety net for a missed watch) is paced; start-up and reconnect passes run at full speed.
+      const pace = reason === 'periodic' ? pacer(this.src.periodicResyncReadsPerSecond) : undefined;
+      await forEachLimit(ifaces ?? [], 64, async (iface) => {
+        await pace?.();
+        await this.readService(iface);
+      });
       // Interface services derived from the mapping, once every application's state is known.
       if (this.src.mode === 'application' && this.src.mappingRoot) {
         for (const app of [...this.appStates.keys()]) if (!this.observedThisPass(app)) this.appStates.delete(app);

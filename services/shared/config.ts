@@ -194,6 +194,12 @@ const zookeeperDubboSource = strict({
   /** Service port; by default the lowest port among providers (stable under churn in the usual one-port fleet). */
   servicePort: z.number().int().min(1).max(65535).optional(),
   sessionTimeoutMs: z.number().int().min(1000).default(10_000),
+  /**
+   * Reads per second of the periodic full re-read (every resyncIntervalMs, the safety net for a missed watch); the
+   * re-reads at start-up and after a reconnect run at full speed. 500/s re-reads 50,000 interfaces in 100 s instead of
+   * taking ZooKeeper's and the collector's CPU for ~18 s at once (docs/collectors.md, "Periodic re-read").
+   */
+  periodicResyncReadsPerSecond: z.number().int().min(1).default(500),
 });
 
 /** Maps tags or service/node meta to endpoint labels. `match` is a full-match regex over the tag or the meta key;
