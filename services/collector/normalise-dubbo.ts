@@ -24,6 +24,15 @@ const LABEL_PARAMS: Record<string, string> = {
   release: 'dubbo.apache.org/release',
 };
 
+/** Every provider URL parameter this module reads: what the ZooKeeper source's parse cache keeps of each provider. */
+export const PROVIDER_PARAMS_READ: readonly string[] = [
+  'side',
+  'enabled',
+  'disabled',
+  'weight',
+  ...new Set(['group', 'version', ...Object.keys(LABEL_PARAMS)]),
+];
+
 function excluded(p: DubboProvider, src: SourceConfig): string | undefined {
   if ((p.params.side ?? 'provider') !== 'provider') return `side=${p.params.side}`;
   if (!src.includeDisabled && (p.params.enabled === 'false' || p.params.disabled === 'true')) return 'disabled';

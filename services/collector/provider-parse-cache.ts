@@ -11,13 +11,47 @@ export type ProviderParser = (znode: string) => Parsed;
 export class ProviderParseCache {
   private readonly byInterface = new Map<string, Map<string, Parsed>>();
 
+  /**
+   * `keep`: the URL parameters the cache's user reads (normalise-dubbo.ts PROVIDER_PARAMS_READ); a cached provider
+   * holds only those. A Dubbo URL carries 15–30 parameters: kept whole, the parses of 500,000 providers (50,000
+   * interfaces × 10) held ~490 MB of small objects that every major collection of the collector had to mark.
+   */
+  constructor(private readonly keep?: readonly string[]) {}
+
   /** A parser for this read of `iface`'s children, which become the interface's cached set. */
   parserFor(iface: string, children: readonly string[]): ProviderParser {
     const old = this.byInterface.get(iface);
     const next = new Map<string, Parsed>();
-    for (const c of children) next.set(c, old?.get(c) ?? parseDubboProviderUrl(c));
+    for (const c of children) next.set(c, old?.get(c) ?? this.parse(c));
     this.byInterface.set(iface, next);
     return (znode) => next.get(znode) ?? parseDubboProviderUrl(znode);
+  }
+
+  /**
+   * Shared copies of the strings many providers repeat (protocol, path, kept parameter values). Besides the copies
+   * themselves, a string cut out of a decoded URL can keep the whole URL alive (V8 slices strings): one per value.
+   */
+  private readonly strings = new Map<string, string>();
+
+  private intern(s: string): string {
+    const known = this.strings.get(s);
+    if (known !== undefined) return known;
+    // Bounded: values seen once over months of churn must not pile up (cached parses keep their own strings).
+    if (this.strings.size >= 1_000_000) this.strings.clear();
+    this.strings.set(s, s);
+    return s;
+  }
+
+  private parse(znode: string): Parsed {
+    const parsed = parseDubboProviderUrl(znode);
+    if (!parsed.ok || !this.keep) return parsed;
+    const params: Record<string, string> = {};
+    for (const k of this.keep) {
+      const v = parsed.value.params[k];
+      if (v !== undefined) params[k] = this.intern(v);
+    }
+    const { protocol, host, port, path } = parsed.value;
+    return { ok: true, value: { protocol: this.intern(protocol), host, port, path: this.intern(path), params } };
   }
 
   forget(iface: string): void {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { normaliseDubboService } from '../../services/collector/normalise-dubbo.ts';
+import { normaliseDubboService, PROVIDER_PARAMS_READ } from '../../services/collector/normalise-dubbo.ts';
 import { formatDubboProviderUrl } from '../../harness/dubbo-url-format.ts';
 import {
   isValidLabelKey,
@@ -10,6 +10,7 @@ import {
 } from '../../services/collector/labels.ts';
 import { dnsName, renderHost } from '../../services/collector/naming.ts';
 import { parseConfig, type SourceConfig } from '../../services/shared/config.ts';
+import { ProviderParseCache } from '../../services/collector/provider-parse-cache.ts';
 import { validateServiceEntry } from '../../schemas/service-entry/validate.ts';
 
 function source(extra: Partial<SourceConfig> = {}): SourceConfig {
@@ -155,5 +156,48 @@ describe('labels and names', () => {
   it('builds DNS names without colons or upper case', () => {
     assert.equal(dnsName('com.Foo.Svc:1.0.0'), 'com.foo.svc-1.0.0');
     assert.equal(renderHost('{interface}', { interface: 'A..B' }), 'a.b');
+  });
+});
+
+describe('normaliseDubboService over the ZooKeeper source parse cache', () => {
+  it('given providers cached with only the parameters it reads, then the service is the same as from full parses', () => {
+    const rich = (host: string, extra: Record<string, string>) =>
+      url(host, 20880, {
+        anyhost: 'true',
+        application: 'demo-provider',
+        dubbo: '2.0.2',
+        group: 'g1',
+        interface: 'com.foo.DemoService',
+        methods: 'sayHello,sayGoodbye,ping',
+        release: '3.2.9',
+        revision: '1.0.0',
+        timestamp: '1700000000000',
+        version: '1.0.0',
+        ...extra,
+      });
+    const children = [
+      rich('10.0.0.1', {}),
+      rich('10.0.0.2', { weight: '50' }),
+      rich('10.0.0.3', { weight: '0' }),
+      rich('10.0.0.4', { enabled: 'false' }),
+      rich('10.0.0.5', { disabled: 'true' }),
+      rich('10.0.0.6', { side: 'consumer' }),
+      url('10.0.0.7', 20881, { application: 'other' }, 'tri'),
+    ];
+    for (const extra of [
+      {},
+      { includeDisabled: true, includeZeroWeight: true },
+      { hostTemplate: '{group}.{version}.{interface}' },
+    ]) {
+      const src = source(extra as Partial<SourceConfig>);
+      const full = normaliseDubboService(src, 'com.foo.DemoService', children);
+      const cached = normaliseDubboService(
+        src,
+        'com.foo.DemoService',
+        children,
+        new ProviderParseCache(PROVIDER_PARAMS_READ).parserFor('com.foo.DemoService', children),
+      );
+      assert.deepEqual(cached, full, JSON.stringify(extra));
+    }
   });
 });

@@ -33,3 +33,24 @@ describe('provider parse cache', () => {
     assert.equal(parse('%zz').ok, false);
   });
 });
+
+describe('provider parse cache, compact', () => {
+  it('given the parameters its user reads, keeps only those, and shares repeated strings between providers', () => {
+    const withParams = (host: string) =>
+      formatDubboProviderUrl({
+        protocol: 'dubbo',
+        host,
+        port: 20880,
+        path: 'com.example.Api',
+        params: { side: 'provider', application: 'demo', methods: 'a,b,c', timestamp: '1700000000000' },
+      });
+    const [a, b] = [withParams('10.0.0.1'), withParams('10.0.0.2')];
+    const parse = new ProviderParseCache(['side', 'application', 'weight']).parserFor('com.example.Api', [a, b]);
+    const pa = parse(a);
+    const pb = parse(b);
+    assert.ok(pa.ok && pb.ok);
+    assert.deepEqual(pa.value.params, { side: 'provider', application: 'demo' });
+    assert.equal(pa.value.host, '10.0.0.1');
+    assert.equal(pa.value.path, 'com.example.Api');
+  });
+});
