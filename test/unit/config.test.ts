@@ -56,6 +56,18 @@ describe('configuration', () => {
     assert.equal(parseConfig({ ...valid, gateway: { grpcPort: 65400, shards: 100 } }).gateway.shards, 100);
   });
 
+  it('ZooKeeper periodic re-read pace: 500 reads/s by default, at least 1, named when wrong', () => {
+    const zk = (extra: Record<string, unknown>) =>
+      parseConfig({ ...valid, sources: [{ id: 'zk', kind: 'zookeeper-dubbo', connect: 'h:2181', ...extra }] })
+        .sources[0]!;
+    const d = zk({});
+    assert.equal(d.kind === 'zookeeper-dubbo' && d.periodicResyncReadsPerSecond, 500);
+    assert.throws(
+      () => zk({ periodicResyncReadsPerSecond: 0 }),
+      (e: Error) => e instanceof ConfigError && /sources\.0\.periodicResyncReadsPerSecond/.test(e.message),
+    );
+  });
+
   it('takes connection keys from MESHBRIDGE_* environment over the file', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mb-cfg-')), 'c.yaml');
     fs.writeFileSync(file, JSON.stringify(valid));
