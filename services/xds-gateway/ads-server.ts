@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { AdsObserver, StreamInfo } from './ads-observer.ts';
 import { LoadGarbage } from './load-garbage.ts';
-import { shareItemBytes, type Snapshot } from './snapshot.ts';
-import { StreamState, type SnapshotGate } from './stream-state.ts';
+import { type KindList, shareItemBytes, sharesItemBytes, type Snapshot } from './snapshot.ts';
+import { StreamState, type Send, type SnapshotGate } from './stream-state.ts';
 import { pushDelay } from './push-window.ts';
 import { changedShards } from './changed-shards.ts';
 import { encodeFramedResponse, encodeFramedResponseViews, ResponseBodyCache } from './response-encoder.ts';
@@ -97,14 +97,6 @@ class Stream {
     };
   }
 }
-
-/**
- * Largest list whose items are re-pointed into every message rebuilt from it (shareItemBytes). A view costs ~0.5 µs per
- * item: nothing next to a push of a shard of the usual size (40–50 services at the recommended gateway.shards), but
- * ~5 ms more CPU per push of one 10,000-service list (doubling its encode; bench:gateway-vs-reference). Longer lists
- * are re-pointed only after a full load, where it halves the memory held at idle.
- */
-const SHARE_MAX_ITEMS = 2048;
 
 /**
  * The istiod-facing ADS server (state of the world). The snapshot side and the transport meet only through
@@ -266,6 +258,18 @@ export class AdsServer {
   private lastPushAt = -Infinity;
 
   /**
+   * A kind list's message. The everything-view's message (`whole`: items are the list's own) also becomes where the
+   * list holds its bytes (snapshot.ts sharesItemBytes); after a full load, the load's buffers are then collected.
+   */
+  private encodeList(kind: KindList, items: readonly Buffer[], whole: boolean, send: Send): Buffer {
+    if (!whole || !sharesItemBytes(kind)) return encodeFramedResponse(send.version, send.typeUrl, items, send.nonce);
+    const { msg, views } = encodeFramedResponseViews(send.version, send.typeUrl, items, send.nonce);
+    shareItemBytes(kind, views);
+    if (kind.fromLoad) this.loadGarbage.served(kind);
+    return msg;
+  }
+
+  /**
    * Sends every type this stream is owed, newest state only. Skipped while the stream's buffer is full (resumed on
    * 'drain'), and per type while the previous response awaits its ACK: a slow istiod gets the newest version when it
    * can take it, never a queue of stale ones.
@@ -293,12 +297,7 @@ export class AdsServer {
               const kind = snap.kinds[served][shard]!;
               const items = select(view, kind.names, kind.items);
               resources = items.length;
-              if (view !== ALL || !(kind.fromLoad || items.length <= SHARE_MAX_ITEMS))
-                return encodeFramedResponse(send.version, send.typeUrl, items, send.nonce);
-              const { msg, views } = encodeFramedResponseViews(send.version, send.typeUrl, items, send.nonce);
-              shareItemBytes(kind, views); // the list's bytes now live in this message only
-              if (kind.fromLoad) this.loadGarbage.served(kind);
-              return msg;
+              return this.encodeList(kind, items, view === ALL, send);
             })
           : encodeFramedResponse(send.version, send.typeUrl, [], send.nonce);
       s.state.sent(send.typeUrl, send.version, send.changedAt);

@@ -83,16 +83,18 @@ export function encodeResponseBody(
 
 /**
  * The same response framed for the gRPC wire (framed-write.ts), written once into one buffer: what the ADS server
- * hands to every stream. `unframe()` gives the DiscoveryResponse back.
+ * hands to every stream. `unframe()` gives the DiscoveryResponse back. `placed(i, at)` is told where resource i's bytes
+ * start in the body.
  */
 export function encodeFramedResponse(
   versionInfo: string,
   typeUrl: string,
   resources: readonly Uint8Array[],
   nonce: string,
+  placed?: (body: Buffer, i: number, at: number) => void,
 ): Buffer {
   const p = parts(versionInfo, typeUrl, resources, nonce);
-  return frame(p.size, (body) => write(body, p, resources));
+  return frame(p.size, (body) => write(body, p, resources, placed && ((i, at) => placed(body, i, at))));
 }
 
 /**
@@ -105,13 +107,10 @@ export function encodeFramedResponseViews(
   resources: readonly Uint8Array[],
   nonce: string,
 ): { msg: Buffer; views: Buffer[] } {
-  const p = parts(versionInfo, typeUrl, resources, nonce);
   const views: Buffer[] = new Array(resources.length);
-  const msg = frame(p.size, (body) =>
-    write(body, p, resources, (i, at) => {
-      views[i] = body.subarray(at, at + resources[i]!.length);
-    }),
-  );
+  const msg = encodeFramedResponse(versionInfo, typeUrl, resources, nonce, (body, i, at) => {
+    views[i] = body.subarray(at, at + resources[i]!.length);
+  });
   return { msg, views };
 }
 
