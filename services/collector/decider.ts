@@ -30,6 +30,11 @@ export interface DeciderConfig {
 export type Observation =
   | { type: 'present'; key: string; state: ServiceState; order: number | null }
   | { type: 'absent'; key: string }
+  /**
+   * The registry says the key has not changed since the read whose state the decider holds (`holdsReadAt` was true
+   * in the same tick): a re-read counts it as observed without reading it again.
+   */
+  | { type: 'unchanged'; key: string }
   | { type: 'resync-started' }
   | { type: 'resync-finished' }
   /** The registry's order tokens restarted (a Consul agent reset): forget the ones kept per key. */
@@ -118,6 +123,8 @@ export function decide(state: DeciderState, obs: Observation, cfg: DeciderConfig
       return decidePresent(state, obs, cfg);
     case 'absent':
       return decideAbsent(state, [obs.key], cfg);
+    case 'unchanged':
+      return decideUnchanged(state, obs.key, cfg);
     case 'resync-started':
       return [{ type: 'resync-started', pass: state.pass + 1 }];
     case 'resync-finished':
@@ -224,6 +231,29 @@ function decidePresent(
   const affected = prev && prev.host !== host ? [prev.host, host] : [host];
   for (const h of affected) events.push(...decideHost(state, h, hostMembers(state, h, changed), cfg));
   return events;
+}
+
+/**
+ * Whether the decider holds the key's state as read at registry version `order` (a ZooKeeper providers node's
+ * pzxid, which moves with every child created or deleted): then the registry holds exactly what that read saw.
+ */
+export function holdsReadAt(state: DeciderState, key: string, order: number): boolean {
+  return state.keys.get(key)?.order === order;
+}
+
+/**
+ * A key unchanged since its held read: observed in this pass, and decided as if read again with the same result.
+ * Only the common case skips the decision — the host's last publish confirmed by Kafka and the key with instances
+ * (an empty one may be what an empty-protection hold is about). Anything else (a publish Kafka did not take, a hold)
+ * is decided from the held state, exactly as a fresh read returning it would be.
+ */
+function decideUnchanged(state: DeciderState, key: string, cfg: DeciderConfig): CollectorEvent[] {
+  const prev = state.keys.get(key);
+  if (!prev) return [];
+  if (state.hosts.get(prev.host)?.hash !== undefined && prev.state.instances.length > 0) {
+    return prev.pass === state.pass ? [] : [{ type: 'key-recorded', key, record: { ...prev, pass: state.pass } }];
+  }
+  return decidePresent(state, { type: 'present', key, state: prev.state, order: prev.order }, cfg);
 }
 
 function decideAbsent(state: DeciderState, gone: Iterable<string>, cfg: DeciderConfig): CollectorEvent[] {

@@ -35,6 +35,14 @@ export function collectorMetrics(registry: Registry) {
       labelNames: ['source', 'reason'],
       ...r,
     }),
+    resyncKeys: new prom.Counter({
+      name: 'meshbridge_collector_resync_keys_total',
+      help:
+        'Registry services a full resync went through, by how: read (read and normalised again) or unchanged ' +
+        '(a periodic resync found the ZooKeeper providers node unchanged since its last read)',
+      labelNames: ['source', 'how'],
+      ...r,
+    }),
     // Per source, never per service: a registry of 10,000 services must not become 10,000 series.
     services: new prom.Gauge({
       name: 'meshbridge_collector_services',

@@ -85,7 +85,7 @@ export class SourceCore {
     switch (e.type) {
       case 'host-published': {
         const members = this.keysOf(e.hostKey);
-        const trigger = obs.type === 'present' || obs.type === 'absent' ? obs.key : obs.type;
+        const trigger = 'key' in obs ? obs.key : obs.type;
         // Merged hosts say which registry key's observation this is; the raw data is that key's.
         const audit =
           members.length > 1 || obs.type !== 'present'

@@ -33,6 +33,13 @@ export function watchExists(client: ZkClient, path: string, watch: () => void): 
   });
 }
 
+/** A znode's stat without reading it or arming a watch; undefined when the node does not exist. */
+export function statOf(client: ZkClient, path: string): Promise<Stat | undefined> {
+  return new Promise((resolve, reject) => {
+    client.exists(path, (e, stat) => (e ? reject(e) : resolve(stat ?? undefined)));
+  });
+}
+
 /**
  * The children of `path` with a children watch, or — when the node does not exist — undefined with a creation watch.
  * Either way exactly one watch is armed. The node can appear between the two calls: then exists() only arms a data

@@ -6,13 +6,14 @@ import { composeInterfaceService, normaliseDubboApp, parseMapping } from './norm
 import type { ServiceState } from './service-state.ts';
 import type { EventSink } from './publisher.ts';
 import { SourceCore } from './source-core.ts';
+import { holdsReadAt } from './decider.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { Coalescer } from './coalescer.ts';
 import { pacer } from './pacer.ts';
 import { ReadLimiter } from './read-limiter.ts';
 import { FencedError } from '../../services/shared/errors.ts';
 import { forEachLimit, type RegistrySource } from './source.ts';
-import { connect, getChildren, getData, watchChildrenOrCreation, zxid, type ZkClient } from './zk-client.ts';
+import { connect, getChildren, getData, statOf, watchChildrenOrCreation, zxid, type ZkClient } from './zk-client.ts';
 import { backoff, backoffDelay, RETRY } from '../../services/shared/retry.ts';
 import { ProviderParseCache } from './provider-parse-cache.ts';
 
@@ -173,10 +174,16 @@ export class ZooKeeperDubboSource implements RegistrySource {
       this.inResync = true;
       // Reads overlap (ZooKeeper pipelines requests on one session) so publishes batch up; the publisher keeps their order.
       // A periodic pass (the safety net for a missed watch) is paced; start-up and reconnect passes run at full speed.
-      const pace = reason === 'periodic' ? pacer(this.src.periodicResyncReadsPerSecond) : undefined;
+      const periodic = reason === 'periodic';
+      const pace = periodic ? pacer(this.src.periodicResyncReadsPerSecond) : undefined;
+      // A periodic pass reads only the interfaces whose providers changed since their last read (stat first). Every
+      // other pass reads everything: after a reconnect or a new session the watches, or the zxids, may not hold.
+      const statFirst = periodic && this.src.mode === 'interface';
       await forEachLimit(ifaces ?? [], 64, async (iface) => {
         await pace?.();
-        await this.readService(iface);
+        const unchanged = statFirst && (await this.unchangedSinceRead(iface));
+        if (!unchanged) await this.readService(iface);
+        this.metrics.resyncKeys.inc({ source: this.src.id, how: unchanged ? 'unchanged' : 'read' });
       });
       // Interface services derived from the mapping, once every application's state is known.
       if (this.src.mode === 'application' && this.src.mappingRoot) {
@@ -292,6 +299,20 @@ export class ZooKeeperDubboSource implements RegistrySource {
   private readService(name: string): Promise<void> {
     if (name.startsWith(MAP)) return this.readMapping(name.slice(MAP.length));
     return this.src.mode === 'application' ? this.readApp(name) : this.readInterface(name);
+  }
+
+  /**
+   * True when the interface's providers node has not changed since the read whose state the decider holds — its
+   * pzxid moves with every provider registered or removed, and that read armed a children watch that has not fired —
+   * after telling the decider it was observed (in the same tick as the check, so no read can land in between).
+   * A stat is ~100 bytes against a full listing of every provider URL, which at 50,000 interfaces made the periodic
+   * re-read the slowest moment of a busy registry (docs/collectors.md, "Periodic re-read").
+   */
+  private async unchangedSinceRead(iface: string): Promise<boolean> {
+    const stat = await statOf(this.client!, `${this.src.root}/${iface}/providers`);
+    if (!stat || !holdsReadAt(this.core.state, iface, zxid(stat.pzxid))) return false;
+    await this.core.observe({ type: 'unchanged', key: iface });
+    return true;
   }
 
   /** Reads one interface's providers (re-arming the watch) and publishes its state. Returns its mesh key if present. */

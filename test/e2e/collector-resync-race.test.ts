@@ -10,6 +10,7 @@ import { DubboRegistrar } from '../support/dubbo-registry.ts';
 import { CollectorReplicas } from '../support/collector-replicas.ts';
 import { IstiodWatch, registrationLoop } from '../support/istiod-watch.ts';
 import { meshbridge } from '../support/meshbridge-cli.ts';
+import { metricSum } from '../../harness/prom-text.ts';
 
 const BASE = 300;
 const hostOf = (iface: string) => `dubbo/${iface.toLowerCase()}`;
@@ -79,10 +80,33 @@ describe('collector failover while services are being registered: a re-read neve
       registered.add(hostOf(iface));
     }, everyMs);
 
-  it('periodic re-reads (every second) while a service is registered every 25 ms', async () => {
+  it('periodic re-reads (every second) while a service is registered every 25 ms and existing ones gain providers', async () => {
+    const leader = await replicas.leader();
+    const unchanged = () => metricSum(leader.port, 'meshbridge_collector_resync_keys_total', { how: 'unchanged' });
+    const unchangedBefore = await unchanged();
     const reg = registrations('P', 25);
+    // Existing services change too: a periodic re-read finds most interfaces unchanged by their providers node's
+    // version and skips reading them, so a provider added meanwhile must still arrive (its watch), never be lost.
+    const grown = registrationLoop(async (n) => {
+      await dubbo.register(`com.race.Base${n % BASE}`, `10.31.${n >> 8}.${n & 0xff}`, 20881);
+    }, 40);
     await waitFor(() => reg.count() >= 240, { what: '240 registrations (about 6 s, 6 re-reads)', timeoutMs: 30_000 });
-    await reg.stop();
+    await Promise.all([reg.stop(), grown.stop()]);
+    assert.ok(grown.count() > 20, `${grown.count()} providers added to existing services`);
+    const skipped = (await unchanged()) - unchangedBefore;
+    assert.ok(
+      skipped > BASE,
+      `periodic re-reads found ${skipped} interfaces unchanged (stat only), expected > ${BASE}`,
+    );
+    await waitFor(
+      () => {
+        const eps = tail.endpoints('zk1');
+        return Array.from({ length: grown.count() }, (_, n) => n).every((n) =>
+          (eps[hostOf(`com.race.Base${n % BASE}`)] ?? []).includes(`10.31.${n >> 8}.${n & 0xff}:20881`),
+        );
+      },
+      { what: 'every added provider in the published state', timeoutMs: 30_000 },
+    );
     await istiodHoldsAll(`istiod holding all ${registered.size} registered services`);
     await watch.morePolls(20);
     await istiodHoldsAll('istiod still holding every registered service after the next re-reads');

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { InstanceSpec } from '../../schemas/registry-event.ts';
 import {
   handle,
+  holdsReadAt,
   initialDeciderState,
   type CollectorEvent,
   type DeciderConfig,
@@ -167,6 +168,50 @@ describe('collector decider: full re-reads never delete a live service', () => {
     when(s, present('A', ['10.0.0.1']));
     when(s, present('B', []));
     assert.deepEqual(published(when(s, { type: 'resync-finished' })), ['marker dubbo/a dubbo/b']);
+  });
+});
+
+describe('collector decider: a periodic re-read that finds a key unchanged since its last read', () => {
+  const unchanged = (key: string): Observation => ({ type: 'unchanged', key });
+  it('given a read at version 8, then the decider holds the read at 8 and at no other version (or for another key)', () => {
+    const s = given([present('A', ['10.0.0.1'], 8)]);
+    assert.equal(holdsReadAt(s, 'A', 8), true);
+    assert.equal(holdsReadAt(s, 'A', 9), false);
+    assert.equal(holdsReadAt(s, 'B', 8), false);
+    when(s, { type: 'order-reset' });
+    assert.equal(holdsReadAt(s, 'A', 8), false, 'a new session forgets the versions: nothing counts as unchanged');
+  });
+
+  it('given A and D, when a re-read finds A unchanged and never sees D, then the marker keeps A and drops D, publishing nothing for A', () => {
+    const s = given([present('A', ['10.0.0.1'], 3), present('D', ['10.0.0.4'], 4)]);
+    when(s, { type: 'resync-started' });
+    assert.deepEqual(published(when(s, unchanged('A'))), []);
+    assert.deepEqual(published(when(s, { type: 'resync-finished' })), ['marker dubbo/a']);
+  });
+
+  it('given Kafka refused the last event of a host, when its key is found unchanged, then the held state is published again', () => {
+    const s = given([present('A', ['10.0.0.1'], 3)]);
+    when(s, { type: 'unconfirmed', hosts: ['dubbo/a'] });
+    when(s, { type: 'resync-started' });
+    assert.deepEqual(published(when(s, unchanged('A'))), ['state dubbo/a 10.0.0.1']);
+  });
+
+  it('given keep-last holding an emptied service, when it is found unchanged, then the hold is decided again (and counted), not skipped', () => {
+    const keepLast: DeciderConfig = { ...CFG, emptyProtection: 'keep-last' };
+    const s = given([present('A', ['10.0.0.1'], 3), present('A', [], 4)], keepLast);
+    when(s, { type: 'resync-started' }, keepLast);
+    const events = when(s, unchanged('A'), keepLast);
+    assert.deepEqual(published(events), []);
+    assert.ok(events.some((e) => e.type === 'empty-held'));
+    assert.deepEqual(published(when(s, { type: 'resync-finished' }, keepLast)), ['marker dubbo/a']);
+  });
+
+  it('given a key that vanished (a watch read it absent) before the unchanged verdict lands, then nothing is published or kept', () => {
+    const s = given([present('A', ['10.0.0.1'], 3)]);
+    when(s, { type: 'resync-started' });
+    when(s, absent('A'));
+    assert.deepEqual(published(when(s, unchanged('A'))), []);
+    assert.deepEqual(published(when(s, { type: 'resync-finished' })), ['marker ']);
   });
 });
 
