@@ -179,11 +179,14 @@ export class ZooKeeperDubboSource implements RegistrySource {
       // A periodic pass reads only the interfaces whose providers changed since their last read (stat first). Every
       // other pass reads everything: after a reconnect or a new session the watches, or the zxids, may not hold.
       const statFirst = periodic && this.src.mode === 'interface';
+      const how = { read: 0, unchanged: 0 };
       await forEachLimit(ifaces ?? [], 64, async (iface) => {
         await pace?.();
         const unchanged = statFirst && (await this.unchangedSinceRead(iface));
         if (!unchanged) await this.readService(iface);
-        this.metrics.resyncKeys.inc({ source: this.src.id, how: unchanged ? 'unchanged' : 'read' });
+        const k = unchanged ? 'unchanged' : 'read';
+        how[k]++;
+        this.metrics.resyncKeys.inc({ source: this.src.id, how: k });
       });
       // Interface services derived from the mapping, once every application's state is known.
       if (this.src.mode === 'application' && this.src.mappingRoot) {
@@ -203,7 +206,10 @@ export class ZooKeeperDubboSource implements RegistrySource {
         if (!this.appStates.delete(app)) continue;
         await this.republishInterfacesOf(app);
       }
-      return { services: this.core.state.hosts.size, logFields: { dropped: ended?.dropped.length ?? 0 } };
+      return {
+        services: this.core.state.hosts.size,
+        logFields: { dropped: ended?.dropped.length ?? 0, read: how.read, unchanged: how.unchanged },
+      };
     } finally {
       this.inResync = false;
     }
