@@ -63,7 +63,8 @@ const ISTIOD_ENV = Object.fromEntries(
   (process.env.BENCH_ISTIOD_ENV ?? '')
     .split(',')
     .filter(Boolean)
-    .map((kv) => kv.split('=') as [string, string]),
+    // Split at the first '=' only: a value may hold one (GODEBUG=gctrace=1).
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string]),
 );
 const OUT = process.env.BENCH_OUT ?? (REGISTRY === 'consul' ? 'e2e-consul.json' : 'e2e.json');
 /** Config sources the gateway splits the snapshot into (gateway.shards): istiod lists one per shard. */
