@@ -44,6 +44,7 @@ import {
 } from './istiod-watch.ts';
 import { createAppendTimeTopic, pool, procStats } from './support.ts';
 import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-registries.ts';
+import { istiodGcCycles, type GcCycle } from './istiod-gc.ts';
 
 /**
  * The registry written to: zookeeper (Dubbo providers, the default) or consul (catalog services). The Consul
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
     nodeArgs: NODE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir(role)}`] : [],
   });
   let churnWall: { start: number; end: number } | undefined;
+  let istiodGc: (fromMs: number, toMs: number) => GcCycle[] = () => [];
   try {
     await createAppendTimeTopic(servers.kafka.brokers, mb.config.kafka.topic, PARTITIONS);
 
@@ -152,7 +154,13 @@ async function main(): Promise<void> {
       timeoutMs: 120_000,
       intervalMs: 200,
     });
-    const istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs, { readyTimeoutMs: 120_000, env: ISTIOD_ENV });
+    // One gctrace line per garbage collection (cheap): at 50,000 services istiod's collections set the tail.
+    const istiodStartedAt = Date.now();
+    const istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs, {
+      readyTimeoutMs: 120_000,
+      env: { GODEBUG: 'gctrace=1', ...ISTIOD_ENV },
+    });
+    istiodGc = (from, to) => istiodGcCycles(fs.readFileSync(istiod.proc.logFile, 'utf8'), istiodStartedAt, from, to);
     stopFns.push(() => istiod.stop());
 
     // Stage observers.
@@ -392,7 +400,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         partitions: PARTITIONS,
         shards: SHARDS,
-        istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', ...ISTIOD_ENV },
+        istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', GODEBUG: 'gctrace=1', ...ISTIOD_ENV },
         gatewayDebounceMs: mb.config.gateway.debounceMs,
         collectorResync: {
           intervalMs: mb.config.sources[0]?.resyncIntervalMs,
@@ -416,6 +424,8 @@ async function main(): Promise<void> {
         registryToSidecarByTenSecondsMs: byWindow,
         // The registry server's own heavy work during the churn (ZooKeeper's snapshots): CPU taken from every stage.
         registryPausesDuringChurn: churnWall ? registry.pauses(churnWall.start, churnWall.end) : [],
+        // istiod's garbage collections whose mark overlapped the churn (its gctrace): the other pause in the tail.
+        istiodGcDuringChurn: churnWall ? istiodGc(churnWall.start, churnWall.end) : [],
         // Endpoint-only changes should stay on istiod's incremental EDS path: CDS pushes during the churn mean a
         // service-level field changed (or istiod chose a full push).
         sidecarResponsesDuringChurn: { eds: sidecar.edsResponses - edsBefore, cds: sidecar.cdsResponses - cdsBefore },
@@ -447,6 +457,12 @@ async function main(): Promise<void> {
     const stoppedAt = Date.now();
     await servers.stop();
     if (NODE_PROFILE && churnWall) writeNodeProfiles(roles, profileDir, stoppedAt, churnWall);
+    // A 50,000-service run leaves ~5 GB of Kafka and ZooKeeper data behind, and a few runs filled this machine's disk
+    // (ZooKeeper then failed its writes mid-run). The logs stay for reading; BENCH_KEEP_DATA=1 keeps the data too.
+    if (process.env.BENCH_KEEP_DATA !== '1') {
+      for (const d of ['kafka', 'zookeeper', 'consul'])
+        fs.rmSync(path.join(servers.runDir, d), { recursive: true, force: true });
+    }
   }
 }
 

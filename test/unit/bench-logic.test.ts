@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { zooKeeperSnapshots } from '../../bench/e2e-registries.ts';
+import { istiodGcCycles } from '../../bench/istiod-gc.ts';
 
 describe('bench:e2e reads the registry server its tail is measured beside', () => {
   const log = [
@@ -23,5 +24,28 @@ describe('bench:e2e reads the registry server its tail is measured beside', () =
 
   it('lists nothing for a window without snapshots', () => {
     assert.deepEqual(zooKeeperSnapshots(log, at('20:30:00'), at('20:31:00')), []);
+  });
+});
+
+describe('bench:e2e reads istiod garbage collections from its gctrace', () => {
+  const log = [
+    '2026/11/29 23:44:44 INFO memory is not limited, skipping package=github.com/KimMachineGun/automemlimit/memlimit',
+    'gc 1 @0.037s 1%: 0.49+2.3+0.007 ms clock, 0.98+0.53/0.18/0.33+0.014 ms cpu, 3->4->2 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P',
+    '2026-11-29T23:48:11.778374Z\tinfo\tmodel\tFull push, new service dubbo/org.bench.service35957',
+    'gc 34 @215.577s 15%: 0.17+14459+2.2 ms clock, 0.34+5390/7229/513+4.5 ms cpu, 7159->8632->4584 MB, 8414 MB goal, 40 MB stacks, 0 MB globals, 2 P',
+    'gc 35 @253.100s 15%: 0.2+12300+1.9 ms clock, 0.4+2200/6200/3200+3.8 ms cpu, 7836->9219->4804 MB, 9168 MB goal, 40 MB stacks, 0 MB globals, 2 P',
+  ].join('\n');
+  const started = 1_000_000;
+
+  it('given cycles before and inside the churn, lists those whose mark overlaps it, seconds into it', () => {
+    // Churn from 220 s to 280 s after the start: cycle 34 (215.6 s + 14.5 s of mark) overlaps, as does 35.
+    assert.deepEqual(istiodGcCycles(log, started, started + 220_000, started + 280_000), [
+      { what: 'istiod GC', atS: -4.4, ms: 14459, assistCpuMs: 5390, heapMB: [7159, 8632, 4584] },
+      { what: 'istiod GC', atS: 33.1, ms: 12300, assistCpuMs: 2200, heapMB: [7836, 9219, 4804] },
+    ]);
+  });
+
+  it('lists nothing when the log has no gctrace lines in the window', () => {
+    assert.deepEqual(istiodGcCycles(log, started, started + 300_000, started + 360_000), []);
   });
 });
