@@ -98,6 +98,9 @@ describe('collector failover while services are being registered: a re-read neve
       skipped > BASE,
       `periodic re-reads found ${skipped} interfaces unchanged (stat only), expected > ${BASE}`,
     );
+    console.log(
+      `# periodic re-reads: ${skipped} interfaces found unchanged (stat only); ${grown.count()} providers added`,
+    );
     await waitFor(
       () => {
         const eps = tail.endpoints('zk1');
