@@ -65,8 +65,17 @@ const ISTIOD_ENV = Object.fromEntries(
     .split(',')
     .filter(Boolean)
     // Split at the first '=' only: a value may hold one (GODEBUG=gctrace=1).
-    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string]),
+    .map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq < 1) throw new Error(`BENCH_ISTIOD_ENV: '${kv}' is not NAME=value`);
+      return [kv.slice(0, eq), kv.slice(eq + 1)] as [string, string];
+    }),
 );
+/**
+ * istiod's environment over the harness's: the settings above, and one gctrace line per garbage collection (cheap;
+ * at 50,000 services istiod's collections set the tail). Also recorded in the results, with the harness's own setting.
+ */
+const ISTIOD_RUN_ENV = { GODEBUG: 'gctrace=1', ...ISTIOD_ENV };
 const OUT = process.env.BENCH_OUT ?? (REGISTRY === 'consul' ? 'e2e-consul.json' : 'e2e.json');
 /** Config sources the gateway splits the snapshot into (gateway.shards): istiod lists one per shard. */
 const SHARDS = Number(process.env.BENCH_SHARDS ?? DEFAULT_GATEWAY_SHARDS);
@@ -154,11 +163,10 @@ async function main(): Promise<void> {
       timeoutMs: 120_000,
       intervalMs: 200,
     });
-    // One gctrace line per garbage collection (cheap): at 50,000 services istiod's collections set the tail.
     const istiodStartedAt = Date.now();
     const istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs, {
       readyTimeoutMs: 120_000,
-      env: { GODEBUG: 'gctrace=1', ...ISTIOD_ENV },
+      env: ISTIOD_RUN_ENV,
     });
     istiodGc = (from, to) => istiodGcCycles(fs.readFileSync(istiod.proc.logFile, 'utf8'), istiodStartedAt, from, to);
     stopFns.push(() => istiod.stop());
@@ -400,7 +408,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         partitions: PARTITIONS,
         shards: SHARDS,
-        istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', GODEBUG: 'gctrace=1', ...ISTIOD_ENV },
+        istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', ...ISTIOD_RUN_ENV },
         gatewayDebounceMs: mb.config.gateway.debounceMs,
         collectorResync: {
           intervalMs: mb.config.sources[0]?.resyncIntervalMs,
@@ -459,9 +467,10 @@ async function main(): Promise<void> {
     if (NODE_PROFILE && churnWall) writeNodeProfiles(roles, profileDir, stoppedAt, churnWall);
     // A 50,000-service run leaves ~5 GB of Kafka and ZooKeeper data behind, and a few runs filled this machine's disk
     // (ZooKeeper then failed its writes mid-run). The logs stay for reading; BENCH_KEEP_DATA=1 keeps the data too.
+    // (The Consul variant's agent keeps its state in memory.)
     if (process.env.BENCH_KEEP_DATA !== '1') {
-      for (const d of ['kafka', 'zookeeper', 'consul'])
-        fs.rmSync(path.join(servers.runDir, d), { recursive: true, force: true });
+      for (const d of [servers.kafka.dataDir, servers.zookeeper.dataDir])
+        fs.rmSync(d, { recursive: true, force: true });
     }
   }
 }

@@ -13,6 +13,8 @@ export interface KafkaServer {
   port: number;
   brokers: string[];
   proc: ManagedProcess;
+  /** The broker's log dirs (the topics' data). */
+  dataDir: string;
   /** With the `saslSsl` option: the SASL_SSL listener (`brokers` stays the PLAINTEXT one, used by the harness). */
   saslSsl?: { port: number; brokers: string[] };
   stop(): Promise<void>;
@@ -73,8 +75,9 @@ async function launchKafka(
 ): Promise<KafkaServer> {
   const saslListener = saslSsl ? `,SASL_SSL://127.0.0.1:${saslSsl.port}` : '';
   const dir = path.join(runDir, 'kafka');
+  const dataDir = path.join(dir, 'data');
   // A retry after a lost port starts from an unformatted log dir (format refuses a formatted one).
-  fs.rmSync(path.join(dir, 'data'), { recursive: true, force: true });
+  fs.rmSync(dataDir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const props = path.join(dir, 'server.properties');
   fs.writeFileSync(
@@ -88,7 +91,7 @@ async function launchKafka(
       'controller.listener.names=CONTROLLER',
       `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${saslSsl ? ',SASL_SSL:SASL_SSL' : ''}`,
       'inter.broker.listener.name=PLAINTEXT',
-      `log.dirs=${path.join(dir, 'data')}`,
+      `log.dirs=${dataDir}`,
       'num.partitions=1',
       'auto.create.topics.enable=false',
       'offsets.topic.replication.factor=1',
@@ -171,6 +174,7 @@ async function launchKafka(
     port,
     brokers,
     proc,
+    dataDir,
     ...(saslSsl ? { saslSsl: { port: saslSsl.port, brokers: [`127.0.0.1:${saslSsl.port}`] } } : {}),
     stop: () => proc.stop(20_000),
   };

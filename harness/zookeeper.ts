@@ -11,6 +11,8 @@ export interface ZooKeeperServer {
   port: number;
   connectString: string;
   proc: ManagedProcess;
+  /** Snapshots and transaction logs (its log file is next to the run's other logs, not in here). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -26,13 +28,14 @@ export function startZooKeeper(runDir: string, opts: { port?: number } = {}): Pr
 
 async function launchZooKeeper(runDir: string, port: number): Promise<ZooKeeperServer> {
   const dir = path.join(runDir, 'zookeeper');
-  fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+  const dataDir = path.join(dir, 'data');
+  fs.mkdirSync(dataDir, { recursive: true });
   const cfg = path.join(dir, 'zoo.cfg');
   fs.writeFileSync(
     cfg,
     [
       'tickTime=500', // short ticks let session-expiry tests run in seconds (min session timeout = 2 ticks)
-      `dataDir=${path.join(dir, 'data')}`,
+      `dataDir=${dataDir}`,
       `clientPort=${port}`,
       'clientPortAddress=127.0.0.1',
       'maxClientCnxns=0',
@@ -68,7 +71,7 @@ async function launchZooKeeper(runDir: string, port: number): Promise<ZooKeeperS
       { what: `zookeeper on :${port}`, timeoutMs: 30_000, intervalMs: 200 },
     ),
   );
-  return { port, connectString: `127.0.0.1:${port}`, proc, stop: () => proc.stop() };
+  return { port, connectString: `127.0.0.1:${port}`, proc, dataDir, stop: () => proc.stop() };
 }
 
 /** Debian's jar brings slf4j-api but no binding: add log4j 1.2's, or ZooKeeper logs nothing at all. */

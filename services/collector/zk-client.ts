@@ -22,21 +22,15 @@ export function getChildren(
   });
 }
 
-/** Sets a one-shot watch for the creation of `path` (used when an interface has no providers node yet). */
-export function watchExists(client: ZkClient, path: string, watch: () => void): Promise<boolean> {
+/**
+ * A znode's stat without reading it; undefined when the node does not exist. With `watch`, a one-shot watch for its
+ * creation, deletion or data change (used when an interface has no providers node yet).
+ */
+export function statOf(client: ZkClient, path: string, watch?: () => void): Promise<Stat | undefined> {
   return new Promise((resolve, reject) => {
-    client.exists(
-      path,
-      () => watch(),
-      (e, stat) => (e ? reject(e) : resolve(Boolean(stat))),
-    );
-  });
-}
-
-/** A znode's stat without reading it or arming a watch; undefined when the node does not exist. */
-export function statOf(client: ZkClient, path: string): Promise<Stat | undefined> {
-  return new Promise((resolve, reject) => {
-    client.exists(path, (e, stat) => (e ? reject(e) : resolve(stat ?? undefined)));
+    const cb = (e: Error | Exception | null, stat: Stat | null) => (e ? reject(e) : resolve(stat ?? undefined));
+    if (watch) client.exists(path, () => watch(), cb);
+    else client.exists(path, cb);
   });
 }
 
@@ -53,7 +47,7 @@ export async function watchChildrenOrCreation(
   for (;;) {
     const res = await getChildren(client, path, watch);
     if (res) return res;
-    if (!(await watchExists(client, path, watch))) return undefined;
+    if (!(await statOf(client, path, watch))) return undefined;
   }
 }
 

@@ -315,16 +315,20 @@ export class ZooKeeperDubboSource implements RegistrySource {
    * re-read the slowest moment of a busy registry (docs/collectors.md, "Periodic re-read").
    */
   private async unchangedSinceRead(iface: string): Promise<boolean> {
-    const stat = await statOf(this.client!, `${this.src.root}/${iface}/providers`);
+    const stat = await statOf(this.client!, this.providersPath(iface));
     if (!stat || !holdsReadAt(this.core.state, iface, zxid(stat.pzxid))) return false;
     await this.core.observe({ type: 'unchanged', key: iface });
     return true;
   }
 
+  private providersPath(iface: string): string {
+    return `${this.src.root}/${iface}/providers`;
+  }
+
   /** Reads one interface's providers (re-arming the watch) and publishes its state. Returns its mesh key if present. */
   private async readInterface(iface: string): Promise<void> {
     const client = this.client!;
-    const path = `${this.src.root}/${iface}/providers`;
+    const path = this.providersPath(iface);
     const watch = this.watcherFor(iface, 'providers');
     const res = await watchChildrenOrCreation(client, path, watch);
     if (!res) {

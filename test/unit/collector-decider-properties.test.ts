@@ -190,10 +190,10 @@ class World {
       ev = { ...base, kind: 'RESYNC_END', namespace: '', host: '', resyncServices: e.hosts };
     }
     if (!ev) return;
-    const before = new Set(this.projector.services.keys());
+    const before = e.type === 'resync-ended' ? new Set(this.projector.services.keys()) : undefined;
     const r = evolve(this.projector, ev);
     assert.equal(r.ignored, undefined, `the projector ignored ${ev.kind} ${ev.host}: ${r.ignored}`);
-    if (e.type === 'resync-ended') this.checkNoLiveServiceMissing(before);
+    if (before) this.checkNoLiveServiceMissing(before);
   }
 
   /**
