@@ -11,6 +11,7 @@ import { foldBatch } from '../../projection/fold-batch.ts';
 import { ProjectorStore } from './redis-store.ts';
 import type { ProjectorMetrics } from './metrics.ts';
 import { Failpoints, type Failpoint } from './failpoints.ts';
+import { AdvisoryOffsets } from './advisory-offsets.ts';
 
 interface Owned {
   state: PartitionState;
@@ -54,6 +55,8 @@ export class Projector {
   private readonly groupId: string;
   private readonly deadLetterOn: boolean;
   private readonly maxBatch: number;
+  private readonly advisory: AdvisoryOffsets;
+  private advisoryTimer: NodeJS.Timeout | undefined;
   running = false;
   /** Joined the group and got an assignment at least once. */
   joined = false;
@@ -78,6 +81,7 @@ export class Projector {
     this.groupId = opts.groupId ?? cfg.projector.groupId;
     this.deadLetterOn = opts.deadLetter ?? true;
     this.maxBatch = opts.maxBatch ?? cfg.projector.maxBatchEvents;
+    this.advisory = new AdvisoryOffsets(cfg.projector.offsetCommitIntervalMs);
   }
 
   async start(): Promise<void> {
@@ -109,6 +113,7 @@ export class Projector {
       for (const p of this.owned.keys()) {
         if (!mine.has(p)) {
           this.owned.delete(p);
+          this.advisory.forget(p);
           this.metrics.lag.remove({ partition: String(p) });
           this.metrics.committedOffset.remove({ partition: String(p) });
         }
@@ -183,10 +188,28 @@ export class Projector {
       resolveOffset(String(end));
       await heartbeat();
     }
-    // Kafka's committed offset is advisory (lag tooling); Redis holds the truth.
-    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: p, offset: owned.offset }]).catch(
-      () => undefined,
-    );
+    // Kafka's committed offset is advisory (lag tooling); Redis holds the truth. Paced, and not waited for.
+    this.reportOffset(p, owned.offset);
+  }
+
+  private reportOffset(p: number, offset: string): void {
+    const wait = this.advisory.record(p, offset, Date.now());
+    if (wait === 0) void this.sendOffsets();
+    else
+      this.advisoryTimer ??= setTimeout(() => {
+        this.advisoryTimer = undefined;
+        void this.sendOffsets();
+      }, wait);
+  }
+
+  /** Sends the positions recorded since the last send in one OffsetCommit; a failure waits for the next one. */
+  private async sendOffsets(): Promise<void> {
+    const offsets = this.advisory.take(Date.now());
+    if (offsets.length === 0 || !this.consumer) return;
+    const topic = this.cfg.kafka.topic;
+    await this.consumer
+      .commitOffsets(offsets.map((o) => ({ topic, ...o })))
+      .catch((e: unknown) => this.log.debug({ err: (e as Error).message }, 'advisory offset commit failed'));
   }
 
   /** Decode, fold, dead-letter and commit one slice of a partition batch. False when the partition was fenced. */
@@ -312,6 +335,11 @@ export class Projector {
 
   async stop(): Promise<void> {
     this.running = false;
+    clearTimeout(this.advisoryTimer);
+    this.advisoryTimer = undefined;
+    // Report what is pending while still in the group (kafkajs takes no commit once it has stopped; a batch still in
+    // hand goes unreported, as Kafka's offsets are only advisory).
+    await this.sendOffsets();
     await this.consumer?.disconnect();
     await this.dlq?.disconnect();
   }

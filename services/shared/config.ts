@@ -586,6 +586,12 @@ export const configSchema = strict({
      * (one change record, one gateway push) instead of one each; the cost is at most this much latency when quiet.
      */
     batchWaitMs: z.number().int().min(0).max(1_000).default(20),
+    /**
+     * Least time between two reports of the consumed positions to Kafka's consumer group (one OffsetCommit for all
+     * owned partitions). Only lag tooling reads them — the projector resumes from the offsets stored in Redis — so
+     * this bounds how stale that tooling's view is; 0 reports after every batch.
+     */
+    offsetCommitIntervalMs: z.number().int().min(0).max(60_000).default(1_000),
   }).prefault({}),
   gateway: strict({
     grpcHost: z.string().default('0.0.0.0'),
