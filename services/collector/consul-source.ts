@@ -257,10 +257,15 @@ export class ConsulSource implements RegistrySource {
     const services = Object.keys(body)
       .filter((s) => this.wanted(s))
       .sort();
-    await forEachLimit(services, 16, async (service) => {
-      const res = await this.client.healthService(service);
-      await this.publish(service, { body: res.body, index: res.index });
-    });
+    await forEachLimit(
+      services,
+      16,
+      async (service) => {
+        const res = await this.client.healthService(service);
+        await this.publish(service, { body: res.body, index: res.index });
+      },
+      () => this.stopped,
+    );
     // Observations a watch delivered and the coalescer still holds: publish them first, so the marker knows them.
     await Promise.allSettled(
       this.coalescer.scheduled().map((service) => {

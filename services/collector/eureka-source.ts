@@ -173,7 +173,12 @@ export class EurekaSource implements RegistrySource {
     this.fullDue = undefined;
     this.unpublished.clear();
     const names = [...apps.keys()].filter((a) => this.wanted(a)).sort();
-    await forEachLimit(names, 64, (app) => this.publishApp(app, peer));
+    await forEachLimit(
+      names,
+      64,
+      (app) => this.publishApp(app, peer),
+      () => this.stopped,
+    );
     await this.core.observe({ type: 'resync-finished' });
     let instances = 0;
     for (const m of apps.values()) instances += m.size;

@@ -362,12 +362,17 @@ export class NacosSource implements RegistrySource {
         }
       }
       // Publish each answer directly (not via the coalescer), so the end marker knows every one of them.
-      await forEachLimit(refs, 32, async (ref) => {
-        await this.subscribe(ref);
-        const key = nacosKey(ref.nacosNamespace, ref.group, ref.service);
-        const l = this.latest.get(key);
-        if (l) await this.publish(key, l);
-      });
+      await forEachLimit(
+        refs,
+        32,
+        async (ref) => {
+          await this.subscribe(ref);
+          const key = nacosKey(ref.nacosNamespace, ref.group, ref.service);
+          const l = this.latest.get(key);
+          if (l) await this.publish(key, l);
+        },
+        () => this.stopped,
+      );
       await Promise.allSettled(
         this.coalescer.scheduled().map((key) => {
           const l = this.latest.get(key);

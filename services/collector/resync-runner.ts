@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Logger } from '../../services/shared/log.ts';
 import type { CollectorMetrics } from './metrics.ts';
+import { PassStopped } from './source.ts';
 
 export interface ResyncPass {
   /** Mesh hosts the source holds after the pass (its end marker lists them). */
@@ -52,6 +53,13 @@ export class ResyncRunner {
           'full resync done',
         );
       } catch (e) {
+        if (e instanceof PassStopped) {
+          log.info(
+            { source: sourceId, reason, done: e.done, of: e.total, ms: Math.round(performance.now() - start) },
+            'full resync stopped with its source; no end marker',
+          );
+          return;
+        }
         metrics.errors.inc({ source: sourceId, stage: 'resync' });
         this.o.onFailure?.();
         log.error({ source: sourceId, reason, err: (e as Error).message }, 'full resync failed; will retry');

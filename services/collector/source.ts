@@ -23,11 +23,41 @@ export type SourceFactory = (
   metrics: CollectorMetrics,
 ) => RegistrySource;
 
-/** Runs `fn` over `items` with at most `limit` in flight (resyncs of thousands of services). */
-export async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+/**
+ * A full resync given up because its source is stopping (shutdown, or leadership lost). Its end marker is never
+ * published — only a complete pass may delete what it did not see — and it is not retried: the next leader's start-up
+ * pass replaces it.
+ */
+export class PassStopped extends Error {
+  constructor(
+    readonly done: number,
+    readonly total: number,
+  ) {
+    super(`resync stopped after ${done} of ${total} items: the source is stopping`);
+    this.name = 'PassStopped';
+  }
+}
+
+/**
+ * Runs `fn` over `items` with at most `limit` in flight (resyncs of thousands of services). With `until`, takes no
+ * new item once it returns true and then throws PassStopped, after the items in flight: a paced periodic pass over
+ * 50,000 interfaces lasts minutes, and a stopping collector must not hold its shutdown (and its lease) for that.
+ */
+export async function forEachLimit<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+  until?: () => boolean,
+): Promise<void> {
   let next = 0;
+  let done = 0;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
+    while (next < items.length && !until?.()) {
+      await fn(items[next++]!);
+      done++;
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  // Even with every item taken: one in flight may have seen the stop and skipped its work.
+  if (until?.()) throw new PassStopped(done, items.length);
 }

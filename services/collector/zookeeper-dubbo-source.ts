@@ -12,7 +12,7 @@ import { Coalescer } from './coalescer.ts';
 import { pacer } from './pacer.ts';
 import { ReadLimiter } from './read-limiter.ts';
 import { FencedError } from '../../services/shared/errors.ts';
-import { forEachLimit, type RegistrySource } from './source.ts';
+import { forEachLimit, PassStopped, type RegistrySource } from './source.ts';
 import { connect, getChildren, getData, statOf, watchChildrenOrCreation, zxid, type ZkClient } from './zk-client.ts';
 import { backoff, backoffDelay, RETRY } from '../../services/shared/retry.ts';
 import { ProviderParseCache } from './provider-parse-cache.ts';
@@ -180,18 +180,25 @@ export class ZooKeeperDubboSource implements RegistrySource {
       // other pass reads everything: after a reconnect or a new session the watches, or the zxids, may not hold.
       const statFirst = periodic && this.src.mode === 'interface';
       const how = { read: 0, unchanged: 0 };
-      await forEachLimit(ifaces ?? [], 64, async (iface) => {
-        await pace?.();
-        const unchanged = statFirst && (await this.unchangedSinceRead(iface));
-        if (!unchanged) await this.readService(iface);
-        const k = unchanged ? 'unchanged' : 'read';
-        how[k]++;
-        this.metrics.resyncKeys.inc({ source: this.src.id, how: k });
-      });
+      const stopping = () => this.stopped;
+      await forEachLimit(
+        ifaces ?? [],
+        64,
+        async (iface) => {
+          await pace?.();
+          if (this.stopped) return;
+          const unchanged = statFirst && (await this.unchangedSinceRead(iface));
+          if (!unchanged) await this.readService(iface);
+          const k = unchanged ? 'unchanged' : 'read';
+          how[k]++;
+          this.metrics.resyncKeys.inc({ source: this.src.id, how: k });
+        },
+        stopping,
+      );
       // Interface services derived from the mapping, once every application's state is known.
       if (this.src.mode === 'application' && this.src.mappingRoot) {
         for (const app of [...this.appStates.keys()]) if (!this.observedThisPass(app)) this.appStates.delete(app);
-        await forEachLimit((await this.listMapping()) ?? [], 64, (iface) => this.readMapping(iface));
+        await forEachLimit((await this.listMapping()) ?? [], 64, (iface) => this.readMapping(iface), stopping);
       }
       this.inResync = false;
       // Reads a watch asked for and that have not finished: finish them first, so the marker knows their services.
@@ -200,6 +207,8 @@ export class ZooKeeperDubboSource implements RegistrySource {
           this.readService(name),
         ),
       );
+      // The last moment to give up: after the marker, what this pass did not see is deleted.
+      if (this.stopped) throw new PassStopped(how.read + how.unchanged, ifaces?.length ?? 0);
       const events = await this.core.observe({ type: 'resync-finished' });
       const ended = events.find((e) => e.type === 'resync-ended');
       for (const app of ended?.dropped ?? []) {
