@@ -38,8 +38,9 @@ export class ProviderParseCache {
     if (known !== undefined) return known;
     // Bounded: values seen once over months of churn must not pile up (cached parses keep their own strings).
     if (this.strings.size >= 1_000_000) this.strings.clear();
-    this.strings.set(s, s);
-    return s;
+    const own = detached(s);
+    this.strings.set(own, own);
+    return own;
   }
 
   private parse(znode: string): Parsed {
@@ -51,10 +52,23 @@ export class ProviderParseCache {
       if (v !== undefined) params[k] = this.intern(v);
     }
     const { protocol, host, port, path } = parsed.value;
-    return { ok: true, value: { protocol: this.intern(protocol), host, port, path: this.intern(path), params } };
+    return {
+      ok: true,
+      value: { protocol: this.intern(protocol), host: detached(host), port, path: this.intern(path), params },
+    };
   }
 
   forget(iface: string): void {
     this.byInterface.delete(iface);
   }
+}
+
+/**
+ * A copy of `s` that refers to no other string. A substring of 13 or more characters is a view into its parent in V8
+ * (a sliced string): a host such as `10.101.200.17` cut out of a decoded provider URL kept that whole ~270-character
+ * URL alive for as long as the parse was cached — 77,000 URLs (21 MiB) at 10,000 interfaces × 10 in a heap snapshot
+ * of the collector, five times that at 50,000. The bytes' round trip costs well under a microsecond.
+ */
+function detached(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
 }

@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { ProviderParseCache } from '../../services/collector/provider-parse-cache.ts';
+import { PROVIDER_PARAMS_READ } from '../../services/collector/normalise-dubbo.ts';
 import { formatDubboProviderUrl } from '../../harness/dubbo-url-format.ts';
 
 const url = (host: string) =>
@@ -52,5 +55,34 @@ describe('provider parse cache, compact', () => {
     assert.deepEqual(pa.value.params, { side: 'provider', application: 'demo' });
     assert.equal(pa.value.host, '10.0.0.1');
     assert.equal(pa.value.path, 'com.example.Api');
+  });
+  it('given cached parses, then none of them keeps its decoded URL alive (a host or value is a slice of it in V8)', () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    // 2,000 providers, hosts of 13+ characters (V8 slices those), each URL carrying 50 KB the collector does not read.
+    const filler = 'x'.repeat(50_000);
+    const urls = Array.from({ length: 2_000 }, (_, i) =>
+      formatDubboProviderUrl({
+        protocol: 'dubbo',
+        host: `10.101.${100 + (i >> 8)}.${100 + (i & 0x7f)}`,
+        port: 20880,
+        path: `com.example.Api${i}`,
+        params: { side: 'provider', application: `app-${i}-with-a-long-name`, methods: filler },
+      }),
+    );
+    const cache = new ProviderParseCache(PROVIDER_PARAMS_READ);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const parsers = urls.map((u, i) => cache.parserFor(`com.example.Api${i}`, [u]));
+    const parses = urls.map((u, i) => parsers[i]!(u));
+    gc();
+    const held = process.memoryUsage().heapUsed - before;
+    assert.ok(parses.every((p) => p.ok && p.value.host.startsWith('10.101.')));
+    // The znode names (100 MB) were allocated before: a retained decoded URL per parse would add as much again.
+    const znodes = urls.reduce((n, u) => n + u.length, 0);
+    assert.ok(
+      held < znodes * 0.25,
+      `cached parses hold ${(held / 2 ** 20).toFixed(0)} MiB beyond the ${(znodes / 2 ** 20).toFixed(0)} MiB of znode names`,
+    );
   });
 });
