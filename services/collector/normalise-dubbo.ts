@@ -86,6 +86,7 @@ export function normaliseDubboService(
   const portName = new Map(ports.map((p) => [p.name, p]));
 
   const instances = new Map<string, InstanceSpec>();
+  const sameLabels = new Sharing<Record<string, string>>();
   for (const p of providers) {
     const name = dubboPortName(p.protocol);
     if (!portName.has(name)) continue;
@@ -109,8 +110,18 @@ export function normaliseDubboService(
       continue;
     }
     if (!instances.has(key))
-      instances.set(key, { address: p.host, ports: { [name]: p.port }, labels, weight, locality: '' });
+      instances.set(key, {
+        address: p.host,
+        ports: { [name]: p.port },
+        labels: sameLabels.of(labels),
+        weight,
+        locality: '',
+      });
   }
+  // Instances of one service usually carry the same labels and ports: one object each, not one per instance (the
+  // collector holds these for every provider of the registry). Ports only now that the merge above is done with them.
+  const samePorts = new Sharing<Record<string, number>>();
+  for (const i of instances.values()) i.ports = samePorts.of(i.ports);
   const sortedInstances = [...instances.values()].sort((a, b) => cmp(instanceKey(a), instanceKey(b)));
   return { namespace: src.namespace, host, registryService: iface, ports, instances: sortedInstances, issues };
 }
@@ -126,4 +137,17 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** The service port name of a Dubbo protocol: `tcp-dubbo`, `tcp-tri`, ... (a valid, stable DNS-1123 label). */
 export function dubboPortName(protocol: string): string {
   return `tcp-${dnsLabel(protocol).slice(0, 58) || 'dubbo'}`;
+}
+
+/** Equal records as one shared object (read-only from here on: they are only encoded and compared). */
+class Sharing<T extends Record<string, string | number>> {
+  private readonly seen = new Map<string, T>();
+  of(rec: T): T {
+    let key = '';
+    for (const k in rec) key += `${k}\u0000${rec[k]}\u0000`;
+    const known = this.seen.get(key);
+    if (known) return known;
+    this.seen.set(key, rec);
+    return rec;
+  }
 }

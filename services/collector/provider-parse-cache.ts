@@ -41,6 +41,8 @@ export class ProviderParseCache {
    * themselves, a string cut out of a decoded URL can keep the whole URL alive (V8 slices strings): one per value.
    */
   private readonly strings = new Map<string, string>();
+  /** Shared kept-parameter records, by their content (read-only: normalisation only reads them). */
+  private readonly paramSets = new Map<string, Record<string, string>>();
 
   private intern(s: string): string {
     const known = this.strings.get(s);
@@ -55,10 +57,21 @@ export class ProviderParseCache {
   private parse(znode: string): Parsed {
     const parsed = parseDubboProviderUrl(znode);
     if (!parsed.ok || !this.keep) return parsed;
-    const params: Record<string, string> = {};
+    let key = '';
     for (const k of this.keep) {
       const v = parsed.value.params[k];
-      if (v !== undefined) params[k] = this.intern(v);
+      if (v !== undefined) key += `${k}\u0000${v}\u0000`;
+    }
+    // The providers of one application carry the same kept parameters: one object for all of them.
+    let params = this.paramSets.get(key);
+    if (params === undefined) {
+      params = {};
+      for (const k of this.keep) {
+        const v = parsed.value.params[k];
+        if (v !== undefined) params[k] = this.intern(v);
+      }
+      if (this.paramSets.size >= 100_000) this.paramSets.clear();
+      this.paramSets.set(detached(key), params);
     }
     const { protocol, host, port, path } = parsed.value;
     return {

@@ -30,6 +30,32 @@ const url = (
 ) => formatDubboProviderUrl({ protocol, host, port, path, params: { side: 'provider', ...params } });
 
 describe('normaliseDubboService', () => {
+  it('given providers with the same labels and port, then their instances share one labels and one ports record', () => {
+    const children = Array.from({ length: 10 }, (_, i) =>
+      url(`10.0.0.${i + 1}`, 20880, { application: 'demo', version: '1.0.0' }),
+    );
+    children.push(url('10.0.1.1', 20880, { application: 'other', version: '1.0.0' }));
+    const cache = new ProviderParseCache(PROVIDER_PARAMS_READ);
+    const s = normaliseDubboService(
+      source(),
+      'com.foo.DemoService',
+      children,
+      cache.parserFor('com.foo.DemoService', children),
+    );
+    const demo = s.instances.filter((i) => i.labels.app === 'demo');
+    assert.equal(demo.length, 10);
+    assert.ok(demo.every((i) => i.labels === demo[0]!.labels && i.ports === demo[0]!.ports));
+    const other = s.instances.find((i) => i.labels.app === 'other')!;
+    assert.notEqual(other.labels, demo[0]!.labels);
+    assert.deepEqual(other.labels, { ...demo[0]!.labels, app: 'other' });
+    assert.equal(other.ports, demo[0]!.ports, 'same port, same record');
+    // The parse cache keeps one record of the parameters the providers share.
+    const parse = cache.parserFor('com.foo.DemoService', children);
+    const p1 = parse(children[0]!);
+    const p2 = parse(children[1]!);
+    assert.ok(p1.ok && p2.ok && p1.value.params === p2.value.params);
+  });
+
   it('turns providers into an istio-valid service: DNS host, TCP port named by protocol, one endpoint each', () => {
     const s = normaliseDubboService(source(), 'com.foo.DemoService', [
       url('10.0.0.2', 20880, { version: '1.0.0' }),
