@@ -12,6 +12,7 @@ import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
 import { deriveServicePorts } from './service-ports.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
+import { Sharing } from './sharing.ts';
 import type { ServiceState } from './service-state.ts';
 
 export type { ServiceState } from './service-state.ts';
@@ -137,17 +138,4 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** The service port name of a Dubbo protocol: `tcp-dubbo`, `tcp-tri`, ... (a valid, stable DNS-1123 label). */
 export function dubboPortName(protocol: string): string {
   return `tcp-${dnsLabel(protocol).slice(0, 58) || 'dubbo'}`;
-}
-
-/** Equal records as one shared object (read-only from here on: they are only encoded and compared). */
-class Sharing<T extends Record<string, string | number>> {
-  private readonly seen = new Map<string, T>();
-  of(rec: T): T {
-    let key = '';
-    for (const k in rec) key += `${k}\u0000${rec[k]}\u0000`;
-    const known = this.seen.get(key);
-    if (known) return known;
-    this.seen.set(key, rec);
-    return rec;
-  }
 }

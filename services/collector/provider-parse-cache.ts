@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { parseDubboProviderUrl } from './dubbo-url.ts';
+import { Sharing } from './sharing.ts';
 
 type Parsed = ReturnType<typeof parseDubboProviderUrl>;
 export type ProviderParser = (znode: string) => Parsed;
@@ -41,8 +42,8 @@ export class ProviderParseCache {
    * themselves, a string cut out of a decoded URL can keep the whole URL alive (V8 slices strings): one per value.
    */
   private readonly strings = new Map<string, string>();
-  /** Shared kept-parameter records, by their content (read-only: normalisation only reads them). */
-  private readonly paramSets = new Map<string, Record<string, string>>();
+  /** Shared kept-parameter records (normalisation only reads them). */
+  private readonly paramSets = new Sharing<Record<string, string>>(100_000);
 
   private intern(s: string): string {
     const known = this.strings.get(s);
@@ -57,22 +58,13 @@ export class ProviderParseCache {
   private parse(znode: string): Parsed {
     const parsed = parseDubboProviderUrl(znode);
     if (!parsed.ok || !this.keep) return parsed;
-    let key = '';
+    const kept: Record<string, string> = {};
     for (const k of this.keep) {
       const v = parsed.value.params[k];
-      if (v !== undefined) key += `${k}\u0000${v}\u0000`;
+      if (v !== undefined) kept[k] = this.intern(v);
     }
-    // The providers of one application carry the same kept parameters: one object for all of them.
-    let params = this.paramSets.get(key);
-    if (params === undefined) {
-      params = {};
-      for (const k of this.keep) {
-        const v = parsed.value.params[k];
-        if (v !== undefined) params[k] = this.intern(v);
-      }
-      if (this.paramSets.size >= 100_000) this.paramSets.clear();
-      this.paramSets.set(detached(key), params);
-    }
+    // The providers of one application carry the same kept parameters: one record for all of them.
+    const params = this.paramSets.of(kept);
     const { protocol, host, port, path } = parsed.value;
     return {
       ok: true,

@@ -1,3 +1,4 @@
+import { MeshbridgeError } from '../../services/shared/errors.ts';
 import type { SourceConfig } from '../../services/shared/config.ts';
 import type { Logger } from '../../services/shared/log.ts';
 import type { CollectorMetrics } from './metrics.ts';
@@ -28,12 +29,16 @@ export type SourceFactory = (
  * published — only a complete pass may delete what it did not see — and it is not retried: the next leader's start-up
  * pass replaces it.
  */
-export class PassStopped extends Error {
+export class PassStopped extends MeshbridgeError {
   constructor(
     readonly done: number,
     readonly total: number,
   ) {
-    super(`resync stopped after ${done} of ${total} items: the source is stopping`);
+    super(`resync stopped after ${done} of ${total} items: the source is stopping`, {
+      retriable: false,
+      code: 'RESYNC_STOPPED',
+      context: { done, total },
+    });
     this.name = 'PassStopped';
   }
 }
