@@ -91,6 +91,7 @@ function detached(s: string): string {
  * What the cache remembers a provider znode by: its SHA-256, 44 characters instead of the 250–350 of a URL-encoded
  * provider URL. The names themselves were the largest thing a collector held (100,000 of them, 33.5 MiB, at 10,000
  * interfaces × 10); a digest costs ~2 µs per provider read, ~1 s over a 50,000-interface start-up re-read.
+ * (`crypto.hash` is Node 20.12+: package.json's engines.)
  */
 function znodeKey(znode: string): string {
   return crypto.hash('sha256', znode, 'base64');
