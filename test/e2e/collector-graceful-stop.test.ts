@@ -1,20 +1,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { makeRunDir } from '../../harness/paths.ts';
-import { startServers, pipeline, startIstiodFor, getJson, type Servers, type Pipeline } from '../../harness/stack.ts';
-import type { IstiodServer } from '../../harness/istiod.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { metricSum } from '../../harness/prom-text.ts';
-import { DubboRegistrar } from '../support/dubbo-registry.ts';
-import { CollectorReplicas } from '../support/collector-replicas.ts';
-import { IstiodWatch, registrationLoop } from '../support/istiod-watch.ts';
+import type { CollectorReplicas } from '../support/collector-replicas.ts';
+import { DubboHaRig } from '../support/dubbo-ha-rig.ts';
+import { type IstiodWatch, registrationLoop } from '../support/istiod-watch.ts';
 
 const BASE = 400;
 /** 400 interfaces at 40 a second: each periodic re-read lasts ~10 s, as one over 50,000 at the default 500/s does ~100 s. */
 const READS_PER_SECOND = 40;
 const LEASE_MS = 5_000;
-const hostOf = (iface: string) => `dubbo/${iface.toLowerCase()}`;
 
 /**
  * A rolling update of the collector lands in the middle of a periodic re-read, which at 50,000 interfaces lasts
@@ -23,45 +19,26 @@ const hostOf = (iface: string) => `dubbo/${iface.toLowerCase()}`;
  * Kubernetes kills a process that was still reading. Registrations run throughout; istiod is polled ten times a second.
  */
 describe('collector graceful stop during a paced periodic re-read (ZooKeeper, istiod)', () => {
-  let servers: Servers;
-  let mb: Pipeline;
-  let dubbo: DubboRegistrar;
-  let istiod: IstiodServer;
+  let rig: DubboHaRig;
   let replicas: CollectorReplicas;
   let watch: IstiodWatch;
-  const registered = new Set<string>();
+  let registered: Set<string>;
 
   before(async () => {
-    servers = await startServers(makeRunDir('e2e-collector-graceful-stop'), { istiod: true });
-    mb = await pipeline(servers, {});
-    mb.config.sources[0].leaderElection = { leaseMs: LEASE_MS };
-    mb.config.sources[0].resyncIntervalMs = 1_000;
-    mb.config.sources[0].periodicResyncReadsPerSecond = READS_PER_SECOND;
-    fs.writeFileSync(mb.configFile, JSON.stringify(mb.config));
-    dubbo = await DubboRegistrar.open(servers.zookeeper.connectString, mb.config.sources[0].root);
-    await Promise.all(
-      Array.from({ length: BASE }, async (_, i) => {
-        await dubbo.register(`com.stop.Base${i}`, `10.50.${i >> 8}.${i & 0xff}`, 20880);
-        registered.add(hostOf(`com.stop.Base${i}`));
-      }),
-    );
-    replicas = new CollectorReplicas(mb, 'zk1');
-    await Promise.all([mb.start('projector'), mb.start('gateway'), replicas.start('a'), replicas.start('b')]);
-    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, {
-      what: 'gateway ready',
-      timeoutMs: 30_000,
+    rig = await DubboHaRig.start('e2e-collector-graceful-stop', {
+      base: Array.from({ length: BASE }, (_, i) => `com.stop.Base${i}`),
+      baseIp: (i) => `10.50.${i >> 8}.${i & 0xff}`,
+      source: (src) => {
+        src.leaderElection = { leaseMs: LEASE_MS };
+        src.resyncIntervalMs = 1_000;
+        src.periodicResyncReadsPerSecond = READS_PER_SECOND;
+      },
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
-    watch = new IstiodWatch(istiod.debug, () => registered);
+    ({ replicas, watch, registered } = rig);
   });
 
   after(async () => {
-    await watch?.stop();
-    dubbo?.close();
-    await replicas?.stopAll();
-    await istiod?.stop();
-    await mb?.stop();
-    await servers?.stop();
+    await rig?.stop();
   });
 
   it('holds every registered service before anything stops', async () => {
@@ -77,11 +54,7 @@ describe('collector graceful stop during a paced periodic re-read (ZooKeeper, is
       timeoutMs: 30_000,
       intervalMs: 100,
     });
-    const reg = registrationLoop(async (n) => {
-      const iface = `com.stop.Newx${n}`;
-      await dubbo.register(iface, `10.51.${n >> 8}.${n & 0xff}`, 20880);
-      registered.add(hostOf(iface));
-    }, 50);
+    const reg = registrationLoop((n) => rig.register(`com.stop.Newx${n}`, `10.51.${n >> 8}.${n & 0xff}`), 50);
     await waitFor(() => reg.count() >= 5, { what: 'registrations under way', timeoutMs: 5_000 });
 
     const t0 = performance.now();

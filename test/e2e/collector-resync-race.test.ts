@@ -1,19 +1,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { makeRunDir } from '../../harness/paths.ts';
-import { startServers, pipeline, startIstiodFor, getJson, type Servers, type Pipeline } from '../../harness/stack.ts';
-import type { IstiodServer } from '../../harness/istiod.ts';
+import type { Pipeline } from '../../harness/stack.ts';
 import { EventTail } from '../../harness/event-tail.ts';
 import { waitFor } from '../../harness/wait.ts';
-import { DubboRegistrar } from '../support/dubbo-registry.ts';
-import { CollectorReplicas } from '../support/collector-replicas.ts';
-import { IstiodWatch, registrationLoop } from '../support/istiod-watch.ts';
+import type { DubboRegistrar } from '../support/dubbo-registry.ts';
+import type { CollectorReplicas } from '../support/collector-replicas.ts';
+import { DubboHaRig, dubboHost } from '../support/dubbo-ha-rig.ts';
+import { type IstiodWatch, registrationLoop } from '../support/istiod-watch.ts';
 import { meshbridge } from '../support/meshbridge-cli.ts';
 import { metricSum } from '../../harness/prom-text.ts';
 
 const BASE = 300;
-const hostOf = (iface: string) => `dubbo/${iface.toLowerCase()}`;
 
 /**
  * Issue 10, case 0: a collector that takes over (kill -9 of the leader) re-reads the registry while services are being
@@ -23,48 +20,31 @@ const hostOf = (iface: string) => `dubbo/${iface.toLowerCase()}`;
  * missing once istiod held it.
  */
 describe('collector failover while services are being registered: a re-read never deletes a live service (ZooKeeper, istiod)', () => {
-  let servers: Servers;
+  let rig: DubboHaRig;
   let mb: Pipeline;
   let dubbo: DubboRegistrar;
-  let istiod: IstiodServer;
   let replicas: CollectorReplicas;
   let watch: IstiodWatch;
   let tail: EventTail;
-  const registered = new Set<string>();
+  let registered: Set<string>;
 
   before(async () => {
-    servers = await startServers(makeRunDir('e2e-collector-resync-race'), { istiod: true });
-    mb = await pipeline(servers, {});
-    // A periodic full re-read every second as well: each one is another chance for the race.
-    mb.config.sources[0].leaderElection = { leaseMs: 2000 };
-    mb.config.sources[0].resyncIntervalMs = 1000;
-    fs.writeFileSync(mb.configFile, JSON.stringify(mb.config));
-    dubbo = await DubboRegistrar.open(servers.zookeeper.connectString, mb.config.sources[0].root);
-    await Promise.all(
-      Array.from({ length: BASE }, async (_, i) => {
-        await dubbo.register(`com.race.Base${i}`, `10.30.${i >> 8}.${i & 0xff}`, 20880);
-        registered.add(hostOf(`com.race.Base${i}`));
-      }),
-    );
-    replicas = new CollectorReplicas(mb, 'zk1');
-    await Promise.all([mb.start('projector'), mb.start('gateway'), replicas.start('a'), replicas.start('b')]);
-    await waitFor(async () => (await getJson(`http://127.0.0.1:${mb.ports.gatewayHttp}/readyz`)).status === 200, {
-      what: 'gateway ready',
-      timeoutMs: 30_000,
+    rig = await DubboHaRig.start('e2e-collector-resync-race', {
+      base: Array.from({ length: BASE }, (_, i) => `com.race.Base${i}`),
+      baseIp: (i) => `10.30.${i >> 8}.${i & 0xff}`,
+      // A periodic full re-read every second as well: each one is another chance for the race.
+      source: (src) => {
+        src.leaderElection = { leaseMs: 2000 };
+        src.resyncIntervalMs = 1000;
+      },
     });
-    istiod = await startIstiodFor(servers, mb.ports.gatewayGrpcs);
-    tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
-    watch = new IstiodWatch(istiod.debug, () => registered);
+    ({ mb, dubbo, replicas, watch, registered } = rig);
+    tail = await EventTail.open(rig.servers.kafka.brokers, mb.config.kafka.topic);
   });
 
   after(async () => {
-    await watch?.stop();
     await tail?.close();
-    dubbo?.close();
-    await replicas?.stopAll();
-    await istiod?.stop();
-    await mb?.stop();
-    await servers?.stop();
+    await rig?.stop();
   });
 
   const istiodHoldsAll = (what: string) => watch.holdsAll(what);
@@ -74,11 +54,7 @@ describe('collector failover while services are being registered: a re-read neve
   });
 
   const registrations = (prefix: string, everyMs: number) =>
-    registrationLoop(async (n) => {
-      const iface = `com.race.${prefix}x${n}`;
-      await dubbo.register(iface, `10.40.${n >> 8}.${n & 0xff}`, 20880);
-      registered.add(hostOf(iface));
-    }, everyMs);
+    registrationLoop((n) => rig.register(`com.race.${prefix}x${n}`, `10.40.${n >> 8}.${n & 0xff}`), everyMs);
 
   it('periodic re-reads (every second) while a service is registered every 25 ms and existing ones gain providers', async () => {
     const leader = await replicas.leader();
@@ -105,7 +81,7 @@ describe('collector failover while services are being registered: a re-read neve
       () => {
         const eps = tail.endpoints('zk1');
         return Array.from({ length: grown.count() }, (_, n) => n).every((n) =>
-          (eps[hostOf(`com.race.Base${n % BASE}`)] ?? []).includes(`10.31.${n >> 8}.${n & 0xff}:20881`),
+          (eps[dubboHost(`com.race.Base${n % BASE}`)] ?? []).includes(`10.31.${n >> 8}.${n & 0xff}:20881`),
         );
       },
       { what: 'every added provider in the published state', timeoutMs: 30_000 },
