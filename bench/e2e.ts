@@ -153,7 +153,12 @@ async function main(): Promise<void> {
       },
     ],
     kafka: { partitions: PARTITIONS, ...(KAFKA_COMPRESSION ? { compression: KAFKA_COMPRESSION } : {}) },
-    gateway: { debounceMs: Number(process.env.BENCH_GATEWAY_DEBOUNCE_MS ?? 20), shards: SHARDS },
+    gateway: {
+      debounceMs: Number(process.env.BENCH_GATEWAY_DEBOUNCE_MS ?? 20),
+      shards: SHARDS,
+      // BENCH_GATEWAY_PADDING=0: istiod without its response buffer padded (the product's default is on).
+      ...(process.env.BENCH_GATEWAY_PADDING ? { istiodBufferPadding: Number(process.env.BENCH_GATEWAY_PADDING) } : {}),
+    },
   });
   const redis = new Redis(servers.redis.url);
   const stopFns: (() => unknown)[] = [];
@@ -428,6 +433,7 @@ async function main(): Promise<void> {
         istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', ...ISTIOD_RUN_ENV },
         ...(ISTIOD_NICE !== undefined ? { istiodNice: ISTIOD_NICE } : {}),
         gatewayDebounceMs: mb.config.gateway.debounceMs,
+        gatewayIstiodBufferPadding: mb.config.gateway.istiodBufferPadding,
         collectorResync: {
           intervalMs: mb.config.sources[0]?.resyncIntervalMs,
           periodicReadsPerSecond: (mb.config.sources[0] as { periodicResyncReadsPerSecond?: number } | undefined)

@@ -605,6 +605,13 @@ export const configSchema = strict({
      * collection on a push, so a change costs it 1/shards of the mesh (docs/gateway.md, "Shards").
      */
     shards: z.number().int().min(1).max(1024).default(DEFAULT_GATEWAY_SHARDS),
+    /**
+     * Responses each istiod stream is padded to with empty MeshConfig answers right after its first one: istiod's
+     * config-source client keeps the first 100 responses of every source in a buffer nothing reads, so without this
+     * it holds 100 copies of the whole served mesh for its lifetime (docs/gateway.md, "istiod's response buffer").
+     * 0 turns it off.
+     */
+    istiodBufferPadding: z.number().int().min(0).max(1000).default(100),
     /** Namespaces served to istiods (empty: all); `revisions` overrides it per ISTIO_REVISION (services/xds-gateway/view.ts). */
     namespaces: z.array(hostname.max(63)).default([]),
     revisions: z.record(z.string(), z.array(hostname.max(63))).default({}),

@@ -24,6 +24,8 @@ export interface Pushed extends PushEvent {
   shard: number;
   /** The served kind, or undefined for the empty answer of a type this gateway does not serve. */
   served: ServedKind | undefined;
+  /** An empty MeshConfig answer sent only to fill istiod's response buffer (stream-state.ts, padTo). */
+  padding: boolean;
   /** Resources in the message when it was built for this push (undefined when shared from the cache). */
   resources: number | undefined;
   /** Time since the snapshot was read from Redis, for a push that answers a change (not a subscription). */
@@ -67,7 +69,7 @@ export function metricsObserver(metrics: GatewayMetrics, log: Logger, onPushed?:
       }
     },
     pushed(p) {
-      metrics.pushes.inc({ type: p.served ?? 'other' });
+      metrics.pushes.inc({ type: p.padding ? 'padding' : (p.served ?? 'other') });
       metrics.pushBytes.inc(p.bytes);
       metrics.pushSeconds.observe(p.serverMs / 1000);
       if (p.sinceReadMs !== undefined) metrics.changeToPushSeconds.observe(p.sinceReadMs / 1000);

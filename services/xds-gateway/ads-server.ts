@@ -35,6 +35,8 @@ export interface AdsServerOptions {
   view?: ViewConfig;
   /** Config sources the snapshot is split into (shard.ts); one listener each. */
   shards?: number;
+  /** Responses each stream is padded to with empty MeshConfig answers (StreamState's padTo); 0 = none. */
+  istiodBufferPadding?: number;
 }
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -83,8 +85,9 @@ class Stream {
     readonly call: Call,
     id: string,
     readonly shard: number,
+    padTo: number,
   ) {
-    this.state = new StreamState(id);
+    this.state = new StreamState(id, padTo);
     this.info = {
       streamId: id,
       nodeId: '',
@@ -194,7 +197,7 @@ export class AdsServer {
       endWith(call, grpc.status.UNAVAILABLE, 'gateway shutting down');
       return;
     }
-    const s = new Stream(call, `s${++this.seq}`, shard);
+    const s = new Stream(call, `s${++this.seq}`, shard, this.opts.istiodBufferPadding ?? 0);
     this.streams.set(s.state.streamId, s);
     this.byShard[shard]!.add(s);
     this.observer.streamOpened(s.info);
@@ -289,7 +292,8 @@ export class AdsServer {
       let resources: number | undefined;
       // A served kind's message (nonce included) is built once per (kind list, type, view, shard), framed for the
       // wire, and the same Buffer is written to every stream: a push to N istiods copies nothing (framed-write.ts).
-      // Unserved types and MeshConfig get one empty answer, so istiod's initial sync completes.
+      // Unserved types and MeshConfig get one empty answer, so istiod's initial sync completes (and padding is empty
+      // MeshConfig answers).
       const served = send.served;
       const msg =
         served && snap
@@ -300,7 +304,7 @@ export class AdsServer {
               return this.encodeList(kind, items, view === ALL, send);
             })
           : encodeFramedResponse(send.version, send.typeUrl, [], send.nonce);
-      s.state.sent(send.typeUrl, send.version, send.changedAt);
+      s.state.sent(send);
       const ok = s.call.write(msg);
       const now = performance.now();
       this.sentAt.set(`${s.state.streamId}|${send.typeUrl}`, now);
@@ -314,6 +318,7 @@ export class AdsServer {
         at: now,
         serverMs: now - start,
         served,
+        padding: send.padding === true,
         resources,
         sinceReadMs: served && snap && send.followUp ? now - snap.readAt : undefined,
       });

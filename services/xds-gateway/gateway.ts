@@ -78,6 +78,7 @@ export async function openGateway(
     debounceMs: g.debounceMs,
     view: { namespaces: g.namespaces, revisions: g.revisions },
     shards: g.shards,
+    istiodBufferPadding: g.istiodBufferPadding,
   });
   metrics.probes.maxAckedLag = () => ads.maxAckedLag();
   const ops = await startOpsServer({

@@ -14,7 +14,7 @@ export function gatewayMetrics(registry: Registry) {
     streams: new prom.Gauge({ name: 'meshbridge_gateway_streams', help: 'Connected istiod ADS streams', ...r }),
     pushes: new prom.Counter({
       name: 'meshbridge_gateway_pushes_total',
-      help: 'DiscoveryResponses sent',
+      help: 'DiscoveryResponses sent, by type: a served kind, other (the empty answer of an unserved type) or padding (istiod buffer padding)',
       labelNames: ['type'],
       ...r,
     }),

@@ -1,4 +1,4 @@
-import { servedKindOf, type ServedKind } from '../../schemas/type-urls.ts';
+import { MESH_CONFIG_TYPE, servedKindOf, type ServedKind } from '../../schemas/type-urls.ts';
 
 /** What the gateway should do after a request, decided from protocol state alone (no I/O). */
 export type RequestDecision =
@@ -43,6 +43,8 @@ export interface Send {
   changedAt: number | undefined;
   /** This type was sent on the stream before (the push answers a change, not a subscription). */
   followUp: boolean;
+  /** An empty MeshConfig answer that only fills istiod's response buffer (see StreamState.padTo). */
+  padding?: true;
 }
 
 /**
@@ -61,8 +63,21 @@ export const nonceOf = (version: string, changedAt: number | undefined) => `${ve
  */
 export class StreamState {
   readonly types = new Map<string, TypeState>();
+  /** Responses written on this stream, padding included. */
+  private written = 0;
 
-  constructor(readonly streamId: string) {}
+  /**
+   * `padTo`: istiod's config-source client (pkg/adsc) copies every response it receives into a buffered channel of
+   * 100 that nothing in istiod reads, so the first 100 responses of each config source stay in its heap for the life
+   * of the process: 100 × every shard's collection, 1 GB at 10,000 services and 5 GB at 50,000. Right after its
+   * MeshConfig answer the stream gets empty MeshConfig answers until `padTo` responses were written: they fill that
+   * channel with ~60-byte messages, and every ServiceEntry response after them is garbage once applied. They change
+   * nothing in istiod (a MeshConfig response without resources sets no mesh config and no store). 0 turns it off.
+   */
+  constructor(
+    readonly streamId: string,
+    private readonly padTo = 0,
+  ) {}
 
   onRequest(req: IncomingRequest): RequestDecision {
     const t = this.types.get(req.typeUrl);
@@ -106,17 +121,35 @@ export class StreamState {
         followUp: t.sentChangedAt !== undefined,
       });
     }
-    return out;
+    return [...out, ...this.padding(out, version)];
   }
 
-  /** Records a response about to be written; returns its nonce. */
-  sent(typeUrl: string, version: string, changedAt: number | undefined): string {
-    const t = this.types.get(typeUrl)!;
-    const nonce = nonceOf(version, changedAt);
-    t.lastNonce = nonce;
-    t.lastVersion = version;
+  /** The empty MeshConfig answers still owed after `planned` (see padTo): once MeshConfig got its own answer. */
+  private padding(planned: readonly Send[], version: string): Send[] {
+    const mesh = this.types.get(MESH_CONFIG_TYPE);
+    const answered = mesh?.lastNonce !== undefined || planned.some((p) => p.typeUrl === MESH_CONFIG_TYPE);
+    const owed = this.padTo - this.written - planned.length;
+    if (!answered || owed <= 0) return [];
+    const first = this.written + planned.length;
+    return Array.from({ length: owed }, (_, i) => ({
+      typeUrl: MESH_CONFIG_TYPE,
+      served: undefined,
+      version,
+      // Unique on the stream: only the last one's ACK is then an ACK, the others are stale (and ignored).
+      nonce: `${version}.pad${first + i}`,
+      changedAt: undefined,
+      followUp: true,
+      padding: true as const,
+    }));
+  }
+
+  /** Records a response about to be written. */
+  sent(send: Pick<Send, 'typeUrl' | 'version' | 'nonce' | 'changedAt'>): void {
+    const t = this.types.get(send.typeUrl)!;
+    t.lastNonce = send.nonce;
+    t.lastVersion = send.version;
     t.awaitingAck = true;
-    if (changedAt !== undefined) t.sentChangedAt = changedAt;
-    return nonce;
+    this.written++;
+    if (send.changedAt !== undefined) t.sentChangedAt = send.changedAt;
   }
 }

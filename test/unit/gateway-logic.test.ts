@@ -7,7 +7,7 @@ import { shardOf } from '../../services/xds-gateway/shard.ts';
 import { changedShards } from '../../services/xds-gateway/changed-shards.ts';
 import { encodeResponseBody } from '../../services/xds-gateway/response-encoder.ts';
 import { viewFor, select, ALL } from '../../services/xds-gateway/view.ts';
-import { StreamState } from '../../services/xds-gateway/stream-state.ts';
+import { StreamState, type Send } from '../../services/xds-gateway/stream-state.ts';
 import { serviceEntry } from '../../harness/snapshot-writer.ts';
 
 const SE = 'networking.istio.io/v1/ServiceEntry';
@@ -119,7 +119,8 @@ describe('gateway pure logic', () => {
     const snap = { complete: true, changedAt: () => 3 };
     assert.equal(s.shouldSend(SE, { complete: false, changedAt: () => 3 }), false, 'withheld until complete');
     assert.equal(s.shouldSend(SE, snap), true);
-    const nonce = s.sent(SE, '3', 3);
+    const nonce = '3.3';
+    s.sent({ typeUrl: SE, version: '3', nonce, changedAt: 3 });
     assert.equal(s.shouldSend(SE, { complete: true, changedAt: () => 4 }), false, 'awaiting ACK');
     assert.equal(s.onRequest({ typeUrl: SE, responseNonce: 'other', versionInfo: '3' }).kind, 'stale');
     assert.deepEqual(s.onRequest({ typeUrl: SE, responseNonce: nonce, versionInfo: '3' }), {
@@ -158,7 +159,7 @@ describe('gateway pure logic', () => {
         plan.map((p) => [p.typeUrl, p.served, p.nonce]),
         [[MESH, undefined, '3.0']],
       );
-      s.sent(MESH, '3', undefined);
+      s.sent(plan[0]!);
       s.onRequest({ typeUrl: MESH, responseNonce: '3.0', versionInfo: '3' });
       assert.deepEqual(s.plan(gate(4, 2, false)), [], 'an unserved type is answered once per stream');
     });
@@ -183,7 +184,7 @@ describe('gateway pure logic', () => {
 
     it('when a push awaits its ACK: nothing more; after the ACK only a changed list is sent, as a follow-up', () => {
       const s = subscribed('s1');
-      for (const p of s.plan(gate(7, 5))) s.sent(p.typeUrl, p.version, p.changedAt);
+      for (const p of s.plan(gate(7, 5))) s.sent(p);
       assert.deepEqual(s.plan(gate(8, 6)), [], 'awaiting ACKs');
       s.onRequest({ typeUrl: SE, responseNonce: '7.5', versionInfo: '7' });
       assert.deepEqual(s.plan(gate(7, 5)), [], 'nothing changed');
@@ -191,6 +192,67 @@ describe('gateway pure logic', () => {
       assert.deepEqual(
         next.map((p) => [p.typeUrl, p.nonce, p.followUp]),
         [[SE, '9.6', true]],
+      );
+    });
+  });
+
+  describe("istiod buffer padding (istiod keeps its config source's first 100 responses)", () => {
+    const MESH = 'core/v1alpha1/MeshConfig';
+    const gate = { version: 3, complete: true, changedAt: () => 2 };
+    const sendAll = (s: StreamState, plan: Send[]) => plan.forEach((p) => s.sent(p));
+
+    it('given padTo 5 and istiod asking MeshConfig first: its answer, then 4 empty MeshConfig answers, once', () => {
+      const s = new StreamState('s1', 5);
+      s.onRequest({ typeUrl: MESH, responseNonce: '', versionInfo: '' });
+      const plan = s.plan(gate);
+      assert.deepEqual(
+        plan.map((p) => [p.typeUrl, p.nonce, p.padding ?? false]),
+        [
+          [MESH, '3.0', false],
+          [MESH, '3.pad1', true],
+          [MESH, '3.pad2', true],
+          [MESH, '3.pad3', true],
+          [MESH, '3.pad4', true],
+        ],
+      );
+      sendAll(s, plan);
+      s.onRequest({ typeUrl: SE, responseNonce: '1745000000', versionInfo: '' });
+      assert.deepEqual(
+        s.plan(gate).map((p) => [p.typeUrl, p.padding ?? false]),
+        [[SE, false]],
+        'padded once: the ServiceEntry answer comes after the padding',
+      );
+    });
+
+    it('when the padding is acknowledged: only the last answer’s nonce is an ACK, the others are stale', () => {
+      const s = new StreamState('s1', 3);
+      s.onRequest({ typeUrl: MESH, responseNonce: '', versionInfo: '' });
+      sendAll(s, s.plan(gate));
+      assert.equal(s.onRequest({ typeUrl: MESH, responseNonce: '3.0', versionInfo: '3' }).kind, 'stale');
+      assert.equal(s.onRequest({ typeUrl: MESH, responseNonce: '3.pad1', versionInfo: '3' }).kind, 'stale');
+      assert.equal(s.onRequest({ typeUrl: MESH, responseNonce: '3.pad2', versionInfo: '3' }).kind, 'ack');
+    });
+
+    it('given responses already written: pads only up to padTo in all', () => {
+      const s = new StreamState('s1', 4);
+      s.onRequest({ typeUrl: SE, responseNonce: '', versionInfo: '' });
+      sendAll(s, s.plan(gate));
+      s.onRequest({ typeUrl: MESH, responseNonce: '', versionInfo: '' });
+      assert.deepEqual(
+        s.plan(gate).map((p) => p.nonce),
+        ['3.0', '3.pad2', '3.pad3'],
+      );
+    });
+
+    it('given padTo 0, or a client that never asks MeshConfig (not istiod): no padding', () => {
+      const off = new StreamState('s1', 0);
+      off.onRequest({ typeUrl: MESH, responseNonce: '', versionInfo: '' });
+      assert.equal(off.plan(gate).length, 1);
+      const probe = new StreamState('s2', 100);
+      probe.onRequest({ typeUrl: SE, responseNonce: '', versionInfo: '' });
+      assert.deepEqual(
+        probe.plan(gate).map((p) => p.typeUrl),
+        [SE],
       );
     });
   });
