@@ -26,6 +26,7 @@ import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline, startIstiodFor } from '../harness/stack.ts';
+import { ISTIOD_RECOMMENDED_ENV } from '../harness/istiod.ts';
 import { EventTail } from '../harness/event-tail.ts';
 import { waitFor } from '../harness/wait.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
@@ -57,8 +58,8 @@ const RATE = Number(process.env.BENCH_RATE ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const PARTITIONS = 6;
 /**
- * istiod settings for the run over the harness's (which turns EDS debounce off, as docs/operations.md recommends),
- * e.g. BENCH_ISTIOD_ENV='PILOT_ENABLE_EDS_DEBOUNCE=true,PILOT_DEBOUNCE_AFTER=10ms'.
+ * istiod settings for the run over the harness's (ISTIOD_RECOMMENDED_ENV: EDS debounce off and GOGC=200, as
+ * docs/operations.md recommends), e.g. BENCH_ISTIOD_ENV='PILOT_ENABLE_EDS_DEBOUNCE=true,PILOT_DEBOUNCE_AFTER=10ms'.
  */
 const ISTIOD_ENV = Object.fromEntries(
   (process.env.BENCH_ISTIOD_ENV ?? '')
@@ -430,7 +431,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         partitions: PARTITIONS,
         shards: SHARDS,
-        istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', ...ISTIOD_RUN_ENV },
+        istiodEnv: { ...ISTIOD_RECOMMENDED_ENV, ...ISTIOD_RUN_ENV },
         ...(ISTIOD_NICE !== undefined ? { istiodNice: ISTIOD_NICE } : {}),
         gatewayDebounceMs: mb.config.gateway.debounceMs,
         gatewayIstiodBufferPadding: mb.config.gateway.istiodBufferPadding,

@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureInstalled } from '../harness/install.ts';
-import { startIstiod } from '../harness/istiod.ts';
+import { ISTIOD_RECOMMENDED_ENV, startIstiod } from '../harness/istiod.ts';
 import { ManagedProcess } from '../harness/process.ts';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -325,7 +325,7 @@ async function main(): Promise<void> {
         changesPerSecond: RATE,
         seconds: SECONDS,
         shards: SHARDS,
-        istiodEnv: { PILOT_ENABLE_EDS_DEBOUNCE: 'false', ...ISTIOD_ENV },
+        istiodEnv: { ...ISTIOD_RECOMMENDED_ENV, ...ISTIOD_ENV },
         sidecarXds: sidecarMode(),
         configSource: 'bench/reference (go-control-plane SotW snapshot cache per shard), changes by HTTP POST',
         resourceMiB: Number((bytes / 1048576).toFixed(1)),

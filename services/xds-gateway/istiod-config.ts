@@ -50,7 +50,7 @@ export function runIstiodConfig(args: string[], config: Config): number {
   const { grpcPort, shards } = config.gateway;
   process.stdout.write(
     `# istiod mesh config for meshbridge: gateway.grpcPort ${grpcPort}, gateway.shards ${shards} (one source per shard` +
-      ` and gateway address; docs/gateway.md "Shards").\n# Recommended on istiod: PILOT_ENABLE_EDS_DEBOUNCE=false;` +
+      ` and gateway address; docs/gateway.md "Shards").\n# Recommended on istiod: PILOT_ENABLE_EDS_DEBOUNCE=false, GOGC=200;` +
       ` from ~50,000 services: PILOT_ENABLE_EDS_DEBOUNCE=true, PILOT_DEBOUNCE_AFTER=100ms, PILOT_DEBOUNCE_MAX=500ms` +
       ` (docs/operations.md, "istiod settings for a registry-fed mesh").\n${istiodSourcesYaml({ hosts, grpcPort, shards, kubernetes: values.kubernetes ?? false, caPem })}`,
   );
