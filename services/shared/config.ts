@@ -559,6 +559,8 @@ const redis = strict({
 
 /** gateway.shards when unset (docs/gateway.md, "Shards": chosen from bench:e2e's curve). */
 export const DEFAULT_GATEWAY_SHARDS = 256;
+/** The size of istiod's config-source response buffer (docs/gateway.md, "istiod's response buffer"). */
+export const DEFAULT_ISTIOD_BUFFER_PADDING = 100;
 
 export const configSchema = strict({
   kafka,
@@ -611,7 +613,7 @@ export const configSchema = strict({
      * it holds 100 copies of the whole served mesh for its lifetime (docs/gateway.md, "istiod's response buffer").
      * 0 turns it off.
      */
-    istiodBufferPadding: z.number().int().min(0).max(1000).default(100),
+    istiodBufferPadding: z.number().int().min(0).max(1000).default(DEFAULT_ISTIOD_BUFFER_PADDING),
     /** Namespaces served to istiods (empty: all); `revisions` overrides it per ISTIO_REVISION (services/xds-gateway/view.ts). */
     namespaces: z.array(hostname.max(63)).default([]),
     revisions: z.record(z.string(), z.array(hostname.max(63))).default({}),
