@@ -104,10 +104,7 @@ describe("istiod's response buffer: padded with empty MeshConfig answers (real i
         intervalMs: 5,
       });
     }
-    const growth = [
-      (await liveHeap(istiodPadded)) - base[0],
-      (await liveHeap(istiodUnpadded)) - base[1],
-    ] as const;
+    const growth = [(await liveHeap(istiodPadded)) - base[0], (await liveHeap(istiodUnpadded)) - base[1]] as const;
     const pushed = pushes.get(unpadded)!.slice(0, 100);
     const first100 = pushed.reduce((a, p) => a + p.bytes, 0);
     const report = `heap growth padded ${(growth[0] / MiB).toFixed(1)} MiB, unpadded ${(growth[1] / MiB).toFixed(1)} MiB; first 100 responses ${(first100 / MiB).toFixed(1)} MiB`;

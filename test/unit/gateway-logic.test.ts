@@ -199,7 +199,9 @@ describe('gateway pure logic', () => {
   describe("istiod buffer padding (istiod keeps its config source's first 100 responses)", () => {
     const MESH = 'core/v1alpha1/MeshConfig';
     const gate = { version: 3, complete: true, changedAt: () => 2 };
-    const sendAll = (s: StreamState, plan: Send[]) => plan.forEach((p) => s.sent(p));
+    const sendAll = (s: StreamState, plan: Send[]) => {
+      for (const p of plan) s.sent(p);
+    };
 
     it('given padTo 5 and istiod asking MeshConfig first: its answer, then 4 empty MeshConfig answers, once', () => {
       const s = new StreamState('s1', 5);
