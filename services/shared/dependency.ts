@@ -23,14 +23,14 @@ export async function connectRedis(redis: Redis, dep: Dependency, stopped: () =>
   // Replaces createRedis's per-attempt warning: the outage is reported once by `dep`, its repeats at debug.
   redis.removeAllListeners('error');
   redis.on('error', (e: Error) => {
-    if (connected) dep.down(e);
+    if (connected) dep.down(e, undefined, redis);
     else lastError = e;
   });
   redis.on('ready', () => {
-    if (connected) dep.up();
+    if (connected) dep.up(redis);
   });
   redis.on('close', () => {
-    if (connected && !stopped()) dep.down(new Error('connection closed'));
+    if (connected && !stopped()) dep.down(new Error('connection closed'), undefined, redis);
   });
   await retryUntil(
     dep,
@@ -45,7 +45,8 @@ export async function connectRedis(redis: Redis, dep: Dependency, stopped: () =>
         throw lastError ?? e;
       }
     },
-    { stopped },
+    // Each client is a member of `dep`: a role with two connections has one outage, not one per connection.
+    { stopped, member: redis },
   );
   connected = true;
 }

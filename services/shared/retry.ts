@@ -76,9 +76,13 @@ export interface DependencyState {
  * Outage bookkeeping for one dependency, pure apart from the clock passed in: what /readyz shows, and at what level
  * to log. Rule: the first failure of an outage is a warn (naming the dependency and its address), every further one
  * debug; the recovery is one info line saying how long it lasted. A transient, retried condition is never an error.
+ * Several clients of one dependency (the gateway's two Redis connections) report as members: the outage ends when
+ * every member that failed has succeeded again, so a member still retrying after another got through (or failing
+ * once more on a socket of the outage) stays inside the same outage instead of opening a second one.
  */
 export class DependencyTracker {
   private okState = false;
+  private readonly membersDown = new Set<unknown>();
   private sinceMs: number;
   private failures = 0;
   private lastError: string | undefined;
@@ -96,8 +100,9 @@ export class DependencyTracker {
     return this.okState;
   }
 
-  /** Records a failure; returns the log level it deserves. */
-  failed(err: string, now = Date.now()): 'warn' | 'debug' {
+  /** Records a failure of `member` (the tracker's only client when omitted); returns the log level it deserves. */
+  failed(err: string, now = Date.now(), member: unknown = this): 'warn' | 'debug' {
+    this.membersDown.add(member);
     this.lastError = err;
     if (this.okState) {
       this.okState = false;
@@ -108,9 +113,16 @@ export class DependencyTracker {
     return this.failures === 1 ? 'warn' : 'debug';
   }
 
-  /** Records a success; returns the outage it ended (ms, attempts) or undefined when it was already up. */
-  succeeded(now = Date.now()): { downMs: number; attempts: number; first: boolean } | undefined {
-    if (this.okState) return undefined;
+  /**
+   * Records a success of `member`; returns the outage it ended (ms, attempts), or undefined when the dependency was
+   * already up or another member is still down.
+   */
+  succeeded(
+    now = Date.now(),
+    member: unknown = this,
+  ): { downMs: number; attempts: number; first: boolean } | undefined {
+    this.membersDown.delete(member);
+    if (this.okState || this.membersDown.size > 0) return undefined;
     const out = { downMs: now - this.sinceMs, attempts: this.failures, first: !this.everUp };
     this.okState = true;
     this.everUp = true;
@@ -142,9 +154,9 @@ export class Dependency extends DependencyTracker {
     super(name, address);
   }
 
-  down(err: unknown, retryInMs?: number): void {
+  down(err: unknown, retryInMs?: number, member?: unknown): void {
     const message = errorText(err);
-    const level = this.failed(message);
+    const level = this.failed(message, Date.now(), member);
     const s = this.state();
     this.log[level](
       { dependency: this.name, address: this.address, err: message, since: s.since, attempt: s.attempts, retryInMs },
@@ -154,8 +166,8 @@ export class Dependency extends DependencyTracker {
     );
   }
 
-  up(): void {
-    const r = this.succeeded();
+  up(member?: unknown): void {
+    const r = this.succeeded(Date.now(), member);
     if (!r) return;
     if (r.first && r.attempts === 0)
       this.log.info({ dependency: this.name, address: this.address }, `${this.name} connected`);
@@ -189,19 +201,19 @@ export function dependencyReadiness(deps: DependencyTracker[]): {
 export async function retryUntil<T>(
   dep: Dependency,
   attempt: () => Promise<T>,
-  opts: { stopped?: () => boolean; policy?: BackoffPolicy } = {},
+  opts: { stopped?: () => boolean; policy?: BackoffPolicy; member?: unknown } = {},
 ): Promise<T> {
   const policy = opts.policy ?? DEPENDENCY_BACKOFF;
   for (let n = 1; ; n++) {
     if (opts.stopped?.()) throw new Error(`stopped while waiting for ${dep.name}`);
     try {
       const v = await attempt();
-      dep.up();
+      dep.up(opts.member);
       return v;
     } catch (e) {
       if (opts.stopped?.() || !isRetriable(e)) throw e;
       const delay = backoffDelay(policy, n);
-      dep.down(e, delay);
+      dep.down(e, delay, opts.member);
       await new Promise((r) => setTimeout(r, delay));
     }
   }

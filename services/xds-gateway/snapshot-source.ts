@@ -40,12 +40,8 @@ export function openSnapshotSource(cfg: Config, log: Logger): SnapshotSource {
     requested = r;
   });
   const loaded = (async () => {
-    // One after the other: both report to one Dependency, and a second connection still retrying after the first
-    // reached Redis would open a second "outage" for one (seen under CPU load: the retry's stale ECONNREFUSED from a
-    // socket of the outage arrived after the first connection's "reachable again"). Once the first is connected, the
-    // second's first attempt finds Redis up.
-    await connectRedis(redis, dep, isStopped);
-    await connectRedis(blocking, dep, isStopped);
+    // Both connections are members of one Dependency: one outage for the two, over when both are through.
+    await Promise.all([connectRedis(redis, dep, isStopped), connectRedis(blocking, dep, isStopped)]);
     await retryUntil(
       dep,
       () => {

@@ -38,6 +38,19 @@ describe('dependency backoff (services/shared/retry.ts)', () => {
     assert.equal(d.state().since, new Date(9000).toISOString());
   });
 
+  it('given two clients as members: one outage until both are through, whatever order their reports come in', () => {
+    const d = new DependencyTracker('redis', '10.0.0.1:6379', 1000);
+    const a = {};
+    const b = {};
+    assert.equal(d.failed('ECONNREFUSED', 1000, a), 'warn');
+    assert.equal(d.failed('ECONNREFUSED', 1100, b), 'debug');
+    assert.equal(d.succeeded(2000, a), undefined, 'b is still down');
+    assert.equal(dependencyReadiness([d]).ok, false);
+    assert.equal(d.failed('ECONNREFUSED', 2500, b), 'debug', "b's late failure is the same outage");
+    assert.deepEqual(d.succeeded(3000, b), { downMs: 2000, attempts: 3, first: true });
+    assert.equal(d.failed('closed', 9000, b), 'warn', 'a new outage warns again');
+  });
+
   it('redis addresses never carry credentials', () => {
     assert.equal(redisAddress('redis://:secret@cache:6380/0'), 'cache:6380');
     assert.equal(redisAddress('rediss://user:pw@cache'), 'rediss://cache:6379');
