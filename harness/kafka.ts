@@ -129,7 +129,10 @@ async function launchKafka(
   );
   const cp = path.join(kafkaHome(), 'libs', '*');
   const logging = [`-Dlog4j.configuration=file:${log4j}`, `-Dlog4j2.configurationFile=${log4j2}`];
-  const jvm = ['-Xmx768m', '-XX:+UseG1GC', ...logging, '-cp', cp];
+  // A small broker sharing 2 cores with everything it serves: the serial collector (no concurrent GC threads for a
+  // heap that holds little) and the client compiler only (C2's compilations cost ~9% of a core through bench:e2e's
+  // minute of churn). bench:e2e at 10,000 × 10: the broker's CPU 21–23% → 10–13% of a core (README, "End to end").
+  const jvm = ['-Xmx768m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', ...logging, '-cp', cp];
   // A base64url id may start with '-', which the storage tool's argument parser takes for a flag (Kafka's own
   // Uuid.randomUuid() skips such ids for this reason): draw until it does not, and pass it as --cluster-id=.
   let clusterId: string;
