@@ -63,13 +63,19 @@ BASE_TAG="${MESHBRIDGE_BASE_IMAGE:-debian:12.15-slim}"
 log() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# Holds a lock of its own around apt-get: the two install lanes below may both need packages, and dpkg allows one
+# apt-get at a time (the second would fail, not wait).
 apt_install() {
   local missing=()
   for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
-  log "apt-get install ${missing[*]}"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  mkdir -p "$CACHE"
+  (
+    flock 9
+    log "apt-get install ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  ) 9>"$CACHE/.apt.lock"
 }
 
 # Waits for a background Go build (pid), reporting progress every 30 s from its -v output; on failure shows its last
@@ -422,42 +428,20 @@ install_eureka() {
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul nacos docker docker-base compose \
   kubernetes istiod-unpatched helm eureka)
 
-install_one() {
-  case "$1" in
-    redis|zookeeper|kafka|istiod|consul|nacos|docker|compose|kubernetes|helm|eureka) "install_$1" ;;
-    istiod-unpatched) install_istiod_unpatched ;;
-    docker-base) install_docker_base ;;
-  esac
-}
-
-# Debian packages each target needs (dpkg holds one lock, so they are installed up front, one apt-get for all).
-apt_packages_of() {
-  case "$1" in
-    redis) echo redis-server ;;
-    zookeeper) if [ "$ZOOKEEPER_VERSION" = debian ]; then echo default-jre-headless zookeeper; else echo default-jre-headless maven; fi ;;
-    docker) echo docker.io debootstrap ;;
-    docker-base) echo debootstrap ;;
-    kubernetes) echo etcd-server ;;
-    eureka) echo openjdk-17-jdk-headless maven ;;
-  esac
-}
-
-go_lane=() other_lane=() packages=()
+go_lane=() other_lane=()
 for t in "${targets[@]}"; do
   case "$t" in
     istiod|istiod-unpatched|consul|compose|kubernetes|helm) go_lane+=("$t") ;;
     redis|zookeeper|kafka|nacos|docker|docker-base|eureka) other_lane+=("$t") ;;
     *) echo "install.sh: unknown target '$t' (known: redis zookeeper kafka istiod istiod-unpatched consul nacos kubernetes helm eureka docker docker-base compose)" >&2; exit 2 ;;
   esac
-  read -ra p <<<"$(apt_packages_of "$t")"; packages+=("${p[@]}")
 done
-[ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
 
 # Two lanes at once: the Go builds keep both cores busy, while the other targets (Maven downloads and builds at
 # nice 10, debootstrap) mostly wait on the network, so a cold install takes about as long as the Go builds alone.
 # Each lane keeps its order (istiod-unpatched reuses istiod's build cache; the Maven builds share ~/.m2) and runs in
 # a subshell of its own under `set -e`, so a failing step stops its lane; both lanes are awaited before the verdict.
-run_lane() { local t; for t in "$@"; do install_one "$t"; done; }
+run_lane() { local t; for t in "$@"; do "install_${t//-/_}"; done; }
 run_lane "${other_lane[@]}" &
 other_pid=$!
 run_lane "${go_lane[@]}" &
