@@ -23,14 +23,14 @@ export async function connectRedis(redis: Redis, dep: Dependency, stopped: () =>
   // Replaces createRedis's per-attempt warning: the outage is reported once by `dep`, its repeats at debug.
   redis.removeAllListeners('error');
   redis.on('error', (e: Error) => {
-    if (connected) dep.down(e, undefined, redis);
+    if (connected) dep.down(e, { member: redis });
     else lastError = e;
   });
   redis.on('ready', () => {
     if (connected) dep.up(redis);
   });
   redis.on('close', () => {
-    if (connected && !stopped()) dep.down(new Error('connection closed'), undefined, redis);
+    if (connected && !stopped()) dep.down(new Error('connection closed'), { member: redis });
   });
   await retryUntil(
     dep,

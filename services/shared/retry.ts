@@ -154,7 +154,8 @@ export class Dependency extends DependencyTracker {
     super(name, address);
   }
 
-  down(err: unknown, retryInMs?: number, member?: unknown): void {
+  /** `member`: which client of the dependency failed (see DependencyTracker); `retryInMs`: when it tries again. */
+  down(err: unknown, { retryInMs, member }: { retryInMs?: number; member?: unknown } = {}): void {
     const message = errorText(err);
     const level = this.failed(message, Date.now(), member);
     const s = this.state();
@@ -213,7 +214,7 @@ export async function retryUntil<T>(
     } catch (e) {
       if (opts.stopped?.() || !isRetriable(e)) throw e;
       const delay = backoffDelay(policy, n);
-      dep.down(e, delay, opts.member);
+      dep.down(e, { retryInMs: delay, member: opts.member });
       await new Promise((r) => setTimeout(r, delay));
     }
   }
