@@ -38,6 +38,7 @@ import {
   VersionTimes,
   latencySummary,
   ChurnCpu,
+  heapProfileIstiod,
   profileIstiod,
   sidecarMode,
   summariseProfile,
@@ -46,6 +47,7 @@ import {
 import { createAppendTimeTopic, pool, procStats } from './support.ts';
 import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-registries.ts';
 import { istiodGcCycles, type GcCycle } from './istiod-gc.ts';
+import { metricValue } from '../harness/prom-text.ts';
 
 /**
  * The registry written to: zookeeper (Dubbo providers, the default) or consul (catalog services). The Consul
@@ -107,6 +109,11 @@ const RESYNC_READS_PER_SECOND = Number(process.env.BENCH_RESYNC_READS_PER_SECOND
  * written next to the result as <OUT>.istiod.pprof and summarised (`go tool pprof -top`) as <OUT>.istiod-top.txt.
  */
 const PROFILE_SECONDS = Number(process.env.BENCH_ISTIOD_PROFILE_SECONDS ?? 0);
+/**
+ * BENCH_ISTIOD_HEAP_PROFILE=1: istiod's heap profile right after the churn (what its live heap, which every garbage
+ * collection marks, is made of), as <OUT>.istiod-heap.pprof and <OUT>.istiod-heap-top.txt (in-use bytes).
+ */
+const HEAP_PROFILE = process.env.BENCH_ISTIOD_HEAP_PROFILE === '1';
 /**
  * BENCH_NODE_PROFILE=1: the collector, projector and gateway run under `node --cpu-prof`; their self time over the
  * churn is summarised in <OUT>.node-top.txt, so their share of the machine is explained, not only measured.
@@ -316,6 +323,8 @@ async function main(): Promise<void> {
       ...(registry.kind === 'consul' ? { consul: registry.procs[0]?.pid } : {}),
     };
     const churnCpu = new ChurnCpu(pids);
+    // Whether the collector's periodic re-read really ran through the churn (the re-read rows depend on it).
+    const resyncBefore = await collectorResync(mb.ports.collectorHttp);
     const loadBefore = os.loadavg()[0]!;
     const cdsBefore = sidecar.cdsResponses;
     const edsBefore = sidecar.edsResponses;
@@ -359,6 +368,13 @@ async function main(): Promise<void> {
     const churnSeconds = (performance.now() - startedAt) / 1000;
     churnWall = { start: startedWall, end: Date.now() };
     const { cpuPercent: cpu, machineBusyCores } = churnCpu.read(churnSeconds);
+    const resyncAfter = await collectorResync(mb.ports.collectorHttp);
+    const collectorResyncDuringChurn = {
+      passesEnded: resyncAfter.passes - resyncBefore.passes,
+      servicesStatted: resyncAfter.unchanged - resyncBefore.unchanged + resyncAfter.read - resyncBefore.read,
+      servicesRead: resyncAfter.read - resyncBefore.read,
+    };
+    if (RESYNC_INTERVAL_MS) log(`collector re-read during the churn: ${JSON.stringify(collectorResyncDuringChurn)}`);
     const profiled = profile ? await profile : undefined;
     await waitFor(() => done.length >= changes.length, {
       what: 'every change at the sidecar',
@@ -391,6 +407,11 @@ async function main(): Promise<void> {
       }
     }
     const profileFiles = profiled ? await summariseProfile(profiled) : undefined;
+    const heapFiles = HEAP_PROFILE
+      ? await summariseProfile(
+          await heapProfileIstiod(istiod.monitoringPort, pprofFile.replace(/\.istiod\.pprof$/, '.istiod-heap.pprof')),
+        )
+      : undefined;
     const measured = changes.filter((c) => c.sidecar !== undefined);
     const diff = (a: keyof Change, b: keyof Change) =>
       measured.filter((c) => c[a] !== undefined && c[b] !== undefined).map((c) => (c[b] as number) - (c[a] as number));
@@ -459,6 +480,7 @@ async function main(): Promise<void> {
         registryPausesDuringChurn: churnWall ? registry.pauses(churnWall.start, churnWall.end) : [],
         // istiod's garbage collections whose mark overlapped the churn (its gctrace): the other pause in the tail.
         istiodGcDuringChurn: churnWall ? istiodGc(churnWall.start, churnWall.end) : [],
+        collectorResyncDuringChurn,
         // Endpoint-only changes should stay on istiod's incremental EDS path: CDS pushes during the churn mean a
         // service-level field changed (or istiod chose a full push).
         sidecarResponsesDuringChurn: { eds: sidecar.edsResponses - edsBefore, cds: sidecar.cdsResponses - cdsBefore },
@@ -467,6 +489,7 @@ async function main(): Promise<void> {
         rssMiB: rss,
       },
       ...(profileFiles ? { istiodProfile: profileFiles } : {}),
+      ...(heapFiles ? { istiodHeapProfile: heapFiles } : {}),
       target: 'registry write -> sidecar EDS: p50 <= 100 ms, p99 <= 250 ms at 10,000 x 10 and 100 changes/s',
     };
     const out = path.join(projectRoot, 'bench', 'results', OUT);
@@ -501,6 +524,16 @@ async function main(): Promise<void> {
 }
 
 /** Each role's self time over the churn, from the profile it wrote on exit (its last sample is about `stoppedAt`). */
+/** The collector's periodic re-read counters: passes ended (any reason) and services it went through, by how. */
+async function collectorResync(port: number): Promise<{ passes: number; read: number; unchanged: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return {
+    passes: metricValue(text, 'meshbridge_collector_resyncs_total'),
+    read: metricValue(text, 'meshbridge_collector_resync_keys_total', { how: 'read' }),
+    unchanged: metricValue(text, 'meshbridge_collector_resync_keys_total', { how: 'unchanged' }),
+  };
+}
+
 function writeNodeProfiles(
   roles: readonly string[],
   dir: (role: string) => string,

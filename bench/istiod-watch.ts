@@ -216,6 +216,14 @@ export async function profileIstiod(monitoringPort: number, seconds: number, fil
   return file;
 }
 
+/** istiod's heap profile now (in-use bytes as of its last garbage collection). */
+export async function heapProfileIstiod(monitoringPort: number, file: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${monitoringPort}/debug/pprof/heap`);
+  if (!res.ok) throw new Error(`istiod heap profile: HTTP ${res.status} from /debug/pprof/heap`);
+  fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+  return file;
+}
+
 /**
  * `go tool pprof -top` by flat and by cumulative time, next to the profile (<name>-top.txt). Asynchronous: it takes
  * seconds, and a blocked event loop would stall the benchmark's clients.
