@@ -388,8 +388,16 @@ async function main(): Promise<void> {
     gwLog.stop();
 
     // Attribute stages.
+    // Indexed by host once: filtering every tailed event per change was 6,000 × 106,000 comparisons at 10,000
+    // services (~4 s of CPU) and five times that at 50,000.
+    const eventsByHost = new Map<string, typeof tail.events>();
+    for (const e of tail.events) {
+      const l = eventsByHost.get(e.event.host);
+      if (l) l.push(e);
+      else eventsByHost.set(e.event.host, [e]);
+    }
     for (const c of changes) {
-      const evs = tail.events.filter((e) => e.event.host === c.host && e.appendedAt >= c.issuedAt - 5);
+      const evs = (eventsByHost.get(c.host) ?? []).filter((e) => e.appendedAt >= c.issuedAt - 5);
       // The earliest append that reflects the change (the tail interleaves partitions in arrival order).
       let hit: (typeof evs)[number] | undefined;
       for (const e of evs) {
