@@ -60,6 +60,14 @@ export class ResyncRunner {
           );
           return;
         }
+        if (this.o.isStopped()) {
+          // Its reads were abandoned as the source stopped (e.g. ZooKeeper's client closed): nothing to retry.
+          log.info(
+            { source: sourceId, reason, err: (e as Error).message, ms: Math.round(performance.now() - start) },
+            'full resync ended by its source stopping; no end marker',
+          );
+          return;
+        }
         metrics.errors.inc({ source: sourceId, stage: 'resync' });
         this.o.onFailure?.();
         log.error({ source: sourceId, reason, err: (e as Error).message }, 'full resync failed; will retry');

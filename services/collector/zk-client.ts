@@ -1,5 +1,6 @@
 import zookeeper from 'node-zookeeper-client';
 import type { Exception, Stat } from 'node-zookeeper-client';
+import { MeshbridgeError } from '../../services/shared/errors.ts';
 
 export type ZkClient = ReturnType<typeof zookeeper.createClient>;
 export { zookeeper };
@@ -19,7 +20,7 @@ export function getChildren(
   path: string,
   watch?: () => void,
 ): Promise<{ children: string[]; stat: Stat } | undefined> {
-  return new Promise((resolve, reject) => {
+  return request(client, path, (resolve, reject) => {
     const cb = (e: Error | Exception | null, children: string[], stat: Stat) => {
       if (e) {
         if ((e as { getCode?: () => number }).getCode?.() === zookeeper.Exception.NO_NODE) resolve(undefined);
@@ -32,11 +33,67 @@ export function getChildren(
 }
 
 /**
+ * Requests still waiting for an answer, per client. node-zookeeper-client never answers a request whose client is
+ * closed first: one made while disconnected stays in its send queue (close() fails only requests already sent), and
+ * one lost with its connection is retried on CONNECTION_LOSS — up to `retries` (1,000 here), backing off to the
+ * session timeout — closed or not. A full re-read that was reading when ZooKeeper went away waited forever, and every
+ * later re-read shares the one in flight, so the source never read or watched again (seen after a ZooKeeper restart).
+ */
+const outstanding = new WeakMap<ZkClient, Set<(why: string) => void>>();
+const closed = new WeakSet<ZkClient>();
+
+const abandoned = (path: string, why: string) =>
+  new MeshbridgeError(`ZooKeeper request for ${path} abandoned: its client was closed (${why})`, {
+    retriable: true,
+    code: 'ZOOKEEPER_CLIENT_CLOSED',
+    context: { path, why },
+  });
+
+function request<T>(
+  client: ZkClient,
+  path: string,
+  send: (resolve: (v: T) => void, reject: (e: unknown) => void) => void,
+): Promise<T> {
+  // A closed client would only retry it (see above).
+  if (closed.has(client)) return Promise.reject(abandoned(path, 'already closed'));
+  let pending = outstanding.get(client);
+  if (!pending) {
+    pending = new Set();
+    outstanding.set(client, pending);
+  }
+  const set = pending;
+  return new Promise<T>((resolve, reject) => {
+    const abandon = (why: string) => reject(abandoned(path, why));
+    set.add(abandon);
+    send(
+      (v) => {
+        set.delete(abandon);
+        resolve(v);
+      },
+      (e) => {
+        set.delete(abandon);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Closes a client (once) and fails every request it has not answered yet (see `outstanding`), naming why. */
+export function closeClient(client: ZkClient, why: string): void {
+  if (closed.has(client)) return;
+  closed.add(client);
+  const pending = outstanding.get(client);
+  outstanding.delete(client);
+  client.close();
+  for (const abandon of pending ?? []) abandon(why);
+}
+
+/**
  * A znode's stat without reading it; undefined when the node does not exist. With `watch`, a one-shot watch for its
  * creation, deletion or data change (used when an interface has no providers node yet).
  */
 export function statOf(client: ZkClient, path: string, watch?: () => void): Promise<Stat | undefined> {
-  return new Promise((resolve, reject) => {
+  return request(client, path, (resolve, reject) => {
     const cb = (e: Error | Exception | null, stat: Stat | null) => (e ? reject(e) : resolve(stat ?? undefined));
     if (watch) client.exists(path, watch, cb);
     else client.exists(path, cb);
@@ -84,7 +141,7 @@ export function getData(
   path: string,
   watch?: () => void,
 ): Promise<{ data: Buffer | undefined; stat: Stat } | undefined> {
-  return new Promise((resolve, reject) => {
+  return request(client, path, (resolve, reject) => {
     const cb = (e: Error | Exception | null, data: Buffer, stat: Stat) => {
       if (e) {
         if ((e as { getCode?: () => number }).getCode?.() === zookeeper.Exception.NO_NODE) resolve(undefined);

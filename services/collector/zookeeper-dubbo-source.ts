@@ -13,7 +13,16 @@ import { pacer } from './pacer.ts';
 import { ReadLimiter } from './read-limiter.ts';
 import { FencedError } from '../../services/shared/errors.ts';
 import { forEachLimit, PassStopped, type RegistrySource } from './source.ts';
-import { connect, getChildren, getData, statOf, watchChildrenOrCreation, zxid, type ZkClient } from './zk-client.ts';
+import {
+  closeClient,
+  connect,
+  getChildren,
+  getData,
+  statOf,
+  watchChildrenOrCreation,
+  zxid,
+  type ZkClient,
+} from './zk-client.ts';
 import { backoff, backoffDelay, RETRY } from '../../services/shared/retry.ts';
 import { ProviderParseCache } from './provider-parse-cache.ts';
 
@@ -109,7 +118,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
         clearTimeout(this.sessionWatchdog);
         this.connected = false;
         this.metrics.sessionState.set({ source: this.src.id }, 0);
-        client.close();
+        closeClient(client, 'session expired');
         void this.reopen();
       }
     });
@@ -129,7 +138,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
         'no ZooKeeper session for longer than the session timeout: it has expired on the server; opening a new session',
       );
       this.metrics.errors.inc({ source: this.src.id, stage: 'session' });
-      client.close();
+      closeClient(client, 'no session for longer than the session timeout');
       void this.reopen();
     }, this.src.sessionTimeoutMs + 1000);
     this.sessionWatchdog.unref();
@@ -438,7 +447,9 @@ export class ZooKeeperDubboSource implements RegistrySource {
     clearTimeout(this.sessionWatchdog);
     this.coalescer.stop();
     this.limiter.clear();
+    // Reads queued while ZooKeeper is unreachable would never be answered: abandon them instead of waiting on them.
+    if (this.client && !this.connected) closeClient(this.client, 'source stopping while disconnected');
     await this.resyncer.settle();
-    this.client?.close();
+    if (this.client) closeClient(this.client, 'source stopped');
   }
 }
