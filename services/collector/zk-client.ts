@@ -85,7 +85,23 @@ export function closeClient(client: ZkClient, why: string): void {
   const pending = outstanding.get(client);
   outstanding.delete(client);
   client.close();
+  endRetries(client);
   for (const abandon of pending ?? []) abandon(why);
+}
+
+/**
+ * node-zookeeper-client retries a request that failed with CONNECTION_LOSS up to `retries` times, backing off to the
+ * session timeout, and a closed client fails every request with CONNECTION_LOSS: each request abandoned with it kept a
+ * timer cycling for about an hour (1,000 retries × 4 s), which also kept a process that had nothing else to do from
+ * exiting. A closed client now answers SESSION_EXPIRED, which it does not retry, so those loops end at their next try.
+ * The client's request queue is internal: if it is not where it was, the loops run out on their own as before.
+ */
+function endRetries(client: ZkClient): void {
+  const manager = (client as unknown as { connectionManager?: { queue?: unknown } }).connectionManager;
+  if (!manager || typeof manager.queue !== 'function') return;
+  const { create } = zookeeper.Exception as unknown as { create(code: number): Exception };
+  manager.queue = (_request: unknown, callback?: (e: Exception) => void) =>
+    callback?.(create(zookeeper.Exception.SESSION_EXPIRED));
 }
 
 /**

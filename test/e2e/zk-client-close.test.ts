@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { makeRunDir } from '../../harness/paths.ts';
 import { startZooKeeper, type ZooKeeperServer } from '../../harness/zookeeper.ts';
 import { waitFor } from '../../harness/wait.ts';
-import { closeClient, connect, getChildren, statOf } from '../../services/collector/zk-client.ts';
+import { closeClient, connect, getChildren, statOf, zookeeper } from '../../services/collector/zk-client.ts';
 import { MeshbridgeError } from '../../services/shared/errors.ts';
 
 /**
@@ -64,5 +64,12 @@ describe('a ZooKeeper client closed while ZooKeeper is away', { timeout: 60_000 
     assert.ok(res?.children.includes('zookeeper'), JSON.stringify(res?.children));
     closeClient(client, 'done');
     await assert.rejects(getChildren(client, '/'), /abandoned: its client was closed \(already closed\)/);
+    // Underneath, the closed client answers at once with an error it does not retry: its own CONNECTION_LOSS retries
+    // (1,000, backing off to the session timeout) kept a timer alive for an hour per abandoned request.
+    const code = await new Promise<number | undefined>((resolve) => {
+      client.getChildren('/', (e) => resolve((e as { getCode?: () => number } | null)?.getCode?.()));
+      setTimeout(() => resolve(undefined), 500).unref();
+    });
+    assert.equal(code, zookeeper.Exception.SESSION_EXPIRED);
   });
 });
