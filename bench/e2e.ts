@@ -322,9 +322,10 @@ async function main(): Promise<void> {
       zookeeper: servers.zookeeper.proc.pid,
       ...(registry.kind === 'consul' ? { consul: registry.procs[0]?.pid } : {}),
     };
-    const churnCpu = new ChurnCpu(pids);
-    // Whether the collector's periodic re-read really ran through the churn (the re-read rows depend on it).
+    // Whether the collector's periodic re-read really ran through the churn (the re-read rows depend on it); read
+    // before the CPU window opens.
     const resyncBefore = await collectorResync(mb.ports.collectorHttp);
+    const churnCpu = new ChurnCpu(pids);
     const loadBefore = os.loadavg()[0]!;
     const cdsBefore = sidecar.cdsResponses;
     const edsBefore = sidecar.edsResponses;
@@ -531,8 +532,7 @@ async function main(): Promise<void> {
   }
 }
 
-/** Each role's self time over the churn, from the profile it wrote on exit (its last sample is about `stoppedAt`). */
-/** The collector's periodic re-read counters: passes ended (any reason) and services it went through, by how. */
+/** The collector's periodic re-read counters, from one read of its /metrics: passes ended and services, by how. */
 async function collectorResync(port: number): Promise<{ passes: number; read: number; unchanged: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return {
@@ -542,6 +542,7 @@ async function collectorResync(port: number): Promise<{ passes: number; read: nu
   };
 }
 
+/** Each role's self time over the churn, from the profile it wrote on exit (its last sample is about `stoppedAt`). */
 function writeNodeProfiles(
   roles: readonly string[],
   dir: (role: string) => string,

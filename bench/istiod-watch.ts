@@ -210,16 +210,17 @@ export function machineCpu(): { busy: number; total: number } {
  */
 export async function profileIstiod(monitoringPort: number, seconds: number, file: string, delayMs = 5_000) {
   await new Promise((r) => setTimeout(r, delayMs));
-  const res = await fetch(`http://127.0.0.1:${monitoringPort}/debug/pprof/profile?seconds=${seconds}`);
-  if (!res.ok) throw new Error(`istiod profile: HTTP ${res.status} from /debug/pprof/profile`);
-  fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
-  return file;
+  return savePprof(monitoringPort, `/debug/pprof/profile?seconds=${seconds}`, file);
 }
 
-/** istiod's heap profile now (in-use bytes as of its last garbage collection). */
-export async function heapProfileIstiod(monitoringPort: number, file: string): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${monitoringPort}/debug/pprof/heap`);
-  if (!res.ok) throw new Error(`istiod heap profile: HTTP ${res.status} from /debug/pprof/heap`);
+/** istiod's heap profile now (in-use bytes as of its last garbage collection), written to `file`. */
+export function heapProfileIstiod(monitoringPort: number, file: string): Promise<string> {
+  return savePprof(monitoringPort, '/debug/pprof/heap', file);
+}
+
+async function savePprof(monitoringPort: number, pathname: string, file: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${monitoringPort}${pathname}`);
+  if (!res.ok) throw new Error(`istiod profile: HTTP ${res.status} from ${pathname}`);
   fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
   return file;
 }

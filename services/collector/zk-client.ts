@@ -56,12 +56,8 @@ function request<T>(
 ): Promise<T> {
   // A closed client would only retry it (see above).
   if (closed.has(client)) return Promise.reject(abandoned(path, 'already closed'));
-  let pending = outstanding.get(client);
-  if (!pending) {
-    pending = new Set();
-    outstanding.set(client, pending);
-  }
-  const set = pending;
+  const set = outstanding.get(client) ?? new Set();
+  outstanding.set(client, set);
   return new Promise<T>((resolve, reject) => {
     const abandon = (why: string) => reject(abandoned(path, why));
     set.add(abandon);
