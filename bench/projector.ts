@@ -7,7 +7,8 @@
  * Reports sustained events/s for one replica and for two replicas on separate partitions (measured in steady state:
  * from the moment every replica holds its final assignment to the moment Redis holds the last offset; and, as
  * `allActive`, only while every replica still had work, since partitions hold unequal shares), and the Redis
- * write cost (commits, bytes and Redis CPU per batch and per 1,000 events). Writes bench/results/projector.json.
+ * write cost (commits, bytes and Redis CPU per batch and per 1,000 events). Writes bench/results/projector.json
+ * (BENCH_OUT to name another file in bench/results).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,6 +28,8 @@ const INSTANCES = 10;
  * BENCH_NODE_OPTIONS= (empty) measures Node's defaults.
  */
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=32';
+/** BENCH_NODE_PROFILE=<dir>: each projector process runs under `node --cpu-prof` and writes its profile there. */
+const PROFILE_DIR = process.env.BENCH_NODE_PROFILE;
 
 interface RedisSample {
   cpu: number;
@@ -56,10 +59,11 @@ async function scenario(base: KafkaRedis, replicas: number) {
     const total = high.reduce((a, b) => a + b, 0n);
     const started = await Promise.all(
       Array.from({ length: replicas }, (_, i) =>
-        rig.startReplica(`bench-${replicas}-${i}`, {
-          MESHBRIDGE_LOG_LEVEL: 'warn',
-          NODE_OPTIONS,
-        }),
+        rig.startReplica(
+          `bench-${replicas}-${i}`,
+          { MESHBRIDGE_LOG_LEVEL: 'warn', NODE_OPTIONS },
+          PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROFILE_DIR, `${replicas}-replica`)}`] : [],
+        ),
       ),
     );
     // Steady state: every replica holds its final share of the partitions.
@@ -212,7 +216,7 @@ async function main(): Promise<void> {
       targets: { singleEventsPerSecond: 20_000, twoReplicaScaling: 1.6 },
       verified: 'each run: the Redis snapshot equals a clean Replay of the topic byte for byte',
     };
-    const file = path.join(projectRoot, 'bench', 'results', 'projector.json');
+    const file = path.join(projectRoot, 'bench', 'results', process.env.BENCH_OUT ?? 'projector.json');
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify(out, null, 2)}\nwritten to ${path.relative(projectRoot, file)}\n`);

@@ -116,11 +116,16 @@ export class ProjectorRig {
   }
 
   /** Starts one projector replica (a real `meshbridge projector` child process) and waits for /healthz. */
-  async startReplica(name: string, env: NodeJS.ProcessEnv = {}): Promise<{ proc: ManagedProcess; httpPort: number }> {
+  async startReplica(
+    name: string,
+    env: NodeJS.ProcessEnv = {},
+    nodeArgs: string[] = [],
+  ): Promise<{ proc: ManagedProcess; httpPort: number }> {
     const httpPort = await freePort();
     const proc = await this.mb.start('projector', {
       name: `${name}-${crypto.randomBytes(2).toString('hex')}`,
       env: { MESHBRIDGE_LOG_LEVEL: 'info', MESHBRIDGE_PROJECTOR_HTTP_PORT: String(httpPort), ...env },
+      nodeArgs,
     });
     this.replicas.add(proc);
     return { proc, httpPort };
