@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import { fourLetter } from '../../harness/zookeeper.ts';
 import { makeRunDir } from '../../harness/paths.ts';
 import { startServers, pipeline, type Servers, type Pipeline } from '../../harness/stack.ts';
 import { EventTail } from '../../harness/event-tail.ts';
@@ -11,16 +11,10 @@ import { remove } from '../../harness/zk-write.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
 
 /** Client connections ZooKeeper holds (the `cons` four-letter word): one fewer once a paused client's session expired. */
-function connections(port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1' }, () => sock.write('cons'));
-    let out = '';
-    sock.on('data', (d) => (out += d.toString()));
-    sock.on('end', () =>
-      resolve(out.split('\n').filter((l) => l.includes('sid=') && !l.includes('queued=0/recved=1/sent=0')).length),
-    );
-    sock.on('error', () => resolve(-1));
-  });
+async function connections(port: number): Promise<number> {
+  const out = await fourLetter(port, 'cons');
+  if (!out) return -1;
+  return out.split('\n').filter((l) => l.includes('sid=') && !l.includes('queued=0/recved=1/sent=0')).length;
 }
 
 describe('ZooKeeper session expiry: the collector starts a new session and its resync marker deletes what vanished', () => {
