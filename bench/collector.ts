@@ -11,11 +11,9 @@
  * (the change is committed). Same host, same clock. Also reports the initial full resync (time and events/s), the
  * collector's CPU and memory. Writes bench/results/collector.json.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import crypto from 'node:crypto';
-import { makeRunDir, projectRoot } from '../harness/paths.ts';
+import { makeRunDir } from '../harness/paths.ts';
 import { startServers, pipeline } from '../harness/stack.ts';
 import { EventTail } from '../harness/event-tail.ts';
 import { metricSum } from '../harness/prom-text.ts';
@@ -23,7 +21,7 @@ import { waitFor } from '../harness/wait.ts';
 import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
 import { connect, zookeeper } from '../services/collector/zk-client.ts';
 import { mkdirp } from '../harness/zk-write.ts';
-import { createAppendTimeTopic, createNode, percentile, pool, procStats } from './support.ts';
+import { createAppendTimeTopic, createNode, percentile, pool, procStats, writeResult } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -260,9 +258,7 @@ async function main(): Promise<void> {
         collectorRssMiB: cpuAfter.rssMiB,
       },
     };
-    const out = path.join(projectRoot, 'bench', 'results', 'collector.json');
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    writeResult('collector.json', result);
     console.log(JSON.stringify(result, null, 2));
     await tail.close();
   } finally {

@@ -44,7 +44,7 @@ import {
   summariseProfile,
   wrongServices,
 } from './istiod-watch.ts';
-import { createAppendTimeTopic, pool, procStats } from './support.ts';
+import { createAppendTimeTopic, pool, procStats, writeResult } from './support.ts';
 import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-registries.ts';
 import { istiodGcCycles, type GcCycle } from './istiod-gc.ts';
 import { metricValue } from '../harness/prom-text.ts';
@@ -501,9 +501,7 @@ async function main(): Promise<void> {
       ...(heapFiles ? { istiodHeapProfile: heapFiles } : {}),
       target: 'registry write -> sidecar EDS: p50 <= 100 ms, p99 <= 250 ms at 10,000 x 10 and 100 changes/s',
     };
-    const out = path.join(projectRoot, 'bench', 'results', OUT);
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    const out = writeResult(OUT, result);
     log(
       `end to end p50 ${endToEnd.p50} ms, p90 ${endToEnd.p90}, p99 ${endToEnd.p99}, max ${endToEnd.max} (n=${endToEnd.n}); slowest stage: ${slowest}`,
     );

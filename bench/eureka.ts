@@ -11,17 +11,15 @@
  * clock. With a delta read every BENCH_REFRESH_MS, a change waits for the next read: about half the interval on
  * average and up to one whole interval. Writes bench/results/eureka.json.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { EventTail } from '../harness/event-tail.ts';
 import { startEureka } from '../harness/eureka.ts';
 import { EurekaRegistrar } from '../harness/eureka-registrar.ts';
-import { makeRunDir, projectRoot } from '../harness/paths.ts';
+import { makeRunDir } from '../harness/paths.ts';
 import { metricSum } from '../harness/prom-text.ts';
 import { pipeline, startAllOrNone, startServers } from '../harness/stack.ts';
 import { waitFor } from '../harness/wait.ts';
-import { createAppendTimeTopic, percentile, pool, procStats } from './support.ts';
+import { createAppendTimeTopic, percentile, pool, procStats, writeResult } from './support.ts';
 
 const APPS = Number(process.env.BENCH_APPS ?? 5000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -250,9 +248,7 @@ async function main(): Promise<void> {
         collectorRssMiB: after.rssMiB,
       },
     };
-    const out = path.join(projectRoot, 'bench', 'results', 'eureka.json');
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    writeResult('eureka.json', result);
     console.log(JSON.stringify(result, null, 2));
     await tail.close();
   } finally {

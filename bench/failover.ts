@@ -10,16 +10,15 @@
  *
  * Writes bench/results/failover.json.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { makeRunDir, projectRoot } from '../harness/paths.ts';
+import { makeRunDir } from '../harness/paths.ts';
 import { startServers, pipeline } from '../harness/stack.ts';
 import { EventTail } from '../harness/event-tail.ts';
 import { waitFor } from '../harness/wait.ts';
 import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
 import { CollectorReplicas } from '../harness/collector-replicas.ts';
 import { configSchema } from '../services/shared/config.ts';
+import { writeResult } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 500);
 const RATE = Number(process.env.BENCH_RATE ?? 100);
@@ -120,8 +119,7 @@ async function main(): Promise<void> {
       killToResyncedMs: summary(resynced),
       target: { killToFirstEventMs: 3000, met: Math.max(...publish) <= 3000 },
     };
-    const out = path.join(projectRoot, 'bench', 'results', 'failover.json');
-    fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    const out = writeResult('failover.json', result);
     log(
       `kill -9 → first event: p50 ${result.killToFirstEventMs.p50} ms, p90 ${result.killToFirstEventMs.p90} ms, max ${result.killToFirstEventMs.max} ms; re-read done p50 ${result.killToResyncedMs.p50} ms, max ${result.killToResyncedMs.max} ms (lease ${leaseMs} ms) → ${out}`,
     );

@@ -25,7 +25,7 @@ import { freePort, isListening } from '../harness/ports.ts';
 import { serviceEntry, type SnapshotWriter } from '../harness/snapshot-writer.ts';
 import { waitFor } from '../harness/wait.ts';
 import { DEBOUNCE_MS, ENDPOINTS, LightClient, SERVICES, writeBenchSnapshot } from './gateway.ts';
-import { machineInfo, percentile, procStats } from './support.ts';
+import { machineInfo, percentile, procStats, writeResult } from './support.ts';
 import { referenceBinary, resourceRecord } from './reference-binary.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -347,8 +347,7 @@ async function main() {
       'commit (projector script) it follows; the reference through an HTTP POST. Server CPU per push = process CPU ' +
       'over the change runs / responses pushed (ACK handling included).',
   };
-  const out = path.join(projectRoot, 'bench', 'results', 'gateway-vs-reference.json');
-  fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  const out = writeResult('gateway-vs-reference.json', results);
   const md = [
     `# xds-gateway vs go-control-plane reference (${results.when.slice(0, 10)})`,
     '',

@@ -6,14 +6,13 @@
  * Clients here never decode resources (they read only version_info and nonce), so their cost does not pollute the
  * gateway's numbers on a shared 2-core machine; server-side times come from the gateway's own push hook.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { makeRunDir, projectRoot } from '../harness/paths.ts';
+import { makeRunDir } from '../harness/paths.ts';
 import { ensureInstalled } from '../harness/install.ts';
 import { startRedis } from '../harness/redis.ts';
 import { SnapshotWriter, serviceEntry } from '../harness/snapshot-writer.ts';
@@ -21,6 +20,7 @@ import { spawnGateway, startGatewayInProcess } from '../harness/gateway-fleet.ts
 import { waitFor } from '../harness/wait.ts';
 import { DiscoveryRequest, protobuf } from '../schemas/proto.ts';
 import type { PushEvent } from '../services/xds-gateway/ads-observer.ts';
+import { writeResult } from './support.ts';
 
 export const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 export const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 10);
@@ -320,9 +320,7 @@ async function main() {
     await redis.stop();
   }
   (results.machine as Record<string, unknown>).loadAvgAtEnd = os.loadavg().map((x) => ms(x));
-  const out = path.join(projectRoot, 'bench', 'results', 'gateway.json');
-  fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  const out = writeResult('gateway.json', results);
   console.log(`results: ${path.relative(process.cwd(), out)}`);
 }
 

@@ -46,7 +46,7 @@ import {
   summariseProfile,
   wrongServices,
 } from './istiod-watch.ts';
-import { procStats } from './support.ts';
+import { procStats, writeResult } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -348,8 +348,7 @@ async function main(): Promise<void> {
         'istiod alone: the config source is a go-control-plane snapshot cache fed by HTTP POST, no ZooKeeper, Kafka, ' +
         'Redis or meshbridge process. Compare churn.postToSidecarMs with bench:e2e zooKeeperToSidecarMs.',
     };
-    const out = path.resolve(projectRoot, 'bench', 'results', OUT);
-    fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    const out = writeResult(OUT, result);
     log(
       `POST -> sidecar p50 ${endToEnd.p50} ms, p90 ${endToEnd.p90}, p99 ${endToEnd.p99}, max ${endToEnd.max} ` +
         `(n=${endToEnd.n}); stages p50/p99 (ms): ${Object.entries(stages)

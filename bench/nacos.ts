@@ -14,17 +14,15 @@
  * look at the service list (what `listIntervalMs` repeats), the collector's CPU while idle (only list polls) and
  * while churning, and its memory. Writes bench/results/nacos.json.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { makeRunDir, projectRoot } from '../harness/paths.ts';
+import { makeRunDir } from '../harness/paths.ts';
 import { startServers, pipeline } from '../harness/stack.ts';
 import { startNacos } from '../harness/nacos.ts';
 import { EventTail } from '../harness/event-tail.ts';
 import { metricSum } from '../harness/prom-text.ts';
 import { waitFor } from '../harness/wait.ts';
 import { NacosConnection } from '../services/collector/nacos-grpc.ts';
-import { createAppendTimeTopic, percentile, pool, procStats } from './support.ts';
+import { createAppendTimeTopic, percentile, pool, procStats, writeResult } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 5000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -263,9 +261,7 @@ async function main(): Promise<void> {
         collectorRssMiB: after.rssMiB,
       },
     };
-    const out = path.join(projectRoot, 'bench', 'results', OUT);
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    writeResult(OUT, result);
     console.log(JSON.stringify(result, null, 2));
     await tail.close();
   } finally {

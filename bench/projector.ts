@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import { ProjectorRig, startKafkaRedis, Churn, metricValue, type KafkaRedis } from '../harness/projector-kit.ts';
 import { projectRoot } from '../harness/paths.ts';
 import { waitFor } from '../harness/wait.ts';
+import { writeResult } from './support.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 480_000);
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 5_000);
@@ -30,6 +31,7 @@ const INSTANCES = 10;
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=32';
 /** BENCH_NODE_PROFILE=<dir>: each projector process runs under `node --cpu-prof` and writes its profile there. */
 const PROFILE_DIR = process.env.BENCH_NODE_PROFILE;
+const OUT = process.env.BENCH_OUT ?? 'projector.json';
 
 interface RedisSample {
   cpu: number;
@@ -216,9 +218,7 @@ async function main(): Promise<void> {
       targets: { singleEventsPerSecond: 20_000, twoReplicaScaling: 1.6 },
       verified: 'each run: the Redis snapshot equals a clean Replay of the topic byte for byte',
     };
-    const file = path.join(projectRoot, 'bench', 'results', process.env.BENCH_OUT ?? 'projector.json');
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+    const file = writeResult(OUT, out);
     process.stdout.write(`${JSON.stringify(out, null, 2)}\nwritten to ${path.relative(projectRoot, file)}\n`);
   } finally {
     await base.stop();

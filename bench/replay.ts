@@ -21,8 +21,8 @@ import { startKafka } from '../harness/kafka.ts';
 import { ensureInstalled } from '../harness/install.ts';
 import { topicRanges } from '../services/audit/topic-reader.ts';
 import { replayTopic } from '../services/audit/replay-topic.ts';
+import { writeResult } from './support.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const TOPIC = 'meshbridge.bench.replay';
 const PARTITIONS = 6;
 
@@ -235,8 +235,7 @@ async function main(): Promise<void> {
       // The target is about 1,000,000 events: a smaller run cannot meet it, whatever its time.
       target: { events: 1_000_000, seconds: 60, met: EVENTS >= 1_000_000 && r.seconds <= 60 },
     };
-    fs.mkdirSync(path.join(here, 'results'), { recursive: true });
-    fs.writeFileSync(path.join(here, 'results', 'replay.json'), JSON.stringify(result, null, 2) + '\n');
+    writeResult('replay.json', result);
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   } finally {
     await server.stop();

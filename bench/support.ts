@@ -1,8 +1,18 @@
 /** What the benchmarks share: bounded concurrency, percentiles, process CPU and memory, ZooKeeper and Kafka setup. */
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
+import { projectRoot } from '../harness/paths.ts';
+
+/** Writes a benchmark's result as pretty JSON to bench/results/<name>; returns the file's path. */
+export function writeResult(name: string, result: unknown): string {
+  const file = path.join(projectRoot, 'bench', 'results', name);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  return file;
+}
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
 export async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {

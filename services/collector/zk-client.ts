@@ -49,6 +49,16 @@ const abandoned = (path: string, why: string) =>
     context: { path, why },
   });
 
+/** The client's set of unanswered requests, created (once) with its first request. */
+function pendingOf(client: ZkClient): Set<(why: string) => void> {
+  let set = outstanding.get(client);
+  if (!set) {
+    set = new Set();
+    outstanding.set(client, set);
+  }
+  return set;
+}
+
 function request<T>(
   client: ZkClient,
   path: string,
@@ -56,8 +66,7 @@ function request<T>(
 ): Promise<T> {
   // A closed client would only retry it (see above).
   if (closed.has(client)) return Promise.reject(abandoned(path, 'already closed'));
-  const set = outstanding.get(client) ?? new Set();
-  outstanding.set(client, set);
+  const set = pendingOf(client);
   return new Promise<T>((resolve, reject) => {
     const abandon = (why: string) => reject(abandoned(path, why));
     set.add(abandon);

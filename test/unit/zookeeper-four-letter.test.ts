@@ -1,7 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { freePort } from '../../harness/ports.ts';
 import { fourLetter } from '../../harness/zookeeper.ts';
+
+async function listen(server: net.Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as net.AddressInfo).port;
+}
 
 /**
  * The harness asks ZooKeeper `ruok` until it says `imok`. A ZooKeeper still loading its database answers but fails to
@@ -17,8 +23,7 @@ describe('fourLetter against a server that answers and never closes', { timeout:
       sockets.add(s);
       s.on('data', () => s.write('imok'));
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    port = (server.address() as net.AddressInfo).port;
+    port = await listen(server);
   });
   after(async () => {
     for (const s of sockets) s.destroy();
@@ -34,19 +39,15 @@ describe('fourLetter against a server that answers and never closes', { timeout:
 
   it('answers as soon as a server closes the socket after answering', async () => {
     const closing = net.createServer((s) => s.on('data', () => s.end('imok')));
-    await new Promise<void>((r) => closing.listen(0, '127.0.0.1', r));
+    const closingPort = await listen(closing);
     try {
-      assert.equal(await fourLetter((closing.address() as net.AddressInfo).port, 'ruok', 5000), 'imok');
+      assert.equal(await fourLetter(closingPort, 'ruok', 5000), 'imok');
     } finally {
       await new Promise((r) => closing.close(r));
     }
   });
 
   it('is empty when nothing listens', async () => {
-    const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const free = (probe.address() as net.AddressInfo).port;
-    await new Promise((r) => probe.close(r));
-    assert.equal(await fourLetter(free, 'ruok'), '');
+    assert.equal(await fourLetter(await freePort(), 'ruok'), '');
   });
 });
