@@ -26,6 +26,7 @@ import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline, startIstiodFor } from '../harness/stack.ts';
+import { cpuCalibration } from './cpu-calibration.ts';
 import { ISTIOD_RECOMMENDED_ENV } from '../harness/istiod.ts';
 import { EventTail } from '../harness/event-tail.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -142,6 +143,9 @@ async function main(): Promise<void> {
   // ZooKeeper's heap grows with the znodes it serves: the harness's 256 MiB ran out of memory (and ZooKeeper exited)
   // answering a getChildren during a 50,000 x 10 load. About 2 KiB per provider znode, unless set explicitly.
   process.env.MESHBRIDGE_ZOOKEEPER_HEAP ??= `${Math.max(256, Math.ceil((SERVICES * INSTANCES * 2) / 1024) + 128)}m`;
+  // Before anything starts: how fast the cores are today (bench/cpu-calibration.ts).
+  const calibration = cpuCalibration();
+  log(`cpu calibration: sha-256 of 16 MiB ${calibration.hashMs} ms, FNV-1a of 8 MiB ${calibration.loopMs} ms`);
   const runDir = makeRunDir('bench-e2e');
   log(`starting ZooKeeper, Kafka, Redis in ${runDir}`);
   const servers = await startServers(runDir, { istiod: true });
@@ -368,7 +372,7 @@ async function main(): Promise<void> {
     // CPU over the churn itself (not the wait for stragglers below).
     const churnSeconds = (performance.now() - startedAt) / 1000;
     churnWall = { start: startedWall, end: Date.now() };
-    const { cpuPercent: cpu, machineBusyCores } = churnCpu.read(churnSeconds);
+    const { cpuPercent: cpu, machineBusyCores, machineStealPercent } = churnCpu.read(churnSeconds);
     const resyncAfter = await collectorResync(mb.ports.collectorHttp);
     const collectorResyncDuringChurn = {
       passesEnded: resyncAfter.passes - resyncBefore.passes,
@@ -452,6 +456,7 @@ async function main(): Promise<void> {
         model: os.cpus()[0]?.model,
         node: process.version,
         loadAverage: [Number(loadBefore.toFixed(2)), Number(loadAfter.toFixed(2))],
+        cpuCalibration: calibration,
       },
       workload: {
         registry: REGISTRY,
@@ -495,6 +500,7 @@ async function main(): Promise<void> {
         sidecarResponsesDuringChurn: { eds: sidecar.edsResponses - edsBefore, cds: sidecar.cdsResponses - cdsBefore },
         cpuPercent: cpu,
         machineBusyCores,
+        machineStealPercent,
         rssMiB: rss,
       },
       ...(profileFiles ? { istiodProfile: profileFiles } : {}),
@@ -509,6 +515,9 @@ async function main(): Promise<void> {
       `stages p50 (ms): ${Object.entries(stages)
         .map(([k, v]) => `${k} ${v.p50}`)
         .join(', ')}`,
+    );
+    log(
+      `machine during the churn: ${machineBusyCores} of ${os.cpus().length} cores busy, ${machineStealPercent}% stolen`,
     );
     log(`wrote ${out}`);
     await tail.close();

@@ -197,11 +197,12 @@ export class Sidecar {
 }
 
 /** Busy and total jiffies of the whole machine (/proc/stat). */
-export function machineCpu(): { busy: number; total: number } {
+export function machineCpu(): { busy: number; total: number; steal: number } {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const idle = (f[3] ?? 0) + (f[4] ?? 0);
   const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
+  // steal (the 8th field): time the hypervisor ran something else while this VM had work for the CPU.
+  return { busy: total - idle, total, steal: f[7] ?? 0 };
 }
 
 /**
@@ -252,8 +253,11 @@ export class ChurnCpu {
   constructor(private readonly pids: Record<string, number | undefined>) {
     this.proc0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).cpuSeconds]));
   }
-  /** Percent of a core per process (and `benchmarkClient`), and busy cores, over `seconds` since construction. */
-  read(seconds: number): { cpuPercent: Record<string, number>; machineBusyCores: number } {
+  /**
+   * Percent of a core per process (and `benchmarkClient`), busy cores, and the percent of the machine's CPU time the
+   * hypervisor took for others (steal), over `seconds` since construction.
+   */
+  read(seconds: number): { cpuPercent: Record<string, number>; machineBusyCores: number; machineStealPercent: number } {
     const pct = (s: number) => Number(((s / seconds) * 100).toFixed(1));
     const cpuPercent = Object.fromEntries(
       Object.entries(this.pids).map(([k, p]) => [k, pct(procStats(p).cpuSeconds - this.proc0[k]!)]),
@@ -262,7 +266,8 @@ export class ChurnCpu {
     cpuPercent.benchmarkClient = pct((b.user + b.system) / 1e6);
     const m = machineCpu();
     const busy = ((m.busy - this.machine0.busy) / (m.total - this.machine0.total)) * os.cpus().length;
-    return { cpuPercent, machineBusyCores: Number(busy.toFixed(2)) };
+    const steal = ((m.steal - this.machine0.steal) / (m.total - this.machine0.total)) * 100;
+    return { cpuPercent, machineBusyCores: Number(busy.toFixed(2)), machineStealPercent: Number(steal.toFixed(2)) };
   }
 }
 

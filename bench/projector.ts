@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import { ProjectorRig, startKafkaRedis, Churn, metricValue, type KafkaRedis } from '../harness/projector-kit.ts';
 import { projectRoot } from '../harness/paths.ts';
 import { waitFor } from '../harness/wait.ts';
+import { cpuCalibration } from './cpu-calibration.ts';
 import { writeResult } from './support.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 480_000);
@@ -189,6 +190,9 @@ function peakRssMiB(pid: number | undefined): number | null {
 }
 
 async function main(): Promise<void> {
+  // Before anything starts: how fast the cores are today (bench/cpu-calibration.ts).
+  const calibration = cpuCalibration();
+  console.log(`cpu calibration: sha-256 of 16 MiB ${calibration.hashMs} ms, FNV-1a of 8 MiB ${calibration.loopMs} ms`);
   const base = await startKafkaRedis('bench-projector');
   try {
     const load0 = os.loadavg();
@@ -202,6 +206,7 @@ async function main(): Promise<void> {
         node: process.version,
         loadAvgAtStart: load0.map((x) => round(x, 2)),
         loadAvgAtEnd: os.loadavg().map((x) => round(x, 2)),
+        cpuCalibration: calibration,
       },
       nodeOptions: NODE_OPTIONS,
       workload: {
