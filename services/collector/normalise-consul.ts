@@ -1,11 +1,11 @@
 import { istioProtocol as istioSpelling } from '../../schemas/istio-rules.ts';
-import { deriveServicePorts } from './service-ports.ts';
-import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
+import { portsAndInstances, type PortCandidate } from './service-ports.ts';
+import type { DataIssue } from '../../schemas/registry-event.ts';
 import type { ConsulSourceConfig, LabelRule } from '../../services/shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
-import { dnsLabel, renderHost } from './naming.ts';
+import { renderHost } from './naming.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
-import { sortInstances, type ServiceState } from './service-state.ts';
+import type { ServiceState } from './service-state.ts';
 import { endpointIssue, isPort } from './endpoint-check.ts';
 
 /** The part of a Consul source's config that normalisation reads (pure: no connection settings). */
@@ -118,15 +118,7 @@ export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulOb
       action: 'service read as empty',
     });
   }
-  interface Candidate {
-    address: string;
-    port: number;
-    protocol: string;
-    labels: Record<string, string>;
-    weight: number;
-    locality: string;
-  }
-  const candidates: Candidate[] = [];
+  const candidates: PortCandidate[] = [];
   for (const [i, e] of (Array.isArray(obs.entries) ? obs.entries : []).entries()) {
     const node = isObj(e) && isObj(e.Node) ? e.Node : undefined;
     const svc = isObj(e) && isObj(e.Service) ? e.Service : undefined;
@@ -187,35 +179,13 @@ export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulOb
     candidates.push({ address, port, protocol, labels, weight, locality });
   }
 
-  // One service port per protocol, named by the protocol (valid, unique, stable under churn).
-  const portNameOf = (protocol: string) => dnsLabel(protocol);
-  const ports = deriveServicePorts(
-    candidates.map((c) => ({ name: portNameOf(c.protocol), protocol: c.protocol, port: c.port })),
-    src.servicePort,
-    issues,
-  );
-  const kept = new Set(ports.map((p) => p.name));
-  const instances = new Map<string, InstanceSpec>();
-  for (const c of candidates) {
-    const name = portNameOf(c.protocol);
-    if (!kept.has(name)) continue;
-    // Two registrations of one address:port (re-registration under a new ID) are one endpoint.
-    const key = `${c.address}|${name}|${c.port}`;
-    if (!instances.has(key))
-      instances.set(key, {
-        address: c.address,
-        ports: { [name]: c.port },
-        labels: c.labels,
-        weight: c.weight,
-        locality: c.locality,
-      });
-  }
+  const { ports, instances } = portsAndInstances(candidates, src.servicePort, issues);
   return {
     namespace: src.namespace,
     host,
     registryService: obs.service,
     ports,
-    instances: sortInstances([...instances.values()]),
+    instances,
     issues,
   };
 }

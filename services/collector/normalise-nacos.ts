@@ -1,11 +1,11 @@
-import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
+import type { DataIssue } from '../../schemas/registry-event.ts';
 import type { NacosSourceConfig } from '../../services/shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
-import { dnsLabel, renderHost } from './naming.ts';
+import { renderHost } from './naming.ts';
 import { istioProtocol, labelsFromRules } from './normalise-consul.ts';
-import { deriveServicePorts } from './service-ports.ts';
+import { portsAndInstances, type PortCandidate } from './service-ports.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
-import { sortInstances, type ServiceState } from './service-state.ts';
+import type { ServiceState } from './service-state.ts';
 import { endpointIssue, isPort } from './endpoint-check.ts';
 
 /** The part of a Nacos source's config that normalisation reads (pure: no connection settings). */
@@ -91,15 +91,7 @@ export function normaliseNacosService(src: NacosNormaliseConfig, obs: NacosObser
     });
   }
   const clusterFilter = src.clusters.length > 0 ? new Set(src.clusters) : undefined;
-  interface Candidate {
-    address: string;
-    port: number;
-    protocol: string;
-    labels: Record<string, string>;
-    weight: number;
-    locality: string;
-  }
-  const candidates: Candidate[] = [];
+  const candidates: PortCandidate[] = [];
   for (const [i, h] of (Array.isArray(hosts) ? hosts : []).entries()) {
     if (!isObj(h)) {
       issues.push({
@@ -153,34 +145,13 @@ export function normaliseNacosService(src: NacosNormaliseConfig, obs: NacosObser
       : '';
     candidates.push({ address: ip, port, protocol, labels, weight, locality });
   }
-  const portNameOf = (protocol: string) => dnsLabel(protocol);
-  const ports = deriveServicePorts(
-    candidates.map((c) => ({ name: portNameOf(c.protocol), protocol: c.protocol, port: c.port })),
-    src.servicePort,
-    issues,
-  );
-  const kept = new Set(ports.map((p) => p.name));
-  const instances = new Map<string, InstanceSpec>();
-  for (const c of candidates) {
-    const name = portNameOf(c.protocol);
-    if (!kept.has(name)) continue;
-    // One address:port in two clusters (or registered twice) is one endpoint: the first one wins.
-    const key = `${c.address}|${name}|${c.port}`;
-    if (!instances.has(key))
-      instances.set(key, {
-        address: c.address,
-        ports: { [name]: c.port },
-        labels: c.labels,
-        weight: c.weight,
-        locality: c.locality,
-      });
-  }
+  const { ports, instances } = portsAndInstances(candidates, src.servicePort, issues);
   return {
     namespace: src.namespace,
     host,
     registryService,
     ports,
-    instances: sortInstances([...instances.values()]),
+    instances,
     issues,
   };
 }

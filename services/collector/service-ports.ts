@@ -1,4 +1,6 @@
-import type { DataIssue, ServicePortSpec } from '../../schemas/registry-event.ts';
+import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
+import { dnsLabel } from './naming.ts';
+import { sortInstances } from './service-state.ts';
 
 /** One observed (port name, protocol, instance port) of a registry instance. */
 export interface ObservedPort {
@@ -45,4 +47,48 @@ export function deriveServicePorts(
     seen.add(p.number);
     return true;
   });
+}
+
+/** A registry instance that serves one protocol on one port (Consul, Nacos), before the service's ports are chosen. */
+export interface PortCandidate {
+  address: string;
+  port: number;
+  protocol: string;
+  labels: Record<string, string>;
+  weight: number;
+  locality: string;
+}
+
+/**
+ * The service ports and endpoints of a registry service whose instances each serve one protocol on one port: one
+ * service port per protocol, named by it (valid, unique, stable under churn); an instance whose protocol lost its port
+ * (`deriveServicePorts`) is left out; one address:port seen twice (re-registered under a new ID, or in two clusters)
+ * is one endpoint, the first.
+ */
+export function portsAndInstances(
+  candidates: readonly PortCandidate[],
+  configuredPort: number | undefined,
+  issues: DataIssue[],
+): { ports: ServicePortSpec[]; instances: InstanceSpec[] } {
+  const ports = deriveServicePorts(
+    candidates.map((c) => ({ name: dnsLabel(c.protocol), protocol: c.protocol, port: c.port })),
+    configuredPort,
+    issues,
+  );
+  const kept = new Set(ports.map((p) => p.name));
+  const instances = new Map<string, InstanceSpec>();
+  for (const c of candidates) {
+    const name = dnsLabel(c.protocol);
+    if (!kept.has(name)) continue;
+    const key = `${c.address}|${name}|${c.port}`;
+    if (!instances.has(key))
+      instances.set(key, {
+        address: c.address,
+        ports: { [name]: c.port },
+        labels: c.labels,
+        weight: c.weight,
+        locality: c.locality,
+      });
+  }
+  return { ports, instances: sortInstances([...instances.values()]) };
 }
