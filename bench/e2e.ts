@@ -144,8 +144,10 @@ async function main(): Promise<void> {
   // answering a getChildren during a 50,000 x 10 load. About 2 KiB per provider znode, unless set explicitly.
   process.env.MESHBRIDGE_ZOOKEEPER_HEAP ??= `${Math.max(256, Math.ceil((SERVICES * INSTANCES * 2) / 1024) + 128)}m`;
   // Before anything starts: how fast the cores are today (bench/cpu-calibration.ts).
-  const calibration = cpuCalibration();
-  log(`cpu calibration: sha-256 of 16 MiB ${calibration.hashMs} ms, FNV-1a of 8 MiB ${calibration.loopMs} ms`);
+  const calibration = await cpuCalibration();
+  log(
+    `cpu calibration: sha-256 of 16 MiB ${calibration.hashMs} ms, 1 M random reads in 64 MiB ${calibration.memoryMs} ms`,
+  );
   const runDir = makeRunDir('bench-e2e');
   log(`starting ZooKeeper, Kafka, Redis in ${runDir}`);
   const servers = await startServers(runDir, { istiod: true });

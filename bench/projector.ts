@@ -191,8 +191,10 @@ function peakRssMiB(pid: number | undefined): number | null {
 
 async function main(): Promise<void> {
   // Before anything starts: how fast the cores are today (bench/cpu-calibration.ts).
-  const calibration = cpuCalibration();
-  console.log(`cpu calibration: sha-256 of 16 MiB ${calibration.hashMs} ms, FNV-1a of 8 MiB ${calibration.loopMs} ms`);
+  const calibration = await cpuCalibration();
+  console.log(
+    `cpu calibration: sha-256 of 16 MiB ${calibration.hashMs} ms, 1 M random reads in 64 MiB ${calibration.memoryMs} ms`,
+  );
   const base = await startKafkaRedis('bench-projector');
   try {
     const load0 = os.loadavg();
