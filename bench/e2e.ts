@@ -27,6 +27,7 @@ import { Redis } from 'ioredis';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline, startIstiodFor } from '../harness/stack.ts';
 import { cpuCalibration } from './cpu-calibration.ts';
+import { ROLE_NODE_FLAGS } from '../harness/role-node-flags.ts';
 import { ISTIOD_RECOMMENDED_ENV } from '../harness/istiod.ts';
 import { EventTail } from '../harness/event-tail.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -460,6 +461,8 @@ async function main(): Promise<void> {
         loadAverage: [Number(loadBefore.toFixed(2)), Number(loadAfter.toFixed(2))],
         cpuCalibration: calibration,
       },
+      // node's flags per role: the image launcher's (harness/role-node-flags.ts) since session 14, none before.
+      roleNodeFlags: ROLE_NODE_FLAGS,
       workload: {
         registry: REGISTRY,
         services: SERVICES,

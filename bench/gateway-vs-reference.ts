@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
+import { ROLE_NODE_FLAGS } from '../harness/role-node-flags.ts';
 import { ensureInstalled } from '../harness/install.ts';
 import { startRedis } from '../harness/redis.ts';
 import { gatewayConfig } from '../harness/gateway-fleet.ts';
@@ -34,10 +35,10 @@ const CHANGES_20 = Number(process.env.BENCH_CHANGES_20 ?? 10);
 const STREAMS = 20;
 const PAUSE_MS = 100;
 /**
- * The Node flags the image's launcher gives the gateway role (deploy/docker/meshbridge.sh); BENCH_GATEWAY_NODE_FLAGS
+ * The Node flags the image's launcher gives the gateway role (harness/role-node-flags.ts); BENCH_GATEWAY_NODE_FLAGS
  * (space-separated, '' for none) measures others.
  */
-const GATEWAY_NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '--max-semi-space-size=1 --expose-gc')
+const GATEWAY_NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? ROLE_NODE_FLAGS.gateway.join(' '))
   .split(' ')
   .filter(Boolean);
 

@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { ProjectorRig, startKafkaRedis, Churn, metricValue, type KafkaRedis } from '../harness/projector-kit.ts';
 import { projectRoot } from '../harness/paths.ts';
+import { ROLE_NODE_FLAGS } from '../harness/role-node-flags.ts';
 import { waitFor } from '../harness/wait.ts';
 import { cpuCalibration } from './cpu-calibration.ts';
 import { writeResult } from './support.ts';
@@ -25,11 +26,11 @@ const SERVICES = Number(process.env.BENCH_SERVICES ?? 5_000);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 6);
 const INSTANCES = 10;
 /**
- * Node options for the projector processes. The default is the recommended deployment setting: a 32 MiB young
+ * Node flags for the projector processes (space-separated). The default is the image launcher's: a 32 MiB young
  * generation semi-space cuts the projector's CPU per event by ~10% (the fold allocates many short-lived objects).
  * BENCH_NODE_OPTIONS= (empty) measures Node's defaults.
  */
-const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=32';
+const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? ROLE_NODE_FLAGS.projector.join(' ');
 /** BENCH_NODE_PROFILE=<dir>: each projector process runs under `node --cpu-prof` and writes its profile there. */
 const PROFILE_DIR = process.env.BENCH_NODE_PROFILE;
 const OUT = process.env.BENCH_OUT ?? 'projector.json';
@@ -64,8 +65,9 @@ async function scenario(base: KafkaRedis, replicas: number) {
       Array.from({ length: replicas }, (_, i) =>
         rig.startReplica(
           `bench-${replicas}-${i}`,
-          { MESHBRIDGE_LOG_LEVEL: 'warn', NODE_OPTIONS },
+          { MESHBRIDGE_LOG_LEVEL: 'warn' },
           PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROFILE_DIR, `${replicas}-replica`)}`] : [],
+          NODE_OPTIONS.split(' ').filter(Boolean),
         ),
       ),
     );

@@ -8,6 +8,7 @@ import { startGateway, type RunningGateway } from '../services/xds-gateway/gatew
 import { ManagedProcess } from './process.ts';
 import { freePort, isListening } from './ports.ts';
 import { projectRoot } from './paths.ts';
+import { ROLE_NODE_FLAGS } from './role-node-flags.ts';
 import { waitFor } from './wait.ts';
 
 /**
@@ -72,7 +73,7 @@ export async function spawnGateway(
   const proc = new ManagedProcess({
     name,
     command: process.execPath,
-    args: [path.join(projectRoot, 'bin', 'meshbridge.js'), 'gateway', '--config', file],
+    args: [...ROLE_NODE_FLAGS.gateway, path.join(projectRoot, 'bin', 'meshbridge.js'), 'gateway', '--config', file],
     env: { MESHBRIDGE_LOG_LEVEL: 'debug' },
     logDir: runDir,
   });

@@ -11,6 +11,7 @@ import { ensureInstalled } from './install.ts';
 import { startKafka, type KafkaServer } from './kafka.ts';
 import { startRedis, type RedisServer } from './redis.ts';
 import { makeRunDir, projectRoot } from './paths.ts';
+import { ROLE_NODE_FLAGS } from './role-node-flags.ts';
 import { freePort } from './ports.ts';
 import { pipeline, startAllOrNone, type Pipeline, type Servers } from './stack.ts';
 import { ManagedProcess } from './process.ts';
@@ -115,17 +116,22 @@ export class ProjectorRig {
     return rig;
   }
 
-  /** Starts one projector replica (a real `meshbridge projector` child process) and waits for /healthz. */
+  /**
+   * Starts one projector replica (a real `meshbridge projector` child process, with the launcher's node flags unless
+   * `nodeFlags` replaces them) and waits for /healthz.
+   */
   async startReplica(
     name: string,
     env: NodeJS.ProcessEnv = {},
     nodeArgs: string[] = [],
+    nodeFlags?: readonly string[],
   ): Promise<{ proc: ManagedProcess; httpPort: number }> {
     const httpPort = await freePort();
     const proc = await this.mb.start('projector', {
       name: `${name}-${crypto.randomBytes(2).toString('hex')}`,
       env: { MESHBRIDGE_LOG_LEVEL: 'info', MESHBRIDGE_PROJECTOR_HTTP_PORT: String(httpPort), ...env },
       nodeArgs,
+      ...(nodeFlags ? { nodeFlags } : {}),
     });
     this.replicas.add(proc);
     return { proc, httpPort };
@@ -136,7 +142,14 @@ export class ProjectorRig {
     const proc = new ManagedProcess({
       name: `rebuild-${crypto.randomBytes(2).toString('hex')}`,
       command: process.execPath,
-      args: [path.join(projectRoot, 'bin', 'meshbridge.js'), 'projector', '--rebuild', '--config', this.mb.configFile],
+      args: [
+        ...ROLE_NODE_FLAGS.projector,
+        path.join(projectRoot, 'bin', 'meshbridge.js'),
+        'projector',
+        '--rebuild',
+        '--config',
+        this.mb.configFile,
+      ],
       env: { MESHBRIDGE_LOG_LEVEL: 'info' },
       logDir: this.base.runDir,
     });

@@ -11,6 +11,7 @@ import { ManagedProcess } from './process.ts';
 import { DEFAULT_GATEWAY_SHARDS } from '../services/shared/config.ts';
 import { freeConsecutivePorts, freePort, isListening } from './ports.ts';
 import { projectRoot } from './paths.ts';
+import { ROLE_NODE_FLAGS } from './role-node-flags.ts';
 import { waitFor } from './wait.ts';
 
 export interface Servers {
@@ -76,8 +77,11 @@ export interface Pipeline {
   procs: Partial<Record<Role, ManagedProcess>>;
   start(
     role: Role,
-    /** nodeArgs: flags for node itself (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
-    opts?: { name?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] },
+    /**
+     * nodeFlags: node's flags for the role instead of the image launcher's (harness/role-node-flags.ts), for a
+     * benchmark that measures others; nodeArgs: added to them (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+     */
+    opts?: { name?: string; env?: NodeJS.ProcessEnv; nodeFlags?: readonly string[]; nodeArgs?: string[] },
   ): Promise<ManagedProcess>;
   stop(): Promise<void>;
 }
@@ -143,7 +147,14 @@ export async function pipeline(
       const proc = new ManagedProcess({
         name: opts.name ?? `${role}-${id}`,
         command: process.execPath,
-        args: [...(opts.nodeArgs ?? []), path.join(projectRoot, 'bin', 'meshbridge.js'), role, '--config', configFile],
+        args: [
+          ...(opts.nodeFlags ?? ROLE_NODE_FLAGS[role]),
+          ...(opts.nodeArgs ?? []),
+          path.join(projectRoot, 'bin', 'meshbridge.js'),
+          role,
+          '--config',
+          configFile,
+        ],
         env: { MESHBRIDGE_LOG_LEVEL: 'debug', ...opts.env },
         logDir: servers.runDir,
       });

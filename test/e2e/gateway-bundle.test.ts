@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { makeRunDir, projectRoot } from '../../harness/paths.ts';
+import { ROLE_NODE_FLAGS } from '../../harness/role-node-flags.ts';
 import { ensureInstalled } from '../../harness/install.ts';
 import { startRedis, type RedisServer } from '../../harness/redis.ts';
 import { SnapshotWriter, serviceEntry } from '../../harness/snapshot-writer.ts';
@@ -66,7 +67,7 @@ describe('the bundled gateway role (dist/bin/gateway-role.js), as the image star
     const proc = new ManagedProcess({
       name: 'gateway-bundled',
       command: process.execPath,
-      args: ['--max-semi-space-size=1', '--expose-gc', cli, 'gateway', '--config', file],
+      args: [...ROLE_NODE_FLAGS.gateway, cli, 'gateway', '--config', file],
       env: { NODE_ENV: 'production', MESHBRIDGE_LOG_LEVEL: 'info' },
       logDir: runDir,
     });
