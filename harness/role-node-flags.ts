@@ -10,6 +10,6 @@ export const ROLE_NODE_FLAGS: Readonly<Record<Role, readonly string[]>> = {
   collector: [],
   // A 32 MiB young generation: the fold allocates many short-lived objects (~10% less CPU per event, docs/projector.md).
   projector: ['--max-semi-space-size=32'],
-  // A 1 MiB young generation and one forced collection after the first full load (docs/gateway.md, "Start-up and memory").
-  gateway: ['--max-semi-space-size=1', '--expose-gc'],
+  // A 4 MiB young generation and one forced collection after the first full load (docs/gateway.md, "Start-up and memory").
+  gateway: ['--max-semi-space-size=4', '--expose-gc'],
 };
