@@ -49,6 +49,11 @@ for (let r = 0; r < workerData.rounds; r++) {
 parentPort.postMessage({ hashMs, memoryMs });
 `;
 
+/** One line for a benchmark's log. */
+export function describeCalibration(c: CpuCalibration): string {
+  return `cpu calibration: sha-256 of 16 MiB ${c.hashMs} ms, 1 M random reads in 64 MiB ${c.memoryMs} ms`;
+}
+
 /**
  * How fast this machine's cores are at the moment, measured before the benchmark starts anything. The same code,
  * binaries and workload have taken 20–35% more CPU on some afternoons than on others (docs/benchmarks.md, "Session

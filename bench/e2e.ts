@@ -26,7 +26,7 @@ import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline, startIstiodFor } from '../harness/stack.ts';
-import { cpuCalibration } from './cpu-calibration.ts';
+import { cpuCalibration, describeCalibration } from './cpu-calibration.ts';
 import { ROLE_NODE_FLAGS } from '../harness/role-node-flags.ts';
 import { ISTIOD_RECOMMENDED_ENV } from '../harness/istiod.ts';
 import { EventTail } from '../harness/event-tail.ts';
@@ -146,9 +146,7 @@ async function main(): Promise<void> {
   process.env.MESHBRIDGE_ZOOKEEPER_HEAP ??= `${Math.max(256, Math.ceil((SERVICES * INSTANCES * 2) / 1024) + 128)}m`;
   // Before anything starts: how fast the cores are today (bench/cpu-calibration.ts).
   const calibration = await cpuCalibration();
-  log(
-    `cpu calibration: sha-256 of 16 MiB ${calibration.hashMs} ms, 1 M random reads in 64 MiB ${calibration.memoryMs} ms`,
-  );
+  log(describeCalibration(calibration));
   const runDir = makeRunDir('bench-e2e');
   log(`starting ZooKeeper, Kafka, Redis in ${runDir}`);
   const servers = await startServers(runDir, { istiod: true });

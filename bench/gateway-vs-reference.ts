@@ -26,7 +26,7 @@ import { freePort, isListening } from '../harness/ports.ts';
 import { serviceEntry, type SnapshotWriter } from '../harness/snapshot-writer.ts';
 import { waitFor } from '../harness/wait.ts';
 import { DEBOUNCE_MS, ENDPOINTS, LightClient, SERVICES, writeBenchSnapshot } from './gateway.ts';
-import { machineInfo, percentile, procStats, writeResult } from './support.ts';
+import { machineInfo, nodeFlagsFromEnv, percentile, procStats, writeResult } from './support.ts';
 import { referenceBinary, resourceRecord } from './reference-binary.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -38,9 +38,7 @@ const PAUSE_MS = 100;
  * The Node flags the image's launcher gives the gateway role (harness/role-node-flags.ts); BENCH_GATEWAY_NODE_FLAGS
  * (space-separated, '' for none) measures others.
  */
-const GATEWAY_NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? ROLE_NODE_FLAGS.gateway.join(' '))
-  .split(' ')
-  .filter(Boolean);
+const GATEWAY_NODE_FLAGS = nodeFlagsFromEnv('BENCH_GATEWAY_NODE_FLAGS', ROLE_NODE_FLAGS.gateway);
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -18,19 +18,19 @@ import { ProjectorRig, startKafkaRedis, Churn, metricValue, type KafkaRedis } fr
 import { projectRoot } from '../harness/paths.ts';
 import { ROLE_NODE_FLAGS } from '../harness/role-node-flags.ts';
 import { waitFor } from '../harness/wait.ts';
-import { cpuCalibration } from './cpu-calibration.ts';
-import { writeResult } from './support.ts';
+import { cpuCalibration, describeCalibration } from './cpu-calibration.ts';
+import { nodeFlagsFromEnv, writeResult } from './support.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 480_000);
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 5_000);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 6);
 const INSTANCES = 10;
 /**
- * Node flags for the projector processes (space-separated). The default is the image launcher's: a 32 MiB young
- * generation semi-space cuts the projector's CPU per event by ~10% (the fold allocates many short-lived objects).
- * BENCH_NODE_OPTIONS= (empty) measures Node's defaults.
+ * Node flags for the projector processes (BENCH_NODE_OPTIONS, space-separated). The default is the image launcher's: a
+ * 32 MiB young generation semi-space cuts the projector's CPU per event by ~10% (the fold allocates many short-lived
+ * objects). BENCH_NODE_OPTIONS= (empty) measures Node's defaults.
  */
-const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? ROLE_NODE_FLAGS.projector.join(' ');
+const NODE_FLAGS = nodeFlagsFromEnv('BENCH_NODE_OPTIONS', ROLE_NODE_FLAGS.projector);
 /** BENCH_NODE_PROFILE=<dir>: each projector process runs under `node --cpu-prof` and writes its profile there. */
 const PROFILE_DIR = process.env.BENCH_NODE_PROFILE;
 const OUT = process.env.BENCH_OUT ?? 'projector.json';
@@ -67,7 +67,7 @@ async function scenario(base: KafkaRedis, replicas: number) {
           `bench-${replicas}-${i}`,
           { MESHBRIDGE_LOG_LEVEL: 'warn' },
           PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROFILE_DIR, `${replicas}-replica`)}`] : [],
-          NODE_OPTIONS.split(' ').filter(Boolean),
+          NODE_FLAGS,
         ),
       ),
     );
@@ -194,9 +194,7 @@ function peakRssMiB(pid: number | undefined): number | null {
 async function main(): Promise<void> {
   // Before anything starts: how fast the cores are today (bench/cpu-calibration.ts).
   const calibration = await cpuCalibration();
-  console.log(
-    `cpu calibration: sha-256 of 16 MiB ${calibration.hashMs} ms, 1 M random reads in 64 MiB ${calibration.memoryMs} ms`,
-  );
+  console.log(describeCalibration(calibration));
   const base = await startKafkaRedis('bench-projector');
   try {
     const load0 = os.loadavg();
@@ -212,7 +210,7 @@ async function main(): Promise<void> {
         loadAvgAtEnd: os.loadavg().map((x) => round(x, 2)),
         cpuCalibration: calibration,
       },
-      nodeOptions: NODE_OPTIONS,
+      nodeOptions: NODE_FLAGS.join(' '),
       workload: {
         events: EVENTS,
         services: SERVICES,

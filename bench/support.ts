@@ -14,6 +14,12 @@ export function writeResult(name: string, result: unknown): string {
   return file;
 }
 
+/** node flags from an environment variable (space-separated, '' for none), or `defaults` when it is not set. */
+export function nodeFlagsFromEnv(name: string, defaults: readonly string[]): readonly string[] {
+  const v = process.env[name];
+  return v === undefined ? defaults : v.split(' ').filter(Boolean);
+}
+
 /** Runs `fn` over `items` with at most `limit` in flight. */
 export async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;

@@ -7,8 +7,7 @@ import { parseConfig, type Config } from '../services/shared/config.ts';
 import { startGateway, type RunningGateway } from '../services/xds-gateway/gateway.ts';
 import { ManagedProcess } from './process.ts';
 import { freePort, isListening } from './ports.ts';
-import { projectRoot } from './paths.ts';
-import { ROLE_NODE_FLAGS } from './role-node-flags.ts';
+import { meshbridgeArgs } from './role-node-flags.ts';
 import { waitFor } from './wait.ts';
 
 /**
@@ -73,7 +72,7 @@ export async function spawnGateway(
   const proc = new ManagedProcess({
     name,
     command: process.execPath,
-    args: [...ROLE_NODE_FLAGS.gateway, path.join(projectRoot, 'bin', 'meshbridge.js'), 'gateway', '--config', file],
+    args: meshbridgeArgs('gateway', ['--config', file]),
     env: { MESHBRIDGE_LOG_LEVEL: 'debug' },
     logDir: runDir,
   });

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { Kafka, logLevel, CompressionTypes, Partitioners, type Producer } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { encodeEvent, decodeEvent } from '../schemas/event-codec.ts';
@@ -10,8 +9,8 @@ import { Replay } from '../projection/replay.ts';
 import { ensureInstalled } from './install.ts';
 import { startKafka, type KafkaServer } from './kafka.ts';
 import { startRedis, type RedisServer } from './redis.ts';
-import { makeRunDir, projectRoot } from './paths.ts';
-import { ROLE_NODE_FLAGS } from './role-node-flags.ts';
+import { makeRunDir } from './paths.ts';
+import { meshbridgeArgs } from './role-node-flags.ts';
 import { freePort } from './ports.ts';
 import { pipeline, startAllOrNone, type Pipeline, type Servers } from './stack.ts';
 import { ManagedProcess } from './process.ts';
@@ -131,7 +130,7 @@ export class ProjectorRig {
       name: `${name}-${crypto.randomBytes(2).toString('hex')}`,
       env: { MESHBRIDGE_LOG_LEVEL: 'info', MESHBRIDGE_PROJECTOR_HTTP_PORT: String(httpPort), ...env },
       nodeArgs,
-      ...(nodeFlags ? { nodeFlags } : {}),
+      nodeFlags,
     });
     this.replicas.add(proc);
     return { proc, httpPort };
@@ -142,14 +141,7 @@ export class ProjectorRig {
     const proc = new ManagedProcess({
       name: `rebuild-${crypto.randomBytes(2).toString('hex')}`,
       command: process.execPath,
-      args: [
-        ...ROLE_NODE_FLAGS.projector,
-        path.join(projectRoot, 'bin', 'meshbridge.js'),
-        'projector',
-        '--rebuild',
-        '--config',
-        this.mb.configFile,
-      ],
+      args: meshbridgeArgs('projector', ['--rebuild', '--config', this.mb.configFile]),
       env: { MESHBRIDGE_LOG_LEVEL: 'info' },
       logDir: this.base.runDir,
     });

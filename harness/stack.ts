@@ -10,8 +10,7 @@ import { startIstiod, type IstiodServer } from './istiod.ts';
 import { ManagedProcess } from './process.ts';
 import { DEFAULT_GATEWAY_SHARDS } from '../services/shared/config.ts';
 import { freeConsecutivePorts, freePort, isListening } from './ports.ts';
-import { projectRoot } from './paths.ts';
-import { ROLE_NODE_FLAGS } from './role-node-flags.ts';
+import { meshbridgeArgs } from './role-node-flags.ts';
 import { waitFor } from './wait.ts';
 
 export interface Servers {
@@ -147,14 +146,7 @@ export async function pipeline(
       const proc = new ManagedProcess({
         name: opts.name ?? `${role}-${id}`,
         command: process.execPath,
-        args: [
-          ...(opts.nodeFlags ?? ROLE_NODE_FLAGS[role]),
-          ...(opts.nodeArgs ?? []),
-          path.join(projectRoot, 'bin', 'meshbridge.js'),
-          role,
-          '--config',
-          configFile,
-        ],
+        args: meshbridgeArgs(role, ['--config', configFile], { flags: opts.nodeFlags, extra: opts.nodeArgs }),
         env: { MESHBRIDGE_LOG_LEVEL: 'debug', ...opts.env },
         logDir: servers.runDir,
       });

@@ -5,14 +5,14 @@ import path from 'node:path';
 import tls from 'node:tls';
 import YAML from 'yaml';
 import { Redis } from 'ioredis';
-import { makeRunDir, projectRoot } from '../../harness/paths.ts';
-import { ROLE_NODE_FLAGS } from '../../harness/role-node-flags.ts';
+import { makeRunDir } from '../../harness/paths.ts';
+import { meshbridgeArgs } from '../../harness/role-node-flags.ts';
 import { ensureInstalled } from '../../harness/install.ts';
 import { makeClientCert, makeServerCerts, type ClientCert, type TestCerts } from '../../harness/certs.ts';
 import { startKafka, type KafkaServer } from '../../harness/kafka.ts';
 import { startRedis, type RedisServer } from '../../harness/redis.ts';
 import { startZooKeeper, type ZooKeeperServer } from '../../harness/zookeeper.ts';
-import { pipeline, startAllOrNone, getJson, type Pipeline, type Role, type Servers } from '../../harness/stack.ts';
+import { pipeline, startAllOrNone, getJson, type Pipeline, type Servers } from '../../harness/stack.ts';
 import { ManagedProcess } from '../../harness/process.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
@@ -82,14 +82,7 @@ describe('secure transports: Kafka SASL_SSL (PLAIN, SCRAM) and Redis ACL user + 
     const proc = new ManagedProcess({
       name,
       command: process.execPath,
-      args: [
-        ...(role in ROLE_NODE_FLAGS ? ROLE_NODE_FLAGS[role as Role] : []),
-        path.join(projectRoot, 'bin', 'meshbridge.js'),
-        role,
-        ...args,
-        '--config',
-        configFile,
-      ],
+      args: meshbridgeArgs(role, [...args, '--config', configFile]),
       env: { MESHBRIDGE_LOG_LEVEL: 'info', ...env },
       logDir: runDir,
     });
