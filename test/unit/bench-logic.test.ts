@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { zooKeeperSnapshots } from '../../bench/e2e-registries.ts';
+import { machinePace } from '../../bench/cpu-calibration.ts';
 import { istiodGcCycles } from '../../bench/istiod-gc.ts';
 
 describe('bench:e2e reads the registry server its tail is measured beside', () => {
@@ -47,5 +48,26 @@ describe('bench:e2e reads istiod garbage collections from its gctrace', () => {
 
   it('lists nothing when the log has no gctrace lines in the window', () => {
     assert.deepEqual(istiodGcCycles(log, started, started + 300_000, started + 360_000), []);
+  });
+});
+
+describe('bench:e2e judges the machine by its calibration before it starts', () => {
+  it('given the figures of a run that met the target, calls the machine fast', () => {
+    assert.deepEqual(machinePace({ hashMs: 11.8, memoryMs: 141.1, rounds: 9 }), { pace: 'fast', over: [] });
+  });
+
+  it('given a slow memory chase alone, calls it slow and names the figure', () => {
+    assert.deepEqual(machinePace({ hashMs: 11.5, memoryMs: 164, rounds: 9 }), {
+      pace: 'slow',
+      over: ['random reads 164 ms > 150'],
+    });
+  });
+
+  it('names every figure over its limit', () => {
+    assert.equal(machinePace({ hashMs: 19.8, memoryMs: 183.6, rounds: 9 }).over.length, 2);
+  });
+
+  it('takes other limits as data', () => {
+    assert.equal(machinePace({ hashMs: 20, memoryMs: 200, rounds: 9 }, { hashMs: 25, memoryMs: 250 }).pace, 'fast');
   });
 });
