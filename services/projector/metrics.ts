@@ -28,7 +28,7 @@ export function projectorMetrics(registry: Registry) {
     }),
     mergeConflicts: new prom.Counter({
       name: 'meshbridge_projector_merge_conflicts_total',
-      help: 'Services whose sources disagree (merge rule applied)',
+      help: 'ServiceEntry builds where sources or endpoints disagree on ports (merge rule applied, logged)',
       ...r,
     }),
     fenced: new prom.Counter({

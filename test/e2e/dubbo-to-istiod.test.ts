@@ -174,4 +174,60 @@ describe('a Dubbo provider in ZooKeeper reaches a real istiod through Kafka, Red
       sidecar.close();
     }
   });
+
+  it('a port only some providers serve reaches sidecars only once every provider serves it', async () => {
+    // A Dubbo fleet moving to triple: istio lists every endpoint of a ServiceEntry under every one of its ports, so
+    // publishing tcp-tri while one provider speaks only dubbo would send triple calls to that provider's port 50051.
+    const iface = 'org.apache.dubbo.demo.MigratingService';
+    const host = 'org.apache.dubbo.demo.migratingservice';
+    const dubboCluster = `outbound|20880||${host}`;
+    const triCluster = `outbound|50051||${host}`;
+    const both = await Promise.all([
+      dubbo.register(iface, '10.0.0.31', 20880),
+      dubbo.register(iface, '10.0.0.31', 50051, {}, 'tri'),
+      dubbo.register(iface, '10.0.0.32', 20880),
+    ]);
+    const se = await waitFor(
+      async () => {
+        const s = (await serviceEntries(istiod.debug)).find((c) => c.spec.hosts?.includes(host));
+        return s?.spec.endpoints?.length === 2 ? s : undefined;
+      },
+      { what: `${host} with both providers in istiod configz`, timeoutMs: 30_000, intervalMs: 10 },
+    );
+    assert.deepEqual(se.spec.ports, [{ number: 20880, protocol: 'TCP', name: 'tcp-dubbo' }]);
+    assert.deepEqual(
+      se.spec.endpoints.map((e: { address: string; ports: Record<string, number> }) => [e.address, e.ports]),
+      [
+        ['10.0.0.31', { 'tcp-dubbo': 20880 }],
+        ['10.0.0.32', { 'tcp-dubbo': 20880 }],
+      ],
+    );
+    const view = await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c.endsWith(`||${host}`));
+        return v.endpoints[dubboCluster]?.length === 2 ? v : undefined;
+      },
+      { what: `EDS for ${dubboCluster}`, timeoutMs: 30_000 },
+    );
+    assert.ok(!view.clusters.includes(triCluster), `no ${triCluster} while 10.0.0.32 speaks only dubbo`);
+
+    // The last provider enables triple: the port is published, with both providers behind it.
+    const tri2 = await dubbo.register(iface, '10.0.0.32', 50051, {}, 'tri');
+    const view2 = await waitFor(
+      async () => {
+        const v = await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c.endsWith(`||${host}`));
+        return v.endpoints[triCluster]?.length === 2 ? v : undefined;
+      },
+      { what: `EDS for ${triCluster} once every provider serves it`, timeoutMs: 30_000 },
+    );
+    assert.deepEqual(view2.endpoints[triCluster], [
+      { address: '10.0.0.31', port: 50051 },
+      { address: '10.0.0.32', port: 50051 },
+    ]);
+    assert.deepEqual(view2.endpoints[dubboCluster], [
+      { address: '10.0.0.31', port: 20880 },
+      { address: '10.0.0.32', port: 20880 },
+    ]);
+    for (const p of [...both, tri2]) await dubbo.unregister(p);
+  });
 });

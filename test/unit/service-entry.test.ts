@@ -67,6 +67,102 @@ describe('buildServiceEntry', () => {
     assert.equal(r.value.meta.annotations['meshbridge.io/sources'], 'consul-dc1,zk1');
   });
 
+  describe('given endpoints that serve different ports (istio sends every port to every endpoint)', () => {
+    const ep = (address: string, ports: Record<string, number>) => ({
+      address,
+      ports,
+      labels: {},
+      weight: 0,
+      locality: '',
+    });
+    const dubboAndTri = [
+      { name: 'tcp-dubbo', number: 20880, protocol: 'TCP' },
+      { name: 'tcp-tri', number: 50051, protocol: 'TCP' },
+    ];
+
+    it('leaves out a port only some endpoints serve, and says so', () => {
+      const r = buildServiceEntry(
+        fold({
+          zk1: contrib({
+            ports: dubboAndTri,
+            instances: [
+              ep('10.0.0.1', { 'tcp-dubbo': 20880, 'tcp-tri': 50051 }),
+              ep('10.0.0.2', { 'tcp-dubbo': 20880 }),
+            ],
+          }),
+        }),
+      );
+      assert.ok(r.ok);
+      assert.deepEqual(r.value.body.ports, [{ number: 20880, protocol: 'TCP', name: 'tcp-dubbo' }]);
+      assert.deepEqual(
+        r.value.body.endpoints.map((e) => [e.address, e.ports]),
+        [
+          ['10.0.0.1', { 'tcp-dubbo': 20880 }],
+          ['10.0.0.2', { 'tcp-dubbo': 20880 }],
+        ],
+      );
+      assert.deepEqual(r.value.notes, [
+        'port tcp-tri: served by 1 of 2 endpoints; left out until every endpoint serves it (istio would send its traffic to all of them)',
+      ]);
+    });
+
+    it('keeps both ports once every endpoint serves both', () => {
+      const r = buildServiceEntry(
+        fold({
+          zk1: contrib({
+            ports: dubboAndTri,
+            instances: [
+              ep('10.0.0.1', { 'tcp-dubbo': 20880, 'tcp-tri': 50051 }),
+              ep('10.0.0.2', { 'tcp-dubbo': 20880, 'tcp-tri': 50051 }),
+            ],
+          }),
+        }),
+      );
+      assert.ok(r.ok);
+      assert.equal(r.value.body.ports.length, 2);
+      assert.deepEqual(r.value.notes, []);
+    });
+
+    it('counts endpoints across sources of one host', () => {
+      const r = buildServiceEntry(
+        fold({
+          zk1: contrib({ ports: dubboAndTri, instances: [ep('10.0.0.1', { 'tcp-dubbo': 20880, 'tcp-tri': 50051 })] }),
+          zk2: contrib({ instances: [ep('10.0.1.1', { 'tcp-dubbo': 20880 })] }),
+        }),
+      );
+      assert.ok(r.ok);
+      assert.deepEqual(
+        r.value.body.ports.map((p) => p.name),
+        ['tcp-dubbo'],
+      );
+    });
+
+    it('keeps every port when none is served by all (no registered instance leaves the mesh), and says so', () => {
+      const r = buildServiceEntry(
+        fold({
+          zk1: contrib({
+            ports: dubboAndTri,
+            instances: [ep('10.0.0.1', { 'tcp-dubbo': 20880 }), ep('10.0.0.2', { 'tcp-tri': 50051 })],
+          }),
+        }),
+      );
+      assert.ok(r.ok);
+      assert.equal(r.value.body.ports.length, 2);
+      assert.equal(r.value.body.endpoints.length, 2);
+      assert.match(
+        r.value.notes[0]!,
+        /^no port is served by every endpoint \(port tcp-dubbo: served by 1 of 2 endpoints; port tcp-tri: served by 1 of 2 endpoints\)/,
+      );
+    });
+
+    it('keeps the ports of a service without endpoints', () => {
+      const r = buildServiceEntry(fold({ zk1: contrib({ ports: dubboAndTri, instances: [] }) }));
+      assert.ok(r.ok);
+      assert.equal(r.value.body.ports.length, 2);
+      assert.deepEqual(r.value.notes, []);
+    });
+  });
+
   it('is canonical: the same content in any insertion order gives the same body', () => {
     const a = buildServiceEntry(
       fold({
