@@ -79,19 +79,13 @@ describe('buildServiceEntry', () => {
       { name: 'tcp-dubbo', number: 20880, protocol: 'TCP' },
       { name: 'tcp-tri', number: 50051, protocol: 'TCP' },
     ];
+    const both = { 'tcp-dubbo': 20880, 'tcp-tri': 50051 };
+    /** One source that announces both ports, with these endpoints. */
+    const build = (...instances: ReturnType<typeof ep>[]) =>
+      buildServiceEntry(fold({ zk1: contrib({ ports: dubboAndTri, instances }) }));
 
     it('leaves out a port only some endpoints serve, and says so', () => {
-      const r = buildServiceEntry(
-        fold({
-          zk1: contrib({
-            ports: dubboAndTri,
-            instances: [
-              ep('10.0.0.1', { 'tcp-dubbo': 20880, 'tcp-tri': 50051 }),
-              ep('10.0.0.2', { 'tcp-dubbo': 20880 }),
-            ],
-          }),
-        }),
-      );
+      const r = build(ep('10.0.0.1', both), ep('10.0.0.2', { 'tcp-dubbo': 20880 }));
       assert.ok(r.ok);
       assert.deepEqual(r.value.body.ports, [{ number: 20880, protocol: 'TCP', name: 'tcp-dubbo' }]);
       assert.deepEqual(
@@ -107,17 +101,7 @@ describe('buildServiceEntry', () => {
     });
 
     it('keeps both ports once every endpoint serves both', () => {
-      const r = buildServiceEntry(
-        fold({
-          zk1: contrib({
-            ports: dubboAndTri,
-            instances: [
-              ep('10.0.0.1', { 'tcp-dubbo': 20880, 'tcp-tri': 50051 }),
-              ep('10.0.0.2', { 'tcp-dubbo': 20880, 'tcp-tri': 50051 }),
-            ],
-          }),
-        }),
-      );
+      const r = build(ep('10.0.0.1', both), ep('10.0.0.2', both));
       assert.ok(r.ok);
       assert.equal(r.value.body.ports.length, 2);
       assert.deepEqual(r.value.notes, []);
@@ -126,7 +110,7 @@ describe('buildServiceEntry', () => {
     it('counts endpoints across sources of one host', () => {
       const r = buildServiceEntry(
         fold({
-          zk1: contrib({ ports: dubboAndTri, instances: [ep('10.0.0.1', { 'tcp-dubbo': 20880, 'tcp-tri': 50051 })] }),
+          zk1: contrib({ ports: dubboAndTri, instances: [ep('10.0.0.1', both)] }),
           zk2: contrib({ instances: [ep('10.0.1.1', { 'tcp-dubbo': 20880 })] }),
         }),
       );
@@ -138,14 +122,7 @@ describe('buildServiceEntry', () => {
     });
 
     it('keeps every port when none is served by all (no registered instance leaves the mesh), and says so', () => {
-      const r = buildServiceEntry(
-        fold({
-          zk1: contrib({
-            ports: dubboAndTri,
-            instances: [ep('10.0.0.1', { 'tcp-dubbo': 20880 }), ep('10.0.0.2', { 'tcp-tri': 50051 })],
-          }),
-        }),
-      );
+      const r = build(ep('10.0.0.1', { 'tcp-dubbo': 20880 }), ep('10.0.0.2', { 'tcp-tri': 50051 }));
       assert.ok(r.ok);
       assert.equal(r.value.body.ports.length, 2);
       assert.equal(r.value.body.endpoints.length, 2);
@@ -156,7 +133,7 @@ describe('buildServiceEntry', () => {
     });
 
     it('keeps the ports of a service without endpoints', () => {
-      const r = buildServiceEntry(fold({ zk1: contrib({ ports: dubboAndTri, instances: [] }) }));
+      const r = build();
       assert.ok(r.ok);
       assert.equal(r.value.body.ports.length, 2);
       assert.deepEqual(r.value.notes, []);
