@@ -26,7 +26,7 @@ import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import { makeRunDir, projectRoot } from '../harness/paths.ts';
 import { startServers, pipeline, startIstiodFor } from '../harness/stack.ts';
-import { cpuCalibration, describeCalibration, machinePace } from './cpu-calibration.ts';
+import { cpuCalibration, describeCalibration, describePace, machinePace } from './cpu-calibration.ts';
 import { ROLE_NODE_FLAGS } from '../harness/role-node-flags.ts';
 import { ISTIOD_RECOMMENDED_ENV } from '../harness/istiod.ts';
 import { EventTail } from '../harness/event-tail.ts';
@@ -147,11 +147,13 @@ async function main(): Promise<void> {
   // Before anything starts: how fast the cores are today (bench/cpu-calibration.ts).
   const calibration = await cpuCalibration();
   log(describeCalibration(calibration));
-  const pace = machinePace(calibration);
+  const cpuModel = os.cpus()[0]?.model;
+  const pace = machinePace(calibration, cpuModel);
+  log(describePace(pace, cpuModel));
   if (pace.pace === 'slow')
     log(
-      `this machine is slower than the runs that met the 10k target (${pace.over.join(', ')}): on such a machine 2 of 9 ` +
-        'runs met p99 <= 250 ms (docs/benchmarks.md); compare this result with runs of the same pace only',
+      'this machine is slower than those the 10k target was met on: on such a machine 2 of 9 runs met p99 <= 250 ms ' +
+        '(docs/benchmarks.md); compare this result with runs of the same pace only',
     );
   const runDir = makeRunDir('bench-e2e');
   log(`starting ZooKeeper, Kafka, Redis in ${runDir}`);
@@ -460,7 +462,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: {
         cpus: os.cpus().length,
-        model: os.cpus()[0]?.model,
+        model: cpuModel,
         node: process.version,
         loadAverage: [Number(loadBefore.toFixed(2)), Number(loadAfter.toFixed(2))],
         cpuCalibration: calibration,
@@ -528,7 +530,7 @@ async function main(): Promise<void> {
     );
     log(
       `machine during the churn: ${machineBusyCores} of ${os.cpus().length} cores busy, ${machineStealPercent}% stolen; ` +
-        `cores ${pace.pace} by the calibration${pace.over.length ? ` (${pace.over.join(', ')})` : ''}`,
+        describePace(pace, cpuModel),
     );
     log(`wrote ${out}`);
     await tail.close();

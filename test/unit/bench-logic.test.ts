@@ -52,22 +52,33 @@ describe('bench:e2e reads istiod garbage collections from its gctrace', () => {
 });
 
 describe('bench:e2e judges the machine by its calibration before it starts', () => {
-  it('given the figures of a run that met the target, calls the machine fast', () => {
-    assert.deepEqual(machinePace({ hashMs: 11.8, memoryMs: 141.1, rounds: 9 }), { pace: 'fast', over: [] });
+  const xeon = 'Intel(R) Xeon(R) Processor';
+
+  it('given the figures of a run that met the target on its CPU model, calls the machine fast', () => {
+    assert.deepEqual(machinePace({ hashMs: 11.8, memoryMs: 141.1, rounds: 9 }, xeon), { pace: 'fast', over: [] });
   });
 
   it('given a slow memory chase alone, calls it slow and names the figure', () => {
-    assert.deepEqual(machinePace({ hashMs: 11.5, memoryMs: 164, rounds: 9 }), {
+    assert.deepEqual(machinePace({ hashMs: 11.5, memoryMs: 164, rounds: 9 }, xeon), {
       pace: 'slow',
       over: ['random reads 164 ms > 150'],
     });
   });
 
   it('names every figure over its limit', () => {
-    assert.equal(machinePace({ hashMs: 19.8, memoryMs: 183.6, rounds: 9 }).over.length, 2);
+    assert.equal(machinePace({ hashMs: 19.8, memoryMs: 183.6, rounds: 9 }, xeon).over.length, 2);
   });
 
-  it('takes other limits as data', () => {
-    assert.equal(machinePace({ hashMs: 20, memoryMs: 200, rounds: 9 }, { hashMs: 25, memoryMs: 250 }).pace, 'fast');
+  it('does not judge a CPU model it has no limits for (figures are not comparable across models)', () => {
+    assert.deepEqual(machinePace({ hashMs: 9.3, memoryMs: 152.7, rounds: 9 }, 'AMD EPYC'), {
+      pace: 'unknown',
+      over: [],
+    });
+    assert.equal(machinePace({ hashMs: 9.3, memoryMs: 152.7, rounds: 9 }, undefined).pace, 'unknown');
+  });
+
+  it('takes the limits as data, per model', () => {
+    const limits = { 'AMD EPYC': { hashMs: 25, memoryMs: 250 } };
+    assert.equal(machinePace({ hashMs: 20, memoryMs: 200, rounds: 9 }, 'AMD EPYC', limits).pace, 'fast');
   });
 });
