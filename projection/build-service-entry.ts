@@ -59,10 +59,24 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
 
   const endpoints: ServiceEntryBody['endpoints'] = [];
   const sortKeys: string[] = [];
+  // An instance two sources both report (Dubbo's multiple registries, a fleet moving from one registry to another) is
+  // one endpoint: istiod would hand sidecars the address twice, and the instance would get two shares of the traffic.
+  // The first source in id order serves it; the next one takes over, without a gap, when that one drops it.
+  const seen = sourceIds.length > 1 ? new Map<string, string>() : undefined;
+  const shared: string[] = [];
   for (const id of sourceIds) {
     for (const inst of fold.sources[id]!.instances) {
       const epPorts = sortedRecord(inst.ports, (n) => served.has(n));
       if (epPorts === undefined) continue;
+      if (seen) {
+        const identity = `${inst.address}|${portsText(epPorts)}`;
+        const first = seen.get(identity);
+        if (first !== undefined) {
+          if (first !== id) shared.push(`${identity.replace('|', ' ')} (${first}, ${id})`);
+          continue;
+        }
+        seen.set(identity, id);
+      }
       const ep: ServiceEntryBody['endpoints'][number] = {
         address: inst.address,
         ports: epPorts,
@@ -74,6 +88,12 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
       sortKeys.push(endpointKey(ep));
     }
   }
+  if (shared.length > 0)
+    notes.push(
+      `${shared.length} endpoint(s) reported by more than one source, each served once as the first source's: ` +
+        shared.slice(0, 5).join('; ') +
+        (shared.length > 5 ? `; and ${shared.length - 5} more` : ''),
+    );
   // Sort by a key computed once per endpoint (a comparator building keys dominated the build for large services).
   const order = endpoints.map((_, i) => i).sort((a, b) => cmp(sortKeys[a]!, sortKeys[b]!));
   const sortedEndpoints = order.map((i) => endpoints[i]!);
@@ -166,8 +186,13 @@ function sortedRecord<T>(rec: Record<string, T>, keep?: (k: string) => boolean):
   return Object.keys(out).length > 0 || !keep ? out : undefined;
 }
 
-function endpointKey(e: ServiceEntryBody['endpoints'][number]): string {
-  return `${e.address}|${Object.entries(e.ports)
+/** `name=port,...` of a record already in key order. */
+function portsText(ports: Record<string, number>): string {
+  return Object.entries(ports)
     .map(([k, v]) => `${k}=${v}`)
-    .join(',')}|${e.labels['meshbridge.io/source'] ?? ''}`;
+    .join(',');
+}
+
+function endpointKey(e: ServiceEntryBody['endpoints'][number]): string {
+  return `${e.address}|${portsText(e.ports)}|${e.labels['meshbridge.io/source'] ?? ''}`;
 }

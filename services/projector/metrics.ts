@@ -28,7 +28,7 @@ export function projectorMetrics(registry: Registry) {
     }),
     mergeConflicts: new prom.Counter({
       name: 'meshbridge_projector_merge_conflicts_total',
-      help: 'ServiceEntry builds where sources or endpoints disagree on ports (merge rule applied, logged)',
+      help: 'ServiceEntry builds where a merge rule applied: sources or endpoints disagree on ports, or sources share an instance (logged)',
       ...r,
     }),
     fenced: new prom.Counter({

@@ -286,7 +286,10 @@ export class Projector {
     }
     for (const n of fx.notes) {
       this.metrics.mergeConflicts.inc();
-      this.log.info({ service: n.key, notes: n.notes }, 'sources or endpoints disagree on ports; merge rule applied');
+      this.log.info(
+        { service: n.key, notes: n.notes },
+        'merge rule applied: ports not every endpoint serves, or instances several sources report',
+      );
     }
     this.metrics.batchSize.observe(slice.length);
     this.metrics.batchSeconds.observe((performance.now() - start) / 1000);

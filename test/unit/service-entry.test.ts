@@ -140,6 +140,66 @@ describe('buildServiceEntry', () => {
     });
   });
 
+  describe('given an instance two sources both report', () => {
+    const inst = (address: string, source: string) => ({
+      address,
+      ports: { 'tcp-dubbo': 20880 },
+      labels: { 'meshbridge.io/source': source },
+      weight: 0,
+      locality: '',
+    });
+
+    it('serves it once, as the first source in id order, and says so', () => {
+      const r = buildServiceEntry(
+        fold({
+          'zk-b': contrib({ instances: [inst('10.0.9.1', 'zk-b')] }),
+          'zk-a': contrib({ instances: [inst('10.0.9.1', 'zk-a'), inst('10.0.9.2', 'zk-a')] }),
+        }),
+      );
+      assert.ok(r.ok);
+      assert.deepEqual(
+        r.value.body.endpoints.map((e) => [e.address, e.labels['meshbridge.io/source']]),
+        [
+          ['10.0.9.1', 'zk-a'],
+          ['10.0.9.2', 'zk-a'],
+        ],
+      );
+      assert.deepEqual(r.value.notes, [
+        "1 endpoint(s) reported by more than one source, each served once as the first source's: 10.0.9.1 tcp-dubbo=20880 (zk-a, zk-b)",
+      ]);
+    });
+
+    it('when the first source drops it, the other serves it', () => {
+      const r = buildServiceEntry(
+        fold({
+          'zk-a': contrib({ instances: [inst('10.0.9.2', 'zk-a')] }),
+          'zk-b': contrib({ instances: [inst('10.0.9.1', 'zk-b')] }),
+        }),
+      );
+      assert.ok(r.ok);
+      assert.deepEqual(
+        r.value.body.endpoints.map((e) => [e.address, e.labels['meshbridge.io/source']]),
+        [
+          ['10.0.9.1', 'zk-b'],
+          ['10.0.9.2', 'zk-a'],
+        ],
+      );
+      assert.deepEqual(r.value.notes, []);
+    });
+
+    it('keeps the same address on another port: a different instance', () => {
+      const other = { ...inst('10.0.9.1', 'zk-b'), ports: { 'tcp-dubbo': 20881 } };
+      const r = buildServiceEntry(
+        fold({
+          'zk-a': contrib({ instances: [inst('10.0.9.1', 'zk-a')] }),
+          'zk-b': contrib({ instances: [other] }),
+        }),
+      );
+      assert.ok(r.ok);
+      assert.equal(r.value.body.endpoints.length, 2);
+    });
+  });
+
   it('is canonical: the same content in any insertion order gives the same body', () => {
     const a = buildServiceEntry(
       fold({
