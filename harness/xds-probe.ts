@@ -151,6 +151,8 @@ export class XdsClient {
 export interface ProxyView {
   clusters: string[];
   endpoints: Record<string, { address: string; port: number }[]>;
+  /** `address:port` → the load-balancing weight the sidecar gets for it, per cluster (Envoy's default 1 when unset). */
+  weights: Record<string, Record<string, number>>;
 }
 
 /**
@@ -172,6 +174,7 @@ export async function proxyView(
       .sort();
     const wanted = clusters.filter((n) => n.startsWith('outbound|') && filter(n));
     const endpoints: ProxyView['endpoints'] = {};
+    const weights: ProxyView['weights'] = {};
     if (wanted.length > 0) {
       c.ack(cds);
       const eds = await c.request(CLA_TYPE, wanted);
@@ -181,19 +184,24 @@ export async function proxyView(
         }) as {
           cluster_name: string;
           endpoints: {
-            lb_endpoints: { endpoint?: { address?: { socket_address?: { address: string; port_value: number } } } }[];
+            lb_endpoints: {
+              endpoint?: { address?: { socket_address?: { address: string; port_value: number } } };
+              load_balancing_weight?: { value: number } | null;
+            }[];
           }[];
         };
-        endpoints[cla.cluster_name] = cla.endpoints
-          .flatMap((l) => l.lb_endpoints)
-          .map((e) => ({
-            address: e.endpoint?.address?.socket_address?.address ?? '',
-            port: e.endpoint?.address?.socket_address?.port_value ?? 0,
-          }))
-          .sort((a, b) => (a.address < b.address ? -1 : 1));
+        const lb = cla.endpoints.flatMap((l) => l.lb_endpoints);
+        const at = (e: (typeof lb)[number]) => ({
+          address: e.endpoint?.address?.socket_address?.address ?? '',
+          port: e.endpoint?.address?.socket_address?.port_value ?? 0,
+        });
+        endpoints[cla.cluster_name] = lb.map(at).sort((a, b) => (a.address < b.address ? -1 : 1));
+        weights[cla.cluster_name] = Object.fromEntries(
+          lb.map((e) => [`${at(e).address}:${at(e).port}`, e.load_balancing_weight?.value || 1]),
+        );
       }
     }
-    return { clusters, endpoints };
+    return { clusters, endpoints, weights };
   } finally {
     c.close();
   }

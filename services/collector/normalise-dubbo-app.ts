@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { deriveServicePorts } from './service-ports.ts';
+import { dubboWeight, publishDubboWeights } from './dubbo-weight.ts';
 import { dubboPortName } from './normalise-dubbo.ts';
 import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
 import type { ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts';
@@ -101,8 +102,7 @@ export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nod
       continue;
     }
     if (!src.includeDisabled && json.enabled === false) continue;
-    const weight =
-      typeof meta.weight === 'string' && /^\d+$/.test(meta.weight) ? Math.min(Number(meta.weight), 2 ** 31 - 1) : 0;
+    const weight = dubboWeight(meta.weight);
     if (!src.includeZeroWeight && meta.weight !== undefined && weight === 0) continue;
     const parsed = endpointsOf(meta, json.port);
     if (!parsed.ok) {
@@ -156,7 +156,7 @@ export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nod
     host,
     registryService: app,
     ports,
-    instances: sortInstances([...instances.values()]),
+    instances: sortInstances(publishDubboWeights([...instances.values()])),
     issues,
   };
 }

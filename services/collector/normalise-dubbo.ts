@@ -11,6 +11,7 @@ import { parseDubboProviderUrl, type DubboProvider } from './dubbo-url.ts';
 import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
 import { deriveServicePorts } from './service-ports.ts';
+import { dubboWeight, publishDubboWeights } from './dubbo-weight.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import { Sharing } from './sharing.ts';
 import type { ServiceState } from './service-state.ts';
@@ -99,10 +100,7 @@ export function normaliseDubboService(
     const { labels, issues: labelIssues } = sanitiseLabels(rawLabels, `providers[${p.host}:${p.port}]`);
     issues.push(...labelIssues);
     labels[SOURCE_LABEL] = src.id;
-    const weight =
-      p.params.weight !== undefined && /^\d+$/.test(p.params.weight)
-        ? Math.min(Number(p.params.weight), 2 ** 31 - 1)
-        : 0;
+    const weight = dubboWeight(p.params.weight);
     // One endpoint per address and set of ports; the same process serving two protocols merges into one endpoint.
     const key = `${p.host}|${p.port}|${p.protocol}`;
     const existing = [...instances.values()].find((i) => i.address === p.host && i.ports[name] === undefined);
@@ -123,7 +121,9 @@ export function normaliseDubboService(
   // collector holds these for every provider of the registry). Ports only now that the merge above is done with them.
   const samePorts = new Sharing<Record<string, number>>();
   for (const i of instances.values()) i.ports = samePorts.of(i.ports);
-  const sortedInstances = [...instances.values()].sort((a, b) => cmp(instanceKey(a), instanceKey(b)));
+  const sortedInstances = publishDubboWeights([...instances.values()]).sort((a, b) =>
+    cmp(instanceKey(a), instanceKey(b)),
+  );
   return { namespace: src.namespace, host, registryService: iface, ports, instances: sortedInstances, issues };
 }
 

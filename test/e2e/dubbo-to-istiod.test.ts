@@ -90,6 +90,20 @@ describe('a Dubbo provider in ZooKeeper reaches a real istiod through Kafka, Red
       { address: '10.0.0.11', port: 20880 },
       { address: '10.0.0.12', port: 20881 },
     ]);
+    // provider1 registered weight=100, provider2 none: Dubbo gives both the same share, and so must the sidecar.
+    const w = view2.weights[CLUSTER]!;
+    assert.equal(w['10.0.0.11:20880'], w['10.0.0.12:20881'], `equal shares, got ${JSON.stringify(w)}`);
+    // A heavier provider: three times Dubbo's default share, against both others (the one without a weight included).
+    const provider3 = await dubbo.register(IFACE, '10.0.0.13', 20880, { weight: '300' });
+    const weighted = await waitFor(
+      async () => {
+        const ws = (await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === CLUSTER)).weights[CLUSTER];
+        return Object.keys(ws ?? {}).length === 3 ? ws : undefined;
+      },
+      { what: 'three weighted endpoints in EDS', timeoutMs: 30_000 },
+    );
+    assert.deepEqual(weighted, { '10.0.0.11:20880': 100, '10.0.0.12:20881': 100, '10.0.0.13:20880': 300 });
+    await dubbo.unregister(provider3);
 
     // Deregistration: the endpoint disappears from istiod's config and from what it hands sidecars.
     const t1 = performance.now();

@@ -22,6 +22,19 @@ const inst = (ip: string, port: number, opts: Parameters<typeof DubboAppRegistra
   node(`${ip}:${port}`, DubboAppRegistrar.instanceJson('Demo_Provider', ip, port, opts));
 
 describe('normaliseDubboApp (Dubbo 3 application-level discovery)', () => {
+  it("publishes weights only where they differ, a missing one at Dubbo's 100 (istio would read it as 1)", () => {
+    const weights = (...nodes: ReturnType<typeof inst>[]) =>
+      normaliseDubboApp(source(), 'Demo_Provider', nodes).instances.map((i) => [i.address, i.weight]);
+    assert.deepEqual(weights(inst('10.3.0.1', 20880), inst('10.3.0.2', 20880)), [
+      ['10.3.0.1', 0],
+      ['10.3.0.2', 0],
+    ]);
+    assert.deepEqual(weights(inst('10.3.0.1', 20880, { extra: { weight: '300' } }), inst('10.3.0.2', 20880)), [
+      ['10.3.0.1', 300],
+      ['10.3.0.2', 100],
+    ]);
+  });
+
   it('one mesh service per application, a TCP port per protocol from dubbo.endpoints', () => {
     const s = normaliseDubboApp(source(), 'Demo_Provider', [
       inst('10.3.0.2', 20880, {

@@ -30,6 +30,42 @@ const url = (
 ) => formatDubboProviderUrl({ protocol, host, port, path, params: { side: 'provider', ...params } });
 
 describe('normaliseDubboService', () => {
+  describe('weights (istio reads a missing weight as 1, Dubbo as 100)', () => {
+    const weights = (children: string[]) =>
+      normaliseDubboService(source(), 'com.foo.DemoService', children).instances.map((i) => [i.address, i.weight]);
+
+    it('given no provider with a weight, then none is published (equal shares)', () => {
+      assert.deepEqual(weights([url('10.0.0.1', 20880), url('10.0.0.2', 20880)]), [
+        ['10.0.0.1', 0],
+        ['10.0.0.2', 0],
+      ]);
+    });
+
+    it("given weight=100 beside a provider without one, then both are published at Dubbo's 100", () => {
+      assert.deepEqual(weights([url('10.0.0.1', 20880, { weight: '100' }), url('10.0.0.2', 20880)]), [
+        ['10.0.0.1', 0],
+        ['10.0.0.2', 0],
+      ]);
+    });
+
+    it('given weight=200 beside a provider without one, then 200 and 100', () => {
+      assert.deepEqual(weights([url('10.0.0.1', 20880, { weight: '200' }), url('10.0.0.2', 20880)]), [
+        ['10.0.0.1', 200],
+        ['10.0.0.2', 100],
+      ]);
+    });
+
+    it("given a malformed weight, then Dubbo's default", () => {
+      assert.deepEqual(
+        weights([url('10.0.0.1', 20880, { weight: 'heavy' }), url('10.0.0.2', 20880, { weight: '50' })]),
+        [
+          ['10.0.0.1', 100],
+          ['10.0.0.2', 50],
+        ],
+      );
+    });
+  });
+
   it('given providers with the same labels and port, then their instances share one labels and one ports record', () => {
     const children = Array.from({ length: 10 }, (_, i) =>
       url(`10.0.0.${i + 1}`, 20880, { application: 'demo', version: '1.0.0' }),
