@@ -23,9 +23,9 @@ export class DubboRegistrar {
   }
 
   /** Dubbo's own URL for a provider: protocol://ip:port/interface?params (params as Dubbo 2.7.x writes them). */
-  static providerUrl(iface: string, ip: string, port: number, extra: Record<string, string> = {}, protocol = 'dubbo') {
+  static providerUrl(iface: string, ip: string, port: number, extra: Record<string, string> = {}) {
     return formatDubboProviderUrl({
-      protocol,
+      protocol: 'dubbo',
       host: ip,
       port,
       path: iface,
@@ -48,16 +48,10 @@ export class DubboRegistrar {
   }
 
   /** Creates the persistent parents and the ephemeral provider node, as Dubbo's ZookeeperRegistry does. */
-  async register(
-    iface: string,
-    ip: string,
-    port: number,
-    extra: Record<string, string> = {},
-    protocol = 'dubbo',
-  ): Promise<string> {
+  async register(iface: string, ip: string, port: number, extra: Record<string, string> = {}): Promise<string> {
     const dir = `${this.root}/${iface}/providers`;
     await mkdirp(this.client, dir);
-    const path = `${dir}/${DubboRegistrar.providerUrl(iface, ip, port, extra, protocol)}`;
+    const path = `${dir}/${DubboRegistrar.providerUrl(iface, ip, port, extra)}`;
     await create(this.client, path, this.mode);
     return path;
   }

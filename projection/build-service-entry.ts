@@ -51,9 +51,7 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
       byNumber.set(p.number, p.name);
     }
   }
-  const served = portsEveryEndpointServes(fold, sourceIds, byName, notes);
   const ports = [...byName.values()]
-    .filter((p) => served.has(p.name))
     .sort((a, b) => a.number - b.number)
     .map(({ number, protocol, name }) => ({ number, protocol, name }));
 
@@ -66,7 +64,7 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
   const shared: string[] = [];
   for (const id of sourceIds) {
     for (const inst of fold.sources[id]!.instances) {
-      const epPorts = sortedRecord(inst.ports, (n) => served.has(n));
+      const epPorts = sortedRecord(inst.ports, (n) => byName.has(n));
       if (epPorts === undefined) continue;
       if (seen) {
         const identity = `${inst.address}|${portsText(epPorts)}`;
@@ -120,53 +118,6 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
       notes,
     },
   };
-}
-
-/**
- * The service ports to publish. istiod lists every endpoint of a ServiceEntry under every one of its ports, on the
- * service port's number when the endpoint names no port of its own (`convertWorkloadInstanceToServiceInstance`), so
- * a port only some endpoints serve would send its traffic to the others too, on a port they do not listen on (a Dubbo
- * fleet part-way through a move to triple, two sources of one host with different protocols). Such a port is left out
- * and reported until every endpoint serves it. When no port is served by every endpoint, leaving them all out would
- * take registered instances out of the mesh: then every port stays and that is reported instead.
- */
-function portsEveryEndpointServes(
-  fold: ServiceFold,
-  sourceIds: string[],
-  byName: Map<string, ServicePortSpec & { source: string }>,
-  notes: string[],
-): Set<string> {
-  const all = new Set(byName.keys());
-  // One port: an endpoint that does not name it is not published at all, so every published one serves it.
-  if (all.size <= 1) return all;
-  const servedBy = new Map<string, number>();
-  let endpoints = 0;
-  for (const id of sourceIds) {
-    for (const inst of fold.sources[id]!.instances) {
-      let named = false;
-      for (const n of Object.keys(inst.ports)) {
-        if (!all.has(n)) continue;
-        servedBy.set(n, (servedBy.get(n) ?? 0) + 1);
-        named = true;
-      }
-      if (named) endpoints++;
-    }
-  }
-  const partial = [...all].filter((n) => (servedBy.get(n) ?? 0) < endpoints).sort(cmp);
-  if (partial.length === 0) return all;
-  const describe = (n: string) => `port ${n}: served by ${servedBy.get(n) ?? 0} of ${endpoints} endpoints`;
-  if (partial.length === all.size) {
-    notes.push(
-      `no port is served by every endpoint (${partial.map(describe).join('; ')}); all kept, and istio sends each ` +
-        "port's traffic to every endpoint: register every protocol on every instance, or split the service",
-    );
-    return all;
-  }
-  for (const n of partial) {
-    notes.push(`${describe(n)}; left out until every endpoint serves it (istio would send its traffic to all of them)`);
-    all.delete(n);
-  }
-  return all;
 }
 
 /**

@@ -28,7 +28,7 @@ export function projectorMetrics(registry: Registry) {
     }),
     mergeConflicts: new prom.Counter({
       name: 'meshbridge_projector_merge_conflicts_total',
-      help: 'ServiceEntry builds where a merge rule applied: sources or endpoints disagree on ports, or sources share an instance (logged)',
+      help: 'ServiceEntry builds where a merge rule applied: sources disagree on a port, or report the same instance (logged)',
       ...r,
     }),
     fenced: new prom.Counter({

@@ -288,7 +288,7 @@ export class Projector {
       this.metrics.mergeConflicts.inc();
       this.log.info(
         { service: n.key, notes: n.notes },
-        'merge rule applied: ports not every endpoint serves, or instances several sources report',
+        'merge rule applied: sources disagree on a port, or report the same instance',
       );
     }
     this.metrics.batchSize.observe(slice.length);
