@@ -190,15 +190,17 @@ export async function proxyView(
             }[];
           }[];
         };
-        const lb = cla.endpoints.flatMap((l) => l.lb_endpoints);
-        const at = (e: (typeof lb)[number]) => ({
-          address: e.endpoint?.address?.socket_address?.address ?? '',
-          port: e.endpoint?.address?.socket_address?.port_value ?? 0,
-        });
-        endpoints[cla.cluster_name] = lb.map(at).sort((a, b) => (a.address < b.address ? -1 : 1));
-        weights[cla.cluster_name] = Object.fromEntries(
-          lb.map((e) => [`${at(e).address}:${at(e).port}`, e.load_balancing_weight?.value || 1]),
-        );
+        const lb = cla.endpoints
+          .flatMap((l) => l.lb_endpoints)
+          .map((e) => ({
+            address: e.endpoint?.address?.socket_address?.address ?? '',
+            port: e.endpoint?.address?.socket_address?.port_value ?? 0,
+            weight: e.load_balancing_weight?.value || 1,
+          }));
+        endpoints[cla.cluster_name] = lb
+          .map(({ address, port }) => ({ address, port }))
+          .sort((a, b) => (a.address < b.address ? -1 : 1));
+        weights[cla.cluster_name] = Object.fromEntries(lb.map((e) => [`${e.address}:${e.port}`, e.weight]));
       }
     }
     return { clusters, endpoints, weights };

@@ -1,5 +1,5 @@
 import { err, type Result } from '../services/shared/errors.ts';
-import { SOURCES_ANNOTATION } from '../schemas/mesh-labels.ts';
+import { SOURCE_LABEL, SOURCES_ANNOTATION } from '../schemas/mesh-labels.ts';
 import type { ServicePortSpec } from '../schemas/registry-event.ts';
 import type { ResourceMeta } from '../schemas/mcp-envelope.ts';
 import type { ServiceFold } from './fold-state.ts';
@@ -66,15 +66,14 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
     for (const inst of fold.sources[id]!.instances) {
       const epPorts = sortedRecord(inst.ports, (n) => byName.has(n));
       if (epPorts === undefined) continue;
-      if (seen) {
-        const identity = `${inst.address}|${portsText(epPorts)}`;
-        const first = seen.get(identity);
-        if (first !== undefined) {
-          if (first !== id) shared.push(`${identity.replace('|', ' ')} (${first}, ${id})`);
-          continue;
-        }
-        seen.set(identity, id);
+      // Address and ports: the instance's identity, and the start of its sort key.
+      const identity = `${inst.address}|${portsText(epPorts)}`;
+      const first = seen?.get(identity);
+      if (first !== undefined) {
+        shared.push(`${inst.address} ${portsText(epPorts)} (${first}, ${id})`);
+        continue;
       }
+      seen?.set(identity, id);
       const ep: ServiceEntryBody['endpoints'][number] = {
         address: inst.address,
         ports: epPorts,
@@ -83,7 +82,7 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
       if (inst.weight > 0) ep.weight = inst.weight;
       if (inst.locality) ep.locality = inst.locality;
       endpoints.push(ep);
-      sortKeys.push(endpointKey(ep));
+      sortKeys.push(`${identity}|${ep.labels[SOURCE_LABEL] ?? ''}`);
     }
   }
   if (shared.length > 0)
@@ -142,8 +141,4 @@ function portsText(ports: Record<string, number>): string {
   return Object.entries(ports)
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
-}
-
-function endpointKey(e: ServiceEntryBody['endpoints'][number]): string {
-  return `${e.address}|${portsText(e.ports)}|${e.labels['meshbridge.io/source'] ?? ''}`;
 }
