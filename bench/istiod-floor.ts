@@ -70,6 +70,7 @@ const SOURCE: DubboNormaliseConfig = {
   namespace: 'dubbo',
   includeDisabled: false,
   includeZeroWeight: false,
+  allowLoopback: false,
 };
 
 const log = (m: string) => process.stderr.write(`[floor ${new Date().toISOString().slice(11, 19)}] ${m}\n`);

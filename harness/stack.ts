@@ -112,15 +112,19 @@ export async function pipeline(
       ...overrides.kafka,
     },
     redis: { url: servers.redis.url, prefix: `mb-${id}` },
-    sources: overrides.sources ?? [
-      {
-        id: 'zk1',
-        kind: 'zookeeper-dubbo',
-        connect: servers.zookeeper.connectString,
-        root: `/dubbo-${id}`,
-        sessionTimeoutMs: 4000,
-      },
-    ],
+    // Registry, providers and clients all run on this one machine, so providers register loopback addresses: every
+    // source here allows them unless it says otherwise (a test of the production default sets allowLoopback: false).
+    sources: (
+      overrides.sources ?? [
+        {
+          id: 'zk1',
+          kind: 'zookeeper-dubbo',
+          connect: servers.zookeeper.connectString,
+          root: `/dubbo-${id}`,
+          sessionTimeoutMs: 4000,
+        },
+      ]
+    ).map((s) => ({ allowLoopback: true, ...(s as Record<string, unknown>) })),
     collector: { httpPort: ports.collectorHttp },
     projector: { httpPort: ports.projectorHttp, groupId: `projector-${id}` },
     gateway: {

@@ -1,25 +1,63 @@
 import net from 'node:net';
 import type { DataIssue } from '../../schemas/registry-event.ts';
 
+// Built once: Node's BlockList compares canonical forms, so 127.1.2.3, ::1, 0:0:0:0:0:0:0:1 and IPv4-mapped IPv6
+// (::ffff:127.0.0.1) all match without string tricks.
+const LOOPBACK = new net.BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+const UNSPECIFIED = new net.BlockList();
+UNSPECIFIED.addAddress('0.0.0.0', 'ipv4');
+UNSPECIFIED.addAddress('::', 'ipv6');
+
 /**
- * The two checks every registry's instance must pass to become a STATIC endpoint: an IP address and a port in
- * 1..65535. Returns the DataIssue that skips the instance (same wording for every registry, so problems.ts classifies
- * them alike), or undefined when the instance is usable.
+ * Why an address cannot be a mesh endpoint, or undefined when it can. A STATIC endpoint needs an IP; an unspecified
+ * address (a provider registering what it binds to) names no host at all; a loopback address is the client's own host
+ * once a sidecar dials it, so the instance's share of the traffic would go to the caller itself. Loopback is allowed
+ * only where the source says so: a single-machine setup (the local stack, the tests) where registry, providers and
+ * clients share one host.
+ */
+export function addressProblem(address: string, allowLoopback: boolean): string | undefined {
+  const family = net.isIP(address);
+  if (family === 0) return 'not an IP address (istio STATIC endpoints need IPs)';
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  if (UNSPECIFIED.check(address, type))
+    return 'unspecified address: the provider registered its bind address, not one it is reachable at; make it register its host IP';
+  if (!allowLoopback && LOOPBACK.check(address, type))
+    return (
+      "loopback address: a sidecar would send this instance's share of the traffic back to the caller's own host; " +
+      'make the provider register its host IP (allowLoopback: true on the source only where registry, providers and ' +
+      'clients share one host)'
+    );
+  return undefined;
+}
+
+/** The DataIssue that skips an instance for its address (addressProblem), or undefined when the address is usable. */
+export function addressIssue(
+  where: string,
+  addressField: string,
+  address: string,
+  allowLoopback: boolean,
+): DataIssue | undefined {
+  const reason = addressProblem(address, allowLoopback);
+  if (reason === undefined) return undefined;
+  return { field: `${where}.${addressField}`, value: address.slice(0, 128), reason, action: 'instance skipped' };
+}
+
+/**
+ * The checks every registry's instance must pass to become a STATIC endpoint: a usable IP address (addressProblem)
+ * and a port in 1..65535. Returns the DataIssue that skips the instance (same wording for every registry, so
+ * problems.ts classifies them alike), or undefined when the instance is usable.
  */
 export function endpointIssue(
   where: string,
   addressField: string,
   address: string,
   port: unknown,
+  allowLoopback: boolean,
 ): DataIssue | undefined {
-  if (net.isIP(address) === 0) {
-    return {
-      field: `${where}.${addressField}`,
-      value: address.slice(0, 128),
-      reason: 'not an IP address (istio STATIC endpoints need IPs)',
-      action: 'instance skipped',
-    };
-  }
+  const bad = addressIssue(where, addressField, address, allowLoopback);
+  if (bad) return bad;
   if (!isPort(port)) {
     return {
       field: `${where}.port`,

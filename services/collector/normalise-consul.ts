@@ -21,6 +21,7 @@ export type ConsulNormaliseConfig = Pick<
   | 'servicePort'
   | 'includeZeroWeight'
   | 'zoneNodeMeta'
+  | 'allowLoopback'
 >;
 
 type Health = 'passing' | 'warning' | 'critical';
@@ -138,7 +139,7 @@ export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulOb
     if (!admitted(healthOf(e && (e as Record<string, unknown>).Checks), src.health)) continue;
     const address = str(svc.Address) || str(node.Address) || '';
     const port = svc.Port;
-    const bad = endpointIssue(where, 'address', address, port);
+    const bad = endpointIssue(where, 'address', address, port, src.allowLoopback);
     if (bad || !isPort(port)) {
       if (bad) issues.push(bad);
       continue;

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { deriveServicePorts } from './service-ports.ts';
 import { dubboWeight, publishDubboWeights } from './dubbo-weight.ts';
 import { dubboPortName } from './normalise-dubbo.ts';
@@ -9,10 +8,11 @@ import { renderHost } from './naming.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import { sortInstances, type ServiceState } from './service-state.ts';
 import { err, ok, type Result } from '../../services/shared/errors.ts';
+import { addressIssue } from './endpoint-check.ts';
 
 export type DubboAppNormaliseConfig = Pick<
   ZooKeeperDubboSourceConfig,
-  'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight'
+  'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight' | 'allowLoopback'
 >;
 
 /** One instance znode of Dubbo 3 application-level discovery: <servicesRoot>/<app>/<ip:port>, data = Curator JSON. */
@@ -92,13 +92,9 @@ export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nod
     const payload = isObj(json.payload) ? json.payload : {};
     const meta = isObj(payload.metadata) ? payload.metadata : {};
     const address = typeof json.address === 'string' ? json.address : '';
-    if (net.isIP(address) === 0) {
-      issues.push({
-        field: `${where}.address`,
-        value: address.slice(0, 128),
-        reason: 'not an IP address (istio STATIC endpoints need IPs)',
-        action: 'instance skipped',
-      });
+    const badAddress = addressIssue(where, 'address', address, src.allowLoopback);
+    if (badAddress) {
+      issues.push(badAddress);
       continue;
     }
     if (!src.includeDisabled && json.enabled === false) continue;

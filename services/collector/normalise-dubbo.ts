@@ -4,7 +4,7 @@ import type { ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts
 /** The part of a source's config that normalisation reads (pure: no connection settings). */
 export type DubboNormaliseConfig = Pick<
   ZooKeeperDubboSourceConfig,
-  'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight'
+  'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight' | 'allowLoopback'
 >;
 type SourceConfig = DubboNormaliseConfig;
 import { parseDubboProviderUrl, type DubboProvider } from './dubbo-url.ts';
@@ -14,6 +14,7 @@ import { deriveServicePorts } from './service-ports.ts';
 import { dubboWeight, publishDubboWeights } from './dubbo-weight.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import { Sharing } from './sharing.ts';
+import { addressProblem } from './endpoint-check.ts';
 import type { ServiceState } from './service-state.ts';
 
 export type { ServiceState } from './service-state.ts';
@@ -65,8 +66,20 @@ export function normaliseDubboService(
       });
       continue;
     }
-    const why = excluded(parsed.value, src);
-    if (why === undefined) providers.push(parsed.value);
+    if (excluded(parsed.value, src) !== undefined) continue;
+    // The parse (cached per znode, the same for every source) has checked it is an IP; whether this source may
+    // publish it is the source's call.
+    const unusable = addressProblem(parsed.value.host, src.allowLoopback);
+    if (unusable !== undefined) {
+      issues.push({
+        field: 'providers.host',
+        value: child.slice(0, 256),
+        reason: unusable,
+        action: 'provider skipped',
+      });
+      continue;
+    }
+    providers.push(parsed.value);
   }
   const groupOf = (p: DubboProvider) => p.params.group;
   const versionOf = (p: DubboProvider) => p.params.version;

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
 import type { EurekaSourceConfig, LabelRule } from '../../services/shared/config.ts';
 import type { EurekaInstance } from './eureka-apps.ts';
@@ -8,6 +7,7 @@ import { istioProtocol, labelsFromRules } from './normalise-consul.ts';
 import { deriveServicePorts } from './service-ports.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import { sortInstances, type ServiceState } from './service-state.ts';
+import { addressIssue } from './endpoint-check.ts';
 
 /** The part of a Eureka source's config that normalisation reads (pure: no connection settings). */
 export type EurekaNormaliseConfig = Pick<
@@ -23,6 +23,7 @@ export type EurekaNormaliseConfig = Pick<
   | 'region'
   | 'zoneMetadata'
   | 'servicePort'
+  | 'allowLoopback'
 >;
 
 const onOff = (enabled: boolean) => (enabled ? 'enabled' : 'disabled');
@@ -61,13 +62,9 @@ export function normaliseEurekaApp(
   for (const i of list) {
     if (!statuses.has(i.status)) continue;
     const where = `instances[${i.id}]`;
-    if (net.isIP(i.ipAddr) === 0) {
-      issues.push({
-        field: `${where}.ipAddr`,
-        value: i.ipAddr.slice(0, 128),
-        reason: 'not an IP address (istio STATIC endpoints need IPs)',
-        action: 'instance skipped',
-      });
+    const badAddress = addressIssue(where, 'ipAddr', i.ipAddr, src.allowLoopback);
+    if (badAddress) {
+      issues.push(badAddress);
       continue;
     }
     const ports: Candidate['ports'] = [];

@@ -25,6 +25,7 @@ export type NacosNormaliseConfig = Pick<
   | 'clusterLabel'
   | 'localityMeta'
   | 'clusters'
+  | 'allowLoopback'
 >;
 
 export interface NacosObservation {
@@ -109,7 +110,7 @@ export function normaliseNacosService(src: NacosNormaliseConfig, obs: NacosObser
     if (h.healthy === false && !src.includeUnhealthy) continue;
     if (h.enabled === false && !src.includeDisabled) continue;
     const port = h.port;
-    const bad = endpointIssue(where, 'ip', ip, port);
+    const bad = endpointIssue(where, 'ip', ip, port, src.allowLoopback);
     if (bad || !isPort(port)) {
       if (bad) issues.push(bad);
       continue;

@@ -27,6 +27,8 @@ const REASONS = [
   ['port-conflict', /conflicts|two protocols/],
   ['url-syntax', /URL-encoding|not of the form/],
   ['not-ip', /not an IP address/],
+  ['loopback', /^loopback address/],
+  ['unspecified', /^unspecified address/],
   ['empty-host', /empty host/],
   ['port', /port|outside 1\.\.65535|is not a number/],
   ['label-key', /label key/],

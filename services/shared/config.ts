@@ -162,6 +162,12 @@ const sourceCommon = {
   id: sourceId,
   includeDisabled: z.boolean().default(false),
   includeZeroWeight: z.boolean().default(false),
+  /**
+   * Publish instances registered at a loopback address (127.0.0.0/8, ::1). Off: in a mesh such an endpoint is the
+   * caller's own host, so it is skipped as bad registry data. On only where registry, providers and clients share one
+   * host (the local stack, tests).
+   */
+  allowLoopback: z.boolean().default(false),
   emptyProtection,
   resyncIntervalMs: z.number().int().min(1000).default(300_000),
   coalesceMs: z.number().int().min(0).max(5000).default(20),
