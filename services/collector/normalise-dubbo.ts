@@ -39,7 +39,8 @@ export const PROVIDER_PARAMS_READ: readonly string[] = [
 function excluded(p: DubboProvider, src: SourceConfig): string | undefined {
   if ((p.params.side ?? 'provider') !== 'provider') return `side=${p.params.side}`;
   if (!src.includeDisabled && (p.params.enabled === 'false' || p.params.disabled === 'true')) return 'disabled';
-  if (!src.includeZeroWeight && p.params.weight !== undefined && Number(p.params.weight) === 0) return 'weight=0';
+  // Read as the weight itself is (dubboWeight): `weight=` is Dubbo's default, 100, not zero — Dubbo routes to it.
+  if (!src.includeZeroWeight && dubboWeight(p.params.weight) === 0) return 'weight=0';
   return undefined;
 }
 

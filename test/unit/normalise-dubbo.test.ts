@@ -144,6 +144,20 @@ describe('normaliseDubboService', () => {
     );
   });
 
+  it("given an empty weight (weight=), then the provider is kept at Dubbo's default, not excluded as zero-weight", () => {
+    const s = normaliseDubboService(source(), 'com.foo.DemoService', [
+      url('10.0.0.1', 20880, { weight: '' }),
+      url('10.0.0.2', 20880, { weight: '200' }),
+    ]);
+    assert.deepEqual(
+      s.instances.map((i) => [i.address, i.weight]),
+      [
+        ['10.0.0.1', 100],
+        ['10.0.0.2', 200],
+      ],
+    );
+  });
+
   it('reports a malformed provider and keeps the valid ones', () => {
     const s = normaliseDubboService(source(), 'com.foo.DemoService', [
       url('10.0.0.1', 20880),
