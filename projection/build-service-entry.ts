@@ -22,15 +22,45 @@ export type BuildResult = Result<BuiltServiceEntry, string[]>;
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
+ * The weight each registry kind gives an instance that states none, on the scale its collector publishes: Dubbo's
+ * default is 100, Nacos's 1.0 is published as 100, Consul's and Eureka's default is 1. A kind not listed: 1.
+ */
+const KIND_DEFAULT_WEIGHT: Readonly<Record<string, number>> = {
+  'zookeeper-dubbo': 100,
+  nacos: 100,
+  consul: 1,
+  eureka: 1,
+};
+/** The scale weights of a host fed by several sources are put on: a registry's default share is this much. */
+const SHARED_SCALE = 100;
+const MAX_WEIGHT = 2 ** 31 - 1;
+
+/**
+ * An instance's weight on the shared scale. A source leaves weights out when all of its instances have the same one
+ * (0 here): that is the kind's default share. istiod reads a missing weight as 1, so next to another source's
+ * explicit weights such an instance would get a hundredth of its share — a fleet moving from ZooKeeper to Nacos
+ * would send ~1% of the traffic to the providers still in ZooKeeper.
+ */
+function sharedWeight(kind: string, weight: number): number {
+  if (weight <= 0) return SHARED_SCALE;
+  return Math.min(Math.round((weight * SHARED_SCALE) / (KIND_DEFAULT_WEIGHT[kind] ?? 1)), MAX_WEIGHT);
+}
+
+/**
  * Builds the ServiceEntry of one mesh service from every source that feeds it, canonically ordered so equal input
  * gives equal bytes. Merge rule when sources disagree on a port: sources are taken in id order and the first one to
- * define a port name or number wins; the others' conflicting definitions are dropped and reported.
+ * define a port name or number wins; the others' conflicting definitions are dropped and reported, and a source that
+ * names a kept port number differently has its instances serve it under the kept name (never dropped for a name).
  */
 export function buildServiceEntry(fold: ServiceFold): BuildResult {
   const sourceIds = Object.keys(fold.sources).sort(cmp);
   const notes: string[] = [];
   const byName = new Map<string, ServicePortSpec & { source: string }>();
   const byNumber = new Map<number, string>();
+  // A port number another source already named: this source's instances serve it under that name. Registries name
+  // one protocol differently (ZooKeeper's Dubbo `tcp-dubbo`, Nacos's `tcp`), and a fleet moving between them must
+  // not lose the providers of the second registry.
+  const renames = new Map<string, Map<string, string>>();
   for (const id of sourceIds) {
     for (const p of fold.sources[id]!.ports) {
       const have = byName.get(p.name);
@@ -44,7 +74,12 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
       }
       const owner = byNumber.get(p.number);
       if (owner !== undefined) {
-        notes.push(`port ${p.number}: source ${id} names it ${p.name}, kept ${owner}`);
+        notes.push(
+          `port ${p.number}: source ${id} names it ${p.name}, kept ${owner} (its instances serve it as ${owner})`,
+        );
+        const r = renames.get(id) ?? new Map<string, string>();
+        renames.set(id, r);
+        r.set(p.name, owner);
         continue;
       }
       byName.set(p.name, { ...p, source: id });
@@ -62,9 +97,14 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
   // The first source in id order serves it; the next one takes over, without a gap, when that one drops it.
   const seen = sourceIds.length > 1 ? new Map<string, string>() : undefined;
   const shared: string[] = [];
+  // Several sources: every weight on one scale (sharedWeight), published only when they differ. One source: its
+  // weights as its collector published them (already left out when equal).
+  const weights: number[] | undefined = sourceIds.length > 1 ? [] : undefined;
   for (const id of sourceIds) {
+    const kind = fold.sources[id]!.sourceKind;
+    const rename = renames.get(id);
     for (const inst of fold.sources[id]!.instances) {
-      const epPorts = sortedRecord(inst.ports, (n) => byName.has(n));
+      const epPorts = sortedRecord(rename ? renamed(inst.ports, rename) : inst.ports, (n) => byName.has(n));
       if (epPorts === undefined) continue;
       // Address and ports: the instance's identity, and the start of its sort key.
       const identity = `${inst.address}|${portsText(epPorts)}`;
@@ -79,7 +119,8 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
         ports: epPorts,
         labels: sortedRecord(inst.labels) ?? {},
       };
-      if (inst.weight > 0) ep.weight = inst.weight;
+      if (weights) weights.push(sharedWeight(kind, inst.weight));
+      else if (inst.weight > 0) ep.weight = inst.weight;
       if (inst.locality) ep.locality = inst.locality;
       endpoints.push(ep);
       sortKeys.push(`${identity}|${ep.labels[SOURCE_LABEL] ?? ''}`);
@@ -91,6 +132,9 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
         shared.slice(0, 5).join('; ') +
         (shared.length > 5 ? `; and ${shared.length - 5} more` : ''),
     );
+  if (weights?.some((w) => w !== weights[0])) {
+    for (let i = 0; i < endpoints.length; i++) endpoints[i]!.weight = weights[i]!;
+  }
   // Sort by a key computed once per endpoint (a comparator building keys dominated the build for large services).
   const order = endpoints.map((_, i) => i).sort((a, b) => cmp(sortKeys[a]!, sortKeys[b]!));
   const sortedEndpoints = order.map((i) => endpoints[i]!);
@@ -134,6 +178,17 @@ function sortedRecord<T>(rec: Record<string, T>, keep?: (k: string) => boolean):
   const out: Record<string, T> = {};
   for (const k of keys.filter((x) => !keep || keep(x)).sort(cmp)) out[k] = rec[k]!;
   return Object.keys(out).length > 0 || !keep ? out : undefined;
+}
+
+/** The port map with names renamed; a name the instance already has is not overwritten by a renamed one. */
+function renamed(ports: Record<string, number>, rename: ReadonlyMap<string, string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, port] of Object.entries(ports)) if (!rename.has(name)) out[name] = port;
+  for (const [name, port] of Object.entries(ports)) {
+    const to = rename.get(name);
+    if (to !== undefined && !(to in out)) out[to] = port;
+  }
+  return out;
 }
 
 /** `name=port,...` of a record already in key order. */

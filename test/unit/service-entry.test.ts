@@ -127,6 +127,108 @@ describe('buildServiceEntry', () => {
     });
   });
 
+  it('when two registries name one port number differently, then every instance serves it under the first name', () => {
+    const inst = (address: string, ports: Record<string, number>) => ({
+      address,
+      ports,
+      labels: {},
+      weight: 0,
+      locality: '',
+    });
+    const r = buildServiceEntry(
+      fold({
+        // Dubbo in ZooKeeper names its port tcp-dubbo, Dubbo in Nacos tcp; 10.0.5.1 is registered in both.
+        zk: contrib({
+          instances: [inst('10.0.5.1', { 'tcp-dubbo': 20880 }), inst('10.0.5.2', { 'tcp-dubbo': 20880 })],
+        }),
+        nacos: contrib({
+          sourceKind: 'nacos',
+          ports: [{ name: 'tcp', number: 20880, protocol: 'TCP' }],
+          instances: [inst('10.0.5.1', { tcp: 20880 }), inst('10.0.5.3', { tcp: 20880 })],
+        }),
+      }),
+    );
+    assert.ok(r.ok);
+    assert.deepEqual(r.value.body.ports, [{ number: 20880, protocol: 'TCP', name: 'tcp' }]);
+    assert.deepEqual(
+      r.value.body.endpoints.map((e) => [e.address, e.ports]),
+      [
+        ['10.0.5.1', { tcp: 20880 }],
+        ['10.0.5.2', { tcp: 20880 }],
+        ['10.0.5.3', { tcp: 20880 }],
+      ],
+    );
+    assert.match(
+      r.value.notes.join('\n'),
+      /port 20880: source zk names it tcp-dubbo, kept tcp \(its instances serve it as tcp\)/,
+    );
+    assert.match(r.value.notes.join('\n'), /1 endpoint\(s\) reported by more than one source/);
+  });
+
+  describe('given a host fed by several sources, their weights are put on one scale', () => {
+    const inst = (address: string, weight: number) => ({
+      address,
+      ports: { 'tcp-dubbo': 20880 },
+      labels: {},
+      weight,
+      locality: '',
+    });
+    const weightsOf = (sources: Record<string, SourceContribution>) => {
+      const r = buildServiceEntry(fold(sources));
+      assert.ok(r.ok);
+      return r.value.body.endpoints.map((e) => [e.address, e.weight]);
+    };
+
+    it('when ZooKeeper leaves its equal weights out and Nacos states its 1.0 as 100, then none is published (equal shares)', () => {
+      assert.deepEqual(
+        weightsOf({
+          zk: contrib({ instances: [inst('10.0.5.1', 0), inst('10.0.5.2', 0)] }),
+          nacos: contrib({ sourceKind: 'nacos', instances: [inst('10.0.5.3', 100)] }),
+        }),
+        [
+          ['10.0.5.1', undefined],
+          ['10.0.5.2', undefined],
+          ['10.0.5.3', undefined],
+        ],
+      );
+    });
+
+    it("when one source's weights differ, then the other source's instances get its default share, not istio's 1", () => {
+      assert.deepEqual(
+        weightsOf({
+          zk: contrib({ instances: [inst('10.0.5.1', 0)] }),
+          nacos: contrib({ sourceKind: 'nacos', instances: [inst('10.0.5.3', 50), inst('10.0.5.4', 200)] }),
+        }),
+        [
+          ['10.0.5.1', 100],
+          ['10.0.5.3', 50],
+          ['10.0.5.4', 200],
+        ],
+      );
+    });
+
+    it("when Consul's weights (default 1) meet Dubbo's (default 100), then each default is the same share", () => {
+      assert.deepEqual(
+        weightsOf({
+          zk: contrib({ instances: [inst('10.0.5.1', 300), inst('10.0.5.2', 100)] }),
+          consul: contrib({ sourceKind: 'consul', instances: [inst('10.0.6.1', 1), inst('10.0.6.2', 2)] }),
+        }),
+        [
+          ['10.0.5.1', 300],
+          ['10.0.5.2', 100],
+          ['10.0.6.1', 100],
+          ['10.0.6.2', 200],
+        ],
+      );
+    });
+
+    it('when only one source feeds the host, then its weights are published as its collector gave them', () => {
+      assert.deepEqual(weightsOf({ consul: contrib({ sourceKind: 'consul', instances: [inst('10.0.6.1', 1)] }) }), [
+        ['10.0.6.1', 1],
+      ]);
+    });
+  });
+
   it('is canonical: the same content in any insertion order gives the same body', () => {
     const a = buildServiceEntry(
       fold({
