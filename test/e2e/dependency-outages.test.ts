@@ -146,6 +146,7 @@ describe('every role starts and stays up without its dependencies, and resumes w
     assert.equal(healthy.code, 0, `status: healthy\n${healthy.stdout}${healthy.stderr}`);
     assert.match(healthy.stdout, /^snapshot +OK +version \d+, \d+ resources, complete/m);
     assert.match(healthy.stdout, /^gateway istiods +OK +0 connected/m);
+    assert.match(healthy.stdout, /^mesh hosts +OK +every host is served from one namespace/m);
     for (const [i, role] of (['collector', 'projector', 'gateway'] as const).entries()) {
       const file = procs[i]!.logFile;
       assert.deepEqual(errorLines(file), [], `${role}: no ERROR line for a retried outage`);

@@ -9,6 +9,7 @@ import { proxyView } from '../../harness/xds-probe.ts';
 import { waitFor } from '../../harness/wait.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
 import { serviceEntries } from '../support/istiod-view.ts';
+import { meshbridge } from '../support/meshbridge-cli.ts';
 
 const IFACE = 'org.meshbridge.demo.MoveService';
 const HOST = 'org.meshbridge.demo.moveservice';
@@ -26,6 +27,7 @@ describe('a Dubbo fleet moving from ZooKeeper to Nacos: every provider served, a
   let mb: Pipeline;
   let istiod: IstiodServer;
   let zk: DubboRegistrar;
+  let legacy: DubboRegistrar;
   let reg: NacosRegistrar;
   const inNacos = (ip: string, weight = 1): NacosInstance => ({
     ip,
@@ -37,7 +39,8 @@ describe('a Dubbo fleet moving from ZooKeeper to Nacos: every provider served, a
   before(async () => {
     const runDir = makeRunDir('e2e-zookeeper-nacos-move');
     [servers, nacos] = await Promise.all([startServers(runDir, { istiod: true }), startNacos(runDir)]);
-    const root = `/dubbo-move-${Math.random().toString(36).slice(2, 8)}`;
+    const suffix = Math.random().toString(36).slice(2, 8);
+    const root = `/dubbo-move-${suffix}`;
     mb = await pipeline(servers, {
       sources: [
         { id: 'zk', kind: 'zookeeper-dubbo', connect: servers.zookeeper.connectString, root, sessionTimeoutMs: 4000 },
@@ -50,15 +53,26 @@ describe('a Dubbo fleet moving from ZooKeeper to Nacos: every provider served, a
           fuzzyWatch: false,
           listIntervalMs: 1000,
         },
+        // A third registry left in a mesh namespace of its own: the misconfiguration `meshbridge status` warns about.
+        {
+          id: 'zk-legacy',
+          kind: 'zookeeper-dubbo',
+          connect: servers.zookeeper.connectString,
+          root: `/dubbo-legacy-${suffix}`,
+          namespace: 'legacy',
+          sessionTimeoutMs: 4000,
+        },
       ],
     });
     zk = await DubboRegistrar.open(servers.zookeeper.connectString, root);
+    legacy = await DubboRegistrar.open(servers.zookeeper.connectString, `/dubbo-legacy-${suffix}`);
     reg = new NacosRegistrar(nacos);
     await Promise.all([mb.start('collector'), mb.start('projector'), mb.start('gateway')]);
   });
 
   after(async () => {
     zk?.close();
+    legacy?.close();
     reg?.close();
     await istiod?.stop();
     await mb?.stop();
@@ -116,5 +130,30 @@ describe('a Dubbo fleet moving from ZooKeeper to Nacos: every provider served, a
       { what: 'the new weight at the sidecar', timeoutMs: 30_000 },
     );
     assert.deepEqual(weighted, { '10.0.5.1:20880': 100, '10.0.5.2:20880': 100, '10.0.5.3:20880': 200 });
+  });
+
+  it('one host in two mesh namespaces: a sidecar uses one of them, and meshbridge status names it', async () => {
+    await legacy.register(IFACE, '10.0.8.1', 20880);
+    await waitFor(
+      async () =>
+        (await serviceEntries(istiod.debug)).some(
+          (c) => c.metadata.namespace === 'legacy' && c.spec.hosts?.includes(HOST),
+        ) || undefined,
+      { what: `legacy/${HOST} in istiod configz`, timeoutMs: 30_000 },
+    );
+    // What the warning is about: istiod holds both ServiceEntries, the sidecar gets the older one's endpoints only.
+    const eds = (await proxyView(`127.0.0.1:${istiod.grpcPort}`, (c) => c === CLUSTER)).endpoints[CLUSTER] ?? [];
+    assert.deepEqual(eds.map((e) => e.address).sort(), ['10.0.5.1', '10.0.5.2', '10.0.5.3']);
+
+    const st = await meshbridge(mb.configFile, ['status']);
+    assert.equal(st.code, 0, `a warning, not degraded\n${st.stdout}${st.stderr}`);
+    assert.match(
+      st.stdout,
+      new RegExp(
+        `^mesh hosts +WARN +1 host\\(s\\) served from several namespaces.*: ${HOST.replace(/\./g, '\\.')} \\(dubbo, legacy\\)`,
+        'm',
+      ),
+      st.stdout,
+    );
   });
 });
