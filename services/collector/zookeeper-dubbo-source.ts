@@ -426,10 +426,18 @@ export class ZooKeeperDubboSource implements RegistrySource {
     return this.publish(MAP + iface, state, null, { mapping: `${src.mappingRoot}/${iface}`, applications: apps });
   }
 
-  /** An application changed: every interface it provides changed too (not during a resync, which does them last). */
+  /**
+   * An application changed: every interface it provides changed too. During a resync the interfaces are composed
+   * last, once every application is read, so they are skipped here — except one already composed in this pass: an
+   * application read a watch started (in flight through the pass) can finish after its interface was composed, and
+   * the interface would otherwise keep the application's older instances until its next change.
+   */
   private async republishInterfacesOf(app: string): Promise<void> {
-    if (this.inResync || !this.src.mappingRoot) return;
-    for (const [iface, apps] of this.mapping) if (apps.includes(app)) await this.publishInterface(iface);
+    if (!this.src.mappingRoot) return;
+    for (const [iface, apps] of this.mapping) {
+      if (!apps.includes(app) || (this.inResync && !this.observedThisPass(MAP + iface))) continue;
+      await this.publishInterface(iface);
+    }
   }
 
   private async vanished(name: string): Promise<void> {
