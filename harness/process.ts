@@ -43,6 +43,8 @@ function guardExit(): void {
 /** A server process owned by the harness: output kept in a log file, stopped with TERM then KILL. */
 export class ManagedProcess {
   readonly logFile: string;
+  /** Where this process's output starts in the log (a restart under the same name appends to it). */
+  private readonly logStart: number;
   private readonly child: ChildProcess;
   private exited: Promise<number | null>;
   private exitCode: number | null | undefined;
@@ -50,6 +52,7 @@ export class ManagedProcess {
   constructor(readonly spec: SpawnSpec) {
     this.logFile = path.join(spec.logDir, `${spec.name}.log`);
     const out = fs.openSync(this.logFile, 'a');
+    this.logStart = fs.fstatSync(out).size;
     this.child = spawn(spec.command, spec.args, {
       cwd: spec.cwd,
       env: { ...process.env, ...spec.env },
@@ -80,10 +83,20 @@ export class ManagedProcess {
     return this.exitCode === undefined;
   }
 
-  /** Last lines of the log, for error messages. */
+  /**
+   * Last lines of this process's own output, for error messages and start-up checks: an earlier process of the same
+   * name (a retry on new ports, a restart) must not answer for it — a retried Nacos was failed at once on the first
+   * attempt's BindException.
+   */
   tail(lines = 30): string {
     try {
-      return fs.readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n');
+      return fs
+        .readFileSync(this.logFile)
+        .subarray(this.logStart)
+        .toString('utf8')
+        .split('\n')
+        .slice(-lines)
+        .join('\n');
     } catch {
       return '';
     }
