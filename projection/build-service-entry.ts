@@ -1,6 +1,7 @@
 import { err, type Result } from '../services/shared/errors.ts';
 import { SOURCE_LABEL, SOURCES_ANNOTATION } from '../schemas/mesh-labels.ts';
 import type { ServicePortSpec } from '../schemas/registry-event.ts';
+import { KIND_DEFAULT_WEIGHT, MAX_WEIGHT } from '../schemas/weight-scale.ts';
 import type { ResourceMeta } from '../schemas/mcp-envelope.ts';
 import type { ServiceFold } from './fold-state.ts';
 import { validateServiceEntry, type ServiceEntryBody } from '../schemas/service-entry/validate.ts';
@@ -21,23 +22,13 @@ export type BuildResult = Result<BuiltServiceEntry, string[]>;
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/**
- * The weight each registry kind gives an instance that states none, on the scale its collector publishes: Dubbo's
- * default is 100, Nacos's 1.0 is published as 100, Consul's and Eureka's default is 1. A kind not listed: 1.
- */
-const KIND_DEFAULT_WEIGHT: Readonly<Record<string, number>> = {
-  'zookeeper-dubbo': 100,
-  nacos: 100,
-  consul: 1,
-  eureka: 1,
-};
 /** The scale weights of a host fed by several sources are put on: a registry's default share is this much. */
 const SHARED_SCALE = 100;
-const MAX_WEIGHT = 2 ** 31 - 1;
 
 /**
- * An instance's weight on the shared scale. A source leaves weights out when all of its instances have the same one
- * (0 here): that is the kind's default share. istiod reads a missing weight as 1, so next to another source's
+ * An instance's weight on the shared scale (each kind's own scale: schemas/weight-scale.ts; a kind not listed there
+ * counts as 1). A source leaves weights out when all of its instances have the same one (0 here): that is the kind's
+ * default share. istiod reads a missing weight as 1, so next to another source's
  * explicit weights such an instance would get a hundredth of its share — a fleet moving from ZooKeeper to Nacos
  * would send ~1% of the traffic to the providers still in ZooKeeper.
  */

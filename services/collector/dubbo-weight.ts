@@ -1,11 +1,12 @@
 import type { InstanceSpec } from '../../schemas/registry-event.ts';
+import { KIND_DEFAULT_WEIGHT, MAX_WEIGHT } from '../../schemas/weight-scale.ts';
 
 /** The weight Dubbo's load balancers give a provider that registers none (`DEFAULT_WEIGHT`). */
-export const DUBBO_DEFAULT_WEIGHT = 100;
+export const DUBBO_DEFAULT_WEIGHT = KIND_DEFAULT_WEIGHT['zookeeper-dubbo']!;
 
 /** A provider's Dubbo weight: its `weight` parameter when it is a whole number, Dubbo's default otherwise. */
 export function dubboWeight(param: unknown): number {
-  return typeof param === 'string' && /^\d+$/.test(param) ? Math.min(Number(param), 2 ** 31 - 1) : DUBBO_DEFAULT_WEIGHT;
+  return typeof param === 'string' && /^\d+$/.test(param) ? Math.min(Number(param), MAX_WEIGHT) : DUBBO_DEFAULT_WEIGHT;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { istioProtocol as istioSpelling } from '../../schemas/istio-rules.ts';
 import { portsAndInstances, type PortCandidate } from './service-ports.ts';
 import type { DataIssue } from '../../schemas/registry-event.ts';
+import { KIND_DEFAULT_WEIGHT, MAX_WEIGHT } from '../../schemas/weight-scale.ts';
 import type { ConsulSourceConfig, LabelRule } from '../../services/shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
 import { renderHost } from './naming.ts';
@@ -160,8 +161,8 @@ export function normaliseConsulService(src: ConsulNormaliseConfig, obs: ConsulOb
     const rawWeight = h === 'warning' ? w.Warning : w.Passing;
     const weight =
       typeof rawWeight === 'number' && Number.isInteger(rawWeight) && rawWeight >= 0
-        ? Math.min(rawWeight, 2 ** 31 - 1)
-        : 1;
+        ? Math.min(rawWeight, MAX_WEIGHT)
+        : KIND_DEFAULT_WEIGHT.consul!;
     if (weight === 0 && !src.includeZeroWeight) continue;
     const tags = Array.isArray(svc.Tags) ? svc.Tags.filter((t): t is string => typeof t === 'string') : [];
     const { labels, issues: labelIssues } = sanitiseLabels(

@@ -1,4 +1,5 @@
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
+import { KIND_DEFAULT_WEIGHT } from '../../schemas/weight-scale.ts';
 import type { EurekaSourceConfig, LabelRule } from '../../services/shared/config.ts';
 import type { EurekaInstance } from './eureka-apps.ts';
 import { sanitiseLabels } from './labels.ts';
@@ -144,7 +145,14 @@ export function normaliseEurekaApp(
     if (Object.keys(ports).length === 0) continue;
     // Two registrations of one address and ports (a restart under a new instance id) are one endpoint.
     const key = `${c.address}|${Object.entries(ports).sort().join(',')}`;
-    if (!out.has(key)) out.set(key, { address: c.address, ports, labels: c.labels, weight: 1, locality: c.locality });
+    if (!out.has(key))
+      out.set(key, {
+        address: c.address,
+        ports,
+        labels: c.labels,
+        weight: KIND_DEFAULT_WEIGHT.eureka!,
+        locality: c.locality,
+      });
   }
   return {
     namespace: src.namespace,

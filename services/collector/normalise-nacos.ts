@@ -1,4 +1,5 @@
 import type { DataIssue } from '../../schemas/registry-event.ts';
+import { KIND_DEFAULT_WEIGHT, MAX_WEIGHT } from '../../schemas/weight-scale.ts';
 import type { NacosSourceConfig } from '../../services/shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
 import { renderHost } from './naming.ts';
@@ -115,9 +116,9 @@ export function normaliseNacosService(src: NacosNormaliseConfig, obs: NacosObser
       if (bad) issues.push(bad);
       continue;
     }
-    // Nacos weights are doubles (default 1.0); istio's are integers: scale by 100 so 0.5 vs 1.0 keeps its ratio.
+    // Nacos weights are doubles (default 1.0); istio's are integers: scaled so 0.5 vs 1.0 keeps its ratio.
     const rawWeight = typeof h.weight === 'number' && Number.isFinite(h.weight) && h.weight >= 0 ? h.weight : 1;
-    const weight = Math.min(Math.round(rawWeight * 100), 2 ** 31 - 1);
+    const weight = Math.min(Math.round(rawWeight * KIND_DEFAULT_WEIGHT.nacos!), MAX_WEIGHT);
     if (weight === 0 && !src.includeZeroWeight) continue;
     const meta = strMap(h.metadata);
     const dubbo = DUBBO_PROTOCOLS[(meta[src.protocolMeta] ?? '').trim().toLowerCase()];
