@@ -60,3 +60,9 @@ export const emptyPartitionState = (): PartitionState => ({
 export const tombstoneKey = (sourceId: string, key: string) => `${sourceId}|${key}`;
 
 export const serviceKey = (namespace: string, host: string) => `${namespace}/${host}`;
+
+/** The inverse of serviceKey (also a ServiceEntry's resource name): namespaces have no `/`, hosts neither. */
+export function splitServiceKey(key: string): { namespace: string; host: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), host: key.slice(slash + 1) };
+}

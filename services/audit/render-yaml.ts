@@ -1,4 +1,5 @@
 import YAML from 'yaml';
+import { splitServiceKey } from '../../projection/fold-state.ts';
 import { decodeResource } from '../../schemas/mcp-envelope.ts';
 
 /** A ServiceEntry as `kubectl get serviceentry -o yaml` shows it (the GVK istiod ≥1.24 asks for). */
@@ -31,14 +32,14 @@ function toJsonNames(v: unknown): unknown {
 /** Decodes one stored resource (MCP Any bytes) into the object istiod builds from it. */
 export function toKubeObject(any: Uint8Array): KubeServiceEntry {
   const r = decodeResource(any);
-  const slash = r.name.indexOf('/');
+  const { namespace, host: name } = splitServiceKey(r.name);
   const metadata: KubeServiceEntry['metadata'] = {
     ...(Object.keys(r.annotations).length > 0 ? { annotations: r.annotations } : {}),
     // Kubernetes shows creation times at second precision, like istiod's own view of an MCP object.
     creationTimestamp: new Date(Math.floor(r.createTimeMs / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
     ...(Object.keys(r.labels).length > 0 ? { labels: r.labels } : {}),
-    name: r.name.slice(slash + 1),
-    namespace: r.name.slice(0, slash),
+    name,
+    namespace,
     resourceVersion: r.version,
   };
   return {

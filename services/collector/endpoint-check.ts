@@ -21,11 +21,10 @@ UNSPECIFIED_V6.addAddress('::', 'ipv6');
 export function addressProblem(address: string, allowLoopback: boolean): string | undefined {
   const family = net.isIP(address);
   if (family === 0) return 'not an IP address (istio STATIC endpoints need IPs)';
-  const unspecified = family === 4 ? address === '0.0.0.0' : UNSPECIFIED_V6.check(address, 'ipv6');
-  const loopback = family === 4 ? address.startsWith('127.') : LOOPBACK_V6.check(address, 'ipv6');
-  if (unspecified)
+  if (family === 4 ? address === '0.0.0.0' : UNSPECIFIED_V6.check(address, 'ipv6'))
     return 'unspecified address: the provider registered its bind address, not one it is reachable at; make it register its host IP';
-  if (loopback && !allowLoopback)
+  if (allowLoopback) return undefined;
+  if (family === 4 ? address.startsWith('127.') : LOOPBACK_V6.check(address, 'ipv6'))
     return (
       "loopback address: a sidecar would send this instance's share of the traffic back to the caller's own host; " +
       'make the provider register its host IP (allowLoopback: true on the source only where registry, providers and ' +

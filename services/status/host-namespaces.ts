@@ -1,4 +1,5 @@
 import { parseResourceField } from '../../snapshot-store/resource-field.ts';
+import { splitServiceKey } from '../../projection/fold-state.ts';
 import type { Check } from './status.ts';
 
 /**
@@ -15,11 +16,8 @@ export function hostsInSeveralNamespaces(fields: Iterable<string>): Map<string, 
   for (const f of fields) {
     const { kind, name } = parseResourceField(f);
     if (kind !== 'ServiceEntry') continue;
-    const slash = name.indexOf('/');
-    const ns = name.slice(0, slash);
-    const host = name.slice(slash + 1);
-    const set = byHost.get(host) ?? new Set<string>();
-    byHost.set(host, set.add(ns));
+    const { namespace, host } = splitServiceKey(name);
+    byHost.set(host, (byHost.get(host) ?? new Set<string>()).add(namespace));
   }
   const out = new Map<string, string[]>();
   for (const [host, set] of [...byHost].sort(([a], [b]) => (a < b ? -1 : 1)))
