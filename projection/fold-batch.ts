@@ -1,6 +1,9 @@
 import { evolve, type IgnoreReason } from './evolve.ts';
 import type { FoldEvent, PartitionState, ServiceFold, Tombstone } from './fold-state.ts';
 import { buildServiceEntry } from './build-service-entry.ts';
+import { splitByPort } from './split-ports.ts';
+import { portEntryName } from '../schemas/port-entry-name.ts';
+import { serviceKey } from './fold-state.ts';
 import { resourceField } from '../snapshot-store/resource-field.ts';
 import { encodeServiceEntryAny } from '../schemas/service-entry/encode.ts';
 
@@ -51,9 +54,13 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
   };
   const epochsBefore = new Map(state.epochs);
   const tombstonesBefore = new Map(state.tombstones);
+  // The per-port ServiceEntries each touched service had published when the batch began: a service the batch removes
+  // takes its fold (which lists them) with it.
+  const splitBefore = new Map<string, string[]>();
   let index = -1;
   for (const e of events) {
     index++;
+    rememberSplits(state, e, splitBefore);
     const r = evolve(state, e);
     if (r.ignored) {
       fx.ignored[r.ignored] = (fx.ignored[r.ignored] ?? 0) + 1;
@@ -73,15 +80,23 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
   for (const key of [...changed].sort()) {
     const svc = state.services.get(key);
     const field = resourceField('ServiceEntry', key);
+    const published = splitBefore.get(key) ?? svc?.splitPorts ?? [];
+    const deletePortEntries = (keep: readonly string[] = []) => {
+      for (const p of published)
+        if (!keep.includes(p)) fx.resourceDeletes.push(resourceField('ServiceEntry', portEntryName(key, p)));
+    };
     if (!svc) {
       fx.serviceDeletes.push(key);
       fx.resourceDeletes.push(field);
+      deletePortEntries();
       continue;
     }
     fx.serviceUpserts.set(key, svc);
     if (Object.values(svc.sources).every((c) => c.ports.length === 0)) {
       // Known to the registry but never had an instance (e.g. a Dubbo interface with consumers only): no service.
       fx.resourceDeletes.push(field);
+      deletePortEntries();
+      delete svc.splitPorts;
       continue;
     }
     const built = buildServiceEntry(svc);
@@ -90,7 +105,24 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
       continue;
     }
     if (built.value.notes.length > 0) fx.notes.push({ key, notes: built.value.notes });
-    fx.resourceUpserts.set(field, encodeServiceEntryAny(built.value.meta, built.value.body));
+    const { entries, split } = splitByPort(built.value, published.length > 0);
+    for (const { meta, body } of entries)
+      fx.resourceUpserts.set(resourceField('ServiceEntry', meta.name), encodeServiceEntryAny(meta, body));
+    deletePortEntries(split);
+    if (split) svc.splitPorts = split;
+    else delete svc.splitPorts;
   }
   return fx;
+}
+
+/** Records, once per batch, the per-port ServiceEntries of the services an event may remove. */
+function rememberSplits(state: PartitionState, e: FoldEvent, into: Map<string, string[]>): void {
+  if (e.kind === 'RESYNC_END') {
+    for (const [key, svc] of state.services) if (svc.splitPorts && !into.has(key)) into.set(key, svc.splitPorts);
+    return;
+  }
+  const key = serviceKey(e.namespace, e.host);
+  if (into.has(key)) return;
+  const split = state.services.get(key)?.splitPorts;
+  if (split) into.set(key, split);
 }

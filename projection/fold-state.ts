@@ -26,6 +26,11 @@ export interface ServiceFold {
   /** Observation time of the event that first created the service: a stable create_time, equal on every replay. */
   createTimeMs: number;
   sources: Record<string, SourceContribution>;
+  /**
+   * Port names of the per-port ServiceEntries published for this host (projection/split-ports.ts), absent while it
+   * is published as one ServiceEntry. Kept with the fold: it makes the split sticky, and says which to delete.
+   */
+  splitPorts?: string[];
 }
 
 /**

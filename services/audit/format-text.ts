@@ -60,7 +60,10 @@ export function formatHistory(arg: string, keys: string[], records: HistoryRecor
       lines.push('    applied, no change to the ServiceEntry (same state as before)');
     } else {
       if (r.detail) lines.push(`    ${r.detail}`);
-      if (r.change) lines.push(...changeLines(r.change));
+      if (r.changes) {
+        for (const c of r.changes)
+          lines.push(`    ${c.kind} ${resourceName(c.resource)}:`, ...changeLines(c, '      '));
+      } else if (r.change) lines.push(...changeLines(r.change));
     }
     for (const p of r.rejected ?? [])
       lines.push(`    NOT PUBLISHED: merged ServiceEntry rejected by istiod's rules: ${p}`);

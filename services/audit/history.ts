@@ -4,6 +4,7 @@ import { Replay } from '../../projection/replay.ts';
 import { validateContribution, type IgnoreReason } from '../../projection/evolve.ts';
 import { resourceField } from '../../snapshot-store/resource-field.ts';
 import { serviceKey } from '../../projection/fold-state.ts';
+import { portEntryName } from '../../schemas/port-entry-name.ts';
 import { diffServiceEntry, type ServiceChange } from './instance-diff.ts';
 import { toKubeObject } from './render-yaml.ts';
 import type { TopicMessage } from './topic-reader.ts';
@@ -40,6 +41,12 @@ export interface HistoryRecord {
   /** The merged ServiceEntry failed istiod's rules after this event: not published, the previous version kept. */
   rejected?: string[];
   change?: ServiceChange;
+  /**
+   * Every ServiceEntry of the host that changed, when more than one did: a host whose endpoints serve different ports
+   * is published as a main ServiceEntry and one per port (projection/split-ports.ts), and an endpoint moves between
+   * them. `change` is the first of these.
+   */
+  changes?: ServiceChange[];
   /** Problems the collector found in the registry data (dropped or rewritten), carried in the event. */
   dataIssues: { field: string; value: string; reason: string; action: string }[];
 }
@@ -118,7 +125,8 @@ export class HistoryTracker {
     const key = serviceKey(e.namespace, e.host);
     const prevToken = state?.services.get(key)?.sources[e.sourceId]?.orderToken ?? null;
     const watched = e.kind === 'RESYNC_END' ? [...this.keys] : [key];
-    const before = new Map(watched.map((k) => [k, replay.resources.get(resourceField('ServiceEntry', k))]));
+    const fieldsBefore = watched.map((k) => hostFields(replay, k));
+    const before = new Map(fieldsBefore.flat().map((f) => [f, replay.resources.get(f)]));
     const fx = replay.apply(0, [e]);
     const reason = Object.keys(fx.ignored)[0] as IgnoreReason | undefined;
     const base = {
@@ -163,12 +171,14 @@ export class HistoryTracker {
       };
     }
     const rejected = fx.rejected.filter((r) => watched.includes(r.key)).flatMap((r) => r.problems);
-    const changes = watched.flatMap((k) => {
-      const field = resourceField('ServiceEntry', k);
-      const a = before.get(k);
-      const b = replay.resources.get(field);
-      if ((!a && !b) || (a && b && a.equals(b))) return [];
-      return [diffServiceEntry(field, a && toKubeObject(a), b && toKubeObject(b))];
+    const changes = watched.flatMap((k, i) => {
+      const fields = [...new Set([...fieldsBefore[i]!, ...hostFields(replay, k)])].sort();
+      return fields.flatMap((field) => {
+        const a = before.get(field);
+        const b = replay.resources.get(field);
+        if ((!a && !b) || (a && b && a.equals(b))) return [];
+        return [diffServiceEntry(field, a && toKubeObject(a), b && toKubeObject(b))];
+      });
     });
     if (e.kind === 'RESYNC_END') {
       // A marker matters to this history only when it removed (or changed) the service.
@@ -179,6 +189,7 @@ export class HistoryTracker {
         service: c.resource.slice(c.resource.indexOf('|') + 1),
         outcome: 'applied',
         change: c,
+        ...(changes.length > 1 ? { changes } : {}),
         detail: `not observed by ${e.sourceId}'s full resync ${e.generation}: removed`,
       };
     }
@@ -187,9 +198,16 @@ export class HistoryTracker {
       service: key,
       outcome: changes.length > 0 ? 'applied' : 'unchanged',
       ...(changes[0] ? { change: changes[0] } : {}),
+      ...(changes.length > 1 ? { changes } : {}),
       ...(rejected.length > 0 ? { rejected } : {}),
     };
   }
+}
+
+/** The resource fields of a host: its ServiceEntry, and the per-port ones while it is split. */
+function hostFields(replay: Replay, key: string): string[] {
+  const split = replay.partitions.get(0)?.services.get(key)?.splitPorts ?? [];
+  return [key, ...split.map((p) => portEntryName(key, p))].map((name) => resourceField('ServiceEntry', name));
 }
 
 function stateHas(replay: Replay, key: string): boolean {

@@ -1,10 +1,12 @@
 import { parseResourceField } from '../../snapshot-store/resource-field.ts';
 import { splitServiceKey } from '../../projection/fold-state.ts';
+import { hostEntryName } from '../../schemas/port-entry-name.ts';
 import type { Check } from './status.ts';
 
 /**
  * Mesh hosts the snapshot serves from more than one namespace, each with its namespaces (sorted). Pure: takes the
- * fields of the snapshot's resources hash (`ServiceEntry|<namespace>/<host>`).
+ * fields of the snapshot's resources hash (`ServiceEntry|<namespace>/<host>`, and a split host's per-port
+ * `…/<host>~<port name>`).
  *
  * Why it matters: istio treats two ServiceEntries of one host in different namespaces as two services, and a sidecar
  * uses one of them (the older) — the other's endpoints get no traffic. It happens when two sources feed one registry
@@ -16,7 +18,7 @@ export function hostsInSeveralNamespaces(fields: Iterable<string>): Map<string, 
   for (const f of fields) {
     const { kind, name } = parseResourceField(f);
     if (kind !== 'ServiceEntry') continue;
-    const { namespace, host } = splitServiceKey(name);
+    const { namespace, host } = splitServiceKey(hostEntryName(name));
     byHost.set(host, (byHost.get(host) ?? new Set<string>()).add(namespace));
   }
   const out = new Map<string, string[]>();

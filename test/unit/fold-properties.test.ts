@@ -6,6 +6,10 @@ import { Replay } from '../../projection/replay.ts';
 import { foldBatch } from '../../projection/fold-batch.ts';
 import { emptyPartitionState, type PartitionState } from '../../projection/fold-state.ts';
 import { decodePartitionState, encodePartitionState } from '../../projection/fold-codec.ts';
+import { buildServiceEntry } from '../../projection/build-service-entry.ts';
+import { decodeResource } from '../../schemas/mcp-envelope.ts';
+import { hostEntryName } from '../../schemas/port-entry-name.ts';
+import { parseResourceField } from '../../snapshot-store/resource-field.ts';
 
 /**
  * Properties of the pure fold (evolve + foldBatch + Replay), over generated event streams that mix every kind of
@@ -197,9 +201,45 @@ describe('the fold (property-based)', () => {
         const r = replayIn([events]);
         for (const f of r.resources.keys())
           assert.ok(
-            HOSTS.some((h) => f === `ServiceEntry|${key(h)}`),
+            HOSTS.some((h) => hostEntryName(parseResourceField(f).name) === key(h)),
             f,
           );
+      }),
+      RUNS,
+    );
+  });
+
+  // Sources that name different ports feed one host here (zk1's tcp-dubbo next to dc1's http), so the endpoints of a
+  // host often serve only some of its ports: istiod must never list one under a port it does not serve, and every
+  // port an endpoint serves must list it (projection/split-ports.ts).
+  it('lists every endpoint under exactly the ports it serves, across the entries of its host', () => {
+    fc.assert(
+      fc.property(stream, (events) => {
+        const r = replayIn([events]);
+        const served = new Map<string, Set<string>>();
+        for (const [f, bytes] of r.resources) {
+          const { name, body } = decodeResource(bytes);
+          const spec = body as { ports: { name: string }[]; endpoints?: { address: string; ports: object }[] };
+          const host = hostEntryName(name);
+          if (name !== host) assert.ok(r.resources.has(`ServiceEntry|${host}`), `${f} without its host's entry`);
+          for (const ep of spec.endpoints ?? []) {
+            const names = Object.keys(ep.ports);
+            for (const p of spec.ports) {
+              assert.ok(names.includes(p.name), `${f}: ${ep.address} listed under ${p.name}, which it does not serve`);
+              const set = served.get(host) ?? new Set<string>();
+              set.add(`${ep.address}|${p.name}`);
+              served.set(host, set);
+            }
+          }
+        }
+        for (const [k, fold] of r.partitions.get(0)?.services ?? []) {
+          const built = buildServiceEntry(fold);
+          if (!built.ok || !r.resources.has(`ServiceEntry|${k}`)) continue;
+          const want = built.value.body.endpoints.flatMap((ep) =>
+            Object.keys(ep.ports).map((p) => `${ep.address}|${p}`),
+          );
+          assert.deepEqual([...(served.get(k) ?? [])].sort(), want.sort(), `${k}: endpoints by port`);
+        }
       }),
       RUNS,
     );

@@ -1,0 +1,151 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { InstanceSpec, RegistryEvent } from '../../schemas/registry-event.ts';
+import { Replay } from '../../projection/replay.ts';
+import { decodeResource } from '../../schemas/mcp-envelope.ts';
+import { hostEntryName, portEntryName } from '../../schemas/port-entry-name.ts';
+import { shardOf } from '../../services/xds-gateway/shard.ts';
+
+// A Dubbo interface served over two protocols: `tcp-dubbo` on 20880 and `tcp-tri` on 50051. A provider that serves
+// only one of them must be listed by istiod under that port only.
+const DUBBO = { name: 'tcp-dubbo', number: 20880, protocol: 'TCP' };
+const TRI = { name: 'tcp-tri', number: 50051, protocol: 'TCP' };
+
+const provider = (address: string, ...ports: (typeof DUBBO)[]): InstanceSpec => ({
+  address,
+  ports: Object.fromEntries(ports.map((p) => [p.name, p.number])),
+  labels: { 'meshbridge.io/source': 'zk1' },
+  weight: 0,
+  locality: '',
+});
+
+let at = 1_700_000_000_000;
+function state(instances: InstanceSpec[], ports = [DUBBO, TRI], host = 'demo.svc'): RegistryEvent {
+  at += 1000;
+  return {
+    kind: 'SERVICE_STATE',
+    eventId: `e-${at}`,
+    sourceId: 'zk1',
+    sourceKind: 'zookeeper-dubbo',
+    collectorId: 'c',
+    epoch: 1,
+    generation: 'g',
+    observedAt: at,
+    namespace: 'dubbo',
+    host,
+    registryService: 'Demo',
+    orderToken: null,
+    ports,
+    instances,
+    issues: [],
+    resyncServices: [],
+    raw: null,
+  };
+}
+
+/** What the replay publishes: resource name -> [port names, endpoints as "address:port,..."]. */
+function published(r: Replay): Record<string, { ports: string[]; endpoints: string[] }> {
+  const out: Record<string, { ports: string[]; endpoints: string[] }> = {};
+  for (const [field, bytes] of [...r.resources].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const { name, body } = decodeResource(bytes);
+    const spec = body as {
+      ports: { name: string }[];
+      endpoints?: { address: string; ports: Record<string, number> }[];
+    };
+    out[name] = {
+      ports: spec.ports.map((p) => p.name),
+      endpoints: (spec.endpoints ?? []).map((e) => `${e.address}:${Object.values(e.ports).sort().join(',')}`),
+    };
+    assert.equal(field, `ServiceEntry|${name}`);
+  }
+  return out;
+}
+
+function given(...batches: RegistryEvent[][]): Replay {
+  const r = new Replay();
+  for (const b of batches) r.apply(0, b);
+  return r;
+}
+
+describe('a host whose endpoints serve different ports', () => {
+  it('is one ServiceEntry while every endpoint serves every port', () => {
+    const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO, TRI)])]);
+    assert.deepEqual(published(r), {
+      'dubbo/demo.svc': {
+        ports: ['tcp-dubbo', 'tcp-tri'],
+        endpoints: ['10.0.0.1:20880,50051', '10.0.0.2:20880,50051'],
+      },
+    });
+  });
+
+  it('is split when a provider serves one port only: the main entry keeps every port, each port gets its own', () => {
+    const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
+    assert.deepEqual(published(r), {
+      'dubbo/demo.svc': { ports: ['tcp-dubbo', 'tcp-tri'], endpoints: ['10.0.0.1:20880,50051'] },
+      'dubbo/demo.svc~tcp-dubbo': { ports: ['tcp-dubbo'], endpoints: ['10.0.0.2:20880'] },
+      'dubbo/demo.svc~tcp-tri': { ports: ['tcp-tri'], endpoints: [] },
+    });
+  });
+
+  it('stays split once every provider serves every port: a restart moves an endpoint, never creates an entry', () => {
+    const r = given(
+      [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])],
+      [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO, TRI)])],
+    );
+    assert.deepEqual(published(r), {
+      'dubbo/demo.svc': {
+        ports: ['tcp-dubbo', 'tcp-tri'],
+        endpoints: ['10.0.0.1:20880,50051', '10.0.0.2:20880,50051'],
+      },
+      'dubbo/demo.svc~tcp-dubbo': { ports: ['tcp-dubbo'], endpoints: [] },
+      'dubbo/demo.svc~tcp-tri': { ports: ['tcp-tri'], endpoints: [] },
+    });
+    // The provider restarts: its triple URL lands after its dubbo one.
+    r.apply(0, [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', TRI)])]);
+    assert.deepEqual(published(r)['dubbo/demo.svc~tcp-tri'], { ports: ['tcp-tri'], endpoints: ['10.0.0.2:50051'] });
+    assert.equal(Object.keys(published(r)).length, 3);
+  });
+
+  it('is one ServiceEntry again when the host is down to one port, and its per-port entries are deleted', () => {
+    const r = given(
+      [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])],
+      [state([provider('10.0.0.1', DUBBO), provider('10.0.0.2', DUBBO)], [DUBBO])],
+    );
+    assert.deepEqual(Object.keys(published(r)), ['dubbo/demo.svc']);
+    assert.equal(r.partitions.get(0)!.services.get('dubbo/demo.svc')!.splitPorts, undefined);
+  });
+
+  it('takes its per-port entries with it when it is removed, in the same batch as other changes', () => {
+    const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
+    r.apply(0, [
+      state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.3', TRI)]),
+      { ...state([]), kind: 'SERVICE_REMOVED', ports: [] },
+      state([provider('10.0.0.9', DUBBO)], [DUBBO], 'other.svc'),
+    ]);
+    assert.deepEqual(Object.keys(published(r)), ['dubbo/other.svc']);
+  });
+
+  it('is removed whole by a re-read that did not see it', () => {
+    const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
+    r.apply(0, [{ ...state([]), kind: 'RESYNC_END', namespace: '', host: '', ports: [], resyncServices: [] }]);
+    assert.deepEqual(published(r), {});
+  });
+
+  it('creates the per-port entries after the main one (istiod takes the oldest entry of a host as its service)', () => {
+    const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
+    const times = [...r.resources.values()].map((b) => decodeResource(b));
+    const main = times.find((m) => m.name === 'dubbo/demo.svc')!;
+    for (const m of times.filter((x) => x !== main)) assert.ok(m.createTimeMs > main.createTimeMs, m.name);
+    for (const m of times) assert.deepEqual(m.labels, main.labels, 'istiod merges only entries with equal labels');
+  });
+});
+
+describe('per-port ServiceEntry names', () => {
+  it('name their host, and are served from its shard', () => {
+    const name = portEntryName('dubbo/demo.svc', 'tcp-tri');
+    assert.equal(name, 'dubbo/demo.svc~tcp-tri');
+    assert.equal(hostEntryName(name), 'dubbo/demo.svc');
+    assert.equal(hostEntryName('dubbo/demo.svc'), 'dubbo/demo.svc');
+    for (const k of [4, 16, 256, 1024]) assert.equal(shardOf(name, k), shardOf('dubbo/demo.svc', k));
+  });
+});
