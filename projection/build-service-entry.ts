@@ -37,13 +37,26 @@ function sharedWeight(kind: string, weight: number): number {
   return Math.min(Math.round((weight * SHARED_SCALE) / (KIND_DEFAULT_WEIGHT[kind] ?? 1)), MAX_WEIGHT);
 }
 
+/** The ports of a host fed by several sources, and how each source's port names map onto them. */
+export interface MergedPorts {
+  /** Sources in id order: the merge's precedence. */
+  sourceIds: string[];
+  /** The host's ports, by number. */
+  ports: ServicePortSpec[];
+  /** Kept port names. */
+  names: ReadonlySet<string>;
+  /** Per source, its port names that serve a kept port under another name. */
+  renames: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** Merge decisions worth reporting. */
+  notes: string[];
+}
+
 /**
- * Builds the ServiceEntry of one mesh service from every source that feeds it, canonically ordered so equal input
- * gives equal bytes. Merge rule when sources disagree on a port: sources are taken in id order and the first one to
- * define a port name or number wins; the others' conflicting definitions are dropped and reported, and a source that
- * names a kept port number differently has its instances serve it under the kept name (never dropped for a name).
+ * Merge rule when sources disagree on a port: sources are taken in id order and the first one to define a port name
+ * or number wins; the others' conflicting definitions are dropped and reported, and a source that names a kept port
+ * number differently has its instances serve it under the kept name (never dropped for a name).
  */
-export function buildServiceEntry(fold: ServiceFold): BuildResult {
+export function mergePorts(fold: ServiceFold): MergedPorts {
   const sourceIds = Object.keys(fold.sources).sort(cmp);
   const notes: string[] = [];
   const byName = new Map<string, ServicePortSpec & { source: string }>();
@@ -80,6 +93,43 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
   const ports = [...byName.values()]
     .sort((a, b) => a.number - b.number)
     .map(({ number, protocol, name }) => ({ number, protocol, name }));
+  return { sourceIds, ports, names: new Set(byName.keys()), renames, notes };
+}
+
+/** An instance's ports under the host's kept names (sorted), or undefined when it serves none of them. */
+function instancePorts(
+  ports: Record<string, number>,
+  merged: MergedPorts,
+  source: string,
+): Record<string, number> | undefined {
+  const rename = merged.renames.get(source);
+  return sortedRecord(rename ? renamed(ports, rename) : ports, (n) => merged.names.has(n));
+}
+
+/**
+ * Whether some instance of the host serves only some of its ports (projection/split-ports.ts): istiod would list it
+ * under the others too.
+ */
+export function servesSomePortsOnly(fold: ServiceFold, merged: MergedPorts = mergePorts(fold)): boolean {
+  const all = merged.ports.length;
+  if (all < 2) return false;
+  for (const id of merged.sourceIds) {
+    for (const inst of fold.sources[id]!.instances) {
+      const ports = instancePorts(inst.ports, merged, id);
+      if (ports !== undefined && Object.keys(ports).length < all) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Builds the ServiceEntry of one mesh service from every source that feeds it (ports merged by `mergePorts`),
+ * canonically ordered so equal input gives equal bytes.
+ */
+export function buildServiceEntry(fold: ServiceFold): BuildResult {
+  const merged = mergePorts(fold);
+  const { sourceIds, ports } = merged;
+  const notes = [...merged.notes];
 
   const endpoints: ServiceEntryBody['endpoints'] = [];
   const sortKeys: string[] = [];
@@ -93,9 +143,8 @@ export function buildServiceEntry(fold: ServiceFold): BuildResult {
   const weights: number[] | undefined = sourceIds.length > 1 ? [] : undefined;
   for (const id of sourceIds) {
     const kind = fold.sources[id]!.sourceKind;
-    const rename = renames.get(id);
     for (const inst of fold.sources[id]!.instances) {
-      const epPorts = sortedRecord(rename ? renamed(inst.ports, rename) : inst.ports, (n) => byName.has(n));
+      const epPorts = instancePorts(inst.ports, merged, id);
       if (epPorts === undefined) continue;
       // Address and ports: the instance's identity, and the start of its sort key.
       const identity = `${inst.address}|${portsText(epPorts)}`;

@@ -9,6 +9,7 @@ import {
 } from './fold-state.ts';
 import { validateServiceEntry } from '../schemas/service-entry/validate.ts';
 import { samePorts, sameInstances } from './content-equal.ts';
+import { splitAfterChange } from './split-ports.ts';
 
 export type IgnoreReason =
   | 'stale-epoch'
@@ -88,6 +89,7 @@ function applyState(state: PartitionState, e: FoldEvent): Evolution {
   const fold: ServiceFold = svc ?? { namespace: e.namespace, host: e.host, createTimeMs: e.observedAt, sources: {} };
   fold.sources[e.sourceId] = next;
   state.services.set(key, fold);
+  updateSplit(fold);
   return { changed: [key] };
 }
 
@@ -100,6 +102,7 @@ function applyRemoval(state: PartitionState, e: FoldEvent): Evolution {
   if (olderThan(e, prev)) return { changed: [], ignored: 'older-order-token' };
   delete svc.sources[e.sourceId];
   if (Object.keys(svc.sources).length === 0) state.services.delete(key);
+  else updateSplit(svc);
   bury(state, e, key);
   return { changed: [key] };
 }
@@ -112,6 +115,7 @@ function applyResyncEnd(state: PartitionState, e: FoldEvent): Evolution {
     if (svc.sources[e.sourceId] && !observed.has(key)) {
       delete svc.sources[e.sourceId];
       if (Object.keys(svc.sources).length === 0) state.services.delete(key);
+      else updateSplit(svc);
       bury(state, e, key);
       changed.push(key);
     }
@@ -124,6 +128,13 @@ function applyResyncEnd(state: PartitionState, e: FoldEvent): Evolution {
       state.tombstones.delete(k);
   }
   return { changed, resyncedSource: e.sourceId };
+}
+
+/** Whether the host is published split by port (projection/split-ports.ts), kept in its fold. */
+function updateSplit(fold: ServiceFold): void {
+  const split = splitAfterChange(fold);
+  if (split) fold.splitPorts = split;
+  else if (fold.splitPorts) delete fold.splitPorts;
 }
 
 /** Remembers a removed contribution's publisher position (only events that carry one: v3 and later). */

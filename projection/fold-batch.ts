@@ -2,7 +2,7 @@ import { evolve, type IgnoreReason } from './evolve.ts';
 import type { FoldEvent, PartitionState, ServiceFold, Tombstone } from './fold-state.ts';
 import { buildServiceEntry } from './build-service-entry.ts';
 import { splitByPort } from './split-ports.ts';
-import { portEntryName } from '../schemas/port-entry-name.ts';
+import { hostEntryNames } from '../schemas/port-entry-name.ts';
 import { serviceKey } from './fold-state.ts';
 import { resourceField } from '../snapshot-store/resource-field.ts';
 import { encodeServiceEntryAny } from '../schemas/service-entry/encode.ts';
@@ -54,9 +54,8 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
   };
   const epochsBefore = new Map(state.epochs);
   const tombstonesBefore = new Map(state.tombstones);
-  // The per-port ServiceEntries each touched service had published when the batch began: a service the batch removes
-  // takes its fold (which lists them) with it.
-  const splitBefore = new Map<string, string[]>();
+  // How each touched split service was published when the batch began: its fold, which says so, may change or go.
+  const splitBefore = new Map<string, string[] | undefined>();
   let index = -1;
   for (const e of events) {
     index++;
@@ -79,50 +78,51 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
   for (const k of tombstonesBefore.keys()) if (!state.tombstones.has(k)) fx.tombstones.set(k, null);
   for (const key of [...changed].sort()) {
     const svc = state.services.get(key);
-    const field = resourceField('ServiceEntry', key);
-    const published = splitBefore.get(key) ?? svc?.splitPorts ?? [];
-    const deletePortEntries = (keep: readonly string[] = []) => {
-      for (const p of published)
-        if (!keep.includes(p)) fx.resourceDeletes.push(resourceField('ServiceEntry', portEntryName(key, p)));
-    };
+    // How the host was published when the batch began (a host the batch touched but did not find split was whole).
+    const before = splitBefore.get(key);
     if (!svc) {
       fx.serviceDeletes.push(key);
-      fx.resourceDeletes.push(field);
-      deletePortEntries();
+      unpublish(fx, key, before);
       continue;
     }
     fx.serviceUpserts.set(key, svc);
     if (Object.values(svc.sources).every((c) => c.ports.length === 0)) {
       // Known to the registry but never had an instance (e.g. a Dubbo interface with consumers only): no service.
-      fx.resourceDeletes.push(field);
-      deletePortEntries();
-      delete svc.splitPorts;
+      unpublish(fx, key, before);
       continue;
     }
     const built = buildServiceEntry(svc);
     if (!built.ok) {
       fx.rejected.push({ key, problems: built.error });
+      // The previous version stays published, under the names the fold must remember to delete it by later.
+      if (before) svc.splitPorts = before;
+      else delete svc.splitPorts;
       continue;
     }
     if (built.value.notes.length > 0) fx.notes.push({ key, notes: built.value.notes });
-    const { entries, split } = splitByPort(built.value, published.length > 0);
+    const { entries, split } = splitByPort(built.value, svc.splitPorts !== undefined);
     for (const { meta, body } of entries)
       fx.resourceUpserts.set(resourceField('ServiceEntry', meta.name), encodeServiceEntryAny(meta, body));
-    deletePortEntries(split);
-    if (split) svc.splitPorts = split;
-    else delete svc.splitPorts;
+    if (before || split) unpublish(fx, key, before, hostEntryNames(key, split));
   }
   return fx;
 }
 
-/** Records, once per batch, the per-port ServiceEntries of the services an event may remove. */
-function rememberSplits(state: PartitionState, e: FoldEvent, into: Map<string, string[]>): void {
+/** Deletes the names the host was published under (`split`: as projection/split-ports.ts), but those in `keep`. */
+function unpublish(fx: BatchEffects, key: string, split: string[] | undefined, keep: readonly string[] = []): void {
+  for (const n of hostEntryNames(key, split))
+    if (!keep.includes(n)) fx.resourceDeletes.push(resourceField('ServiceEntry', n));
+}
+
+/**
+ * Records how each service an event may change was published when the batch began (split: its port names; whole:
+ * undefined), on the first event that touches it. A resync marker may remove any split service.
+ */
+function rememberSplits(state: PartitionState, e: FoldEvent, into: Map<string, string[] | undefined>): void {
   if (e.kind === 'RESYNC_END') {
     for (const [key, svc] of state.services) if (svc.splitPorts && !into.has(key)) into.set(key, svc.splitPorts);
     return;
   }
   const key = serviceKey(e.namespace, e.host);
-  if (into.has(key)) return;
-  const split = state.services.get(key)?.splitPorts;
-  if (split) into.set(key, split);
+  if (!into.has(key)) into.set(key, state.services.get(key)?.splitPorts);
 }

@@ -1,6 +1,8 @@
 import type { ResourceMeta } from '../schemas/mcp-envelope.ts';
 import type { ServiceEntryBody } from '../schemas/service-entry/validate.ts';
-import { portEntryName } from '../schemas/port-entry-name.ts';
+import { everyPortEntryName, portEntryName } from '../schemas/port-entry-name.ts';
+import type { ServiceFold } from './fold-state.ts';
+import { mergePorts, servesSomePortsOnly } from './build-service-entry.ts';
 
 /** A resource to publish: what `encodeServiceEntryAny` takes. */
 export interface PublishedEntry {
@@ -9,15 +11,15 @@ export interface PublishedEntry {
 }
 
 export interface PortSplit {
-  /** The ServiceEntries that carry the host: the whole one, or the main one and one per port. */
+  /** The ServiceEntries that carry the host: the whole one, or the split ones. */
   entries: PublishedEntry[];
-  /** The port names of the per-port ServiceEntries published (split mode), or undefined (one ServiceEntry). */
+  /** The port names of the per-port ServiceEntries (split), or undefined (published whole). */
   split: string[] | undefined;
 }
 
 /**
- * A per-port ServiceEntry is created this long after its host's main one: istiod takes the oldest ServiceEntry of a
- * host as the service (its index, and the first of a sidecar's merged ports), and it must be the one with every port.
+ * A per-port ServiceEntry is created this long after its host's every-port one: istiod takes the oldest ServiceEntry
+ * of a host as the service (its index, the first of a sidecar's merged ports), and it must be the one with every port.
  */
 const PORT_ENTRY_CREATE_OFFSET_MS = 1000;
 
@@ -25,30 +27,29 @@ const PORT_ENTRY_CREATE_OFFSET_MS = 1000;
  * How a host's ServiceEntry is published when some endpoints serve only some of its ports.
  *
  * istiod lists every endpoint of a ServiceEntry under every one of its ports, on the service port's number when the
- * endpoint names no port of its own. A Dubbo fleet part-way through a move to triple (some providers `dubbo://` only)
- * or two registries of one host with different protocols would have the new port's traffic sent to providers that
- * do not listen on it. istiod merges the ServiceEntries of one namespace and host (their ports in a sidecar's view,
- * their instances per port in EDS), so the host is published as a main ServiceEntry with every port and the
- * endpoints that serve them all, plus one ServiceEntry per port with the endpoints that serve that port but not all.
+ * endpoint names no port of its own: a Dubbo fleet part-way through a move to triple (some providers `dubbo://`
+ * only), or two registries of one host with different protocols, would have the new port's traffic sent to providers
+ * that do not listen on it. istiod merges the ServiceEntries of one namespace and host (their ports in a sidecar's
+ * view, their instances per port in EDS), so such a host is published split: one ServiceEntry with every port and no
+ * endpoint (the service), and one per port with every endpoint that serves that port.
  *
- * Split mode is sticky (`sticky`: the host was split before): once split, the per-port entries stay, empty or not,
- * while the host has two ports or more. A two-protocol provider registers one URL per protocol and is seen with one
- * port first; without stickiness every restart would create and delete a ServiceEntry — a full push in istiod — where
- * moving an endpoint between entries that exist is an incremental EDS update.
+ * Why this shape: an endpoint never moves between entries. Gaining or losing a port adds it to or removes it from
+ * that port's entry only, and istiod applies a config source's response entry by entry — an endpoint moved from one
+ * entry to another could be pushed to sidecars missing for a moment. Going from whole to split (or back) renames the
+ * entries instead, and istiod creates and updates a response's entries before it deletes the ones that left.
+ *
+ * Whether a host is split is decided per event, by `splitAfterChange`, and kept in its fold (`splitPorts`).
  */
-export function splitByPort(entry: PublishedEntry, sticky: boolean): PortSplit {
+export function splitByPort(entry: PublishedEntry, split: boolean): PortSplit {
   const { body, meta } = entry;
-  if (body.ports.length < 2) return { entries: [entry], split: undefined };
-  const all = body.ports.length;
-  const partial = body.endpoints.filter((ep) => Object.keys(ep.ports).length < all);
-  if (partial.length === 0 && !sticky) return { entries: [entry], split: undefined };
+  if (!split || body.ports.length < 2) return { entries: [entry], split: undefined };
 
   const entries: PublishedEntry[] = [
-    { meta, body: { ...body, endpoints: body.endpoints.filter((ep) => Object.keys(ep.ports).length === all) } },
+    { meta: { ...meta, name: everyPortEntryName(meta.name) }, body: { ...body, endpoints: [] } },
   ];
   for (const port of body.ports) {
     const endpoints: ServiceEntryBody['endpoints'] = [];
-    for (const ep of partial) {
+    for (const ep of body.endpoints) {
       const number = ep.ports[port.name];
       if (number !== undefined) endpoints.push({ ...ep, ports: { [port.name]: number } });
     }
@@ -62,4 +63,20 @@ export function splitByPort(entry: PublishedEntry, sticky: boolean): PortSplit {
     });
   }
   return { entries, split: body.ports.map((p) => p.name) };
+}
+
+/**
+ * Whether a host is split after a change to its fold: once some endpoint served only some of its ports, for as long
+ * as it has two ports or more (then its port names, else undefined). Sticky because a two-protocol provider
+ * registers one URL per protocol and is seen with one port first: without it every restart would create and delete
+ * ServiceEntries — a full push in istiod — where adding an endpoint to an entry is an incremental EDS update. Decided
+ * per event (evolve), not per batch, so the published result does not depend on how events were batched.
+ */
+export function splitAfterChange(fold: ServiceFold): string[] | undefined {
+  const ids = Object.keys(fold.sources);
+  // The usual host: one source with one port.
+  if (ids.length === 1 && fold.sources[ids[0]!]!.ports.length < 2) return undefined;
+  const merged = mergePorts(fold);
+  if (merged.ports.length < 2) return undefined;
+  return fold.splitPorts || servesSomePortsOnly(fold, merged) ? merged.ports.map((p) => p.name) : undefined;
 }

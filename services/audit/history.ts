@@ -4,7 +4,7 @@ import { Replay } from '../../projection/replay.ts';
 import { validateContribution, type IgnoreReason } from '../../projection/evolve.ts';
 import { resourceField } from '../../snapshot-store/resource-field.ts';
 import { serviceKey } from '../../projection/fold-state.ts';
-import { portEntryName } from '../../schemas/port-entry-name.ts';
+import { hostEntryName, hostEntryNames } from '../../schemas/port-entry-name.ts';
 import { diffServiceEntry, type ServiceChange } from './instance-diff.ts';
 import { toKubeObject } from './render-yaml.ts';
 import type { TopicMessage } from './topic-reader.ts';
@@ -43,8 +43,8 @@ export interface HistoryRecord {
   change?: ServiceChange;
   /**
    * Every ServiceEntry of the host that changed, when more than one did: a host whose endpoints serve different ports
-   * is published as a main ServiceEntry and one per port (projection/split-ports.ts), and an endpoint moves between
-   * them. `change` is the first of these.
+   * is published as one ServiceEntry with every port and one per port (projection/split-ports.ts). `change` is the
+   * first of these.
    */
   changes?: ServiceChange[];
   /** Problems the collector found in the registry data (dropped or rewritten), carried in the event. */
@@ -186,7 +186,7 @@ export class HistoryTracker {
       const c = changes[0]!;
       return {
         ...base,
-        service: c.resource.slice(c.resource.indexOf('|') + 1),
+        service: hostEntryName(c.resource.slice(c.resource.indexOf('|') + 1)),
         outcome: 'applied',
         change: c,
         ...(changes.length > 1 ? { changes } : {}),
@@ -204,10 +204,10 @@ export class HistoryTracker {
   }
 }
 
-/** The resource fields of a host: its ServiceEntry, and the per-port ones while it is split. */
+/** The resource fields of a host: its ServiceEntry, or the split ones (projection/split-ports.ts). */
 function hostFields(replay: Replay, key: string): string[] {
-  const split = replay.partitions.get(0)?.services.get(key)?.splitPorts ?? [];
-  return [key, ...split.map((p) => portEntryName(key, p))].map((name) => resourceField('ServiceEntry', name));
+  const split = replay.partitions.get(0)?.services.get(key)?.splitPorts;
+  return hostEntryNames(key, split).map((name) => resourceField('ServiceEntry', name));
 }
 
 function stateHas(replay: Replay, key: string): boolean {

@@ -8,12 +8,13 @@ import { emptyPartitionState, type PartitionState } from '../../projection/fold-
 import { decodePartitionState, encodePartitionState } from '../../projection/fold-codec.ts';
 import { buildServiceEntry } from '../../projection/build-service-entry.ts';
 import { decodeResource } from '../../schemas/mcp-envelope.ts';
-import { hostEntryName } from '../../schemas/port-entry-name.ts';
+import { everyPortEntryName, hostEntryName, hostEntryNames } from '../../schemas/port-entry-name.ts';
 import { parseResourceField } from '../../snapshot-store/resource-field.ts';
 
 /**
  * Properties of the pure fold (evolve + foldBatch + Replay), over generated event streams that mix every kind of
  * event, several sources and epochs, missing and out-of-order registry tokens, invalid data and resync markers:
+ * (and two-protocol services whose providers serve one protocol or both):
  * - deterministic: the same events give the same bytes and the same state;
  * - insensitive to duplicates: an event delivered twice in a row changes nothing;
  * - batch-boundary independent: any split of the stream into batches gives the same result;
@@ -98,7 +99,53 @@ const event: fc.Arbitrary<RegistryEvent> = fc
     } as RegistryEvent;
   });
 
-const stream = fc.array(event, { minLength: 1, maxLength: 60 });
+/** A two-protocol service whose providers serve one protocol or both (a Dubbo fleet moving to triple). */
+const TWO_PORTS = [
+  { name: 'tcp-dubbo', number: 20880, protocol: 'TCP' },
+  { name: 'tcp-tri', number: 50051, protocol: 'TCP' },
+];
+const twoProtocolEvent: fc.Arbitrary<RegistryEvent> = fc
+  .record({
+    source: fc.constantFrom(...SOURCES),
+    host: fc.constantFrom(...HOSTS),
+    observedAt: fc.integer({ min: 1_700_000_000_000, max: 1_700_000_100_000 }),
+    serves: fc.uniqueArray(
+      fc.record({
+        address: fc.constantFrom('10.0.0.1', '10.0.0.2', '10.0.0.3'),
+        ports: fc.subarray(TWO_PORTS, { minLength: 1 }),
+      }),
+      { maxLength: 3, selector: (i) => i.address },
+    ),
+  })
+  .map(
+    (g) =>
+      ({
+        eventId: `m-${g.observedAt}`,
+        sourceId: g.source,
+        sourceKind: 'zookeeper-dubbo',
+        collectorId: 'c',
+        epoch: 3,
+        generation: 'g',
+        observedAt: g.observedAt,
+        registryService: g.host,
+        orderToken: null,
+        issues: [],
+        resyncServices: [],
+        raw: null,
+        kind: 'SERVICE_STATE',
+        namespace: 'dubbo',
+        host: g.host,
+        ports: g.serves.length > 0 ? TWO_PORTS : [],
+        instances: g.serves.map((i) => ({
+          address: i.address,
+          ports: Object.fromEntries(i.ports.map((p) => [p.name, p.number])),
+          labels: { 'meshbridge.io/source': g.source },
+          weight: 0,
+          locality: '',
+        })),
+      }) as RegistryEvent,
+  );
+const stream = fc.array(fc.oneof(event, twoProtocolEvent), { minLength: 1, maxLength: 60 });
 
 /** Everything observable about a fold: resource bytes, completeness, and the state as Redis would hold it. */
 function outcome(replay: Replay): string {
@@ -209,36 +256,41 @@ describe('the fold (property-based)', () => {
     );
   });
 
-  // Sources that name different ports feed one host here (zk1's tcp-dubbo next to dc1's http), so the endpoints of a
-  // host often serve only some of its ports: istiod must never list one under a port it does not serve, and every
+  // Providers serving one protocol or both, and sources that name different ports (zk1's tcp-dubbo next to dc1's
+  // http): the endpoints of a host often serve only some of its ports: istiod must never list one under a port it does not serve, and every
   // port an endpoint serves must list it (projection/split-ports.ts).
   it('lists every endpoint under exactly the ports it serves, across the entries of its host', () => {
     fc.assert(
       fc.property(stream, (events) => {
         const r = replayIn([events]);
-        const served = new Map<string, Set<string>>();
+        const served = new Map<string, string[]>();
         for (const [f, bytes] of r.resources) {
           const { name, body } = decodeResource(bytes);
-          const spec = body as { ports: { name: string }[]; endpoints?: { address: string; ports: object }[] };
+          const spec = body as {
+            ports: { name: string }[];
+            endpoints?: { address: string; ports: Record<string, number> }[];
+          };
           const host = hostEntryName(name);
-          if (name !== host) assert.ok(r.resources.has(`ServiceEntry|${host}`), `${f} without its host's entry`);
+          if (name !== host)
+            assert.ok(r.resources.has(`ServiceEntry|${everyPortEntryName(host)}`), `${f} without its every-port entry`);
           for (const ep of spec.endpoints ?? []) {
             const names = Object.keys(ep.ports);
             for (const p of spec.ports) {
               assert.ok(names.includes(p.name), `${f}: ${ep.address} listed under ${p.name}, which it does not serve`);
-              const set = served.get(host) ?? new Set<string>();
-              set.add(`${ep.address}|${p.name}`);
-              served.set(host, set);
+              const list = served.get(host) ?? [];
+              list.push(`${ep.address}|${p.name}=${ep.ports[p.name]}`);
+              served.set(host, list);
             }
           }
         }
         for (const [k, fold] of r.partitions.get(0)?.services ?? []) {
           const built = buildServiceEntry(fold);
-          if (!built.ok || !r.resources.has(`ServiceEntry|${k}`)) continue;
+          const names = hostEntryNames(k, fold.splitPorts);
+          if (!built.ok || !names.every((n) => r.resources.has(`ServiceEntry|${n}`))) continue;
           const want = built.value.body.endpoints.flatMap((ep) =>
-            Object.keys(ep.ports).map((p) => `${ep.address}|${p}`),
+            Object.entries(ep.ports).map(([p, n]) => `${ep.address}|${p}=${n}`),
           );
-          assert.deepEqual([...(served.get(k) ?? [])].sort(), want.sort(), `${k}: endpoints by port`);
+          assert.deepEqual((served.get(k) ?? []).sort(), want.sort(), `${k}: endpoints by port`);
         }
       }),
       RUNS,

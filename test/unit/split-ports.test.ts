@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { InstanceSpec, RegistryEvent } from '../../schemas/registry-event.ts';
 import { Replay } from '../../projection/replay.ts';
 import { decodeResource } from '../../schemas/mcp-envelope.ts';
-import { hostEntryName, portEntryName } from '../../schemas/port-entry-name.ts';
+import { hostEntryName, hostEntryNames } from '../../schemas/port-entry-name.ts';
 import { shardOf } from '../../services/xds-gateway/shard.ts';
 
 // A Dubbo interface served over two protocols: `tcp-dubbo` on 20880 and `tcp-tri` on 50051. A provider that serves
@@ -78,44 +78,57 @@ describe('a host whose endpoints serve different ports', () => {
     });
   });
 
-  it('is split when a provider serves one port only: the main entry keeps every port, each port gets its own', () => {
+  it('is split when a provider serves one port only: every port on one entry, each port with its endpoints', () => {
     const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
     assert.deepEqual(published(r), {
-      'dubbo/demo.svc': { ports: ['tcp-dubbo', 'tcp-tri'], endpoints: ['10.0.0.1:20880,50051'] },
-      'dubbo/demo.svc~tcp-dubbo': { ports: ['tcp-dubbo'], endpoints: ['10.0.0.2:20880'] },
-      'dubbo/demo.svc~tcp-tri': { ports: ['tcp-tri'], endpoints: [] },
+      'dubbo/demo.svc~*': { ports: ['tcp-dubbo', 'tcp-tri'], endpoints: [] },
+      'dubbo/demo.svc~tcp-dubbo': { ports: ['tcp-dubbo'], endpoints: ['10.0.0.1:20880', '10.0.0.2:20880'] },
+      'dubbo/demo.svc~tcp-tri': { ports: ['tcp-tri'], endpoints: ['10.0.0.1:50051'] },
     });
   });
 
-  it('stays split once every provider serves every port: a restart moves an endpoint, never creates an entry', () => {
+  it("stays split once every provider serves every port: a port gained or lost changes that port's entry only", () => {
     const r = given(
       [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])],
       [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO, TRI)])],
     );
-    assert.deepEqual(published(r), {
-      'dubbo/demo.svc': {
-        ports: ['tcp-dubbo', 'tcp-tri'],
-        endpoints: ['10.0.0.1:20880,50051', '10.0.0.2:20880,50051'],
-      },
-      'dubbo/demo.svc~tcp-dubbo': { ports: ['tcp-dubbo'], endpoints: [] },
-      'dubbo/demo.svc~tcp-tri': { ports: ['tcp-tri'], endpoints: [] },
+    const split = published(r);
+    assert.deepEqual(split['dubbo/demo.svc~tcp-tri'], {
+      ports: ['tcp-tri'],
+      endpoints: ['10.0.0.1:50051', '10.0.0.2:50051'],
     });
+    const bytes = new Map(r.resources);
     // The provider restarts: its triple URL lands after its dubbo one.
-    r.apply(0, [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', TRI)])]);
-    assert.deepEqual(published(r)['dubbo/demo.svc~tcp-tri'], { ports: ['tcp-tri'], endpoints: ['10.0.0.2:50051'] });
-    assert.equal(Object.keys(published(r)).length, 3);
+    const fx = r.apply(0, [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
+    assert.deepEqual(published(r)['dubbo/demo.svc~tcp-tri'], { ports: ['tcp-tri'], endpoints: ['10.0.0.1:50051'] });
+    assert.deepEqual(fx.resourceDeletes, []);
+    for (const name of ['dubbo/demo.svc~*', 'dubbo/demo.svc~tcp-dubbo'])
+      assert.ok(r.resources.get(`ServiceEntry|${name}`)!.equals(bytes.get(`ServiceEntry|${name}`)!), name);
   });
 
-  it('is one ServiceEntry again when the host is down to one port, and its per-port entries are deleted', () => {
+  it('goes from whole to split by new names, so istiod creates the split entries before it deletes the whole one', () => {
+    const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO, TRI)])]);
+    const fx = r.apply(0, [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
+    assert.deepEqual(fx.resourceDeletes, ['ServiceEntry|dubbo/demo.svc']);
+    assert.deepEqual([...fx.resourceUpserts.keys()].sort(), [
+      'ServiceEntry|dubbo/demo.svc~*',
+      'ServiceEntry|dubbo/demo.svc~tcp-dubbo',
+      'ServiceEntry|dubbo/demo.svc~tcp-tri',
+    ]);
+  });
+
+  it('is one ServiceEntry again when the host is down to one port, and the split ones are deleted', () => {
     const r = given(
       [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])],
       [state([provider('10.0.0.1', DUBBO), provider('10.0.0.2', DUBBO)], [DUBBO])],
     );
-    assert.deepEqual(Object.keys(published(r)), ['dubbo/demo.svc']);
+    assert.deepEqual(published(r), {
+      'dubbo/demo.svc': { ports: ['tcp-dubbo'], endpoints: ['10.0.0.1:20880', '10.0.0.2:20880'] },
+    });
     assert.equal(r.partitions.get(0)!.services.get('dubbo/demo.svc')!.splitPorts, undefined);
   });
 
-  it('takes its per-port entries with it when it is removed, in the same batch as other changes', () => {
+  it('takes its split entries with it when it is removed, in the same batch as other changes', () => {
     const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
     r.apply(0, [
       state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.3', TRI)]),
@@ -131,21 +144,24 @@ describe('a host whose endpoints serve different ports', () => {
     assert.deepEqual(published(r), {});
   });
 
-  it('creates the per-port entries after the main one (istiod takes the oldest entry of a host as its service)', () => {
+  it('creates the per-port entries after the every-port one (istiod takes the oldest of a host as its service)', () => {
     const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
-    const times = [...r.resources.values()].map((b) => decodeResource(b));
-    const main = times.find((m) => m.name === 'dubbo/demo.svc')!;
-    for (const m of times.filter((x) => x !== main)) assert.ok(m.createTimeMs > main.createTimeMs, m.name);
-    for (const m of times) assert.deepEqual(m.labels, main.labels, 'istiod merges only entries with equal labels');
+    const metas = [...r.resources.values()].map((b) => decodeResource(b));
+    const every = metas.find((m) => m.name === 'dubbo/demo.svc~*')!;
+    for (const m of metas.filter((x) => x !== every)) assert.ok(m.createTimeMs > every.createTimeMs, m.name);
+    for (const m of metas) assert.deepEqual(m.labels, every.labels, 'istiod merges only entries with equal labels');
   });
 });
 
 describe('per-port ServiceEntry names', () => {
   it('name their host, and are served from its shard', () => {
-    const name = portEntryName('dubbo/demo.svc', 'tcp-tri');
-    assert.equal(name, 'dubbo/demo.svc~tcp-tri');
-    assert.equal(hostEntryName(name), 'dubbo/demo.svc');
+    const names = hostEntryNames('dubbo/demo.svc', ['tcp-dubbo', 'tcp-tri']);
+    assert.deepEqual(names, ['dubbo/demo.svc~*', 'dubbo/demo.svc~tcp-dubbo', 'dubbo/demo.svc~tcp-tri']);
+    assert.deepEqual(hostEntryNames('dubbo/demo.svc', undefined), ['dubbo/demo.svc']);
     assert.equal(hostEntryName('dubbo/demo.svc'), 'dubbo/demo.svc');
-    for (const k of [4, 16, 256, 1024]) assert.equal(shardOf(name, k), shardOf('dubbo/demo.svc', k));
+    for (const name of names) {
+      assert.equal(hostEntryName(name), 'dubbo/demo.svc');
+      for (const k of [4, 16, 256, 1024]) assert.equal(shardOf(name, k), shardOf('dubbo/demo.svc', k));
+    }
   });
 });
