@@ -36,16 +36,15 @@ import { DEFAULT_GATEWAY_SHARDS, DEFAULT_ISTIOD_BUFFER_PADDING } from '../servic
 import { readLatestProfile, topFrames } from './cpuprofile-top.ts';
 import {
   LogTail,
-  Sidecar,
   VersionTimes,
   latencySummary,
   ChurnCpu,
   heapProfileIstiod,
   profileIstiod,
-  sidecarMode,
   summariseProfile,
   wrongServices,
 } from './istiod-watch.ts';
+import { Sidecar, sidecarMode } from '../harness/sidecar-watch.ts';
 import { createAppendTimeTopic, pool, procStats, writeResult } from './support.ts';
 import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-registries.ts';
 import { istiodGcCycles, type GcCycle } from './istiod-gc.ts';

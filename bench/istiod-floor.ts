@@ -37,8 +37,6 @@ import { shardOf } from '../services/xds-gateway/shard.ts';
 import { referenceBinary, resourceRecord } from './reference-binary.ts';
 import {
   LogTail,
-  Sidecar,
-  sidecarMode,
   VersionTimes,
   latencySummary,
   ChurnCpu,
@@ -46,6 +44,7 @@ import {
   summariseProfile,
   wrongServices,
 } from './istiod-watch.ts';
+import { Sidecar, sidecarMode } from '../harness/sidecar-watch.ts';
 import { procStats, writeResult } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);

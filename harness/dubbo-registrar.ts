@@ -23,9 +23,9 @@ export class DubboRegistrar {
   }
 
   /** Dubbo's own URL for a provider: protocol://ip:port/interface?params (params as Dubbo 2.7.x writes them). */
-  static providerUrl(iface: string, ip: string, port: number, extra: Record<string, string> = {}) {
+  static providerUrl(iface: string, ip: string, port: number, extra: Record<string, string> = {}, protocol = 'dubbo') {
     return formatDubboProviderUrl({
-      protocol: 'dubbo',
+      protocol,
       host: ip,
       port,
       path: iface,
@@ -48,10 +48,16 @@ export class DubboRegistrar {
   }
 
   /** Creates the persistent parents and the ephemeral provider node, as Dubbo's ZookeeperRegistry does. */
-  async register(iface: string, ip: string, port: number, extra: Record<string, string> = {}): Promise<string> {
+  async register(
+    iface: string,
+    ip: string,
+    port: number,
+    extra: Record<string, string> = {},
+    protocol = 'dubbo',
+  ): Promise<string> {
     const dir = `${this.root}/${iface}/providers`;
     await mkdirp(this.client, dir);
-    const path = `${dir}/${DubboRegistrar.providerUrl(iface, ip, port, extra)}`;
+    const path = `${dir}/${DubboRegistrar.providerUrl(iface, ip, port, extra, protocol)}`;
     await create(this.client, path, this.mode);
     return path;
   }

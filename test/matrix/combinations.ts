@@ -21,8 +21,11 @@ export interface Combination {
 
 /** The e2e core on the event log: the whole pipeline, the projector under crashes and rebalances, audit replay. */
 const KAFKA_CORE = ['dubbo-to-istiod', 'projector-crash', 'projector-rebalance', 'audit-replay'];
-/** What a different istiod must pass: the gateway protocol and the Dubbo pipeline as istiod holds and serves it. */
-const ISTIOD_TESTS = ['gateway-protocol', 'dubbo-to-istiod', 'collector-dubbo-java'];
+/**
+ * What a different istiod must pass: the gateway protocol, the Dubbo pipeline as istiod holds and serves it, and how
+ * it merges the ServiceEntries of a host split by port (projection/split-ports.ts).
+ */
+const ISTIOD_TESTS = ['gateway-protocol', 'dubbo-to-istiod', 'collector-dubbo-java', 'dubbo-protocol-split'];
 
 export const COMBINATIONS: Combination[] = [
   {

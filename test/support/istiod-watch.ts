@@ -26,15 +26,19 @@ export class IstiodWatch {
     })();
   }
 
-  /** Hosts (namespace/host) istiod holds now, with their endpoint addresses. */
+  /**
+   * Hosts (namespace/host) istiod holds now, with their endpoint addresses: over every ServiceEntry of the host (a
+   * host whose endpoints serve different ports is several, projection/split-ports.ts).
+   */
   async current(): Promise<Map<string, string[]>> {
-    const ses = await serviceEntries(this.debug);
-    return new Map(
-      ses.map((se) => [
-        `${se.metadata.namespace}/${se.spec.hosts[0]}`,
-        (se.spec.endpoints ?? []).map((e: { address: string }) => e.address).sort(),
-      ]),
-    );
+    const out = new Map<string, Set<string>>();
+    for (const se of await serviceEntries(this.debug)) {
+      const key = `${se.metadata.namespace}/${se.spec.hosts[0]}`;
+      const set = out.get(key) ?? new Set<string>();
+      for (const e of (se.spec.endpoints ?? []) as { address: string }[]) set.add(e.address);
+      out.set(key, set);
+    }
+    return new Map([...out].map(([k, v]) => [k, [...v].sort()]));
   }
 
   /** Waits until istiod holds every registered host; the error names the missing ones. */
