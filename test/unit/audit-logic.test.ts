@@ -7,7 +7,8 @@ import { CutReplay } from '../../services/audit/cut-replay.ts';
 import { parsePoint, PointError } from '../../services/audit/points.ts';
 import type { ChangeRecord } from '../../snapshot-store/change-record.ts';
 import { versionForCut, offsetsForVersion } from '../../services/audit/version-map.ts';
-import { diffSnapshots } from '../../services/audit/instance-diff.ts';
+import { diffSnapshots, resourceName } from '../../services/audit/instance-diff.ts';
+import { formatHistory } from '../../services/audit/format-text.ts';
 import { compareSnapshots } from '../../services/audit/verify.ts';
 import { toKubeList } from '../../services/audit/render-yaml.ts';
 import { HistoryTracker } from '../../services/audit/history.ts';
@@ -261,6 +262,42 @@ describe('audit: diff, verify, YAML, history', () => {
     assert.equal(item!.metadata.name, 'svc.a');
     assert.equal(item!.spec.resolution, 'STATIC');
     assert.equal((item!.spec.endpoints as unknown[]).length, 2);
+  });
+
+  it('history shows every ServiceEntry of a host split by port that an event changed', () => {
+    const TWO = [
+      { name: 'tcp-dubbo', number: 20880, protocol: 'TCP' },
+      { name: 'tcp-tri', number: 50051, protocol: 'TCP' },
+    ];
+    const both = (address: string) => ({ ...inst(address), ports: { 'tcp-dubbo': 20880, 'tcp-tri': 50051 } });
+    const t = new HistoryTracker('com.a.Svc');
+    t.feed(
+      0,
+      msgs([
+        ev({ ports: TWO, instances: [both('10.0.0.1'), both('10.0.0.2')], orderToken: 1 }),
+        ev({ ports: TWO, instances: [both('10.0.0.1'), inst('10.0.0.2')], orderToken: 2 }),
+        ev({ ports: TWO, instances: [both('10.0.0.1'), both('10.0.0.2')], orderToken: 3 }),
+      ]),
+    );
+    const [, split, back] = t.records;
+    // Whole -> split: the whole entry goes, the split ones come.
+    assert.deepEqual(
+      split!.changes!.map((c) => [resourceName(c.resource), c.kind]),
+      [
+        ['dubbo/svc.a', 'removed'],
+        ['dubbo/svc.a~*', 'created'],
+        ['dubbo/svc.a~tcp-dubbo', 'created'],
+        ['dubbo/svc.a~tcp-tri', 'created'],
+      ],
+    );
+    // Split stays split: 10.0.0.2 gains triple, in the triple entry only.
+    assert.equal(back!.changes, undefined, 'one entry changed');
+    assert.equal(resourceName(back!.change!.resource), 'dubbo/svc.a~tcp-tri');
+    assert.deepEqual(
+      back!.change!.added.map((e) => e.address),
+      ['10.0.0.2'],
+    );
+    assert.match(formatHistory('com.a.Svc', [...t.keys], t.records), /created dubbo\/svc\.a~tcp-tri:/);
   });
 
   it('history explains ignored events (stale epoch, older token, invalid)', () => {
