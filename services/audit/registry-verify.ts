@@ -6,6 +6,8 @@ import { evolve, type Evolution } from '../../projection/evolve.ts';
 import type { FoldEvent, PartitionState, ServiceFold, SourceContribution } from '../../projection/fold-state.ts';
 import { diffServiceEntry, type Endpoint, type EndpointChange } from './instance-diff.ts';
 import { toKubeObject, type KubeServiceEntry } from './render-yaml.ts';
+import { parseResourceField } from '../../snapshot-store/resource-field.ts';
+import { hostEntryName } from '../../schemas/port-entry-name.ts';
 
 /**
  * `meshbridge verify --registry`, the pure part: what a fresh read of each registry says the mesh should hold, against
@@ -126,6 +128,67 @@ function endpointOf(e: Endpoint): Endpoint {
   };
 }
 
+/**
+ * An endpoint once per port it serves: how a host split by port lists it (projection/split-ports.ts). Both sides are
+ * compared in this form, so a host published whole or split compares the same.
+ */
+const perPort = (e: Endpoint): Endpoint[] => {
+  const ports = Object.entries(e.ports ?? {});
+  return ports.length <= 1 ? [e] : ports.map(([name, number]) => ({ ...e, ports: { [name]: number } }));
+};
+
+/** The live entries by mesh host, from the snapshot's resources (field -> MCP bytes). */
+export function liveEntriesOf(resources: Iterable<[string, Uint8Array]>): Map<string, LiveEntry> {
+  // A host split by port is several ServiceEntries: compared as one.
+  const parts = new Map<string, LiveEntry[]>();
+  for (const [field, bytes] of resources) {
+    const { kind, name } = parseResourceField(field);
+    if (kind !== 'ServiceEntry') continue;
+    const host = hostEntryName(name);
+    const list = parts.get(host);
+    if (list) list.push(liveEntryOf(bytes));
+    else parts.set(host, [liveEntryOf(bytes)]);
+  }
+  const entries = new Map<string, LiveEntry>();
+  for (const [host, list] of parts) entries.set(host, list.length === 1 ? list[0]! : mergeLiveEntries(list));
+  return entries;
+}
+
+/**
+ * The live entry of a host from every ServiceEntry it is published as: whole, or split by port (`~*` with every port
+ * and the sources, one per port with its endpoints).
+ */
+export function mergeLiveEntries(parts: LiveEntry[]): LiveEntry {
+  const failed = parts.find((p) => p.decodeError);
+  if (failed) return failed;
+  const ports = new Map<number, ServicePortSpec>();
+  for (const p of parts) for (const port of p.ports) if (!ports.has(port.number)) ports.set(port.number, port);
+  // An endpoint is listed once per port it serves: put it back together (same address and attributes, no port name
+  // twice), so endpoint counts are the registry's.
+  const byIdentity = new Map<string, Endpoint[]>();
+  const endpoints: Endpoint[] = [];
+  for (const p of parts) {
+    for (const e of p.endpoints) {
+      const id = canon([e.address, e.labels ?? {}, e.weight ?? 0, e.locality ?? '']);
+      const same = byIdentity.get(id) ?? [];
+      const names = Object.keys(e.ports ?? {});
+      const into = same.find((x) => names.every((n) => !(n in (x.ports ?? {}))));
+      if (into) {
+        into.ports = { ...into.ports, ...e.ports };
+        continue;
+      }
+      const copy = { ...e, ports: { ...e.ports } };
+      byIdentity.set(id, [...same, copy]);
+      endpoints.push(copy);
+    }
+  }
+  return {
+    sources: [...new Set(parts.flatMap((p) => p.sources))].sort(cmp),
+    ports: [...ports.values()].sort((a, b) => a.number - b.number),
+    endpoints,
+  };
+}
+
 const portsOf = (list: ServicePortSpec[]) =>
   list.map((p) => ({ number: p.number, protocol: p.protocol, name: p.name }));
 
@@ -194,7 +257,7 @@ function compareHost(source: RegistryRead, key: string, live: LiveMesh, held: He
   const exp = source.hosts.get(key);
   const liveEntry = live.entries.get(key);
   const liveFold = live.folds.get(key);
-  const liveEps = (liveEntry?.endpoints ?? []).filter(ofSource(id)).map(endpointOf);
+  const liveEps = (liveEntry?.endpoints ?? []).filter(ofSource(id)).flatMap(perPort).map(endpointOf);
   const liveContribution = liveFold?.sources[id];
 
   if (exp && exp.instances.length === 0) {
@@ -239,7 +302,7 @@ function compareHost(source: RegistryRead, key: string, live: LiveMesh, held: He
     return d.fold || d.notes.length > 1 ? d : undefined;
   }
   const expEntry = entry?.ok ? entry.value : undefined;
-  const expEps = (expEntry?.body.endpoints ?? []).filter(ofSource(id)).map(endpointOf);
+  const expEps = (expEntry?.body.endpoints ?? []).filter(ofSource(id)).flatMap(perPort).map(endpointOf);
   const expListed = Boolean(expEntry && expContribution);
   const liveListed = Boolean(liveEntry?.sources.includes(id));
 

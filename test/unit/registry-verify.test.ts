@@ -7,9 +7,11 @@ import { buildServiceEntry } from '../../projection/build-service-entry.ts';
 import { encodeServiceEntryAny } from '../../schemas/service-entry/encode.ts';
 import { evolve } from '../../projection/evolve.ts';
 import { emptyPartitionState } from '../../projection/fold-state.ts';
+import { Replay } from '../../projection/replay.ts';
 import { publishedHosts } from '../../services/collector/registry-read.ts';
 import {
   compareWithMesh,
+  liveEntriesOf,
   liveEntryOf,
   verifyWithSettle,
   type Comparison,
@@ -388,5 +390,45 @@ describe('verify --registry: the settle rule', () => {
     );
     assert.match(text, /- dubbo\/svc.b \(source zk1, registry service iface.svc.b\): MISSING in the mesh/);
     assert.match(text, /- endpoint 10.0.1.1 tcp-dubbo=20880 \{meshbridge.io\/source=zk1\} {2}\(registered\)/);
+  });
+});
+
+describe('verify --registry: a host split by port', () => {
+  const TRI: ServicePortSpec = { name: 'tcp-tri', number: 50051, protocol: 'TCP' };
+  const both = (address: string) => ({ ...inst('zk1', address), ports: { 'tcp-dubbo': 20880, 'tcp-tri': 50051 } });
+  const h = host('svc.s', [both('10.0.0.1'), inst('zk1', '10.0.0.2')], [PORT, TRI]);
+
+  /** The live snapshot as the projector stores it (Replay: fold, split, encode), read as verify reads Redis. */
+  function splitMesh(events: RegistryEvent[]): LiveMesh {
+    const r = new Replay();
+    r.apply(0, events);
+    assert.ok(r.resources.has('ServiceEntry|dubbo/svc.s~*'), 'the host is split');
+    return {
+      version: 9,
+      lineage: 'l',
+      complete: true,
+      entries: liveEntriesOf(r.resources),
+      folds: new Map([...r.partitions.get(0)!.services].map(([k, v]) => [k, structuredClone(v)])),
+    };
+  }
+
+  it('is compared as one host: equal to the registry, endpoints counted once', () => {
+    const c = compareWithMesh([registry('zk1', [h])], splitMesh([event('zk1', h)]));
+    assert.deepEqual(c.differences, []);
+    assert.equal(c.sources[0]!.meshEndpoints, 2);
+  });
+
+  it('reports a provider the mesh lists under a port it no longer serves in the registry', () => {
+    const now = host('svc.s', [both('10.0.0.1'), { ...both('10.0.0.2'), ports: { 'tcp-tri': 50051 } }], [PORT, TRI]);
+    const d = only(compareWithMesh([registry('zk1', [now])], splitMesh([event('zk1', h)])));
+    assert.equal(d.what, 'differs');
+    assert.deepEqual(
+      d.missingEndpoints.map((e) => [e.address, e.ports]),
+      [['10.0.0.2', { 'tcp-tri': 50051 }]],
+    );
+    assert.deepEqual(
+      d.extraEndpoints.map((e) => [e.address, e.ports]),
+      [['10.0.0.2', { 'tcp-dubbo': 20880 }]],
+    );
   });
 });
