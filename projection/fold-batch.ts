@@ -26,6 +26,8 @@ export interface BatchEffects {
    */
   deadLetters: { index: number; reason: string }[];
   notes: { key: string; notes: string[] }[];
+  /** Hosts published split by port from this batch on, or whole again (projection/split-ports.ts), for logs/metrics. */
+  splitChanges: { key: string; to: 'split' | 'whole'; ports: string[] }[];
 }
 
 /**
@@ -51,6 +53,7 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
     rejected: [],
     deadLetters: [],
     notes: [],
+    splitChanges: [],
   };
   const epochsBefore = new Map(state.epochs);
   const tombstonesBefore = new Map(state.tombstones);
@@ -104,6 +107,7 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
     for (const { meta, body } of entries)
       fx.resourceUpserts.set(resourceField('ServiceEntry', meta.name), encodeServiceEntryAny(meta, body));
     if (before || split) unpublish(fx, key, before, hostEntryNames(key, split));
+    if (!before !== !split) fx.splitChanges.push({ key, to: split ? 'split' : 'whole', ports: split ?? [] });
   }
   return fx;
 }

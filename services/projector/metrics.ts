@@ -31,6 +31,12 @@ export function projectorMetrics(registry: Registry) {
       help: 'ServiceEntry builds where a merge rule applied: sources disagree on a port, or report the same instance (logged)',
       ...r,
     }),
+    portSplits: new prom.Counter({
+      name: 'meshbridge_projector_port_splits_total',
+      help: 'Hosts published split by port (to="split": some endpoints serve only some ports) or whole again (to="whole")',
+      labelNames: ['to'],
+      ...r,
+    }),
     fenced: new prom.Counter({
       name: 'meshbridge_projector_commits_fenced_total',
       help: 'Batch commits refused because another replica moved the partition on (or a rebuild switched over)',

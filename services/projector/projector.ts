@@ -291,6 +291,15 @@ export class Projector {
         'merge rule applied: sources disagree on a port, or report the same instance',
       );
     }
+    for (const c of fx.splitChanges) {
+      this.metrics.portSplits.inc({ to: c.to });
+      this.log.info(
+        { service: c.key, ports: c.ports },
+        c.to === 'split'
+          ? 'host split by port: some endpoints serve only some of its ports (one ServiceEntry per port, one with every port)'
+          : 'host published as one ServiceEntry again (down to one port)',
+      );
+    }
     this.metrics.batchSize.observe(slice.length);
     this.metrics.batchSeconds.observe((performance.now() - start) / 1000);
     this.metrics.lag.set({ partition: String(p) }, Math.max(0, Number(highWatermark - BigInt(nextOffset))));

@@ -6,6 +6,7 @@ import type { IstiodServer } from '../../harness/istiod.ts';
 import { proxyView } from '../../harness/xds-probe.ts';
 import { Sidecar } from '../../harness/sidecar-watch.ts';
 import { waitFor } from '../../harness/wait.ts';
+import { metricSum } from '../../harness/prom-text.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
 import { serviceEntries } from '../support/istiod-view.ts';
 
@@ -113,6 +114,7 @@ describe('a provider is listed under exactly the protocols it serves', () => {
       [20880, 50051],
     );
     assert.equal(every.spec.endpoints, undefined, 'the every-port entry carries no endpoint');
+    assert.equal(await metricSum(mb.ports.projectorHttp, 'meshbridge_projector_port_splits_total', { to: 'split' }), 1);
 
     // A restarts (both URLs go with its session, then come back one by one, dubbo first) while B and C keep serving;
     // then C gets triple back. The split stays: endpoints come and go in entries that exist, which istiod takes as
@@ -132,5 +134,6 @@ describe('a provider is listed under exactly the protocols it serves', () => {
     assert.deepEqual(await entryNames(), SPLIT, 'once split, the host stays split (no entry created or deleted)');
     assert.equal(s.cdsResponses, cdsBefore, 'endpoint changes only: no full push reached the sidecar');
     assert.deepEqual(gaps, [], 'a provider left the cluster of a protocol it kept serving');
+    assert.equal(await metricSum(mb.ports.projectorHttp, 'meshbridge_projector_port_splits_total'), 1);
   });
 });

@@ -102,6 +102,7 @@ describe('a host whose endpoints serve different ports', () => {
     const fx = r.apply(0, [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
     assert.deepEqual(published(r)['dubbo/demo.svc~tcp-tri'], { ports: ['tcp-tri'], endpoints: ['10.0.0.1:50051'] });
     assert.deepEqual(fx.resourceDeletes, []);
+    assert.deepEqual(fx.splitChanges, []);
     for (const name of ['dubbo/demo.svc~*', 'dubbo/demo.svc~tcp-dubbo'])
       assert.ok(r.resources.get(`ServiceEntry|${name}`)!.equals(bytes.get(`ServiceEntry|${name}`)!), name);
   });
@@ -110,6 +111,7 @@ describe('a host whose endpoints serve different ports', () => {
     const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO, TRI)])]);
     const fx = r.apply(0, [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
     assert.deepEqual(fx.resourceDeletes, ['ServiceEntry|dubbo/demo.svc']);
+    assert.deepEqual(fx.splitChanges, [{ key: 'dubbo/demo.svc', to: 'split', ports: ['tcp-dubbo', 'tcp-tri'] }]);
     assert.deepEqual([...fx.resourceUpserts.keys()].sort(), [
       'ServiceEntry|dubbo/demo.svc~*',
       'ServiceEntry|dubbo/demo.svc~tcp-dubbo',
@@ -118,14 +120,15 @@ describe('a host whose endpoints serve different ports', () => {
   });
 
   it('is one ServiceEntry again when the host is down to one port, and the split ones are deleted', () => {
-    const r = given(
-      [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])],
-      [state([provider('10.0.0.1', DUBBO), provider('10.0.0.2', DUBBO)], [DUBBO])],
-    );
+    const r = given([state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
+    const fx = r.apply(0, [state([provider('10.0.0.1', DUBBO), provider('10.0.0.2', DUBBO)], [DUBBO])]);
     assert.deepEqual(published(r), {
       'dubbo/demo.svc': { ports: ['tcp-dubbo'], endpoints: ['10.0.0.1:20880', '10.0.0.2:20880'] },
     });
+    assert.deepEqual(fx.splitChanges, [{ key: 'dubbo/demo.svc', to: 'whole', ports: [] }]);
     assert.equal(r.partitions.get(0)!.services.get('dubbo/demo.svc')!.splitPorts, undefined);
+    const again = r.apply(0, [state([provider('10.0.0.1', DUBBO, TRI), provider('10.0.0.2', DUBBO)])]);
+    assert.deepEqual(again.splitChanges, [{ key: 'dubbo/demo.svc', to: 'split', ports: ['tcp-dubbo', 'tcp-tri'] }]);
   });
 
   it('takes its split entries with it when it is removed, in the same batch as other changes', () => {
