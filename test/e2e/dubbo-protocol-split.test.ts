@@ -120,7 +120,17 @@ describe('a provider is listed under exactly the protocols it serves', () => {
     // then C gets triple back. The split stays: endpoints come and go in entries that exist, which istiod takes as
     // endpoint updates — the sidecar gets no cluster (CDS) push. (Were A the last triple provider, the triple port
     // itself would go and come back: a service change in any shape.)
-    const cdsBefore = s.cdsResponses;
+    // The split itself is a full push (ServiceEntries created and deleted), debounced by istiod after the endpoint
+    // update that settled the view: count from when the sidecar has had no CDS push for 2 s.
+    let cdsBefore = s.cdsResponses;
+    let quietSince = Date.now();
+    await waitFor(
+      () => {
+        if (s.cdsResponses !== cdsBefore) [cdsBefore, quietSince] = [s.cdsResponses, Date.now()];
+        return Date.now() - quietSince >= 2000;
+      },
+      { what: 'no CDS push at the sidecar for 2 s', timeoutMs: 30_000 },
+    );
     for (const c of [DUBBO, TRI]) mustServe.get(c)!.delete(A);
     await zk.unregister(aDubbo);
     await zk.unregister(aTri);
