@@ -27,8 +27,9 @@ export interface ServiceFold {
   createTimeMs: number;
   sources: Record<string, SourceContribution>;
   /**
-   * Port names of the per-port ServiceEntries published for this host (projection/split-ports.ts), absent while it
-   * is published as one ServiceEntry. Kept with the fold: it makes the split sticky, and says which to delete.
+   * The host's port names while it is published split by port (projection/split-ports.ts: one ServiceEntry per port
+   * and one with every port), absent while it is one ServiceEntry. Set per event by evolve (`splitAfterChange`); kept
+   * with the fold because the split is sticky, and it names what to delete when the host goes or is whole again.
    */
   splitPorts?: string[];
 }
