@@ -1,9 +1,8 @@
 import { evolve, type IgnoreReason } from './evolve.ts';
-import type { FoldEvent, PartitionState, ServiceFold, Tombstone } from './fold-state.ts';
+import { serviceKey, type FoldEvent, type PartitionState, type ServiceFold, type Tombstone } from './fold-state.ts';
 import { buildServiceEntry } from './build-service-entry.ts';
 import { splitByPort } from './split-ports.ts';
 import { hostEntryNames } from '../schemas/port-entry-name.ts';
-import { serviceKey } from './fold-state.ts';
 import { resourceField } from '../snapshot-store/resource-field.ts';
 import { encodeServiceEntryAny } from '../schemas/service-entry/encode.ts';
 
@@ -103,8 +102,8 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
       continue;
     }
     if (built.value.notes.length > 0) fx.notes.push({ key, notes: built.value.notes });
-    const { entries, split } = splitByPort(built.value, svc.splitPorts !== undefined);
-    for (const { meta, body } of entries)
+    const split = svc.splitPorts;
+    for (const { meta, body } of splitByPort(built.value, split !== undefined))
       fx.resourceUpserts.set(resourceField('ServiceEntry', meta.name), encodeServiceEntryAny(meta, body));
     if (before || split) unpublish(fx, key, before, hostEntryNames(key, split));
     if (!before !== !split) fx.splitChanges.push({ key, to: split ? 'split' : 'whole', ports: split ?? [] });

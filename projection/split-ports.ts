@@ -10,13 +10,6 @@ export interface PublishedEntry {
   body: ServiceEntryBody;
 }
 
-export interface PortSplit {
-  /** The ServiceEntries that carry the host: the whole one, or the split ones. */
-  entries: PublishedEntry[];
-  /** The port names of the per-port ServiceEntries (split), or undefined (published whole). */
-  split: string[] | undefined;
-}
-
 /**
  * A per-port ServiceEntry is created this long after its host's every-port one: istiod takes the oldest ServiceEntry
  * of a host as the service (its index, the first of a sidecar's merged ports), and it must be the one with every port.
@@ -38,11 +31,12 @@ const PORT_ENTRY_CREATE_OFFSET_MS = 1000;
  * entry to another could be pushed to sidecars missing for a moment. Going from whole to split (or back) renames the
  * entries instead, and istiod creates and updates a response's entries before it deletes the ones that left.
  *
- * Whether a host is split is decided per event, by `splitAfterChange`, and kept in its fold (`splitPorts`).
+ * Whether a host is split is decided per event, by `splitAfterChange`, and kept in its fold (`splitPorts`): the
+ * ServiceEntries published are the ones `hostEntryNames` names for it.
  */
-export function splitByPort(entry: PublishedEntry, split: boolean): PortSplit {
+export function splitByPort(entry: PublishedEntry, split: boolean): PublishedEntry[] {
+  if (!split) return [entry];
   const { body, meta } = entry;
-  if (!split || body.ports.length < 2) return { entries: [entry], split: undefined };
 
   const entries: PublishedEntry[] = [
     { meta: { ...meta, name: everyPortEntryName(meta.name) }, body: { ...body, endpoints: [] } },
@@ -62,7 +56,7 @@ export function splitByPort(entry: PublishedEntry, split: boolean): PortSplit {
       body: { ...body, ports: [port], endpoints },
     });
   }
-  return { entries, split: body.ports.map((p) => p.name) };
+  return entries;
 }
 
 /**

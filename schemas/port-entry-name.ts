@@ -6,7 +6,7 @@
  */
 
 /** Between a host's resource name and a port name: hosts and namespaces cannot hold it, so no name collides. */
-export const PORT_ENTRY_SEPARATOR = '~';
+const PORT_ENTRY_SEPARATOR = '~';
 
 /** Stands for "every port" where a port name goes: not a DNS label, so no port is named so. */
 const EVERY_PORT = '*';

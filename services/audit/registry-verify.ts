@@ -158,7 +158,7 @@ export function liveEntriesOf(resources: Iterable<[string, Uint8Array]>): Map<st
  * The live entry of a host from every ServiceEntry it is published as: whole, or split by port (`~*` with every port
  * and the sources, one per port with its endpoints).
  */
-export function mergeLiveEntries(parts: LiveEntry[]): LiveEntry {
+function mergeLiveEntries(parts: LiveEntry[]): LiveEntry {
   const failed = parts.find((p) => p.decodeError);
   if (failed) return failed;
   const ports = new Map<number, ServicePortSpec>();
