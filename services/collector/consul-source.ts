@@ -1,4 +1,5 @@
 import { ResyncRunner, type ResyncPass } from './resync-runner.ts';
+import { nameFilter } from '../../services/shared/full-match.ts';
 import type { ConsulSourceConfig } from '../../services/shared/config.ts';
 import type { Logger } from '../../services/shared/log.ts';
 import { Coalescer } from './coalescer.ts';
@@ -41,7 +42,7 @@ export class ConsulSource implements RegistrySource {
   readonly core: SourceCore;
   private readonly latest = new Map<string, Latest>();
   private readonly coalescer: Coalescer<string>;
-  private readonly exclude: RegExp[];
+  private readonly wanted: (name: string) => boolean;
   private resyncTimer: NodeJS.Timeout | undefined;
   private readonly resyncer: ResyncRunner;
   private stopped = false;
@@ -66,7 +67,7 @@ export class ConsulSource implements RegistrySource {
       onFailure: () => this.setConnected(false),
     });
     this.core = new SourceCore(src, publisher, log, metrics, () => this.resyncer.generation, { emitOrderToken: false });
-    this.exclude = src.excludeServices.map((r) => new RegExp(`^(?:${r})$`));
+    this.wanted = nameFilter(src.excludeServices);
     this.coalescer = new Coalescer(src.coalesceMs, (service) => {
       const l = this.latest.get(service);
       if (l) void this.publish(service, l).catch((e) => this.publishFailed(service, e));
@@ -81,10 +82,6 @@ export class ConsulSource implements RegistrySource {
     this.resyncTimer = setInterval(() => void this.resync('periodic'), this.src.resyncIntervalMs);
     await this.resync('start');
     void this.catalogLoop();
-  }
-
-  private wanted(service: string): boolean {
-    return !this.exclude.some((r) => r.test(service));
   }
 
   private setConnected(up: boolean): void {

@@ -1,4 +1,5 @@
 import type { DataIssue } from '../../schemas/registry-event.ts';
+import { nameFilter } from '../../services/shared/full-match.ts';
 import type { EurekaSourceConfig } from '../../services/shared/config.ts';
 import type { Logger } from '../../services/shared/log.ts';
 import { appsFromDocument, reconcileHashCode, refreshWithDelta, type EurekaApps } from './eureka-apps.ts';
@@ -24,7 +25,7 @@ export class EurekaSource implements RegistrySource {
   private readonly client: EurekaClient;
   readonly core: SourceCore;
   private readonly resyncer: ResyncRunner;
-  private readonly exclude: RegExp[];
+  private readonly wanted: (name: string) => boolean;
   private apps: EurekaApps = new Map();
   /** Why the copy must be replaced by a full fetch before the next delta (undefined: the copy is good). */
   private fullDue: string | undefined = 'start';
@@ -58,7 +59,7 @@ export class EurekaSource implements RegistrySource {
       onFailure: () => this.setConnected(false),
     });
     this.core = new SourceCore(src, publisher, log, metrics, () => this.resyncer.generation, { emitOrderToken: false });
-    this.exclude = src.excludeApps.map((r) => new RegExp(`^(?:${r})$`));
+    this.wanted = nameFilter(src.excludeApps);
   }
 
   get firstResyncDone(): boolean {
@@ -73,10 +74,6 @@ export class EurekaSource implements RegistrySource {
 
   resync(reason: string): Promise<void> {
     return this.resyncer.run(reason);
-  }
-
-  private wanted(app: string): boolean {
-    return !this.exclude.some((r) => r.test(app));
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

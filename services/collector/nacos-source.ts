@@ -1,4 +1,5 @@
 import type { NacosSourceConfig } from '../../services/shared/config.ts';
+import { nameFilter } from '../../services/shared/full-match.ts';
 import type { Logger } from '../../services/shared/log.ts';
 import { Coalescer } from './coalescer.ts';
 import type { CollectorMetrics } from './metrics.ts';
@@ -47,7 +48,7 @@ export class NacosSource implements RegistrySource {
   private readonly latest = new Map<string, Latest>();
   /** Services subscribed on the current connection. */
   private readonly subscribed = new Map<string, Ref>();
-  private readonly exclude: RegExp[];
+  private readonly wanted: (name: string) => boolean;
   private readonly grpcTarget: string;
   private resyncTimer: NodeJS.Timeout | undefined;
   private listTimer: NodeJS.Timeout | undefined;
@@ -67,7 +68,7 @@ export class NacosSource implements RegistrySource {
     const httpPort = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
     this.grpcTarget = `${url.hostname}:${src.grpcPort ?? httpPort + 1000}`;
     this.auth = new NacosAuth(src);
-    this.exclude = src.excludeServices.map((r) => new RegExp(`^(?:${r})$`));
+    this.wanted = nameFilter(src.excludeServices);
     this.resyncer = new ResyncRunner({
       sourceId: src.id,
       log,
@@ -91,10 +92,6 @@ export class NacosSource implements RegistrySource {
     this.resyncTimer = setInterval(() => void this.resync('periodic'), this.src.resyncIntervalMs);
     this.listTimer = setInterval(() => void this.listPoll(), this.src.listIntervalMs);
     await this.resync('start');
-  }
-
-  private wanted(service: string): boolean {
-    return !this.exclude.some((r) => r.test(service));
   }
 
   private setConnected(up: boolean): void {

@@ -1,4 +1,5 @@
 import { istioProtocol as istioSpelling } from '../../schemas/istio-rules.ts';
+import { fullMatch } from '../../services/shared/full-match.ts';
 import { portsAndInstances, type PortCandidate } from './service-ports.ts';
 import type { DataIssue } from '../../schemas/registry-event.ts';
 import { KIND_DEFAULT_WEIGHT, MAX_WEIGHT } from '../../schemas/weight-scale.ts';
@@ -71,7 +72,7 @@ export function labelsFromRules(
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const rule of rules) {
-    const re = new RegExp(`^(?:${rule.match})$`);
+    const re = fullMatch(rule.match);
     if (rule.from === 'tag') {
       for (const tag of tags) {
         const m = re.exec(tag);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { ISTIO_PROTOCOL_NAMES } from '../../schemas/istio-rules.ts';
 import { ConfigError } from './errors.ts';
+import { fullMatchProblem } from './full-match.ts';
 
 /**
  * meshbridge configuration: a YAML/JSON file (`--config` or MESHBRIDGE_CONFIG) with environment overrides for the
@@ -208,22 +209,21 @@ const zookeeperDubboSource = strict({
   periodicResyncReadsPerSecond: z.number().int().min(1).default(500),
 });
 
+/** A full-match regular expression (services/shared/full-match.ts); the error says what the JavaScript parser saw. */
+const fullMatchPattern = z
+  .string()
+  .min(1)
+  .superRefine((r, ctx) => {
+    const problem = fullMatchProblem(r);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 /** Maps tags or service/node meta to endpoint labels. `match` is a full-match regex over the tag or the meta key;
  *  `label` and `value` are String.replace templates over that match ($1, $<name>); defaults: the meta key / its value,
  *  for tags group 1 / group 2 (or "true"). */
 const labelRule = strict({
   from: z.enum(['tag', 'service-meta', 'node-meta']),
-  match: z
-    .string()
-    .min(1)
-    .refine((r) => {
-      try {
-        new RegExp(r);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'not a valid regular expression'),
+  match: fullMatchPattern,
   label: z.string().min(1).optional(),
   value: z.string().optional(),
 });
@@ -252,7 +252,7 @@ const consulSource = strict({
   /** passing: only instances whose checks all pass (default); warning: passing or warning; any: ignore health. */
   health: z.enum(['passing', 'warning', 'any']).default('passing'),
   /** Consul service names to leave out (full-match regexes). The agent's own `consul` service by default. */
-  excludeServices: z.array(z.string()).default(['consul']),
+  excludeServices: z.array(fullMatchPattern).default(['consul']),
   /** Service meta key naming the protocol (http, http2, grpc, tcp, ...); unknown or absent → defaultProtocol. */
   protocolMeta: z.string().default('protocol'),
   defaultProtocol: z.enum(ISTIO_PROTOCOL_NAMES).default('TCP'),
@@ -296,7 +296,7 @@ const eurekaSource = strict({
   defaultProtocol: z.enum(ISTIO_PROTOCOL_NAMES).default('HTTP'),
   labelRules: z.array(eurekaLabelRule).default([{ from: 'metadata', match: 'version' }]),
   /** Application names to leave out (full-match regexes). */
-  excludeApps: z.array(z.string()).default([]),
+  excludeApps: z.array(fullMatchPattern).default([]),
   /** The endpoints' locality region; with it, the metadata key zoneMetadata gives the zone (region/zone). */
   region: z
     .string()
@@ -342,7 +342,7 @@ const nacosObject = strict({
   nacosNamespaces: z.array(z.string().min(1)).min(1).default(['public']),
   groups: z.array(z.string().min(1)).min(1).default(['DEFAULT_GROUP']),
   /** Nacos service names to leave out (full-match regexes); Dubbo's consumer registrations by default. */
-  excludeServices: z.array(z.string()).default(['consumers:.*']),
+  excludeServices: z.array(fullMatchPattern).default(['consumers:.*']),
   /** Only instances of these clusters (all when empty). */
   clusters: z.array(z.string().min(1)).default([]),
   namespace: hostname.max(63).default('nacos'),
