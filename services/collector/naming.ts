@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { PLACEHOLDER } from '../../services/shared/host-template.ts';
 
 /** A DNS-1123 label: lower case alphanumerics and '-', 1..63 chars, alphanumeric at both ends. */
 export function dnsLabel(s: string): string {
@@ -22,7 +23,7 @@ export function dnsName(s: string): string {
  * interface have their dots replaced, so `1.0.0` stays one DNS label instead of three.
  */
 export function renderHost(template: string, vars: Record<string, string | undefined>): string {
-  const rendered = template.replace(/\{([a-zA-Z]+)\}/g, (_, name: string) => {
+  const rendered = template.replace(PLACEHOLDER, (_, name: string) => {
     const v = vars[name] ?? '';
     return name === 'interface' || name === 'app' ? v : v.replace(/\./g, '-');
   });

@@ -5,6 +5,7 @@ import YAML from 'yaml';
 import { ISTIO_PROTOCOL_NAMES } from '../../schemas/istio-rules.ts';
 import { ConfigError } from './errors.ts';
 import { fullMatchProblem } from './full-match.ts';
+import { HOST_TEMPLATE_VARS, hostTemplateProblem, type TemplateVars } from './host-template.ts';
 
 /**
  * meshbridge configuration: a YAML/JSON file (`--config` or MESHBRIDGE_CONFIG) with environment overrides for the
@@ -175,6 +176,16 @@ const sourceCommon = {
   leaderElection,
 };
 
+/** A host template over `vars` (services/shared/host-template.ts): known placeholders, and one that names the service. */
+const hostTemplate = (vars: TemplateVars) =>
+  z
+    .string()
+    .min(1)
+    .superRefine((t, ctx) => {
+      const problem = hostTemplateProblem(t, vars);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
+
 const zookeeperDubboSource = strict({
   ...sourceCommon,
   kind: z.literal('zookeeper-dubbo'),
@@ -196,7 +207,7 @@ const zookeeperDubboSource = strict({
   mappingRoot: z.string().startsWith('/').optional(),
   interfaceHostTemplate: z.string().min(1).default('{interface}'),
   namespace: hostname.max(63).default('dubbo'),
-  /** Host template over {interface} (or {app} in application mode), {group}, {version}, {source}; normalised to DNS. */
+  /** Host template over {interface}, {group}, {version}, {source} (application mode: {app}, {source}); normalised to DNS. */
   hostTemplate: z.string().min(1).optional(),
   /** Service port; by default the lowest port among providers (stable under churn in the usual one-port fleet). */
   servicePort: z.number().int().min(1).max(65535).optional(),
@@ -207,7 +218,23 @@ const zookeeperDubboSource = strict({
    * taking ZooKeeper's and the collector's CPU for ~18 s at once (docs/collectors.md, "Periodic re-read").
    */
   periodicResyncReadsPerSecond: z.number().int().min(1).default(500),
-});
+}).superRefine((v, ctx) => {
+  // Which placeholders a template knows depends on the mode, so the templates are checked here, not per field.
+  if (!isObject(v)) return;
+  const application = v.mode === 'application';
+  const checks: [string, unknown, TemplateVars][] = [
+    [
+      'hostTemplate',
+      v.hostTemplate,
+      application ? HOST_TEMPLATE_VARS.dubboApplication : HOST_TEMPLATE_VARS.dubboInterface,
+    ],
+    ['interfaceHostTemplate', v.interfaceHostTemplate, HOST_TEMPLATE_VARS.dubboMappedInterface],
+  ];
+  for (const [key, template, vars] of checks) {
+    const problem = typeof template === 'string' ? hostTemplateProblem(template, vars) : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', path: [key], message: problem });
+  }
+}, always);
 
 /** A full-match regular expression (services/shared/full-match.ts); the error says what the JavaScript parser saw. */
 const fullMatchPattern = z
@@ -248,7 +275,7 @@ const consulSource = strict({
   zoneNodeMeta: z.string().optional(),
   namespace: hostname.max(63).default('consul'),
   /** Host template over {service}, {datacenter}, {source}; normalised to a DNS name. */
-  hostTemplate: z.string().min(1).default('{service}'),
+  hostTemplate: hostTemplate(HOST_TEMPLATE_VARS.consul).default('{service}'),
   /** passing: only instances whose checks all pass (default); warning: passing or warning; any: ignore health. */
   health: z.enum(['passing', 'warning', 'any']).default('passing'),
   /** Consul service names to leave out (full-match regexes). The agent's own `consul` service by default. */
@@ -283,7 +310,7 @@ const eurekaSource = strict({
   passwordFile: readableFile.optional(),
   namespace: hostname.max(63).default('eureka'),
   /** Host template over {app} (Eureka's application name), {vip} (the instances' vipAddress), {source}. */
-  hostTemplate: z.string().min(1).default('{app}'),
+  hostTemplate: hostTemplate(HOST_TEMPLATE_VARS.eureka).default('{app}'),
   /** Instance statuses that become endpoints (Eureka's own clients route to UP only). */
   statuses: z
     .array(z.enum(['UP', 'DOWN', 'STARTING', 'OUT_OF_SERVICE', 'UNKNOWN']))
@@ -349,12 +376,12 @@ const nacosObject = strict({
   /**
    * Host template over {service}, {group}, {nacosNamespace}, {source}; normalised to a DNS name.
    */
-  hostTemplate: z.string().min(1).default('{service}'),
+  hostTemplate: hostTemplate(HOST_TEMPLATE_VARS.nacos).default('{service}'),
   /**
    * Host template of Dubbo interface-level registrations (services named providers:<interface>:<version>:<group>),
    * over {interface} (dots kept), {version}, {dubboGroup}, {group}, {nacosNamespace}, {source}.
    */
-  interfaceHostTemplate: z.string().min(1).default('{interface}'),
+  interfaceHostTemplate: hostTemplate(HOST_TEMPLATE_VARS.nacosInterface).default('{interface}'),
   /** Instances with healthy=false are left out unless this is true. */
   includeUnhealthy: z.boolean().default(false),
   /** Metadata key naming the protocol (http, grpc, dubbo, tri, ...); unknown or absent → defaultProtocol. */
