@@ -56,11 +56,13 @@ type Limits = Pick<CpuCalibration, 'hashMs' | 'memoryMs'>;
  * p99 target on, with room for the spread of one evening. The figures are not comparable across models: the AMD EPYC
  * machines hash 16 MiB in 9.3 ms but chase memory in 140–153 ms, and met the target at both. Intel Xeon, session
  * 14's 15 runs with both figures (docs/benchmarks.md): six at sha-256 9.8–11.8 ms and memory 124–141 ms, all six
- * under 250 ms at p99; nine at 12.8–19.8 ms and 164–197 ms, two of them under it. The limits sit between the groups.
+ * under 250 ms at p99; nine at 12.8–19.8 ms and 164–197 ms, two of them under it. Sessions 18–19 added nine runs at
+ * sha-256 11.9–12 ms and memory 142–170 ms, all nine over it (p99 0.4–4 s): the room once left for an evening's spread
+ * (12.3 / 150) called six of them fast, so the limits are now the edge of the runs that met the target.
  * A model without slow runs on record has no limits: its pace is unknown, not fast.
  */
 export const FAST_MACHINE_LIMITS: Readonly<Record<string, Readonly<Limits>>> = {
-  'Intel(R) Xeon(R) Processor': { hashMs: 12.3, memoryMs: 150 },
+  'Intel(R) Xeon(R) Processor': { hashMs: 11.8, memoryMs: 141.5 },
 };
 
 export interface MachinePace {
