@@ -131,7 +131,6 @@ export async function pipeline(
       grpcHost: '127.0.0.1',
       grpcPort: ports.gatewayGrpc,
       httpPort: ports.gatewayHttp,
-      debounceMs: 20,
       shards,
       ...overrides.gateway,
     },

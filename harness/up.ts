@@ -27,7 +27,7 @@ export async function up(argv = process.argv.slice(3)): Promise<void> {
   say(
     `    kafka ${servers.kafka.brokers[0]}   redis ${servers.redis.url}   zookeeper ${servers.zookeeper.connectString}`,
   );
-  const mb = await pipeline(servers, { gateway: { debounceMs: 50 } });
+  const mb = await pipeline(servers);
   let istiod: IstiodServer | undefined;
   let dubbo: DubboRegistrar | undefined;
   let stopped: Promise<void> | undefined;

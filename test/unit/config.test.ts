@@ -24,7 +24,7 @@ describe('configuration', () => {
     const zk = c.sources[0]!;
     assert.equal(zk.kind, 'zookeeper-dubbo');
     assert.equal(zk.kind === 'zookeeper-dubbo' && zk.root, '/dubbo');
-    assert.equal(c.gateway.debounceMs, 50);
+    assert.equal(c.gateway.debounceMs, 20);
   });
 
   it('names every offending key', () => {
