@@ -32,7 +32,11 @@ import { ISTIOD_RECOMMENDED_ENV } from '../harness/istiod.ts';
 import { EventTail } from '../harness/event-tail.ts';
 import { waitFor } from '../harness/wait.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
-import { DEFAULT_GATEWAY_SHARDS, DEFAULT_ISTIOD_BUFFER_PADDING } from '../services/shared/config.ts';
+import {
+  DEFAULT_GATEWAY_DEBOUNCE_MS,
+  DEFAULT_GATEWAY_SHARDS,
+  DEFAULT_ISTIOD_BUFFER_PADDING,
+} from '../services/shared/config.ts';
 import { readLatestProfile, topFrames } from './cpuprofile-top.ts';
 import {
   LogTail,
@@ -480,7 +484,7 @@ async function main(): Promise<void> {
         shards: SHARDS,
         istiodEnv: { ...ISTIOD_RECOMMENDED_ENV, ...ISTIOD_RUN_ENV },
         ...(ISTIOD_NICE !== undefined ? { istiodNice: ISTIOD_NICE } : {}),
-        gatewayDebounceMs: mb.config.gateway.debounceMs,
+        gatewayDebounceMs: mb.config.gateway.debounceMs ?? DEFAULT_GATEWAY_DEBOUNCE_MS,
         gatewayIstiodBufferPadding: mb.config.gateway.istiodBufferPadding ?? DEFAULT_ISTIOD_BUFFER_PADDING,
         collectorResync: {
           intervalMs: mb.config.sources[0]?.resyncIntervalMs,

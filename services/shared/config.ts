@@ -594,6 +594,8 @@ const redis = strict({
 export const DEFAULT_GATEWAY_SHARDS = 256;
 /** The size of istiod's config-source response buffer (docs/gateway.md, "istiod's response buffer"). */
 export const DEFAULT_ISTIOD_BUFFER_PADDING = 100;
+/** gateway.debounceMs when unset: the push window (docs/gateway.md, "Push window"). */
+export const DEFAULT_GATEWAY_DEBOUNCE_MS = 20;
 
 export const configSchema = strict({
   kafka,
@@ -638,7 +640,7 @@ export const configSchema = strict({
      * 100 changes/s a 50 ms window held each change ~25 ms longer in the gateway and doubled the end-to-end p50
      * (docs/gateway.md, "Push window"); the gateway's CPU was the same.
      */
-    debounceMs: z.number().int().min(0).max(10_000).default(20),
+    debounceMs: z.number().int().min(0).max(10_000).default(DEFAULT_GATEWAY_DEBOUNCE_MS),
     /**
      * Config sources the snapshot is split into, by a stable hash of each resource's name: shard i is served on
      * grpcPort + i and istiod lists one `xds://` source per shard. istiod re-reads only the changed shard's
