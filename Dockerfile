@@ -32,8 +32,9 @@ COPY projection/ projection/
 COPY services/ services/
 COPY harness/ harness/
 COPY scripts/bundle-gateway.ts scripts/
-# `npm run build` (tsconfig.build.json, then the gateway role bundled into one file by esbuild); the schema files the
-# code reads at run time go next to the compiled code.
+# `npm run build` (tsconfig.build.json, then the gateway role bundled into one file by esbuild, with the V8 code cache
+# of its start-up written by this stage's Node, the runtime's, under the launcher's flags: docs/gateway.md); the schema
+# files the code reads at run time go next to the compiled code.
 RUN npm run build && cp -r schemas/avro schemas/proto dist/schemas/ \
  && npm prune --omit=dev --no-audit --no-fund --loglevel=error \
  && ! ls node_modules | grep -qxE 'tsx|typescript|esbuild'

@@ -22,9 +22,9 @@ const NODE = { id: 'sidecar~127.0.0.1~istiod-bundle.istio-system~istio-system.sv
  * The gateway role as the image runs it: `npm run build` (tsc, then the role bundled into one file by esbuild,
  * scripts/bundle-gateway.ts) and `node --max-semi-space-size=1 --expose-gc dist/bin/cli.js gateway` (deploy/docker/meshbridge.sh).
  * Everything else tests the gateway from the TypeScript sources; this proves the bundle serves, reports and refuses a
- * bad configuration the same way.
+ * bad configuration the same way, and starts from the V8 code cache the build wrote beside it.
  */
-describe('the bundled gateway role (dist/bin/gateway-role.js), as the image starts it', () => {
+describe('the bundled gateway role (dist/bin/gateway-role.js and its bundle), as the image starts it', () => {
   let runDir: string;
   let redis: RedisServer;
   let cli: string;
@@ -54,7 +54,7 @@ describe('the bundled gateway role (dist/bin/gateway-role.js), as the image star
   });
 
   it('is one file without the Kafka client, and serves, reports and decodes like the sources', async () => {
-    const bundle = fs.readFileSync(path.join(projectRoot, 'dist', 'bin', 'gateway-role.js'), 'utf8');
+    const bundle = fs.readFileSync(path.join(projectRoot, 'dist', 'bin', 'gateway-role.bundle.cjs'), 'utf8');
     // esbuild keys each bundled CommonJS module by its path (kafkajs and avsc are CommonJS too).
     for (const pkg of ['ioredis', '@grpc/grpc-js', 'prom-client'])
       assert.ok(bundle.includes(`node_modules/${pkg}/`), pkg);
@@ -94,7 +94,10 @@ describe('the bundled gateway role (dist/bin/gateway-role.js), as the image star
       );
       const metrics = await (await http('/metrics')).text();
       assert.match(metrics, /^meshbridge_gateway_\w+/m, 'gateway metrics');
-      assert.match(fs.readFileSync(proc.logFile, 'utf8'), /"msg":"snapshot loaded from redis"/, 'structured logs');
+      const log = fs.readFileSync(proc.logFile, 'utf8');
+      assert.match(log, /"msg":"snapshot loaded from redis"/, 'structured logs');
+      // The build wrote the code cache under the launcher's flags, so V8 takes it (bin/gateway-role-loader.ts).
+      assert.match(log, /"codeCache":"used"/, 'the bundle compiled with its code cache');
     } finally {
       c.close();
       await proc.stop();
