@@ -21,7 +21,8 @@ import { waitFor } from '../harness/wait.ts';
 import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
 import { connect, zookeeper } from '../services/collector/zk-client.ts';
 import { mkdirp } from '../harness/zk-write.ts';
-import { createAppendTimeTopic, createNode, percentile, pool, procStats, writeResult } from './support.ts';
+import { createAppendTimeTopic, createNode, pool, procStats, writeResult } from './support.ts';
+import { addressSequence, KafkaArrivals, paced } from './churn.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -46,12 +47,6 @@ async function histogram(port: number, name: string): Promise<Record<string, num
       .filter(([le]) => le !== '+Inf')
       .map(([le, n]) => [`<=${Number(le) * 1000}ms`, Number((n / (total || 1)).toFixed(4))]),
   );
-}
-
-interface Pending {
-  at: number;
-  issuedAt: number;
-  expected: string;
 }
 
 async function main(): Promise<void> {
@@ -83,11 +78,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     await mkdirp(zk, root);
     const providers = new Map<number, string[]>(); // interface -> "ip:port" list
-    let seq = 0;
-    const nextIp = () => {
-      const n = seq++;
-      return `10.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`;
-    };
+    const nextIp = addressSequence();
     await pool(
       Array.from({ length: SERVICES }, (_, i) => i),
       256,
@@ -112,30 +103,8 @@ async function main(): Promise<void> {
     log(`registered in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
-    const pending = new Map<string, Pending[]>();
-    const latencies: number[] = [];
-    const issueLatencies: number[] = [];
-    let eventsSeen = 0;
-    // Resolve changes as events arrive (the tail's own array grows; poll it).
-    const resolver = setInterval(() => {
-      for (; eventsSeen < tail.events.length; eventsSeen++) {
-        const { event, appendedAt } = tail.events[eventsSeen]!;
-        if (event.kind !== 'SERVICE_STATE') continue;
-        const list = pending.get(event.host);
-        if (!list?.length) continue;
-        const set = event.instances
-          .map((x) => `${x.address}:${Object.values(x.ports)[0]}`)
-          .sort()
-          .join(',');
-        const idx = list.map((p) => p.expected).lastIndexOf(set);
-        if (idx < 0) continue;
-        // This event reflects change idx and every earlier change to the service (coalesced into it).
-        for (const p of list.splice(0, idx + 1)) {
-          latencies.push(appendedAt - p.at);
-          issueLatencies.push(appendedAt - p.issuedAt);
-        }
-      }
-    }, 5);
+    // Providers are keyed "ip:port", as the registry list holds them.
+    const arrivals = new KafkaArrivals(tail, (x) => `${x.address}:${Object.values(x.ports)[0]}`);
 
     log('starting the collector (full resync of the whole registry)');
     const tStart = performance.now();
@@ -159,16 +128,12 @@ async function main(): Promise<void> {
     const afterResync = procStats(collectorPid!);
 
     log(`churn: ${RATE} changes/s for ${SECONDS} s`);
-    const total = RATE * SECONDS;
     const startedAt = performance.now();
     const epochStart = Date.now();
     const cpuBefore = procStats(collectorPid!).cpuSeconds;
     const loadBefore = os.loadavg()[0]!;
     let changes = 0;
-    for (let k = 0; k < total; k++) {
-      const due = startedAt + (k * 1000) / RATE;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await paced(RATE, RATE * SECONDS, async () => {
       const i = Math.floor(Math.random() * SERVICES);
       const list = providers.get(i)!;
       const issuedAt = Date.now();
@@ -182,27 +147,18 @@ async function main(): Promise<void> {
         await registrar.register(iface(i), ip, 20880);
         list.push(`${ip}:20880`);
       }
-      const at = Date.now();
-      const p = pending.get(hostOf(i)) ?? [];
-      p.push({ at, issuedAt, expected: [...list].sort().join(',') });
-      pending.set(hostOf(i), p);
+      arrivals.expect(hostOf(i), list, Date.now(), issuedAt);
       changes++;
-    }
+    });
     const churnSeconds = (performance.now() - startedAt) / 1000;
-    await waitFor(() => [...pending.values()].every((l) => l.length === 0), {
-      what: 'every change to reach Kafka',
-      timeoutMs: 60_000,
-      intervalMs: 50,
-    }).catch(() => log(`unresolved changes: ${[...pending.values()].reduce((a, l) => a + l.length, 0)}`));
-    clearInterval(resolver);
+    await arrivals.settle(60_000, log);
     const cpuAfter = procStats(collectorPid!);
     const buckets = await histogram(mb.ports.collectorHttp, 'meshbridge_collector_publish_queue_seconds');
     const produceBuckets = await histogram(mb.ports.collectorHttp, 'meshbridge_collector_publish_seconds');
     const publishedDuringChurn = tail.events.filter(
       (e) => e.appendedAt >= epochStart && e.event.kind === 'SERVICE_STATE',
     ).length;
-    const sorted = [...latencies].sort((a, b) => a - b);
-    const sortedIssue = [...issueLatencies].sort((a, b) => a - b);
+    const latency = arrivals.summary();
     const result = {
       date: new Date().toISOString(),
       machine: {
@@ -232,20 +188,11 @@ async function main(): Promise<void> {
       churn: {
         changes,
         achievedRate: Number((changes / churnSeconds).toFixed(1)),
-        measured: sorted.length,
+        measured: arrivals.latencies.length,
         eventsPublished: publishedDuringChurn,
         latencyMs: {
-          fromZooKeeperAck: {
-            p50: percentile(sorted, 50),
-            p90: percentile(sorted, 90),
-            p99: percentile(sorted, 99),
-            max: sorted[sorted.length - 1] ?? NaN,
-          },
-          fromWriteIssued: {
-            p50: percentile(sortedIssue, 50),
-            p99: percentile(sortedIssue, 99),
-            max: sortedIssue[sortedIssue.length - 1] ?? NaN,
-          },
+          fromZooKeeperAck: latency.fromAck,
+          fromWriteIssued: latency.fromIssued,
         },
         target: 'p99 <= 50 ms from registry change to Kafka append',
         // Inside the collector: queueing + Kafka produce round trip per event (cumulative share per bucket, whole run).

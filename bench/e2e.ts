@@ -41,7 +41,6 @@ import { readLatestProfile, topFrames } from './cpuprofile-top.ts';
 import {
   LogTail,
   VersionTimes,
-  latencySummary,
   ChurnCpu,
   heapProfileIstiod,
   profileIstiod,
@@ -49,8 +48,9 @@ import {
   wrongServices,
 } from './istiod-watch.ts';
 import { Sidecar, sidecarMode } from '../harness/sidecar-watch.ts';
-import { createAppendTimeTopic, pool, procStats, writeResult } from './support.ts';
+import { createAppendTimeTopic, latencySummary, pool, procStats, writeResult } from './support.ts';
 import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-registries.ts';
+import { addressSequence, paced, providerChange } from './churn.ts';
 import { istiodGcCycles, type GcCycle } from './istiod-gc.ts';
 import { metricValue } from '../harness/prom-text.ts';
 
@@ -286,11 +286,7 @@ async function main(): Promise<void> {
     log(`registering ${SERVICES} services × ${INSTANCES} instances in ${REGISTRY}`);
     const providers = new Map<number, string[]>();
     const addedAt = new Map<string, number>(); // address -> when registered during the churn
-    let seq = 0;
-    const nextIp = () => {
-      const n = seq++;
-      return `10.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`;
-    };
+    const nextIp = addressSequence();
     const loadStart = Date.now();
     const collectorCpu0 = procStats(collector.pid).cpuSeconds;
     await pool(
@@ -353,22 +349,9 @@ async function main(): Promise<void> {
     const inflight: Promise<void>[] = [];
     const pprofFile = path.join(projectRoot, 'bench', 'results', OUT.replace(/\.json$/, '.istiod.pprof'));
     const profile = PROFILE_SECONDS > 0 ? profileIstiod(istiod.monitoringPort, PROFILE_SECONDS, pprofFile) : undefined;
-    for (let k = 0; k < total; k++) {
-      const due = startedAt + (k * 1000) / RATE;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await paced(RATE, total, () => {
       const i = Math.floor(Math.random() * SERVICES);
-      const list = providers.get(i)!;
-      // Only providers registered at least 5 s ago are removed: an add and a remove of one provider inside one push
-      // would never be visible to the sidecar, and could not be timed.
-      const removable = list.filter((a) => (addedAt.get(a) ?? 0) < Date.now() - 5_000);
-      const remove = list.length > INSTANCES / 2 && removable.length > 0 && Math.random() < 0.5;
-      const address = remove ? removable[Math.floor(Math.random() * removable.length)]! : nextIp();
-      if (remove) list.splice(list.indexOf(address), 1);
-      else {
-        list.push(address);
-        addedAt.set(address, Date.now());
-      }
+      const { address, remove } = providerChange(providers.get(i)!, addedAt, INSTANCES, nextIp);
       // Waiting before the write is issued: on a busy machine the sidecar can see the change before this process
       // runs the write's callback, and a change registered only then would never be matched. Latency counts from the
       // write's issue (its round trip included), so it is never flattered by a late callback.
@@ -380,7 +363,7 @@ async function main(): Promise<void> {
       pending.set(key, l);
       const write = remove ? registry.remove(i, address) : registry.add(i, address);
       inflight.push(write.then(() => undefined));
-    }
+    });
     await Promise.all(inflight);
     // CPU over the churn itself (not the wait for stragglers below).
     const churnSeconds = (performance.now() - startedAt) / 1000;

@@ -19,7 +19,8 @@ import { makeRunDir } from '../harness/paths.ts';
 import { metricSum } from '../harness/prom-text.ts';
 import { pipeline, startAllOrNone, startServers } from '../harness/stack.ts';
 import { waitFor } from '../harness/wait.ts';
-import { createAppendTimeTopic, percentile, pool, procStats, writeResult } from './support.ts';
+import { createAppendTimeTopic, pool, procStats, writeResult } from './support.ts';
+import { addressSequence, KafkaArrivals, paced } from './churn.ts';
 
 const APPS = Number(process.env.BENCH_APPS ?? 5000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -41,11 +42,6 @@ const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString
 const appName = (i: number) => `BENCH-APP-${i}`;
 const hostOf = (i: number) => `bench-app-${i}`;
 
-interface Pending {
-  at: number;
-  expected: string;
-}
-
 async function main(): Promise<void> {
   const runDir = makeRunDir('bench-eureka');
   log(`starting Eureka, Kafka, Redis in ${runDir}`);
@@ -64,11 +60,7 @@ async function main(): Promise<void> {
     log(`registering ${APPS} apps × ${INSTANCES} instances through Eureka's REST API`);
     const t0 = performance.now();
     const instances = new Map<number, string[]>(); // app -> instance ids (= "ip")
-    let seq = 0;
-    const nextIp = () => {
-      const n = seq++;
-      return `10.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`;
-    };
+    const nextIp = addressSequence();
     const all: [number, string][] = [];
     for (let i = 0; i < APPS; i++) {
       const list: string[] = [];
@@ -85,24 +77,7 @@ async function main(): Promise<void> {
     log(`registered ${all.length} instances in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
-    const pending = new Map<string, Pending[]>();
-    const latencies: number[] = [];
-    let eventsSeen = 0;
-    const resolver = setInterval(() => {
-      for (; eventsSeen < tail.events.length; eventsSeen++) {
-        const { event, appendedAt } = tail.events[eventsSeen]!;
-        if (event.kind !== 'SERVICE_STATE') continue;
-        const list = pending.get(event.host);
-        if (!list?.length) continue;
-        const set = event.instances
-          .map((x) => x.address)
-          .sort()
-          .join(',');
-        const idx = list.map((p) => p.expected).lastIndexOf(set);
-        if (idx < 0) continue;
-        for (const p of list.splice(0, idx + 1)) latencies.push(appendedAt - p.at);
-      }
-    }, 5);
+    const arrivals = new KafkaArrivals(tail);
 
     log('starting the collector (full fetch of the whole registry)');
     const tStart = performance.now();
@@ -129,19 +104,13 @@ async function main(): Promise<void> {
     });
 
     log(`churn: ${RATE} changes/s for ${SECONDS} s`);
-    const total = RATE * SECONDS;
     const startedAt = performance.now();
     const cpuBefore = procStats(pid).cpuSeconds;
     const loadBefore = os.loadavg()[0]!;
     let changes = 0;
-    let lateStarts = 0;
     const inFlight: Promise<void>[] = [];
     const chains = new Map<number, Promise<void>>();
-    for (let k = 0; k < total; k++) {
-      const due = startedAt + (k * 1000) / RATE;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      else if (wait < -100) lateStarts++;
+    const { lateStarts } = await paced(RATE, RATE * SECONDS, async () => {
       const i = Math.floor(Math.random() * APPS);
       const list = instances.get(i)!;
       // Changes to one app run one after another: the expected set of each is then exactly the registry's.
@@ -154,30 +123,25 @@ async function main(): Promise<void> {
           list.push(ip);
           await reg.register({ app: appName(i), id: ip, ip, port: 8080, metadata: { version: 'v1' } });
         }
-        const p = pending.get(hostOf(i)) ?? [];
-        p.push({ at: Date.now(), expected: [...list].sort().join(',') });
-        pending.set(hostOf(i), p);
+        arrivals.expect(hostOf(i), list);
         changes++;
       };
       const next = (chains.get(i) ?? Promise.resolve()).then(change);
       chains.set(i, next);
       inFlight.push(next);
       if (inFlight.length > 64) await inFlight.shift();
-    }
+    });
     await Promise.all(inFlight);
     const churnSeconds = (performance.now() - startedAt) / 1000;
-    await waitFor(() => [...pending.values()].every((l) => l.length === 0), {
-      what: 'every change to reach Kafka',
-      timeoutMs: 30_000,
-      intervalMs: 50,
-    }).catch(() => log(`unresolved changes: ${[...pending.values()].reduce((a, l) => a + l.length, 0)}`));
-    clearInterval(resolver);
+    await arrivals.settle(30_000, log);
     const after = procStats(pid);
     // What is still unresolved, and whether Eureka's own answers have it: the delta and the listing it serves now.
     const churnEnd = Date.now();
-    const stuck = [...pending.entries()].flatMap(([host, l]) =>
-      l.map((p) => ({ host, secondsBeforeEnd: Number(((churnEnd - p.at) / 1000).toFixed(1)), expected: p.expected })),
-    );
+    const stuck = arrivals.waiting().map((p) => ({
+      host: p.host,
+      secondsBeforeEnd: Number(((churnEnd - p.at) / 1000).toFixed(1)),
+      expected: p.set,
+    }));
     const read = async (p: string) =>
       (await (await fetch(`${eureka.urls[0]}${p}`, { headers: { accept: 'application/json' } })).json()) as {
         applications: { apps__hashcode: string; application: { name: string; instance: { ipAddr: string }[] }[] };
@@ -189,6 +153,7 @@ async function main(): Promise<void> {
         ?.instance.map((x) => x.ipAddr)
         .sort()
         .join(',');
+    if (stuck.length > 0) log(`unresolved changes (first 5): ${JSON.stringify(stuck.slice(0, 5))}`);
     const unresolved = {
       count: stuck.length,
       inEurekaListingNow: stuck.filter((x) => servedSet(x.host) === x.expected).length,
@@ -196,7 +161,6 @@ async function main(): Promise<void> {
       oldestSecondsAgo: stuck.length ? Math.max(...stuck.map((x) => x.secondsBeforeEnd)) : null,
       eurekaHashcodes: { listing: listing.applications.apps__hashcode, delta: delta.applications.apps__hashcode },
     };
-    const sorted = [...latencies].sort((a, b) => a - b);
     const fullFetches = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', {
       source: SOURCE,
     });
@@ -231,16 +195,9 @@ async function main(): Promise<void> {
         changes,
         achievedRate: Number((changes / churnSeconds).toFixed(1)),
         lateStarts,
-        measured: sorted.length,
+        measured: arrivals.latencies.length,
         unresolved,
-        latencyMs: {
-          fromEurekaAck: {
-            p50: percentile(sorted, 50),
-            p90: percentile(sorted, 90),
-            p99: percentile(sorted, 99),
-            max: sorted[sorted.length - 1] ?? NaN,
-          },
-        },
+        latencyMs: { fromEurekaAck: arrivals.summary().fromAck },
         deltaReads: deltas,
         fullFetchesTotal: fullFetches,
         loadAverage: [Number(loadBefore.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],

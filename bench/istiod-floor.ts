@@ -35,17 +35,10 @@ import { encodeServiceEntryAny } from '../schemas/service-entry/encode.ts';
 import { resourceField } from '../snapshot-store/resource-field.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
 import { referenceBinary, resourceRecord } from './reference-binary.ts';
-import {
-  LogTail,
-  VersionTimes,
-  latencySummary,
-  ChurnCpu,
-  profileIstiod,
-  summariseProfile,
-  wrongServices,
-} from './istiod-watch.ts';
+import { LogTail, VersionTimes, ChurnCpu, profileIstiod, summariseProfile, wrongServices } from './istiod-watch.ts';
 import { Sidecar, sidecarMode } from '../harness/sidecar-watch.ts';
-import { procStats, writeResult } from './support.ts';
+import { latencySummary, procStats, writeResult } from './support.ts';
+import { addressSequence, paced, providerChange } from './churn.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -139,11 +132,7 @@ async function main(): Promise<void> {
   const bin = await referenceBinary();
 
   // The registry: SERVICES interfaces × INSTANCES providers, addresses allotted as bench:e2e does.
-  let seq = 0;
-  const nextIp = () => {
-    const n = seq++;
-    return `10.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`;
-  };
+  const nextIp = addressSequence();
   const createTimeMs = Date.now();
   const providers = new Map<number, string[]>();
   const file = path.join(runDir, 'resources.bin');
@@ -253,21 +242,10 @@ async function main(): Promise<void> {
     const profile = PROFILE_SECONDS > 0 ? profileIstiod(istiod.monitoringPort, PROFILE_SECONDS, pprofFile) : undefined;
     const startedAt = performance.now();
     const total = RATE * SECONDS;
-    for (let k = 0; k < total; k++) {
-      const due = startedAt + (k * 1000) / RATE;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await paced(RATE, total, () => {
       const i = Math.floor(Math.random() * SERVICES);
       const list = providers.get(i)!;
-      // As bench:e2e: only providers added at least 5 s ago are removed, so every change is visible on its own.
-      const removable = list.filter((a) => (addedAt.get(a) ?? 0) < Date.now() - 5_000);
-      const remove = list.length > INSTANCES / 2 && removable.length > 0 && Math.random() < 0.5;
-      const address = remove ? removable[Math.floor(Math.random() * removable.length)]! : nextIp();
-      if (remove) list.splice(list.indexOf(address), 1);
-      else {
-        list.push(address);
-        addedAt.set(address, Date.now());
-      }
+      const { address, remove } = providerChange(list, addedAt, INSTANCES, nextIp);
       const [name, any] = serviceEntryOf(i, list, createTimeMs);
       const c: Change = { i, address, kind: remove ? 'remove' : 'add', issuedAt: Date.now() };
       changes.push(c);
@@ -279,7 +257,7 @@ async function main(): Promise<void> {
           c.answeredAt = Date.now();
         }),
       );
-    }
+    });
     await Promise.all(inflight);
     const churnSeconds = (performance.now() - startedAt) / 1000;
     const { cpuPercent: cpu, machineBusyCores } = churnCpu.read(churnSeconds);

@@ -11,21 +11,9 @@ import { promisify } from 'node:util';
 import type { Sidecar } from '../harness/sidecar-watch.ts';
 import { istiodBinary } from '../harness/install.ts';
 import { projectRoot } from '../harness/paths.ts';
-import { percentile, procStats } from './support.ts';
+import { procStats } from './support.ts';
 
 const execFileAsync = promisify(execFile);
-
-/** n, p50, p90, p99 and max of a list of latencies. */
-export function latencySummary(values: number[]) {
-  const s = [...values].sort((a, b) => a - b);
-  return {
-    n: s.length,
-    p50: percentile(s, 50),
-    p90: percentile(s, 90),
-    p99: percentile(s, 99),
-    max: s[s.length - 1] ?? NaN,
-  };
-}
 
 /** Follows a JSON-lines log file, handing each parsed record to `on`. */
 export class LogTail {

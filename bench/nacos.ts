@@ -23,6 +23,7 @@ import { metricSum } from '../harness/prom-text.ts';
 import { waitFor } from '../harness/wait.ts';
 import { NacosConnection } from '../services/collector/nacos-grpc.ts';
 import { createAppendTimeTopic, percentile, pool, procStats, writeResult } from './support.ts';
+import { addressSequence, KafkaArrivals, paced } from './churn.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 5000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -38,11 +39,6 @@ const SOURCE = 'nacos-bench';
 
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const svc = (i: number) => `bench-svc-${i}`;
-
-interface Pending {
-  at: number;
-  expected: string;
-}
 
 async function main(): Promise<void> {
   const runDir = makeRunDir('bench-nacos');
@@ -61,11 +57,7 @@ async function main(): Promise<void> {
     await createAppendTimeTopic(servers.kafka.brokers, mb.config.kafka.topic, PARTITIONS);
 
     const instances = new Map<number, string[]>();
-    let seq = 0;
-    const nextIp = () => {
-      const n = seq++;
-      return `10.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`;
-    };
+    const nextIp = addressSequence();
     const batch = (i: number) =>
       reg.request('BatchInstanceRequest', {
         namespace: 'public',
@@ -121,24 +113,7 @@ async function main(): Promise<void> {
     listMs.sort((a, b) => a - b);
 
     const tail = await EventTail.open(servers.kafka.brokers, mb.config.kafka.topic);
-    const pending = new Map<string, Pending[]>();
-    const latencies: number[] = [];
-    let eventsSeen = 0;
-    const resolver = setInterval(() => {
-      for (; eventsSeen < tail.events.length; eventsSeen++) {
-        const { event, appendedAt } = tail.events[eventsSeen]!;
-        if (event.kind !== 'SERVICE_STATE') continue;
-        const list = pending.get(event.host);
-        if (!list?.length) continue;
-        const set = event.instances
-          .map((x) => x.address)
-          .sort()
-          .join(',');
-        const idx = list.map((p) => p.expected).lastIndexOf(set);
-        if (idx < 0) continue;
-        for (const p of list.splice(0, idx + 1)) latencies.push(appendedAt - p.at);
-      }
-    }, 5);
+    const arrivals = new KafkaArrivals(tail);
 
     log('starting the collector (subscribes to every service)');
     const tStart = performance.now();
@@ -177,41 +152,29 @@ async function main(): Promise<void> {
       })) - listsBefore;
 
     log(`churn: ${RATE} changes/s for ${SECONDS} s`);
-    const total = RATE * SECONDS;
-    const startedAt = performance.now();
     const cpuBefore = procStats(pid).cpuSeconds;
     const loadBefore = os.loadavg()[0]!;
     let changes = 0;
     const inflight: Promise<void>[] = [];
-    for (let k = 0; k < total; k++) {
-      const due = startedAt + (k * 1000) / RATE;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const startedAt = performance.now();
+    await paced(RATE, RATE * SECONDS, () => {
       const i = Math.floor(Math.random() * SERVICES);
       const list = instances.get(i)!;
       if (list.length > 1 && Math.random() < 0.5) list.splice(Math.floor(Math.random() * list.length), 1);
       else list.push(nextIp());
-      const expected = [...list].sort().join(',');
+      const expected = [...list];
       // Issued without waiting for the previous one (a real registry sees independent clients); recorded at the ack.
       inflight.push(
         batch(i).then(() => {
-          const p = pending.get(svc(i)) ?? [];
-          p.push({ at: Date.now(), expected });
-          pending.set(svc(i), p);
+          arrivals.expect(svc(i), expected);
           changes++;
         }),
       );
-    }
+    });
     await Promise.all(inflight);
     const churnSeconds = (performance.now() - startedAt) / 1000;
-    await waitFor(() => [...pending.values()].every((l) => l.length === 0), {
-      what: 'every change to reach Kafka',
-      timeoutMs: 60_000,
-      intervalMs: 50,
-    }).catch(() => log(`unresolved changes: ${[...pending.values()].reduce((a, l) => a + l.length, 0)}`));
-    clearInterval(resolver);
+    await arrivals.settle(60_000, log);
     const after = procStats(pid);
-    const sorted = [...latencies].sort((a, b) => a - b);
     const result = {
       date: new Date().toISOString(),
       machine: {
@@ -247,15 +210,8 @@ async function main(): Promise<void> {
       churn: {
         changes,
         achievedRate: Number((changes / churnSeconds).toFixed(1)),
-        measured: sorted.length,
-        latencyMs: {
-          fromNacosAck: {
-            p50: percentile(sorted, 50),
-            p90: percentile(sorted, 90),
-            p99: percentile(sorted, 99),
-            max: sorted[sorted.length - 1] ?? NaN,
-          },
-        },
+        measured: arrivals.latencies.length,
+        latencyMs: { fromNacosAck: arrivals.summary().fromAck },
         loadAverage: [Number(loadBefore.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],
         collectorCpuPercent: Number((((after.cpuSeconds - cpuBefore) / churnSeconds) * 100).toFixed(1)),
         collectorRssMiB: after.rssMiB,

@@ -35,6 +35,18 @@ export function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** n, p50, p90, p99 and max of a list of latencies. */
+export function latencySummary(values: number[]) {
+  const s = [...values].sort((a, b) => a - b);
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    max: s[s.length - 1] ?? NaN,
+  };
+}
+
 /** Resident memory (now and its peak) and CPU seconds (user + system) of a process, from /proc. */
 export function procStats(pid: number | undefined): { rssMiB: number; peakRssMiB: number; cpuSeconds: number } {
   if (!pid) return { rssMiB: 0, peakRssMiB: 0, cpuSeconds: 0 };
