@@ -77,11 +77,22 @@ describe('bench:e2e judges the machine by its calibration before it starts', () 
   });
 
   it('does not judge a CPU model it has no limits for (figures are not comparable across models)', () => {
-    assert.deepEqual(machinePace({ hashMs: 9.3, memoryMs: 152.7, rounds: 9 }, 'AMD EPYC'), {
+    assert.deepEqual(machinePace({ hashMs: 9.3, memoryMs: 152.7, rounds: 9 }, 'AMD Opteron'), {
       pace: 'unknown',
       over: [],
     });
     assert.equal(machinePace({ hashMs: 9.3, memoryMs: 152.7, rounds: 9 }, undefined).pace, 'unknown');
+  });
+
+  it('judges the AMD EPYC by its own limits, from the runs that met the target and those that did not', () => {
+    // Session 17's slowest run that met the target, and session 22's runs that did not.
+    assert.equal(machinePace({ hashMs: 9.4, memoryMs: 170.8, rounds: 9 }, 'AMD EPYC').pace, 'fast');
+    assert.deepEqual(machinePace({ hashMs: 9.4, memoryMs: 189.2, rounds: 9 }, 'AMD EPYC'), {
+      pace: 'slow',
+      over: ['random reads 189.2 ms > 171'],
+    });
+    // A hash 0.2 ms over the EPYC's usual 9.3–9.4 ms is over its limit, though far under the Xeon's.
+    assert.equal(machinePace({ hashMs: 9.6, memoryMs: 150, rounds: 9 }, 'AMD EPYC').pace, 'slow');
   });
 
   it('takes the limits as data, per model', () => {
