@@ -51,7 +51,7 @@ import { Sidecar, sidecarMode } from '../harness/sidecar-watch.ts';
 import { createAppendTimeTopic, latencySummary, pool, procStats, writeResult } from './support.ts';
 import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-registries.ts';
 import { addressSequence, paced, providerChange } from './churn.ts';
-import { istiodGcCycles, type GcCycle } from './istiod-gc.ts';
+import { istiodGcCycles, splitByIstiodGc, type GcCycle } from './istiod-gc.ts';
 import { metricValue } from '../harness/prom-text.ts';
 
 /**
@@ -432,6 +432,8 @@ async function main(): Promise<void> {
       istiodToSidecar: latencySummary(diff('ack', 'sidecar')),
     };
     const endToEnd = latencySummary(measured.map((c) => c.sidecar! - c.issuedAt));
+    const gcCycles = churnWall ? istiodGc(churnWall.start, churnWall.end) : [];
+    const gcSplit = splitByIstiodGc(measured, gcCycles, churnWall?.start ?? 0, 250);
     // The churn in 10-second windows: a tail spread over the run (steady contention) reads differently from one
     // window's stall (a garbage collection, a periodic re-read, a neighbour's burst).
     const windowed = (from: number) =>
@@ -492,7 +494,11 @@ async function main(): Promise<void> {
         // The registry server's own heavy work during the churn (ZooKeeper's snapshots): CPU taken from every stage.
         registryPausesDuringChurn: churnWall ? registry.pauses(churnWall.start, churnWall.end) : [],
         // istiod's garbage collections whose mark overlapped the churn (its gctrace): the other pause in the tail.
-        istiodGcDuringChurn: churnWall ? istiodGc(churnWall.start, churnWall.end) : [],
+        istiodGcDuringChurn: gcCycles,
+        // The changes whose first 250 ms (the p99 target) overlapped none of those collections, and the others: how
+        // much of the tail is istiod's collections, per run (bench/istiod-gc.ts).
+        registryToSidecarClearOfIstiodGcMs: latencySummary(gcSplit.clear.map((c) => c.sidecar! - c.issuedAt)),
+        registryToSidecarDuringIstiodGcMs: latencySummary(gcSplit.duringGc.map((c) => c.sidecar! - c.issuedAt)),
         collectorResyncDuringChurn,
         // Endpoint-only changes should stay on istiod's incremental EDS path: CDS pushes during the churn mean a
         // service-level field changed (or istiod chose a full push).
@@ -509,6 +515,12 @@ async function main(): Promise<void> {
     const out = writeResult(OUT, result);
     log(
       `end to end p50 ${endToEnd.p50} ms, p90 ${endToEnd.p90}, p99 ${endToEnd.p99}, max ${endToEnd.max} (n=${endToEnd.n}); slowest stage: ${slowest}`,
+    );
+    const clear = result.churn.registryToSidecarClearOfIstiodGcMs;
+    const during = result.churn.registryToSidecarDuringIstiodGcMs;
+    log(
+      `istiod collected ${gcCycles.length} times in the churn; changes clear of those collections: p50 ${clear.p50} ms, ` +
+        `p99 ${clear.p99} (n=${clear.n}); changes meeting one: p50 ${during.p50}, p99 ${during.p99} (n=${during.n})`,
     );
     log(
       `stages p50 (ms): ${Object.entries(stages)

@@ -34,3 +34,30 @@ export function istiodGcCycles(log: string, startedAtMs: number, fromMs: number,
   }
   return out;
 }
+
+/** Changes split by whether istiod was collecting while they should have reached the sidecar. */
+export interface GcSplit<T> {
+  clear: T[];
+  duringGc: T[];
+}
+
+/**
+ * Splits timed changes into those whose first `windowMs` after being issued (the latency target) overlaps none of
+ * istiod's collections, and the rest. `churnStartMs` is the time the cycles' `atS` counts from; as `atS` is rounded to
+ * 0.1 s, each cycle is widened by 100 ms on both sides, so a change counted clear is clear. A change's own latency
+ * does not decide which side it lands on: one delayed by anything but a collection still counts in `clear`.
+ */
+export function splitByIstiodGc<T extends { issuedAt: number }>(
+  changes: readonly T[],
+  cycles: readonly GcCycle[],
+  churnStartMs: number,
+  windowMs: number,
+): GcSplit<T> {
+  const spans = cycles.map((c) => [churnStartMs + c.atS * 1000 - 100, churnStartMs + c.atS * 1000 + c.ms + 100]);
+  const out: GcSplit<T> = { clear: [], duringGc: [] };
+  for (const c of changes) {
+    const hit = spans.some(([from, to]) => c.issuedAt <= to! && c.issuedAt + windowMs >= from!);
+    (hit ? out.duringGc : out.clear).push(c);
+  }
+  return out;
+}

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { zooKeeperSnapshots } from '../../bench/e2e-registries.ts';
 import { machinePace } from '../../bench/cpu-calibration.ts';
-import { istiodGcCycles } from '../../bench/istiod-gc.ts';
+import { istiodGcCycles, splitByIstiodGc } from '../../bench/istiod-gc.ts';
 
 describe('bench:e2e reads the registry server its tail is measured beside', () => {
   const log = [
@@ -48,6 +48,30 @@ describe('bench:e2e reads istiod garbage collections from its gctrace', () => {
 
   it('lists nothing when the log has no gctrace lines in the window', () => {
     assert.deepEqual(istiodGcCycles(log, started, started + 300_000, started + 360_000), []);
+  });
+
+  it('splits changes by whether their first 250 ms met a collection, whatever their own latency', () => {
+    // One collection 10.0 s into the churn, marking for 2 s (widened to 9.9-12.1 s for atS's rounding).
+    const cycles = [
+      { what: 'istiod GC', atS: 10, ms: 2000, assistCpuMs: 0, heapMB: [1, 2, 1] as [number, number, number] },
+    ];
+    const churn = 5_000_000;
+    const at = (s: number, latency = 50) => ({ issuedAt: churn + s * 1000, latency });
+    const changes = [at(1), at(9.6), at(9.7), at(11), at(12.1), at(12.2, 900), at(30)];
+    const { clear, duringGc } = splitByIstiodGc(changes, cycles, churn, 250);
+    assert.deepEqual(
+      duringGc.map((c) => c.issuedAt - churn),
+      [9_700, 11_000, 12_100],
+    );
+    // 9.6 s ends its 250 ms window at 9.85 s, before the widened cycle; 12.2 s is after it, slow as it was.
+    assert.deepEqual(
+      clear.map((c) => c.issuedAt - churn),
+      [1_000, 9_600, 12_200, 30_000],
+    );
+  });
+
+  it('counts every change clear when istiod did not collect', () => {
+    assert.equal(splitByIstiodGc([{ issuedAt: 1 }, { issuedAt: 2 }], [], 0, 250).clear.length, 2);
   });
 });
 
