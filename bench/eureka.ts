@@ -20,7 +20,7 @@ import { metricSum } from '../harness/prom-text.ts';
 import { pipeline, startAllOrNone, startServers } from '../harness/stack.ts';
 import { waitFor } from '../harness/wait.ts';
 import { createAppendTimeTopic, pool, procStats, writeResult } from './support.ts';
-import { addressSequence, KafkaArrivals, paced } from './churn.ts';
+import { addressSequence, KafkaArrivals, paced, providerChange } from './churn.ts';
 
 const APPS = Number(process.env.BENCH_APPS ?? 5000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -110,19 +110,17 @@ async function main(): Promise<void> {
     let changes = 0;
     const inFlight: Promise<void>[] = [];
     const chains = new Map<number, Promise<void>>();
+    const addedAt = new Map<string, number>();
     const { lateStarts } = await paced(RATE, RATE * SECONDS, async () => {
       const i = Math.floor(Math.random() * APPS);
       const list = instances.get(i)!;
       // Changes to one app run one after another: the expected set of each is then exactly the registry's.
       const change = async () => {
-        if (list.length > 1 && Math.random() < 0.5) {
-          const [ip] = list.splice(Math.floor(Math.random() * list.length), 1);
-          await reg.cancel(appName(i), ip!);
-        } else {
-          const ip = nextIp();
-          list.push(ip);
-          await reg.register({ app: appName(i), id: ip, ip, port: 8080, metadata: { version: 'v1' } });
-        }
+        // Only instances registered at least 5 s ago are cancelled: one registered and cancelled between two delta
+        // reads leaves the app as it was, so no event shows either change and neither could be timed.
+        const { address: ip, remove } = providerChange(list, addedAt, INSTANCES, nextIp);
+        if (remove) await reg.cancel(appName(i), ip);
+        else await reg.register({ app: appName(i), id: ip, ip, port: 8080, metadata: { version: 'v1' } });
         arrivals.expect(hostOf(i), list);
         changes++;
       };
