@@ -2,7 +2,8 @@
  * Eureka collector benchmark: a real Eureka server (harness/eureka.ts), Kafka and Redis started by the harness;
  * BENCH_APPS apps × BENCH_INSTANCES instances registered through Eureka's REST API as Eureka clients do; one real
  * `meshbridge collector` process (leader election on, as in production) reading the delta every BENCH_REFRESH_MS;
- * then BENCH_RATE registry changes per second (an instance registers or cancels on a random app) for BENCH_SECONDS.
+ * then BENCH_RATE registry changes per second (an instance registers, or one registered at least 5 s ago cancels, on a
+ * random app) for BENCH_SECONDS.
  *
  *   npm run bench:eureka   (BENCH_APPS=5000 BENCH_INSTANCES=10 BENCH_RATE=100 BENCH_SECONDS=60 BENCH_REFRESH_MS=1000)
  *

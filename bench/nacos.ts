@@ -3,7 +3,7 @@
  * Redis started by the harness; BENCH_SERVICES services × BENCH_INSTANCES ephemeral instances registered over
  * Nacos's gRPC API (one BatchInstanceRequest per service, as a client with several instances does); one real
  * `meshbridge collector` process (kind nacos, leader election on); then BENCH_RATE registry changes per second (an
- * instance added to or removed from a random service) for BENCH_SECONDS.
+ * instance added to a random service, or one added at least 5 s ago removed) for BENCH_SECONDS.
  *
  *   npm run bench:nacos     (BENCH_SERVICES=5000 BENCH_INSTANCES=10 BENCH_RATE=100 BENCH_SECONDS=60;
  *                            BENCH_PUSH_DELAY_MS sets Nacos's push delay, BENCH_OUT the results file name)
