@@ -23,6 +23,7 @@ describe('collector graceful stop during a paced periodic re-read (ZooKeeper, is
   let replicas: CollectorReplicas;
   let watch: IstiodWatch;
   let registered: Set<string>;
+  let stopRegistrations: (() => Promise<void>) | undefined;
 
   before(async () => {
     rig = await DubboHaRig.start('e2e-collector-graceful-stop', {
@@ -38,6 +39,7 @@ describe('collector graceful stop during a paced periodic re-read (ZooKeeper, is
   });
 
   after(async () => {
+    await stopRegistrations?.();
     await rig?.stop();
   });
 
@@ -48,13 +50,24 @@ describe('collector graceful stop during a paced periodic re-read (ZooKeeper, is
   it('SIGTERM of the leader mid-pass: it exits in seconds without an end marker, the standby takes over at once', async () => {
     const leader = await replicas.leader();
     const keys = () => metricSum(leader.port, 'meshbridge_collector_resync_keys_total');
+    const passes = () => metricSum(leader.port, 'meshbridge_collector_resyncs_total');
+    // 60 interfaces into a pass that has just begun, so the signal lands mid-pass (a pass takes ~10 s): counting from
+    // an arbitrary moment could land at the end of the pass before, which then completes.
+    const passesBefore = await passes();
+    await waitFor(async () => (await passes()) > passesBefore, {
+      what: 'a periodic re-read ending',
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
     const atStart = await keys();
     await waitFor(async () => (await keys()) >= atStart + 60, {
-      what: 'a periodic re-read under way (60 interfaces into it)',
+      what: 'the next periodic re-read under way (60 interfaces into it)',
       timeoutMs: 30_000,
       intervalMs: 100,
     });
     const reg = registrationLoop((n) => rig.register(`com.stop.Newx${n}`, `10.51.${n >> 8}.${n & 0xff}`), 50);
+    // Stopped on every path: a loop left running after a failed assertion kept the test file's process alive.
+    stopRegistrations = () => reg.stop();
     await waitFor(() => reg.count() >= 5, { what: 'registrations under way', timeoutMs: 5_000 });
 
     const t0 = performance.now();
