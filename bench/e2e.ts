@@ -431,15 +431,16 @@ async function main(): Promise<void> {
       istiodAck: latencySummary(diff('push', 'ack')),
       istiodToSidecar: latencySummary(diff('ack', 'sidecar')),
     };
-    const endToEnd = latencySummary(measured.map((c) => c.sidecar! - c.issuedAt));
+    const registryToSidecar = (cs: readonly Change[]) => latencySummary(cs.map((c) => c.sidecar! - c.issuedAt));
+    const endToEnd = registryToSidecar(measured);
     const gcCycles = churnWall ? istiodGc(churnWall.start, churnWall.end) : [];
     const gcSplit = splitByIstiodGc(measured, gcCycles, churnWall?.start ?? 0, 250);
+    const clear = registryToSidecar(gcSplit.clear);
+    const during = registryToSidecar(gcSplit.duringGc);
     // The churn in 10-second windows: a tail spread over the run (steady contention) reads differently from one
     // window's stall (a garbage collection, a periodic re-read, a neighbour's burst).
     const windowed = (from: number) =>
-      latencySummary(
-        measured.filter((c) => c.issuedAt >= from && c.issuedAt < from + 10_000).map((c) => c.sidecar! - c.issuedAt),
-      );
+      registryToSidecar(measured.filter((c) => c.issuedAt >= from && c.issuedAt < from + 10_000));
     const byWindow = churnWall
       ? Array.from({ length: Math.ceil((churnWall.end - churnWall.start) / 10_000) }, (_, w) => ({
           fromS: w * 10,
@@ -497,8 +498,8 @@ async function main(): Promise<void> {
         istiodGcDuringChurn: gcCycles,
         // The changes whose first 250 ms (the p99 target) overlapped none of those collections, and the others: how
         // much of the tail is istiod's collections, per run (bench/istiod-gc.ts).
-        registryToSidecarClearOfIstiodGcMs: latencySummary(gcSplit.clear.map((c) => c.sidecar! - c.issuedAt)),
-        registryToSidecarDuringIstiodGcMs: latencySummary(gcSplit.duringGc.map((c) => c.sidecar! - c.issuedAt)),
+        registryToSidecarClearOfIstiodGcMs: clear,
+        registryToSidecarDuringIstiodGcMs: during,
         collectorResyncDuringChurn,
         // Endpoint-only changes should stay on istiod's incremental EDS path: CDS pushes during the churn mean a
         // service-level field changed (or istiod chose a full push).
@@ -516,8 +517,6 @@ async function main(): Promise<void> {
     log(
       `end to end p50 ${endToEnd.p50} ms, p90 ${endToEnd.p90}, p99 ${endToEnd.p99}, max ${endToEnd.max} (n=${endToEnd.n}); slowest stage: ${slowest}`,
     );
-    const clear = result.churn.registryToSidecarClearOfIstiodGcMs;
-    const during = result.churn.registryToSidecarDuringIstiodGcMs;
     log(
       `istiod collected ${gcCycles.length} times in the churn; changes clear of those collections: p50 ${clear.p50} ms, ` +
         `p99 ${clear.p99} (n=${clear.n}); changes meeting one: p50 ${during.p50}, p99 ${during.p99} (n=${during.n})`,
