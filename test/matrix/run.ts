@@ -64,7 +64,15 @@ async function runCombination(c: Combination, logDir: string): Promise<MatrixRes
   for (const test of c.tests) {
     const file = path.join('test', 'e2e', `${test}.test.ts`);
     say(`${c.name}: ${test} (${envText})`);
-    const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', file];
+    const args = [
+      '--import',
+      'tsx',
+      '--test',
+      '--test-concurrency=1',
+      '--test-force-exit',
+      '--test-reporter=spec',
+      file,
+    ];
     const r = await run(process.execPath, args, c.env, path.join(logDir, `${c.name}-${test}.log`), `${c.name} ${test}`);
     const status = r.code === 0 ? 'pass' : 'fail';
     const log = path.relative(projectRoot, r.log);
