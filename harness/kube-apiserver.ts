@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ManagedProcess, readyOrStop } from './process.ts';
@@ -6,6 +6,7 @@ import { freePort, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
 import { kubernetesBinary } from './install.ts';
 import { versions } from './paths.ts';
+import { clientExtensions, makeCa, openssl, serverExtensions, signCert } from './certs.ts';
 
 /**
  * A real Kubernetes control plane without Docker or a kubelet (docs/kubernetes.md): Debian's etcd and a
@@ -29,75 +30,18 @@ export interface KubeApiServer {
   stop(): Promise<void>;
 }
 
-function openssl(args: string[], cwd: string): void {
-  const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`openssl ${args[0]} failed (exit ${r.status}): ${r.stderr || r.error?.message}`);
-}
-
 /** CA, apiserver serving cert (127.0.0.1, localhost, kubernetes.default.svc), admin client cert, SA signing key. */
 function makeKubeCerts(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const san =
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc';
-  fs.writeFileSync(
-    path.join(dir, 'server.ext'),
-    `${san}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n`,
-  );
-  fs.writeFileSync(
-    path.join(dir, 'client.ext'),
-    'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n',
-  );
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=meshbridge test kubernetes CA',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.crt',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ],
-    dir,
-  );
-  for (const [name, subj, ext] of [
-    ['server', '/CN=kube-apiserver', 'server.ext'],
-    ['admin', '/O=system:masters/CN=meshbridge-admin', 'client.ext'],
-  ]) {
-    openssl(
-      ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subj!, '-keyout', `${name}.key`, '-out', `${name}.csr`],
-      dir,
-    );
-    openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        'ca.crt',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-days',
-        '2',
-        '-extfile',
-        ext!,
-        '-out',
-        `${name}.crt`,
-      ],
-      dir,
-    );
-  }
+  makeCa(dir, 'meshbridge test kubernetes CA');
+  const san = [
+    'IP:127.0.0.1',
+    'DNS:localhost',
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+  ];
+  signCert(dir, 'server', '/CN=kube-apiserver', serverExtensions(san));
+  signCert(dir, 'admin', '/O=system:masters/CN=meshbridge-admin', clientExtensions);
   openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
   openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
 }
