@@ -16,12 +16,19 @@ import crypto from 'node:crypto';
 import { makeRunDir } from '../harness/paths.ts';
 import { startServers, pipeline } from '../harness/stack.ts';
 import { EventTail } from '../harness/event-tail.ts';
-import { metricSum } from '../harness/prom-text.ts';
 import { waitFor } from '../harness/wait.ts';
 import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
 import { connect, zookeeper } from '../services/collector/zk-client.ts';
 import { mkdirp } from '../harness/zk-write.ts';
-import { createAppendTimeTopic, createNode, pool, procStats, writeResult } from './support.ts';
+import {
+  createAppendTimeTopic,
+  createNode,
+  pool,
+  procStats,
+  writeResult,
+  machineInfo,
+  startCollectorFirstPass,
+} from './support.ts';
 import { addressSequence, KafkaArrivals, paced } from './churn.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
@@ -107,18 +114,11 @@ async function main(): Promise<void> {
     const arrivals = new KafkaArrivals(tail, (x) => `${x.address}:${Object.values(x.ports)[0]}`);
 
     log('starting the collector (full resync of the whole registry)');
-    const tStart = performance.now();
-    const proc = await mb.start('collector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });
+    const first = await startCollectorFirstPass(mb, 'zk-bench', { timeoutMs: 600_000, intervalMs: 200 });
+    const proc = first.proc;
     collectorPid = proc.pid;
-    await waitFor(
-      async () =>
-        (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: 'zk-bench' })) >= 1,
-      { what: 'first full resync', timeoutMs: 600_000, intervalMs: 200 },
-    );
-    const resyncSeconds = (performance.now() - tStart) / 1000;
-    const resyncEvents = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_events_published_total', {
-      source: 'zk-bench',
-    });
+    const resyncSeconds = first.seconds;
+    const resyncEvents = first.events;
     log(`resync: ${resyncEvents} events in ${resyncSeconds.toFixed(1)} s (process start included)`);
     await waitFor(() => tail.services('zk-bench').size >= SERVICES, {
       what: 'every service in Kafka',
@@ -161,12 +161,9 @@ async function main(): Promise<void> {
     const latency = arrivals.summary();
     const result = {
       date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        model: os.cpus()[0]?.model,
-        node: process.version,
+      machine: machineInfo({
         note: "shared 2-core machine; other engineers' processes compete for CPU",
-      },
+      }),
       workload: {
         services: SERVICES,
         instancesPerService: INSTANCES,

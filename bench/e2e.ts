@@ -48,7 +48,7 @@ import {
   wrongServices,
 } from './istiod-watch.ts';
 import { Sidecar, sidecarMode } from '../harness/sidecar-watch.ts';
-import { createAppendTimeTopic, latencySummary, pool, procStats, writeResult } from './support.ts';
+import { createAppendTimeTopic, latencySummary, pool, procStats, writeResult, machineInfo } from './support.ts';
 import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-registries.ts';
 import { addressSequence, paced, providerChange } from './churn.ts';
 import { istiodGcCycles, splitByIstiodGc, type GcCycle } from './istiod-gc.ts';
@@ -450,14 +450,12 @@ async function main(): Promise<void> {
     const slowest = Object.entries(stages).sort(([, a], [, b]) => b.p50 - a.p50)[0]![0];
     const result = {
       date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
+      machine: machineInfo({
         model: cpuModel,
-        node: process.version,
         loadAverage: [Number(loadBefore.toFixed(2)), Number(loadAfter.toFixed(2))],
         cpuCalibration: calibration,
         pace,
-      },
+      }),
       // node's flags per role: the image launcher's (harness/role-node-flags.ts) since session 14, none before.
       roleNodeFlags: ROLE_NODE_FLAGS,
       workload: {

@@ -20,7 +20,14 @@ import { makeRunDir } from '../harness/paths.ts';
 import { metricSum } from '../harness/prom-text.ts';
 import { pipeline, startAllOrNone, startServers } from '../harness/stack.ts';
 import { waitFor } from '../harness/wait.ts';
-import { createAppendTimeTopic, pool, procStats, writeResult } from './support.ts';
+import {
+  createAppendTimeTopic,
+  pool,
+  procStats,
+  writeResult,
+  machineInfo,
+  startCollectorFirstPass,
+} from './support.ts';
 import { addressSequence, KafkaArrivals, paced, providerChange } from './churn.ts';
 
 const APPS = Number(process.env.BENCH_APPS ?? 5000);
@@ -81,18 +88,11 @@ async function main(): Promise<void> {
     const arrivals = new KafkaArrivals(tail);
 
     log('starting the collector (full fetch of the whole registry)');
-    const tStart = performance.now();
-    const proc = await mb.start('collector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });
+    const first = await startCollectorFirstPass(mb, SOURCE, { timeoutMs: 600_000, intervalMs: 200 });
+    const proc = first.proc;
     const pid = proc.pid!;
-    await waitFor(
-      async () =>
-        (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: SOURCE })) >= 1,
-      { what: 'first full fetch', timeoutMs: 600_000, intervalMs: 200 },
-    );
-    const resyncSeconds = (performance.now() - tStart) / 1000;
-    const resyncEvents = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_events_published_total', {
-      source: SOURCE,
-    });
+    const resyncSeconds = first.seconds;
+    const resyncEvents = first.events;
     log(`full fetch: ${resyncEvents} events in ${resyncSeconds.toFixed(1)} s (process start included)`);
     await waitFor(() => tail.services(SOURCE).size >= APPS, {
       what: 'every app in Kafka',
@@ -168,12 +168,9 @@ async function main(): Promise<void> {
       deltasBefore;
     const result = {
       date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        model: os.cpus()[0]?.model,
-        node: process.version,
+      machine: machineInfo({
         note: "shared 2-core machine; other engineers' processes compete for CPU",
-      },
+      }),
       workload: {
         apps: APPS,
         instancesPerApp: INSTANCES,

@@ -18,7 +18,7 @@ import { waitFor } from '../harness/wait.ts';
 import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
 import { CollectorReplicas } from '../harness/collector-replicas.ts';
 import { configSchema } from '../services/shared/config.ts';
-import { writeResult } from './support.ts';
+import { writeResult, machineInfo } from './support.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 500);
 const RATE = Number(process.env.BENCH_RATE ?? 100);
@@ -101,11 +101,9 @@ async function main(): Promise<void> {
     await churn;
     const result = {
       date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        node: process.version,
+      machine: machineInfo({
         loadAverage: summary(loads.map((l) => Math.round(l * 10) / 10)),
-      },
+      }),
       workload: {
         services: SERVICES,
         providersPerService: 2,

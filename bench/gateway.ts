@@ -20,7 +20,7 @@ import { spawnGateway, startGatewayInProcess } from '../harness/gateway-fleet.ts
 import { waitFor } from '../harness/wait.ts';
 import { DiscoveryRequest, protobuf } from '../schemas/proto.ts';
 import type { PushEvent } from '../services/xds-gateway/ads-observer.ts';
-import { writeResult } from './support.ts';
+import { writeResult, machineInfo } from './support.ts';
 
 export const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 export const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 10);
@@ -145,12 +145,9 @@ async function main() {
   const redis = await startRedis(runDir);
   const results: Record<string, unknown> = {
     when: new Date().toISOString(),
-    machine: {
-      cpus: os.cpus().length,
-      cpu: os.cpus()[0]?.model,
-      node: process.version,
+    machine: machineInfo({
       loadAvgAtStart: os.loadavg().map((x) => ms(x)),
-    },
+    }),
     workload: { services: SERVICES, endpointsPerService: ENDPOINTS, debounceMs: DEBOUNCE_MS, changes: CHANGES },
   };
   try {

@@ -37,7 +37,7 @@ import { shardOf } from '../services/xds-gateway/shard.ts';
 import { referenceBinary, resourceRecord } from './reference-binary.ts';
 import { LogTail, VersionTimes, ChurnCpu, profileIstiod, summariseProfile, wrongServices } from './istiod-watch.ts';
 import { Sidecar, sidecarMode } from '../harness/sidecar-watch.ts';
-import { latencySummary, procStats, writeResult } from './support.ts';
+import { latencySummary, procStats, writeResult, machineInfo } from './support.ts';
 import { addressSequence, paced, providerChange } from './churn.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
@@ -291,12 +291,9 @@ async function main(): Promise<void> {
     const endToEnd = latencySummary(measured.map((c) => c.sidecar! - c.issuedAt));
     const result = {
       date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        model: os.cpus()[0]?.model,
-        node: process.version,
+      machine: machineInfo({
         loadAverage: [Number(loadBefore.toFixed(2)), Number(loadAfter.toFixed(2))],
-      },
+      }),
       workload: {
         services: SERVICES,
         instancesPerService: INSTANCES,

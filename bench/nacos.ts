@@ -22,7 +22,15 @@ import { EventTail } from '../harness/event-tail.ts';
 import { metricSum } from '../harness/prom-text.ts';
 import { waitFor } from '../harness/wait.ts';
 import { NacosConnection } from '../services/collector/nacos-grpc.ts';
-import { createAppendTimeTopic, percentile, pool, procStats, writeResult } from './support.ts';
+import {
+  createAppendTimeTopic,
+  percentile,
+  pool,
+  procStats,
+  writeResult,
+  machineInfo,
+  startCollectorFirstPass,
+} from './support.ts';
 import { addressSequence, KafkaArrivals, paced, providerChange } from './churn.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 5000);
@@ -116,18 +124,11 @@ async function main(): Promise<void> {
     const arrivals = new KafkaArrivals(tail);
 
     log('starting the collector (subscribes to every service)');
-    const tStart = performance.now();
-    const proc = await mb.start('collector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });
+    const first = await startCollectorFirstPass(mb, SOURCE, { timeoutMs: 900_000, intervalMs: 250 });
+    const proc = first.proc;
     const pid = proc.pid!;
-    await waitFor(
-      async () =>
-        (await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_resyncs_total', { source: SOURCE })) >= 1,
-      { what: 'first full resync', timeoutMs: 900_000, intervalMs: 250 },
-    );
-    const resyncSeconds = (performance.now() - tStart) / 1000;
-    const resyncEvents = await metricSum(mb.ports.collectorHttp, 'meshbridge_collector_events_published_total', {
-      source: SOURCE,
-    });
+    const resyncSeconds = first.seconds;
+    const resyncEvents = first.events;
     log(`resync: ${resyncEvents} events in ${resyncSeconds.toFixed(1)} s (process start included)`);
     await waitFor(() => tail.services(SOURCE).size >= SERVICES, {
       what: 'every service in Kafka',
@@ -179,12 +180,9 @@ async function main(): Promise<void> {
     const after = procStats(pid);
     const result = {
       date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        model: os.cpus()[0]?.model,
-        node: process.version,
+      machine: machineInfo({
         note: "shared 2-core machine; Nacos (JVM), Kafka, Redis, ZooKeeper and the collector on it, plus other engineers' processes",
-      },
+      }),
       workload: {
         services: SERVICES,
         instancesPerService: INSTANCES,

@@ -19,7 +19,7 @@ import { projectRoot } from '../harness/paths.ts';
 import { ROLE_NODE_FLAGS } from '../harness/role-node-flags.ts';
 import { waitFor } from '../harness/wait.ts';
 import { cpuCalibration, describeCalibration } from './cpu-calibration.ts';
-import { nodeFlagsFromEnv, writeResult } from './support.ts';
+import { nodeFlagsFromEnv, writeResult, machineInfo } from './support.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 480_000);
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 5_000);
@@ -202,14 +202,11 @@ async function main(): Promise<void> {
     const two = await scenario(base, 2);
     const out = {
       date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        model: os.cpus()[0]?.model,
-        node: process.version,
+      machine: machineInfo({
         loadAvgAtStart: load0.map((x) => round(x, 2)),
         loadAvgAtEnd: os.loadavg().map((x) => round(x, 2)),
         cpuCalibration: calibration,
-      },
+      }),
       nodeOptions: NODE_FLAGS.join(' '),
       workload: {
         events: EVENTS,

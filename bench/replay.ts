@@ -21,7 +21,7 @@ import { startKafka } from '../harness/kafka.ts';
 import { ensureInstalled } from '../harness/install.ts';
 import { topicRanges } from '../services/audit/topic-reader.ts';
 import { replayTopic } from '../services/audit/replay-topic.ts';
-import { writeResult } from './support.ts';
+import { writeResult, machineInfo } from './support.ts';
 
 const TOPIC = 'meshbridge.bench.replay';
 const PARTITIONS = 6;
@@ -202,12 +202,9 @@ async function main(): Promise<void> {
     const r = JSON.parse(out);
     const result = {
       date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        model: os.cpus()[0]?.model,
-        node: process.version,
+      machine: machineInfo({
         memGiB: Math.round(os.totalmem() / 2 ** 30),
-      },
+      }),
       kafka: 'harness single-node KRaft 3.9.1 on loopback',
       topic: { partitions: PARTITIONS, compression: 'gzip' },
       workload: {

@@ -5,6 +5,10 @@ import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { zookeeper, type ZkClient } from '../services/collector/zk-client.ts';
 import { projectRoot } from '../harness/paths.ts';
+import type { ManagedProcess } from '../harness/process.ts';
+import { metricSum } from '../harness/prom-text.ts';
+import type { Pipeline } from '../harness/stack.ts';
+import { waitFor } from '../harness/wait.ts';
 
 /** Writes a benchmark's result as pretty JSON to bench/results/<name>; returns the file's path. */
 export function writeResult(name: string, result: unknown): string {
@@ -62,7 +66,7 @@ export function procStats(pid: number | undefined): { rssMiB: number; peakRssMiB
 
 /** The machine a result was measured on (CPU count and model, Node version), plus what the caller adds. */
 export function machineInfo(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, ...extra };
+  return { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, ...extra };
 }
 
 /** Creates a znode; one that exists already is fine. */
@@ -100,4 +104,25 @@ export async function createAppendTimeTopic(brokers: string[], topic: string, pa
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * Starts the collector of `mb` and waits for its first full pass over `source` (its resyncs counter): the registry
+ * benchmarks' initial-load figure, process start included.
+ */
+export async function startCollectorFirstPass(
+  mb: Pipeline,
+  source: string,
+  opts: { timeoutMs: number; intervalMs: number },
+): Promise<{ proc: ManagedProcess; seconds: number; events: number }> {
+  const t0 = performance.now();
+  const proc = await mb.start('collector', { env: { MESHBRIDGE_LOG_LEVEL: 'info' } });
+  const port = mb.ports.collectorHttp;
+  await waitFor(async () => (await metricSum(port, 'meshbridge_collector_resyncs_total', { source })) >= 1, {
+    what: `the collector's first full pass over ${source}`,
+    ...opts,
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const events = await metricSum(port, 'meshbridge_collector_events_published_total', { source });
+  return { proc, seconds, events };
 }
