@@ -45,7 +45,7 @@ import {
   heapProfileIstiod,
   profileIstiod,
   summariseProfile,
-  wrongServices,
+  settleAtSidecar,
 } from './istiod-watch.ts';
 import { Sidecar, sidecarMode } from '../harness/sidecar-watch.ts';
 import { createAppendTimeTopic, latencySummary, pool, procStats, writeResult, machineInfo } from './support.ts';
@@ -377,13 +377,16 @@ async function main(): Promise<void> {
     };
     if (RESYNC_INTERVAL_MS) log(`collector re-read during the churn: ${JSON.stringify(collectorResyncDuringChurn)}`);
     const profiled = profile ? await profile : undefined;
-    await waitFor(() => done.length >= changes.length, {
-      what: 'every change at the sidecar',
-      timeoutMs: 60_000,
-      intervalMs: 50,
-    }).catch(() => log(`${changes.length - done.length} changes never reached the sidecar`));
-    const wrong = wrongServices(providers, sidecar, (i) => clusterOf(hostOf(i)), hostOf);
-    if (wrong.length > 0) log(`final state differs from the registry for ${wrong.length} services, e.g. ${wrong[0]}`);
+    const wrong = await settleAtSidecar({
+      arrived: () => done.length,
+      expected: changes.length,
+      registry: providers,
+      registryName: 'registry',
+      sidecar,
+      clusterOf: (i) => clusterOf(hostOf(i)),
+      nameOf: hostOf,
+      log,
+    });
     const rss = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).rssMiB]));
     const loadAfter = os.loadavg()[0]!;
     gwLog.stop();

@@ -35,7 +35,7 @@ import { encodeServiceEntryAny } from '../schemas/service-entry/encode.ts';
 import { resourceField } from '../snapshot-store/resource-field.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
 import { referenceBinary, resourceRecord } from './reference-binary.ts';
-import { LogTail, VersionTimes, ChurnCpu, profileIstiod, summariseProfile, wrongServices } from './istiod-watch.ts';
+import { LogTail, VersionTimes, ChurnCpu, profileIstiod, settleAtSidecar, summariseProfile } from './istiod-watch.ts';
 import { Sidecar, sidecarMode } from '../harness/sidecar-watch.ts';
 import { latencySummary, procStats, writeResult, machineInfo } from './support.ts';
 import { addressSequence, paced, providerChange } from './churn.ts';
@@ -262,13 +262,16 @@ async function main(): Promise<void> {
     const churnSeconds = (performance.now() - startedAt) / 1000;
     const { cpuPercent: cpu, machineBusyCores } = churnCpu.read(churnSeconds);
     const profiled = profile ? await profile : undefined;
-    await waitFor(() => done.length >= changes.length, {
-      what: 'every change at the sidecar',
-      timeoutMs: 60_000,
-      intervalMs: 50,
-    }).catch(() => log(`${changes.length - done.length} changes never reached the sidecar`));
-    const wrong = wrongServices(providers, sidecar, (i) => clusterOf(hostOf(i)), hostOf);
-    if (wrong.length > 0) log(`final state differs from the source for ${wrong.length} services, e.g. ${wrong[0]}`);
+    const wrong = await settleAtSidecar({
+      arrived: () => done.length,
+      expected: changes.length,
+      registry: providers,
+      registryName: 'source',
+      sidecar,
+      clusterOf: (i) => clusterOf(hostOf(i)),
+      nameOf: hostOf,
+      log,
+    });
     const rss = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStats(p).rssMiB]));
     const loadAfter = os.loadavg()[0]!;
     events.stop();

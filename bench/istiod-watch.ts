@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import type { Sidecar } from '../harness/sidecar-watch.ts';
 import { istiodBinary } from '../harness/install.ts';
 import { projectRoot } from '../harness/paths.ts';
+import { waitFor } from '../harness/wait.ts';
 import { procStats } from './support.ts';
 
 const execFileAsync = promisify(execFile);
@@ -162,6 +163,33 @@ export function wrongServices(
   for (const [i, list] of registry) {
     const have = sidecar.endpoints.get(clusterOf(i)) ?? new Set<string>();
     if (have.size !== list.length || list.some((a) => !have.has(a))) wrong.push(nameOf(i));
+  }
+  return wrong;
+}
+
+/**
+ * The end of a churn: waits up to a minute for all `expected` changes to reach the sidecar (logging how many never
+ * did), then compares its endpoints with what `registry` holds (wrongServices, logged with an example).
+ */
+export async function settleAtSidecar(opts: {
+  arrived: () => number;
+  expected: number;
+  registry: ReadonlyMap<number, readonly string[]>;
+  registryName: string;
+  sidecar: Sidecar;
+  clusterOf: (i: number) => string;
+  nameOf: (i: number) => string;
+  log: (msg: string) => void;
+}): Promise<string[]> {
+  const { arrived, expected, log } = opts;
+  await waitFor(() => arrived() >= expected, {
+    what: 'every change at the sidecar',
+    timeoutMs: 60_000,
+    intervalMs: 50,
+  }).catch(() => log(`${expected - arrived()} changes never reached the sidecar`));
+  const wrong = wrongServices(opts.registry, opts.sidecar, opts.clusterOf, opts.nameOf);
+  if (wrong.length > 0) {
+    log(`final state differs from the ${opts.registryName} for ${wrong.length} services, e.g. ${wrong[0]}`);
   }
   return wrong;
 }
