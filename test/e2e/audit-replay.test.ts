@@ -1,11 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Redis } from 'ioredis';
-import { makeRunDir, projectRoot } from '../../harness/paths.ts';
+import { makeRunDir } from '../../harness/paths.ts';
 import { startServers, pipeline, type Servers, type Pipeline } from '../../harness/stack.ts';
 import { freePort } from '../../harness/ports.ts';
 import { waitFor } from '../../harness/wait.ts';
@@ -15,6 +14,7 @@ import { decodeResource, encodeResource } from '../../schemas/mcp-envelope.ts';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
 import { redisKeys } from '../../snapshot-store/keys.ts';
 import { toKubeList } from '../../services/audit/render-yaml.ts';
+import { meshbridge } from '../support/meshbridge-cli.ts';
 
 /**
  * The audit tools against a live pipeline: real Kafka, Redis, ZooKeeper, the real projector and two real collector
@@ -40,30 +40,6 @@ interface Capture {
   version: number;
   offsets: Map<number, bigint>;
   resources: Map<string, Buffer>;
-}
-
-/** Runs the real executable; resolves with its exit code and output. */
-function meshbridge(
-  configFile: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [path.join(projectRoot, 'bin', 'meshbridge.js'), ...args, '--config', configFile],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 describe('audit: replay, history, diff and verify against a live pipeline', () => {

@@ -7,6 +7,7 @@ import { startServers, pipeline, getJson, type Servers, type Pipeline, type Role
 import { startRedis } from '../../harness/redis.ts';
 import { startKafka } from '../../harness/kafka.ts';
 import { waitFor } from '../../harness/wait.ts';
+import type { ManagedProcess } from '../../harness/process.ts';
 import { DubboRegistrar } from '../support/dubbo-registry.ts';
 import { meshbridge } from '../support/meshbridge-cli.ts';
 
@@ -58,6 +59,31 @@ async function assertWaitingFor(
 }
 
 /** Log lines of a role at level error (pino: 50) — a transient, retried outage must produce none. */
+/** After `dependency` is back: every role ready and missing nothing, on the processes that waited for it. */
+async function assertResumedOnSameProcesses(
+  mb: Pipeline,
+  procs: ManagedProcess[],
+  pids: (number | undefined)[],
+  dependency: string,
+): Promise<void> {
+  for (const role of ['collector', 'projector', 'gateway'] as const) {
+    const r = await waitFor(
+      async () => {
+        const x = await readyz(mb, role);
+        return x.status === 200 ? x : undefined;
+      },
+      { what: `${role} ready after ${dependency} started`, timeoutMs: 60_000 },
+    );
+    assert.deepEqual(r.body.detail.missing, [], `${role} misses nothing`);
+  }
+  assert.deepEqual(
+    procs.map((p) => p.pid),
+    pids,
+    'no role was restarted',
+  );
+  assert.ok(procs.every((p) => p.running));
+}
+
 function errorLines(file: string): string[] {
   return fs
     .readFileSync(file, 'utf8')
@@ -122,22 +148,7 @@ describe('every role starts and stays up without its dependencies, and resumes w
 
     servers.redis = await startRedis(servers.runDir, { port: redisPort, name: 'redis-late' });
     await providerServed(mb, 'com.outage.RedisLate', '10.66.0.1');
-    for (const role of ['collector', 'projector', 'gateway'] as const) {
-      const r = await waitFor(
-        async () => {
-          const x = await readyz(mb, role);
-          return x.status === 200 ? x : undefined;
-        },
-        { what: `${role} ready after Redis started`, timeoutMs: 60_000 },
-      );
-      assert.deepEqual(r.body.detail.missing, [], `${role} misses nothing`);
-    }
-    assert.deepEqual(
-      procs.map((p) => p.pid),
-      pids,
-      'no role was restarted',
-    );
-    assert.ok(procs.every((p) => p.running));
+    await assertResumedOnSameProcesses(mb, procs, pids, 'Redis');
     const healthy = await meshbridge(mb.configFile, ['status']);
     fs.writeFileSync(
       path.join(servers.runDir, 'status-healthy.txt'),
@@ -179,22 +190,7 @@ describe('every role starts and stays up without its dependencies, and resumes w
     fs.mkdirSync(runDir2, { recursive: true });
     servers.kafka = await startKafka(runDir2, { port: kafkaPort });
     await providerServed(mb, 'com.outage.KafkaLate', '10.66.0.2');
-    for (const role of ['collector', 'projector', 'gateway'] as const) {
-      const r = await waitFor(
-        async () => {
-          const x = await readyz(mb, role);
-          return x.status === 200 ? x : undefined;
-        },
-        { what: `${role} ready after Kafka started`, timeoutMs: 60_000 },
-      );
-      assert.deepEqual(r.body.detail.missing, [], `${role} misses nothing`);
-    }
-    assert.deepEqual(
-      procs.map((p) => p.pid),
-      pids,
-      'no role was restarted',
-    );
-    assert.ok(procs.every((p) => p.running));
+    await assertResumedOnSameProcesses(mb, procs, pids, 'Kafka');
     for (const [i, role] of (['collector', 'projector'] as const).entries()) {
       const file = procs[i]!.logFile;
       assert.deepEqual(errorLines(file), [], `${role}: no ERROR line for a retried outage (kafkajs included)`);
