@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { cacheDir, projectRoot, versions } from './paths.ts';
 import { ManagedProcess, readyOrStop } from './process.ts';
 import { waitFor } from './wait.ts';
+import { resolveJars } from './maven-jars.ts';
 
 export const DUBBO_VERSION = versions.dubbo;
 const SOURCES = path.join(projectRoot, 'harness', 'dubbo-provider');
@@ -18,48 +18,19 @@ const SOURCES = path.join(projectRoot, 'harness', 'dubbo-provider');
 export function ensureDubboProvider(): { classpath: string } {
   const base = path.join(cacheDir, 'dubbo', DUBBO_VERSION);
   const libs = path.join(base, 'libs');
-  if (!fs.existsSync(path.join(libs, '.complete'))) {
-    process.stderr.write(
-      `meshbridge: resolving Apache Dubbo ${DUBBO_VERSION} + ZooKeeper client jars from Maven Central into ${libs}\n`,
-    );
-    fs.rmSync(libs, { recursive: true, force: true });
-    const pomDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mb-dubbo-pom-'));
-    const zk = zookeeperClientFor(DUBBO_VERSION);
-    fs.writeFileSync(
-      path.join(pomDir, 'pom.xml'),
-      `<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>meshbridge</groupId><artifactId>dubbo-provider-runtime</artifactId><version>1</version>
-  <dependencies>
-    <dependency><groupId>org.apache.dubbo</groupId><artifactId>dubbo</artifactId><version>${DUBBO_VERSION}</version></dependency>
+  const zk = zookeeperClientFor(DUBBO_VERSION);
+  resolveJars(
+    libs,
+    `Apache Dubbo ${DUBBO_VERSION} + ZooKeeper client`,
+    `    <dependency><groupId>org.apache.dubbo</groupId><artifactId>dubbo</artifactId><version>${DUBBO_VERSION}</version></dependency>
     <dependency><groupId>org.apache.curator</groupId><artifactId>curator-x-discovery</artifactId><version>${zk.curator}</version></dependency>
     <dependency><groupId>org.apache.zookeeper</groupId><artifactId>zookeeper</artifactId><version>${zk.zookeeper}</version>
       <exclusions><exclusion><groupId>ch.qos.logback</groupId><artifactId>logback-classic</artifactId></exclusion>
         <exclusion><groupId>ch.qos.logback</groupId><artifactId>logback-core</artifactId></exclusion>
         <exclusion><groupId>org.slf4j</groupId><artifactId>slf4j-log4j12</artifactId></exclusion>
         <exclusion><groupId>log4j</groupId><artifactId>log4j</artifactId></exclusion></exclusions></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.36</version></dependency>
-  </dependencies>
-</project>`,
-    );
-    const mvn = spawnSync(
-      'mvn',
-      [
-        '-q',
-        '-B',
-        '-f',
-        path.join(pomDir, 'pom.xml'),
-        'dependency:copy-dependencies',
-        '-DincludeScope=runtime',
-        `-DoutputDirectory=${libs}`,
-      ],
-      { stdio: ['ignore', 'inherit', 'inherit'] },
-    );
-    fs.rmSync(pomDir, { recursive: true, force: true });
-    if (mvn.status !== 0)
-      throw new Error(`resolving Dubbo ${DUBBO_VERSION} from Maven Central failed (mvn exit ${mvn.status})`);
-    fs.writeFileSync(path.join(libs, '.complete'), '');
-  }
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.36</version></dependency>`,
+  );
   const files = fs
     .readdirSync(path.join(SOURCES, 'org', 'meshbridge', 'demo'))
     .filter((f) => f.endsWith('.java'))

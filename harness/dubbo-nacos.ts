@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,51 +5,20 @@ import { DUBBO_VERSION, ensureDubboProvider, type DubboProvider } from './dubbo-
 import { cacheDir } from './paths.ts';
 import { ManagedProcess, readyOrStop } from './process.ts';
 import { waitFor } from './wait.ts';
+import { resolveJars } from './maven-jars.ts';
 
 /**
  * Runtime jars of the demo provider with Dubbo's own Nacos registry: dubbo-registry-nacos and the Nacos Java client it
  * depends on (its own version choice), resolved once from Maven Central into ~/.cache/meshbridge/dubbo/<v>/libs-nacos.
  */
 function ensureNacosLibs(): string {
-  const libs = path.join(cacheDir, 'dubbo', DUBBO_VERSION, 'libs-nacos');
-  if (fs.existsSync(path.join(libs, '.complete'))) return libs;
-  process.stderr.write(
-    `meshbridge: resolving Dubbo ${DUBBO_VERSION} + dubbo-registry-nacos jars from Maven Central into ${libs}\n`,
-  );
-  fs.rmSync(libs, { recursive: true, force: true });
-  const pomDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mb-dubbo-nacos-pom-'));
-  fs.writeFileSync(
-    path.join(pomDir, 'pom.xml'),
-    `<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>meshbridge</groupId><artifactId>dubbo-nacos-provider-runtime</artifactId><version>1</version>
-  <dependencies>
-    <dependency><groupId>org.apache.dubbo</groupId><artifactId>dubbo</artifactId><version>${DUBBO_VERSION}</version></dependency>
+  return resolveJars(
+    path.join(cacheDir, 'dubbo', DUBBO_VERSION, 'libs-nacos'),
+    `Dubbo ${DUBBO_VERSION} + dubbo-registry-nacos`,
+    `    <dependency><groupId>org.apache.dubbo</groupId><artifactId>dubbo</artifactId><version>${DUBBO_VERSION}</version></dependency>
     <dependency><groupId>org.apache.dubbo</groupId><artifactId>dubbo-registry-nacos</artifactId><version>${DUBBO_VERSION}</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.36</version></dependency>
-  </dependencies>
-</project>`,
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.36</version></dependency>`,
   );
-  const mvn = spawnSync(
-    'mvn',
-    [
-      '-q',
-      '-B',
-      '-f',
-      path.join(pomDir, 'pom.xml'),
-      'dependency:copy-dependencies',
-      '-DincludeScope=runtime',
-      `-DoutputDirectory=${libs}`,
-    ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  fs.rmSync(pomDir, { recursive: true, force: true });
-  if (mvn.status !== 0)
-    throw new Error(
-      `resolving dubbo-registry-nacos ${DUBBO_VERSION} from Maven Central failed (mvn exit ${mvn.status})`,
-    );
-  fs.writeFileSync(path.join(libs, '.complete'), '');
-  return libs;
 }
 
 /** Starts the demo provider registered in Nacos by Dubbo itself; ready once Dubbo has exported and registered. */
