@@ -53,6 +53,7 @@ import { consulRegistry, zooKeeperRegistry, type BenchRegistry } from './e2e-reg
 import { addressSequence, paced, providerChange } from './churn.ts';
 import { istiodGcCycles, splitByIstiodGc, type GcCycle } from './istiod-gc.ts';
 import { metricValue } from '../harness/prom-text.ts';
+import { istiodEnvWarnings, parseIstiodEnv } from './istiod-env.ts';
 
 /**
  * The registry written to: zookeeper (Dubbo providers, the default) or consul (catalog services). The Consul
@@ -68,17 +69,7 @@ const PARTITIONS = 6;
  * istiod settings for the run over the harness's (ISTIOD_RECOMMENDED_ENV: EDS debounce off and GOGC=200, as
  * docs/operations.md recommends), e.g. BENCH_ISTIOD_ENV='PILOT_ENABLE_EDS_DEBOUNCE=true,PILOT_DEBOUNCE_AFTER=10ms'.
  */
-const ISTIOD_ENV = Object.fromEntries(
-  (process.env.BENCH_ISTIOD_ENV ?? '')
-    .split(',')
-    .filter(Boolean)
-    // Split at the first '=' only: a value may hold one (GODEBUG=gctrace=1).
-    .map((kv) => {
-      const eq = kv.indexOf('=');
-      if (eq < 1) throw new Error(`BENCH_ISTIOD_ENV: '${kv}' is not NAME=value`);
-      return [kv.slice(0, eq), kv.slice(eq + 1)] as [string, string];
-    }),
-);
+const ISTIOD_ENV = parseIstiodEnv(process.env.BENCH_ISTIOD_ENV);
 /**
  * istiod's environment over the harness's: the settings above, and one gctrace line per garbage collection (cheap;
  * at 50,000 services istiod's collections set the tail). Also recorded in the results, with the harness's own setting.
@@ -144,6 +135,7 @@ interface Change {
 }
 
 async function main(): Promise<void> {
+  for (const w of istiodEnvWarnings({ ...ISTIOD_RECOMMENDED_ENV, ...ISTIOD_RUN_ENV })) log(`warning: ${w}`);
   // ZooKeeper's heap grows with the znodes it serves: the harness's 256 MiB ran out of memory (and ZooKeeper exited)
   // answering a getChildren during a 50,000 x 10 load. About 2 KiB per provider znode, unless set explicitly.
   process.env.MESHBRIDGE_ZOOKEEPER_HEAP ??= `${Math.max(256, Math.ceil((SERVICES * INSTANCES * 2) / 1024) + 128)}m`;
@@ -470,6 +462,7 @@ async function main(): Promise<void> {
         partitions: PARTITIONS,
         shards: SHARDS,
         istiodEnv: { ...ISTIOD_RECOMMENDED_ENV, ...ISTIOD_RUN_ENV },
+        istiodEnvWarnings: istiodEnvWarnings({ ...ISTIOD_RECOMMENDED_ENV, ...ISTIOD_RUN_ENV }),
         ...(ISTIOD_NICE !== undefined ? { istiodNice: ISTIOD_NICE } : {}),
         gatewayDebounceMs: mb.config.gateway.debounceMs ?? DEFAULT_GATEWAY_DEBOUNCE_MS,
         gatewayIstiodBufferPadding: mb.config.gateway.istiodBufferPadding ?? DEFAULT_ISTIOD_BUFFER_PADDING,

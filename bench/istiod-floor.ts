@@ -39,6 +39,7 @@ import { LogTail, VersionTimes, ChurnCpu, profileIstiod, settleAtSidecar, summar
 import { Sidecar, sidecarMode } from '../harness/sidecar-watch.ts';
 import { latencySummary, procStats, writeResult, machineInfo } from './support.ts';
 import { addressSequence, paced, providerChange } from './churn.ts';
+import { istiodEnvWarnings, parseIstiodEnv } from './istiod-env.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
@@ -46,12 +47,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const SHARDS = Number(process.env.BENCH_SHARDS ?? 256);
 /** istiod settings over the harness's, as bench:e2e takes them: 'PILOT_ENABLE_EDS_DEBOUNCE=true,…'. */
-const ISTIOD_ENV = Object.fromEntries(
-  (process.env.BENCH_ISTIOD_ENV ?? '')
-    .split(',')
-    .filter(Boolean)
-    .map((kv) => kv.split('=') as [string, string]),
-);
+const ISTIOD_ENV = parseIstiodEnv(process.env.BENCH_ISTIOD_ENV);
 const OUT = process.env.BENCH_OUT ?? `istiod-floor-${SERVICES / 1000}k-k${SHARDS}.json`;
 /** istiod's CPU profile over this many seconds of the churn (0: none), as bench:e2e's knob of the same name. */
 const PROFILE_SECONDS = Number(process.env.BENCH_ISTIOD_PROFILE_SECONDS ?? 0);
@@ -127,6 +123,7 @@ async function referencePorts(proc: ManagedProcess): Promise<{ grpc: number[]; h
 }
 
 async function main(): Promise<void> {
+  for (const w of istiodEnvWarnings({ ...ISTIOD_RECOMMENDED_ENV, ...ISTIOD_ENV })) log(`warning: ${w}`);
   ensureInstalled(['istiod']);
   const runDir = makeRunDir('bench-istiod-floor');
   const bin = await referenceBinary();
@@ -304,6 +301,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         shards: SHARDS,
         istiodEnv: { ...ISTIOD_RECOMMENDED_ENV, ...ISTIOD_ENV },
+        istiodEnvWarnings: istiodEnvWarnings({ ...ISTIOD_RECOMMENDED_ENV, ...ISTIOD_ENV }),
         sidecarXds: sidecarMode(),
         configSource: 'bench/reference (go-control-plane SotW snapshot cache per shard), changes by HTTP POST',
         resourceMiB: Number((bytes / 1048576).toFixed(1)),
