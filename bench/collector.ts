@@ -114,11 +114,12 @@ async function main(): Promise<void> {
     const arrivals = new KafkaArrivals(tail, (x) => `${x.address}:${Object.values(x.ports)[0]}`);
 
     log('starting the collector (full resync of the whole registry)');
-    const first = await startCollectorFirstPass(mb, 'zk-bench', { timeoutMs: 600_000, intervalMs: 200 });
-    const proc = first.proc;
+    const {
+      proc,
+      seconds: resyncSeconds,
+      events: resyncEvents,
+    } = await startCollectorFirstPass(mb, 'zk-bench', { timeoutMs: 600_000, intervalMs: 200 });
     collectorPid = proc.pid;
-    const resyncSeconds = first.seconds;
-    const resyncEvents = first.events;
     log(`resync: ${resyncEvents} events in ${resyncSeconds.toFixed(1)} s (process start included)`);
     await waitFor(() => tail.services('zk-bench').size >= SERVICES, {
       what: 'every service in Kafka',

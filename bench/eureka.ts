@@ -88,11 +88,12 @@ async function main(): Promise<void> {
     const arrivals = new KafkaArrivals(tail);
 
     log('starting the collector (full fetch of the whole registry)');
-    const first = await startCollectorFirstPass(mb, SOURCE, { timeoutMs: 600_000, intervalMs: 200 });
-    const proc = first.proc;
+    const {
+      proc,
+      seconds: resyncSeconds,
+      events: resyncEvents,
+    } = await startCollectorFirstPass(mb, SOURCE, { timeoutMs: 600_000, intervalMs: 200 });
     const pid = proc.pid!;
-    const resyncSeconds = first.seconds;
-    const resyncEvents = first.events;
     log(`full fetch: ${resyncEvents} events in ${resyncSeconds.toFixed(1)} s (process start included)`);
     await waitFor(() => tail.services(SOURCE).size >= APPS, {
       what: 'every app in Kafka',

@@ -124,11 +124,12 @@ async function main(): Promise<void> {
     const arrivals = new KafkaArrivals(tail);
 
     log('starting the collector (subscribes to every service)');
-    const first = await startCollectorFirstPass(mb, SOURCE, { timeoutMs: 900_000, intervalMs: 250 });
-    const proc = first.proc;
+    const {
+      proc,
+      seconds: resyncSeconds,
+      events: resyncEvents,
+    } = await startCollectorFirstPass(mb, SOURCE, { timeoutMs: 900_000, intervalMs: 250 });
     const pid = proc.pid!;
-    const resyncSeconds = first.seconds;
-    const resyncEvents = first.events;
     log(`resync: ${resyncEvents} events in ${resyncSeconds.toFixed(1)} s (process start included)`);
     await waitFor(() => tail.services(SOURCE).size >= SERVICES, {
       what: 'every service in Kafka',
