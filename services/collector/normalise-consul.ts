@@ -1,9 +1,9 @@
 import { istioProtocol as istioSpelling } from '../../schemas/istio-rules.ts';
-import { fullMatch } from '../../services/shared/full-match.ts';
 import { portsAndInstances, type PortCandidate } from './service-ports.ts';
 import type { DataIssue } from '../../schemas/registry-event.ts';
 import { KIND_DEFAULT_WEIGHT, MAX_WEIGHT } from '../../schemas/weight-scale.ts';
-import type { ConsulSourceConfig, LabelRule } from '../../services/shared/config.ts';
+import type { ConsulSourceConfig } from '../../services/shared/config.ts';
+import { labelsFromRules } from './label-rules.ts';
 import { sanitiseLabels } from './labels.ts';
 import { renderHost } from './naming.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
@@ -61,37 +61,6 @@ export function istioProtocol(
   if (raw === undefined || raw === '') return { protocol: src.defaultProtocol };
   const p = istioSpelling(raw.trim());
   return p ? { protocol: p } : { protocol: src.defaultProtocol, issue: raw };
-}
-
-/** Applies the configured label rules to one instance's tags and meta. Pure; first rule to set a label wins. */
-export function labelsFromRules(
-  rules: LabelRule[],
-  tags: string[],
-  serviceMeta: Record<string, string>,
-  nodeMeta: Record<string, string>,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const rule of rules) {
-    const re = fullMatch(rule.match);
-    if (rule.from === 'tag') {
-      for (const tag of tags) {
-        const m = re.exec(tag);
-        if (!m) continue;
-        const label = tag.replace(re, rule.label ?? '$1');
-        const value = rule.value !== undefined ? tag.replace(re, rule.value) : (m[2] ?? 'true');
-        if (label && !(label in out)) out[label] = value;
-      }
-    } else {
-      const meta = rule.from === 'service-meta' ? serviceMeta : nodeMeta;
-      for (const [key, v] of Object.entries(meta)) {
-        if (!re.test(key)) continue;
-        const label = rule.label !== undefined ? key.replace(re, rule.label) : key;
-        const value = rule.value !== undefined ? key.replace(re, rule.value).replace(/\{value\}/g, v) : v;
-        if (label && !(label in out)) out[label] = value;
-      }
-    }
-  }
-  return out;
 }
 
 export interface ConsulObservation {

@@ -1,6 +1,7 @@
 import { deriveServicePorts } from './service-ports.ts';
 import { dubboWeight, publishDubboWeights } from './dubbo-weight.ts';
-import { dubboPortName } from './normalise-dubbo.ts';
+import { dubboLabelRules, dubboPortName } from './normalise-dubbo.ts';
+import { labelsFromMap } from './label-rules.ts';
 import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
 import type { ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
@@ -12,7 +13,14 @@ import { addressIssue } from './endpoint-check.ts';
 
 export type DubboAppNormaliseConfig = Pick<
   ZooKeeperDubboSourceConfig,
-  'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight' | 'allowLoopback'
+  | 'id'
+  | 'namespace'
+  | 'hostTemplate'
+  | 'servicePort'
+  | 'includeDisabled'
+  | 'includeZeroWeight'
+  | 'allowLoopback'
+  | 'labelRules'
 >;
 
 /** One instance znode of Dubbo 3 application-level discovery: <servicesRoot>/<app>/<ip:port>, data = Curator JSON. */
@@ -47,6 +55,13 @@ function endpointsOf(meta: Record<string, unknown>, port: unknown): Result<{ pro
   return ok([{ protocol: 'dubbo', port: port as number }]);
 }
 
+/** Instance metadata values that can become labels: non-empty strings (Dubbo writes every value as one). */
+function stringValues(meta: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(meta)) if (typeof v === 'string' && v !== '') out[k] = v;
+  return out;
+}
+
 const validPort = (p: unknown): p is number => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
 
 /**
@@ -66,6 +81,7 @@ export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nod
     weight: number;
   }
   const candidates: Candidate[] = [];
+  const rules = dubboLabelRules(src, 'application');
   for (const node of nodes) {
     const where = `instances[${node.name.slice(0, 64)}]`;
     let json: unknown;
@@ -121,9 +137,8 @@ export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nod
       });
     }
     if (good.length === 0) continue;
-    const raw: Record<string, string> = { app };
-    if (typeof meta['dubbo.metadata.revision'] === 'string')
-      raw['dubbo.apache.org/revision'] = meta['dubbo.metadata.revision'];
+    // The application's name is always its `app` label; a rule may not take that label over.
+    const raw = { ...labelsFromMap(rules, stringValues(meta)), app };
     const { labels, issues: labelIssues } = sanitiseLabels(raw, where);
     issues.push(...labelIssues);
     labels[SOURCE_LABEL] = src.id;

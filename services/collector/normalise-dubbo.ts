@@ -1,14 +1,22 @@
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
-import type { ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts';
+import type { DubboLabelRule, ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts';
 
 /** The part of a source's config that normalisation reads (pure: no connection settings). */
 export type DubboNormaliseConfig = Pick<
   ZooKeeperDubboSourceConfig,
-  'id' | 'namespace' | 'hostTemplate' | 'servicePort' | 'includeDisabled' | 'includeZeroWeight' | 'allowLoopback'
+  | 'id'
+  | 'namespace'
+  | 'hostTemplate'
+  | 'servicePort'
+  | 'includeDisabled'
+  | 'includeZeroWeight'
+  | 'allowLoopback'
+  | 'labelRules'
 >;
 type SourceConfig = DubboNormaliseConfig;
 import { parseDubboProviderUrl, type DubboProvider } from './dubbo-url.ts';
 import { sanitiseLabels } from './labels.ts';
+import { keysReadBy, labelsFromMap } from './label-rules.ts';
 import { dnsLabel, renderHost } from './naming.ts';
 import { deriveServicePorts } from './service-ports.ts';
 import { dubboWeight, publishDubboWeights } from './dubbo-weight.ts';
@@ -19,22 +27,39 @@ import type { ServiceState } from './service-state.ts';
 
 export type { ServiceState } from './service-state.ts';
 
-/** Registry URL params carried as endpoint labels (Dubbo name -> label key). */
-const LABEL_PARAMS: Record<string, string> = {
-  application: 'app',
-  version: 'version',
-  group: 'dubbo.apache.org/group',
-  release: 'dubbo.apache.org/release',
+/**
+ * What a Dubbo source labels endpoints with when its config names no `labelRules`: per mode, the registry data a user
+ * routes on. Interface mode: the provider's application, version, group and release, and its Dubbo tag (`dubbo.tag`,
+ * what Dubbo's own tag routing selects providers by). Application mode: the metadata revision (the app name is
+ * always the `app` label there).
+ */
+export const DUBBO_LABEL_RULES: Readonly<Record<'interface' | 'application', readonly DubboLabelRule[]>> = {
+  interface: [
+    { from: 'param', match: 'application', label: 'app' },
+    { from: 'param', match: 'version' },
+    { from: 'param', match: 'group', label: 'dubbo.apache.org/group' },
+    { from: 'param', match: 'release', label: 'dubbo.apache.org/release' },
+    { from: 'param', match: 'dubbo\\.tag', label: 'dubbo.apache.org/tag' },
+  ],
+  application: [{ from: 'metadata', match: 'dubbo\\.metadata\\.revision', label: 'dubbo.apache.org/revision' }],
 };
 
-/** Every provider URL parameter this module reads: what the ZooKeeper source's parse cache keeps of each provider. */
-export const PROVIDER_PARAMS_READ: readonly string[] = [
-  'side',
-  'enabled',
-  'disabled',
-  'weight',
-  ...new Set(['group', 'version', ...Object.keys(LABEL_PARAMS)]),
-];
+/** The label rules a source runs: its own, or its mode's defaults. */
+export function dubboLabelRules(src: Pick<DubboNormaliseConfig, 'labelRules'>, mode: 'interface' | 'application') {
+  return src.labelRules ?? DUBBO_LABEL_RULES[mode];
+}
+
+/** Provider URL parameters normalisation reads whatever the label rules say. */
+const PARAMS_ALWAYS_READ = new Set(['side', 'enabled', 'disabled', 'weight', 'group', 'version']);
+
+/**
+ * Every provider URL parameter normalisation reads for a source: what the ZooKeeper source's parse cache keeps of
+ * each provider (the rest of a URL's 15–30 parameters are dropped on parse).
+ */
+export function providerParamsRead(src: Pick<DubboNormaliseConfig, 'labelRules'>): (param: string) => boolean {
+  const byRules = keysReadBy(dubboLabelRules(src, 'interface'));
+  return (param) => PARAMS_ALWAYS_READ.has(param) || byRules(param);
+}
 
 function excluded(p: DubboProvider, src: SourceConfig): string | undefined {
   if ((p.params.side ?? 'provider') !== 'provider') return `side=${p.params.side}`;
@@ -103,15 +128,14 @@ export function normaliseDubboService(
 
   const instances = new Map<string, InstanceSpec>();
   const sameLabels = new Sharing<Record<string, string>>();
+  const rules = dubboLabelRules(src, 'interface');
   for (const p of providers) {
     const name = dubboPortName(p.protocol);
     if (!portName.has(name)) continue;
-    const rawLabels: Record<string, string> = {};
-    for (const [param, label] of Object.entries(LABEL_PARAMS)) {
-      const v = p.params[param];
-      if (v !== undefined && v !== '') rawLabels[label] = v;
-    }
-    const { labels, issues: labelIssues } = sanitiseLabels(rawLabels, `providers[${p.host}:${p.port}]`);
+    const { labels, issues: labelIssues } = sanitiseLabels(
+      labelsFromMap(rules, nonEmpty(p.params)),
+      `providers[${p.host}:${p.port}]`,
+    );
     issues.push(...labelIssues);
     labels[SOURCE_LABEL] = src.id;
     const weight = dubboWeight(p.params.weight);
@@ -139,6 +163,13 @@ export function normaliseDubboService(
     cmp(instanceKey(a), instanceKey(b)),
   );
   return { namespace: src.namespace, host, registryService: iface, ports, instances: sortedInstances, issues };
+}
+
+/** A URL's empty parameters (`version=`) are Dubbo's way of saying "none": no label from them. */
+function nonEmpty(params: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k in params) if (params[k] !== '') out[k] = params[k]!;
+  return out;
 }
 
 function instanceKey(i: InstanceSpec): string {

@@ -1,10 +1,11 @@
 import type { DataIssue, InstanceSpec } from '../../schemas/registry-event.ts';
 import { KIND_DEFAULT_WEIGHT } from '../../schemas/weight-scale.ts';
-import type { EurekaSourceConfig, LabelRule } from '../../services/shared/config.ts';
+import type { EurekaSourceConfig } from '../../services/shared/config.ts';
 import type { EurekaInstance } from './eureka-apps.ts';
 import { sanitiseLabels } from './labels.ts';
 import { dnsLabel, renderHost } from './naming.ts';
-import { istioProtocol, labelsFromRules } from './normalise-consul.ts';
+import { istioProtocol } from './normalise-consul.ts';
+import { labelsFromMap } from './label-rules.ts';
 import { deriveServicePorts } from './service-ports.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import { sortInstances, type ServiceState } from './service-state.ts';
@@ -31,11 +32,6 @@ const onOff = (enabled: boolean) => (enabled ? 'enabled' : 'disabled');
 const validPort = (p: number | undefined): p is number =>
   p !== undefined && Number.isInteger(p) && p >= 1 && p <= 65535;
 
-/** Eureka label rules are Consul's `service-meta` rules over the instance metadata. */
-function metadataRules(rules: EurekaNormaliseConfig['labelRules']): LabelRule[] {
-  return rules.map((r) => ({ ...r, from: 'service-meta' }));
-}
-
 /**
  * Folds one Eureka application's instances into its complete, istio-valid state: instances in an admitted status
  * (UP only by default), each enabled port as a service port (non-secure: protocol from metadata, default HTTP; secure:
@@ -50,7 +46,6 @@ export function normaliseEurekaApp(
   const issues: DataIssue[] = [];
   const vip = list.find((i) => i.vipAddress)?.vipAddress;
   const host = renderHost(src.hostTemplate, { app, vip, source: src.id }) || renderHost('{app}', { app });
-  const rules = metadataRules(src.labelRules);
   const statuses = new Set<string>(src.statuses);
   interface Candidate {
     id: string;
@@ -121,7 +116,7 @@ export function normaliseEurekaApp(
       });
       continue;
     }
-    const { labels, issues: labelIssues } = sanitiseLabels(labelsFromRules(rules, [], i.metadata, {}), where);
+    const { labels, issues: labelIssues } = sanitiseLabels(labelsFromMap(src.labelRules, i.metadata), where);
     issues.push(...labelIssues);
     labels[SOURCE_LABEL] = src.id;
     const zone = i.metadata[src.zoneMetadata];

@@ -3,7 +3,8 @@ import { KIND_DEFAULT_WEIGHT, MAX_WEIGHT } from '../../schemas/weight-scale.ts';
 import type { NacosSourceConfig } from '../../services/shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
 import { renderHost } from './naming.ts';
-import { istioProtocol, labelsFromRules } from './normalise-consul.ts';
+import { istioProtocol } from './normalise-consul.ts';
+import { labelsFromMap } from './label-rules.ts';
 import { portsAndInstances, type PortCandidate } from './service-ports.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
 import type { ServiceState } from './service-state.ts';
@@ -131,8 +132,7 @@ export function normaliseNacosService(src: NacosNormaliseConfig, obs: NacosObser
         action: `treated as ${protocol}`,
       });
     }
-    const rules = src.labelRules.map((r) => ({ ...r, from: 'service-meta' as const }));
-    const raw = labelsFromRules(rules, [], meta, {});
+    const raw = labelsFromMap(src.labelRules, meta);
     if (src.clusterLabel && !(src.clusterLabel in raw)) raw[src.clusterLabel] = cluster;
     const { labels, issues: labelIssues } = sanitiseLabels(raw, where);
     issues.push(...labelIssues);

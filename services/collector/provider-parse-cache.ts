@@ -15,11 +15,12 @@ export class ProviderParseCache {
   private readonly byInterface = new Map<string, Map<string, Parsed>>();
 
   /**
-   * `keep`: the URL parameters the cache's user reads (normalise-dubbo.ts PROVIDER_PARAMS_READ); a cached provider
-   * holds only those. A Dubbo URL carries 15–30 parameters: kept whole, the parses of 500,000 providers (50,000
-   * interfaces × 10) held ~490 MB of small objects that every major collection of the collector had to mark.
+   * `keep`: the URL parameters the cache's user reads (normalise-dubbo.ts providerParamsRead: the fixed ones and what
+   * the source's label rules match); a cached provider holds only those. A Dubbo URL carries 15–30 parameters: kept
+   * whole, the parses of 500,000 providers (50,000 interfaces × 10) held ~490 MB of small objects that every major
+   * collection of the collector had to mark.
    */
-  constructor(private readonly keep?: readonly string[]) {}
+  constructor(private readonly keep?: (param: string) => boolean) {}
 
   /** A parser for this read of `iface`'s children, which become the interface's cached set. */
   parserFor(iface: string, children: readonly string[]): ProviderParser {
@@ -59,10 +60,9 @@ export class ProviderParseCache {
     const parsed = parseDubboProviderUrl(znode);
     if (!parsed.ok || !this.keep) return parsed;
     const kept: Record<string, string> = {};
-    for (const k of this.keep) {
-      const v = parsed.value.params[k];
-      if (v !== undefined) kept[k] = this.intern(v);
-    }
+    // In name order, so that providers listing the same parameters in another order share one record.
+    for (const k of Object.keys(parsed.value.params).filter(this.keep).sort())
+      kept[k] = this.intern(parsed.value.params[k]!);
     // The providers of one application carry the same kept parameters: one record for all of them.
     const params = this.paramSets.of(kept);
     const { protocol, host, port, path } = parsed.value;

@@ -1,7 +1,7 @@
 import { ResyncRunner, type ResyncPass } from './resync-runner.ts';
 import type { ZooKeeperDubboSourceConfig as SourceConfig } from '../../services/shared/config.ts';
 import type { Logger } from '../../services/shared/log.ts';
-import { normaliseDubboService, PROVIDER_PARAMS_READ } from './normalise-dubbo.ts';
+import { normaliseDubboService, providerParamsRead } from './normalise-dubbo.ts';
 import { composeInterfaceService, normaliseDubboApp, parseMapping } from './normalise-dubbo-app.ts';
 import type { ServiceState } from './service-state.ts';
 import type { EventSink } from './publisher.ts';
@@ -49,7 +49,8 @@ export class ZooKeeperDubboSource implements RegistrySource {
   private readonly limiter = new ReadLimiter<string>(64, (name) => this.readNow(name));
   readonly core: SourceCore;
   /** Reads started by watches and not finished yet, by service name. */
-  private readonly parsed = new ProviderParseCache(PROVIDER_PARAMS_READ);
+  /** Parsed provider URLs (interface mode), keeping only the parameters normalisation reads. */
+  private readonly parsed: ProviderParseCache;
   private readonly inflight = new Map<string, Promise<void>>();
   /** Application mode with a mapping: last state per application, and interface -> applications. */
   private readonly appStates = new Map<string, ServiceState>();
@@ -70,6 +71,7 @@ export class ZooKeeperDubboSource implements RegistrySource {
     private readonly metrics: CollectorMetrics,
   ) {
     this.coalescer = new Coalescer(src.coalesceMs, (name) => this.limiter.submit(name));
+    this.parsed = new ProviderParseCache(providerParamsRead(src));
     this.resyncer = new ResyncRunner({
       sourceId: src.id,
       log,

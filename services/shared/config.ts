@@ -186,6 +186,38 @@ const hostTemplate = (vars: TemplateVars) =>
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     });
 
+/** A full-match regular expression (services/shared/full-match.ts); the error says what the JavaScript parser saw. */
+const fullMatchPattern = z
+  .string()
+  .min(1)
+  .superRefine((r, ctx) => {
+    const problem = fullMatchProblem(r);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** Maps tags or service/node meta to endpoint labels. `match` is a full-match regex over the tag or the meta key;
+ *  `label` and `value` are String.replace templates over that match ($1, $<name>); defaults: the meta key / its value,
+ *  for tags group 1 / group 2 (or "true"). */
+const labelRule = strict({
+  from: z.enum(['tag', 'service-meta', 'node-meta']),
+  match: fullMatchPattern,
+  label: z.string().min(1).optional(),
+  value: z.string().optional(),
+});
+export type LabelRule = z.infer<typeof labelRule>;
+
+/**
+ * Dubbo label rules: `from: param` reads a provider URL's parameters (interface mode), `from: metadata` an instance's
+ * metadata (application mode); otherwise as Consul's `service-meta` rules.
+ */
+const dubboLabelRule = strict({
+  from: z.enum(['param', 'metadata']),
+  match: labelRule.shape.match,
+  label: z.string().min(1).optional(),
+  value: z.string().optional(),
+});
+export type DubboLabelRule = z.infer<typeof dubboLabelRule>;
+
 const zookeeperDubboSource = strict({
   ...sourceCommon,
   kind: z.literal('zookeeper-dubbo'),
@@ -218,6 +250,12 @@ const zookeeperDubboSource = strict({
    * taking ZooKeeper's and the collector's CPU for ~18 s at once (docs/collectors.md, "Periodic re-read").
    */
   periodicResyncReadsPerSecond: z.number().int().min(1).default(500),
+  /**
+   * Provider URL parameters (interface mode, `from: param`) or instance metadata (application mode, `from: metadata`)
+   * to endpoint labels, as Consul's meta rules. Absent: the mode's defaults (normalise-dubbo.ts DUBBO_LABEL_RULES);
+   * a list replaces them.
+   */
+  labelRules: z.array(dubboLabelRule).optional(),
 }).superRefine((v, ctx) => {
   // Which placeholders a template knows depends on the mode, so the templates are checked here, not per field.
   if (!isObject(v)) return;
@@ -234,27 +272,22 @@ const zookeeperDubboSource = strict({
     const problem = typeof template === 'string' ? hostTemplateProblem(template, vars) : undefined;
     if (problem) ctx.addIssue({ code: 'custom', path: [key], message: problem });
   }
-}, always);
-
-/** A full-match regular expression (services/shared/full-match.ts); the error says what the JavaScript parser saw. */
-const fullMatchPattern = z
-  .string()
-  .min(1)
-  .superRefine((r, ctx) => {
-    const problem = fullMatchProblem(r);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  // What a rule can read depends on the mode too: URL parameters exist only in interface mode, metadata only in
+  // application mode. A rule for the other mode would silently label nothing.
+  const readable = application ? 'metadata' : 'param';
+  if (!Array.isArray(v.labelRules)) return;
+  v.labelRules.forEach((r, i) => {
+    // An unknown `from` is the enum's error already.
+    if (isObject(r) && (r.from === 'param' || r.from === 'metadata') && r.from !== readable)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['labelRules', i, 'from'],
+        message: application
+          ? 'application mode labels from instance metadata: use from: metadata'
+          : 'interface mode labels from provider URL parameters: use from: param (metadata is for mode: application)',
+      });
   });
-
-/** Maps tags or service/node meta to endpoint labels. `match` is a full-match regex over the tag or the meta key;
- *  `label` and `value` are String.replace templates over that match ($1, $<name>); defaults: the meta key / its value,
- *  for tags group 1 / group 2 (or "true"). */
-const labelRule = strict({
-  from: z.enum(['tag', 'service-meta', 'node-meta']),
-  match: fullMatchPattern,
-  label: z.string().min(1).optional(),
-  value: z.string().optional(),
-});
-export type LabelRule = z.infer<typeof labelRule>;
+}, always);
 
 const consulSource = strict({
   ...sourceCommon,

@@ -177,6 +177,59 @@ describe('istiod with k8s:// and xds://: Kubernetes traffic rules act on meshbri
     ]);
   });
 
+  it("Dubbo's tag routing as an istio subset: dubbo.tag becomes a label a DestinationRule selects, and follows a re-registration", async () => {
+    assert.ok(istiod, 'istiod from the first test');
+    const iface = 'org.apache.dubbo.demo.GreetingService';
+    const host = 'org.apache.dubbo.demo.greetingservice';
+    const cluster = (s: string) => `outbound|20880|${s}|${host}`;
+    const grayPath = await dubbo.register(iface, '10.0.1.11', 20880, { version: '1.0.0', 'dubbo.tag': 'gray' });
+    const basePath = await dubbo.register(iface, '10.0.1.12', 20880, { version: '1.0.0' });
+    const applied = await api.apply(`
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: greetingservice, namespace: dubbo }
+spec:
+  host: ${host}
+  subsets:
+  - { name: gray, labels: { dubbo.apache.org/tag: gray } }
+`);
+    assert.equal(applied.stderr, '');
+    const viewOf = (grayEndpoints: number) =>
+      waitFor(
+        async () => {
+          const v = await proxyView(`127.0.0.1:${istiod!.grpcPort}`, (c) => c.endsWith(`|${host}`));
+          return v.endpoints[cluster('gray')]?.length === grayEndpoints && v.endpoints[cluster('')]?.length === 2
+            ? v
+            : undefined;
+        },
+        { what: `subset gray with ${grayEndpoints} endpoint(s) from istiod`, timeoutMs: 60_000 },
+      );
+    const view = await viewOf(1);
+    assert.deepEqual(view.endpoints[cluster('gray')], [{ address: '10.0.1.11', port: 20880 }]);
+    const se = (await serviceEntries(istiod!.debug)).find((c) => c.spec.hosts?.includes(host));
+    assert.deepEqual(
+      se?.spec.endpoints.map((e: { address: string; labels: Record<string, string> }) => [
+        e.address,
+        e.labels['dubbo.apache.org/tag'] ?? null,
+      ]),
+      [
+        ['10.0.1.11', 'gray'],
+        ['10.0.1.12', null],
+      ],
+    );
+
+    // A gray release: the second provider restarts with the tag (Dubbo removes its node and writes a new URL).
+    await dubbo.unregister(basePath);
+    await dubbo.register(iface, '10.0.1.12', 20880, { version: '1.0.0', 'dubbo.tag': 'gray' });
+    const moved = await viewOf(2);
+    assert.deepEqual(moved.endpoints[cluster('gray')], [
+      { address: '10.0.1.11', port: 20880 },
+      { address: '10.0.1.12', port: 20880 },
+    ]);
+    await dubbo.unregister(grayPath);
+    await api.kubectl(['delete', 'destinationrule', 'greetingservice', '-n', 'dubbo']);
+  });
+
   it('gateways down when istiod starts: istiod exits at once, and a restart after a gateway is back has both sources', async () => {
     await istiod?.stop();
     istiod = undefined;

@@ -121,6 +121,31 @@ describe('normaliseDubboApp (Dubbo 3 application-level discovery)', () => {
   });
 });
 
+describe('application mode label rules (instance metadata to endpoint labels)', () => {
+  const labelsOf = (extra: Record<string, unknown>, meta: Record<string, string>) =>
+    normaliseDubboApp(source(extra), 'Demo_Provider', [inst('10.3.0.1', 20880, { extra: meta })]).instances[0]?.labels;
+
+  it('given no rules, then the app name and the metadata revision are the labels', () => {
+    assert.deepEqual(labelsOf({}, { 'dubbo.tag': 'gray' }), {
+      app: 'Demo_Provider',
+      'dubbo.apache.org/revision': 'a1b2c3d4e5f6',
+      'meshbridge.io/source': 'zk3',
+    });
+  });
+
+  it('given rules, then they replace the defaults, and the app label stays the application name', () => {
+    const labelRules = [
+      { from: 'metadata', match: 'dubbo\\.tag', label: 'dubbo.apache.org/tag' },
+      { from: 'metadata', match: 'zone', label: 'app' },
+    ];
+    assert.deepEqual(labelsOf({ labelRules }, { 'dubbo.tag': 'gray', zone: 'z1' }), {
+      app: 'Demo_Provider',
+      'dubbo.apache.org/tag': 'gray',
+      'meshbridge.io/source': 'zk3',
+    });
+  });
+});
+
 describe('interface -> application mapping', () => {
   it('parses mapping data, ignoring junk', () => {
     assert.deepEqual(parseMapping(Buffer.from('b-app, a-app,,a-app,bad app!')), ['a-app', 'b-app']);

@@ -56,6 +56,28 @@ describe('configuration', () => {
     assert.equal(parseConfig({ ...valid, gateway: { grpcPort: 65400, shards: 100 } }).gateway.shards, 100);
   });
 
+  it('Dubbo label rules read what the mode has: URL parameters (interface) or instance metadata (application)', () => {
+    const zk = (extra: Record<string, unknown>) =>
+      parseConfig({ ...valid, sources: [{ id: 'zk1', kind: 'zookeeper-dubbo', connect: '127.0.0.1:2181', ...extra }] })
+        .sources[0];
+    const ok = zk({ labelRules: [{ from: 'param', match: 'dubbo\\.tag', label: 'dubbo.apache.org/tag' }] });
+    assert.deepEqual(ok?.kind === 'zookeeper-dubbo' && ok.labelRules, [
+      { from: 'param', match: 'dubbo\\.tag', label: 'dubbo.apache.org/tag' },
+    ]);
+    const absent = zk({});
+    assert.equal(absent?.kind === 'zookeeper-dubbo' && absent.labelRules, undefined, "absent: the mode's defaults");
+    assert.throws(
+      () => zk({ labelRules: [{ from: 'metadata', match: 'x' }] }),
+      /sources\.0\.labelRules\.0\.from: interface mode labels from provider URL parameters: use from: param/,
+    );
+    assert.throws(
+      () => zk({ mode: 'application', labelRules: [{ from: 'param', match: 'x' }] }),
+      /sources\.0\.labelRules\.0\.from: application mode labels from instance metadata: use from: metadata/,
+    );
+    assert.throws(() => zk({ labelRules: [{ from: 'param', match: 'a)(b' }] }), /sources\.0\.labelRules\.0\.match/);
+    assert.throws(() => zk({ labelRules: [{ from: 'tag', match: 'x' }] }), /sources\.0\.labelRules\.0\.from/);
+  });
+
   it('ZooKeeper periodic re-read pace: 500 reads/s by default, at least 1, named when wrong', () => {
     const zk = (extra: Record<string, unknown>) =>
       parseConfig({ ...valid, sources: [{ id: 'zk', kind: 'zookeeper-dubbo', connect: 'h:2181', ...extra }] })

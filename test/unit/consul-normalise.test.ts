@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { istioProtocol, labelsFromRules, normaliseConsulService } from '../../services/collector/normalise-consul.ts';
+import { istioProtocol, normaliseConsulService } from '../../services/collector/normalise-consul.ts';
+import { labelsFromRules } from '../../services/collector/label-rules.ts';
 import { parseConfig, type ConsulSourceConfig } from '../../services/shared/config.ts';
 import { validateServiceEntry } from '../../schemas/service-entry/validate.ts';
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { normaliseDubboService, PROVIDER_PARAMS_READ } from '../../services/collector/normalise-dubbo.ts';
+import { normaliseDubboService, providerParamsRead } from '../../services/collector/normalise-dubbo.ts';
 import { formatDubboProviderUrl } from '../../harness/dubbo-url-format.ts';
 import {
   isValidLabelKey,
@@ -9,17 +9,19 @@ import {
   sanitiseLabelValue,
 } from '../../services/collector/labels.ts';
 import { dnsName, renderHost } from '../../services/collector/naming.ts';
-import { parseConfig, type SourceConfig } from '../../services/shared/config.ts';
+import { parseConfig, type SourceConfig, type ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts';
 import { ProviderParseCache } from '../../services/collector/provider-parse-cache.ts';
 import { validateServiceEntry } from '../../schemas/service-entry/validate.ts';
 
-function source(extra: Partial<SourceConfig> = {}): SourceConfig {
+function source(extra: Partial<SourceConfig> = {}): ZooKeeperDubboSourceConfig {
   const cfg = parseConfig({
     kafka: { brokers: ['127.0.0.1:9092'] },
     redis: { url: 'redis://127.0.0.1:6379' },
     sources: [{ id: 'zk1', kind: 'zookeeper-dubbo', connect: '127.0.0.1:2181', ...extra }],
   });
-  return cfg.sources[0]!;
+  const s = cfg.sources[0]!;
+  assert.equal(s.kind, 'zookeeper-dubbo');
+  return s as ZooKeeperDubboSourceConfig;
 }
 const url = (
   host: string,
@@ -71,7 +73,7 @@ describe('normaliseDubboService', () => {
       url(`10.0.0.${i + 1}`, 20880, { application: 'demo', version: '1.0.0' }),
     );
     children.push(url('10.0.1.1', 20880, { application: 'other', version: '1.0.0' }));
-    const cache = new ProviderParseCache(PROVIDER_PARAMS_READ);
+    const cache = new ProviderParseCache(providerParamsRead({}));
     const s = normaliseDubboService(
       source(),
       'com.foo.DemoService',
@@ -202,6 +204,78 @@ describe('normaliseDubboService', () => {
   });
 });
 
+describe('label rules (provider URL parameters to endpoint labels)', () => {
+  const labelsOf = (extra: Record<string, unknown>, params: Record<string, string>) =>
+    normaliseDubboService(source(extra as Partial<SourceConfig>), 'com.foo.DemoService', [
+      url('10.0.0.1', 20880, params),
+    ]).instances[0]?.labels;
+
+  it("given no rules, then application, version, group, release and Dubbo's tag become labels; other parameters do not", () => {
+    assert.deepEqual(
+      labelsOf(
+        {},
+        {
+          application: 'demo',
+          version: '1.0.0',
+          group: 'g1',
+          release: '3.2.9',
+          'dubbo.tag': 'gray',
+          methods: 'a,b',
+          timestamp: '1',
+        },
+      ),
+      {
+        app: 'demo',
+        version: '1.0.0',
+        'dubbo.apache.org/group': 'g1',
+        'dubbo.apache.org/release': '3.2.9',
+        'dubbo.apache.org/tag': 'gray',
+        'meshbridge.io/source': 'zk1',
+      },
+    );
+  });
+
+  it('given an empty parameter (version=), then no label comes from it', () => {
+    assert.deepEqual(labelsOf({}, { application: 'demo', version: '', 'dubbo.tag': '' }), {
+      app: 'demo',
+      'meshbridge.io/source': 'zk1',
+    });
+  });
+
+  it('given rules, then they replace the defaults: templates over the match, {value}, the first rule to set a label wins', () => {
+    const rules = [
+      { from: 'param', match: 'application', label: 'app' },
+      { from: 'param', match: 'env', label: 'track', value: 'env-{value}' },
+      { from: 'param', match: 'dubbo\\.tag', label: 'track' },
+      { from: 'param', match: 'x-(.+)', label: 'example.com/$1' },
+    ];
+    assert.deepEqual(
+      labelsOf(
+        { labelRules: rules },
+        { application: 'demo', version: '1.0.0', env: 'prod', 'dubbo.tag': 'gray', 'x-zone': 'a' },
+      ),
+      { app: 'demo', track: 'env-prod', 'example.com/zone': 'a', 'meshbridge.io/source': 'zk1' },
+    );
+  });
+
+  it('given labelRules: [], then an endpoint carries only its source label', () => {
+    assert.deepEqual(labelsOf({ labelRules: [] }, { application: 'demo', version: '1.0.0' }), {
+      'meshbridge.io/source': 'zk1',
+    });
+  });
+
+  it('given a parameter value istio would reject, then it is rewritten and reported, the provider kept', () => {
+    const s = normaliseDubboService(source(), 'com.foo.DemoService', [
+      url('10.0.0.1', 20880, { 'dubbo.tag': 'gray release!' }),
+    ]);
+    assert.equal(s.instances[0]?.labels['dubbo.apache.org/tag'], 'gray-release');
+    assert.deepEqual(
+      s.issues.map((i) => [i.field, i.action]),
+      [['providers[10.0.0.1:20880].labels[dubbo.apache.org/tag]', 'rewritten to "gray-release"']],
+    );
+  });
+});
+
 describe('labels and names', () => {
   it('validates Kubernetes label keys and values', () => {
     assert.ok(
@@ -259,11 +333,15 @@ describe('normaliseDubboService over the ZooKeeper source parse cache', () => {
       rich('10.0.0.5', { disabled: 'true' }),
       rich('10.0.0.6', { side: 'consumer' }),
       url('10.0.0.7', 20881, { application: 'other' }, 'tri'),
+      rich('10.0.0.8', { 'dubbo.tag': 'gray', 'x-zone': 'a', 'x-rack': 'r1' }),
     ];
     for (const extra of [
       {},
       { includeDisabled: true, includeZeroWeight: true },
       { hostTemplate: '{group}.{version}.{interface}' },
+      // Rules reading parameters no default rule reads: the cache must keep exactly those too.
+      { labelRules: [{ from: 'param', match: 'x-(.+)', label: 'example.com/$1' }] },
+      { labelRules: [] },
     ]) {
       const src = source(extra as Partial<SourceConfig>);
       const full = normaliseDubboService(src, 'com.foo.DemoService', children);
@@ -271,9 +349,19 @@ describe('normaliseDubboService over the ZooKeeper source parse cache', () => {
         src,
         'com.foo.DemoService',
         children,
-        new ProviderParseCache(PROVIDER_PARAMS_READ).parserFor('com.foo.DemoService', children),
+        new ProviderParseCache(providerParamsRead(src)).parserFor('com.foo.DemoService', children),
       );
       assert.deepEqual(cached, full, JSON.stringify(extra));
     }
+    const custom = normaliseDubboService(
+      source({ labelRules: [{ from: 'param', match: 'x-(.+)', label: 'example.com/$1' }] } as Partial<SourceConfig>),
+      'com.foo.DemoService',
+      children,
+    );
+    assert.deepEqual(custom.instances.find((i) => i.address === '10.0.0.8')?.labels, {
+      'example.com/rack': 'r1',
+      'example.com/zone': 'a',
+      'meshbridge.io/source': 'zk1',
+    });
   });
 });

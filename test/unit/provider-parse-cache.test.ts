@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { ProviderParseCache } from '../../services/collector/provider-parse-cache.ts';
-import { PROVIDER_PARAMS_READ } from '../../services/collector/normalise-dubbo.ts';
+import { providerParamsRead } from '../../services/collector/normalise-dubbo.ts';
 import { formatDubboProviderUrl } from '../../harness/dubbo-url-format.ts';
 
 const url = (host: string) =>
@@ -58,7 +58,10 @@ describe('provider parse cache, compact', () => {
         params: { side: 'provider', application: 'demo', methods: 'a,b,c', timestamp: '1700000000000' },
       });
     const [a, b] = [withParams('10.0.0.1'), withParams('10.0.0.2')];
-    const parse = new ProviderParseCache(['side', 'application', 'weight']).parserFor('com.example.Api', [a, b]);
+    const parse = new ProviderParseCache((k) => ['side', 'application', 'weight'].includes(k)).parserFor(
+      'com.example.Api',
+      [a, b],
+    );
     const pa = parse(a);
     const pb = parse(b);
     assert.ok(pa.ok && pb.ok);
@@ -69,7 +72,7 @@ describe('provider parse cache, compact', () => {
   it('given cached parses, then the cache keeps neither the znode names nor the decoded URLs they were cut from', () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
-    const cache = new ProviderParseCache(PROVIDER_PARAMS_READ);
+    const cache = new ProviderParseCache(providerParamsRead({}));
     gc();
     const before = process.memoryUsage().heapUsed;
     let znodes = 0;
