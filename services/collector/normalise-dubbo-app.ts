@@ -1,9 +1,8 @@
 import { deriveServicePorts } from './service-ports.ts';
 import { dubboWeight, publishDubboWeights } from './dubbo-weight.ts';
-import { dubboLabelRules, dubboPortName } from './normalise-dubbo.ts';
+import { dubboLabelRules, dubboPortName, type DubboNormaliseConfig } from './normalise-dubbo.ts';
 import { labelsFromMap } from './label-rules.ts';
 import type { DataIssue, InstanceSpec, ServicePortSpec } from '../../schemas/registry-event.ts';
-import type { ZooKeeperDubboSourceConfig } from '../../services/shared/config.ts';
 import { sanitiseLabels } from './labels.ts';
 import { renderHost } from './naming.ts';
 import { SOURCE_LABEL } from '../../schemas/mesh-labels.ts';
@@ -11,17 +10,8 @@ import { sortInstances, type ServiceState } from './service-state.ts';
 import { err, ok, type Result } from '../../services/shared/errors.ts';
 import { addressIssue } from './endpoint-check.ts';
 
-export type DubboAppNormaliseConfig = Pick<
-  ZooKeeperDubboSourceConfig,
-  | 'id'
-  | 'namespace'
-  | 'hostTemplate'
-  | 'servicePort'
-  | 'includeDisabled'
-  | 'includeZeroWeight'
-  | 'allowLoopback'
-  | 'labelRules'
->;
+/** Both Dubbo modes normalise from the same part of a source's config. */
+export type DubboAppNormaliseConfig = DubboNormaliseConfig;
 
 /** One instance znode of Dubbo 3 application-level discovery: <servicesRoot>/<app>/<ip:port>, data = Curator JSON. */
 export interface AppInstanceNode {
