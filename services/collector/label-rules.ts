@@ -33,27 +33,41 @@ export function labelsFromRules(
   return out;
 }
 
-/** Every rule read as a meta rule over one map: what Eureka, Nacos and Dubbo sources have to label from. */
-export function labelsFromMap(rules: readonly KeyValueRule[], map: Record<string, string>): Record<string, string> {
+/**
+ * Every rule read as a meta rule over one map: what Eureka, Nacos and Dubbo sources have to label from. Only string
+ * values label (Dubbo's instance metadata is untrusted JSON); `emptyIsNone`: an empty value labels nothing either
+ * (Dubbo writes `version=` for "no version").
+ */
+export function labelsFromMap(
+  rules: readonly KeyValueRule[],
+  map: Readonly<Record<string, unknown>>,
+  emptyIsNone = false,
+): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const rule of rules) metaRule(rule, map, out);
+  for (const rule of rules) metaRule(rule, map, out, emptyIsNone);
   return out;
 }
 
-function metaRule(rule: KeyValueRule, meta: Record<string, string>, out: Record<string, string>): void {
+function metaRule(
+  rule: KeyValueRule,
+  meta: Readonly<Record<string, unknown>>,
+  out: Record<string, string>,
+  emptyIsNone = false,
+): void {
+  const usable = (v: unknown): v is string => typeof v === 'string' && !(emptyIsNone && v === '');
   const key = literalKey(rule.match);
   // A rule naming one key without templates (every default rule) looks it up instead of testing every key: the Dubbo
   // source runs its rules over each provider's parameters at every read.
   if (key !== undefined && !rule.label?.includes('$') && !rule.value?.includes('$')) {
-    if (!Object.hasOwn(meta, key)) return;
-    const v = meta[key]!;
+    const v = Object.hasOwn(meta, key) ? meta[key] : undefined;
+    if (!usable(v)) return;
     const label = rule.label ?? key;
     if (!Object.hasOwn(out, label)) out[label] = rule.value !== undefined ? rule.value.replace(/\{value\}/g, v) : v;
     return;
   }
   const re = fullMatch(rule.match);
   for (const [key, v] of Object.entries(meta)) {
-    if (!re.test(key)) continue;
+    if (!usable(v) || !re.test(key)) continue;
     const label = rule.label !== undefined ? key.replace(re, rule.label) : key;
     const value = rule.value !== undefined ? key.replace(re, rule.value).replace(/\{value\}/g, v) : v;
     if (label && !Object.hasOwn(out, label)) out[label] = value;

@@ -10,9 +10,6 @@ import { sortInstances, type ServiceState } from './service-state.ts';
 import { err, ok, type Result } from '../../services/shared/errors.ts';
 import { addressIssue } from './endpoint-check.ts';
 
-/** Both Dubbo modes normalise from the same part of a source's config. */
-export type DubboAppNormaliseConfig = DubboNormaliseConfig;
-
 /** One instance znode of Dubbo 3 application-level discovery: <servicesRoot>/<app>/<ip:port>, data = Curator JSON. */
 export interface AppInstanceNode {
   name: string;
@@ -45,13 +42,6 @@ function endpointsOf(meta: Record<string, unknown>, port: unknown): Result<{ pro
   return ok([{ protocol: 'dubbo', port: port as number }]);
 }
 
-/** Instance metadata values that can become labels: non-empty strings (Dubbo writes every value as one). */
-function stringValues(meta: Record<string, unknown>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(meta)) if (typeof v === 'string' && v !== '') out[k] = v;
-  return out;
-}
-
 const validPort = (p: unknown): p is number => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
 
 /**
@@ -60,7 +50,7 @@ const validPort = (p: unknown): p is number => typeof p === 'number' && Number.i
  * `tcp-<protocol>` (istiod rejects DUBBO; Triple also speaks HTTP/1 and is not safely GRPC), so the interface-level
  * and application-level views of one provider name their ports alike. Bad instances are reported, never fatal.
  */
-export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nodes: AppInstanceNode[]): ServiceState {
+export function normaliseDubboApp(src: DubboNormaliseConfig, app: string, nodes: AppInstanceNode[]): ServiceState {
   const issues: DataIssue[] = [];
   const host =
     renderHost(src.hostTemplate ?? '{app}', { app, interface: app, source: src.id }) || renderHost('{app}', { app });
@@ -128,7 +118,7 @@ export function normaliseDubboApp(src: DubboAppNormaliseConfig, app: string, nod
     }
     if (good.length === 0) continue;
     // The application's name is always its `app` label; a rule may not take that label over.
-    const raw = { ...labelsFromMap(rules, stringValues(meta)), app };
+    const raw = { ...labelsFromMap(rules, meta, true), app };
     const { labels, issues: labelIssues } = sanitiseLabels(raw, where);
     issues.push(...labelIssues);
     labels[SOURCE_LABEL] = src.id;
@@ -179,7 +169,7 @@ export function parseMapping(data: Buffer | undefined): string[] {
  * union of their ports (by name; the first number wins) and their endpoints, each keeping its `app` label.
  */
 export function composeInterfaceService(
-  src: Pick<DubboAppNormaliseConfig, 'namespace' | 'id'> & { interfaceHostTemplate: string },
+  src: Pick<DubboNormaliseConfig, 'namespace' | 'id'> & { interfaceHostTemplate: string },
   iface: string,
   apps: ServiceState[],
 ): ServiceState {

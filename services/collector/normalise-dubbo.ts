@@ -133,7 +133,7 @@ export function normaliseDubboService(
     const name = dubboPortName(p.protocol);
     if (!portName.has(name)) continue;
     const { labels, issues: labelIssues } = sanitiseLabels(
-      labelsFromMap(rules, nonEmpty(p.params)),
+      labelsFromMap(rules, p.params, true),
       `providers[${p.host}:${p.port}]`,
     );
     issues.push(...labelIssues);
@@ -163,13 +163,6 @@ export function normaliseDubboService(
     cmp(instanceKey(a), instanceKey(b)),
   );
   return { namespace: src.namespace, host, registryService: iface, ports, instances: sortedInstances, issues };
-}
-
-/** A URL's empty parameters (`version=`) are Dubbo's way of saying "none": no label from them. */
-function nonEmpty(params: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k in params) if (params[k] !== '') out[k] = params[k]!;
-  return out;
 }
 
 function instanceKey(i: InstanceSpec): string {

@@ -210,12 +210,7 @@ export type LabelRule = z.infer<typeof labelRule>;
  * Dubbo label rules: `from: param` reads a provider URL's parameters (interface mode), `from: metadata` an instance's
  * metadata (application mode); otherwise as Consul's `service-meta` rules.
  */
-const dubboLabelRule = strict({
-  from: z.enum(['param', 'metadata']),
-  match: labelRule.shape.match,
-  label: z.string().min(1).optional(),
-  value: z.string().optional(),
-});
+const dubboLabelRule = labelRule.extend({ from: z.enum(['param', 'metadata']) });
 export type DubboLabelRule = z.infer<typeof dubboLabelRule>;
 
 const zookeeperDubboSource = strict({
