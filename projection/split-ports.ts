@@ -44,7 +44,7 @@ export function splitByPort(entry: PublishedEntry, split: boolean): PublishedEnt
   for (const port of body.ports) {
     const endpoints: ServiceEntryBody['endpoints'] = [];
     for (const ep of body.endpoints) {
-      const number = ep.ports[port.name];
+      const number = ep.ports?.[port.name];
       if (number !== undefined) endpoints.push({ ...ep, ports: { [port.name]: number } });
     }
     entries.push({

@@ -13,7 +13,8 @@ export interface ServiceEntryBody {
   resolution: number;
   endpoints: {
     address: string;
-    ports: Record<string, number>;
+    /** Absent (or without a port) where the endpoint serves it on the service port's number (endpoint-ports.ts). */
+    ports?: Record<string, number>;
     labels: Record<string, string>;
     weight?: number;
     locality?: string;
@@ -44,7 +45,7 @@ export function validateServiceEntry(se: ServiceEntryBody): string[] {
     if (se.resolution === 1 && net.isIP(ep.address) === 0 && !ep.address.startsWith('unix://')) {
       problems.push(`endpoints[${i}]: address "${ep.address}" is not an IP`);
     }
-    for (const name of Object.keys(ep.ports))
+    for (const name in ep.ports)
       if (!names.has(name)) problems.push(`endpoints[${i}]: port "${name}" is not a port of the service`);
     for (const k in ep.labels) {
       const v = ep.labels[k]!;

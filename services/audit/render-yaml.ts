@@ -1,6 +1,7 @@
 import YAML from 'yaml';
 import { splitServiceKey } from '../../projection/fold-state.ts';
 import { decodeResource } from '../../schemas/mcp-envelope.ts';
+import { endpointPortsAsIstiodReads } from '../../schemas/service-entry/endpoint-ports.ts';
 
 /** A ServiceEntry as `kubectl get serviceentry -o yaml` shows it (the GVK istiod ≥1.24 asks for). */
 export interface KubeServiceEntry {
@@ -29,7 +30,11 @@ function toJsonNames(v: unknown): unknown {
   return v;
 }
 
-/** Decodes one stored resource (MCP Any bytes) into the object istiod builds from it. */
+/**
+ * Decodes one stored resource (MCP Any bytes) into the object istiod builds from it. Each endpoint lists its port for
+ * every port of the entry, as istiod reads them: the served bytes leave out those on the service port's own number
+ * (schemas/service-entry/endpoint-ports.ts), and snapshots written before that named them all — both read the same.
+ */
 export function toKubeObject(any: Uint8Array): KubeServiceEntry {
   const r = decodeResource(any);
   const { namespace, host: name } = splitServiceKey(r.name);
@@ -46,7 +51,22 @@ export function toKubeObject(any: Uint8Array): KubeServiceEntry {
     apiVersion: 'networking.istio.io/v1',
     kind: 'ServiceEntry',
     metadata,
-    spec: toJsonNames(r.body) as Record<string, unknown>,
+    spec: withEndpointPorts(toJsonNames(r.body) as Record<string, unknown>),
+  };
+}
+
+type Spec = { ports?: { name: string; number: number; targetPort?: number }[]; endpoints?: Record<string, unknown>[] };
+
+function withEndpointPorts(spec: Spec): Record<string, unknown> {
+  const { ports, endpoints } = spec;
+  if (!ports || !endpoints) return spec;
+  return {
+    ...spec,
+    endpoints: endpoints.map(({ address, ports: own, ...rest }) => ({
+      address,
+      ports: endpointPortsAsIstiodReads(ports, own as Record<string, number> | undefined),
+      ...rest,
+    })),
   };
 }
 

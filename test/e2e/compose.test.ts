@@ -193,7 +193,7 @@ describe('docker compose: the whole stack on a real Docker engine, istiod holds 
     assert.equal(dubbo.metadata.namespace, 'dubbo');
     assert.deepEqual(dubbo.spec.ports, [{ number: 20880, protocol: 'TCP', name: 'tcp-dubbo' }]);
     assert.equal(dubbo.spec.resolution, 'STATIC');
-    assert.deepEqual(dubbo.spec.endpoints[0].ports, { 'tcp-dubbo': 20880 });
+    assert.equal(dubbo.spec.endpoints[0].ports, undefined, 'on the service port: istiod infers it');
     assert.equal(dubbo.spec.endpoints[0].labels['meshbridge.io/source'], 'zk1');
     assert.equal(consul.metadata.namespace, 'consul');
     assert.deepEqual(consul.spec.ports, [{ number: 8080, protocol: 'HTTP', name: 'http' }]);

@@ -128,8 +128,9 @@ describe("apps registered in Eureka reach a real istiod through the collector's 
     assert.equal(entry.spec.resolution, 'STATIC');
     const byAddr = Object.fromEntries(entry.spec.endpoints.map((e: { address: string }) => [e.address, e]));
     assert.deepEqual(byAddr['10.6.0.11'].labels, { version: 'v1', 'meshbridge.io/source': 'eureka1' });
-    assert.deepEqual(byAddr['10.6.0.11'].ports, { http: 8080, https: 8443 });
-    assert.deepEqual(byAddr['10.6.0.12'].ports, { http: 8080, https: 8443 });
+    // Both instances on the service's ports: the endpoints name none, istiod infers them (EDS below).
+    assert.equal(byAddr['10.6.0.11'].ports, undefined);
+    assert.equal(byAddr['10.6.0.12'].ports, undefined);
 
     await waitFor(async () => (await addresses('orders', 8080)).length === 2, {
       what: 'EDS for orders:8080',
@@ -290,7 +291,9 @@ describe("apps registered in Eureka reach a real istiod through the collector's 
         { what: 'ServiceEntry greeter (Spring Boot app) in istiod', timeoutMs: 120_000 },
       );
       assert.equal(entry.spec.endpoints[0].address, '127.0.0.1');
-      assert.deepEqual(entry.spec.endpoints[0].ports, { http: port });
+      // The one instance's port is the service's: the endpoint names none, istiod infers it (EDS below).
+      assert.deepEqual(entry.spec.ports, [{ number: port, protocol: 'HTTP', name: 'http' }]);
+      assert.equal(entry.spec.endpoints[0].ports, undefined);
       assert.equal(entry.spec.endpoints[0].labels.version, '2.1.0');
       await waitFor(async () => (await addresses('greeter', port)).join() === `127.0.0.1:${port}`, {
         what: 'greeter in EDS',

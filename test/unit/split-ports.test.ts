@@ -5,6 +5,7 @@ import { Replay } from '../../projection/replay.ts';
 import { decodeResource } from '../../schemas/mcp-envelope.ts';
 import { hostEntryName, hostEntryNames } from '../../schemas/port-entry-name.ts';
 import { shardOf } from '../../services/xds-gateway/shard.ts';
+import { endpointPortsAsIstiodReads } from '../../schemas/service-entry/endpoint-ports.ts';
 
 // A Dubbo interface served over two protocols: `tcp-dubbo` on 20880 and `tcp-tri` on 50051. A provider that serves
 // only one of them must be listed by istiod under that port only.
@@ -43,18 +44,23 @@ function state(instances: InstanceSpec[], ports = [DUBBO, TRI], host = 'demo.svc
   };
 }
 
-/** What the replay publishes: resource name -> [port names, endpoints as "address:port,..."]. */
+/**
+ * What the replay publishes, as istiod reads it: resource name -> [port names, endpoints as "address:port,..."] (an
+ * endpoint that names no number for a port is on the service port's own).
+ */
 function published(r: Replay): Record<string, { ports: string[]; endpoints: string[] }> {
   const out: Record<string, { ports: string[]; endpoints: string[] }> = {};
   for (const [field, bytes] of [...r.resources].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const { name, body } = decodeResource(bytes);
     const spec = body as {
-      ports: { name: string }[];
-      endpoints?: { address: string; ports: Record<string, number> }[];
+      ports: { name: string; number: number }[];
+      endpoints?: { address: string; ports?: Record<string, number> }[];
     };
+    const portsOf = (e: { ports?: Record<string, number> }) =>
+      Object.values(endpointPortsAsIstiodReads(spec.ports, e.ports)).sort().join(',');
     out[name] = {
       ports: spec.ports.map((p) => p.name),
-      endpoints: (spec.endpoints ?? []).map((e) => `${e.address}:${Object.values(e.ports).sort().join(',')}`),
+      endpoints: (spec.endpoints ?? []).map((e) => `${e.address}:${portsOf(e)}`),
     };
     assert.equal(field, `ServiceEntry|${name}`);
   }
