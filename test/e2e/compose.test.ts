@@ -199,6 +199,7 @@ describe('docker compose: the whole stack on a real Docker engine, istiod holds 
     assert.deepEqual(consul.spec.ports, [{ number: 8080, protocol: 'HTTP', name: 'http' }]);
     assert.equal(consul.spec.endpoints[0].labels['meshbridge.io/source'], 'consul-dc1');
     assert.equal(consul.spec.endpoints[0].labels.version, 'v1');
+    assert.equal(consul.spec.endpoints[0].ports, undefined, 'on the service port: istiod infers it');
   });
 
   it('a provider that leaves ZooKeeper (and Consul) leaves istiod, and comes back', async () => {
