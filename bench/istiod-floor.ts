@@ -32,7 +32,7 @@ import { DubboRegistrar } from '../harness/dubbo-registrar.ts';
 import { normaliseDubboService, type DubboNormaliseConfig } from '../services/collector/normalise-dubbo.ts';
 import { buildServiceEntry } from '../projection/build-service-entry.ts';
 import { encodeServiceEntryAny } from '../schemas/service-entry/encode.ts';
-import { withImplicitEndpointPorts } from '../schemas/service-entry/endpoint-ports.ts';
+import { splitByPort, type PublishedEntry } from '../projection/split-ports.ts';
 import { resourceField } from '../snapshot-store/resource-field.ts';
 import { shardOf } from '../services/xds-gateway/shard.ts';
 import { referenceBinary, resourceRecord } from './reference-binary.ts';
@@ -93,10 +93,9 @@ function serviceEntryOf(i: number, ips: string[], createTimeMs: number): [string
     },
   });
   if (!built.ok) throw new Error(`${iface(i)}: ${built.error.join('; ')}`);
-  return [
-    resourceField('ServiceEntry', built.value.meta.name),
-    encodeServiceEntryAny(built.value.meta, withImplicitEndpointPorts(built.value.body)),
-  ];
+  // One port, every provider serving it: published whole, as the projector would.
+  const [{ meta, body }] = splitByPort(built.value, false) as [PublishedEntry];
+  return [resourceField('ServiceEntry', meta.name), encodeServiceEntryAny(meta, body)];
 }
 
 interface Change {

@@ -5,7 +5,6 @@ import { splitByPort } from './split-ports.ts';
 import { hostEntryNames } from '../schemas/port-entry-name.ts';
 import { resourceField } from '../snapshot-store/resource-field.ts';
 import { encodeServiceEntryAny } from '../schemas/service-entry/encode.ts';
-import { withImplicitEndpointPorts } from '../schemas/service-entry/endpoint-ports.ts';
 
 export interface BatchEffects {
   serviceUpserts: Map<string, ServiceFold>;
@@ -105,10 +104,7 @@ export function foldBatch(state: PartitionState, events: Iterable<FoldEvent>): B
     if (built.value.notes.length > 0) fx.notes.push({ key, notes: built.value.notes });
     const split = svc.splitPorts;
     for (const { meta, body } of splitByPort(built.value, split !== undefined))
-      fx.resourceUpserts.set(
-        resourceField('ServiceEntry', meta.name),
-        encodeServiceEntryAny(meta, withImplicitEndpointPorts(body)),
-      );
+      fx.resourceUpserts.set(resourceField('ServiceEntry', meta.name), encodeServiceEntryAny(meta, body));
     if (before || split) unpublish(fx, key, before, hostEntryNames(key, split));
     if (!before !== !split) fx.splitChanges.push({ key, to: split ? 'split' : 'whole', ports: split ?? [] });
   }

@@ -3,6 +3,7 @@ import type { ServiceEntryBody } from '../schemas/service-entry/validate.ts';
 import { everyPortEntryName, portEntryName } from '../schemas/port-entry-name.ts';
 import type { ServiceFold } from './fold-state.ts';
 import { mergePorts, servesSomePortsOnly } from './build-service-entry.ts';
+import { withImplicitEndpointPorts } from '../schemas/service-entry/endpoint-ports.ts';
 
 /** A resource to publish: what `encodeServiceEntryAny` takes. */
 export interface PublishedEntry {
@@ -17,7 +18,8 @@ export interface PublishedEntry {
 const PORT_ENTRY_CREATE_OFFSET_MS = 1000;
 
 /**
- * How a host's ServiceEntry is published when some endpoints serve only some of its ports.
+ * How a host's ServiceEntry is published: whole, or split by port when some endpoints serve only some of its ports;
+ * either way with each endpoint's ports as served (below).
  *
  * istiod lists every endpoint of a ServiceEntry under every one of its ports, on the service port's number when the
  * endpoint names no port of its own: a Dubbo fleet part-way through a move to triple (some providers `dubbo://`
@@ -35,7 +37,12 @@ const PORT_ENTRY_CREATE_OFFSET_MS = 1000;
  * ServiceEntries published are the ones `hostEntryNames` names for it.
  */
 export function splitByPort(entry: PublishedEntry, split: boolean): PublishedEntry[] {
-  if (!split) return [entry];
+  const entries = split ? splitEntries(entry) : [entry];
+  // As served: each endpoint names only the ports istiod cannot infer (schemas/service-entry/endpoint-ports.ts).
+  return entries.map((e) => ({ meta: e.meta, body: withImplicitEndpointPorts(e.body) }));
+}
+
+function splitEntries(entry: PublishedEntry): PublishedEntry[] {
   const { body, meta } = entry;
 
   const entries: PublishedEntry[] = [

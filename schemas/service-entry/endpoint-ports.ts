@@ -11,23 +11,19 @@ type ServicePort = ServiceEntryBody['ports'][number];
  * service's port (docs/projector.md), and the map — one more protobuf map per endpoint that istiod decodes on every
  * push and keeps decoded in its config store — goes away entirely.
  *
- * Applied last, to each published entry: splitting by port (projection/split-ports.ts) reads which ports an
- * endpoint serves from its full map. Returns the body itself when nothing is left out.
+ * Applied by `splitByPort` (projection/split-ports.ts) to every entry it publishes, after the split, which reads
+ * which ports an endpoint serves from its full map. Returns the body itself when nothing is left out.
  */
 export function withImplicitEndpointPorts(body: ServiceEntryBody): ServiceEntryBody {
-  let endpoints: Endpoint[] | undefined;
-  for (let i = 0; i < body.endpoints.length; i++) {
-    const ep = body.endpoints[i]!;
+  let changed = false;
+  const endpoints = body.endpoints.map((ep): Endpoint => {
     const ports = explicitPorts(body.ports, ep.ports);
-    if (ports === ep.ports && endpoints === undefined) continue;
-    endpoints ??= body.endpoints.slice(0, i);
-    if (ports === ep.ports) endpoints.push(ep);
-    else {
-      const { ports: _dropped, ...rest } = ep;
-      endpoints.push(ports === undefined ? rest : { ...rest, ports });
-    }
-  }
-  return endpoints ? { ...body, endpoints } : body;
+    if (ports === ep.ports) return ep;
+    changed = true;
+    const { ports: _dropped, ...rest } = ep;
+    return ports === undefined ? rest : { ...rest, ports };
+  });
+  return changed ? { ...body, endpoints } : body;
 }
 
 /** The entries of `ports` whose number is not the service port's own; `ports` itself when that is all of them. */
