@@ -142,3 +142,48 @@ export class KafkaArrivals {
     }
   }
 }
+
+/** What classifyUnreached reads of a benchmark's change: `sidecar` is when the sidecar showed it. */
+export interface UnreachedChange {
+  address: string;
+  kind: 'add' | 'remove';
+  issuedAt: number;
+  sidecar?: number;
+}
+
+/** Changes the sidecar never showed, by why: `coalesced` ones are pairs, `lost` ones are not explained. */
+export interface Unreached {
+  coalesced: number;
+  lost: number;
+}
+
+/**
+ * Sorts the changes the sidecar never showed. EDS is state of the world: when a provider is added and removed again
+ * before istiod's next push to the sidecar reaches it, the sidecar goes from a state without it to a state without it,
+ * and neither change can be seen. `providerChange` removes only providers registered 5 s earlier, but when istiod
+ * falls that far behind (a long garbage collection at 50,000 services) such pairs happen: both count as coalesced.
+ * Any other unseen change is lost, the failure the benchmark is there to catch.
+ */
+export function classifyUnreached<C extends UnreachedChange>(
+  changes: readonly C[],
+  serviceOf: (c: C) => string,
+): Unreached {
+  // service|address -> the unseen add and removal of that provider (addresses are never reused, so one of each).
+  const unseen = new Map<string, { add?: number; remove?: number; n: number }>();
+  for (const c of changes) {
+    if (c.sidecar !== undefined) continue;
+    const key = `${serviceOf(c)}|${c.address}`;
+    const u = unseen.get(key) ?? { n: 0 };
+    u[c.kind] = c.issuedAt;
+    u.n++;
+    unseen.set(key, u);
+  }
+  let coalesced = 0;
+  let lost = 0;
+  for (const u of unseen.values()) {
+    const pair = u.n === 2 && u.add !== undefined && u.remove !== undefined && u.add <= u.remove;
+    if (pair) coalesced += 2;
+    else lost += u.n;
+  }
+  return { coalesced, lost };
+}

@@ -372,9 +372,10 @@ async function main(): Promise<void> {
     };
     if (RESYNC_INTERVAL_MS) log(`collector re-read during the churn: ${JSON.stringify(collectorResyncDuringChurn)}`);
     const profiled = profile ? await profile : undefined;
-    const wrong = await settleAtSidecar({
+    const { wrong, unreached } = await settleAtSidecar({
       arrived: () => done.length,
-      expected: changes.length,
+      changes,
+      serviceOf: (c) => c.host,
       registry: providers,
       registryName: 'registry',
       sidecar,
@@ -481,6 +482,8 @@ async function main(): Promise<void> {
         changes: changes.length,
         achievedRate: Number((changes.length / churnSeconds).toFixed(1)),
         reachedSidecar: measured.length,
+        // The rest: pairs istiod folded into one push (an add and a removal of one provider), or lost.
+        unreached,
         finalStateWrongServices: wrong.length,
         registryToSidecarMs: endToEnd,
         // The name earlier results (ZooKeeper only) used for the same figure.

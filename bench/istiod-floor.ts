@@ -262,9 +262,10 @@ async function main(): Promise<void> {
     const churnSeconds = (performance.now() - startedAt) / 1000;
     const { cpuPercent: cpu, machineBusyCores } = churnCpu.read(churnSeconds);
     const profiled = profile ? await profile : undefined;
-    const wrong = await settleAtSidecar({
+    const { wrong, unreached } = await settleAtSidecar({
       arrived: () => done.length,
-      expected: changes.length,
+      changes,
+      serviceOf: (c) => hostOf(c.i),
       registry: providers,
       registryName: 'source',
       sidecar,
@@ -314,6 +315,8 @@ async function main(): Promise<void> {
         changes: changes.length,
         achievedRate: Number((changes.length / churnSeconds).toFixed(1)),
         reachedSidecar: measured.length,
+        // The rest: pairs istiod folded into one push (an add and a removal of one provider), or lost.
+        unreached,
         finalStateWrongServices: wrong.length,
         postToSidecarMs: endToEnd,
         stagesMs: stages,

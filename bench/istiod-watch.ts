@@ -13,6 +13,7 @@ import { istiodBinary } from '../harness/install.ts';
 import { projectRoot } from '../harness/paths.ts';
 import { waitFor } from '../harness/wait.ts';
 import { procStats } from './support.ts';
+import { classifyUnreached, type Unreached, type UnreachedChange } from './churn.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -168,28 +169,37 @@ export function wrongServices(
 }
 
 /**
- * The end of a churn: waits up to a minute for all `expected` changes to reach the sidecar (logging how many never
- * did), then compares its endpoints with what `registry` holds (wrongServices, logged with an example).
+ * The end of a churn: waits up to a minute for every change to reach the sidecar, then sorts those that never did
+ * (classifyUnreached: an add and a removal of one provider istiod folded into one push, or lost; logged), and compares
+ * the sidecar's endpoints with what `registry` holds (wrongServices, logged with an example).
  */
-export async function settleAtSidecar(opts: {
+export async function settleAtSidecar<C extends UnreachedChange>(opts: {
   arrived: () => number;
-  expected: number;
+  changes: readonly C[];
+  serviceOf: (c: C) => string;
   registry: ReadonlyMap<number, readonly string[]>;
   registryName: string;
   sidecar: Sidecar;
   clusterOf: (i: number) => string;
   nameOf: (i: number) => string;
   log: (msg: string) => void;
-}): Promise<string[]> {
-  const { arrived, expected, log } = opts;
-  await waitFor(() => arrived() >= expected, {
+}): Promise<{ wrong: string[]; unreached: Unreached }> {
+  const { arrived, changes, log } = opts;
+  await waitFor(() => arrived() >= changes.length, {
     what: 'every change at the sidecar',
     timeoutMs: 60_000,
     intervalMs: 50,
-  }).catch(() => log(`${expected - arrived()} changes never reached the sidecar`));
+  }).catch(() => undefined);
+  const unreached = classifyUnreached(changes, opts.serviceOf);
+  if (unreached.coalesced + unreached.lost > 0) {
+    log(
+      `${unreached.coalesced + unreached.lost} changes never reached the sidecar: ${unreached.coalesced} coalesced ` +
+        `(a provider added and removed before istiod pushed either), ${unreached.lost} lost`,
+    );
+  }
   const wrong = wrongServices(opts.registry, opts.sidecar, opts.clusterOf, opts.nameOf);
   if (wrong.length > 0) {
     log(`final state differs from the ${opts.registryName} for ${wrong.length} services, e.g. ${wrong[0]}`);
   }
-  return wrong;
+  return { wrong, unreached };
 }

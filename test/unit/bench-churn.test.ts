@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressSequence, KafkaArrivals, paced, providerChange } from '../../bench/churn.ts';
+import { addressSequence, classifyUnreached, KafkaArrivals, paced, providerChange } from '../../bench/churn.ts';
 import type { TailedEvent } from '../../harness/event-tail.ts';
 import type { RegistryEvent } from '../../schemas/registry-event.ts';
 
@@ -84,5 +84,31 @@ describe('the churning benchmarks share their changes (bench/churn.ts)', () => {
     arrivals.expect('svc', ['10.0.0.1:20881'], 1_950);
     await arrivals.settle(200, () => undefined);
     assert.deepEqual(arrivals.latencies, [100, 50]);
+  });
+
+  it('counts an unseen add and the unseen removal of that provider as coalesced, any other unseen change as lost', () => {
+    type C = { host: string; address: string; kind: 'add' | 'remove'; issuedAt: number; sidecar?: number };
+    const changes: C[] = [
+      { host: 'a', address: '10.0.0.1', kind: 'add', issuedAt: 1_000 }, // added, removed 6 s later, neither shown
+      { host: 'a', address: '10.0.0.2', kind: 'add', issuedAt: 1_500, sidecar: 1_600 },
+      { host: 'b', address: '10.0.0.3', kind: 'remove', issuedAt: 2_000 }, // an original provider's removal, unseen
+      { host: 'a', address: '10.0.0.1', kind: 'remove', issuedAt: 7_000 },
+      { host: 'b', address: '10.0.0.4', kind: 'add', issuedAt: 7_500 }, // unseen, never removed
+      { host: 'c', address: '10.0.0.1', kind: 'remove', issuedAt: 8_000 }, // same address, another service
+    ];
+    assert.deepEqual(
+      classifyUnreached(changes, (c) => c.host),
+      { coalesced: 2, lost: 3 },
+    );
+    assert.deepEqual(
+      classifyUnreached(
+        changes.filter((c) => c.sidecar !== undefined),
+        (c) => c.host,
+      ),
+      {
+        coalesced: 0,
+        lost: 0,
+      },
+    );
   });
 });
