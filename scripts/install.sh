@@ -441,6 +441,9 @@ done
 # nice 10, debootstrap) mostly wait on the network, so a cold install takes about as long as the Go builds alone.
 # Each lane keeps its order (istiod-unpatched reuses istiod's build cache; the Maven builds share ~/.m2) and runs in
 # a subshell of its own under `set -e`, so a failing step stops its lane; both lanes are awaited before the verdict.
+# A third lane fetching the later Go targets' modules early would save little: consul's, kubernetes', helm's and
+# compose's module downloads took 80 s in all from an empty module cache (and 1.1 cores while unpacking), against
+# ~20 min of compiling (measured 2026-12-03).
 run_lane() { local t; for t in "$@"; do "install_${t//-/_}"; done; }
 run_lane "${other_lane[@]}" &
 other_pid=$!
