@@ -257,7 +257,6 @@ async function main(): Promise<void> {
     stopFns.push(() => gwLog.stop());
 
     const pending = new Map<string, Change[]>(); // cluster|address -> changes waiting for the sidecar
-    const done: Change[] = [];
     const prefix = clusterOf(registry.hostPrefix);
     const sidecar = new Sidecar(`127.0.0.1:${istiod.grpcPort}`, SIDECAR_MODE, prefix, (cluster, added, removed, at) => {
       for (const [list, kind] of [
@@ -270,7 +269,6 @@ async function main(): Promise<void> {
           if (!waiting?.length) continue;
           const c = waiting.shift()!;
           c.sidecar = at;
-          done.push(c);
         }
       }
     });
@@ -373,7 +371,6 @@ async function main(): Promise<void> {
     if (RESYNC_INTERVAL_MS) log(`collector re-read during the churn: ${JSON.stringify(collectorResyncDuringChurn)}`);
     const profiled = profile ? await profile : undefined;
     const { wrong, unreached } = await settleAtSidecar({
-      arrived: () => done.length,
       changes,
       serviceOf: (c) => c.host,
       registry: providers,

@@ -190,7 +190,6 @@ async function main(): Promise<void> {
     log(`istiod ready in ${((ready - loadStart) / 1000).toFixed(1)} s; waiting for the sidecar to hold every endpoint`);
 
     const pending = new Map<string, Change[]>(); // cluster|address|kind -> changes waiting for the sidecar
-    const done: Change[] = [];
     const sidecar = new Sidecar(
       `127.0.0.1:${istiod.grpcPort}`,
       sidecarMode(),
@@ -205,7 +204,6 @@ async function main(): Promise<void> {
             if (!waiting?.length) continue;
             const ch = waiting.shift()!;
             ch.sidecar = at;
-            done.push(ch);
           }
         }
       },
@@ -263,7 +261,6 @@ async function main(): Promise<void> {
     const { cpuPercent: cpu, machineBusyCores } = churnCpu.read(churnSeconds);
     const profiled = profile ? await profile : undefined;
     const { wrong, unreached } = await settleAtSidecar({
-      arrived: () => done.length,
       changes,
       serviceOf: (c) => hostOf(c.i),
       registry: providers,

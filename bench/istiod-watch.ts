@@ -174,7 +174,6 @@ export function wrongServices(
  * the sidecar's endpoints with what `registry` holds (wrongServices, logged with an example).
  */
 export async function settleAtSidecar<C extends UnreachedChange>(opts: {
-  arrived: () => number;
   changes: readonly C[];
   serviceOf: (c: C) => string;
   registry: ReadonlyMap<number, readonly string[]>;
@@ -184,8 +183,8 @@ export async function settleAtSidecar<C extends UnreachedChange>(opts: {
   nameOf: (i: number) => string;
   log: (msg: string) => void;
 }): Promise<{ wrong: string[]; unreached: Unreached }> {
-  const { arrived, changes, log } = opts;
-  await waitFor(() => arrived() >= changes.length, {
+  const { changes, log } = opts;
+  await waitFor(() => changes.every((c) => c.sidecar !== undefined), {
     what: 'every change at the sidecar',
     timeoutMs: 60_000,
     intervalMs: 50,
