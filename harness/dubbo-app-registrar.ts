@@ -14,7 +14,7 @@ export class DubboAppRegistrar {
   ) {}
 
   static async open(connectString: string, servicesRoot: string, mappingRoot: string): Promise<DubboAppRegistrar> {
-    return new DubboAppRegistrar(await connect(connectString, 30_000), servicesRoot, mappingRoot);
+    return new DubboAppRegistrar(await connect(connectString, 30_000, 3), servicesRoot, mappingRoot);
   }
 
   static instanceJson(

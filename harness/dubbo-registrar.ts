@@ -15,17 +15,12 @@ export class DubboRegistrar {
    * the registrar (Dubbo's own nodes are ephemeral, the default).
    */
   static async open(connectString: string, root: string, opts: { persistent?: boolean } = {}): Promise<DubboRegistrar> {
-    const mode = opts.persistent ? zookeeper.CreateMode.PERSISTENT : zookeeper.CreateMode.EPHEMERAL;
-    // A fresh client per attempt: node-zookeeper-client can stay stuck when a server just restarted drops its first
-    // connection (seen once in a CI run: no session within 15 s, on a server that answered the next client at once).
-    // This is the test's own writer, not the collector under test, which has its own watchdog for that.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return new DubboRegistrar(await connect(connectString, 30_000), root, mode);
-      } catch (e) {
-        if (attempt === 3) throw new Error(`${(e as Error).message} (${attempt} attempts, a fresh client each)`);
-      }
-    }
+    return new DubboRegistrar(
+      // Reopened after tests restart ZooKeeper: a fresh client if the first one gets stuck (zk-client.ts, connect).
+      await connect(connectString, 30_000, 3),
+      root,
+      opts.persistent ? zookeeper.CreateMode.PERSISTENT : zookeeper.CreateMode.EPHEMERAL,
+    );
   }
 
   /** Dubbo's own URL for a provider: protocol://ip:port/interface?params (params as Dubbo 2.7.x writes them). */

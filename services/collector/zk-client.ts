@@ -141,7 +141,25 @@ export async function watchChildrenOrCreation(
 /** A ZooKeeper zxid (8-byte big-endian) as a number: the registry's ordering token. */
 export const zxid = (b: Buffer): number => Number(b.readBigInt64BE(0));
 
-export function connect(connectString: string, sessionTimeout: number): Promise<ZkClient> {
+/**
+ * A client with a session, or an error after 15 s without one. `attempts` > 1 tries again with a fresh client each
+ * time: node-zookeeper-client can stay stuck when a server that just restarted drops its first connection (seen in CI:
+ * no session within 15 s from a server that gave the next client one at once). The harness's registry writers, which
+ * reopen after restarting ZooKeeper, ask for that; the collector keeps its own session watchdog.
+ */
+export async function connect(connectString: string, sessionTimeout: number, attempts = 1): Promise<ZkClient> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectOnce(connectString, sessionTimeout);
+    } catch (e) {
+      if (attempt >= attempts) {
+        throw attempts > 1 ? new Error(`${(e as Error).message} (${attempts} attempts, a fresh client each)`) : e;
+      }
+    }
+  }
+}
+
+function connectOnce(connectString: string, sessionTimeout: number): Promise<ZkClient> {
   const client = zookeeper.createClient(connectString, { sessionTimeout, spinDelay: 500, retries: 1000 });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
