@@ -7,6 +7,7 @@ import { ManagedProcess, readyOrStop } from './process.ts';
 import { freePort, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
 import { kafkaHome } from './install.ts';
+import { jvmArchive, settleOnExit } from './jvm-archive.ts';
 import type { TestCerts } from './certs.ts';
 
 export interface KafkaServer {
@@ -132,7 +133,7 @@ async function launchKafka(
   // A small broker sharing 2 cores with everything it serves: the serial collector (no concurrent GC threads for a
   // heap that holds little) and the client compiler only (C2's compilations cost ~9% of a core through bench:e2e's
   // minute of churn). bench:e2e at 10,000 × 10: the broker's CPU 21–23% → 10–13% of a core (README, "End to end").
-  const jvm = ['-Xmx768m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', ...logging, '-cp', cp];
+  const jvm = ['-Xmx768m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', ...logging];
   // A base64url id may start with '-', which the storage tool's argument parser takes for a flag (Kafka's own
   // Uuid.randomUuid() skips such ids for this reason): draw until it does not, and pass it as --cluster-id=.
   let clusterId: string;
@@ -143,18 +144,33 @@ async function launchKafka(
     '--add-scram',
     `${u.mechanism}=[name=${u.username},password=${u.password}]`,
   ]);
+  const formatArchive = jvmArchive('kafka-storage-format', cp);
   const fmt = spawnSync(
     'java',
-    [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props, ...scram],
+    [
+      ...jvm,
+      ...formatArchive.args,
+      '-cp',
+      cp,
+      'kafka.tools.StorageTool',
+      'format',
+      `--cluster-id=${clusterId}`,
+      '-c',
+      props,
+      ...scram,
+    ],
     { encoding: 'utf8' },
   );
+  formatArchive.settle(fmt.status === 0);
   if (fmt.status !== 0) throw new Error(`kafka storage format failed: ${fmt.stderr || fmt.stdout}`);
+  const brokerArchive = jvmArchive('kafka-broker', cp);
   const proc = new ManagedProcess({
     name: 'kafka',
     command: 'java',
-    args: [...jvm, 'kafka.Kafka', props],
+    args: [...jvm, ...brokerArchive.args, '-cp', cp, 'kafka.Kafka', props],
     logDir: runDir,
   });
+  const served = settleOnExit(brokerArchive, proc);
   const brokers = [`127.0.0.1:${port}`];
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } });
   await readyOrStop(proc, () =>
@@ -173,6 +189,7 @@ async function launchKafka(
       { what: `kafka on :${port}`, timeoutMs: 60_000, intervalMs: 300 },
     ),
   );
+  served();
   return {
     port,
     brokers,

@@ -5,6 +5,7 @@ import { ManagedProcess, readyOrStop } from './process.ts';
 import { freePort, startWithPortRetry } from './ports.ts';
 import { waitFor } from './wait.ts';
 import { ensureInstalled, zookeeperHome } from './install.ts';
+import { jvmArchive, settleOnExit } from './jvm-archive.ts';
 import { versions } from './paths.ts';
 
 export interface ZooKeeperServer {
@@ -48,6 +49,8 @@ async function launchZooKeeper(runDir: string, port: number): Promise<ZooKeeperS
     path.join(dir, 'log4j.properties'),
     'log4j.rootLogger=INFO, C\nlog4j.appender.C=org.apache.log4j.ConsoleAppender\nlog4j.appender.C.layout=org.apache.log4j.PatternLayout\nlog4j.appender.C.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n\n',
   );
+  const classPath = zookeeperClasspath();
+  const archive = jvmArchive('zookeeper', classPath);
   const proc = new ManagedProcess({
     name: 'zookeeper',
     command: 'java',
@@ -55,13 +58,15 @@ async function launchZooKeeper(runDir: string, port: number): Promise<ZooKeeperS
       // 256 MiB holds the tests' registries; bench:e2e at 50,000 x 10 (500,000 provider znodes) sets more.
       `-Xmx${process.env.MESHBRIDGE_ZOOKEEPER_HEAP ?? '256m'}`,
       `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`,
+      ...archive.args,
       '-cp',
-      zookeeperClasspath(),
+      classPath,
       'org.apache.zookeeper.server.ZooKeeperServerMain',
       cfg,
     ],
     logDir: runDir,
   });
+  const served = settleOnExit(archive, proc);
   await readyOrStop(proc, () =>
     waitFor(
       async () => {
@@ -71,6 +76,7 @@ async function launchZooKeeper(runDir: string, port: number): Promise<ZooKeeperS
       { what: `zookeeper on :${port}`, timeoutMs: 30_000, intervalMs: 200 },
     ),
   );
+  served();
   return { port, connectString: `127.0.0.1:${port}`, proc, dataDir, stop: () => proc.stop() };
 }
 
