@@ -68,12 +68,20 @@ export function settleOnExit(archive: JvmArchive, proc: { wait(): Promise<number
 }
 
 /** Stable for one java binary (its resolved path, size and time) and one class path, in that order. */
-export function archiveKey(java: string, classPath: string): string {
+function archiveKey(java: string, classPath: string): string {
   return crypto.createHash('sha256').update(java).update('\0').update(classPath).digest('hex').slice(0, 16);
 }
 
+/** Per PATH: a Kafka start asks twice (storage tool, broker), a test file many times; the binary does not change. */
+const javaByPath = new Map<string, string | undefined>();
+
 /** The `java` that a spawn would run, resolved through PATH and symlinks (Debian's alternatives), with its stat. */
 function javaIdentity(searchPath: string): string | undefined {
+  if (!javaByPath.has(searchPath)) javaByPath.set(searchPath, findJava(searchPath));
+  return javaByPath.get(searchPath);
+}
+
+function findJava(searchPath: string): string | undefined {
   for (const d of searchPath.split(path.delimiter)) {
     if (!d) continue;
     try {
