@@ -8,7 +8,7 @@
 # (docs/kubernetes.md): etcd + kube-apiserver + kubectl, istiod without the no-Kubernetes patch, Helm. nacos and
 # eureka: the test registries (docs/collectors.md). docker, docker-base and compose are what the docker compose
 # end-to-end test needs
-# (test/e2e/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
+# (test/deploy/compose.test.ts): Debian's Docker engine, a Debian base image made from Debian's packages (no image
 # registry is reachable from the build machines) and the Compose v2 CLI built from the Go module proxy.
 set -euo pipefail
 
@@ -90,10 +90,6 @@ await_build() {
   rm -f "$out"
 }
 
-# go build -v -trimpath with the given flags, appending to $1; a failure is retried once. A cold build downloads
-# hundreds of modules from the proxy, and one failed download makes the whole build fail with a wall of misleading
-# "cannot find module providing package" errors (seen once in a cold CI run; the same build then passed). Modules
-# that did arrive stay in the module cache, so the retry only fetches what is missing.
 # Copies a module (MODULE@VERSION) from the Go module proxy into a writable directory, to build inside it: there the
 # module's own go.sum verifies its dependencies (the checksum database is not reachable from these machines).
 copy_module() {
@@ -102,6 +98,10 @@ copy_module() {
   [ -n "$mod" ] && rm -rf "$2" && cp -r "$mod" "$2" && chmod -R u+w "$2"
 }
 
+# go build -v -trimpath with the given flags, appending to $1; a failure is retried once. A cold build downloads
+# hundreds of modules from the proxy, and one failed download makes the whole build fail with a wall of misleading
+# "cannot find module providing package" errors (seen once in a cold CI run; the same build then passed). Modules
+# that did arrive stay in the module cache, so the retry only fetches what is missing.
 # Every Go target is built without DWARF: no compiler output for it (-dwarf=false, ~10% of a cold helm compile) and
 # none linked (-s -w at each call: istiod links in 8 s instead of 23, and is 127 instead of 185 MB in the images).
 # Panics and pprof keep their function names and lines: those come from the Go runtime's own tables, not DWARF.
@@ -294,7 +294,7 @@ install_kubernetes() {
   log "kubernetes $KUBERNETES_VERSION: built $dir/kube-apiserver and $dir/kubectl"
 }
 
-# Helm lints and renders deploy/helm/meshbridge (test/e2e/helm-chart.test.ts). helm's go.mod has no replace
+# Helm lints and renders deploy/helm/meshbridge (test/deploy/helm-chart.test.ts). helm's go.mod has no replace
 # directives; built inside a copy of the module so its own go.sum verifies every dependency.
 install_helm() {
   local dir="$CACHE/helm/$HELM_VERSION"
@@ -429,6 +429,25 @@ install_eureka() {
   log "eureka $EUREKA_VERSION: built $dir/eureka-server.jar and $dir/eureka-client.jar"
 }
 
+# One install of a target at a time, across processes: .ci/run builds the deployment tests' servers in the background
+# while the other tests run, and the test that needs one of them runs this script for it too (harness/install.ts).
+# The later one waits here, then finds the target cached. The lock is the kernel's (flock), so an install that dies
+# releases it; a lock file is never stale.
+install_locked() {
+  local t=$1 fd waited=0
+  mkdir -p "$CACHE/.locks"
+  exec {fd}>>"$CACHE/.locks/$t.lock"
+  if ! flock -n "$fd"; then
+    log "$t: another scripts/install.sh is installing it; waiting for it to finish"
+    until flock -w 30 "$fd"; do
+      waited=$((waited + 30))
+      log "$t: still waiting for the other install (${waited} s)"
+    done
+  fi
+  "install_${t//-/_}"
+  exec {fd}>&-
+}
+
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(redis zookeeper kafka istiod consul nacos docker docker-base compose \
   kubernetes istiod-unpatched helm eureka)
 
@@ -448,7 +467,7 @@ done
 # A third lane fetching the later Go targets' modules early would save little: consul's, kubernetes', helm's and
 # compose's module downloads took 80 s in all from an empty module cache (and 1.1 cores while unpacking), against
 # ~20 min of compiling (measured 2026-12-03).
-run_lane() { local t; for t in "$@"; do "install_${t//-/_}"; done; }
+run_lane() { local t; for t in "$@"; do install_locked "$t"; done; }
 run_lane "${other_lane[@]}" &
 other_pid=$!
 run_lane "${go_lane[@]}" &
