@@ -1,6 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { baseImageTarball, composeBinary, dockerVersions, ensureInstalled } from './install.ts';
 import { cacheDir, projectRoot } from './paths.ts';
 import { waitFor } from './wait.ts';
 
@@ -12,18 +13,6 @@ import { waitFor } from './wait.ts';
  * through docker-proxy on 127.0.0.1, and nothing is NATed to the outside. Image builds use the host network
  * (docker-compose.yml, `build.network: host`) to reach the package registries.
  */
-export const dockerVersions = {
-  compose: process.env.MESHBRIDGE_COMPOSE_VERSION ?? 'v2.28.1',
-  baseImage: process.env.MESHBRIDGE_BASE_IMAGE ?? 'debian:12.15-slim',
-};
-
-export function composeBinary(): string {
-  return path.join(cacheDir, 'compose', dockerVersions.compose, 'docker-compose');
-}
-export function baseImageTarball(): string {
-  return path.join(cacheDir, 'docker', 'base', `${dockerVersions.baseImage.replace(/[:/]/g, '_')}.tar`);
-}
-
 export interface RunResult {
   code: number | null;
   stdout: string;
@@ -50,26 +39,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function ensureInstalled(): void {
-  const missing: string[] = [];
-  if (
-    spawnSync('sh', ['-c', 'command -v dockerd && command -v docker && command -v debootstrap'], { stdio: 'ignore' })
-      .status !== 0
-  )
-    missing.push('docker');
-  if (!fs.existsSync(baseImageTarball())) missing.push('docker-base');
-  if (!fs.existsSync(composeBinary())) missing.push('compose');
-  if (missing.length === 0) return;
-  process.stderr.write(`meshbridge: installing ${missing.join(', ')} (cached under ${cacheDir})\n`);
-  const res = spawnSync(path.join(projectRoot, 'scripts', 'install.sh'), missing, {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (res.status !== 0)
-    throw new Error(
-      `installing ${missing.join(', ')} failed (exit ${res.status}); run scripts/install.sh ${missing.join(' ')}`,
-    );
 }
 
 /** Runs a command to completion, collecting its output; never throws on a non-zero exit (the caller asserts). */
@@ -127,7 +96,7 @@ export function run(
  * Only one such engine may use the data root at a time: a live one is an error, a stale pid file is cleaned up.
  */
 export async function startDockerEngine(runDir: string): Promise<DockerEngine> {
-  ensureInstalled();
+  ensureInstalled(['docker', 'docker-base', 'compose']);
   const dataRoot = path.join(cacheDir, 'docker', 'data-root');
   const execRoot = path.join(RUN_BASE, 'exec');
   const socket = path.join(RUN_BASE, 'docker.sock');

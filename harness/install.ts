@@ -13,7 +13,10 @@ export type Server =
   | 'istiod-unpatched'
   | 'helm'
   | 'eureka'
-  | 'nacos';
+  | 'nacos'
+  | 'docker'
+  | 'docker-base'
+  | 'compose';
 
 const present: Record<Server, () => boolean> = {
   redis: () => onPath('redis-server'),
@@ -31,6 +34,9 @@ const present: Record<Server, () => boolean> = {
   helm: () => fs.existsSync(helmBinary()),
   eureka: () => (['eureka-server', 'eureka-client'] as const).every((j) => fs.existsSync(eurekaJar(j))),
   nacos: () => fs.existsSync(path.join(nacosHome(), '.complete')),
+  docker: () => onPath('dockerd') && onPath('docker') && onPath('debootstrap'),
+  'docker-base': () => fs.existsSync(baseImageTarball()),
+  compose: () => fs.existsSync(composeBinary()),
 };
 
 export function kafkaHome(): string {
@@ -69,6 +75,19 @@ export function consulBinary(): string {
 /** A jar scripts/install.sh builds from harness/eureka-server or harness/eureka-client. */
 export function eurekaJar(app: 'eureka-server' | 'eureka-client'): string {
   return path.join(cacheDir, 'eureka', process.env.MESHBRIDGE_EUREKA_VERSION ?? '2025.1.4', `${app}.jar`);
+}
+
+/** The compose test's versions (harness/docker.ts): the Compose CLI and the one base image every image builds on. */
+export const dockerVersions = {
+  compose: process.env.MESHBRIDGE_COMPOSE_VERSION ?? 'v2.28.1',
+  baseImage: process.env.MESHBRIDGE_BASE_IMAGE ?? 'debian:12.15-slim',
+};
+export function composeBinary(): string {
+  return path.join(cacheDir, 'compose', dockerVersions.compose, 'docker-compose');
+}
+/** The debootstrap tarball scripts/install.sh makes the base image from (no image registry is reachable). */
+export function baseImageTarball(): string {
+  return path.join(cacheDir, 'docker', 'base', `${dockerVersions.baseImage.replace(/[:/]/g, '_')}.tar`);
 }
 
 /** The standalone Nacos server built by scripts/install.sh (target/nacos-server.jar, conf/). */
