@@ -489,13 +489,13 @@ export class BackgroundLoad {
     private readonly perRound = 100,
   ) {}
   start(): this {
-    const t0 = Date.now();
+    const t0 = performance.now();
     this.loop = (async () => {
       while (!this.stopped) {
         await this.rig.produce(this.churn.next(this.perRound));
         this.produced += this.perRound;
         // Pacing, not synchronisation: stay at the configured rate so a dead projector's backlog stays bounded.
-        const ahead = (this.produced / this.perSecond) * 1000 - (Date.now() - t0);
+        const ahead = (this.produced / this.perSecond) * 1000 - (performance.now() - t0);
         await new Promise((r) => setTimeout(r, Math.max(0, ahead)));
       }
     })();

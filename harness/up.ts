@@ -20,7 +20,7 @@ const step = (s: string) => say(`\n==> ${s}`);
  */
 export async function up(argv = process.argv.slice(3)): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { once: { type: 'boolean', default: false } }, strict: true });
-  const started = Date.now();
+  const started = performance.now();
   const runDir = makeRunDir('up');
   step(`starting Kafka, Redis, ZooKeeper (installing on first run; logs in ${runDir})`);
   const servers = await startServers(runDir, { istiod: true });
@@ -101,7 +101,7 @@ export async function up(argv = process.argv.slice(3)): Promise<void> {
     say(`    cluster  ${cluster}`);
     for (const ep of view.endpoints[cluster] ?? []) say(`    endpoint ${ep.address}:${ep.port}`);
 
-    step(`up in ${((Date.now() - started) / 1000).toFixed(1)} s. Where to look:`);
+    step(`up in ${((performance.now() - started) / 1000).toFixed(1)} s. Where to look:`);
     say(`    gateway   http://127.0.0.1:${mb.ports.gatewayHttp}/debug/resources  /debug/istiods  /metrics  /readyz`);
     say(`    projector http://127.0.0.1:${mb.ports.projectorHttp}/metrics`);
     say(`    collector http://127.0.0.1:${mb.ports.collectorHttp}/metrics`);

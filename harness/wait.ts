@@ -10,7 +10,8 @@ export async function waitFor<T>(
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   opts: WaitOptions,
 ): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  // The monotonic clock: a step of the wall clock (NTP, a paused VM resynced) must not end a wait early or late.
+  const deadline = performance.now() + (opts.timeoutMs ?? 30_000);
   const interval = opts.intervalMs ?? 100;
   let lastError: unknown;
   for (;;) {
@@ -22,7 +23,7 @@ export async function waitFor<T>(
       if ((err as { fatal?: boolean }).fatal) throw err;
       lastError = err;
     }
-    if (Date.now() >= deadline) {
+    if (performance.now() >= deadline) {
       const why = lastError instanceof Error ? `: last error: ${lastError.message}` : '';
       throw new Error(`timed out after ${opts.timeoutMs ?? 30_000} ms waiting for ${opts.what}${why}`);
     }

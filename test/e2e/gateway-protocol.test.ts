@@ -373,9 +373,9 @@ describe('xds-gateway speaks the istiod MCP-over-xDS contract (real Redis, real 
     const [r] = await subscribeAll(c, [SE]);
     c.ack(r!);
     const holdMs = Number(process.env.MESHBRIDGE_KEEPALIVE_HOLD_MS ?? 40_000);
-    const until = Date.now() + holdMs;
+    const until = performance.now() + holdMs;
     // The idle period itself is the condition: the stream must still be open when it ends (~20 pings).
-    await waitFor(() => c.closedWith ?? Date.now() >= until, {
+    await waitFor(() => c.closedWith ?? performance.now() >= until, {
       what: 'idle period',
       timeoutMs: holdMs + 5_000,
       intervalMs: 500,

@@ -50,13 +50,13 @@ describe('istiod started while the gateways cannot serve (real istiod, real gate
 
   it('no gateway listening: istiod exits at start (it does not wait for its config source)', async () => {
     const nobody = await freePort();
-    const started = Date.now();
+    const started = performance.now();
     await assert.rejects(startIstiod(runDir, `xds://127.0.0.1:${nobody}`, { readyTimeoutMs: 60_000 }), (e: Error) => {
       assert.match(e.message, /istiod exited/);
       assert.match(e.message, /connection refused/, 'istiod says its config source refused the connection');
       return true;
     });
-    assert.ok(Date.now() - started < 30_000, 'it exits quickly, it does not wait');
+    assert.ok(performance.now() - started < 30_000, 'it exits quickly, it does not wait');
   });
 
   it('gateway up without Redis: istiod connects and waits (alive, not ready), then becomes ready with the ServiceEntries when Redis comes', async () => {
