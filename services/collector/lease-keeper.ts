@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Config } from '../../services/shared/config.ts';
 import { siblingModule, startModuleWorker } from '../../services/shared/module-worker.ts';
+import { monotonicMs } from '../../services/shared/monotonic.ts';
 
 /** Slots of the memory shared with the renewal thread (BigInt64, read and written with Atomics). */
 export const SLOT = { heartbeat: 0, leading: 1, renewedEpoch: 2, renewedSentAt: 3 } as const;
@@ -14,7 +15,7 @@ export interface RenewalWorkerData {
   livenessMs: number;
 }
 
-/** The latest renewal the background thread made: of which epoch, sent when (Date.now()). */
+/** The latest renewal the background thread made: of which epoch, sent when (monotonicMs(): the same clock in both threads). */
 export interface Renewal {
   epoch: number;
   sentAt: number;
@@ -58,7 +59,7 @@ export class LeaseKeeper {
   }
 
   heartbeat(): void {
-    Atomics.store(this.shared, SLOT.heartbeat, BigInt(Date.now()));
+    Atomics.store(this.shared, SLOT.heartbeat, BigInt(monotonicMs()));
   }
 
   /** The epoch this replica leads, or undefined: the worker renews exactly that one. */

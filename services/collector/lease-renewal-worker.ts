@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import type { Config } from '../../services/shared/config.ts';
 import { redisConnectionOptions } from '../../services/shared/redis-client.ts';
+import { monotonicMs } from '../../services/shared/monotonic.ts';
 import { tickOf } from './leader-election.ts';
 import { SLOT, type RenewalWorkerData } from './lease-keeper.ts';
 
@@ -41,7 +42,7 @@ async function loop(): Promise<void> {
   while (!stopped) {
     const epoch = Atomics.load(shared, SLOT.leading);
     const beat = Number(Atomics.load(shared, SLOT.heartbeat));
-    const sentAt = Date.now();
+    const sentAt = monotonicMs();
     if (epoch > 0n && sentAt - beat < data.livenessMs) {
       const held = await redis
         .eval(RENEW, 1, data.leaseKey, `${data.collectorId}|${epoch}`, String(data.leaseMs))

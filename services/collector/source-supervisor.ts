@@ -2,6 +2,7 @@ import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Config, SourceConfig } from '../../services/shared/config.ts';
 import { FencedError } from '../../services/shared/errors.ts';
+import { monotonicMs } from '../../services/shared/monotonic.ts';
 import type { Logger } from '../../services/shared/log.ts';
 import {
   decide,
@@ -105,10 +106,11 @@ export class SourceSupervisor {
   private async tick(): Promise<void> {
     if (this.stopped || !this.lease) return;
     const leaseMs = this.src.leaderElection.leaseMs;
-    const sentAt = Date.now();
+    // The lease's local validity runs on the monotonic clock; the wall clock is only the new epoch's floor.
+    const sentAt = monotonicMs();
     let answer: LeaseAnswer | Error;
     try {
-      answer = await withTimeout(this.lease.acquire(sentAt), tickOf(leaseMs));
+      answer = await withTimeout(this.lease.acquire(Date.now()), tickOf(leaseMs));
     } catch (e) {
       this.metrics.errors.inc({ source: this.src.id, stage: 'lease' });
       this.log.warn({ source: this.src.id, err: (e as Error).message }, 'leader lease: Redis call failed');
@@ -121,7 +123,7 @@ export class SourceSupervisor {
       !(answer instanceof Error) && answer.held && renewal?.epoch === answer.epoch
         ? Math.max(sentAt, renewal.sentAt)
         : sentAt;
-    const { next, action } = decide(this.leadership, answer, since, Date.now(), leaseMs);
+    const { next, action } = decide(this.leadership, answer, since, monotonicMs(), leaseMs);
     this.leadership = next;
     // Transitions run in their own queue, never awaited here: renewals must keep their rhythm while a new leader's
     // full resync (minutes for a big registry) or a slow shutdown is under way.
@@ -150,12 +152,12 @@ export class SourceSupervisor {
       () => {
         const now = this.leadership;
         if (now?.epoch !== l.epoch) return;
-        if (isValid(now, Date.now())) {
+        if (isValid(now, monotonicMs())) {
           // Every renewal of this thread re-arms the watchdog, so it fires only when this thread renewed nothing for
           // a whole lease: only the background thread's renewals kept it.
           this.metrics.leaseKeptByBackground.inc({ source: this.src.id });
           this.log.warn(
-            { source: this.src.id, epoch: l.epoch, lateMs: Date.now() - l.validUntil },
+            { source: this.src.id, epoch: l.epoch, lateMs: monotonicMs() - l.validUntil },
             'this thread renewed nothing for a whole lease; the background renewal kept it (event loop held up)',
           );
           this.armWatchdog(); // watch the background renewal's deadline
@@ -164,7 +166,7 @@ export class SourceSupervisor {
         this.leadership = undefined;
         void this.queue(() => this.resign('lease deadline passed without renewal'));
       },
-      Math.max(0, l.validUntil - Date.now()),
+      Math.max(0, l.validUntil - monotonicMs()),
     );
   }
 
@@ -180,7 +182,11 @@ export class SourceSupervisor {
   private fence(epoch: number): () => void {
     return () => {
       if (!this.lease) return;
-      if (this.active?.epoch !== epoch || !isValid(this.leadership, Date.now()) || this.leadership?.epoch !== epoch) {
+      if (
+        this.active?.epoch !== epoch ||
+        !isValid(this.leadership, monotonicMs()) ||
+        this.leadership?.epoch !== epoch
+      ) {
         throw new FencedError(`source ${this.src.id}: epoch ${epoch} no longer leads`, { source: this.src.id, epoch });
       }
     };
