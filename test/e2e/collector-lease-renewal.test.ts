@@ -8,6 +8,7 @@ import { parseConfig } from '../../services/shared/config.ts';
 import { leaseKeys } from '../../snapshot-store/keys.ts';
 import { RedisLease } from '../../services/collector/redis-lease.ts';
 import { LeaseKeeper } from '../../services/collector/lease-keeper.ts';
+import { monotonicMs } from '../../services/shared/monotonic.ts';
 
 const LEASE_MS = 1_000;
 const LIVENESS_MS = 3_000;
@@ -63,7 +64,7 @@ describe('the collector keeps its lease from another thread while its main threa
       );
 
       // Given a main thread that cannot run for twice the lease (its own renewals stop)
-      const blockedAt = Date.now();
+      const blockedAt = monotonicMs(); // the clock renewals are dated with
       keeper.heartbeat();
       block(2 * LEASE_MS);
       // Then the lease is still ours, renewed during the block
