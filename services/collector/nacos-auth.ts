@@ -1,3 +1,5 @@
+import { monotonicMs } from '../../services/shared/monotonic.ts';
+
 /**
  * Nacos access tokens (auth enabled): a fixed token from the config, or one obtained by logging in with username and
  * password over the HTTP API (POST <contextPath>/v3/auth/user/login; Nacos 2.x servers only have the v1 path, tried
@@ -28,11 +30,14 @@ export class NacosAuth {
     return this.token;
   }
 
-  /** Logs in when there is no token yet or it is within 20% of its TTL; a fixed token is used as is. */
+  /**
+   * Logs in when there is no token yet or it is within 20% of its TTL, timed on the monotonic clock (a step of the
+   * wall clock neither keeps an expired token nor drops a good one); a fixed token is used as is.
+   */
   async refresh(force = false): Promise<void> {
     const { username, password } = this.cfg;
     if (username === undefined || password === undefined) return;
-    if (!force && this.token && Date.now() < this.expiresAt) return;
+    if (!force && this.token && monotonicMs() < this.expiresAt) return;
     const body = new URLSearchParams({ username, password });
     let res: Response | undefined;
     for (const path of ['/v3/auth/user/login', '/v1/auth/login']) {
@@ -50,7 +55,7 @@ export class NacosAuth {
     const json = JSON.parse(text) as { accessToken?: string; tokenTtl?: number };
     if (!json.accessToken) throw new Error(`Nacos login as ${username}: no accessToken in the answer`);
     this.token = json.accessToken;
-    this.expiresAt = Date.now() + Math.max(10, (json.tokenTtl ?? 18_000) * 0.8) * 1000;
+    this.expiresAt = monotonicMs() + Math.max(10, (json.tokenTtl ?? 18_000) * 0.8) * 1000;
   }
 }
 

@@ -12,6 +12,7 @@ import { ProjectorStore } from './redis-store.ts';
 import type { ProjectorMetrics } from './metrics.ts';
 import { Failpoints, type Failpoint } from './failpoints.ts';
 import { AdvisoryOffsets } from './advisory-offsets.ts';
+import { monotonicMs } from '../../services/shared/monotonic.ts';
 
 interface Owned {
   state: PartitionState;
@@ -193,7 +194,7 @@ export class Projector {
   }
 
   private reportOffset(p: number, offset: string): void {
-    const wait = this.advisory.record(p, offset, Date.now());
+    const wait = this.advisory.record(p, offset, monotonicMs());
     if (wait === 0) void this.sendOffsets();
     else
       this.advisoryTimer ??= setTimeout(() => {
@@ -204,7 +205,7 @@ export class Projector {
 
   /** Sends the positions recorded since the last send in one OffsetCommit; a failure waits for the next one. */
   private async sendOffsets(): Promise<void> {
-    const offsets = this.advisory.take(Date.now());
+    const offsets = this.advisory.take(monotonicMs());
     if (offsets.length === 0 || !this.consumer) return;
     const topic = this.cfg.kafka.topic;
     await this.consumer
